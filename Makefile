@@ -1,0 +1,50 @@
+# bench: thin wrappers around the `bench` CLI. `make help` lists the targets.
+PROFILE ?= cpu
+SUITE ?= default
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU build of PyTorch: on these machines `pip install torch==2.13.0` finds the CPU wheel on disk. Elsewhere set
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu, or pip takes PyPI's default (CUDA, several GB) build.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+EXTRAS ?= cpu,dev
+BENCH_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.bench-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup bench test lint format clean
+
+help: ## list the targets
+	@echo "bench — energy and accuracy of text-classification inference"
+	@echo
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@echo
+	@echo "Variables: PROFILE=$(PROFILE) SUITE=$(SUITE) BENCH_ARGS='$(BENCH_ARGS)' (e.g. BENCH_ARGS='--repetitions 2')"
+
+setup: $(STAMP) ## create .venv and install what the default (CPU) profile needs
+$(STAMP): pyproject.toml
+	@echo "== setting up $(VENV) (CPU PyTorch, scikit-learn, xgboost-cpu, offline data and embedder)"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+bench: setup ## run the suite SUITE of hardware profile PROFILE (resumes an unfinished run)
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(BIN)/bench run --profile $(PROFILE) --suite $(SUITE) $(BENCH_ARGS)
+
+test: setup ## run the test suite (offline)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+lint: setup ## ruff: lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup ## ruff: apply formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## remove the venv and caches (keeps reports/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache

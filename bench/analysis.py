@@ -1,0 +1,161 @@
+"""Aggregates over cells: classification metrics, and mean / std / 95% CI over repetitions.
+
+Pure numpy, no sklearn: the runner and reports must not pull heavy libraries for a few sums.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Two-sided 97.5% quantiles of Student's t for df = 1..30 (standard tables); above 30 the normal 1.96 is within 2%.
+_T975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t_quantile_975(df: int) -> float:
+    """Student's t 0.975 quantile for ``df`` degrees of freedom (df >= 1)."""
+    if df < 1:
+        raise ValueError("df must be >= 1")
+    return _T975[df - 1] if df <= len(_T975) else 1.959964
+
+
+def accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Fraction of exact matches; an invalid prediction (-1) is wrong."""
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"{len(y_true)} labels but {len(y_pred)} predictions")
+    if not y_true:
+        raise ValueError("no labels")
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+def macro_f1(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Unweighted mean of per-class F1 over the classes present in ``y_true`` or ``y_pred`` (as sklearn's
+    ``f1_score(average='macro')``; invalid predictions, -1, are not a class but count as misses)."""
+    truth = np.asarray(y_true)
+    pred = np.asarray(y_pred)
+    classes = sorted((set(truth.tolist()) | set(pred.tolist())) - {-1})
+    scores = []
+    for label in classes:
+        tp = int(np.sum((pred == label) & (truth == label)))
+        fp = int(np.sum((pred == label) & (truth != label)))
+        fn = int(np.sum((pred != label) & (truth == label)))
+        denominator = 2 * tp + fp + fn
+        scores.append(0.0 if denominator == 0 else 2 * tp / denominator)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean over repetitions with spread and a 95% confidence interval (t-distribution)."""
+
+    n: int
+    mean: float
+    std: float
+    cv: float | None
+    ci95_low: float
+    ci95_high: float
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {"n": self.n, "mean": self.mean, "std": self.std, "cv": self.cv,
+                "ci95_low": self.ci95_low, "ci95_high": self.ci95_high}
+
+
+def summarize(values: Iterable[float | None]) -> Summary | None:
+    """Summary of the non-null values, or None if there are none. std is the sample std (ddof=1)."""
+    data = np.asarray([v for v in values if v is not None], dtype=float)
+    if data.size == 0:
+        return None
+    mean = float(data.mean())
+    if data.size == 1:
+        return Summary(1, mean, 0.0, None, mean, mean)
+    std = float(data.std(ddof=1))
+    half = t_quantile_975(data.size - 1) * std / math.sqrt(data.size)
+    cv = std / abs(mean) if mean != 0 else None
+    return Summary(int(data.size), mean, std, cv, mean - half, mean + half)
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One (dataset, model) aggregated over its repetitions: what the summary table and reports show."""
+
+    dataset: str
+    model: str
+    paper_label: str | None
+    n_ok: int
+    n_failed: int
+    accuracy: Summary | None
+    macro_f1: Summary | None
+    duration_s: Summary | None
+    energy_j: Summary | None  # gross, all measured/estimated components summed, per pass
+    net_energy_j: Summary | None
+    component_j: dict[str, float | None]  # mean per pass
+    component_methods: dict[str, str]
+    j_per_text: float | None
+    wh_per_1000_texts: float | None
+    j_per_correct: float | None
+    codecarbon_j: float | None
+    paper_accuracy: float | None
+    paper_energy_wh: float | str | None
+
+
+def _cell_total(energy: dict, key: str = "energy_j") -> float | None:
+    values = [getattr(v, key) for v in energy.values() if getattr(v, key) is not None]
+    return float(sum(values)) if values else None
+
+
+def model_rows(doc: object) -> list[ModelRow]:
+    """Aggregate a ResultDocument's cells per (dataset, model), in suite order, with the paper's numbers beside."""
+    from bench.reference import paper_value
+    from bench.results import ResultDocument
+
+    assert isinstance(doc, ResultDocument)
+    catalog_names: dict[str, str | None] = {}
+    try:
+        from bench.catalog.datasets import DATASETS
+
+        catalog_names = {name: spec.paper_name for name, spec in DATASETS.items()}
+    except ImportError:  # pragma: no cover - the catalog is part of the package
+        pass
+    rows = []
+    for dataset in doc.suite.get("datasets", []):
+        for model in doc.suite.get("models", []):
+            cells = [c for c in doc.cells if c.dataset == dataset and c.model == model]
+            ok = [c for c in cells if c.status == "ok"]
+            label = doc.models.get(model, {}).get("paper_label")
+            paper = paper_value(label, catalog_names.get(dataset)) if label else None
+            components: dict[str, float | None] = {}
+            methods: dict[str, str] = {}
+            for comp in ("gpu", "cpu", "ram"):
+                vals = [c.energy[comp].energy_j for c in ok if comp in c.energy]
+                measured = [v for v in vals if v is not None]
+                components[comp] = float(np.mean(measured)) if measured else None
+                if ok and comp in ok[0].energy:
+                    methods[comp] = ok[0].energy[comp].method
+            totals = [_cell_total(c.energy) for c in ok]
+            energy = summarize(totals)
+            acc = summarize(c.accuracy for c in ok)
+            n_test = float(np.mean([c.n_test for c in ok])) if ok else None
+            j_per_text = energy.mean / n_test if energy and n_test else None
+            correct = acc.mean * n_test if acc and n_test else None
+            cc = [_cell_total(c.codecarbon) for c in ok if c.codecarbon]
+            cc_vals = [v for v in cc if v is not None]
+            rows.append(ModelRow(
+                dataset=dataset, model=model, paper_label=label, n_ok=len(ok), n_failed=len(cells) - len(ok),
+                accuracy=acc, macro_f1=summarize(c.macro_f1 for c in ok),
+                duration_s=summarize(c.duration_s for c in ok), energy_j=energy,
+                net_energy_j=summarize(_cell_total(c.energy, "net_energy_j") for c in ok),
+                component_j=components, component_methods=methods, j_per_text=j_per_text,
+                wh_per_1000_texts=j_per_text * 1000 / 3600 if j_per_text is not None else None,
+                j_per_correct=energy.mean / correct if energy and correct else None,
+                codecarbon_j=float(np.mean(cc_vals)) if cc_vals else None,
+                paper_accuracy=paper.accuracy if paper else None,
+                paper_energy_wh=paper.energy_wh if paper else None,
+            ))
+    return rows

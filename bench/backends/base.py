@@ -1,0 +1,41 @@
+"""The backend protocol: one small interface for every way of classifying texts.
+
+Lifecycle per (model, dataset, repetition) cell, driven only by ``bench.runner``:
+``load()`` (timed and metered apart) -> ``fit(train_texts, train_labels, label_names)`` (traditional models train
+here; zero-shot LLMs only record the label set) -> ``predict(texts)`` (the metered window; may be called several
+times when the window is extended to the profile's minimum) -> ``close()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A text classifier behind the kit's one protocol."""
+
+    def load(self) -> None:
+        """Load weights / build the pipeline. Not part of the inference measurement."""
+        ...
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str]) -> None:
+        """Train (traditional models) or remember the label set (zero-shot models)."""
+        ...
+
+    def predict(self, texts: Sequence[str]) -> list[int]:
+        """Return one label index per text; -1 for an answer that matches no label (counted as wrong)."""
+        ...
+
+    def synchronize(self) -> None:
+        """Block until the device finished queued work (no-op on CPU); called at both window edges."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """Provenance of what actually ran: library versions, model pin, device, parameters."""
+        ...
+
+    def close(self) -> None:
+        """Free memory. Idempotent."""
+        ...

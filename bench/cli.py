@@ -1,0 +1,267 @@
+"""The ``bench`` command line. Subcommands import what they need when they run, so ``bench --help`` is instant.
+
+Exit codes: 0 success; 1 the command ran but found problems (invalid results, failed cells); 2 bad input or an
+error the message explains; 130 interrupted (the partial result is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.errors import BenchError, ConfigError
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _parse_data_paths(values: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in values or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--data {item!r}: expected NAME=PATH, e.g. --data fktg=/data/fktg.csv")
+        out[name] = path
+    return out
+
+
+# --- run --------------------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run (or resume) a suite of a profile and print the summary table."""
+    from bench.config import load_profile
+    from bench.runner import RunInterrupted, RunRequest, run
+
+    profile = load_profile(args.profile)
+    request = RunRequest(
+        profile=profile, suite_name=args.suite, reports_dir=Path(args.reports_dir), run_id=args.run_id,
+        new=args.new, force=args.force, data_paths=_parse_data_paths(args.data), repetitions=args.repetitions,
+        min_window_s=args.min_window_s, idle_baseline_s=args.idle_s,
+        codecarbon=False if args.no_codecarbon else None, models=args.model, datasets=args.dataset,
+        progress=not args.no_progress,
+    )
+    try:
+        outcome = run(request)
+    except RunInterrupted as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 130
+    console = _console()
+    _print_summary(outcome.document, console)
+    console.print(f"\nran {outcome.ran} cell(s), skipped {outcome.skipped} already done, {outcome.failed} failed")
+    console.print(f"results: {outcome.results_path}")
+    return 1 if outcome.failed else 0
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _print_summary(doc: Any, console: Any) -> None:
+    from rich.table import Table
+
+    from bench.analysis import model_rows
+
+    rows = model_rows(doc)
+    for dataset in dict.fromkeys(r.dataset for r in rows):
+        table = Table(title=f"{dataset} — mean over repetitions (per pass over the test split)", title_justify="left")
+        for col in ("model", "n", "accuracy (95% CI)", "paper acc", "macro-F1", "duration s", "energy J",
+                    "net J", "J/text", "CodeCarbon J", "methods"):
+            table.add_column(col, justify="left" if col in ("model", "methods") else "right")
+        for r in (r for r in rows if r.dataset == dataset):
+            acc = "—" if r.accuracy is None else (
+                f"{r.accuracy.mean:.3f} ({r.accuracy.ci95_low:.3f}–{r.accuracy.ci95_high:.3f})")
+            methods = ", ".join(f"{c}:{m}" for c, m in r.component_methods.items() if m != "unavailable")
+            table.add_row(r.model, f"{r.n_ok}" + (f" ({r.n_failed} failed)" if r.n_failed else ""), acc,
+                          _fmt(r.paper_accuracy, 2), _fmt(r.macro_f1.mean if r.macro_f1 else None),
+                          _fmt(r.duration_s.mean if r.duration_s else None, 4),
+                          _fmt(r.energy_j.mean if r.energy_j else None, 3),
+                          _fmt(r.net_energy_j.mean if r.net_energy_j else None, 3),
+                          _fmt(r.j_per_text, 5), _fmt(r.codecarbon_j, 3), methods)
+        console.print(table)
+    if doc.hardware_mismatch:
+        console.print("[yellow]hardware mismatch (forced):[/] " + "; ".join(doc.hardware_mismatch))
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print the summary table of a finished or partial run."""
+    from bench.results import load_results
+
+    doc = load_results(args.run)
+    _print_summary(doc, _console())
+    return 0
+
+
+# --- validate ---------------------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check results files: JSON, schema, content hash, internal consistency."""
+    from bench.validation import validate_file
+
+    worst = 0
+    for path in args.files:
+        try:
+            doc, problems = validate_file(path)
+        except BenchError as exc:
+            print(f"INVALID {exc}")
+            worst = max(worst, 1)
+            continue
+        if problems:
+            print(f"INVALID {path}: {len(problems)} problem(s)")
+            for p in problems:
+                print(f"  - {p}")
+            worst = max(worst, 1)
+        else:
+            ok = sum(c.status == "ok" for c in doc.cells)
+            print(f"OK {path}: schema v{doc.schema_version}, run {doc.run_id}, status {doc.status}, "
+                  f"{ok}/{len(doc.cells)} cells ok, {doc.content_hash}")
+    return worst
+
+
+# --- profiles, env, catalog ---------------------------------------------------------------------------------------
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    """List, show or validate hardware profiles."""
+    from bench.config import list_profiles, load_profile, load_profile_file, profiles_dir
+
+    if args.action == "list":
+        console = _console()
+        for name in list_profiles():
+            try:
+                p = load_profile(name)
+                gpus = f"{p.hardware.gpu_count}x /{p.hardware.gpu_model_pattern}/" if p.hardware.gpu_count else "no GPU"
+                console.print(f"{name:8s} {p.hardware.device:5s} {gpus:14s} suites: {', '.join(p.suites)}  "
+                              f"— {p.description}")
+            except ConfigError as exc:
+                console.print(f"{name:8s} [red]INVALID[/] {exc}")
+        return 0
+    if args.action == "show":
+        if not args.names:
+            raise ConfigError("bench profiles show NAME: give a profile name (see `bench profiles list`)")
+        for name in args.names:
+            print(json.dumps(load_profile(name).model_dump(mode="json"), indent=2))
+        return 0
+    paths = [Path(n) if n.endswith(".toml") else profiles_dir() / f"{n}.toml" for n in args.names] or sorted(
+        profiles_dir().glob("*.toml"))
+    bad = 0
+    for path in paths:
+        try:
+            load_profile_file(path)
+            print(f"OK {path}")
+        except ConfigError as exc:
+            print(f"INVALID {exc}")
+            bad += 1
+    return 1 if bad else 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    """Show what the kit detects on this machine and whether it matches a profile."""
+    from bench.config import load_profile
+    from bench.environment import check_profile, detect_machine, software_manifest
+    from bench.meters import build_meter_set
+
+    machine = detect_machine()
+    profile = load_profile(args.profile)
+    meters = build_meter_set(cpu_tdp_w=profile.hardware.cpu_tdp_w, codecarbon=profile.measurement.codecarbon)
+    info = {"machine": machine.to_dict(), "software": software_manifest(), "meters": meters.describe(),
+            "profile": profile.name, "profile_mismatch": check_profile(profile, machine)}
+    meters.close()
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    """List the data sets the catalog knows."""
+    from bench.catalog.datasets import DATASETS
+
+    for name, spec in DATASETS.items():
+        where = spec.hub_id or spec.package or "local file"
+        print(f"{name:18s} {spec.source:8s} {len(spec.label_names):2d} classes  {spec.n_train}/{spec.n_test}  {where}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List the models the catalog knows."""
+    from bench.catalog.models import MODELS
+
+    for name, spec in MODELS.items():
+        print(f"{name:20s} {spec.kind:12s} {spec.paper_label or '':20s} {spec.backend}")
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="bench", description="Energy and accuracy of text-classification "
+                                     "inference (reruns Zschache & Hartwig, arXiv 2508.14170).")
+    parser.add_argument("--version", action="version", version=f"bench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run or resume a suite of a hardware profile")
+    p.add_argument("--profile", default="cpu", help="hardware profile name or TOML path (default: cpu)")
+    p.add_argument("--suite", default="default", help="suite of the profile (default: default)")
+    p.add_argument("--run-id", help="run folder name under --reports-dir; an existing one is resumed")
+    p.add_argument("--new", action="store_true", help="start a fresh run even if an unfinished one could resume")
+    p.add_argument("--force", action="store_true", help="run even if the machine does not match the profile")
+    p.add_argument("--data", action="append", metavar="NAME=PATH", help="local file for a data set (e.g. fktg)")
+    p.add_argument("--repetitions", type=int, help="override the suite's repetitions")
+    p.add_argument("--min-window-s", type=float, help="override the profile's minimum window")
+    p.add_argument("--idle-s", type=float, help="override the idle-baseline length (0: skip)")
+    p.add_argument("--no-codecarbon", action="store_true", help="do not run CodeCarbon side by side")
+    p.add_argument("--model", action="append", help="run only this model of the suite (repeatable)")
+    p.add_argument("--dataset", action="append", help="run only this data set of the suite (repeatable)")
+    p.add_argument("--reports-dir", default="reports", help="where run folders go (default: reports)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check results files (schema, hash, consistency)")
+    p.add_argument("files", nargs="+", help="results.json files or run folders")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("summary", help="print the summary table of a run")
+    p.add_argument("run", help="results.json or run folder")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("profiles", help="list, show or validate hardware profiles")
+    p.add_argument("action", choices=["list", "show", "validate"])
+    p.add_argument("names", nargs="*", help="profile names or TOML paths")
+    p.set_defaults(func=cmd_profiles)
+
+    p = sub.add_parser("env", help="show the detected machine, meters, and the match with a profile")
+    p.add_argument("--profile", default="cpu")
+    p.set_defaults(func=cmd_env)
+
+    p = sub.add_parser("datasets", help="list the data sets of the catalog")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("models", help="list the models of the catalog")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bench`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Hardware profiles, suites and run settings: pydantic models, TOML in, no side effects.
+
+A hardware profile (``hardware_profiles/<name>.toml``) says what machine it expects, which container image it uses,
+how to measure on it, and which suites (dataset x model grids) it can run. Unknown keys are errors (a typo'd key must
+not be silently ignored), and so are wrong types; every message names the file and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bench.errors import ConfigError, did_you_mean
+
+PROFILE_SCHEMA_VERSION = 1
+
+#: Where profiles live: $BENCH_PROFILES_DIR, else ``hardware_profiles/`` of the source checkout.
+DEFAULT_PROFILES_DIR = Path(__file__).resolve().parent.parent / "hardware_profiles"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HardwareSpec(_Strict):
+    """What hardware the profile expects. Compared against the detected machine at run start."""
+
+    device: Literal["cpu", "cuda"]
+    gpu_model_pattern: str | None = Field(
+        default=None, description="Regular expression matched (case-insensitive) against the NVML device name."
+    )
+    gpu_count: Annotated[int, Field(ge=0)] = 0
+    gpu_memory_gb: Annotated[float, Field(ge=0)] = 0.0
+    gpu_max_power_w: Annotated[float, Field(ge=0)] | None = None
+    min_ram_gb: Annotated[float, Field(ge=0)] = 0.0
+    cpu_tdp_w: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="Rated CPU power for the estimate when RAPL is not readable; looked up if absent."
+    )
+
+    @field_validator("gpu_model_pattern")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _cuda_needs_gpus(self) -> HardwareSpec:
+        if self.device == "cuda" and (self.gpu_count < 1 or not self.gpu_model_pattern):
+            raise ValueError("device = 'cuda' needs gpu_count >= 1 and a gpu_model_pattern")
+        if self.device == "cpu" and self.gpu_count:
+            raise ValueError("device = 'cpu' cannot ask for GPUs (gpu_count must be 0)")
+        return self
+
+
+class ContainerSpec(_Strict):
+    """The image a profile runs in."""
+
+    dockerfile: str
+    image: str
+    build_args: dict[str, str] = Field(default_factory=dict)
+
+
+class MeasurementSpec(_Strict):
+    """How windows are measured on this machine class."""
+
+    min_window_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        description="A window shorter than this repeats the whole test-set inference until long enough, then divides."
+    )
+    idle_baseline_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+    max_loops: Annotated[int, Field(ge=1)] = 100_000
+    codecarbon: bool = True
+    codecarbon_measure_power_s: Annotated[float, Field(gt=0)] = 15.0
+    country_iso_code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "DEU"
+
+
+class SuiteSpec(_Strict):
+    """A grid: datasets x models x repetitions."""
+
+    description: str = ""
+    datasets: Annotated[list[str], Field(min_length=1)]
+    models: Annotated[list[str], Field(min_length=1)]
+    repetitions: Annotated[int, Field(ge=1, le=1000)] = 10
+    seed: int = 0
+    n_train: Annotated[int, Field(ge=2)] | None = Field(default=None, description="Default: the dataset's own.")
+    n_test: Annotated[int, Field(ge=1)] | None = None
+
+
+class HardwareProfile(_Strict):
+    """One machine class (a TOML file in hardware_profiles/)."""
+
+    schema_version: Literal[1] = 1
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    description: str
+    hardware: HardwareSpec
+    container: ContainerSpec
+    measurement: MeasurementSpec
+    embedder: str = Field(description="Sentence-embedding model used by the *-embedding models (catalog name).")
+    suites: dict[str, SuiteSpec]
+    excluded_models: dict[str, str] = Field(
+        default_factory=dict, description="Models that do not fit this profile, each with the reason."
+    )
+
+    @model_validator(mode="after")
+    def _has_default_suite(self) -> HardwareProfile:
+        if "default" not in self.suites:
+            raise ValueError("a profile needs a [suites.default] table")
+        for suite_name, suite in self.suites.items():
+            clash = sorted(set(suite.models) & set(self.excluded_models))
+            if clash:
+                raise ValueError(f"suite {suite_name!r} lists excluded models {clash}")
+        return self
+
+    def suite(self, name: str) -> SuiteSpec:
+        """Return the suite called ``name`` or raise ConfigError listing the known ones."""
+        try:
+            return self.suites[name]
+        except KeyError:
+            known = sorted(self.suites)
+            raise ConfigError(
+                f"profile {self.name!r} has no suite {name!r}.{did_you_mean(name, known)} Known suites: {', '.join(known)}"
+            ) from None
+
+
+def profiles_dir() -> Path:
+    """The folder profiles are read from ($BENCH_PROFILES_DIR overrides the checkout's hardware_profiles/)."""
+    return Path(os.environ.get("BENCH_PROFILES_DIR", DEFAULT_PROFILES_DIR))
+
+
+def list_profiles(directory: Path | None = None) -> list[str]:
+    """Names of the profiles in ``directory`` (sorted)."""
+    folder = directory or profiles_dir()
+    return sorted(p.stem for p in folder.glob("*.toml"))
+
+
+def _format_validation_error(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid hardware profile ({exc.error_count()} problem(s)):"]
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  - {where}: unknown key (typo?); remove it or fix its name")
+        elif err["type"] == "missing":
+            lines.append(f"  - {where}: required key is missing")
+        else:
+            got = err.get("input")
+            got_text = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            lines.append(f"  - {where}: {err['msg']}{got_text}")
+    return "\n".join(lines)
+
+
+def load_profile_file(path: Path) -> HardwareProfile:
+    """Parse and validate one profile file; ConfigError names the file, the field and the problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: profile file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        profile = HardwareProfile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from None
+    if profile.name != path.stem:
+        raise ConfigError(f"{path}: name = {profile.name!r} must match the file name ({path.stem!r})")
+    return profile
+
+
+def load_profile(name_or_path: str, directory: Path | None = None) -> HardwareProfile:
+    """Load a profile by name (from the profiles folder) or by path to a TOML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.is_file():
+        return load_profile_file(candidate)
+    folder = directory or profiles_dir()
+    path = folder / f"{name_or_path}.toml"
+    if not path.is_file():
+        known = list_profiles(folder)
+        raise ConfigError(
+            f"unknown hardware profile {name_or_path!r}.{did_you_mean(name_or_path, known)} "
+            f"Known profiles ({folder}): {', '.join(known) or 'none'}"
+        )
+    return load_profile_file(path)

@@ -1,0 +1,244 @@
+"""Capture the machine and software a run happens on, and check it against the hardware profile.
+
+Everything here reads, nothing changes the machine. NVML is optional: no driver or no GPU is a normal state.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.config import HardwareProfile
+from bench.errors import HardwareMismatchError
+
+#: Libraries whose versions go into every result (those not installed are recorded as None).
+TRACKED_LIBRARIES = (
+    "numpy",
+    "scikit-learn",
+    "xgboost",
+    "xgboost-cpu",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "datasets",
+    "codecarbon",
+    "nvidia-ml-py",
+    "vllm",
+    "pydantic",
+)
+
+
+@dataclass
+class GpuInfo:
+    """One GPU as NVML reports it."""
+
+    index: int
+    name: str
+    memory_gb: float
+    power_limit_w: float | None
+    uuid: str | None = None
+
+
+@dataclass
+class MachineInfo:
+    """What the kit found on this machine."""
+
+    hostname: str
+    os: str
+    python: str
+    cpu_model: str
+    logical_cpus: int
+    ram_gb: float
+    gpus: list[GpuInfo] = field(default_factory=list)
+    gpu_driver: str | None = None
+    cuda_visible_devices: str | None = None
+    nvml_status: str = "not probed"
+    rapl_status: str = "not probed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {
+            "hostname": self.hostname,
+            "os": self.os,
+            "python": self.python,
+            "cpu_model": self.cpu_model,
+            "logical_cpus": self.logical_cpus,
+            "ram_gb": round(self.ram_gb, 2),
+            "gpus": [vars(g) for g in self.gpus],
+            "gpu_driver": self.gpu_driver,
+            "cuda_visible_devices": self.cuda_visible_devices,
+            "nvml_status": self.nvml_status,
+            "rapl_status": self.rapl_status,
+        }
+
+
+def cpu_model_name() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _probe_gpus() -> tuple[list[GpuInfo], str | None, str]:
+    """GPUs via NVML (nvidia-ml-py), honouring CUDA_VISIBLE_DEVICES when it lists indices. Never raises."""
+    try:
+        import pynvml  # type: ignore[import-not-found]
+    except ImportError:
+        return [], None, "nvidia-ml-py not installed (no NVML)"
+    try:
+        pynvml.nvmlInit()
+    except Exception as exc:  # NVMLError has many subclasses; all mean "no usable NVML here"
+        return [], None, f"NVML unavailable: {exc}"
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        driver = driver.decode() if isinstance(driver, bytes) else driver
+        count = pynvml.nvmlDeviceGetCount()
+        visible = _visible_indices(count)
+        gpus = []
+        for index in visible:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            name = pynvml.nvmlDeviceGetName(handle)
+            name = name.decode() if isinstance(name, bytes) else name
+            memory_gb = pynvml.nvmlDeviceGetMemoryInfo(handle).total / 1e9
+            try:
+                limit_w: float | None = pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0
+            except Exception:
+                limit_w = None
+            try:
+                uuid = pynvml.nvmlDeviceGetUUID(handle)
+                uuid = uuid.decode() if isinstance(uuid, bytes) else uuid
+            except Exception:
+                uuid = None
+            gpus.append(GpuInfo(index=index, name=name, memory_gb=round(memory_gb, 2), power_limit_w=limit_w, uuid=uuid))
+        return gpus, driver, f"ok: {count} GPU(s), {len(gpus)} visible"
+    except Exception as exc:
+        return [], None, f"NVML error while listing GPUs: {exc}"
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass
+
+
+def _visible_indices(count: int) -> list[int]:
+    """Indices allowed by CUDA_VISIBLE_DEVICES (integer form only; UUID form keeps all, recorded as given)."""
+    value = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if value is None or value.strip() == "":
+        return list(range(count)) if value is None else []
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if all(p.lstrip("-").isdigit() for p in parts):
+        out = []
+        for p in parts:
+            i = int(p)
+            if i < 0:  # CUDA stops at the first invalid index
+                break
+            if i < count:
+                out.append(i)
+        return out
+    return list(range(count))
+
+
+def detect_machine() -> MachineInfo:
+    """Read the machine: CPU, RAM, GPUs (NVML), RAPL availability."""
+    import psutil
+
+    from bench.meters.rapl import RaplMeter
+
+    gpus, driver, nvml_status = _probe_gpus()
+    rapl_ok, rapl_reason = RaplMeter.probe("/sys/class/powercap")
+    return MachineInfo(
+        hostname=platform.node(),
+        os=f"{platform.system()} {platform.release()}",
+        python=platform.python_version(),
+        cpu_model=cpu_model_name(),
+        logical_cpus=os.cpu_count() or 1,
+        ram_gb=psutil.virtual_memory().total / 1e9,
+        gpus=gpus,
+        gpu_driver=driver,
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        nvml_status=nvml_status,
+        rapl_status="ok" if rapl_ok else rapl_reason,
+    )
+
+
+def check_profile(profile: HardwareProfile, machine: MachineInfo) -> list[str]:
+    """Return every way the machine differs from what the profile expects (empty list: it matches)."""
+    hw = profile.hardware
+    problems: list[str] = []
+    if hw.device == "cuda":
+        pattern = re.compile(hw.gpu_model_pattern or ".", re.IGNORECASE)
+        matching = [g for g in machine.gpus if pattern.search(g.name)]
+        seen = ", ".join(sorted({g.name for g in machine.gpus})) or f"no GPU ({machine.nvml_status})"
+        if not matching:
+            problems.append(f"profile {profile.name!r} expects {hw.gpu_count} GPU(s) matching "
+                            f"/{hw.gpu_model_pattern}/, this machine has: {seen}")
+        elif len(matching) < hw.gpu_count:
+            problems.append(f"profile {profile.name!r} expects {hw.gpu_count} GPU(s) matching "
+                            f"/{hw.gpu_model_pattern}/, this machine has {len(matching)} ({seen})")
+        small = [g for g in matching if hw.gpu_memory_gb and g.memory_gb < 0.9 * hw.gpu_memory_gb]
+        if small:
+            problems.append(f"profile {profile.name!r} expects {hw.gpu_memory_gb:g} GB per GPU, GPU(s) "
+                            f"{[g.index for g in small]} have {min(g.memory_gb for g in small):.1f} GB")
+    if hw.min_ram_gb and machine.ram_gb < hw.min_ram_gb:
+        problems.append(f"profile {profile.name!r} expects at least {hw.min_ram_gb:g} GB RAM, "
+                        f"this machine has {machine.ram_gb:.1f} GB")
+    return problems
+
+
+def enforce_profile(profile: HardwareProfile, machine: MachineInfo, *, force: bool) -> list[str]:
+    """Raise HardwareMismatchError on a mismatch unless ``force``; return the (forced) mismatches to record."""
+    problems = check_profile(profile, machine)
+    if problems and not force:
+        raise HardwareMismatchError(
+            "this machine does not match the hardware profile:\n  - " + "\n  - ".join(problems)
+            + "\nPick the profile of this machine (`bench profiles list`), or pass --force to run anyway "
+            "(the mismatch is recorded in the results and shown in the report)."
+        )
+    return problems
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries that affect results (None: not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in TRACKED_LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit(repo: Path | None = None) -> str | None:
+    """The kit's git commit (with '-dirty' if the tree has changes), or None outside a checkout."""
+    where = repo or Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return os.environ.get("BENCH_GIT_COMMIT")
+    return f"{sha}-dirty" if dirty else sha
+
+
+def software_manifest() -> dict[str, Any]:
+    """Kit version, git commit, container image id (set by the image / launcher), library versions."""
+    return {
+        "kit_version": __version__,
+        "git_commit": git_commit(),
+        "container_image_id": os.environ.get("BENCH_IMAGE_ID"),
+        "container_image": os.environ.get("BENCH_IMAGE"),
+        "libraries": library_versions(),
+        "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE"),
+    }

@@ -1,0 +1,35 @@
+"""Typed errors of the kit. Every message names the file, field or value at fault and how to fix it."""
+
+from __future__ import annotations
+
+
+class BenchError(Exception):
+    """Base class: an error the CLI prints as a clear message (no traceback) with exit code 2."""
+
+
+class ConfigError(BenchError):
+    """A profile, suite or settings file is invalid (unknown key, wrong type, unknown name)."""
+
+
+class DataError(BenchError):
+    """A data set cannot be loaded or is unusable (missing column, empty, a single class, offline Hub)."""
+
+
+class MeterError(BenchError):
+    """An energy meter cannot start or read (files not readable, library missing, counter unavailable)."""
+
+
+class ResultsError(BenchError):
+    """A results file is invalid: truncated JSON, schema violation, hash mismatch, unknown schema version."""
+
+
+class HardwareMismatchError(BenchError):
+    """The detected machine does not match the profile asked for (override with --force)."""
+
+
+def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
+    """Return ' Did you mean: a, b?' for close matches of ``name`` among ``known`` (empty string if none)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    return f" Did you mean: {', '.join(close)}?" if close else ""

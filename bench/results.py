@@ -1,0 +1,283 @@
+"""The result schema (versioned), atomic writes, and loading with validation, hash check and migration.
+
+One JSON document per run, ``reports/<run-id>/results.json``. Reports and the leaderboard read only this format.
+The document carries a ``content_hash`` (sha256 over its canonical JSON without that field), so a file truncated or
+edited by hand is detected. Old schema versions load through the explicit functions in ``MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bench.errors import ResultsError
+
+SCHEMA_VERSION = 1
+DOCUMENT_KIND = "bench.results"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnergyValue(_Model):
+    """Energy of one component for one pass over the test set (window energy / loops)."""
+
+    energy_j: Annotated[float, Field(ge=0)] | None
+    net_energy_j: float | None = Field(default=None, description="energy_j minus idle power x duration")
+    method: str
+    reason: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _no_silent_zero(self) -> EnergyValue:
+        if self.energy_j is None and not self.reason:
+            raise ValueError("energy_j is null without a reason")
+        return self
+
+
+class Window(_Model):
+    """The metered window: whole test-set inference repeated ``loops`` times until ``duration_s >= min_window_s``."""
+
+    duration_s: Annotated[float, Field(ge=0)]
+    loops: Annotated[int, Field(ge=1)]
+    min_window_s: Annotated[float, Field(ge=0)]
+    max_loops_reached: bool = False
+
+
+class CellError(_Model):
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class Cell(_Model):
+    """One (dataset, model, repetition): accuracy and per-pass duration and energy."""
+
+    dataset: str
+    model: str
+    repetition: Annotated[int, Field(ge=0)]
+    status: Literal["ok", "failed"]
+    started_at: str
+    finished_at: str
+    error: CellError | None = None
+    n_test: Annotated[int, Field(ge=0)] | None = None
+    accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
+    macro_f1: Annotated[float, Field(ge=0, le=1)] | None = None
+    invalid_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    load_s: Annotated[float, Field(ge=0)] | None = None
+    train_s: Annotated[float, Field(ge=0)] | None = None
+    duration_s: Annotated[float, Field(ge=0)] | None = Field(default=None, description="one pass over the test set")
+    window: Window | None = None
+    energy: dict[str, EnergyValue] = Field(default_factory=dict)
+    codecarbon: dict[str, EnergyValue] | None = None
+    predictions: list[int] | None = None
+    validity: list[str] = Field(default_factory=list, description="plausibility problems; empty: valid")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Cell:
+        if self.status == "failed" and self.error is None:
+            raise ValueError("a failed cell needs an error")
+        if self.status == "ok":
+            missing = [f for f in ("accuracy", "duration_s", "window", "n_test") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"an ok cell needs {', '.join(missing)}")
+            for component in ("gpu", "cpu", "ram"):
+                if component not in self.energy:
+                    raise ValueError(f"an ok cell needs energy.{component} (null with a reason if unmeasured)")
+            if self.predictions is not None and len(self.predictions) != self.n_test:
+                raise ValueError(f"{len(self.predictions)} predictions for n_test={self.n_test}")
+        return self
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.dataset, self.model, self.repetition)
+
+
+class SplitRecord(_Model):
+    repetition: int
+    seed: int
+    train_idx: list[int]
+    test_idx: list[int]
+
+
+class DatasetRecord(_Model):
+    """A data set as it was used: pin, labels, and the exact split indices of every repetition."""
+
+    name: str
+    pin: dict[str, Any]
+    label_names: list[str]
+    language: str
+    n_items: int
+    n_train: int
+    n_test: int
+    splits: list[SplitRecord]
+    splits_sha256: str
+    test_labels: dict[str, list[int]] = Field(
+        default_factory=dict, description="per repetition (as a string key), the true labels of the test split"
+    )
+
+
+class IdleBaseline(_Model):
+    """Idle power measured once per session with the same meters (device loaded, nothing running)."""
+
+    session: int
+    measured_at: str
+    duration_s: float
+    power_w: dict[str, float | None]
+    methods: dict[str, str]
+    reasons: dict[str, str | None] = Field(default_factory=dict)
+
+
+class ResultDocument(_Model):
+    """A whole run. ``content_hash`` covers everything else."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["bench.results"] = DOCUMENT_KIND
+    run_id: str
+    status: Literal["running", "interrupted", "complete"]
+    created_at: str
+    updated_at: str
+    kit_version: str
+    profile: dict[str, Any]
+    suite_name: str
+    suite: dict[str, Any]
+    settings: dict[str, Any]
+    settings_sha256: str
+    hardware_mismatch: list[str] = Field(default_factory=list)
+    forced: bool = False
+    environment: dict[str, Any]
+    meters: dict[str, Any]
+    idle: list[IdleBaseline] = Field(default_factory=list)
+    datasets: dict[str, DatasetRecord]
+    models: dict[str, dict[str, Any]]
+    cells: list[Cell]
+    content_hash: str | None = None
+
+    def cell_map(self) -> dict[tuple[str, str, int], Cell]:
+        """Cells by (dataset, model, repetition)."""
+        return {c.key: c for c in self.cells}
+
+
+# --- hashing, writing, reading ----------------------------------------------------------------------------------
+
+
+def canonical_json(data: Any) -> bytes:
+    """Deterministic JSON bytes (sorted keys, no whitespace); NaN/inf are refused (not valid JSON)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    """sha256 over the canonical JSON of ``data`` without its ``content_hash`` field."""
+    body = {k: v for k, v in data.items() if k != "content_hash"}
+    return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def _finite(value: Any, where: str = "") -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ResultsError(f"non-finite number at {where or 'top level'}: {value}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _finite(v, f"{where}[{i}]")
+
+
+def write_results(document: ResultDocument, path: Path) -> str:
+    """Validate, hash and write atomically (temp file + fsync + rename): a crash never leaves half a file."""
+    data = document.model_dump(mode="json")
+    _finite(data)
+    data["content_hash"] = content_hash(data)
+    ResultDocument.model_validate(data)  # validate on write: what we store must load
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".results-", suffix=".json.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False).encode())
+            handle.write(b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    document.content_hash = data["content_hash"]
+    return data["content_hash"]
+
+
+#: schema_version -> function turning a document of that version into the next version's shape.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def migrate(data: dict[str, Any], path: Path | str = "<memory>") -> dict[str, Any]:
+    """Bring an old document to SCHEMA_VERSION through MIGRATIONS, one version at a time."""
+    version = data.get("schema_version")
+    if not isinstance(version, int):
+        raise ResultsError(f"{path}: schema_version missing or not an integer (got {version!r}); is this a results.json?")
+    if version > SCHEMA_VERSION:
+        raise ResultsError(
+            f"{path}: schema_version {version} is newer than this kit understands ({SCHEMA_VERSION}); upgrade bench"
+        )
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise ResultsError(f"{path}: no migration from schema_version {version}")
+        data = step(data)
+        version = data["schema_version"]
+    return data
+
+
+def parse_results(data: dict[str, Any], path: Path | str = "<memory>", *, check_hash: bool = True) -> ResultDocument:
+    """Validate a decoded document: hash first (on the bytes as written), then migrate and validate the schema."""
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: top level must be a JSON object, got {type(data).__name__}")
+    if check_hash:
+        stored = data.get("content_hash")
+        if not stored:
+            raise ResultsError(f"{path}: content_hash missing; the file was not written by bench or was edited")
+        actual = content_hash(data)
+        if stored != actual:
+            raise ResultsError(
+                f"{path}: content hash mismatch (stored {stored[:19]}..., computed {actual[:19]}...): the file was "
+                "edited or corrupted after it was written. Rerun the cells, or restore the original file."
+            )
+    data = migrate(data, path)
+    try:
+        return ResultDocument.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors()[:20]:
+            where = ".".join(str(p) for p in err["loc"])
+            problems.append(f"  - {where}: {err['msg']}")
+        more = f"\n  ... and {exc.error_count() - 20} more" if exc.error_count() > 20 else ""
+        raise ResultsError(f"{path}: does not match results schema v{SCHEMA_VERSION}:\n" + "\n".join(problems) + more) from None
+
+
+def load_results(path: Path | str, *, check_hash: bool = True) -> ResultDocument:
+    """Read ``results.json`` (or a run folder holding one) and return the validated document."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file") from None
+    if not raw.strip():
+        raise ResultsError(f"{path}: file is empty")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(
+            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
+            "the file looks truncated or edited. Rerun `bench run` with the same --run-id to redo it."
+        ) from None
+    return parse_results(data, path, check_hash=check_hash)

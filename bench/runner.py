@@ -1,0 +1,464 @@
+"""The runner: the only module where measurement meets models.
+
+For a profile's suite it runs the grid dataset x model x repetition. Per cell: train (timed apart), warm up, then one
+metered window around inference over the whole test split, synchronized at both edges; a window shorter than the
+profile's minimum repeats the whole test-set inference until long enough and divides by the loop count. Results are
+written atomically after every cell, so an interrupted run is a valid partial result that the next run resumes.
+A cell that raises is recorded as failed with its error and the grid goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import signal
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.analysis import accuracy, macro_f1
+from bench.config import HardwareProfile, SuiteSpec
+from bench.errors import BenchError, ConfigError
+from bench.results import (
+    Cell,
+    CellError,
+    DatasetRecord,
+    EnergyValue,
+    IdleBaseline,
+    ResultDocument,
+    SplitRecord,
+    Window,
+    canonical_json,
+    load_results,
+    write_results,
+)
+
+#: How many test texts a warm-up pass uses (first call costs: lazy init, caches, JIT); not measured.
+WARMUP_TEXTS = 8
+COMPONENTS = ("gpu", "cpu", "ram")
+
+
+class RunInterrupted(BenchError):
+    """Ctrl-C or SIGTERM: the partial result was written and the run can be resumed."""
+
+    def __init__(self, results_path: Path, done: int, total: int) -> None:
+        super().__init__(
+            f"interrupted after {done} of {total} cells; the partial result is valid: {results_path}\n"
+            f"Run the same command again (or `bench run --run-id {results_path.parent.name}`) to resume."
+        )
+        self.results_path = results_path
+
+
+@dataclass
+class RunRequest:
+    """What to run. Overrides (None: the profile's value) are recorded in the results' settings."""
+
+    profile: HardwareProfile
+    suite_name: str = "default"
+    reports_dir: Path = Path("reports")
+    run_id: str | None = None
+    new: bool = False
+    force: bool = False
+    data_paths: dict[str, str] = field(default_factory=dict)
+    repetitions: int | None = None
+    min_window_s: float | None = None
+    idle_baseline_s: float | None = None
+    codecarbon: bool | None = None
+    models: list[str] | None = None
+    datasets: list[str] | None = None
+    progress: bool = True
+
+
+@dataclass
+class RunOutcome:
+    """Where the results went and how many cells ran, were skipped (resumed) or failed."""
+
+    results_path: Path
+    run_id: str
+    resumed: bool
+    ran: int
+    skipped: int
+    failed: int
+    document: ResultDocument
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def effective_suite(request: RunRequest) -> SuiteSpec:
+    """The suite after the request's overrides (subset of models/datasets, repetitions)."""
+    suite = request.profile.suite(request.suite_name)
+    updates: dict[str, Any] = {}
+    if request.repetitions is not None:
+        updates["repetitions"] = request.repetitions
+    for attr in ("models", "datasets"):
+        chosen = getattr(request, attr)
+        if chosen:
+            unknown = [x for x in chosen if x not in getattr(suite, attr)]
+            if unknown:
+                raise ConfigError(
+                    f"--{attr[:-1]} {', '.join(unknown)}: not in suite {request.suite_name!r} of profile "
+                    f"{request.profile.name!r} (it has: {', '.join(getattr(suite, attr))})"
+                )
+            updates[attr] = list(chosen)
+    return suite.model_copy(update=updates) if updates else suite
+
+
+def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
+    """The settings that define what the numbers mean; a resumed run must have the same ones."""
+    m = request.profile.measurement
+    return {
+        "suite": suite.model_dump(mode="json"),
+        "min_window_s": request.min_window_s if request.min_window_s is not None else m.min_window_s,
+        "max_loops": m.max_loops,
+        "idle_baseline_s": request.idle_baseline_s if request.idle_baseline_s is not None else m.idle_baseline_s,
+        "codecarbon": request.codecarbon if request.codecarbon is not None else m.codecarbon,
+        "codecarbon_measure_power_s": m.codecarbon_measure_power_s,
+        "country_iso_code": m.country_iso_code,
+        "embedder": request.profile.embedder,
+        "data_paths": dict(sorted(request.data_paths.items())),
+        "warmup_texts": WARMUP_TEXTS,
+        "device": request.profile.hardware.device,
+    }
+
+
+def _settings_sha256(profile: HardwareProfile, settings: dict[str, Any]) -> str:
+    body = {"profile": profile.model_dump(mode="json"), "settings": settings}
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def _find_resumable(reports_dir: Path, profile: str, suite: str, settings_sha: str) -> Path | None:
+    """The newest unfinished run with the same profile, suite and settings, if any."""
+    candidates = []
+    for path in reports_dir.glob("*/results.json"):
+        try:
+            doc = load_results(path)
+        except BenchError:
+            continue  # a broken file is never silently resumed; `bench validate` explains it
+        if (doc.status != "complete" and doc.profile.get("name") == profile and doc.suite_name == suite
+                and doc.settings_sha256 == settings_sha):
+            candidates.append((doc.updated_at, path))
+    return max(candidates)[1] if candidates else None
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Slurm and container runtimes stop jobs with SIGTERM: treat it like Ctrl-C so the partial result is kept."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _measure_idle(meter_set: Any, duration_s: float, session: int) -> IdleBaseline:
+    """Idle power per component over ``duration_s`` with the same meters as the cells."""
+    meter_set.start()
+    time.sleep(duration_s)
+    reading = meter_set.stop()
+    power: dict[str, float | None] = {}
+    methods: dict[str, str] = {}
+    reasons: dict[str, str | None] = {}
+    for component in COMPONENTS:
+        ce = reading.components[component]
+        power[component] = None if ce.energy_j is None else ce.energy_j / reading.duration_s
+        methods[component] = ce.method
+        reasons[component] = ce.reason
+    return IdleBaseline(session=session, measured_at=_now(), duration_s=reading.duration_s, power_w=power,
+                        methods=methods, reasons=reasons)
+
+
+def _per_pass(components: dict[str, Any], loops: int, duration_s: float,
+              idle_power_w: dict[str, float | None] | None) -> dict[str, EnergyValue]:
+    """Window energies divided by the loop count; net = gross - idle power x per-pass duration."""
+    out = {}
+    for component, ce in components.items():
+        energy = None if ce.energy_j is None else ce.energy_j / loops
+        idle_w = (idle_power_w or {}).get(component)
+        net = energy - idle_w * duration_s if energy is not None and idle_w is not None else None
+        out[component] = EnergyValue(energy_j=energy, net_energy_j=net, method=ce.method, reason=ce.reason,
+                                     detail=dict(ce.detail))
+    return out
+
+
+def measure_window(backend: Any, texts: Sequence[str], meter_set: Any, min_window_s: float,
+                   max_loops: int) -> tuple[list[int], Window, Any]:
+    """One metered window: whole-set inference, repeated until ``min_window_s``; returns the last predictions."""
+    backend.synchronize()
+    meter_set.start()
+    started = time.perf_counter()
+    loops = 0
+    predictions: list[int] = []
+    first: list[int] | None = None
+    while True:
+        predictions = backend.predict(texts)
+        loops += 1
+        if first is None:
+            first = predictions
+        if time.perf_counter() - started >= min_window_s or loops >= max_loops:
+            break
+    backend.synchronize()
+    reading = meter_set.stop()
+    if first != predictions:
+        # Greedy inference must be deterministic; if it is not, accuracy would depend on the loop count.
+        raise RuntimeError("predictions differ between repeated passes of the same window (non-deterministic model)")
+    window = Window(duration_s=reading.duration_s, loops=loops, min_window_s=min_window_s,
+                    max_loops_reached=loops >= max_loops and reading.duration_s < min_window_s)
+    return predictions, window, reading
+
+
+def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -> RunOutcome:
+    """Run (or resume) a suite on this machine and return where the results are."""
+    from bench.backends import create_backend
+    from bench.catalog.models import get_model_spec
+    from bench.environment import detect_machine, enforce_profile, software_manifest
+    from bench.meters import build_meter_set
+
+    profile = request.profile
+    suite = effective_suite(request)
+    settings = run_settings(request, suite)
+    settings_sha = _settings_sha256(profile, settings)
+
+    # Resolve every name before any work, so a typo fails in a second, not after an hour.
+    model_specs = {name: get_model_spec(name) for name in suite.models}
+    datasets = _prepare_datasets(suite, request.data_paths)
+
+    machine = detect_machine()
+    mismatches = enforce_profile(profile, machine, force=request.force)
+
+    results_path, document, resumed = _open_document(request, suite, settings, settings_sha, datasets, machine,
+                                                     mismatches, software_manifest())
+    meter_set = build_meter_set(
+        cpu_tdp_w=profile.hardware.cpu_tdp_w,
+        codecarbon=settings["codecarbon"],
+        country_iso_code=settings["country_iso_code"],
+        codecarbon_measure_power_secs=settings["codecarbon_measure_power_s"],
+    )
+    document.meters = meter_set.describe()
+
+    done = document.cell_map()
+    grid = [(m, d, r) for m in suite.models for d in suite.datasets for r in range(suite.repetitions)]
+    todo = [key for key in grid if (key[1], key[0], key[2]) not in done or done[(key[1], key[0], key[2])].status != "ok"]
+    skipped = len(grid) - len(todo)
+    ran = failed = 0
+    session = len(document.idle)
+
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    console = Console(stderr=True)
+    console.print(f"[bold]bench[/] run [cyan]{document.run_id}[/]: profile {profile.name}, suite {request.suite_name}, "
+                  f"{len(grid)} cells ({skipped} already done){' — resumed' if resumed else ''}")
+    console.print(f"meters: " + ", ".join(f"{c}={v['method']}" for c, v in document.meters["components"].items()))
+    if mismatches:
+        console.print("[yellow]hardware mismatch forced:[/] " + "; ".join(mismatches))
+
+    try:
+        with _sigterm_as_interrupt():
+            if todo and settings["idle_baseline_s"] > 0:
+                console.print(f"idle baseline: {settings['idle_baseline_s']:g} s ...")
+                document.idle.append(_measure_idle(meter_set, settings["idle_baseline_s"], session))
+                write_results(document, results_path)
+            idle_w = document.idle[-1].power_w if document.idle else None
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                          disable=not request.progress) as progress:
+                task = progress.add_task("cells", total=len(todo))
+                current_model: str | None = None
+                backend: Any = None
+                load_s: float | None = None
+                load_error: BaseException | None = None
+                for model_name, dataset_name, rep in todo:
+                    if model_name != current_model:
+                        if backend is not None:
+                            backend.close()
+                        current_model, backend, load_error = model_name, None, None
+                        overrides = {"embedder": profile.embedder, "device": profile.hardware.device,
+                                     "seed": suite.seed}
+                        t0 = time.perf_counter()
+                        try:
+                            backend = create_backend(model_specs[model_name], **overrides)
+                            backend.load()
+                            load_s = time.perf_counter() - t0
+                            document.models[model_name] = {**_model_record(model_specs[model_name]),
+                                                           "info": backend.info()}
+                        except Exception as exc:  # the model's cells fail, the grid goes on
+                            load_error = exc
+                    progress.update(task, description=f"{model_name} · {dataset_name} · rep {rep}")
+                    started = _now()
+                    if load_error is not None:
+                        cell = _failed_cell(dataset_name, model_name, rep, started, load_error, stage="load")
+                    else:
+                        cell = _run_cell(backend, datasets[dataset_name], dataset_name, model_name, rep, started,
+                                         meter_set, settings, idle_w, load_s)
+                        load_s = 0.0  # the model stays loaded for the next cells
+                    document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
+                    document.updated_at = _now()
+                    write_results(document, results_path)
+                    ran += 1
+                    failed += cell.status == "failed"
+                    if cell.status == "failed":
+                        progress.console.print(f"[red]failed[/] {model_name} · {dataset_name} · rep {rep}: "
+                                               f"{cell.error.type}: {cell.error.message}")
+                    if on_cell is not None:
+                        on_cell(cell)
+                    progress.advance(task)
+                if backend is not None:
+                    backend.close()
+    except KeyboardInterrupt:
+        document.status = "interrupted"
+        document.updated_at = _now()
+        write_results(document, results_path)
+        meter_set.close()
+        raise RunInterrupted(results_path, len(document.cells), len(grid)) from None
+    meter_set.close()
+    document.status = "complete"
+    document.updated_at = _now()
+    document.cells.sort(key=lambda c: (suite.datasets.index(c.dataset) if c.dataset in suite.datasets else 99,
+                                       suite.models.index(c.model) if c.model in suite.models else 99, c.repetition))
+    write_results(document, results_path)
+    return RunOutcome(results_path=results_path, run_id=document.run_id, resumed=resumed, ran=ran, skipped=skipped,
+                      failed=failed, document=document)
+
+
+@dataclass
+class _PreparedDataset:
+    record: DatasetRecord
+    texts: tuple[str, ...]
+    labels: tuple[int, ...]
+
+
+def _prepare_datasets(suite: SuiteSpec, data_paths: dict[str, str]) -> dict[str, _PreparedDataset]:
+    """Load every data set of the suite and draw its splits (the same for every model)."""
+    from bench.catalog.datasets import DATASETS
+    from bench.data.loaders import load_dataset
+    from bench.data.splits import make_splits, splits_sha256
+
+    prepared = {}
+    for name in suite.datasets:
+        spec = DATASETS.get(name)
+        data = load_dataset(name, path=data_paths.get(name))
+        n_train = suite.n_train or (spec.n_train if spec else 200)
+        n_test = suite.n_test or (spec.n_test if spec else 200)
+        splits = make_splits(len(data.texts), data.labels, n_train=n_train, n_test=n_test,
+                             repetitions=suite.repetitions, seed=suite.seed)
+        record = DatasetRecord(
+            name=name, pin=dict(data.pin), label_names=list(data.label_names), language=data.language,
+            n_items=len(data.texts), n_train=n_train, n_test=n_test,
+            splits=[SplitRecord(repetition=s.repetition, seed=s.seed, train_idx=list(s.train_idx),
+                                test_idx=list(s.test_idx)) for s in splits],
+            splits_sha256=splits_sha256(splits),
+            test_labels={str(s.repetition): [data.labels[i] for i in s.test_idx] for s in splits},
+        )
+        prepared[name] = _PreparedDataset(record=record, texts=data.texts, labels=data.labels)
+    return prepared
+
+
+def _model_record(spec: Any) -> dict[str, Any]:
+    return {"name": spec.name, "paper_label": spec.paper_label, "kind": spec.kind, "backend": spec.backend,
+            "params": dict(spec.params)}
+
+
+def _open_document(request: RunRequest, suite: SuiteSpec, settings: dict[str, Any], settings_sha: str,
+                   datasets: dict[str, _PreparedDataset], machine: Any, mismatches: list[str],
+                   software: dict[str, Any]) -> tuple[Path, ResultDocument, bool]:
+    """Resume the run asked for (or the newest unfinished compatible one) or start a new document."""
+    reports_dir = request.reports_dir
+    path: Path | None = None
+    if request.run_id:
+        candidate = reports_dir / request.run_id / "results.json"
+        if candidate.exists():
+            path = candidate
+    elif not request.new:
+        path = _find_resumable(reports_dir, request.profile.name, request.suite_name, settings_sha)
+    if path is not None:
+        doc = load_results(path)
+        if doc.settings_sha256 != settings_sha:
+            raise ConfigError(
+                f"{path}: this run was made with other settings (profile, suite or overrides differ), so its cells "
+                "cannot be mixed with new ones. Use another --run-id, or --new for a fresh run."
+            )
+        for name, prepared in datasets.items():
+            old = doc.datasets.get(name)
+            if old is not None and (old.splits_sha256 != prepared.record.splits_sha256
+                                    or old.pin.get("content_sha256") != prepared.record.pin.get("content_sha256")):
+                raise ConfigError(f"{path}: data set {name!r} or its splits changed since this run started; "
+                                  "use --new for a fresh run")
+        doc.status = "running"
+        doc.environment.setdefault("sessions", []).append(
+            {"started_at": _now(), "machine": machine.to_dict(), "software": software})
+        return path, doc, True
+    run_id = request.run_id or _new_run_id(request.profile.name, request.suite_name)
+    path = reports_dir / run_id / "results.json"
+    now = _now()
+    doc = ResultDocument(
+        run_id=run_id, status="running", created_at=now, updated_at=now, kit_version=__version__,
+        profile=request.profile.model_dump(mode="json"), suite_name=request.suite_name,
+        suite=suite.model_dump(mode="json"), settings=settings, settings_sha256=settings_sha,
+        hardware_mismatch=mismatches, forced=bool(mismatches and request.force),
+        environment={"machine": machine.to_dict(), "software": software,
+                     "sessions": [{"started_at": now, "machine": machine.to_dict(), "software": software}]},
+        meters={}, datasets={n: p.record for n, p in datasets.items()}, models={}, cells=[],
+    )
+    write_results(doc, path)
+    return path, doc, False
+
+
+def _new_run_id(profile: str, suite: str) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{profile}-{suite}-{stamp}"
+
+
+def _failed_cell(dataset: str, model: str, rep: int, started: str, exc: BaseException, stage: str) -> Cell:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
+    return Cell(dataset=dataset, model=model, repetition=rep, status="failed", started_at=started,
+                finished_at=_now(), error=CellError(type=type(exc).__name__, message=f"during {stage}: {exc}",
+                                                    traceback=tb[-4000:]))
+
+
+def _run_cell(backend: Any, data: _PreparedDataset, dataset_name: str, model_name: str, rep: int, started: str,
+              meter_set: Any, settings: dict[str, Any], idle_w: dict[str, float | None] | None,
+              load_s: float | None) -> Cell:
+    """Train, warm up and measure one cell; any exception becomes a failed cell."""
+    split = data.record.splits[rep]
+    stage = "fit"
+    try:
+        train_texts = [data.texts[i] for i in split.train_idx]
+        train_labels = [data.labels[i] for i in split.train_idx]
+        test_texts = [data.texts[i] for i in split.test_idx]
+        test_labels = data.record.test_labels[str(rep)]
+        t0 = time.perf_counter()
+        backend.fit(train_texts, train_labels, data.record.label_names)
+        train_s = time.perf_counter() - t0
+        stage = "warm-up"
+        backend.predict(test_texts[:WARMUP_TEXTS])
+        stage = "measured inference"
+        predictions, window, reading = measure_window(backend, test_texts, meter_set, settings["min_window_s"],
+                                                      settings["max_loops"])
+    except Exception as exc:
+        return _failed_cell(dataset_name, model_name, rep, started, exc, stage)
+    duration_s = window.duration_s / window.loops
+    side = reading.side.get("codecarbon") if getattr(reading, "side", None) else None
+    invalid = sum(1 for p in predictions if p < 0) / len(predictions)
+    return Cell(
+        dataset=dataset_name, model=model_name, repetition=rep, status="ok", started_at=started, finished_at=_now(),
+        n_test=len(test_texts), accuracy=accuracy(test_labels, predictions), macro_f1=macro_f1(test_labels, predictions),
+        invalid_rate=invalid, load_s=load_s, train_s=train_s, duration_s=duration_s, window=window,
+        energy=_per_pass(reading.components, window.loops, duration_s, idle_w),
+        codecarbon=_per_pass(side.components, window.loops, duration_s, None) if side is not None else None,
+        predictions=[int(p) for p in predictions],
+    )
