@@ -63,8 +63,14 @@ class Summary:
     ci95_high: float
 
     def to_dict(self) -> dict[str, float | int | None]:
-        return {"n": self.n, "mean": self.mean, "std": self.std, "cv": self.cv,
-                "ci95_low": self.ci95_low, "ci95_high": self.ci95_high}
+        return {
+            "n": self.n,
+            "mean": self.mean,
+            "std": self.std,
+            "cv": self.cv,
+            "ci95_low": self.ci95_low,
+            "ci95_high": self.ci95_high,
+        }
 
 
 def summarize(values: Iterable[float | None]) -> Summary | None:
@@ -146,16 +152,26 @@ def model_rows(doc: object) -> list[ModelRow]:
             correct = acc.mean * n_test if acc and n_test else None
             cc = [_cell_total(c.codecarbon) for c in ok if c.codecarbon]
             cc_vals = [v for v in cc if v is not None]
-            rows.append(ModelRow(
-                dataset=dataset, model=model, paper_label=label, n_ok=len(ok), n_failed=len(cells) - len(ok),
-                accuracy=acc, macro_f1=summarize(c.macro_f1 for c in ok),
-                duration_s=summarize(c.duration_s for c in ok), energy_j=energy,
-                net_energy_j=summarize(_cell_total(c.energy, "net_energy_j") for c in ok),
-                component_j=components, component_methods=methods, j_per_text=j_per_text,
-                wh_per_1000_texts=j_per_text * 1000 / 3600 if j_per_text is not None else None,
-                j_per_correct=energy.mean / correct if energy and correct else None,
-                codecarbon_j=float(np.mean(cc_vals)) if cc_vals else None,
-                paper_accuracy=paper.accuracy if paper else None,
-                paper_energy_wh=paper.energy_wh if paper else None,
-            ))
+            rows.append(
+                ModelRow(
+                    dataset=dataset,
+                    model=model,
+                    paper_label=label,
+                    n_ok=len(ok),
+                    n_failed=len(cells) - len(ok),
+                    accuracy=acc,
+                    macro_f1=summarize(c.macro_f1 for c in ok),
+                    duration_s=summarize(c.duration_s for c in ok),
+                    energy_j=energy,
+                    net_energy_j=summarize(_cell_total(c.energy, "net_energy_j") for c in ok),
+                    component_j=components,
+                    component_methods=methods,
+                    j_per_text=j_per_text,
+                    wh_per_1000_texts=j_per_text * 1000 / 3600 if j_per_text is not None else None,
+                    j_per_correct=energy.mean / correct if energy and correct else None,
+                    codecarbon_j=float(np.mean(cc_vals)) if cc_vals else None,
+                    paper_accuracy=paper.accuracy if paper else None,
+                    paper_energy_wh=paper.energy_wh if paper else None,
+                )
+            )
     return rows

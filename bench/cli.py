@@ -42,10 +42,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile)
     request = RunRequest(
-        profile=profile, suite_name=args.suite, reports_dir=Path(args.reports_dir), run_id=args.run_id,
-        new=args.new, force=args.force, data_paths=_parse_data_paths(args.data), repetitions=args.repetitions,
-        min_window_s=args.min_window_s, idle_baseline_s=args.idle_s,
-        codecarbon=False if args.no_codecarbon else None, models=args.model, datasets=args.dataset,
+        profile=profile,
+        suite_name=args.suite,
+        reports_dir=Path(args.reports_dir),
+        run_id=args.run_id,
+        new=args.new,
+        force=args.force,
+        data_paths=_parse_data_paths(args.data),
+        repetitions=args.repetitions,
+        min_window_s=args.min_window_s,
+        idle_baseline_s=args.idle_s,
+        codecarbon=False if args.no_codecarbon else None,
+        models=args.model,
+        datasets=args.dataset,
         progress=not args.no_progress,
     )
     try:
@@ -72,19 +81,40 @@ def _print_summary(doc: Any, console: Any) -> None:
     rows = model_rows(doc)
     for dataset in dict.fromkeys(r.dataset for r in rows):
         table = Table(title=f"{dataset} — mean over repetitions (per pass over the test split)", title_justify="left")
-        for col in ("model", "n", "accuracy (95% CI)", "paper acc", "macro-F1", "duration s", "energy J",
-                    "net J", "J/text", "CodeCarbon J", "methods"):
+        for col in (
+            "model",
+            "n",
+            "accuracy (95% CI)",
+            "paper acc",
+            "macro-F1",
+            "duration s",
+            "energy J",
+            "net J",
+            "J/text",
+            "CodeCarbon J",
+            "methods",
+        ):
             table.add_column(col, justify="left" if col in ("model", "methods") else "right")
         for r in (r for r in rows if r.dataset == dataset):
-            acc = "—" if r.accuracy is None else (
-                f"{r.accuracy.mean:.3f} ({r.accuracy.ci95_low:.3f}–{r.accuracy.ci95_high:.3f})")
+            acc = (
+                "—"
+                if r.accuracy is None
+                else (f"{r.accuracy.mean:.3f} ({r.accuracy.ci95_low:.3f}–{r.accuracy.ci95_high:.3f})")
+            )
             methods = ", ".join(f"{c}:{m}" for c, m in r.component_methods.items() if m != "unavailable")
-            table.add_row(r.model, f"{r.n_ok}" + (f" ({r.n_failed} failed)" if r.n_failed else ""), acc,
-                          _fmt(r.paper_accuracy, 2), _fmt(r.macro_f1.mean if r.macro_f1 else None),
-                          _fmt(r.duration_s.mean if r.duration_s else None, 4),
-                          _fmt(r.energy_j.mean if r.energy_j else None, 3),
-                          _fmt(r.net_energy_j.mean if r.net_energy_j else None, 3),
-                          _fmt(r.j_per_text, 5), _fmt(r.codecarbon_j, 3), methods)
+            table.add_row(
+                r.model,
+                f"{r.n_ok}" + (f" ({r.n_failed} failed)" if r.n_failed else ""),
+                acc,
+                _fmt(r.paper_accuracy, 2),
+                _fmt(r.macro_f1.mean if r.macro_f1 else None),
+                _fmt(r.duration_s.mean if r.duration_s else None, 4),
+                _fmt(r.energy_j.mean if r.energy_j else None, 3),
+                _fmt(r.net_energy_j.mean if r.net_energy_j else None, 3),
+                _fmt(r.j_per_text, 5),
+                _fmt(r.codecarbon_j, 3),
+                methods,
+            )
         console.print(table)
     if doc.hardware_mismatch:
         console.print("[yellow]hardware mismatch (forced):[/] " + "; ".join(doc.hardware_mismatch))
@@ -121,8 +151,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             worst = max(worst, 1)
         else:
             ok = sum(c.status == "ok" for c in doc.cells)
-            print(f"OK {path}: schema v{doc.schema_version}, run {doc.run_id}, status {doc.status}, "
-                  f"{ok}/{len(doc.cells)} cells ok, {doc.content_hash}")
+            print(
+                f"OK {path}: schema v{doc.schema_version}, run {doc.run_id}, status {doc.status}, "
+                f"{ok}/{len(doc.cells)} cells ok, {doc.content_hash}"
+            )
     return worst
 
 
@@ -139,8 +171,9 @@ def cmd_profiles(args: argparse.Namespace) -> int:
             try:
                 p = load_profile(name)
                 gpus = f"{p.hardware.gpu_count}x /{p.hardware.gpu_model_pattern}/" if p.hardware.gpu_count else "no GPU"
-                console.print(f"{name:8s} {p.hardware.device:5s} {gpus:14s} suites: {', '.join(p.suites)}  "
-                              f"— {p.description}")
+                console.print(
+                    f"{name:8s} {p.hardware.device:5s} {gpus:14s} suites: {', '.join(p.suites)}  — {p.description}"
+                )
             except ConfigError as exc:
                 console.print(f"{name:8s} [red]INVALID[/] {exc}")
         return 0
@@ -151,7 +184,8 @@ def cmd_profiles(args: argparse.Namespace) -> int:
             print(json.dumps(load_profile(name).model_dump(mode="json"), indent=2))
         return 0
     paths = [Path(n) if n.endswith(".toml") else profiles_dir() / f"{n}.toml" for n in args.names] or sorted(
-        profiles_dir().glob("*.toml"))
+        profiles_dir().glob("*.toml")
+    )
     bad = 0
     for path in paths:
         try:
@@ -172,8 +206,13 @@ def cmd_env(args: argparse.Namespace) -> int:
     machine = detect_machine()
     profile = load_profile(args.profile)
     meters = build_meter_set(cpu_tdp_w=profile.hardware.cpu_tdp_w, codecarbon=profile.measurement.codecarbon)
-    info = {"machine": machine.to_dict(), "software": software_manifest(), "meters": meters.describe(),
-            "profile": profile.name, "profile_mismatch": check_profile(profile, machine)}
+    info = {
+        "machine": machine.to_dict(),
+        "software": software_manifest(),
+        "meters": meters.describe(),
+        "profile": profile.name,
+        "profile_mismatch": check_profile(profile, machine),
+    }
     meters.close()
     print(json.dumps(info, indent=2, default=str))
     return 0
@@ -203,8 +242,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="bench", description="Energy and accuracy of text-classification "
-                                     "inference (reruns Zschache & Hartwig, arXiv 2508.14170).")
+    parser = argparse.ArgumentParser(
+        prog="bench",
+        description="Energy and accuracy of text-classification "
+        "inference (reruns Zschache & Hartwig, arXiv 2508.14170).",
+    )
     parser.add_argument("--version", action="version", version=f"bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

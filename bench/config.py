@@ -126,7 +126,8 @@ class HardwareProfile(_Strict):
         except KeyError:
             known = sorted(self.suites)
             raise ConfigError(
-                f"profile {self.name!r} has no suite {name!r}.{did_you_mean(name, known)} Known suites: {', '.join(known)}"
+                f"profile {self.name!r} has no suite {name!r}.{did_you_mean(name, known)} "
+                f"Known suites: {', '.join(known)}"
             ) from None
 
 

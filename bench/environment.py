@@ -5,6 +5,7 @@ Everything here reads, nothing changes the machine. NVML is optional: no driver 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -120,15 +121,15 @@ def _probe_gpus() -> tuple[list[GpuInfo], str | None, str]:
                 uuid = uuid.decode() if isinstance(uuid, bytes) else uuid
             except Exception:
                 uuid = None
-            gpus.append(GpuInfo(index=index, name=name, memory_gb=round(memory_gb, 2), power_limit_w=limit_w, uuid=uuid))
+            gpus.append(
+                GpuInfo(index=index, name=name, memory_gb=round(memory_gb, 2), power_limit_w=limit_w, uuid=uuid)
+            )
         return gpus, driver, f"ok: {count} GPU(s), {len(gpus)} visible"
     except Exception as exc:
         return [], None, f"NVML error while listing GPUs: {exc}"
     finally:
-        try:
+        with contextlib.suppress(Exception):  # shutting down a half-initialized NVML must not mask the result
             pynvml.nvmlShutdown()
-        except Exception:
-            pass
 
 
 def _visible_indices(count: int) -> list[int]:
@@ -181,18 +182,26 @@ def check_profile(profile: HardwareProfile, machine: MachineInfo) -> list[str]:
         matching = [g for g in machine.gpus if pattern.search(g.name)]
         seen = ", ".join(sorted({g.name for g in machine.gpus})) or f"no GPU ({machine.nvml_status})"
         if not matching:
-            problems.append(f"profile {profile.name!r} expects {hw.gpu_count} GPU(s) matching "
-                            f"/{hw.gpu_model_pattern}/, this machine has: {seen}")
+            problems.append(
+                f"profile {profile.name!r} expects {hw.gpu_count} GPU(s) matching "
+                f"/{hw.gpu_model_pattern}/, this machine has: {seen}"
+            )
         elif len(matching) < hw.gpu_count:
-            problems.append(f"profile {profile.name!r} expects {hw.gpu_count} GPU(s) matching "
-                            f"/{hw.gpu_model_pattern}/, this machine has {len(matching)} ({seen})")
+            problems.append(
+                f"profile {profile.name!r} expects {hw.gpu_count} GPU(s) matching "
+                f"/{hw.gpu_model_pattern}/, this machine has {len(matching)} ({seen})"
+            )
         small = [g for g in matching if hw.gpu_memory_gb and g.memory_gb < 0.9 * hw.gpu_memory_gb]
         if small:
-            problems.append(f"profile {profile.name!r} expects {hw.gpu_memory_gb:g} GB per GPU, GPU(s) "
-                            f"{[g.index for g in small]} have {min(g.memory_gb for g in small):.1f} GB")
+            problems.append(
+                f"profile {profile.name!r} expects {hw.gpu_memory_gb:g} GB per GPU, GPU(s) "
+                f"{[g.index for g in small]} have {min(g.memory_gb for g in small):.1f} GB"
+            )
     if hw.min_ram_gb and machine.ram_gb < hw.min_ram_gb:
-        problems.append(f"profile {profile.name!r} expects at least {hw.min_ram_gb:g} GB RAM, "
-                        f"this machine has {machine.ram_gb:.1f} GB")
+        problems.append(
+            f"profile {profile.name!r} expects at least {hw.min_ram_gb:g} GB RAM, "
+            f"this machine has {machine.ram_gb:.1f} GB"
+        )
     return problems
 
 
@@ -201,7 +210,8 @@ def enforce_profile(profile: HardwareProfile, machine: MachineInfo, *, force: bo
     problems = check_profile(profile, machine)
     if problems and not force:
         raise HardwareMismatchError(
-            "this machine does not match the hardware profile:\n  - " + "\n  - ".join(problems)
+            "this machine does not match the hardware profile:\n  - "
+            + "\n  - ".join(problems)
             + "\nPick the profile of this machine (`bench profiles list`), or pass --force to run anyway "
             "(the mismatch is recorded in the results and shown in the report)."
         )
@@ -223,10 +233,16 @@ def git_commit(repo: Path | None = None) -> str | None:
     """The kit's git commit (with '-dirty' if the tree has changes), or None outside a checkout."""
     where = repo or Path(__file__).resolve().parent.parent
     try:
-        sha = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return os.environ.get("BENCH_GIT_COMMIT")
     return f"{sha}-dirty" if dirty else sha

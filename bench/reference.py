@@ -7,8 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REFERENCE_DIR = Path(os.environ.get("BENCH_REFERENCE_DIR",
-                                    Path(__file__).resolve().parent.parent / "reports" / "reference"))
+REFERENCE_DIR = Path(
+    os.environ.get("BENCH_REFERENCE_DIR", Path(__file__).resolve().parent.parent / "reports" / "reference")
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ def paper_value(model_label: str, paper_dataset: str | None, directory: Path | N
         for row in csv.DictReader(handle):
             if row.get("model") == model_label and acc_col in row:
                 acc = _number(row.get(acc_col))
-                return PaperValue(accuracy=acc if isinstance(acc, float) else None,
-                                  energy_wh=_number(row.get(energy_col)), table=table)
+                return PaperValue(
+                    accuracy=acc if isinstance(acc, float) else None,
+                    energy_wh=_number(row.get(energy_col)),
+                    table=table,
+                )
     return None

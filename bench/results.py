@@ -222,7 +222,9 @@ def migrate(data: dict[str, Any], path: Path | str = "<memory>") -> dict[str, An
     """Bring an old document to SCHEMA_VERSION through MIGRATIONS, one version at a time."""
     version = data.get("schema_version")
     if not isinstance(version, int):
-        raise ResultsError(f"{path}: schema_version missing or not an integer (got {version!r}); is this a results.json?")
+        raise ResultsError(
+            f"{path}: schema_version missing or not an integer (got {version!r}); is this a results.json?"
+        )
     if version > SCHEMA_VERSION:
         raise ResultsError(
             f"{path}: schema_version {version} is newer than this kit understands ({SCHEMA_VERSION}); upgrade bench"
@@ -259,7 +261,9 @@ def parse_results(data: dict[str, Any], path: Path | str = "<memory>", *, check_
             where = ".".join(str(p) for p in err["loc"])
             problems.append(f"  - {where}: {err['msg']}")
         more = f"\n  ... and {exc.error_count() - 20} more" if exc.error_count() > 20 else ""
-        raise ResultsError(f"{path}: does not match results schema v{SCHEMA_VERSION}:\n" + "\n".join(problems) + more) from None
+        raise ResultsError(
+            f"{path}: does not match results schema v{SCHEMA_VERSION}:\n" + "\n".join(problems) + more
+        ) from None
 
 
 def load_results(path: Path | str, *, check_hash: bool = True) -> ResultDocument:

@@ -141,8 +141,12 @@ def _find_resumable(reports_dir: Path, profile: str, suite: str, settings_sha: s
             doc = load_results(path)
         except BenchError:
             continue  # a broken file is never silently resumed; `bench validate` explains it
-        if (doc.status != "complete" and doc.profile.get("name") == profile and doc.suite_name == suite
-                and doc.settings_sha256 == settings_sha):
+        if (
+            doc.status != "complete"
+            and doc.profile.get("name") == profile
+            and doc.suite_name == suite
+            and doc.settings_sha256 == settings_sha
+        ):
             candidates.append((doc.updated_at, path))
     return max(candidates)[1] if candidates else None
 
@@ -150,6 +154,7 @@ def _find_resumable(reports_dir: Path, profile: str, suite: str, settings_sha: s
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """Slurm and container runtimes stop jobs with SIGTERM: treat it like Ctrl-C so the partial result is kept."""
+
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -177,25 +182,34 @@ def _measure_idle(meter_set: Any, duration_s: float, session: int) -> IdleBaseli
         power[component] = None if ce.energy_j is None else ce.energy_j / reading.duration_s
         methods[component] = ce.method
         reasons[component] = ce.reason
-    return IdleBaseline(session=session, measured_at=_now(), duration_s=reading.duration_s, power_w=power,
-                        methods=methods, reasons=reasons)
+    return IdleBaseline(
+        session=session,
+        measured_at=_now(),
+        duration_s=reading.duration_s,
+        power_w=power,
+        methods=methods,
+        reasons=reasons,
+    )
 
 
-def _per_pass(components: dict[str, Any], loops: int, duration_s: float,
-              idle_power_w: dict[str, float | None] | None) -> dict[str, EnergyValue]:
+def _per_pass(
+    components: dict[str, Any], loops: int, duration_s: float, idle_power_w: dict[str, float | None] | None
+) -> dict[str, EnergyValue]:
     """Window energies divided by the loop count; net = gross - idle power x per-pass duration."""
     out = {}
     for component, ce in components.items():
         energy = None if ce.energy_j is None else ce.energy_j / loops
         idle_w = (idle_power_w or {}).get(component)
         net = energy - idle_w * duration_s if energy is not None and idle_w is not None else None
-        out[component] = EnergyValue(energy_j=energy, net_energy_j=net, method=ce.method, reason=ce.reason,
-                                     detail=dict(ce.detail))
+        out[component] = EnergyValue(
+            energy_j=energy, net_energy_j=net, method=ce.method, reason=ce.reason, detail=dict(ce.detail)
+        )
     return out
 
 
-def measure_window(backend: Any, texts: Sequence[str], meter_set: Any, min_window_s: float,
-                   max_loops: int) -> tuple[list[int], Window, Any]:
+def measure_window(
+    backend: Any, texts: Sequence[str], meter_set: Any, min_window_s: float, max_loops: int
+) -> tuple[list[int], Window, Any]:
     """One metered window: whole-set inference, repeated until ``min_window_s``; returns the last predictions."""
     backend.synchronize()
     meter_set.start()
@@ -215,8 +229,12 @@ def measure_window(backend: Any, texts: Sequence[str], meter_set: Any, min_windo
     if first != predictions:
         # Greedy inference must be deterministic; if it is not, accuracy would depend on the loop count.
         raise RuntimeError("predictions differ between repeated passes of the same window (non-deterministic model)")
-    window = Window(duration_s=reading.duration_s, loops=loops, min_window_s=min_window_s,
-                    max_loops_reached=loops >= max_loops and reading.duration_s < min_window_s)
+    window = Window(
+        duration_s=reading.duration_s,
+        loops=loops,
+        min_window_s=min_window_s,
+        max_loops_reached=loops >= max_loops and reading.duration_s < min_window_s,
+    )
     return predictions, window, reading
 
 
@@ -239,8 +257,9 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     machine = detect_machine()
     mismatches = enforce_profile(profile, machine, force=request.force)
 
-    results_path, document, resumed = _open_document(request, suite, settings, settings_sha, datasets, machine,
-                                                     mismatches, software_manifest())
+    results_path, document, resumed = _open_document(
+        request, suite, settings, settings_sha, datasets, machine, mismatches, software_manifest()
+    )
     meter_set = build_meter_set(
         cpu_tdp_w=profile.hardware.cpu_tdp_w,
         codecarbon=settings["codecarbon"],
@@ -251,19 +270,29 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
 
     done = document.cell_map()
     grid = [(m, d, r) for m in suite.models for d in suite.datasets for r in range(suite.repetitions)]
-    todo = [key for key in grid if (key[1], key[0], key[2]) not in done or done[(key[1], key[0], key[2])].status != "ok"]
+    todo = [
+        key for key in grid if (key[1], key[0], key[2]) not in done or done[(key[1], key[0], key[2])].status != "ok"
+    ]
     skipped = len(grid) - len(todo)
     ran = failed = 0
     session = len(document.idle)
 
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
-    console.print(f"[bold]bench[/] run [cyan]{document.run_id}[/]: profile {profile.name}, suite {request.suite_name}, "
-                  f"{len(grid)} cells ({skipped} already done){' — resumed' if resumed else ''}")
-    console.print(f"meters: " + ", ".join(f"{c}={v['method']}" for c, v in document.meters["components"].items()))
+    console.print(
+        f"[bold]bench[/] run [cyan]{document.run_id}[/]: profile {profile.name}, suite {request.suite_name}, "
+        f"{len(grid)} cells ({skipped} already done){' — resumed' if resumed else ''}"
+    )
+    console.print("meters: " + ", ".join(f"{c}={v['method']}" for c, v in document.meters["components"].items()))
     if mismatches:
         console.print("[yellow]hardware mismatch forced:[/] " + "; ".join(mismatches))
 
@@ -274,9 +303,16 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                 document.idle.append(_measure_idle(meter_set, settings["idle_baseline_s"], session))
                 write_results(document, results_path)
             idle_w = document.idle[-1].power_w if document.idle else None
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                          disable=not request.progress) as progress:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+                disable=not request.progress,
+            ) as progress:
                 task = progress.add_task("cells", total=len(todo))
                 current_model: str | None = None
                 backend: Any = None
@@ -287,15 +323,20 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                         if backend is not None:
                             backend.close()
                         current_model, backend, load_error = model_name, None, None
-                        overrides = {"embedder": profile.embedder, "device": profile.hardware.device,
-                                     "seed": suite.seed}
+                        overrides = {
+                            "embedder": profile.embedder,
+                            "device": profile.hardware.device,
+                            "seed": suite.seed,
+                        }
                         t0 = time.perf_counter()
                         try:
                             backend = create_backend(model_specs[model_name], **overrides)
                             backend.load()
                             load_s = time.perf_counter() - t0
-                            document.models[model_name] = {**_model_record(model_specs[model_name]),
-                                                           "info": backend.info()}
+                            document.models[model_name] = {
+                                **_model_record(model_specs[model_name]),
+                                "info": backend.info(),
+                            }
                         except Exception as exc:  # the model's cells fail, the grid goes on
                             load_error = exc
                     progress.update(task, description=f"{model_name} · {dataset_name} · rep {rep}")
@@ -303,8 +344,18 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                     if load_error is not None:
                         cell = _failed_cell(dataset_name, model_name, rep, started, load_error, stage="load")
                     else:
-                        cell = _run_cell(backend, datasets[dataset_name], dataset_name, model_name, rep, started,
-                                         meter_set, settings, idle_w, load_s)
+                        cell = _run_cell(
+                            backend,
+                            datasets[dataset_name],
+                            dataset_name,
+                            model_name,
+                            rep,
+                            started,
+                            meter_set,
+                            settings,
+                            idle_w,
+                            load_s,
+                        )
                         load_s = 0.0  # the model stays loaded for the next cells
                     document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
                     document.updated_at = _now()
@@ -312,8 +363,10 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                     ran += 1
                     failed += cell.status == "failed"
                     if cell.status == "failed":
-                        progress.console.print(f"[red]failed[/] {model_name} · {dataset_name} · rep {rep}: "
-                                               f"{cell.error.type}: {cell.error.message}")
+                        progress.console.print(
+                            f"[red]failed[/] {model_name} · {dataset_name} · rep {rep}: "
+                            f"{cell.error.type}: {cell.error.message}"
+                        )
                     if on_cell is not None:
                         on_cell(cell)
                     progress.advance(task)
@@ -328,11 +381,23 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     meter_set.close()
     document.status = "complete"
     document.updated_at = _now()
-    document.cells.sort(key=lambda c: (suite.datasets.index(c.dataset) if c.dataset in suite.datasets else 99,
-                                       suite.models.index(c.model) if c.model in suite.models else 99, c.repetition))
+    document.cells.sort(
+        key=lambda c: (
+            suite.datasets.index(c.dataset) if c.dataset in suite.datasets else 99,
+            suite.models.index(c.model) if c.model in suite.models else 99,
+            c.repetition,
+        )
+    )
     write_results(document, results_path)
-    return RunOutcome(results_path=results_path, run_id=document.run_id, resumed=resumed, ran=ran, skipped=skipped,
-                      failed=failed, document=document)
+    return RunOutcome(
+        results_path=results_path,
+        run_id=document.run_id,
+        resumed=resumed,
+        ran=ran,
+        skipped=skipped,
+        failed=failed,
+        document=document,
+    )
 
 
 @dataclass
@@ -354,13 +419,23 @@ def _prepare_datasets(suite: SuiteSpec, data_paths: dict[str, str]) -> dict[str,
         data = load_dataset(name, path=data_paths.get(name))
         n_train = suite.n_train or (spec.n_train if spec else 200)
         n_test = suite.n_test or (spec.n_test if spec else 200)
-        splits = make_splits(len(data.texts), data.labels, n_train=n_train, n_test=n_test,
-                             repetitions=suite.repetitions, seed=suite.seed)
+        splits = make_splits(
+            len(data.texts), data.labels, n_train=n_train, n_test=n_test, repetitions=suite.repetitions, seed=suite.seed
+        )
         record = DatasetRecord(
-            name=name, pin=dict(data.pin), label_names=list(data.label_names), language=data.language,
-            n_items=len(data.texts), n_train=n_train, n_test=n_test,
-            splits=[SplitRecord(repetition=s.repetition, seed=s.seed, train_idx=list(s.train_idx),
-                                test_idx=list(s.test_idx)) for s in splits],
+            name=name,
+            pin=dict(data.pin),
+            label_names=list(data.label_names),
+            language=data.language,
+            n_items=len(data.texts),
+            n_train=n_train,
+            n_test=n_test,
+            splits=[
+                SplitRecord(
+                    repetition=s.repetition, seed=s.seed, train_idx=list(s.train_idx), test_idx=list(s.test_idx)
+                )
+                for s in splits
+            ],
             splits_sha256=splits_sha256(splits),
             test_labels={str(s.repetition): [data.labels[i] for i in s.test_idx] for s in splits},
         )
@@ -369,13 +444,25 @@ def _prepare_datasets(suite: SuiteSpec, data_paths: dict[str, str]) -> dict[str,
 
 
 def _model_record(spec: Any) -> dict[str, Any]:
-    return {"name": spec.name, "paper_label": spec.paper_label, "kind": spec.kind, "backend": spec.backend,
-            "params": dict(spec.params)}
+    return {
+        "name": spec.name,
+        "paper_label": spec.paper_label,
+        "kind": spec.kind,
+        "backend": spec.backend,
+        "params": dict(spec.params),
+    }
 
 
-def _open_document(request: RunRequest, suite: SuiteSpec, settings: dict[str, Any], settings_sha: str,
-                   datasets: dict[str, _PreparedDataset], machine: Any, mismatches: list[str],
-                   software: dict[str, Any]) -> tuple[Path, ResultDocument, bool]:
+def _open_document(
+    request: RunRequest,
+    suite: SuiteSpec,
+    settings: dict[str, Any],
+    settings_sha: str,
+    datasets: dict[str, _PreparedDataset],
+    machine: Any,
+    mismatches: list[str],
+    software: dict[str, Any],
+) -> tuple[Path, ResultDocument, bool]:
     """Resume the run asked for (or the newest unfinished compatible one) or start a new document."""
     reports_dir = request.reports_dir
     path: Path | None = None
@@ -394,25 +481,43 @@ def _open_document(request: RunRequest, suite: SuiteSpec, settings: dict[str, An
             )
         for name, prepared in datasets.items():
             old = doc.datasets.get(name)
-            if old is not None and (old.splits_sha256 != prepared.record.splits_sha256
-                                    or old.pin.get("content_sha256") != prepared.record.pin.get("content_sha256")):
-                raise ConfigError(f"{path}: data set {name!r} or its splits changed since this run started; "
-                                  "use --new for a fresh run")
+            if old is not None and (
+                old.splits_sha256 != prepared.record.splits_sha256
+                or old.pin.get("content_sha256") != prepared.record.pin.get("content_sha256")
+            ):
+                raise ConfigError(
+                    f"{path}: data set {name!r} or its splits changed since this run started; use --new for a fresh run"
+                )
         doc.status = "running"
         doc.environment.setdefault("sessions", []).append(
-            {"started_at": _now(), "machine": machine.to_dict(), "software": software})
+            {"started_at": _now(), "machine": machine.to_dict(), "software": software}
+        )
         return path, doc, True
     run_id = request.run_id or _new_run_id(request.profile.name, request.suite_name)
     path = reports_dir / run_id / "results.json"
     now = _now()
     doc = ResultDocument(
-        run_id=run_id, status="running", created_at=now, updated_at=now, kit_version=__version__,
-        profile=request.profile.model_dump(mode="json"), suite_name=request.suite_name,
-        suite=suite.model_dump(mode="json"), settings=settings, settings_sha256=settings_sha,
-        hardware_mismatch=mismatches, forced=bool(mismatches and request.force),
-        environment={"machine": machine.to_dict(), "software": software,
-                     "sessions": [{"started_at": now, "machine": machine.to_dict(), "software": software}]},
-        meters={}, datasets={n: p.record for n, p in datasets.items()}, models={}, cells=[],
+        run_id=run_id,
+        status="running",
+        created_at=now,
+        updated_at=now,
+        kit_version=__version__,
+        profile=request.profile.model_dump(mode="json"),
+        suite_name=request.suite_name,
+        suite=suite.model_dump(mode="json"),
+        settings=settings,
+        settings_sha256=settings_sha,
+        hardware_mismatch=mismatches,
+        forced=bool(mismatches and request.force),
+        environment={
+            "machine": machine.to_dict(),
+            "software": software,
+            "sessions": [{"started_at": now, "machine": machine.to_dict(), "software": software}],
+        },
+        meters={},
+        datasets={n: p.record for n, p in datasets.items()},
+        models={},
+        cells=[],
     )
     write_results(doc, path)
     return path, doc, False
@@ -425,14 +530,29 @@ def _new_run_id(profile: str, suite: str) -> str:
 
 def _failed_cell(dataset: str, model: str, rep: int, started: str, exc: BaseException, stage: str) -> Cell:
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
-    return Cell(dataset=dataset, model=model, repetition=rep, status="failed", started_at=started,
-                finished_at=_now(), error=CellError(type=type(exc).__name__, message=f"during {stage}: {exc}",
-                                                    traceback=tb[-4000:]))
+    return Cell(
+        dataset=dataset,
+        model=model,
+        repetition=rep,
+        status="failed",
+        started_at=started,
+        finished_at=_now(),
+        error=CellError(type=type(exc).__name__, message=f"during {stage}: {exc}", traceback=tb[-4000:]),
+    )
 
 
-def _run_cell(backend: Any, data: _PreparedDataset, dataset_name: str, model_name: str, rep: int, started: str,
-              meter_set: Any, settings: dict[str, Any], idle_w: dict[str, float | None] | None,
-              load_s: float | None) -> Cell:
+def _run_cell(
+    backend: Any,
+    data: _PreparedDataset,
+    dataset_name: str,
+    model_name: str,
+    rep: int,
+    started: str,
+    meter_set: Any,
+    settings: dict[str, Any],
+    idle_w: dict[str, float | None] | None,
+    load_s: float | None,
+) -> Cell:
     """Train, warm up and measure one cell; any exception becomes a failed cell."""
     split = data.record.splits[rep]
     stage = "fit"
@@ -447,17 +567,29 @@ def _run_cell(backend: Any, data: _PreparedDataset, dataset_name: str, model_nam
         stage = "warm-up"
         backend.predict(test_texts[:WARMUP_TEXTS])
         stage = "measured inference"
-        predictions, window, reading = measure_window(backend, test_texts, meter_set, settings["min_window_s"],
-                                                      settings["max_loops"])
+        predictions, window, reading = measure_window(
+            backend, test_texts, meter_set, settings["min_window_s"], settings["max_loops"]
+        )
     except Exception as exc:
         return _failed_cell(dataset_name, model_name, rep, started, exc, stage)
     duration_s = window.duration_s / window.loops
     side = reading.side.get("codecarbon") if getattr(reading, "side", None) else None
     invalid = sum(1 for p in predictions if p < 0) / len(predictions)
     return Cell(
-        dataset=dataset_name, model=model_name, repetition=rep, status="ok", started_at=started, finished_at=_now(),
-        n_test=len(test_texts), accuracy=accuracy(test_labels, predictions), macro_f1=macro_f1(test_labels, predictions),
-        invalid_rate=invalid, load_s=load_s, train_s=train_s, duration_s=duration_s, window=window,
+        dataset=dataset_name,
+        model=model_name,
+        repetition=rep,
+        status="ok",
+        started_at=started,
+        finished_at=_now(),
+        n_test=len(test_texts),
+        accuracy=accuracy(test_labels, predictions),
+        macro_f1=macro_f1(test_labels, predictions),
+        invalid_rate=invalid,
+        load_s=load_s,
+        train_s=train_s,
+        duration_s=duration_s,
+        window=window,
         energy=_per_pass(reading.components, window.loops, duration_s, idle_w),
         codecarbon=_per_pass(side.components, window.loops, duration_s, None) if side is not None else None,
         predictions=[int(p) for p in predictions],

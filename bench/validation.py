@@ -57,8 +57,9 @@ def check_document(doc: ResultDocument) -> list[Problem]:
                 problems.append(Problem(where, f"accuracy {cell.accuracy} but predictions give {recomputed:.6f}"))
         window = cell.window
         if window is not None and window.duration_s < window.min_window_s and not window.max_loops_reached:
-            problems.append(Problem(where, f"window {window.duration_s:.3f} s shorter than the minimum "
-                                           f"{window.min_window_s:g} s"))
+            problems.append(
+                Problem(where, f"window {window.duration_s:.3f} s shorter than the minimum {window.min_window_s:g} s")
+            )
         for component, value in cell.energy.items():
             if value.method not in METHODS:
                 problems.append(Problem(where, f"energy.{component}: unknown method {value.method!r}"))
@@ -71,11 +72,15 @@ def check_document(doc: ResultDocument) -> list[Problem]:
             if set(split.train_idx) & set(split.test_idx):
                 problems.append(Problem(f"datasets.{name}", f"repetition {split.repetition}: train and test overlap"))
             if len(split.test_idx) != dataset.n_test or len(split.train_idx) != dataset.n_train:
-                problems.append(Problem(f"datasets.{name}", f"repetition {split.repetition}: split sizes differ "
-                                                            f"from n_train/n_test"))
+                problems.append(
+                    Problem(
+                        f"datasets.{name}", f"repetition {split.repetition}: split sizes differ from n_train/n_test"
+                    )
+                )
     if doc.status == "complete":
-        expected = len(doc.suite.get("datasets", [])) * len(doc.suite.get("models", [])) * doc.suite.get(
-            "repetitions", 0)
+        expected = (
+            len(doc.suite.get("datasets", [])) * len(doc.suite.get("models", [])) * doc.suite.get("repetitions", 0)
+        )
         if len(doc.cells) != expected:
             problems.append(Problem("cells", f"status complete but {len(doc.cells)} cells for a grid of {expected}"))
     return problems

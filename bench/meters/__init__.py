@@ -1,0 +1,287 @@
+"""Energy meters behind one protocol (see ``base.py``) and the ``MeterSet`` the runner opens windows with.
+
+Imports stay lazy: ``import bench.meters`` loads neither codecarbon nor pynvml; each meter module imports its
+library when first used.
+
+Adding a meter: write ``bench/meters/<name>.py`` with a class following ``base.Meter`` (optionally a
+``describe() -> dict``), then choose it for its components in ``build_meter_set``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import MeterError
+from bench.meters.base import COMPONENTS, ComponentEnergy, Meter, Reading, Stopwatch
+
+__all__ = [
+    "COMPONENTS",
+    "ComponentEnergy",
+    "Meter",
+    "MeterSet",
+    "Reading",
+    "WindowReading",
+    "build_meter_set",
+]
+
+
+@dataclass(frozen=True)
+class WindowReading:
+    """One metered window: its duration, the chosen energy per component (always gpu, cpu, ram), side readings.
+
+    ``components`` holds the primary numbers (one meter per component); ``side`` holds full readings of meters run
+    alongside for comparison (CodeCarbon in paper-faithful mode), keyed by meter name.
+    """
+
+    duration_s: float
+    components: dict[str, ComponentEnergy]
+    side: dict[str, Reading] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain-JSON form."""
+        return {
+            "duration_s": self.duration_s,
+            "components": {c: e.to_dict() for c, e in self.components.items()},
+            "side": {
+                name: {
+                    "meter": r.meter,
+                    "duration_s": r.duration_s,
+                    "components": {c: e.to_dict() for c, e in r.components.items()},
+                }
+                for name, r in self.side.items()
+            },
+        }
+
+
+def _meter_describe(meter: Meter) -> dict[str, object]:
+    describe = getattr(meter, "describe", None)
+    if callable(describe):
+        try:
+            return dict(describe())
+        except Exception as exc:  # describing must never break a run
+            return {"describe_error": f"{type(exc).__name__}: {exc}"}
+    return {}
+
+
+def _failed_reading(meter: Meter, duration_s: float, reason: str) -> Reading:
+    return Reading(
+        meter=meter.name,
+        duration_s=duration_s,
+        components={c: ComponentEnergy(None, "unavailable", reason=reason) for c in meter.components()},
+    )
+
+
+class MeterSet:
+    """Primary meters (the kit's numbers) plus side-by-side meters (for comparison), opened and closed together.
+
+    Per component the first primary meter covering it wins; a component no primary meter covers is reported as
+    ``unavailable`` with the reason from ``unavailable`` (e.g. the NVML probe's message). Side meters start first
+    and stop last so the primary windows are as tight as possible around the work; a side meter that fails yields a
+    reading of nulls with the reason instead of aborting the window. A primary meter that fails to start aborts the
+    window (MeterError); one that fails at stop yields nulls with the reason for its components.
+    """
+
+    def __init__(
+        self,
+        primary: list[Meter],
+        side: list[Meter] | None = None,
+        *,
+        unavailable: dict[str, str] | None = None,
+        side_unavailable: dict[str, str] | None = None,
+        notes: dict[str, str] | None = None,
+    ) -> None:
+        self.primary = list(primary)
+        self.side = list(side or [])
+        names = [m.name for m in self.primary + self.side]
+        if len(set(names)) != len(names):
+            raise MeterError(f"meter names must be unique in a MeterSet, got {names}")
+        self._unavailable = dict(unavailable or {})
+        self._side_unavailable = dict(side_unavailable or {})
+        self.notes = dict(notes or {})
+        self._owner: dict[str, Meter] = {}
+        for component in COMPONENTS:
+            for meter in self.primary:
+                if component in meter.components():
+                    self._owner[component] = meter
+                    break
+        self._started: list[Meter] = []
+        self._side_errors: dict[str, str] = {}
+        self._stopwatch = Stopwatch()
+        self._open = False
+
+    def owner(self, component: str) -> Meter | None:
+        """The primary meter that reports ``component`` (None when no meter covers it)."""
+        return self._owner.get(component)
+
+    def unavailable_reason(self, component: str) -> str:
+        """Why ``component`` has no meter."""
+        return self._unavailable.get(component, f"no meter in this set measures {component}")
+
+    def describe(self) -> dict[str, Any]:
+        """Which meter and method serve each component, and the side meters (for the results file and the CLI)."""
+        components: dict[str, dict[str, object]] = {}
+        for component in COMPONENTS:
+            meter = self._owner.get(component)
+            if meter is None:
+                components[component] = {
+                    "meter": None,
+                    "method": "unavailable",
+                    "reason": self.unavailable_reason(component),
+                }
+            else:
+                components[component] = {
+                    "meter": meter.name,
+                    "method": getattr(meter, "method", None) or "reported per window",
+                    "detail": _meter_describe(meter),
+                }
+        side: dict[str, dict[str, object]] = {
+            m.name: {"enabled": True, "components": list(m.components()), "detail": _meter_describe(m)}
+            for m in self.side
+        }
+        for name, reason in self._side_unavailable.items():
+            side[name] = {"enabled": False, "reason": reason}
+        return {"components": components, "side": side, "notes": dict(self.notes)}
+
+    def start(self) -> None:
+        """Open a window: side meters first, then primary meters (so primary windows are tight)."""
+        if self._open:
+            raise MeterError("MeterSet.start() called twice without stop()")
+        self._started = []
+        self._side_errors = {}
+        for meter in self.side:
+            try:
+                meter.start()
+                self._started.append(meter)
+            except Exception as exc:
+                self._side_errors[meter.name] = f"{meter.name} failed to start: {type(exc).__name__}: {exc}"
+        for meter in self.primary:
+            try:
+                meter.start()
+            except Exception as exc:
+                self._abort()
+                if isinstance(exc, MeterError):
+                    raise
+                raise MeterError(f"meter {meter.name} failed to start: {type(exc).__name__}: {exc}") from exc
+            self._started.append(meter)
+        self._stopwatch.start()
+        self._open = True
+
+    def _abort(self) -> None:
+        """Best-effort stop of meters already started (no threads left behind), discarding their readings."""
+        for meter in reversed(self._started):
+            with contextlib.suppress(Exception):
+                meter.stop()
+        self._started = []
+
+    def stop(self) -> WindowReading:
+        """Close the window: primary meters first (reverse start order), then side meters."""
+        if not self._open:
+            raise MeterError("MeterSet.stop() called without start()")
+        duration_s = self._stopwatch.elapsed_s()
+        self._open = False
+        readings: dict[str, Reading] = {}
+        for meter in reversed(self.primary):
+            readings[meter.name] = self._stop_one(meter, duration_s)
+        side: dict[str, Reading] = {}
+        for meter in reversed(self.side):
+            if meter.name in self._side_errors:
+                side[meter.name] = _failed_reading(meter, 0.0, self._side_errors[meter.name])
+            else:
+                side[meter.name] = self._stop_one(meter, duration_s)
+        side = {m.name: side[m.name] for m in self.side}  # report in declaration order
+        self._started = []
+
+        components: dict[str, ComponentEnergy] = {}
+        for component in COMPONENTS:
+            meter = self._owner.get(component)
+            if meter is None:
+                components[component] = ComponentEnergy(None, "unavailable", reason=self.unavailable_reason(component))
+                continue
+            energy = readings[meter.name].components.get(component)
+            if energy is None:  # a meter that claimed the component but did not report it: say so, never zero
+                energy = ComponentEnergy(None, "unavailable", reason=f"meter {meter.name} returned no {component}")
+            components[component] = energy
+        return WindowReading(duration_s=duration_s, components=components, side=side)
+
+    @staticmethod
+    def _stop_one(meter: Meter, duration_s: float) -> Reading:
+        try:
+            return meter.stop()
+        except Exception as exc:
+            return _failed_reading(meter, duration_s, f"{meter.name} failed at stop: {type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        """Close every meter (threads, library handles). Idempotent."""
+        for meter in self.primary + self.side:
+            with contextlib.suppress(Exception):
+                meter.close()
+        self._open = False
+
+    def __enter__(self) -> MeterSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_meter_set(
+    *,
+    rapl_root: str | Path = "/sys/class/powercap",
+    cpu_tdp_w: float | None = None,
+    ram_gb: float | None = None,
+    codecarbon: bool = False,
+    country_iso_code: str = "DEU",
+    codecarbon_measure_power_secs: float = 15.0,
+) -> MeterSet:
+    """The best meters this machine offers.
+
+    cpu: RAPL packages when readable, else the TDP x utilization estimate. ram: RAPL DRAM when exposed, else
+    0.375 W/GB x installed RAM. gpu: unavailable with the NVML probe's reason (the NVML meter is a later issue).
+    ``codecarbon=True`` adds CodeCarbon as a side meter when it is importable; otherwise describe() says why.
+    """
+    from bench.meters.estimate import CpuEstimateMeter, RamEstimateMeter
+    from bench.meters.nvml import nvml_probe
+    from bench.meters.rapl import RaplMeter
+
+    primary: list[Meter] = []
+    unavailable: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    rapl_ok, rapl_reason = RaplMeter.probe(rapl_root)
+    rapl: RaplMeter | None = None
+    if rapl_ok:
+        try:
+            rapl = RaplMeter(rapl_root)
+        except MeterError:  # raced: became unreadable between probe and open; fall back like any unusable RAPL
+            rapl = None
+    if rapl is not None:
+        primary.append(rapl)
+        notes["rapl"] = rapl_reason
+    else:
+        primary.append(CpuEstimateMeter(cpu_tdp_w))
+        notes["cpu"] = f"estimated: RAPL is not usable ({rapl_reason})"
+    if rapl is None or "ram" not in rapl.components():
+        primary.append(RamEstimateMeter(ram_gb))
+        notes["ram"] = "estimated: no RAPL DRAM domain on this machine"
+
+    nvml_ok, nvml_reason = nvml_probe()
+    if nvml_ok:
+        unavailable["gpu"] = f"GPU metering not implemented yet in this kit (NVML is usable: {nvml_reason})"
+    else:
+        unavailable["gpu"] = nvml_reason
+
+    side: list[Meter] = []
+    side_unavailable: dict[str, str] = {}
+    if codecarbon:
+        from bench.meters.codecarbon import CodeCarbonMeter, codecarbon_available
+
+        ok, why = codecarbon_available()
+        if ok:
+            side.append(
+                CodeCarbonMeter(country_iso_code=country_iso_code, measure_power_secs=codecarbon_measure_power_secs)
+            )
+        else:
+            side_unavailable["codecarbon"] = why
+    return MeterSet(primary, side, unavailable=unavailable, side_unavailable=side_unavailable, notes=notes)

@@ -1,0 +1,310 @@
+"""CPU (and DRAM) energy from the Linux powercap RAPL counters.
+
+Layout read (``/sys/class/powercap`` by default; the same layout on Intel and, on recent kernels, AMD)::
+
+    intel-rapl:0/          name = package-0   -> cpu
+    intel-rapl:0:0/        name = core        -> ignored (inside the package: no double counting)
+    intel-rapl:0:1/        name = uncore      -> ignored (inside the package)
+    intel-rapl:0:2/        name = dram        -> ram  (on Intel servers DRAM is outside the package domain)
+    intel-rapl:1/          name = psys        -> ignored (whole platform: would double count cpu)
+
+``/sys/class/powercap`` lists every zone flat (as symlinks); ``/sys/devices/virtual/powercap/intel-rapl`` nests the
+sub-zones inside their package. Both are accepted, so a container can mount the host's tree at any path.
+
+Each counter (``energy_uj``) is a monotonically increasing microjoule count that wraps at ``max_energy_range_uj``.
+Between start and stop one wrap is recovered from the range; to survive windows longer than a wrap period (minutes
+at high power on some parts), an optional background thread reads the counters every ``poll_s`` seconds and
+accumulates deltas, so at most one wrap can ever fall between two reads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import MeterError
+from bench.meters.base import ComponentEnergy, Reading, Stopwatch
+
+DEFAULT_POWERCAP_ROOT = "/sys/class/powercap"
+
+#: ``intel-rapl:<package>`` or ``intel-rapl:<package>:<sub>``; ``intel-rapl-mmio:*`` (a second interface to the
+#: same package counter on recent Intel clients) deliberately does not match: reading it would double count.
+_ZONE_RE = re.compile(r"^intel-rapl:(\d+)(?::(\d+))?$")
+
+_PERMISSION_HELP = (
+    "since Linux 5.10 RAPL energy_uj files are readable by root only (CVE-2020-8694). Fix one of: "
+    "`sudo chmod a+r /sys/class/powercap/intel-rapl:*/energy_uj /sys/class/powercap/intel-rapl:*:*/energy_uj` "
+    "(until reboot); run the kit as root; in a container run as root with the host's powercap tree mounted "
+    "read-only (Docker and Podman mask /sys/devices/virtual/powercap by default, e.g. "
+    "`-v /sys/devices/virtual/powercap/intel-rapl:/host-rapl:ro` and rapl_root=/host-rapl)"
+)
+
+
+def _read_text(path: Path) -> str:
+    """Read one sysfs attribute. A module-level seam so tests can simulate kernel permission errors honestly."""
+    return path.read_text(encoding="ascii").strip()
+
+
+def _read_int(path: Path) -> int:
+    return int(_read_text(path))
+
+
+@dataclass(frozen=True)
+class RaplZone:
+    """One powercap zone that the meter counts."""
+
+    zone: str  # directory name, e.g. "intel-rapl:0" or "intel-rapl:0:2"
+    name: str  # content of its ``name`` file, e.g. "package-0", "dram"
+    path: Path
+    component: str  # "cpu" or "ram"
+    max_energy_range_uj: int | None
+
+    @property
+    def energy_path(self) -> Path:
+        return self.path / "energy_uj"
+
+
+@dataclass(frozen=True)
+class _Scan:
+    counted: tuple[RaplZone, ...]
+    ignored: tuple[tuple[str, str], ...]  # (zone, name) seen but deliberately not counted
+
+
+def _zone_dirs(root: Path) -> dict[str, Path]:
+    """All ``intel-rapl:*`` zone directories, flat or nested one level inside their package, keyed by zone name.
+
+    ``root`` may be the class directory (/sys/class/powercap), the control type (.../powercap/intel-rapl) or the
+    directory above it (/sys/devices/virtual/powercap): the ``intel-rapl`` control directory is looked into.
+    """
+    found: dict[str, Path] = {}
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return found
+    control = root / "intel-rapl"
+    if control.is_dir() and not any(_ZONE_RE.match(e.name) for e in entries):
+        try:
+            entries = sorted(control.iterdir())
+        except OSError:
+            return found
+    for entry in entries:
+        if _ZONE_RE.match(entry.name) and entry.is_dir():
+            found.setdefault(entry.name, entry)
+            # Nested layout (/sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/intel-rapl:0:0).
+            try:
+                subs = sorted(entry.iterdir())
+            except OSError:
+                continue
+            for sub in subs:
+                if _ZONE_RE.match(sub.name) and sub.is_dir():
+                    found.setdefault(sub.name, sub)
+    return found
+
+
+def _zone_sort_key(zone: str) -> tuple[int, int]:
+    m = _ZONE_RE.match(zone)
+    assert m is not None
+    return int(m.group(1)), int(m.group(2)) if m.group(2) is not None else -1
+
+
+def _scan(root: Path) -> _Scan:
+    counted: list[RaplZone] = []
+    ignored: list[tuple[str, str]] = []
+    dirs = _zone_dirs(root)
+    for zone in sorted(dirs, key=_zone_sort_key):
+        path = dirs[zone]
+        try:
+            name = _read_text(path / "name").lower()
+        except (OSError, UnicodeDecodeError):
+            name = "?"
+        is_top = _ZONE_RE.match(zone).group(2) is None  # type: ignore[union-attr]
+        if is_top and name.startswith("package"):
+            component = "cpu"
+        elif name.startswith("dram"):
+            component = "ram"
+        else:
+            # core/uncore are inside the package; psys covers the whole platform (package + more).
+            ignored.append((zone, name))
+            continue
+        try:
+            max_range: int | None = _read_int(path / "max_energy_range_uj")
+        except (OSError, ValueError):
+            max_range = None
+        counted.append(RaplZone(zone, name, path, component, max_range))
+    return _Scan(tuple(counted), tuple(ignored))
+
+
+def _describe_unreadable(path: Path, exc: BaseException) -> str:
+    if isinstance(exc, PermissionError):
+        uid = os.getuid() if hasattr(os, "getuid") else "?"
+        return f"RAPL counter {path} is not readable by this user (uid {uid}): {_PERMISSION_HELP}"
+    return f"RAPL counter {path} cannot be read ({type(exc).__name__}: {exc})"
+
+
+def _probe(root: Path) -> tuple[bool, str, _Scan | None]:
+    if not root.is_dir():
+        return (
+            False,
+            f"no powercap directory at {root}: RAPL energy counters are not exposed here (not Linux, a VM or cloud "
+            "instance without RAPL, or the powercap tree not mounted into the container)",
+            None,
+        )
+    scan = _scan(root)
+    if not any(z.component == "cpu" for z in scan.counted):
+        seen = ", ".join(f"{z} ({n})" for z, n in scan.ignored) or "no intel-rapl:* zones"
+        return False, f"no RAPL package zone under {root} (found: {seen})", None
+    for zone in scan.counted:
+        try:
+            _read_int(zone.energy_path)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            return False, _describe_unreadable(zone.energy_path, exc), None
+    names = ", ".join(f"{z.name} ({z.zone})" for z in scan.counted)
+    return True, f"RAPL readable under {root}: {names}", scan
+
+
+class RaplMeter:
+    """Energy of the CPU packages (component ``cpu``) and, where exposed, DRAM (``ram``) from powercap RAPL.
+
+    ``poll_s``: interval of the background reader that accumulates counter deltas so windows longer than one
+    counter wrap stay correct; None reads only at start and stop (then at most one wrap per window is recovered).
+    Raises MeterError on construction if the tree is unusable (the message says why and how to fix it).
+    """
+
+    name = "rapl"
+    method = "measured:rapl"
+
+    def __init__(self, root: str | Path = DEFAULT_POWERCAP_ROOT, *, poll_s: float | None = 10.0) -> None:
+        self.root = Path(root)
+        ok, message, scan = _probe(self.root)
+        if not ok or scan is None:
+            raise MeterError(message)
+        self._zones = scan.counted
+        self._ignored = scan.ignored
+        self._poll_s = poll_s
+        self._lock = threading.Lock()
+        self._last_uj: dict[str, int] = {}
+        self._acc_uj: dict[str, int] = {}
+        self._wraps: dict[str, int] = {}
+        self._stopwatch = Stopwatch()
+        self._running = False
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def probe(root: str | Path = DEFAULT_POWERCAP_ROOT) -> tuple[bool, str]:
+        """Whether RAPL under ``root`` is usable, and a one-line reason (how to fix it when it is not)."""
+        ok, message, _ = _probe(Path(root))
+        return ok, message
+
+    def components(self) -> tuple[str, ...]:
+        """``("cpu",)``, plus ``"ram"`` when a DRAM zone exists."""
+        return tuple(c for c in ("cpu", "ram") if any(z.component == c for z in self._zones))
+
+    def _read_all(self) -> dict[str, int]:
+        values: dict[str, int] = {}
+        for zone in self._zones:
+            try:
+                values[zone.zone] = _read_int(zone.energy_path)
+            except (OSError, ValueError, UnicodeDecodeError) as exc:
+                raise MeterError(_describe_unreadable(zone.energy_path, exc)) from exc
+        return values
+
+    def _accumulate(self) -> None:
+        """Read every counter and add the delta since the previous read (recovering one wrap per zone)."""
+        values = self._read_all()
+        with self._lock:
+            for zone in self._zones:
+                end, start = values[zone.zone], self._last_uj[zone.zone]
+                delta = end - start
+                if delta < 0:
+                    if zone.max_energy_range_uj is None:
+                        raise MeterError(
+                            f"RAPL counter {zone.energy_path} went backwards ({start} -> {end} uJ) and "
+                            f"{zone.path / 'max_energy_range_uj'} is unreadable, so the wrap cannot be recovered"
+                        )
+                    delta += zone.max_energy_range_uj
+                    self._wraps[zone.zone] += 1
+                self._acc_uj[zone.zone] += delta
+                self._last_uj[zone.zone] = end
+
+    def _poll_loop(self) -> None:
+        assert self._poll_s is not None
+        while not self._stop_event.wait(self._poll_s):
+            try:
+                self._accumulate()
+            except MeterError:
+                # stop() reads again and raises with the same message; a dying thread must not hide it.
+                return
+
+    def start(self) -> None:
+        """Open a window: read every counter (and start the poller)."""
+        if self._running:
+            raise MeterError("RaplMeter.start() called twice without stop()")
+        values = self._read_all()
+        with self._lock:
+            self._last_uj = values
+            self._acc_uj = {z.zone: 0 for z in self._zones}
+            self._wraps = {z.zone: 0 for z in self._zones}
+        self._stopwatch.start()
+        self._running = True
+        if self._poll_s is not None and self._poll_s > 0:
+            self._stop_event.clear()
+            self._thread = threading.Thread(target=self._poll_loop, name="bench-rapl-poll", daemon=True)
+            self._thread.start()
+
+    def _join_poller(self) -> None:
+        if self._thread is not None:
+            self._stop_event.set()
+            self._thread.join()
+            self._thread = None
+
+    def stop(self) -> Reading:
+        """Close the window and return the joules per component since ``start``."""
+        if not self._running:
+            raise MeterError("RaplMeter.stop() called without start()")
+        self._join_poller()
+        self._running = False
+        self._accumulate()
+        duration_s = self._stopwatch.elapsed_s()
+        components: dict[str, ComponentEnergy] = {}
+        for component in self.components():
+            zones = [z for z in self._zones if z.component == component]
+            energy_uj = sum(self._acc_uj[z.zone] for z in zones)
+            detail: dict[str, object] = {
+                "root": str(self.root),
+                "domains": [
+                    {
+                        "zone": z.zone,
+                        "name": z.name,
+                        "path": str(z.path),
+                        "energy_j": self._acc_uj[z.zone] / 1e6,
+                        "max_energy_range_uj": z.max_energy_range_uj,
+                        "wraps": self._wraps[z.zone],
+                    }
+                    for z in zones
+                ],
+                "wraps": sum(self._wraps[z.zone] for z in zones),
+                "ignored": [{"zone": zz, "name": n} for zz, n in self._ignored],
+                "poll_s": self._poll_s,
+            }
+            # Real hardware always draws power and the counters tick about every millisecond, so a counter that
+            # stands still over a noticeable window is broken (e.g. a hypervisor exposing a dead RAPL).
+            if energy_uj == 0 and duration_s >= 0.1:
+                components[component] = ComponentEnergy(
+                    None,
+                    "unavailable",
+                    reason=f"RAPL {component} counters did not advance over {duration_s:.2f} s "
+                    "(virtualized or disabled RAPL?)",
+                    detail=detail,
+                )
+            else:
+                components[component] = ComponentEnergy(energy_uj / 1e6, "measured:rapl", detail=detail)
+        return Reading(meter=self.name, duration_s=duration_s, components=components)
+
+    def close(self) -> None:
+        """Stop the poller if a window is still open. Idempotent."""
+        self._join_poller()
+        self._running = False

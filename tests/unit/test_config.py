@@ -1,0 +1,122 @@
+"""Hardware profiles: every shipped profile validates; bad files fail with the file, field and fix named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.config import HardwareProfile, list_profiles, load_profile, load_profile_file
+from bench.errors import ConfigError
+
+SHIPPED = ["a100", "a30", "cpu", "h100", "l4", "v100"]
+
+
+def test_the_paper_machines_and_more_ship() -> None:
+    assert set(SHIPPED) <= set(list_profiles())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_profile_validates(name: str) -> None:
+    profile = load_profile(name)
+    assert isinstance(profile, HardwareProfile)
+    assert profile.name == name
+    assert "default" in profile.suites
+    assert profile.measurement.min_window_s > 0
+    if profile.hardware.device == "cuda":
+        assert profile.hardware.gpu_count >= 1
+        # GPU counters update every ~100 ms: the window must be long enough for them (DESIGN.md: 10 s).
+        assert profile.measurement.min_window_s >= 10
+        assert profile.container.dockerfile == "Dockerfile.cuda"
+    else:
+        assert profile.container.dockerfile == "Dockerfile.cpu"
+
+
+def test_cpu_is_the_default_and_runs_the_paper_traditional_models() -> None:
+    suite = load_profile("cpu").suite("default")
+    assert suite.repetitions == 10
+    assert set(suite.models) == {
+        "linear-bow",
+        "linear-tfidf",
+        "linear-embedding",
+        "xgboost-bow",
+        "xgboost-tfidf",
+        "xgboost-embedding",
+    }
+    assert "tomatoes-offline" in suite.datasets
+
+
+def _write(tmp_path: Path, text: str, name: str = "mine") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _cpu_text(name: str = "mine") -> str:
+    return (
+        (Path(__file__).resolve().parents[2] / "hardware_profiles" / "cpu.toml")
+        .read_text()
+        .replace('name = "cpu"', f'name = "{name}"')
+    )
+
+
+def test_a_copy_of_cpu_loads(tmp_path: Path) -> None:
+    assert load_profile_file(_write(tmp_path, _cpu_text())).name == "mine"
+
+
+def test_typo_key_is_an_error_naming_file_and_field(tmp_path: Path) -> None:
+    path = _write(tmp_path, _cpu_text().replace("min_window_s", "min_windw_s"))
+    with pytest.raises(ConfigError) as err:
+        load_profile_file(path)
+    text = str(err.value)
+    assert str(path) in text
+    assert "measurement.min_windw_s" in text and "unknown key" in text
+    assert "measurement.min_window_s" in text and "missing" in text
+
+
+def test_wrong_type_is_an_error_with_the_value(tmp_path: Path) -> None:
+    path = _write(tmp_path, _cpu_text().replace("idle_baseline_s = 5.0", 'idle_baseline_s = "five"'))
+    with pytest.raises(ConfigError, match=r"measurement\.idle_baseline_s.*'five'"):
+        load_profile_file(path)
+
+
+def test_bad_toml_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path, "name = [unclosed")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_profile_file(path)
+
+
+def test_name_must_match_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, _cpu_text("other"), name="mine")
+    with pytest.raises(ConfigError, match="must match the file name"):
+        load_profile_file(path)
+
+
+def test_cuda_profile_needs_gpus(tmp_path: Path) -> None:
+    text = _cpu_text().replace('device = "cpu"', 'device = "cuda"')
+    with pytest.raises(ConfigError, match="gpu_count >= 1"):
+        load_profile_file(_write(tmp_path, text))
+
+
+def test_bad_regex_is_rejected(tmp_path: Path) -> None:
+    text = _cpu_text().replace(
+        'device = "cpu"\ngpu_count = 0', 'device = "cuda"\ngpu_count = 1\ngpu_model_pattern = "A1(00"'
+    )
+    with pytest.raises(ConfigError, match="regular expression"):
+        load_profile_file(_write(tmp_path, text))
+
+
+def test_unknown_profile_suggests_close_names() -> None:
+    with pytest.raises(ConfigError, match=r"unknown hardware profile 'a10'.*Did you mean: .*a100"):
+        load_profile("a10")
+
+
+def test_unknown_suite_lists_known() -> None:
+    with pytest.raises(ConfigError, match=r"no suite 'defualt'.*Did you mean: default"):
+        load_profile("cpu").suite("defualt")
+
+
+def test_excluded_model_cannot_be_in_a_suite(tmp_path: Path) -> None:
+    text = _cpu_text() + '\n[excluded_models]\nlinear-bow = "does not fit"\n'
+    with pytest.raises(ConfigError, match="excluded models"):
+        load_profile_file(_write(tmp_path, text))
