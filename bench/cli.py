@@ -19,7 +19,10 @@ from bench.errors import BenchError, ConfigError
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal:  # logs and pipes: wide enough for the summary table instead of rich's 80 columns
+        console = Console(highlight=False, width=160)
+    return console
 
 
 def _parse_data_paths(values: list[str] | None) -> dict[str, str]:
@@ -80,28 +83,28 @@ def _print_summary(doc: Any, console: Any) -> None:
 
     rows = model_rows(doc)
     for dataset in dict.fromkeys(r.dataset for r in rows):
-        table = Table(title=f"{dataset} — mean over repetitions (per pass over the test split)", title_justify="left")
+        table = Table(
+            title=f"{dataset}: mean over repetitions; duration and energy per pass over the test split",
+            title_justify="left",
+        )
         for col in (
             "model",
             "n",
-            "accuracy (95% CI)",
-            "paper acc",
+            "accuracy ± 95% CI",
+            "paper",
             "macro-F1",
-            "duration s",
-            "energy J",
+            "s/pass",
+            "J/pass",
             "net J",
-            "J/text",
+            "mJ/text",
             "CodeCarbon J",
-            "methods",
         ):
-            table.add_column(col, justify="left" if col in ("model", "methods") else "right")
+            table.add_column(col, justify="left" if col == "model" else "right")
+        methods: dict[str, set[str]] = {}
         for r in (r for r in rows if r.dataset == dataset):
-            acc = (
-                "—"
-                if r.accuracy is None
-                else (f"{r.accuracy.mean:.3f} ({r.accuracy.ci95_low:.3f}–{r.accuracy.ci95_high:.3f})")
-            )
-            methods = ", ".join(f"{c}:{m}" for c, m in r.component_methods.items() if m != "unavailable")
+            for component, method in r.component_methods.items():
+                methods.setdefault(component, set()).add(method)
+            acc = "—" if r.accuracy is None else f"{r.accuracy.mean:.3f} ± {r.accuracy.ci95_high - r.accuracy.mean:.3f}"
             table.add_row(
                 r.model,
                 f"{r.n_ok}" + (f" ({r.n_failed} failed)" if r.n_failed else ""),
@@ -111,11 +114,11 @@ def _print_summary(doc: Any, console: Any) -> None:
                 _fmt(r.duration_s.mean if r.duration_s else None, 4),
                 _fmt(r.energy_j.mean if r.energy_j else None, 3),
                 _fmt(r.net_energy_j.mean if r.net_energy_j else None, 3),
-                _fmt(r.j_per_text, 5),
+                _fmt(r.j_per_text * 1000 if r.j_per_text is not None else None, 3),
                 _fmt(r.codecarbon_j, 3),
-                methods,
             )
         console.print(table)
+        console.print("energy by: " + "; ".join(f"{c} {', '.join(sorted(m))}" for c, m in methods.items()))
     if doc.hardware_mismatch:
         console.print("[yellow]hardware mismatch (forced):[/] " + "; ".join(doc.hardware_mismatch))
 

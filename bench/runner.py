@@ -240,7 +240,6 @@ def measure_window(
 
 def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -> RunOutcome:
     """Run (or resume) a suite on this machine and return where the results are."""
-    from bench.backends import create_backend
     from bench.catalog.models import get_model_spec
     from bench.environment import detect_machine, enforce_profile, software_manifest
     from bench.meters import build_meter_set
@@ -250,12 +249,11 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     settings = run_settings(request, suite)
     settings_sha = _settings_sha256(profile, settings)
 
-    # Resolve every name before any work, so a typo fails in a second, not after an hour.
+    # Resolve every name and check the machine before any work, so a typo fails in a second, not after an hour.
     model_specs = {name: get_model_spec(name) for name in suite.models}
-    datasets = _prepare_datasets(suite, request.data_paths)
-
     machine = detect_machine()
     mismatches = enforce_profile(profile, machine, force=request.force)
+    datasets = _prepare_datasets(suite, request.data_paths)
 
     results_path, document, resumed = _open_document(
         request, suite, settings, settings_sha, datasets, machine, mismatches, software_manifest()
@@ -314,6 +312,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                 disable=not request.progress,
             ) as progress:
                 task = progress.add_task("cells", total=len(todo))
+                run_started = time.perf_counter()
                 current_model: str | None = None
                 backend: Any = None
                 load_s: float | None = None
@@ -322,23 +321,13 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                     if model_name != current_model:
                         if backend is not None:
                             backend.close()
-                        current_model, backend, load_error = model_name, None, None
-                        overrides = {
-                            "embedder": profile.embedder,
-                            "device": profile.hardware.device,
-                            "seed": suite.seed,
-                        }
-                        t0 = time.perf_counter()
-                        try:
-                            backend = create_backend(model_specs[model_name], **overrides)
-                            backend.load()
-                            load_s = time.perf_counter() - t0
+                        current_model = model_name
+                        backend, load_s, load_error = _load_model(model_specs[model_name], profile, suite.seed)
+                        if backend is not None:
                             document.models[model_name] = {
                                 **_model_record(model_specs[model_name]),
                                 "info": backend.info(),
                             }
-                        except Exception as exc:  # the model's cells fail, the grid goes on
-                            load_error = exc
                     progress.update(task, description=f"{model_name} · {dataset_name} · rep {rep}")
                     started = _now()
                     if load_error is not None:
@@ -366,6 +355,14 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                         progress.console.print(
                             f"[red]failed[/] {model_name} · {dataset_name} · rep {rep}: "
                             f"{cell.error.type}: {cell.error.message}"
+                        )
+                    if not console.is_terminal and request.progress:
+                        # No live bar in logs (CI, Slurm): one line per cell with the ETA instead.
+                        elapsed = time.perf_counter() - run_started
+                        eta = elapsed / ran * (len(todo) - ran)
+                        console.print(
+                            f"[{ran}/{len(todo)}] {model_name} · {dataset_name} · rep {rep}: "
+                            f"{_cell_brief(cell)} (elapsed {elapsed:.0f} s, ETA {eta:.0f} s)"
                         )
                     if on_cell is not None:
                         on_cell(cell)
@@ -526,6 +523,30 @@ def _open_document(
 def _new_run_id(profile: str, suite: str) -> str:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     return f"{profile}-{suite}-{stamp}"
+
+
+def _load_model(spec: Any, profile: HardwareProfile, seed: int) -> tuple[Any, float | None, Exception | None]:
+    """Create and load a model's backend: (backend, load seconds, None) or (None, None, the error)."""
+    from bench.backends import create_backend
+
+    overrides: dict[str, Any] = {"device": profile.hardware.device, "seed": seed}
+    if "embedder" in spec.params:
+        overrides["embedder"] = profile.embedder  # the profile pins the embedder it can have
+    t0 = time.perf_counter()
+    try:
+        backend = create_backend(spec, **overrides)
+        backend.load()
+    except Exception as exc:  # the model's cells fail, the grid goes on
+        return None, None, exc
+    return backend, time.perf_counter() - t0, None
+
+
+def _cell_brief(cell: Cell) -> str:
+    """One line about a finished cell, for logs."""
+    if cell.status != "ok" or cell.window is None:
+        return f"FAILED ({cell.error.type if cell.error else '?'})"
+    total = sum(v.energy_j for v in cell.energy.values() if v.energy_j is not None)
+    return f"acc {cell.accuracy:.3f}, {cell.duration_s:.4f} s, {total:.3f} J per pass, {cell.window.loops} loop(s)"
 
 
 def _failed_cell(dataset: str, model: str, rep: int, started: str, exc: BaseException, stage: str) -> Cell:

@@ -1,0 +1,46 @@
+"""Backends that misbehave on purpose, to test the runner's failure isolation. Real protocol, no model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class _Base:
+    def __init__(self, device: str = "cpu", seed: int = 0, fail_on_fit: int | None = None) -> None:
+        self.fits = 0
+        self.fail_on_fit = fail_on_fit
+        self.majority = 0
+
+    def load(self) -> None:
+        pass
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str]) -> None:
+        self.fits += 1
+        self.majority = max(set(labels), key=list(labels).count)
+
+    def predict(self, texts: Sequence[str]) -> list[int]:
+        return [self.majority] * len(texts)
+
+    def synchronize(self) -> None:
+        pass
+
+    def info(self) -> dict[str, Any]:
+        return {"fake": True}
+
+    def close(self) -> None:
+        pass
+
+
+class OutOfMemoryOnSecondFit(_Base):
+    """Predicts the majority class; the second fit raises MemoryError (as a model too big for the device would)."""
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str]) -> None:
+        super().fit(texts, labels, label_names)
+        if self.fits == 2:
+            raise MemoryError("CUDA out of memory (simulated)")
+
+
+class FailsToLoad(_Base):
+    def load(self) -> None:
+        raise RuntimeError("weights not found (simulated)")
