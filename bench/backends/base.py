@@ -20,8 +20,10 @@ class Backend(Protocol):
         """Load weights / build the pipeline. Not part of the inference measurement."""
         ...
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str]) -> None:
-        """Train (traditional models) or remember the label set (zero-shot models)."""
+    def fit(
+        self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *, language: str = "en"
+    ) -> None:
+        """Train (traditional models) or remember the label set and the prompt language (zero-shot models)."""
         ...
 
     def predict(self, texts: Sequence[str]) -> list[int]:

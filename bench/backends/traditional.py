@@ -108,7 +108,9 @@ class TraditionalBackend:
             self._encoder, self._encoder_cache_hit = _get_encoder(folder, self.device)
         self._loaded = True
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str]) -> None:
+    def fit(
+        self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *, language: str = "en"
+    ) -> None:
         """Train the vectorizer (BoW / TF-IDF) and the classifier on the training texts."""
         import numpy as np
 

@@ -15,7 +15,9 @@ class _Base:
     def load(self) -> None:
         pass
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str]) -> None:
+    def fit(
+        self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *, language: str = "en"
+    ) -> None:
         self.fits += 1
         self.majority = max(set(labels), key=list(labels).count)
 
@@ -35,7 +37,9 @@ class _Base:
 class OutOfMemoryOnSecondFit(_Base):
     """Predicts the majority class; the second fit raises MemoryError (as a model too big for the device would)."""
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str]) -> None:
+    def fit(
+        self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *, language: str = "en"
+    ) -> None:
         super().fit(texts, labels, label_names)
         if self.fits == 2:
             raise MemoryError("CUDA out of memory (simulated)")
