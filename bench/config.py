@@ -82,6 +82,22 @@ class MeasurementSpec(_Strict):
     country_iso_code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "DEU"
 
 
+class LlmSpec(_Strict):
+    """How this profile serves the zero-shot LLMs."""
+
+    backend: Literal["hf_pipeline", "vllm"] = "hf_pipeline"
+    serving: Literal["sequential", "batched"] = Field(
+        default="batched", description="sequential: one request at a time (the paper); batched: the split at once"
+    )
+    batch_size: Annotated[int, Field(ge=1)] = 16
+    max_new_tokens: Annotated[int, Field(ge=1)] = 64
+    reasoning_max_new_tokens: Annotated[int, Field(ge=1)] = Field(
+        default=4096, description="generation budget of reasoning models (their <think> block comes first)"
+    )
+    constrained: bool = Field(default=False, description="constrain decoding to the label set (not the paper)")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+
+
 class SuiteSpec(_Strict):
     """A grid: datasets x models x repetitions."""
 
@@ -92,6 +108,23 @@ class SuiteSpec(_Strict):
     seed: int = 0
     n_train: Annotated[int, Field(ge=2)] | None = Field(default=None, description="Default: the dataset's own.")
     n_test: Annotated[int, Field(ge=1)] | None = None
+    model_repetitions: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, description="fewer repetitions for slow models (e.g. an LLM on a CPU); the rest run all"
+    )
+
+    @model_validator(mode="after")
+    def _repetitions_known(self) -> SuiteSpec:
+        stray = sorted(set(self.model_repetitions) - set(self.models))
+        if stray:
+            raise ValueError(f"model_repetitions names models not in the suite: {stray}")
+        too_many = {m: r for m, r in self.model_repetitions.items() if r > self.repetitions}
+        if too_many:
+            raise ValueError(f"model_repetitions above the suite's repetitions ({self.repetitions}): {too_many}")
+        return self
+
+    def repetitions_of(self, model: str) -> int:
+        """How many repetitions ``model`` runs in this suite."""
+        return self.model_repetitions.get(model, self.repetitions)
 
 
 class HardwareProfile(_Strict):
@@ -104,6 +137,7 @@ class HardwareProfile(_Strict):
     container: ContainerSpec
     measurement: MeasurementSpec
     embedder: str = Field(description="Sentence-embedding model used by the *-embedding models (catalog name).")
+    llm: LlmSpec = Field(default_factory=LlmSpec)
     suites: dict[str, SuiteSpec]
     excluded_models: dict[str, str] = Field(
         default_factory=dict, description="Models that do not fit this profile, each with the reason."

@@ -44,11 +44,14 @@ class ZeroShotBackend:
         constrained: bool = False,
         dtype: str = "auto",
         gpus: int = 1,
+        pipeline_parallel_size: int = 1,
+        params_b: float | None = None,
+        reasoning: bool = False,
     ) -> None:
         if serving not in SERVING_MODES:
             raise ConfigError(f"serving={serving!r}: expected one of {', '.join(SERVING_MODES)}")
-        if max_new_tokens < 1 or batch_size < 1 or gpus < 1:
-            raise ConfigError("max_new_tokens, batch_size and gpus must be >= 1")
+        if min(max_new_tokens, batch_size, gpus, pipeline_parallel_size) < 1:
+            raise ConfigError("max_new_tokens, batch_size, gpus and pipeline_parallel_size must be >= 1")
         self.model = model
         self.revision = revision
         self.device = device
@@ -59,6 +62,9 @@ class ZeroShotBackend:
         self.constrained = constrained
         self.dtype = dtype
         self.gpus = gpus
+        self.pipeline_parallel_size = pipeline_parallel_size
+        self.params_b = params_b  # catalog metadata, recorded (the runner sizes GPUs and token budgets from it)
+        self.reasoning = reasoning
         self.label_names: list[str] = []
         self.language = "en"
         self.last_answers: list[str] = []
@@ -111,6 +117,9 @@ class ZeroShotBackend:
             "constrained": self.constrained,
             "dtype": self.dtype,
             "gpus": self.gpus,
+            "pipeline_parallel_size": self.pipeline_parallel_size,
+            "params_b": self.params_b,
+            "reasoning": self.reasoning,
             "decoding": "greedy",
             "prompt": prompt_info(self.language),
         }

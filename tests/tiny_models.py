@@ -1,0 +1,61 @@
+"""Tiny random causal LMs built on the spot (no Hub): a locally trained tokenizer plus a 2-layer Llama.
+
+Random weights answer garbage, which is the point for unit tests of the plumbing; constrained decoding must still
+produce only valid labels. head_dim is 64 because vLLM's CPU attention needs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+CORPUS = [
+    "[[ ## text ## ]] [[ ## category ## ]] [[ ## completed ## ]]",
+    "Classify the text as one of the following categories: neg pos World Sports Business Sci/Tech",
+    "Your input fields are: text. Your output fields are: category. All interactions will be structured",
+    "Respond with the corresponding output fields, starting with the field and then ending with the marker",
+    "a great movie, a bad film, boring plot, wonderful acting, the rock is destined to be a star",
+]
+
+
+def build_tiny_llama(folder: Path, *, seed: int = 0) -> Path:
+    """Write a tiny Llama (random weights) with a byte-level BPE tokenizer trained on CORPUS into ``folder``."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ["<|pad|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(CORPUS, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<|pad|>", bos_token="<|im_start|>", eos_token="<|im_end|>"
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=64,
+        max_position_embeddings=2048,
+        bos_token_id=fast.bos_token_id,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder

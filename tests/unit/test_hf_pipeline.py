@@ -1,0 +1,87 @@
+"""The transformers pipeline backend end to end on a tiny model built here (and SmolLM2 where it is installed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.backends import create_backend
+from bench.catalog.models import get_model_spec
+from bench.errors import ConfigError
+from tests.tiny_models import build_tiny_llama
+
+pytest.importorskip("transformers")
+
+LABELS = ["neg", "pos"]
+TEXTS = ["a great movie", "a bad film, boring plot", "wonderful acting", "the rock is destined to be a star"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def _backend(path: Path, **kwargs: object):
+    from bench.backends.hf_pipeline import HFPipelineBackend
+
+    backend = HFPipelineBackend(str(path), max_new_tokens=12, **kwargs)
+    backend.load()
+    backend.fit([], [], LABELS)
+    return backend
+
+
+def test_batched_and_sequential_agree_and_count_tokens(tiny: Path) -> None:
+    backend = _backend(tiny, serving="batched", batch_size=3)
+    batched = backend.predict(TEXTS)
+    usage = backend.usage()
+    answers = list(backend.last_answers)
+    backend.serving = "sequential"
+    sequential = backend.predict(TEXTS)
+    assert batched == sequential and answers == backend.last_answers, "padding must not change greedy answers"
+    assert all(-1 <= p < len(LABELS) for p in batched)
+    assert usage["requests"] == 4 and usage["input_tokens"] > 4 * 50  # the system prompt alone is long
+    assert 0 < usage["output_tokens"] <= 4 * 12
+    assert backend.usage() == usage
+    info = backend.info()
+    assert info["prompt"]["name"] == "dspy-chat" and info["pin"]["source"] == "local"
+    assert info["serving"] == "sequential" and info["decoding"] == "greedy"
+    backend.close()
+
+
+def test_constrained_decoding_only_yields_labels(tiny: Path) -> None:
+    backend = _backend(tiny, serving="batched", batch_size=4, constrained=True)
+    backend.max_new_tokens = 64
+    predictions = backend.predict(TEXTS)
+    assert all(p in (0, 1) for p in predictions), backend.last_answers
+    assert all(a.startswith("[[ ## category ## ]]") for a in backend.last_answers)
+
+
+def test_predict_before_fit_and_bad_settings(tiny: Path) -> None:
+    from bench.backends.hf_pipeline import HFPipelineBackend
+
+    with pytest.raises(ConfigError, match="serving"):
+        HFPipelineBackend(str(tiny), serving="parallel")
+    backend = HFPipelineBackend(str(tiny))
+    with pytest.raises(RuntimeError, match="fit"):
+        backend.predict(["x"])
+
+
+def test_unpinned_hub_model_is_refused_with_the_fix() -> None:
+    from bench.backends.hf_pipeline import resolve_model
+
+    with pytest.raises(ConfigError, match="bench models lock"):
+        resolve_model("meta-llama/Llama-3.1-8B-Instruct", None)
+
+
+def test_pinned_hub_model_offline_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.backends.hf_pipeline import resolve_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match="not in the local Hugging Face cache"):
+        resolve_model("meta-llama/Llama-3.1-8B-Instruct", "0" * 40)
+
+
+def test_catalog_llm_creates_the_hf_backend() -> None:
+    backend = create_backend(get_model_spec("llama-3.1-8b"), device="cpu", seed=0)
+    assert type(backend).__name__ == "HFPipelineBackend" and backend.model == "meta-llama/Llama-3.1-8B-Instruct"
