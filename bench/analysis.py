@@ -175,3 +175,158 @@ def model_rows(doc: object) -> list[ModelRow]:
                 )
             )
     return rows
+
+
+# --- Pareto front, regression, normalization (used by reports and compare) ------------------------------------------
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats: lower cost (x) and higher score (y), as the paper's
+    accuracy-vs-energy trade-off. A point is dominated when another is at least as good on both axes and strictly
+    better on one. Returned in increasing cost; exact duplicates are all kept (none beats the other)."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front: list[int] = []
+    best_y = -math.inf
+    best_x = math.nan
+    for i in order:
+        x, y = points[i]
+        if y > best_y:
+            front.append(i)
+            best_y, best_x = y, x
+        elif y == best_y and x == best_x:  # an exact tie with the last front point: equally good, keep both
+            front.append(i)
+    return front
+
+
+@dataclass(frozen=True)
+class Regression:
+    """An ordinary least-squares fit ``y = sum(coef[name] * column[name])``.
+
+    ``r2`` is the coefficient of determination (with an intercept, 1 - SS_res / SS_tot); ``adj_r2`` corrects it for
+    the number of predictors and is None when there are too few points. ``dropped`` names the terms left out
+    because they were constant or collinear on these data (e.g. the device count on a machine where every model
+    used the same number of GPUs), so the fit stays identifiable instead of returning arbitrary coefficients.
+    """
+
+    n: int
+    coefficients: dict[str, float]
+    r2: float | None
+    adj_r2: float | None
+    dropped: tuple[str, ...] = ()
+
+    def predict(self, columns: dict[str, float]) -> float:
+        """The fitted value for one point (terms not in the fit are ignored; 'const' is implied)."""
+        return sum(
+            coef * (1.0 if name == "const" else columns.get(name, 0.0)) for name, coef in self.coefficients.items()
+        )
+
+
+def ols(columns: dict[str, Sequence[float]], y: Sequence[float], *, intercept: bool = True) -> Regression:
+    """Least-squares fit of ``y`` on the named ``columns`` (numpy's lstsq).
+
+    Columns that add no rank to the design matrix (constant, or a linear combination of earlier ones) are dropped
+    and listed in ``Regression.dropped``, in the order given, so callers can state which effects the data cannot
+    separate.
+    """
+    target = np.asarray(y, dtype=float)
+    n = target.size
+    names: list[str] = []
+    matrix: list[np.ndarray] = []
+    dropped: list[str] = []
+    if intercept:
+        names.append("const")
+        matrix.append(np.ones(n))
+    for name, values in columns.items():
+        column = np.asarray(values, dtype=float)
+        if column.size != n:
+            raise ValueError(f"column {name!r} has {column.size} values for {n} observations")
+        candidate = np.column_stack([*matrix, column]) if matrix else column[:, None]
+        if np.linalg.matrix_rank(candidate) > len(matrix):
+            names.append(name)
+            matrix.append(column)
+        else:
+            dropped.append(name)
+    if n == 0 or not matrix:
+        return Regression(n=n, coefficients={}, r2=None, adj_r2=None, dropped=tuple(dropped))
+    design = np.column_stack(matrix)
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    fitted = design @ coef
+    ss_res = float(np.sum((target - fitted) ** 2))
+    centre = target.mean() if intercept else 0.0
+    ss_tot = float(np.sum((target - centre) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else None
+    predictors = len(names) - (1 if intercept else 0)
+    dof = n - predictors - (1 if intercept else 0)
+    adj = 1.0 - (1.0 - r2) * (n - 1) / dof if r2 is not None and dof > 0 else None
+    return Regression(
+        n=n,
+        coefficients={k: float(v) for k, v in zip(names, coef, strict=True)},
+        r2=r2,
+        adj_r2=adj,
+        dropped=tuple(dropped),
+    )
+
+
+def energy_duration_regression(
+    duration_s: Sequence[float], energy: Sequence[float], devices: Sequence[float] | None = None
+) -> Regression:
+    """The paper's runtime-as-proxy model (its Table 3): ``energy ~ duration + devices + duration x devices``.
+
+    Units are the caller's (the report passes seconds and joules, so the duration coefficient reads as watts).
+    With one device count throughout, the device terms are collinear with the intercept and the duration term and
+    are dropped: the fit becomes ``energy ~ duration``. The result holds for one machine only; across machines the
+    slope is a different power draw.
+    """
+    columns: dict[str, Sequence[float]] = {"duration_s": duration_s}
+    if devices is not None:
+        dev = np.asarray(devices, dtype=float)
+        columns["devices"] = dev
+        columns["duration_x_devices"] = np.asarray(duration_s, dtype=float) * dev
+    return ols(columns, energy)
+
+
+@dataclass(frozen=True)
+class PerText:
+    """Per-pass figures normalized by the number of texts, so runs with other split sizes compare."""
+
+    n_texts: float
+    s_per_text: float | None
+    j_per_text: float | None
+    net_j_per_text: float | None
+    wh_per_1000_texts: float | None
+    j_per_correct: float | None
+
+
+def per_text(
+    n_texts: float | None,
+    duration_s: float | None,
+    energy_j: float | None,
+    net_energy_j: float | None = None,
+    accuracy_mean: float | None = None,
+) -> PerText | None:
+    """Normalize one pass (whole test split) to per text; None where ``n_texts`` is unknown or zero."""
+    if not n_texts:
+        return None
+    j = energy_j / n_texts if energy_j is not None else None
+    correct = accuracy_mean * n_texts if accuracy_mean else None
+    return PerText(
+        n_texts=float(n_texts),
+        s_per_text=duration_s / n_texts if duration_s is not None else None,
+        j_per_text=j,
+        net_j_per_text=net_energy_j / n_texts if net_energy_j is not None else None,
+        wh_per_1000_texts=j * 1000 / 3600 if j is not None else None,
+        j_per_correct=energy_j / correct if energy_j is not None and correct else None,
+    )
+
+
+def component_summaries(cells: Iterable[object], component: str) -> tuple[Summary | None, Summary | None]:
+    """Gross and net per-pass energy of one component over ok cells (each a Summary, or None if never measured)."""
+    gross: list[float | None] = []
+    net: list[float | None] = []
+    for cell in cells:
+        value = getattr(cell, "energy", {}).get(component)
+        if value is None or getattr(cell, "status", "ok") != "ok":
+            continue
+        gross.append(value.energy_j)
+        net.append(value.net_energy_j)
+    return summarize(gross), summarize(net)

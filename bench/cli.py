@@ -69,6 +69,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_summary(outcome.document, console)
     console.print(f"\nran {outcome.ran} cell(s), skipped {outcome.skipped} already done, {outcome.failed} failed")
     console.print(f"results: {outcome.results_path}")
+    if args.no_report:
+        return 1 if outcome.failed else 0
+    from bench.report import write_report
+
+    # The report is rendered from the file just written (not the in-memory document), so it shows exactly what
+    # was stored; its path is the last line, for people and for scripts (`make bench | tail -1`).
+    try:
+        report = write_report(outcome.results_path)
+    except Exception as exc:  # the results are safe on disk; a report bug must not read as a failed run
+        print(
+            f"bench: report.html not rendered ({type(exc).__name__}: {exc}); results are kept, retry with "
+            f"`bench report {outcome.results_path.parent}`",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"report: {report}", flush=True)
     return 1 if outcome.failed else 0
 
 
@@ -129,6 +145,27 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     doc = load_results(args.run)
     _print_summary(doc, _console())
+    return 0
+
+
+# --- report, compare ----------------------------------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render the self-contained report.html of a run."""
+    from bench.report import write_report
+
+    path = write_report(args.run, args.output)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Render one page comparing several runs (normalized per text, one scale)."""
+    from bench.report import write_compare
+
+    path = write_compare(args.runs, args.output)
+    print(f"compare: {path}")
     return 0
 
 
@@ -268,7 +305,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", action="append", help="run only this data set of the suite (repeatable)")
     p.add_argument("--reports-dir", default="reports", help="where run folders go (default: reports)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true", help="do not render report.html at the end")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="render the self-contained report.html of a run")
+    p.add_argument("run", help="run folder (reports/<run-id>) or its results.json")
+    p.add_argument("-o", "--output", help="where to write (default: report.html in the run folder)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="render one page comparing runs (e.g. machines) side by side")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders or results.json files")
+    p.add_argument("-o", "--output", default="compare.html", help="where to write (default: compare.html)")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("validate", help="check results files (schema, hash, consistency)")
     p.add_argument("files", nargs="+", help="results.json files or run folders")

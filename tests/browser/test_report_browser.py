@@ -1,0 +1,151 @@
+"""The rendered report in a real browser: Debian's headless Chromium, driven by Playwright's Python library.
+
+Opens report.html and compare.html from disk (file://), as a user double-clicking the file would, and checks that
+the page makes no request but for itself, logs no console error, runs no script, shows its tables and charts with a
+real size, and prints. Saves screenshots next to the test's files, and to $BENCH_SCREENSHOT_DIR when set.
+
+Skipped where Chromium or Playwright is missing, except in CI (CI=true), where a missing browser is a failure:
+.ci/run installs Debian's `chromium` and the dev extra brings `playwright` (its own browser downloads are not used).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.report import render_compare, render_report
+from bench.report.sample import sample_document
+
+CHROMIUM = os.environ.get("BENCH_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",  # CI runs as root in a container, where Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-background-networking",  # no update checks, safe-browsing lists, ... during the test
+    "--disable-component-update",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1360, "height": 900}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    problems = []
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        problems.append(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        problems.append("Playwright is not installed (pip install -e '.[dev]')")
+    if problems:
+        if _in_ci():
+            pytest.fail("browser test cannot run in CI: " + "; ".join(problems))
+        pytest.skip("; ".join(problems))
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def _open(browser: Any, path: Path) -> tuple[Any, dict[str, list[str]]]:
+    """Open ``path`` from disk and record what the page does."""
+    page = browser.new_page(viewport=VIEWPORT)
+    seen: dict[str, list[str]] = {"requests": [], "console": [], "errors": [], "dialogs": []}
+    page.on("request", lambda r: seen["requests"].append(r.url))
+    page.on(
+        "console", lambda m: seen["console"].append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
+    )
+    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+    page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+    page.goto(path.as_uri(), wait_until="load")
+    return page, seen
+
+
+def _screenshot(page: Any, tmp_path: Path, name: str) -> Path:
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    target = os.environ.get("BENCH_SCREENSHOT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(target) / name)
+    return shot
+
+
+def _assert_quiet(seen: dict[str, list[str]], url: str) -> None:
+    network = [u for u in seen["requests"] if not u.startswith("data:")]
+    assert network == [url], f"the page requested more than itself: {network}"
+    assert seen["console"] == [], seen["console"]
+    assert seen["errors"] == [] and seen["dialogs"] == [], (seen["errors"], seen["dialogs"])
+
+
+def _visible_charts(page: Any) -> int:
+    """Charts that the browser actually laid out with a size (not just present in the markup)."""
+    return page.evaluate(
+        "() => [...document.querySelectorAll('svg.chart')].filter(s => { const r = s.getBoundingClientRect();"
+        " return r.width > 200 && r.height > 80 && s.querySelectorAll('circle,rect,polygon,polyline').length > 3; })"
+        ".length"
+    )
+
+
+def test_report_opens_offline_with_tables_and_charts(browser: Any, tmp_path: Path) -> None:
+    doc = sample_document(("tomatoes", "news"), repetitions=3, hostile=True, predictions=False)
+    path = tmp_path / "report.html"
+    path.write_text(render_report(doc), encoding="utf-8")
+    page, seen = _open(browser, path)
+    try:
+        _assert_quiet(seen, path.as_uri())
+        assert page.title().startswith("bench report")
+        assert page.locator("table").count() >= 9  # per data set: results, components, paper; meters; fit
+        assert page.locator("section.dataset").count() == 3
+        # accuracy vs energy and components per data set (3), energy vs duration, serving modes
+        assert _visible_charts(page) >= 8
+        assert page.locator("svg.chart polyline.front").count() >= 2  # Pareto fronts drawn
+        for heading in (
+            "Warnings and notes",
+            "Runtime as a proxy for energy",
+            "Sequential against batched serving",
+            "Machine and software",
+        ):
+            assert page.get_by_role("heading", name=heading).count() == 1, heading
+        # An HTML model name is shown as its characters, and did not become an element.
+        assert page.get_by_text("<script>alert(1)</script>", exact=True).count() >= 1
+        assert page.evaluate("() => document.scripts.length") == 0
+        numbers = page.locator("table.results tbody td:nth-child(3)").first
+        assert numbers.evaluate("e => getComputedStyle(e).textAlign") == "right"  # numbers right-aligned
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= VIEWPORT["width"], f"page wider than the window ({width} px)"
+        _screenshot(page, tmp_path, "report.png")
+        page.emulate_media(media="print")
+        pdf = page.pdf(format="A4")
+        assert pdf.startswith(b"%PDF") and len(pdf) > 20_000
+    finally:
+        page.close()
+
+
+def test_compare_opens_offline(browser: Any, tmp_path: Path) -> None:
+    a = sample_document(("tomatoes",), repetitions=2, predictions=False)
+    b = sample_document(("tomatoes",), repetitions=2, machine="a30", seed=1, predictions=False)
+    path = tmp_path / "compare.html"
+    path.write_text(render_compare([a, b]), encoding="utf-8")
+    page, seen = _open(browser, path)
+    try:
+        _assert_quiet(seen, path.as_uri())
+        assert page.get_by_role("heading", name="Comparability").count() == 1
+        assert page.locator(".notice.warning").count() >= 1  # the splits differ between the two seeds
+        assert page.locator("table.compare").count() == 1
+        assert _visible_charts(page) >= 3
+        _screenshot(page, tmp_path, "compare.png")
+    finally:
+        page.close()
