@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -269,11 +270,36 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    """List the models the catalog knows."""
+    """List the catalog's models, lock their Hub revisions, or fetch a profile's models for offline runs."""
+    from bench.catalog.lock import load_lock, lock_path
     from bench.catalog.models import MODELS
 
-    for name, spec in MODELS.items():
-        print(f"{name:20s} {spec.kind:12s} {spec.paper_label or '':20s} {spec.backend}")
+    if args.action == "list":
+        lock = load_lock()
+        for name, spec in MODELS.items():
+            model = str(spec.params.get("model", ""))
+            pin = ""
+            if spec.kind == "llm" and not model.startswith("package:"):
+                revision = (lock.get(model) or {}).get("revision")
+                pin = f"@{revision[:12]}" if revision else "(not locked)"
+            print(f"{name:18s} {spec.kind:11s} {spec.paper_label or '—':18s} {model}{pin}")
+        return 0
+    if args.action == "lock":
+        from bench.catalog.fetch import lock_models
+
+        locked = lock_models(args.models or None, token=os.environ.get("HF_TOKEN"))
+        for hub_id, entry in locked.items():
+            print(f"{hub_id:48s} {entry['revision']}")
+        print(f"wrote {lock_path()}")
+        return 0
+    from bench.catalog.fetch import fetch_profile
+    from bench.config import load_profile
+
+    profile = load_profile(args.profile)
+    for item in fetch_profile(profile, only=args.models or None):
+        where = item.pin.get("revision") or item.pin.get("package_version") or item.pin.get("version") or ""
+        print(f"{item.kind:8s} {item.name:20s} {item.pin.get('source', '')} {where}")
+    print(f"profile {profile.name}: models available offline")
     return 0
 
 
@@ -338,7 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list the data sets of the catalog")
     p.set_defaults(func=cmd_datasets)
 
-    p = sub.add_parser("models", help="list the models of the catalog")
+    p = sub.add_parser("models", help="list models, lock Hub revisions, fetch a profile's models")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "lock", "fetch"])
+    p.add_argument("--profile", default="cpu", help="fetch: the profile whose suites' models to fetch")
+    p.add_argument("--model", dest="models", action="append", help="only this model (repeatable)")
     p.set_defaults(func=cmd_models)
     return parser
 
