@@ -127,7 +127,13 @@ class DatasetRecord(_Model):
 
 
 class IdleBaseline(_Model):
-    """Idle power measured once per session with the same meters (device loaded, nothing running)."""
+    """Idle power measured with the same meters as the cells (nothing running), at the start and end of a session.
+
+    Cells use the start record of their session for net energy. The end record carries ``drift``: per component the
+    relative change of idle power from the session's start (``(end - start) / start``); beyond
+    ``bench.validation.IDLE_DRIFT_LIMIT`` (5%) the run gets a warning, since the net energies then rest on a baseline
+    that moved. Documents written before ``phase`` existed have start records only (the default).
+    """
 
     session: int
     measured_at: str
@@ -135,6 +141,11 @@ class IdleBaseline(_Model):
     power_w: dict[str, float | None]
     methods: dict[str, str]
     reasons: dict[str, str | None] = Field(default_factory=dict)
+    phase: Literal["start", "end"] = "start"
+    drift: dict[str, float | None] = Field(
+        default_factory=dict, description="end records: relative change of idle power vs the session's start"
+    )
+    detail: dict[str, Any] = Field(default_factory=dict, description="per component: the meter's detail")
 
 
 class ResultDocument(_Model):
@@ -160,6 +171,9 @@ class ResultDocument(_Model):
     datasets: dict[str, DatasetRecord]
     models: dict[str, dict[str, Any]]
     cells: list[Cell]
+    warnings: list[str] = Field(
+        default_factory=list, description="run-level cautions (e.g. idle power drift > 5%); cells carry validity"
+    )
     content_hash: str | None = None
 
     def cell_map(self) -> dict[tuple[str, str, int], Cell]:

@@ -2,9 +2,13 @@
 
 For a profile's suite it runs the grid dataset x model x repetition. Per cell: train (timed apart), warm up, then one
 metered window around inference over the whole test split, synchronized at both edges; a window shorter than the
-profile's minimum repeats the whole test-set inference until long enough and divides by the loop count. Results are
-written atomically after every cell, so an interrupted run is a valid partial result that the next run resumes.
-A cell that raises is recorded as failed with its error and the grid goes on.
+minimum (the profile's, or the meters' own floor when higher: NVML needs 10 s) repeats the whole test-set inference
+until long enough and divides by the loop count. Every finished cell is checked for plausibility
+(``bench.validation.cell_validity``) and carries the reasons in ``Cell.validity``. Idle power is measured with the
+same meters at the start and at the end of each session; cells report gross and net (gross - idle power x duration)
+energy, and a drift of idle power beyond 5% between the two becomes a run warning. Results are written atomically
+after every cell, so an interrupted run is a valid partial result that the next run resumes. A cell that raises is
+recorded as failed with its error and the grid goes on.
 """
 
 from __future__ import annotations
@@ -169,19 +173,23 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _measure_idle(meter_set: Any, duration_s: float, session: int) -> IdleBaseline:
-    """Idle power per component over ``duration_s`` with the same meters as the cells."""
+def _measure_idle(meter_set: Any, duration_s: float, session: int, phase: str = "start") -> IdleBaseline:
+    """Idle power per component over ``duration_s`` (at least the meters' minimum window) with the cells' meters."""
+    duration_s = max(duration_s, float(getattr(meter_set, "min_window_s", 0.0) or 0.0))
     meter_set.start()
     time.sleep(duration_s)
     reading = meter_set.stop()
     power: dict[str, float | None] = {}
     methods: dict[str, str] = {}
     reasons: dict[str, str | None] = {}
+    detail: dict[str, Any] = {}
     for component in COMPONENTS:
         ce = reading.components[component]
         power[component] = None if ce.energy_j is None else ce.energy_j / reading.duration_s
         methods[component] = ce.method
         reasons[component] = ce.reason
+        if ce.detail:
+            detail[component] = dict(ce.detail)
     return IdleBaseline(
         session=session,
         measured_at=_now(),
@@ -189,7 +197,24 @@ def _measure_idle(meter_set: Any, duration_s: float, session: int) -> IdleBaseli
         power_w=power,
         methods=methods,
         reasons=reasons,
+        phase=phase,  # type: ignore[arg-type]
+        detail=detail,
     )
+
+
+def _end_of_session_idle(document: ResultDocument, meter_set: Any, duration_s: float, session: int) -> list[str]:
+    """Measure the end-of-session idle baseline, store its drift against the session's start, return warnings."""
+    from bench.validation import drift_warnings, idle_drift
+
+    end = _measure_idle(meter_set, duration_s, session, phase="end")
+    start = next((i for i in document.idle if i.session == session and i.phase == "start"), None)
+    warnings: list[str] = []
+    if start is not None:
+        end.drift = idle_drift(start, end)
+        warnings = drift_warnings(start, end)
+    document.idle.append(end)
+    document.warnings.extend(warnings)
+    return warnings
 
 
 def _per_pass(
@@ -211,6 +236,8 @@ def measure_window(
     backend: Any, texts: Sequence[str], meter_set: Any, min_window_s: float, max_loops: int
 ) -> tuple[list[int], Window, Any]:
     """One metered window: whole-set inference, repeated until ``min_window_s``; returns the last predictions."""
+    # Synchronize before opening (queued warm-up work must not land in the window) and before closing (the window
+    # must contain all the work it started): on a GPU, kernels run asynchronously to the Python that launched them.
     backend.synchronize()
     meter_set.start()
     started = time.perf_counter()
@@ -243,6 +270,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     from bench.catalog.models import get_model_spec
     from bench.environment import detect_machine, enforce_profile, software_manifest
     from bench.meters import build_meter_set
+    from bench.validation import Expectations, cell_validity
 
     profile = request.profile
     suite = effective_suite(request)
@@ -263,8 +291,13 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         codecarbon=settings["codecarbon"],
         country_iso_code=settings["country_iso_code"],
         codecarbon_measure_power_secs=settings["codecarbon_measure_power_s"],
+        use_gpu=profile.hardware.device == "cuda",
     )
     document.meters = meter_set.describe()
+    # The window minimum applies whatever the meter: the run's setting, raised to the meters' floor where higher
+    # (NVML's counter refreshes every ~100 ms, so GPU windows need 10 s for 1% resolution).
+    min_window_s = max(float(settings["min_window_s"]), meter_set.min_window_s)
+    expectations = Expectations.from_document(document)
 
     done = document.cell_map()
     grid = [(m, d, r) for m in suite.models for d in suite.datasets for r in range(suite.repetitions)]
@@ -273,7 +306,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     ]
     skipped = len(grid) - len(todo)
     ran = failed = 0
-    session = len(document.idle)
+    session = len(document.environment.get("sessions", [])) - 1  # _open_document appended this session
 
     from rich.console import Console
     from rich.progress import (
@@ -291,6 +324,11 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         f"{len(grid)} cells ({skipped} already done){' — resumed' if resumed else ''}"
     )
     console.print("meters: " + ", ".join(f"{c}={v['method']}" for c, v in document.meters["components"].items()))
+    if min_window_s > settings["min_window_s"]:
+        console.print(
+            f"window minimum raised from {settings['min_window_s']:g} s to {min_window_s:g} s "
+            f"(meter {meter_set.min_window_by()} needs it)"
+        )
     if mismatches:
         console.print("[yellow]hardware mismatch forced:[/] " + "; ".join(mismatches))
 
@@ -298,7 +336,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         with _sigterm_as_interrupt():
             if todo and settings["idle_baseline_s"] > 0:
                 console.print(f"idle baseline: {settings['idle_baseline_s']:g} s ...")
-                document.idle.append(_measure_idle(meter_set, settings["idle_baseline_s"], session))
+                document.idle.append(_measure_idle(meter_set, settings["idle_baseline_s"], session, "start"))
                 write_results(document, results_path)
             idle_w = document.idle[-1].power_w if document.idle else None
             with Progress(
@@ -342,9 +380,12 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                             started,
                             meter_set,
                             settings,
+                            min_window_s,
                             idle_w,
                             load_s,
                         )
+                        if cell.status == "ok":
+                            cell.validity = cell_validity(cell, expectations)
                         load_s = 0.0  # the model stays loaded for the next cells
                     document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
                     document.updated_at = _now()
@@ -355,6 +396,10 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                         progress.console.print(
                             f"[red]failed[/] {model_name} · {dataset_name} · rep {rep}: "
                             f"{cell.error.type}: {cell.error.message}"
+                        )
+                    elif cell.validity:
+                        progress.console.print(
+                            f"[yellow]invalid[/] {model_name} · {dataset_name} · rep {rep}: " + "; ".join(cell.validity)
                         )
                     if not console.is_terminal and request.progress:
                         # No live bar in logs (CI, Slurm): one line per cell with the ETA instead.
@@ -369,6 +414,14 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                     progress.advance(task)
                 if backend is not None:
                     backend.close()
+            if ran and settings["idle_baseline_s"] > 0:
+                # The same idle phase again, after the work: a baseline that moved during the session (thermal
+                # drift, another tenant, a clock change) makes every net energy of the session doubtful.
+                console.print(f"idle baseline (end of session): {settings['idle_baseline_s']:g} s ...")
+                for warning in _end_of_session_idle(document, meter_set, settings["idle_baseline_s"], session):
+                    console.print(f"[yellow]warning:[/] {warning}")
+                document.updated_at = _now()
+                write_results(document, results_path)
     except KeyboardInterrupt:
         document.status = "interrupted"
         document.updated_at = _now()
@@ -546,7 +599,8 @@ def _cell_brief(cell: Cell) -> str:
     if cell.status != "ok" or cell.window is None:
         return f"FAILED ({cell.error.type if cell.error else '?'})"
     total = sum(v.energy_j for v in cell.energy.values() if v.energy_j is not None)
-    return f"acc {cell.accuracy:.3f}, {cell.duration_s:.4f} s, {total:.3f} J per pass, {cell.window.loops} loop(s)"
+    brief = f"acc {cell.accuracy:.3f}, {cell.duration_s:.4f} s, {total:.3f} J per pass, {cell.window.loops} loop(s)"
+    return brief + (f", INVALID: {'; '.join(cell.validity)}" if cell.validity else "")
 
 
 def _failed_cell(dataset: str, model: str, rep: int, started: str, exc: BaseException, stage: str) -> Cell:
@@ -571,6 +625,7 @@ def _run_cell(
     started: str,
     meter_set: Any,
     settings: dict[str, Any],
+    min_window_s: float,
     idle_w: dict[str, float | None] | None,
     load_s: float | None,
 ) -> Cell:
@@ -589,7 +644,7 @@ def _run_cell(
         backend.predict(test_texts[:WARMUP_TEXTS])
         stage = "measured inference"
         predictions, window, reading = measure_window(
-            backend, test_texts, meter_set, settings["min_window_s"], settings["max_loops"]
+            backend, test_texts, meter_set, min_window_s, settings["max_loops"]
         )
     except Exception as exc:
         return _failed_cell(dataset_name, model_name, rep, started, exc, stage)

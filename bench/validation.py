@@ -1,21 +1,52 @@
-"""Checks on a results document beyond its schema: internal consistency a reviewer can rely on.
+"""Checks on a results document beyond its schema: consistency and plausibility a reviewer can rely on.
 
 ``load_results`` already refuses truncated files, hash mismatches and schema violations. This module checks that the
-numbers agree with each other: accuracy recomputed from the stored predictions and true labels, split sizes, windows
-at least as long as the minimum, no duplicate cells, every measured component with a method label.
+numbers agree with each other and with physics:
+
+- consistency: accuracy recomputed from the stored predictions and true labels, split sizes, no duplicate cells,
+  every component with a known method label, per-pass duration = window / loops, per-GPU energies add up;
+- plausibility (``cell_validity``, run on every cell by the runner, which stores the reasons in ``Cell.validity``,
+  and again here on every file): the window at least as long as its minimum (and that minimum not below the run's
+  setting or the meters' floor); the average power of every device above zero when measured and below a bound for
+  that device (GPU: 1.1 x its power limit); no measured component at exactly 0 J; as many GPUs metered as the
+  profile asked for.
+
+A failing check marks the cell invalid with the reason; ``check_document`` reports it, so ``bench validate`` does too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.analysis import accuracy
 from bench.meters.base import METHODS
-from bench.results import ResultDocument, load_results
+from bench.results import Cell, IdleBaseline, ResultDocument, load_results
 
 #: Relative tolerance for recomputed accuracy (stored as a float; exact up to rounding).
 _ACC_TOL = 1e-9
+#: Relative tolerance for sums and ratios recomputed from stored floats (JSON round trips are exact for floats; this
+#: only absorbs the division and re-multiplication by the loop count).
+_REL_TOL = 1e-6
+
+#: A GPU may exceed its power limit only briefly (the limit is enforced over a control window of about a second);
+#: a window average more than 10% above it is impossible for a healthy board and means a unit or editing error.
+GPU_POWER_LIMIT_FACTOR = 1.1
+#: Bound for a measured CPU package: twice the highest TDP of any shipping server CPU (500 W: AMD EPYC 9965, Intel
+#: Xeon 6980P), which also covers client parts' short-term PL2 (about 250 W). Its job is to catch unit errors (uJ read
+#: as J) and broken counters, not to judge efficiency.
+CPU_MAX_W_PER_PACKAGE = 1000.0
+#: A TDP x utilization estimate cannot exceed its TDP (utilization <= 1); 10% slack for rounding.
+CPU_ESTIMATE_FACTOR = 1.1
+#: Bound for DRAM: DDR4/DDR5 modules draw about 0.1 to 0.5 W per GB under load (e.g. 3 to 15 W per 32 GB RDIMM);
+#: 1.5 W/GB is three times the worst case.
+RAM_MAX_W_PER_GB = 1.5
+#: Bound for DRAM when the machine's RAM size is unknown: 1.5 W/GB x 4 TB, more than any single node holds.
+RAM_MAX_W = 6000.0
+#: Idle power may move by this much (relative) between the start and the end of a session before a warning.
+IDLE_DRIFT_LIMIT = 0.05
 
 
 @dataclass(frozen=True)
@@ -29,9 +60,213 @@ class Problem:
         return f"{self.where}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Expectations:
+    """What a run's cells are checked against, taken from the document (profile, settings, meters, environment)."""
+
+    settings_min_window_s: float | None = None
+    meter_min_window_s: float | None = None
+    meter_min_window_by: str | None = None
+    device: str | None = None
+    gpu_count: int | None = None
+    gpu_power_limits_w: Mapping[int, float] | None = None
+    profile_gpu_max_power_w: float | None = None
+    ram_gb: float | None = None
+
+    @classmethod
+    def from_document(cls, doc: ResultDocument) -> Expectations:
+        """Read the expectations from a (possibly partial, possibly older) document; unknown facts stay None."""
+        hardware = doc.profile.get("hardware") if isinstance(doc.profile, dict) else None
+        hardware = hardware if isinstance(hardware, dict) else {}
+        machine = doc.environment.get("machine") if isinstance(doc.environment, dict) else None
+        machine = machine if isinstance(machine, dict) else {}
+        limits: dict[int, float] = {}
+        for gpu in machine.get("gpus") or []:
+            if isinstance(gpu, dict) and _number(gpu.get("power_limit_w")) and isinstance(gpu.get("index"), int):
+                limits[gpu["index"]] = float(gpu["power_limit_w"])
+        device = hardware.get("device")
+        gpu_count = hardware.get("gpu_count")
+        return cls(
+            settings_min_window_s=_float_or_none(doc.settings.get("min_window_s")),
+            meter_min_window_s=_float_or_none(doc.meters.get("min_window_s")),
+            meter_min_window_by=doc.meters.get("min_window_by"),
+            device=device if isinstance(device, str) else None,
+            gpu_count=int(gpu_count) if isinstance(gpu_count, int) else (0 if device == "cpu" else None),
+            gpu_power_limits_w=limits,
+            profile_gpu_max_power_w=_float_or_none(hardware.get("gpu_max_power_w")),
+            ram_gb=_float_or_none(machine.get("ram_gb")),
+        )
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if _number(value) else None  # type: ignore[arg-type]
+
+
+def _gpu_records(detail: Mapping[str, Any]) -> list[dict[str, Any]]:
+    gpus = detail.get("gpus")
+    return [g for g in gpus if isinstance(g, dict)] if isinstance(gpus, list) else []
+
+
+def power_problems(
+    component: str, power_w: float, method: str, detail: Mapping[str, Any], expect: Expectations
+) -> list[str]:
+    """Why an average power of ``component`` is implausible (empty: plausible). Used for cells and idle records."""
+    problems: list[str] = []
+    measured = method.startswith("measured:")
+    if measured and power_w <= 0:
+        problems.append(f"energy.{component}: average power {power_w:.3f} W is not above zero (meter not counting?)")
+    if component == "gpu":
+        records = _gpu_records(detail)
+        limits: list[float] = []
+        for record in records:
+            index = record.get("index")
+            limit = _float_or_none(record.get("power_limit_w"))
+            if limit is None and isinstance(index, int) and expect.gpu_power_limits_w:
+                limit = expect.gpu_power_limits_w.get(index)
+            if limit is None:
+                limit = expect.profile_gpu_max_power_w
+            if limit is not None:
+                limits.append(limit)
+            gpu_power = _float_or_none(record.get("power_w"))
+            label = f"GPU {index} ({record.get('name', '?')})"
+            if gpu_power is not None and measured and gpu_power <= 0:
+                problems.append(f"energy.gpu: {label} average power {gpu_power:.3f} W is not above zero")
+            if gpu_power is not None and limit is not None and gpu_power > GPU_POWER_LIMIT_FACTOR * limit:
+                problems.append(
+                    f"energy.gpu: {label} average power {gpu_power:.1f} W is above {GPU_POWER_LIMIT_FACTOR:g} x its "
+                    f"power limit {limit:g} W"
+                )
+        if records and len(limits) == len(records):
+            bound = GPU_POWER_LIMIT_FACTOR * sum(limits)
+            what = f"the power limits of its {len(records)} GPU(s) ({sum(limits):g} W)"
+        elif not records and expect.profile_gpu_max_power_w and expect.gpu_count:
+            bound = GPU_POWER_LIMIT_FACTOR * expect.profile_gpu_max_power_w * expect.gpu_count
+            what = f"the profile's {expect.gpu_count} x {expect.profile_gpu_max_power_w:g} W"
+        else:
+            bound, what = None, ""
+        if bound is not None and power_w > bound:
+            problems.append(f"energy.gpu: average power {power_w:.1f} W is above {GPU_POWER_LIMIT_FACTOR:g} x {what}")
+    elif component == "cpu":
+        tdp_w = _float_or_none(detail.get("tdp_w"))
+        if method == "estimated:tdp-utilization" and tdp_w is not None:
+            bound = CPU_ESTIMATE_FACTOR * tdp_w
+            what = f"{CPU_ESTIMATE_FACTOR:g} x the estimate's own TDP {tdp_w:g} W"
+        else:
+            domains = detail.get("domains")
+            packages = len(domains) if isinstance(domains, list) and domains else detail.get("cpu_packages")
+            packages = packages if isinstance(packages, int) and packages > 0 else 1
+            bound = CPU_MAX_W_PER_PACKAGE * packages
+            what = f"{CPU_MAX_W_PER_PACKAGE:g} W per package x {packages}"
+        if power_w > bound:
+            problems.append(f"energy.cpu: average power {power_w:.1f} W is above {what}")
+    elif component == "ram":
+        ram_gb = _float_or_none(detail.get("total_gb")) or expect.ram_gb
+        bound = RAM_MAX_W_PER_GB * ram_gb if ram_gb else RAM_MAX_W
+        what = f"{RAM_MAX_W_PER_GB:g} W/GB x {ram_gb:g} GB" if ram_gb else f"{RAM_MAX_W:g} W"
+        if power_w > bound:
+            problems.append(f"energy.ram: average power {power_w:.1f} W is above {what}")
+    return problems
+
+
+def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
+    """Every plausibility problem of one cell (empty list: valid). Failed cells have none (they have an error)."""
+    if cell.status != "ok" or cell.window is None:
+        return []
+    reasons: list[str] = []
+    window = cell.window
+    if window.duration_s < window.min_window_s:
+        tail = f" (max_loops reached after {window.loops} loops)" if window.max_loops_reached else ""
+        reasons.append(f"window {window.duration_s:.3f} s shorter than the minimum {window.min_window_s:g} s{tail}")
+    if expect.settings_min_window_s is not None and window.min_window_s < expect.settings_min_window_s * (1 - _REL_TOL):
+        reasons.append(
+            f"window minimum {window.min_window_s:g} s is below the run's setting {expect.settings_min_window_s:g} s"
+        )
+    if expect.meter_min_window_s and window.min_window_s < expect.meter_min_window_s * (1 - _REL_TOL):
+        reasons.append(
+            f"window minimum {window.min_window_s:g} s is below the {expect.meter_min_window_s:g} s that meter "
+            f"{expect.meter_min_window_by or '?'} needs"
+        )
+    if cell.duration_s is not None and window.loops >= 1:
+        per_pass = window.duration_s / window.loops
+        if abs(cell.duration_s - per_pass) > _REL_TOL * max(per_pass, 1e-12):
+            reasons.append(f"duration_s {cell.duration_s:g} s is not window.duration_s / loops ({per_pass:g} s)")
+    for component, value in cell.energy.items():
+        if value.method not in METHODS:
+            reasons.append(f"energy.{component}: unknown method {value.method!r}")
+        if value.energy_j is None:
+            continue
+        if value.method == "unavailable":
+            reasons.append(f"energy.{component}: a number labelled 'unavailable'")
+        if value.energy_j == 0.0 and value.method.startswith("measured:"):
+            reasons.append(f"energy.{component}: measured exactly 0 J (meter not counting?)")
+            continue
+        if cell.duration_s:
+            reasons.extend(
+                power_problems(component, value.energy_j / cell.duration_s, value.method, value.detail, expect)
+            )
+        if component == "gpu":
+            records = _gpu_records(value.detail)
+            parts = [_float_or_none(r.get("energy_j")) for r in records]
+            if records and all(p is not None for p in parts):
+                window_j = value.energy_j * window.loops
+                summed = sum(p for p in parts if p is not None)
+                if abs(summed - window_j) > _REL_TOL * max(window_j, 1e-9):
+                    reasons.append(
+                        f"energy.gpu: the per-GPU energies sum to {summed:.3f} J per window, the cell says "
+                        f"{window_j:.3f} J ({value.energy_j:.3f} J x {window.loops} loops)"
+                    )
+    if expect.gpu_count is not None:
+        gpu = cell.energy.get("gpu")
+        seen = len(_gpu_records(gpu.detail)) if gpu is not None and gpu.energy_j is not None else 0
+        if seen != expect.gpu_count:
+            why = f" ({gpu.reason})" if gpu is not None and gpu.energy_j is None and gpu.reason else ""
+            reasons.append(f"GPU count: the profile asks for {expect.gpu_count} GPU(s), the GPU meter saw {seen}{why}")
+    return reasons
+
+
+def idle_drift(start: IdleBaseline, end: IdleBaseline) -> dict[str, float | None]:
+    """Per component, the relative change of idle power from ``start`` to ``end`` (None where not comparable)."""
+    drift: dict[str, float | None] = {}
+    for component in sorted(set(start.power_w) | set(end.power_w)):
+        a, b = start.power_w.get(component), end.power_w.get(component)
+        drift[component] = (b - a) / a if a is not None and b is not None and a > 0 else None
+    return drift
+
+
+def drift_warnings(start: IdleBaseline, end: IdleBaseline, limit: float = IDLE_DRIFT_LIMIT) -> list[str]:
+    """A warning per measured component whose idle power moved more than ``limit`` between start and end of a session.
+
+    Estimated components are not flagged (their drift is still stored in the end record): an estimate's idle "power"
+    is a model of utilization or a constant, not a reading, so its change says another process ran (which the
+    estimate's ``mean_utilization`` already shows), not that the machine's baseline moved.
+    """
+    out: list[str] = []
+    for component, rel in idle_drift(start, end).items():
+        measured = start.methods.get(component, "").startswith("measured:") and end.methods.get(
+            component, ""
+        ).startswith("measured:")
+        if measured and rel is not None and abs(rel) > limit:
+            out.append(
+                f"session {end.session}: idle {component} power drifted {rel:+.1%} "
+                f"({start.power_w[component]:.2f} W at start, {end.power_w[component]:.2f} W at end; "
+                f"{end.methods.get(component, '?')}), beyond {limit:.0%}: net energies of this session rest on a "
+                "baseline that moved"
+            )
+    return out
+
+
 def check_document(doc: ResultDocument) -> list[Problem]:
-    """Every consistency problem of a loaded document (empty list: consistent)."""
+    """Every consistency and plausibility problem of a loaded document (empty list: consistent and plausible).
+
+    Plausibility is recomputed for every ok cell (so a hand edit that clears ``validity`` is still caught); reasons
+    stored at run time that the recomputation does not reproduce are reported too.
+    """
     problems: list[Problem] = []
+    expect = Expectations.from_document(doc)
     seen: set[tuple[str, str, int]] = set()
     for cell in doc.cells:
         where = f"cell {cell.dataset}/{cell.model}/rep{cell.repetition}"
@@ -55,18 +290,17 @@ def check_document(doc: ResultDocument) -> list[Problem]:
             recomputed = accuracy(truth, cell.predictions)
             if abs(recomputed - (cell.accuracy or 0.0)) > _ACC_TOL:
                 problems.append(Problem(where, f"accuracy {cell.accuracy} but predictions give {recomputed:.6f}"))
-        window = cell.window
-        if window is not None and window.duration_s < window.min_window_s and not window.max_loops_reached:
-            problems.append(
-                Problem(where, f"window {window.duration_s:.3f} s shorter than the minimum {window.min_window_s:g} s")
-            )
-        for component, value in cell.energy.items():
-            if value.method not in METHODS:
-                problems.append(Problem(where, f"energy.{component}: unknown method {value.method!r}"))
-            if value.energy_j is not None and value.method == "unavailable":
-                problems.append(Problem(where, f"energy.{component}: a number labelled 'unavailable'"))
-            if value.energy_j == 0.0 and value.method.startswith("measured:"):
-                problems.append(Problem(where, f"energy.{component}: measured exactly 0 J (meter not counting?)"))
+        reasons = cell_validity(cell, expect)
+        problems.extend(Problem(where, r) for r in reasons)
+        problems.extend(Problem(where, f"marked invalid at run time: {r}") for r in cell.validity if r not in reasons)
+    for i, idle in enumerate(doc.idle):
+        where = f"idle[{i}] (session {idle.session}, {idle.phase})"
+        for component, power_w in idle.power_w.items():
+            method = idle.methods.get(component, "unavailable")
+            if power_w is None or method not in METHODS:
+                continue
+            detail = idle.detail.get(component) if isinstance(idle.detail.get(component), dict) else {}
+            problems.extend(Problem(where, p) for p in power_problems(component, power_w, method, detail, expect))
     for name, dataset in doc.datasets.items():
         for split in dataset.splits:
             if set(split.train_idx) & set(split.test_idx):

@@ -70,8 +70,10 @@ def write_lock(models: dict[str, dict[str, Any]], path: Path | None = None) -> P
 def resolve_revisions(hub_ids: list[str], *, token: str | None = None) -> dict[str, dict[str, Any]]:
     """Ask the Hub for the current commit of each id (needs network; gated models need a token with access)."""
     if os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise ConfigError("`bench models lock` asks the Hugging Face Hub for commits: unset HF_HUB_OFFLINE and run "
-                          "it on a machine with Hub access")
+        raise ConfigError(
+            "`bench models lock` asks the Hugging Face Hub for commits: unset HF_HUB_OFFLINE and run "
+            "it on a machine with Hub access"
+        )
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
@@ -81,7 +83,8 @@ def resolve_revisions(hub_ids: list[str], *, token: str | None = None) -> dict[s
         try:
             info = api.model_info(hub_id)
         except Exception as exc:
-            raise ConfigError(f"could not resolve {hub_id} on the Hub: {exc}. Gated models (Llama) need HF_TOKEN "
-                              "with access granted.") from None
+            raise ConfigError(
+                f"could not resolve {hub_id} on the Hub: {exc}. Gated models (Llama) need HF_TOKEN with access granted."
+            ) from None
         out[hub_id] = {"revision": info.sha, "locked_at": now}
     return out

@@ -112,6 +112,22 @@ class MeterSet:
         self._stopwatch = Stopwatch()
         self._open = False
 
+    @property
+    def min_window_s(self) -> float:
+        """The shortest window the primary meters' numbers are trusted for (0.0 when none declares a floor).
+
+        A meter declares its floor with a ``min_window_s`` attribute (NVML: the counter's 100 ms update period must
+        be at most 1% of the window, so 10 s). The runner lengthens every window to at least this, whatever the
+        profile or a command-line override says, so no meter is ever read below its resolution.
+        """
+        return max((float(getattr(m, "min_window_s", 0.0) or 0.0) for m in self.primary), default=0.0)
+
+    def min_window_by(self) -> str | None:
+        """Name of the primary meter that sets ``min_window_s`` (None when no meter declares one)."""
+        floors = [(float(getattr(m, "min_window_s", 0.0) or 0.0), m.name) for m in self.primary]
+        best = max(floors, default=(0.0, None))
+        return best[1] if best[0] > 0 else None
+
     def owner(self, component: str) -> Meter | None:
         """The primary meter that reports ``component`` (None when no meter covers it)."""
         return self._owner.get(component)
@@ -143,7 +159,13 @@ class MeterSet:
         }
         for name, reason in self._side_unavailable.items():
             side[name] = {"enabled": False, "reason": reason}
-        return {"components": components, "side": side, "notes": dict(self.notes)}
+        return {
+            "components": components,
+            "side": side,
+            "notes": dict(self.notes),
+            "min_window_s": self.min_window_s,
+            "min_window_by": self.min_window_by(),
+        }
 
     def start(self) -> None:
         """Open a window: side meters first, then primary meters (so primary windows are tight)."""
@@ -235,11 +257,18 @@ def build_meter_set(
     codecarbon: bool = False,
     country_iso_code: str = "DEU",
     codecarbon_measure_power_secs: float = 15.0,
+    use_gpu: bool | None = None,
+    gpu_indices: list[int] | None = None,
+    gpu_sample_hz: float = 20.0,
+    nvml: Any = None,
 ) -> MeterSet:
     """The best meters this machine offers.
 
     cpu: RAPL packages when readable, else the TDP x utilization estimate. ram: RAPL DRAM when exposed, else
-    0.375 W/GB x installed RAM. gpu: unavailable with the NVML probe's reason (the NVML meter is a later issue).
+    0.375 W/GB x installed RAM. gpu: ``NvmlMeter`` (energy counter, power sampling where missing) over
+    ``gpu_indices`` (None: the GPUs CUDA_VISIBLE_DEVICES makes visible) when NVML works and ``use_gpu`` is not False;
+    otherwise unavailable with the reason. ``use_gpu``: True for cuda profiles, False for cpu profiles (their runs use
+    no GPU), None to meter GPUs whenever NVML works (``bench env``). ``nvml`` injects a module shaped like pynvml.
     ``codecarbon=True`` adds CodeCarbon as a side meter when it is importable; otherwise describe() says why.
     """
     from bench.meters.estimate import CpuEstimateMeter, RamEstimateMeter
@@ -266,11 +295,25 @@ def build_meter_set(
         primary.append(RamEstimateMeter(ram_gb))
         notes["ram"] = "estimated: no RAPL DRAM domain on this machine"
 
-    nvml_ok, nvml_reason = nvml_probe()
-    if nvml_ok:
-        unavailable["gpu"] = f"GPU metering not implemented yet in this kit (NVML is usable: {nvml_reason})"
-    else:
+    # Called without arguments when nothing is injected (tests replace the probe with a zero-argument stand-in).
+    nvml_ok, nvml_reason = nvml_probe(nvml) if nvml is not None else nvml_probe()
+    if use_gpu is False:
+        unavailable["gpu"] = "the profile runs on the CPU (device = 'cpu'), so no GPU is metered" + (
+            f"; {nvml_reason}" if nvml_ok else ""
+        )
+    elif not nvml_ok:
         unavailable["gpu"] = nvml_reason
+    else:
+        from bench.meters.nvml import NvmlMeter
+
+        try:
+            gpu_meter = NvmlMeter(gpu_indices, sample_hz=gpu_sample_hz, nvml=nvml)
+        except MeterError as exc:  # e.g. no GPU visible under CUDA_VISIBLE_DEVICES, a GPU without power readings
+            unavailable["gpu"] = str(exc)
+        else:
+            # Last in the list: started last and stopped first, so the GPU window is the tightest around the work.
+            primary.append(gpu_meter)
+            notes["gpu"] = f"{gpu_meter.method} on GPU(s) {gpu_meter.indices} ({nvml_reason})"
 
     side: list[Meter] = []
     side_unavailable: dict[str, str] = {}

@@ -6,6 +6,8 @@ Windows are shortened (``min_window_s``) to keep the suite fast; the logic is th
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,12 @@ from bench.catalog import models as model_catalog
 from bench.catalog.models import ModelSpec
 from bench.config import load_profile
 from bench.errors import ConfigError, HardwareMismatchError
+from bench.meters import nvml as nvml_module
+from bench.meters.nvml import ENERGY_COUNTER_METHOD
 from bench.results import load_results
-from bench.runner import RunInterrupted, RunRequest, run
+from bench.runner import RunInterrupted, RunRequest, measure_window, run
 from bench.validation import check_document
+from tests.fakes.fake_pynvml import FakeGpu, FakePynvml, fake_gpus
 
 
 def request(tmp_path: Path, **overrides: object) -> RunRequest:
@@ -79,7 +84,10 @@ def test_interrupt_keeps_a_valid_partial_result_and_rerun_resumes(tmp_path: Path
     assert outcome.results_path == err.value.results_path
     doc = load_results(outcome.results_path)
     assert doc.status == "complete" and len(doc.cells) == 4
-    assert len(doc.idle) == 2  # one idle baseline per session
+    # Idle baselines: the interrupted session has its start only; the resumed one measured at start and end.
+    assert [(i.session, i.phase) for i in doc.idle] == [(0, "start"), (1, "start"), (1, "end")]
+    assert set(doc.idle[2].drift) == {"gpu", "cpu", "ram"} and doc.idle[2].drift["gpu"] is None
+    assert doc.idle[2].drift["ram"] == pytest.approx(0.0, abs=1e-3)  # a constant estimate does not drift
     assert [c.started_at for c in doc.cells if c.model == "linear-bow"] == [
         c.started_at for c in partial.cells if c.model == "linear-bow"
     ], "finished cells are kept, not redone"
@@ -119,9 +127,27 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path: Path, monkeyp
     assert all(status[("broken-model", r)].error.message.startswith("during load") for r in range(3))
     assert all(status[("linear-bow", r)].status == "ok" for r in range(3))
     assert outcome.failed == 4 and doc.status == "complete"
-    assert check_document(doc) == []
+    # The fake model answers in microseconds: even max_loops passes stay below the window minimum, and a window that
+    # short is not trusted (the paper's 0.01 s windows are the cautionary tale), so its ok cells are marked invalid.
+    problems = check_document(doc)
+    assert problems and all("oom-model" in p.where and "max_loops reached" in p.message for p in problems)
+    assert all("max_loops reached" in status[("oom-model", r)].validity[0] for r in (0, 2))
+    assert all(status[("linear-bow", r)].validity == [] for r in range(3))
 
 
+@pytest.fixture
+def no_cuda_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run cuda profiles' traditional models here: no CUDA on this machine, so their synchronize must not call it.
+
+    The backend calls torch.cuda.synchronize whenever torch was imported (by an earlier test, say) and the device is
+    cuda; torch without CUDA raises there. Fake NVML stands in for the GPU's meters, nothing stands in for CUDA.
+    """
+    from bench.backends.traditional import TraditionalBackend
+
+    monkeypatch.setattr(TraditionalBackend, "synchronize", lambda self: None)
+
+
+@pytest.mark.usefixtures("no_cuda_sync")
 def test_profile_mismatch_stops_before_any_work_unless_forced(tmp_path: Path) -> None:
     a100 = load_profile("a100")
     with pytest.raises(HardwareMismatchError, match="A100"):
@@ -133,6 +159,8 @@ def test_profile_mismatch_stops_before_any_work_unless_forced(tmp_path: Path) ->
     doc = load_results(outcome.results_path)
     assert doc.forced and any("A100" in m for m in doc.hardware_mismatch)
     assert doc.cells[0].status == "ok"
+    # Forced onto a machine without the profile's GPUs: the numbers exist, but the cell says why not to trust them.
+    assert doc.cells[0].validity[0].startswith("GPU count: the profile asks for 4 GPU(s), the GPU meter saw 0")
 
 
 def test_unknown_model_in_suite_is_named_with_suggestions(tmp_path: Path) -> None:
@@ -156,3 +184,124 @@ def test_local_csv_dataset_runs(tmp_path: Path) -> None:
     assert {c.status for c in doc.cells} == {"ok"}
     assert all(c.accuracy == 1.0 for c in doc.cells if c.model == "linear-bow")
     assert doc.datasets[str(data)].label_names == ["neg", "pos"]
+
+
+# --- window edges -----------------------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """A backend and a meter set in one, logging the order of calls around a window."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def synchronize(self) -> None:
+        self.events.append("sync")
+
+    def predict(self, texts: Sequence[str]) -> list[int]:
+        self.events.append("predict")
+        return [0] * len(texts)
+
+    def start(self) -> None:
+        self.events.append("start")
+
+    def stop(self) -> object:
+        from bench.meters import WindowReading
+
+        self.events.append("stop")
+        return WindowReading(duration_s=0.05, components={})
+
+
+def test_window_is_synchronized_at_both_edges() -> None:
+    rec = _Recorder()
+    _, window, _ = measure_window(rec, ["a", "b"], rec, min_window_s=0.0, max_loops=3)
+    assert rec.events == ["sync", "start", "predict", "sync", "stop"]
+    assert window.loops == 1 and window.min_window_s == 0.0
+
+
+# --- a cuda profile with a fake NVML ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_nvml(monkeypatch: pytest.MonkeyPatch, no_cuda_sync: None) -> FakePynvml:
+    """Four fake A100s at 90 W where the kit imports pynvml; the GPU window floor shortened to 0.3 s for speed."""
+    fake = FakePynvml(fake_gpus(4, power_w=90.0))
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setattr(nvml_module, "DEFAULT_MIN_WINDOW_S", 0.3)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    return fake
+
+
+def cuda_request(tmp_path: Path, **overrides: object) -> RunRequest:
+    fields: dict = dict(profile=load_profile("a100"), suite_name="offline", models=["linear-bow"], repetitions=2)
+    fields.update(overrides)
+    return request(tmp_path, **fields)
+
+
+def test_cuda_profile_meters_every_gpu_with_the_counter(tmp_path: Path, fake_nvml: FakePynvml) -> None:
+    outcome = run(cuda_request(tmp_path))
+    doc = load_results(outcome.results_path)
+    assert check_document(doc) == [] and doc.warnings == []
+    assert doc.meters["components"]["gpu"]["method"] == ENERGY_COUNTER_METHOD
+    assert doc.meters["min_window_s"] == 0.3 and doc.meters["min_window_by"] == "nvml"
+    assert doc.environment["machine"]["gpus"][0]["name"] == "NVIDIA A100-SXM4-80GB"
+    for cell in doc.cells:
+        assert cell.status == "ok" and cell.validity == []
+        # The request asked for 0.2 s; the GPU meter's floor (0.3 s here, 10 s for real) wins and is recorded.
+        assert cell.window.min_window_s == 0.3 and cell.window.duration_s >= 0.3
+        gpu = cell.energy["gpu"]
+        assert gpu.method == ENERGY_COUNTER_METHOD and gpu.detail["gpu_count"] == 4
+        assert gpu.energy_j / cell.duration_s == pytest.approx(360.0, rel=0.01)
+        assert [g["index"] for g in gpu.detail["gpus"]] == [0, 1, 2, 3]
+        assert all(g["sm_clock_mhz_start"] == 1410 and g["power_limit_w"] == 400.0 for g in gpu.detail["gpus"])
+        # Constant power: the work costs nothing above idle, so net is about zero while gross is what was drawn.
+        assert abs(gpu.net_energy_j) < 0.01 * gpu.energy_j
+    assert [(i.session, i.phase) for i in doc.idle] == [(0, "start"), (0, "end")]
+    assert doc.idle[0].power_w["gpu"] == pytest.approx(360.0, rel=0.01)
+    assert doc.idle[0].duration_s >= 0.3  # idle phases obey the meters' floor too
+    assert doc.idle[1].drift["gpu"] == pytest.approx(0.0, abs=0.01)
+    assert doc.idle[0].detail["gpu"]["gpu_count"] == 4
+    assert fake_nvml.init_count == 0, "NVML shut down as often as it was initialized"
+
+
+def test_hot_gpu_is_invalid_and_idle_drift_warns(tmp_path: Path, fake_nvml: FakePynvml) -> None:
+    fake_nvml.set_power(2, 500.0)  # above 1.1 x its 400 W limit: a broken sensor or a unit error
+
+    def heat_up_after_the_last_cell(cell: object) -> None:
+        if getattr(cell, "repetition", None) == 1:
+            fake_nvml.set_power(0, 150.0)  # idle power of GPU 0 moves: 770 W -> 830 W at the end (+7.8%)
+
+    outcome = run(cuda_request(tmp_path), on_cell=heat_up_after_the_last_cell)
+    doc = load_results(outcome.results_path)
+    for cell in doc.cells:
+        assert cell.validity == [
+            "energy.gpu: GPU 2 (NVIDIA A100-SXM4-80GB) average power 500.0 W is above 1.1 x its power limit 400 W"
+        ]
+    problems = [str(p) for p in check_document(doc)]
+    assert any(p.startswith("cell tomatoes-offline/linear-bow/rep0: energy.gpu: GPU 2") for p in problems)
+    assert doc.idle[1].drift["gpu"] == pytest.approx(60.0 / 770.0, rel=0.02)
+    assert len(doc.warnings) == 1 and doc.warnings[0].startswith("session 0: idle gpu power drifted +7.")
+
+
+def test_fewer_gpus_visible_than_the_profile_asks_for(
+    tmp_path: Path, fake_nvml: FakePynvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    with pytest.raises(HardwareMismatchError, match="expects 4 GPU"):
+        run(cuda_request(tmp_path))
+    outcome = run(cuda_request(tmp_path, force=True, repetitions=1))
+    cell = load_results(outcome.results_path).cells[0]
+    assert [g["index"] for g in cell.energy["gpu"].detail["gpus"]] == [0, 1]
+    assert cell.validity == ["GPU count: the profile asks for 4 GPU(s), the GPU meter saw 2"]
+
+
+def test_gpu_without_energy_counter_is_power_sampled(tmp_path: Path, fake_nvml: FakePynvml) -> None:
+    for gpu in fake_nvml.gpus:
+        gpu.energy_counter = False  # e.g. a Pascal P100: no total-energy counter
+    outcome = run(cuda_request(tmp_path, repetitions=1))
+    doc = load_results(outcome.results_path)
+    gpu = doc.cells[0].energy["gpu"]
+    assert gpu.method == "measured:nvml-power-sampling" and doc.cells[0].validity == []
+    assert all(g["sample_hz"] >= 10.0 for g in gpu.detail["gpus"])
+    assert gpu.energy_j / doc.cells[0].duration_s == pytest.approx(360.0, rel=0.01)
+    assert isinstance(fake_nvml.gpus[0], FakeGpu)

