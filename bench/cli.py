@@ -196,6 +196,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 f"OK {path}: schema v{doc.schema_version}, run {doc.run_id}, status {doc.status}, "
                 f"{ok}/{len(doc.cells)} cells ok, {doc.content_hash}"
             )
+        for warning in getattr(doc, "warnings", []) or []:
+            print(f"  warning: {warning}")
     return worst
 
 
@@ -246,7 +248,11 @@ def cmd_env(args: argparse.Namespace) -> int:
 
     machine = detect_machine()
     profile = load_profile(args.profile)
-    meters = build_meter_set(cpu_tdp_w=profile.hardware.cpu_tdp_w, codecarbon=profile.measurement.codecarbon)
+    meters = build_meter_set(
+        cpu_tdp_w=profile.hardware.cpu_tdp_w,
+        codecarbon=profile.measurement.codecarbon,
+        use_gpu=profile.hardware.device == "cuda",
+    )
     info = {
         "machine": machine.to_dict(),
         "software": software_manifest(),

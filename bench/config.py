@@ -124,7 +124,8 @@ class SuiteSpec(_Strict):
 
     def repetitions_of(self, model: str) -> int:
         """How many repetitions ``model`` runs in this suite."""
-        return self.model_repetitions.get(model, self.repetitions)
+        # capped: a --repetitions override may go below a per-model count
+        return min(self.model_repetitions.get(model, self.repetitions), self.repetitions)
 
 
 class HardwareProfile(_Strict):

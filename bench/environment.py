@@ -142,10 +142,9 @@ def _visible_indices(count: int) -> list[int]:
         out = []
         for p in parts:
             i = int(p)
-            if i < 0:  # CUDA stops at the first invalid index
+            if i < 0 or i >= count:  # CUDA stops at the first invalid index: "0,7,1" on 4 GPUs is GPU 0 only
                 break
-            if i < count:
-                out.append(i)
+            out.append(i)
         return out
     return list(range(count))
 

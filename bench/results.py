@@ -81,6 +81,10 @@ class Cell(_Model):
     codecarbon: dict[str, EnergyValue] | None = None
     predictions: list[int] | None = None
     validity: list[str] = Field(default_factory=list, description="plausibility problems; empty: valid")
+    tokens: dict[str, int] | None = Field(
+        default=None, description="LLMs, one pass: requests, input_tokens, output_tokens"
+    )
+    answers_sample: list[str] | None = Field(default=None, description="LLMs: the first raw answers of the pass")
 
     @model_validator(mode="after")
     def _consistent(self) -> Cell:

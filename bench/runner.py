@@ -44,6 +44,8 @@ from bench.results import (
 
 #: How many test texts a warm-up pass uses (first call costs: lazy init, caches, JIT); not measured.
 WARMUP_TEXTS = 8
+#: How many raw LLM answers per cell are kept in the results (to see what the parser saw), not all 200.
+ANSWER_SAMPLE = 5
 COMPONENTS = ("gpu", "cpu", "ram")
 
 
@@ -129,7 +131,22 @@ def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
         "data_paths": dict(sorted(request.data_paths.items())),
         "warmup_texts": WARMUP_TEXTS,
         "device": request.profile.hardware.device,
+        "llm": request.profile.llm.model_dump(mode="json"),
+        "model_lock_sha256": _model_lock_sha256(suite),
     }
+
+
+def _model_lock_sha256(suite: SuiteSpec) -> str | None:
+    """The model lock's hash when the suite runs Hub LLMs (their revisions come from it), else None."""
+    from bench.catalog.lock import lock_sha256
+    from bench.catalog.models import MODELS
+
+    hub_llms = [
+        m
+        for m in suite.models
+        if m in MODELS and MODELS[m].kind == "llm" and not str(MODELS[m].params.get("model", "")).startswith("package:")
+    ]
+    return lock_sha256() if hub_llms else None
 
 
 def _settings_sha256(profile: HardwareProfile, settings: dict[str, Any]) -> str:
@@ -300,7 +317,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     expectations = Expectations.from_document(document)
 
     done = document.cell_map()
-    grid = [(m, d, r) for m in suite.models for d in suite.datasets for r in range(suite.repetitions)]
+    grid = [(m, d, r) for m in suite.models for d in suite.datasets for r in range(suite.repetitions_of(m))]
     todo = [
         key for key in grid if (key[1], key[0], key[2]) not in done or done[(key[1], key[0], key[2])].status != "ok"
     ]
@@ -587,11 +604,44 @@ def _load_model(spec: Any, profile: HardwareProfile, seed: int) -> tuple[Any, fl
         overrides["embedder"] = profile.embedder  # the profile pins the embedder it can have
     t0 = time.perf_counter()
     try:
+        if spec.kind == "llm":
+            spec, llm_overrides = _llm_setup(spec, profile)
+            overrides.update(llm_overrides)
         backend = create_backend(spec, **overrides)
         backend.load()
     except Exception as exc:  # the model's cells fail, the grid goes on
         return None, None, exc
     return backend, time.perf_counter() - t0, None
+
+
+def _llm_setup(spec: Any, profile: HardwareProfile) -> tuple[Any, dict[str, Any]]:
+    """The profile's serving settings for an LLM: backend, serving mode, token budget, GPUs, locked revision."""
+    import dataclasses
+
+    from bench.catalog.lock import locked_revision
+    from bench.catalog.models import LLM_BACKENDS, gpus_needed
+
+    llm = profile.llm
+    model = str(spec.params["model"])
+    gpus = 1
+    if profile.hardware.device == "cuda":
+        gpus = gpus_needed(float(spec.params["params_b"]), profile.hardware.gpu_memory_gb)
+        if gpus > profile.hardware.gpu_count:
+            raise ConfigError(
+                f"{spec.name} needs {gpus} GPUs of {profile.hardware.gpu_memory_gb:g} GB, profile {profile.name!r} "
+                f"has {profile.hardware.gpu_count}; list it under [excluded_models] with that reason"
+            )
+    overrides: dict[str, Any] = {
+        "serving": llm.serving,
+        "batch_size": llm.batch_size,
+        "max_new_tokens": llm.reasoning_max_new_tokens if spec.params.get("reasoning") else llm.max_new_tokens,
+        "constrained": llm.constrained,
+        "dtype": llm.dtype,
+        "gpus": gpus,
+    }
+    if not model.startswith("package:"):
+        overrides["revision"] = locked_revision(model)  # None: the backend refuses, naming `bench models lock`
+    return dataclasses.replace(spec, backend=LLM_BACKENDS[llm.backend]), overrides
 
 
 def _cell_brief(cell: Cell) -> str:
@@ -638,7 +688,7 @@ def _run_cell(
         test_texts = [data.texts[i] for i in split.test_idx]
         test_labels = data.record.test_labels[str(rep)]
         t0 = time.perf_counter()
-        backend.fit(train_texts, train_labels, data.record.label_names)
+        backend.fit(train_texts, train_labels, data.record.label_names, language=data.record.language)
         train_s = time.perf_counter() - t0
         stage = "warm-up"
         backend.predict(test_texts[:WARMUP_TEXTS])
@@ -651,6 +701,7 @@ def _run_cell(
     duration_s = window.duration_s / window.loops
     side = reading.side.get("codecarbon") if getattr(reading, "side", None) else None
     invalid = sum(1 for p in predictions if p < 0) / len(predictions)
+    usage = backend.usage() if hasattr(backend, "usage") else None  # one pass; LLM backends count tokens
     return Cell(
         dataset=dataset_name,
         model=model_name,
@@ -669,4 +720,6 @@ def _run_cell(
         energy=_per_pass(reading.components, window.loops, duration_s, idle_w),
         codecarbon=_per_pass(side.components, window.loops, duration_s, None) if side is not None else None,
         predictions=[int(p) for p in predictions],
+        tokens=usage,
+        answers_sample=list(getattr(backend, "last_answers", []))[:ANSWER_SAMPLE] or None,
     )

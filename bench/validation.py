@@ -312,8 +312,9 @@ def check_document(doc: ResultDocument) -> list[Problem]:
                     )
                 )
     if doc.status == "complete":
-        expected = (
-            len(doc.suite.get("datasets", [])) * len(doc.suite.get("models", [])) * doc.suite.get("repetitions", 0)
+        per_model = doc.suite.get("model_repetitions") or {}
+        expected = len(doc.suite.get("datasets", [])) * sum(
+            per_model.get(m, doc.suite.get("repetitions", 0)) for m in doc.suite.get("models", [])
         )
         if len(doc.cells) != expected:
             problems.append(Problem("cells", f"status complete but {len(doc.cells)} cells for a grid of {expected}"))

@@ -150,7 +150,10 @@ class TraditionalBackend:
         if self.device.startswith("cuda") and "torch" in sys.modules:
             import torch
 
-            torch.cuda.synchronize(self.device)
+            # Only if CUDA was ever used in this process: on a machine without CUDA (a forced GPU profile) there is
+            # nothing queued, and torch.cuda.synchronize would raise.
+            if torch.cuda.is_available() and torch.cuda.is_initialized():
+                torch.cuda.synchronize(self.device)
 
     def close(self) -> None:
         """Drop the trained model and the reference to the encoder (which stays cached for other cells)."""

@@ -129,7 +129,8 @@ class ZeroShotBackend:
         if self.device.startswith("cuda"):
             import torch
 
-            torch.cuda.synchronize()
+            if torch.cuda.is_available() and torch.cuda.is_initialized():
+                torch.cuda.synchronize()
 
     # --- for subclasses -------------------------------------------------------------------------------------------
 

@@ -305,3 +305,39 @@ def test_gpu_without_energy_counter_is_power_sampled(tmp_path: Path, fake_nvml: 
     assert all(g["sample_hz"] >= 10.0 for g in gpu.detail["gpus"])
     assert gpu.energy_j / doc.cells[0].duration_s == pytest.approx(360.0, rel=0.01)
     assert isinstance(fake_nvml.gpus[0], FakeGpu)
+
+
+def test_llm_cells_record_tokens_answers_and_serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zero-shot LLM (a tiny random Llama built here) through the real runner, with the profile's [llm] settings."""
+    pytest.importorskip("transformers")
+    from tests.tiny_models import build_tiny_llama
+
+    tiny = build_tiny_llama(tmp_path / "tiny")
+    spec = ModelSpec(
+        "tiny-llm",
+        "",
+        "llm",
+        model_catalog.LLM_BACKENDS["hf_pipeline"],
+        {"model": str(tiny), "params_b": 0.001, "reasoning": False},
+        note="test model, not a result to compare with the paper",
+    )
+    real = model_catalog.get_model_spec
+    monkeypatch.setattr(model_catalog, "get_model_spec", lambda name: spec if name == "tiny-llm" else real(name))
+    profile = load_profile("cpu")
+    suite = profile.suites["smoke"].model_copy(
+        update={"models": ["linear-bow", "tiny-llm"], "n_test": 12, "n_train": 20, "model_repetitions": {"tiny-llm": 1}}
+    )
+    profile = profile.model_copy(update={"suites": {**profile.suites, "smoke": suite}})
+    outcome = run(request(tmp_path / "reports", profile=profile, repetitions=2))
+    doc = load_results(outcome.results_path)
+    assert check_document(doc) == []
+    llm_cells = [c for c in doc.cells if c.model == "tiny-llm"]
+    assert len(llm_cells) == 1 and len([c for c in doc.cells if c.model == "linear-bow"]) == 2
+    cell = llm_cells[0]
+    assert cell.status == "ok", cell.error
+    assert cell.tokens["requests"] == 12 and cell.tokens["input_tokens"] > 12 * 50 and cell.tokens["output_tokens"] > 0
+    assert cell.invalid_rate == 0.0  # the cpu profile constrains decoding to the label set
+    assert cell.answers_sample and cell.answers_sample[0].startswith("[[ ## category ## ]]")
+    info = doc.models["tiny-llm"]["info"]
+    assert info["serving"] == "batched" and info["constrained"] is True and info["prompt"]["name"] == "dspy-chat"
+    assert doc.settings["llm"]["backend"] == "hf_pipeline"

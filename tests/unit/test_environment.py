@@ -61,7 +61,15 @@ def test_too_little_ram() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(None, [0, 1, 2, 3]), ("", []), ("2,0", [2, 0]), ("1,-1,3", [1]), ("7", []), ("GPU-abc", [0, 1, 2, 3])],
+    [
+        (None, [0, 1, 2, 3]),
+        ("", []),
+        ("2,0", [2, 0]),
+        ("1,-1,3", [1]),
+        ("0,7,1", [0]),
+        ("7", []),
+        ("GPU-abc", [0, 1, 2, 3]),
+    ],
 )
 def test_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch, value: str | None, expected: list[int]) -> None:
     if value is None:
