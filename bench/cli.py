@@ -17,12 +17,12 @@ from bench import __version__
 from bench.errors import BenchError, ConfigError
 
 
-def _console() -> Any:
+def _console(*, stderr: bool = False) -> Any:
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, stderr=stderr)
     if not console.is_terminal:  # logs and pipes: wide enough for the summary table instead of rich's 80 columns
-        console = Console(highlight=False, width=160)
+        console = Console(highlight=False, width=160, stderr=stderr)
     return console
 
 
@@ -66,9 +66,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     except RunInterrupted as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 130
-    console = _console()
+    console = _console(stderr=args.json)
     _print_summary(outcome.document, console)
     console.print(f"\nran {outcome.ran} cell(s), skipped {outcome.skipped} already done, {outcome.failed} failed")
+    if args.json:
+        # The document exactly as stored (hash intact), for pipelines and containers run without a mounted reports/.
+        sys.stdout.write(outcome.results_path.read_text(encoding="utf-8"))
+        sys.stdout.flush()
     console.print(f"results: {outcome.results_path}")
     if args.no_report:
         return 1 if outcome.failed else 0
@@ -85,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"report: {report}", flush=True)
+    print(f"report: {report}", file=sys.stderr if args.json else sys.stdout, flush=True)
     return 1 if outcome.failed else 0
 
 
@@ -338,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports-dir", default="reports", help="where run folders go (default: reports)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not render report.html at the end")
+    p.add_argument("--json", action="store_true", help="print results.json to stdout (human output goes to stderr)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render the self-contained report.html of a run")

@@ -114,3 +114,27 @@ def test_signal_leaves_a_valid_partial_result(tmp_path: Path, sig: signal.Signal
     doc = load_results(results)
     assert doc.status == "interrupted" and 1 <= len(doc.cells) < 80
     assert bench("validate", str(results)).returncode == 0
+
+
+def test_run_json_prints_the_stored_document_to_stdout(tmp_path: Path) -> None:
+    result = bench(
+        "run",
+        "--suite",
+        "smoke",
+        "--repetitions",
+        "1",
+        "--min-window-s",
+        "0.2",
+        "--idle-s",
+        "0.1",
+        "--no-codecarbon",
+        "--no-report",
+        "--reports-dir",
+        str(tmp_path),
+        "--run-id",
+        "j",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads((tmp_path / "j" / "results.json").read_text())
+    assert "accuracy" in result.stderr  # the summary table went to stderr
