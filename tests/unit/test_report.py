@@ -220,18 +220,6 @@ def test_compare_puts_machines_side_by_side_on_one_scale() -> None:
     assert_self_contained(html)
 
 
-def test_report_of_the_real_cpu_run_if_present() -> None:
-    run = Path(__file__).resolve().parents[2] / "reports" / "cpu-default-20261125-095640"
-    if not (run / "results.json").is_file():
-        pytest.skip("the example run is not in this checkout")
-    from bench.results import load_results
-
-    html = render_report(load_results(run))
-    text = " ".join(parse(html).text)
-    assert "tomatoes-offline" in text and "Linear BoW" in text and "both below" in text
-    assert_self_contained(html)
-
-
 def test_cli_report_and_compare_write_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("a", "b"):
         write_results(sample_document(("tomatoes",), repetitions=2, models=3), tmp_path / name / "results.json")
