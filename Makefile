@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup chromium bench test lint format clean
+.PHONY: help setup chromium bench test lint format clean image-check
 
 help: ## list the targets
 	@echo "bench — energy and accuracy of text-classification inference"
@@ -49,10 +49,14 @@ test: setup ## run the test suite (offline)
 lint: setup ## ruff: lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile.cpu
 
 format: setup ## ruff: apply formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+image-check: setup ## build Dockerfile.cpu with podman (no Docker engine needed), run a tiny suite inside, validate it
+	bash .ci/image-check.sh
 
 clean: ## remove the venv and caches (keeps reports/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
