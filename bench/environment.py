@@ -18,6 +18,7 @@ from typing import Any
 from bench import __version__
 from bench.config import HardwareProfile
 from bench.errors import HardwareMismatchError
+from bench.meters.estimate import cpu_model_name
 
 #: Libraries whose versions go into every result (those not installed are recorded as None).
 TRACKED_LIBRARIES = (
@@ -78,17 +79,6 @@ class MachineInfo:
             "nvml_status": self.nvml_status,
             "rapl_status": self.rapl_status,
         }
-
-
-def cpu_model_name() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (Linux), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def _probe_gpus() -> tuple[list[GpuInfo], str | None, str]:

