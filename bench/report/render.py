@@ -300,6 +300,7 @@ def _results_table(rows: list[ModelRow], by_model: dict[str, list[Any]]) -> Tabl
         Column("energy net", "J / pass", title="gross minus idle power × duration"),
         Column("energy", "Wh / 1,000 texts", title="gross"),
         Column("energy", "J / correct", title="gross energy per correctly classified text"),
+        Column("energy", "mJ / token", title="LLMs: gross energy per generated token (input tokens beside it)"),
     ]
     out = []
     for r in rows:
@@ -340,9 +341,26 @@ def _results_table(rows: list[ModelRow], by_model: dict[str, list[Any]]) -> Tabl
                 Td(num(r.net_energy_j.mean if r.net_energy_j else None)),
                 Td(num(r.wh_per_1000_texts)),
                 Td(num(r.j_per_correct)),
+                _per_token_cell(cells),
             ]
         )
     return Table(columns, out, css_class="results")
+
+
+def _per_token_cell(cells: list[Any]) -> Td:
+    """Gross energy per generated token over the LLM cells that counted tokens ('—' for traditional models)."""
+    pairs = []
+    for c in cells:
+        tokens = _get(c, "tokens")
+        if tokens and tokens.get("output_tokens"):
+            total = sum(v.energy_j for v in c.energy.values() if v.energy_j is not None)
+            pairs.append((total, tokens["output_tokens"], tokens.get("input_tokens", 0)))
+    if not pairs:
+        return Td("—")
+    energy, out_tokens, in_tokens = (sum(x) for x in zip(*pairs, strict=True))
+    return Td(
+        num(1000 * energy / out_tokens), sub=f"{in_tokens / len(pairs):,.0f} in / {out_tokens / len(pairs):,.0f} out"
+    )
 
 
 def _component_methods(cells: list[Any], component: str) -> tuple[set[str], str | None]:

@@ -273,3 +273,10 @@ def test_real_smoke_run_ends_with_the_report_path(tmp_path: Path) -> None:
     html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert_self_contained(html)
     assert parse(html).count("svg") >= 3  # 4 cells: enough for the energy~duration fit too
+
+
+def test_llm_cells_show_energy_per_generated_token() -> None:
+    cells = [factories.cell(r, tokens={"requests": 4, "input_tokens": 800, "output_tokens": 100}) for r in range(2)]
+    html = render_report(factories.document(cells=cells))
+    # each cell: 1.5 J gross (cpu 1.0 + ram 0.5) over 100 generated tokens = 15 mJ per token
+    assert "mJ / token" in html and '>15.0<span class="sub">800 in / 100 out</span>' in html
