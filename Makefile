@@ -50,7 +50,7 @@ test: setup ## run the test suite (offline)
 lint: setup ## ruff: lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/hadolint Dockerfile.cpu
+	$(BIN)/hadolint Dockerfile.cpu Dockerfile.cuda
 
 format: setup ## ruff: apply formatting and safe fixes
 	$(BIN)/ruff check --fix .
@@ -62,7 +62,7 @@ vllm-setup: ## create .venv-vllm: vLLM's CPU build for the vllm backend (own ven
 test-vllm: vllm-setup ## run the vllm backend's end-to-end tests in .venv-vllm (they fail, not skip, without vLLM)
 	HF_HUB_OFFLINE=1 BENCH_REQUIRE_VLLM=1 $(VLLM_VENV)/bin/python -m pytest -q tests/vllm
 
-image-check: setup ## build Dockerfile.cpu with podman (no Docker engine needed), run a tiny suite inside, validate it
+image-check: setup ## podman-build Dockerfile.cpu (run a tiny suite inside, validate it) and Dockerfile.cuda (no CUDA layers)
 	bash .ci/image-check.sh
 
 clean: ## remove the venv and caches (keeps reports/)

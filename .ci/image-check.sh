@@ -32,3 +32,9 @@ assert doc["environment"]["software"]["hf_hub_offline"] == "1", "the image must 
 assert doc["environment"]["software"]["git_commit"], "the image must record the kit's commit"
 print(f"image-check: OK, {len(doc['cells'])} cells ran inside the image")
 PY
+
+# Dockerfile.cuda against the same stand-in base, with the CUDA-only layers (vLLM, CUDA torch, model download)
+# skipped: everything else in it is proven to build, and the kit inside it reads every shipped GPU profile.
+bash "$check" -f Dockerfile.cuda -t localhost/bench:cuda-check --build-arg CUDA_LAYERS=0 --build-arg PROFILE=h100 \
+  --build-arg "GIT_COMMIT=$(git rev-parse HEAD)" . -- profiles validate
+echo "image-check: Dockerfile.cuda (CUDA_LAYERS=0) built and ran"
