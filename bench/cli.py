@@ -68,14 +68,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     console = _console(stderr=args.json)
     _print_summary(outcome.document, console)
-    console.print(f"\nran {outcome.ran} cell(s), skipped {outcome.skipped} already done, {outcome.failed} failed")
+    invalid = sum(1 for c in outcome.document.cells if c.validity)
+    console.print(
+        f"\nran {outcome.ran} cell(s), skipped {outcome.skipped} already done, {outcome.failed} failed"
+        + (f", {invalid} invalid (failed a plausibility check: see `bench validate`)" if invalid else "")
+    )
+    problems = bool(outcome.failed or invalid)  # exit 1: the run finished but its results need attention
     if args.json:
         # The document exactly as stored (hash intact), for pipelines and containers run without a mounted reports/.
         sys.stdout.write(outcome.results_path.read_text(encoding="utf-8"))
         sys.stdout.flush()
     console.print(f"results: {outcome.results_path}")
     if args.no_report:
-        return 1 if outcome.failed else 0
+        return 1 if problems else 0
     from bench.report import write_report
 
     # The report is rendered from the file just written (not the in-memory document), so it shows exactly what
@@ -90,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 1
     print(f"report: {report}", file=sys.stderr if args.json else sys.stdout, flush=True)
-    return 1 if outcome.failed else 0
+    return 1 if problems else 0
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

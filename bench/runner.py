@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from bench import __version__
 from bench.analysis import accuracy, macro_f1
-from bench.config import HardwareProfile, SuiteSpec
+from bench.config import HardwareProfile, MeasurementSpec, SuiteSpec
 from bench.errors import BenchError, ConfigError
 from bench.results import (
     Cell,
@@ -112,18 +114,43 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
                     f"--{attr[:-1]} {', '.join(unknown)}: not in suite {request.suite_name!r} of profile "
                     f"{request.profile.name!r} (it has: {', '.join(getattr(suite, attr))})"
                 )
-            updates[attr] = list(chosen)
-    return suite.model_copy(update=updates) if updates else suite
+            updates[attr] = list(dict.fromkeys(chosen))  # `--model a --model a` is one model, not two
+    if not updates:
+        return suite
+    try:  # validated like the profile itself: an override gets the same limits as the file
+        return SuiteSpec.model_validate({**suite.model_dump(), **updates})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid override of suite {request.suite_name!r}: {problems}") from None
+
+
+def _checked_measurement(request: RunRequest) -> Any:
+    """The profile's measurement settings with the request's overrides, validated with the profile's limits."""
+    updates = {
+        k: v
+        for k, v in (("min_window_s", request.min_window_s), ("idle_baseline_s", request.idle_baseline_s))
+        if v is not None
+    }
+    if not updates:
+        return request.profile.measurement
+    try:
+        return MeasurementSpec.model_validate({**request.profile.measurement.model_dump(), **updates})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{str(e['loc'][-1]).replace('_baseline_s', '-s').replace('_', '-')} {e['input']!r}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid measurement override: {problems}") from None
 
 
 def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
     """The settings that define what the numbers mean; a resumed run must have the same ones."""
-    m = request.profile.measurement
+    m = _checked_measurement(request)
     return {
         "suite": suite.model_dump(mode="json"),
-        "min_window_s": request.min_window_s if request.min_window_s is not None else m.min_window_s,
+        "min_window_s": m.min_window_s,
         "max_loops": m.max_loops,
-        "idle_baseline_s": request.idle_baseline_s if request.idle_baseline_s is not None else m.idle_baseline_s,
+        "idle_baseline_s": m.idle_baseline_s,
         "codecarbon": request.codecarbon if request.codecarbon is not None else m.codecarbon,
         "codecarbon_measure_power_s": m.codecarbon_measure_power_s,
         "country_iso_code": m.country_iso_code,
@@ -155,7 +182,8 @@ def _settings_sha256(profile: HardwareProfile, settings: dict[str, Any]) -> str:
 
 
 def _find_resumable(reports_dir: Path, profile: str, suite: str, settings_sha: str) -> Path | None:
-    """The newest unfinished run with the same profile, suite and settings, if any."""
+    """The newest unfinished run (or finished with failed cells, to retry them) with the same profile, suite and
+    settings, if any."""
     candidates = []
     for path in reports_dir.glob("*/results.json"):
         try:
@@ -163,7 +191,7 @@ def _find_resumable(reports_dir: Path, profile: str, suite: str, settings_sha: s
         except BenchError:
             continue  # a broken file is never silently resumed; `bench validate` explains it
         if (
-            doc.status != "complete"
+            (doc.status != "complete" or any(c.status == "failed" for c in doc.cells))
             and doc.profile.get("name") == profile
             and doc.suite_name == suite
             and doc.settings_sha256 == settings_sha
@@ -536,6 +564,8 @@ def _open_document(
     if request.run_id:
         candidate = reports_dir / request.run_id / "results.json"
         if candidate.exists():
+            if request.new:
+                raise ConfigError(f"--new with --run-id {request.run_id}: that run exists; pick another run id")
             path = candidate
     elif not request.new:
         path = _find_resumable(reports_dir, request.profile.name, request.suite_name, settings_sha)

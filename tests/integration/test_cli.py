@@ -138,3 +138,27 @@ def test_run_json_prints_the_stored_document_to_stdout(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == json.loads((tmp_path / "j" / "results.json").read_text())
     assert "accuracy" in result.stderr  # the summary table went to stderr
+
+
+def test_run_exits_1_when_cells_are_invalid(tmp_path: Path) -> None:
+    """A window that cannot reach its minimum (here: one loop allowed) is flagged, and the run says so in its code."""
+    text = (Path(__file__).resolve().parents[2] / "hardware_profiles" / "cpu.toml").read_text()
+    profile = tmp_path / "cpu.toml"
+    profile.write_text(text.replace("[measurement]\n", "[measurement]\nmax_loops = 1\n", 1))
+    result = bench(
+        "run",
+        "--profile",
+        str(profile),
+        "--suite",
+        "smoke",
+        "--repetitions",
+        "1",
+        "--idle-s",
+        "0.1",
+        "--no-codecarbon",
+        "--no-report",
+        "--reports-dir",
+        str(tmp_path / "r"),
+    )
+    assert result.returncode == 1, result.stderr
+    assert "2 invalid" in result.stdout

@@ -133,6 +133,11 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path: Path, monkeyp
     assert problems and all("oom-model" in p.where and "max_loops reached" in p.message for p in problems)
     assert all("max_loops reached" in status[("oom-model", r)].validity[0] for r in (0, 2))
     assert all(status[("linear-bow", r)].validity == [] for r in range(3))
+    # the same command again resumes this run and retries only the failed cells
+    again = run(request(tmp_path, profile=profile, repetitions=3))
+    assert again.resumed and again.results_path == outcome.results_path
+    # the retried OOM cell is the fresh backend's first fit now, so it passes; the broken model fails again
+    assert again.skipped == 5 and again.ran == 4 and again.failed == 3
 
 
 @pytest.fixture
@@ -341,3 +346,15 @@ def test_llm_cells_record_tokens_answers_and_serving(tmp_path: Path, monkeypatch
     info = doc.models["tiny-llm"]["info"]
     assert info["serving"] == "batched" and info["constrained"] is True and info["prompt"]["name"] == "dspy-chat"
     assert doc.settings["llm"]["backend"] == "hf_pipeline"
+
+
+def test_overrides_are_validated_and_deduplicated(tmp_path: Path) -> None:
+    for bad in ({"min_window_s": -1.0}, {"min_window_s": float("nan")}, {"idle_baseline_s": -5.0}, {"repetitions": 0}):
+        with pytest.raises(ConfigError, match="invalid"):
+            run(request(tmp_path, **bad))
+    assert not list(tmp_path.iterdir()), "nothing written for refused overrides"
+    outcome = run(request(tmp_path, models=["linear-bow", "linear-bow"], run_id="dedup"))
+    doc = load_results(outcome.results_path)
+    assert outcome.ran == 2 and len(doc.cells) == 2 and check_document(doc) == []
+    with pytest.raises(ConfigError, match="--new with --run-id dedup"):
+        run(request(tmp_path, models=["linear-bow"], run_id="dedup", new=True))
