@@ -111,7 +111,8 @@ class ModelRow:
     paper_energy_wh: float | str | None
 
 
-def _cell_total(energy: dict, key: str = "energy_j") -> float | None:
+def total_energy_j(energy: dict, key: str = "energy_j") -> float | None:
+    """Sum of a cell's component energies (``key``: energy_j or net_energy_j); None when no component has a number."""
     values = [getattr(v, key) for v in energy.values() if getattr(v, key) is not None]
     return float(sum(values)) if values else None
 
@@ -144,13 +145,13 @@ def model_rows(doc: object) -> list[ModelRow]:
                 components[comp] = float(np.mean(measured)) if measured else None
                 if ok and comp in ok[0].energy:
                     methods[comp] = ok[0].energy[comp].method
-            totals = [_cell_total(c.energy) for c in ok]
+            totals = [total_energy_j(c.energy) for c in ok]
             energy = summarize(totals)
             acc = summarize(c.accuracy for c in ok)
             n_test = float(np.mean([c.n_test for c in ok])) if ok else None
             j_per_text = energy.mean / n_test if energy and n_test else None
             correct = acc.mean * n_test if acc and n_test else None
-            cc = [_cell_total(c.codecarbon) for c in ok if c.codecarbon]
+            cc = [total_energy_j(c.codecarbon) for c in ok if c.codecarbon]
             cc_vals = [v for v in cc if v is not None]
             rows.append(
                 ModelRow(
@@ -163,7 +164,7 @@ def model_rows(doc: object) -> list[ModelRow]:
                     macro_f1=summarize(c.macro_f1 for c in ok),
                     duration_s=summarize(c.duration_s for c in ok),
                     energy_j=energy,
-                    net_energy_j=summarize(_cell_total(c.energy, "net_energy_j") for c in ok),
+                    net_energy_j=summarize(total_energy_j(c.energy, "net_energy_j") for c in ok),
                     component_j=components,
                     component_methods=methods,
                     j_per_text=j_per_text,

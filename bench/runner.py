@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bench import __version__
-from bench.analysis import accuracy, macro_f1
+from bench.analysis import accuracy, macro_f1, total_energy_j
 from bench.config import HardwareProfile, MeasurementSpec, SuiteSpec
 from bench.errors import BenchError, ConfigError
 from bench.results import (
@@ -120,8 +120,7 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
     try:  # validated like the profile itself: an override gets the same limits as the file
         return SuiteSpec.model_validate({**suite.model_dump(), **updates})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid override of suite {request.suite_name!r}: {problems}") from None
+        raise _override_error(f"invalid override of suite {request.suite_name!r}", exc) from None
 
 
 def _checked_measurement(request: RunRequest) -> Any:
@@ -136,11 +135,13 @@ def _checked_measurement(request: RunRequest) -> Any:
     try:
         return MeasurementSpec.model_validate({**request.profile.measurement.model_dump(), **updates})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"--{str(e['loc'][-1]).replace('_baseline_s', '-s').replace('_', '-')} {e['input']!r}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"invalid measurement override: {problems}") from None
+        raise _override_error("invalid measurement override", exc) from None
+
+
+def _override_error(what: str, exc: ValidationError) -> ConfigError:
+    """One ConfigError listing every rejected override with its value and the limit it broke."""
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))} = {e['input']!r}: {e['msg']}" for e in exc.errors())
+    return ConfigError(f"{what}: {problems}")
 
 
 def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
@@ -678,7 +679,7 @@ def _cell_brief(cell: Cell) -> str:
     """One line about a finished cell, for logs."""
     if cell.status != "ok" or cell.window is None:
         return f"FAILED ({cell.error.type if cell.error else '?'})"
-    total = sum(v.energy_j for v in cell.energy.values() if v.energy_j is not None)
+    total = total_energy_j(cell.energy) or 0.0
     brief = f"acc {cell.accuracy:.3f}, {cell.duration_s:.4f} s, {total:.3f} J per pass, {cell.window.loops} loop(s)"
     return brief + (f", INVALID: {'; '.join(cell.validity)}" if cell.validity else "")
 

@@ -34,6 +34,7 @@ from bench.analysis import (
     model_rows,
     pareto_front,
     per_text,
+    total_energy_j,
 )
 from bench.report import svg
 
@@ -353,8 +354,7 @@ def _per_token_cell(cells: list[Any]) -> Td:
     for c in cells:
         tokens = _get(c, "tokens")
         if tokens and tokens.get("output_tokens"):
-            total = sum(v.energy_j for v in c.energy.values() if v.energy_j is not None)
-            pairs.append((total, tokens["output_tokens"], tokens.get("input_tokens", 0)))
+            pairs.append((total_energy_j(c.energy) or 0.0, tokens["output_tokens"], tokens.get("input_tokens", 0)))
     if not pairs:
         return Td("—")
     energy, out_tokens, in_tokens = (sum(x) for x in zip(*pairs, strict=True))
