@@ -7,7 +7,11 @@ VENV ?= .venv
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu, or pip takes PyPI's default (CUDA, several GB) build.
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
-EXTRAS ?= cpu,dev
+EXTRAS ?= cpu,dev,container
+# Where `make bench` runs: auto (the profile's image when a Docker engine answers, else the host), container, host.
+ENGINE ?= auto
+# Extra options for `bench image build`, e.g. IMAGE_ARGS='--build-arg BASE_IMAGE=... --no-cache'.
+IMAGE_ARGS ?=
 BENCH_ARGS ?=
 
 VLLM_VENV ?= .venv-vllm
@@ -15,7 +19,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup chromium bench test lint format clean image-check vllm-setup test-vllm
+.PHONY: help setup chromium bench image sif test lint format clean image-check vllm-setup test-vllm
 
 help: ## list the targets
 	@echo "bench — energy and accuracy of text-classification inference"
@@ -41,8 +45,15 @@ chromium: ## install Debian's chromium for the report's browser test (needs root
 	else echo "== installing Debian's chromium"; apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
 
-bench: setup ## run the suite SUITE of hardware profile PROFILE (resumes an unfinished run)
-	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(BIN)/bench run --profile $(PROFILE) --suite $(SUITE) $(BENCH_ARGS)
+bench: setup ## run suite SUITE of profile PROFILE: in its image when Docker answers, else on the host (says which)
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(BIN)/bench run --engine $(ENGINE) --profile $(PROFILE) --suite $(SUITE) \
+		$(BENCH_ARGS)
+
+image: setup ## build the container image of PROFILE (Dockerfile, tag and build args from the profile)
+	$(BIN)/bench image build --profile $(PROFILE) $(IMAGE_ARGS)
+
+sif: setup ## convert PROFILE's image to an Apptainer SIF for clusters without Docker (builds nothing itself)
+	$(BIN)/bench image sif --profile $(PROFILE)
 
 test: setup ## run the test suite (offline)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

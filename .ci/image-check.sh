@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Build Dockerfile.cpu for real (podman against a local stand-in base, see ../shared/ci/container-check.sh), run a
-# tiny suite inside the image with no network, and validate the results.json it prints.
+# tiny suite inside the image with no network, and validate the results.json it prints. Then drive the same image
+# through the kit's own container path (the Docker SDK against Podman's Docker-compatible service): `bench run
+# --engine container` with the results landing on the host, `bench image sif`'s archive, the GPU pre-flight refusal,
+# and Dockerfile.cuda built by `bench image build` with its CUDA-only layers skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=${CONTAINER_CHECK:-../shared/ci/container-check.sh}
@@ -14,9 +17,15 @@ done
 ls wheelhouse/torch-*.whl >/dev/null 2>&1 || echo "image-check: no local torch wheel; the build uses PyTorch's CPU index"
 
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+service=""
+cleanup() {
+  [ -z "$service" ] || kill "$service" 2>/dev/null || true
+  podman rmi -f localhost/bench:cpu localhost/bench:cuda-h100 >/dev/null 2>&1 || true
+  rm -rf "$out"
+}
+trap cleanup EXIT
 lock_sha=$(sha256sum bench/catalog/models.lock.json 2>/dev/null | cut -c1-64 || true)
-bash "$check" -f Dockerfile.cpu -t localhost/bench:cpu \
+CONTAINER_CHECK_KEEP=1 bash "$check" -f Dockerfile.cpu -t localhost/bench:cpu \
   --build-arg "MODEL_LOCK_SHA256=${lock_sha:-none}" --build-arg "GIT_COMMIT=$(git rev-parse HEAD)" . -- \
   run --suite smoke --repetitions 1 --min-window-s 0.5 --idle-s 0.5 --no-codecarbon --no-report \
       --reports-dir /tmp/reports --run-id image-smoke --json >"$out/stdout"
@@ -33,8 +42,54 @@ assert doc["environment"]["software"]["git_commit"], "the image must record the 
 print(f"image-check: OK, {len(doc['cells'])} cells ran inside the image")
 PY
 
-# Dockerfile.cuda against the same stand-in base, with the CUDA-only layers (vLLM, CUDA torch, model download)
-# skipped: everything else in it is proven to build, and the kit inside it reads every shipped GPU profile.
-bash "$check" -f Dockerfile.cuda -t localhost/bench:cuda-check --build-arg CUDA_LAYERS=0 --build-arg PROFILE=h100 \
-  --build-arg "GIT_COMMIT=$(git rev-parse HEAD)" . -- profiles validate
+# The kit's container path against a real engine: Podman's Docker-compatible API on container-check's storage (the
+# image built above is there), driven by the Docker SDK exactly as a Docker engine would be.
+cache=${CONTAINER_CHECK_CACHE:-/var/tmp/container-check}
+export CONTAINERS_STORAGE_CONF=$cache/storage.conf CONTAINERS_REGISTRIES_CONF=$cache/registries.conf \
+  CONTAINERS_CONF=$cache/containers.conf
+sock=$out/podman.sock
+podman system service --time=0 "unix://$sock" >"$out/podman-service.log" 2>&1 &
+service=$!
+for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.2; done
+[ -S "$sock" ] || { cat "$out/podman-service.log"; echo "image-check: podman service did not start" >&2; exit 1; }
+export DOCKER_HOST=unix://$sock
+.venv/bin/bench image status --profile cpu
+SECONDS_RUN=$SECONDS
+.venv/bin/bench run --engine container --profile cpu --suite smoke --repetitions 1 --min-window-s 0.5 --idle-s 0.5 \
+  --no-codecarbon --no-progress --reports-dir "$out/reports" --run-id via-sdk 2>&1 | tee "$out/sdk-run.log"
+grep -q "running in container bench:cpu" "$out/sdk-run.log"
+echo "image-check: bench run --engine container took $((SECONDS - SECONDS_RUN)) s"
+.venv/bin/bench validate "$out/reports/via-sdk"
+test -s "$out/reports/via-sdk/report.html"
+image_id=$(podman image inspect localhost/bench:cpu --format '{{.Id}}')
+python3 - "$out/reports/via-sdk/results.json" "$image_id" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+recorded = doc["environment"]["software"]["container_image_id"] or ""
+assert recorded.removeprefix("sha256:") == sys.argv[2], f"image id {recorded!r} != {sys.argv[2]!r}"
+assert doc["status"] == "complete", doc["status"]
+print(f"image-check: OK, the run through the SDK recorded image {recorded[:19]} and landed on the host")
+PY
+# The SIF export: the docker-archive is written; Apptainer itself is not installed here, so it exits 1 and says how.
+set +e
+.venv/bin/bench image sif --profile cpu -o "$out/bench-cpu.sif" 2>"$out/sif.log"; sif_status=$?
+set -e
+cat "$out/sif.log"
+[ "$sif_status" = 1 ] && grep -q "apptainer build --force" "$out/sif.log"
+tar -tf "$out/bench-cpu.tar" | grep -qx manifest.json
+echo "image-check: SIF archive $(du -h "$out/bench-cpu.tar" | cut -f1), apptainer step printed"
+# A GPU profile on an engine with no NVIDIA runtime: refused, with the reason, before any build work.
+set +e
+.venv/bin/bench run --engine container --profile h100 2>"$out/gpu.log"; gpu_status=$?
+set -e
+cat "$out/gpu.log"
+[ "$gpu_status" = 2 ] && grep -q "no NVIDIA runtime" "$out/gpu.log"
+
+# Dockerfile.cuda through the kit's build path against the same stand-in base, with the CUDA-only layers (vLLM, CUDA
+# torch, model download) skipped: everything else in it is proven to build, and the kit inside reads every profile.
+SECONDS_BUILD=$SECONDS
+.venv/bin/bench image build --profile h100 --build-arg CUDA_LAYERS=0 --build-arg BASE_IMAGE=localhost/python:3.11-slim \
+  --build-flag=--network=host
+echo "image-check: Dockerfile.cuda (CUDA_LAYERS=0) built in $((SECONDS - SECONDS_BUILD)) s"
+podman run --rm --pull=never --network none localhost/bench:cuda-h100 profiles validate
 echo "image-check: Dockerfile.cuda (CUDA_LAYERS=0) built and ran"

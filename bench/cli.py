@@ -45,6 +45,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import RunInterrupted, RunRequest, run
 
     profile = load_profile(args.profile)
+    if args.engine != "host":
+        status = _run_elsewhere(args, profile)
+        if status is not None:
+            return status
     request = RunRequest(
         profile=profile,
         suite_name=args.suite,
@@ -96,6 +100,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     print(f"report: {report}", file=sys.stderr if args.json else sys.stdout, flush=True)
     return 1 if problems else 0
+
+
+def _container_run_args(args: argparse.Namespace) -> list[str]:
+    """The options of this ``bench run`` that the run inside the container takes unchanged."""
+    out = ["--suite", args.suite]
+    for flag, value in (
+        ("--run-id", args.run_id),
+        ("--repetitions", args.repetitions),
+        ("--min-window-s", args.min_window_s),
+        ("--idle-s", args.idle_s),
+    ):
+        if value is not None:
+            out += [flag, str(value)]
+    for flag, values in (("--model", args.model), ("--dataset", args.dataset)):
+        for value in values or []:
+            out += [flag, value]
+    for flag in ("new", "force", "no_codecarbon", "no_progress", "no_report", "json"):
+        if getattr(args, flag):
+            out.append("--" + flag.replace("_", "-"))
+    return out
+
+
+def _run_elsewhere(args: argparse.Namespace, profile: Any) -> int | None:
+    """``--engine auto|container``: run in the profile's image when an engine answers; None means run on the host."""
+    from bench.containers.launch import choose_where, container_run, run_in_container
+
+    where = choose_where(args.engine, profile)
+    if where.engine is None:
+        print(f"bench: running on the host ({where.reason})", file=sys.stderr, flush=True)
+        return None
+    profile_path = Path(args.profile) if Path(args.profile).is_file() else None
+    data_paths = _parse_data_paths(args.data)
+    return run_in_container(
+        where.engine,
+        profile,
+        lambda image_id: container_run(
+            profile, image_id, _container_run_args(args), Path(args.reports_dir), data_paths, profile_path
+        ),
+    )
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -348,6 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not render report.html at the end")
     p.add_argument("--json", action="store_true", help="print results.json to stdout (human output goes to stderr)")
+    p.add_argument(
+        "--engine",
+        choices=["host", "container", "auto"],
+        default="host",
+        help="where to run: host (default), container (the profile's image; needs Docker or Podman's service), "
+        "auto (container when an engine answers, else host; what `make bench` uses)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render the self-contained report.html of a run")
@@ -385,6 +435,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="cpu", help="fetch: the profile whose suites' models to fetch")
     p.add_argument("--model", dest="models", action="append", help="only this model (repeatable)")
     p.set_defaults(func=cmd_models)
+
+    from bench.containers.cli import add_parsers as add_container_parsers
+
+    add_container_parsers(sub)
     return parser
 
 

@@ -224,6 +224,11 @@ def write_results(document: ResultDocument, path: Path) -> str:
             handle.write(b"\n")
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp makes the file private (0600); results are shared (a Slurm folder, a leaderboard), so give them
+        # the permissions any other file written here would get.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -44,6 +44,20 @@ def lock_models(hub_ids: list[str] | None = None, *, token: str | None = None) -
     return current
 
 
+def unlocked_models(profile: HardwareProfile) -> list[tuple[str, str]]:
+    """(name, Hub id) of each Hub LLM of the profile without a locked revision (package models need none)."""
+    lock = load_lock()
+    out = []
+    for name in profile_models(profile):
+        spec = MODELS.get(name)
+        if spec is None or spec.kind != "llm":
+            continue
+        model = str(spec.params["model"])
+        if not model.startswith("package:") and not (lock.get(model) or {}).get("revision"):
+            out.append((name, model))
+    return out
+
+
 def fetch_profile(profile: HardwareProfile, *, only: list[str] | None = None) -> list[Fetched]:
     """Make every model the profile's suites use available locally; ConfigError names what is missing and why."""
     from bench.backends.hf_pipeline import resolve_model

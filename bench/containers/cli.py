@@ -1,0 +1,92 @@
+"""``bench image build|status|sif``: a profile's container image. Light at import (argparse only)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _engine() -> Any:
+    from bench.containers.engine import NoEngine, detect_engine
+    from bench.containers.image import ContainerError
+
+    found = detect_engine()
+    if isinstance(found, NoEngine):
+        raise ContainerError(
+            f"{found.reason}. Building and exporting images needs Docker (or Podman's service: "
+            "`podman system service` and DOCKER_HOST=unix://<its socket>); without one, run on the host: "
+            "`make bench` falls back to it by itself"
+        )
+    return found
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    """Build a profile's image, show whether it is there, or convert it to an Apptainer SIF."""
+    from bench.config import load_profile
+    from bench.containers.image import (
+        LABEL_LOCK,
+        LABEL_PROFILE,
+        LABEL_REVISION,
+        build_image,
+        build_plan,
+        check_image,
+        find_image,
+        parse_build_args,
+        preflight_build,
+    )
+
+    profile = load_profile(args.profile)
+    tag = profile.container.image
+    if args.action == "build":
+        plan = build_plan(profile, parse_build_args(args.build_arg), args.build_flag)
+        preflight_build(profile, plan)  # before the engine is even asked: a missing lock fails in a second
+        engine = _engine()
+        image = build_image(engine, plan, no_cache=args.no_cache)
+        print(f"built {tag}: {image.id} ({image.attrs.get('Size', 0) / 1e9:.2f} GB) on {engine.describe()}")
+        return 0
+    engine = _engine()
+    image = find_image(engine, tag)
+    if args.action == "status":
+        print(f"engine: {engine.describe()}; NVIDIA GPUs: {engine.nvidia or 'not available to containers'}")
+        if image is None:
+            print(f"image {tag}: not built (`make image PROFILE={profile.name}`)")
+            return 1
+        labels = image.labels or {}
+        print(f"image {tag}: {image.id} ({image.attrs.get('Size', 0) / 1e9:.2f} GB)")
+        for key in (LABEL_PROFILE, LABEL_REVISION, LABEL_LOCK):
+            print(f"  {key} = {labels.get(key, '(none)')}")
+        for warning in check_image(image, profile):
+            print(f"  warning: {warning}")
+        return 0
+    from bench.containers.apptainer import build_sif, default_sif_path
+    from bench.containers.image import ContainerError
+
+    if image is None:
+        raise ContainerError(f"{engine.describe()} has no image {tag}: `make image PROFILE={profile.name}` first")
+    check_image(image, profile)
+    output = Path(args.output) if args.output else default_sif_path(tag)
+    sif = build_sif(image, tag, output, keep_archive=args.keep_archive)
+    if sif is None:
+        return 1  # the archive is written and the command to finish printed; the SIF itself is not there
+    print(f"wrote {sif}")
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``bench image`` on the main parser's subcommands."""
+    p = sub.add_parser("image", help="build a profile's container image, show it, or convert it to Apptainer (SIF)")
+    p.add_argument("action", choices=["build", "status", "sif"])
+    p.add_argument("--profile", default="cpu", help="hardware profile name or TOML path (default: cpu)")
+    p.add_argument("--build-arg", action="append", metavar="KEY=VALUE", help="build: extra build argument (repeatable)")
+    p.add_argument(
+        "--build-flag",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="build: passed verbatim to the engine's build command, e.g. --build-flag=--network=host",
+    )
+    p.add_argument("--no-cache", action="store_true", help="build: do not reuse cached layers")
+    p.add_argument("-o", "--output", help="sif: where to write the SIF (default: ./<image tag>.sif)")
+    p.add_argument("--keep-archive", action="store_true", help="sif: keep the docker-archive tar next to the SIF")
+    p.set_defaults(func=cmd_image)

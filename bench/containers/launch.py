@@ -1,0 +1,226 @@
+"""Run ``bench run`` inside a profile's image: GPUs passed through, reports/ mounted, RAPL visible, image id recorded.
+
+``choose_where`` decides container or host (``--engine auto``: the container when an engine answers) and says why;
+``run_in_container`` builds the image when it is missing, starts the container through the Docker SDK, streams its
+output to this terminal, and returns its exit status. The run inside is the same ``bench run`` as on the host, so a
+result from either place has the same schema; ``environment.software.container_image_id`` tells them apart.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.config import HardwareProfile
+from bench.containers.engine import Engine, NoEngine, detect_engine
+from bench.containers.image import ContainerError, build_image, build_plan, check_image, find_image, preflight_build
+
+# Inside both images: the working directory, where results go, and where host files are mounted.
+CONTAINER_WORKDIR = "/work"
+CONTAINER_REPORTS = "/work/reports"
+CONTAINER_INPUTS = "/work/inputs"
+POWERCAP = "/sys/class/powercap"
+
+
+@dataclass
+class Where:
+    """Where a run goes: ``engine`` set for the container, None for the host, with the reason for people."""
+
+    engine: Engine | None
+    reason: str
+
+
+def choose_where(mode: str, profile: HardwareProfile) -> Where:
+    """``host``, ``container`` (an engine is required) or ``auto`` (container when an engine answers)."""
+    if mode == "host":
+        return Where(None, "asked for the host (--engine host)")
+    if os.environ.get("BENCH_IMAGE_ID"):
+        # Already inside the kit's image (a launcher set this): never nest a container.
+        return Where(None, f"already inside image {os.environ.get('BENCH_IMAGE', '?')}")
+    found = detect_engine()
+    if isinstance(found, NoEngine):
+        if mode == "container":
+            raise ContainerError(
+                f"--engine container: {found.reason}. Start Docker (or `podman system service` with DOCKER_HOST "
+                "pointing at its socket), or run on the host with --engine host"
+            )
+        return Where(None, found.reason)
+    return Where(found, f"{found.describe()} answers")
+
+
+def preflight_gpu(engine: Engine, profile: HardwareProfile) -> None:
+    """A GPU profile needs NVIDIA's container runtime; say so before any build or pull starts."""
+    if profile.hardware.gpu_count and engine.nvidia is None:
+        raise ContainerError(
+            f"profile {profile.name!r} needs {profile.hardware.gpu_count} NVIDIA GPU(s) in the container, but "
+            f"{engine.describe()} has no NVIDIA runtime (no `nvidia` runtime in `docker info`, no CDI spec in "
+            "/etc/cdi or /var/run/cdi, no nvidia-container-toolkit on PATH). Install the NVIDIA Container Toolkit "
+            "(https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/), or run on the host with "
+            "--engine host"
+        )
+
+
+@dataclass
+class ContainerRun:
+    """The container's side of a ``bench run``: its arguments, mounts and environment (built before starting)."""
+
+    image: str
+    command: list[str]
+    volumes: dict[str, dict[str, str]] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    gpus: bool = False
+    user: str | None = None
+
+    def sdk_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``client.containers.create``."""
+        from docker.types import DeviceRequest
+
+        kwargs: dict[str, Any] = {
+            "image": self.image,
+            "command": self.command,
+            "volumes": self.volumes,
+            "environment": self.environment,
+            "working_dir": CONTAINER_WORKDIR,
+            "tty": sys.stdout.isatty(),  # a terminal gets the live progress bar; logs get plain lines
+            "detach": True,
+            # The image is offline by construction (models baked in, HF_HUB_OFFLINE=1); no network proves it, and
+            # keeps a run from fetching anything that would make it differ between machines.
+            "network_mode": "none",
+        }
+        if self.user:
+            kwargs["user"] = self.user
+        if self.gpus:
+            # Every GPU (count=-1), as `docker run --gpus all`; vLLM's workers share tensors through /dev/shm.
+            kwargs["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+            kwargs["ipc_mode"] = "host"
+        return kwargs
+
+
+def container_run(
+    profile: HardwareProfile,
+    image_id: str,
+    run_args: list[str],
+    reports_dir: Path,
+    data_paths: dict[str, str],
+    profile_path: Path | None = None,
+) -> ContainerRun:
+    """Translate a host ``bench run`` into the container's: host paths become mounts, the results land in reports_dir.
+
+    ``run_args`` are the run options other than --profile/--reports-dir/--data (passed through unchanged).
+    """
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    volumes = {str(reports_dir.resolve()): {"bind": CONTAINER_REPORTS, "mode": "rw"}}
+    if Path(POWERCAP).is_dir():  # RAPL counters: read-only, so the CPU meter inside measures this machine
+        volumes[POWERCAP] = {"bind": POWERCAP, "mode": "ro"}
+    command = ["run", "--reports-dir", CONTAINER_REPORTS]
+    if profile_path is not None:  # a profile from a TOML file of the host, not one of the image's
+        inside = f"{CONTAINER_INPUTS}/profile-{profile_path.name}"
+        volumes[str(profile_path.resolve())] = {"bind": inside, "mode": "ro"}
+        command += ["--profile", inside]
+    else:
+        command += ["--profile", profile.name]
+    for i, (name, path) in enumerate(sorted(data_paths.items())):
+        host = Path(path)
+        if not host.is_file():
+            raise ContainerError(f"--data {name}={path}: no such file (it is mounted into the container)")
+        inside = f"{CONTAINER_INPUTS}/data-{i}-{host.name}"
+        volumes[str(host.resolve())] = {"bind": inside, "mode": "ro"}
+        command += ["--data", f"{name}={inside}"]
+    environment = {
+        "BENCH_IMAGE_ID": image_id,
+        "HF_HUB_OFFLINE": "1",
+        "HOME": "/tmp",  # the host's uid below may have no home in the image
+    }
+    # Results belong to whoever ran `make bench`, not to the image's user (POSIX hosts only).
+    user = f"{os.getuid()}:{os.getgid()}" if hasattr(os, "getuid") else None
+    return ContainerRun(
+        image=image_id,
+        command=[*command, *run_args],
+        volumes=volumes,
+        environment=environment,
+        gpus=bool(profile.hardware.gpu_count),
+        user=user,
+    )
+
+
+def ensure_image(engine: Engine, profile: HardwareProfile, *, build: bool = True) -> Any:
+    """The profile's image, built first when the engine does not have it (and ``build``)."""
+    image = find_image(engine, profile.container.image)
+    if image is None:
+        if not build:
+            raise ContainerError(
+                f"{engine.describe()} has no image {profile.container.image}: `make image PROFILE={profile.name}`"
+            )
+        plan = build_plan(profile)
+        preflight_build(profile, plan)
+        print(f"bench: {engine.describe()} has no image {profile.container.image}: building it", file=sys.stderr)
+        image = build_image(engine, plan)
+    for warning in check_image(image, profile):
+        print(f"bench: warning: {warning}", file=sys.stderr)
+    return image
+
+
+def _stream(container: Any, *, tty: bool) -> None:
+    """Copy the container's stdout to ours and its stderr to ours (with a TTY they are one stream already).
+
+    Kept apart so that ``bench run --json`` in the container still prints only the document on stdout.
+    """
+    import threading
+
+    def pump(stdout: bool) -> None:
+        target = sys.stdout.buffer if stdout else sys.stderr.buffer
+        for chunk in container.logs(stream=True, follow=True, stdout=stdout, stderr=not stdout):
+            target.write(chunk)
+            target.flush()
+
+    if tty:
+        pump(True)
+        return
+    errors = threading.Thread(target=pump, args=(False,), daemon=True)
+    errors.start()
+    pump(True)
+    errors.join(timeout=10)
+
+
+def run_in_container(engine: Engine, profile: HardwareProfile, spec_of: Any) -> int:
+    """Build the image if needed, run ``spec_of(image_id)`` (a ContainerRun) in it, stream it, return its status."""
+    preflight_gpu(engine, profile)
+    image = ensure_image(engine, profile)
+    spec: ContainerRun = spec_of(image.id)
+    print(
+        f"bench: running in container {profile.container.image} ({image.id[:19]}) on {engine.describe()}; "
+        f"results in {next(iter(spec.volumes))}",
+        file=sys.stderr,
+        flush=True,
+    )
+    # Detection used a short timeout; a run's log stream may stay silent for as long as one cell takes.
+    engine.client.api.timeout = None
+    container = engine.client.containers.create(**spec.sdk_kwargs())
+    started = time.time()
+    try:
+        container.start()
+        try:
+            _stream(container, tty=bool(spec.sdk_kwargs()["tty"]))
+        except KeyboardInterrupt:
+            # The run inside keeps its finished cells when interrupted (like Ctrl-C on the host): pass it on.
+            print("bench: interrupting the container (its finished cells are kept)", file=sys.stderr)
+            container.kill(signal=int(signal.SIGINT))
+            container.wait(timeout=120)
+            raise
+        status = int(container.wait().get("StatusCode", 1))
+    finally:
+        try:
+            container.remove(force=True)
+        except Exception as exc:  # a leftover stopped container is untidy, not a failed run
+            print(f"bench: warning: container {container.id[:12]} not removed ({exc})", file=sys.stderr)
+    # The run printed its paths as the container sees them; say where they are here.
+    reports = next(iter(spec.volumes))
+    for results in sorted(Path(reports).glob("*/results.json")):
+        if results.stat().st_mtime >= started:
+            print(f"bench: on this machine: {results} and {results.with_name('report.html')}", file=sys.stderr)
+    return status
