@@ -19,7 +19,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup chromium bench image sif test lint format clean image-check vllm-setup test-vllm
+.PHONY: help setup chromium bench image sif constraints test lint format clean image-check vllm-setup test-vllm
 
 help: ## list the targets
 	@echo "bench — energy and accuracy of text-classification inference"
@@ -51,6 +51,9 @@ bench: setup ## run suite SUITE of profile PROFILE: in its image when Docker ans
 
 image: setup ## build the container image of PROFILE (Dockerfile, tag and build args from the profile)
 	$(BIN)/bench image build --profile $(PROFILE) $(IMAGE_ARGS)
+
+constraints: setup ## re-resolve constraints/{cpu,cuda}.txt, the exact package versions the images install
+	PYTHON=$(BIN)/python bash .ci/lock-constraints.sh
 
 sif: setup ## convert PROFILE's image to an Apptainer SIF for clusters without Docker (builds nothing itself)
 	$(BIN)/bench image sif --profile $(PROFILE)

@@ -76,6 +76,9 @@ def detect_engine(timeout_s: float = 5.0) -> Engine | NoEngine:
         return NoEngine(f"no container engine answers at {host} ({_first_line(exc)})")
     except Exception as exc:  # requests/urllib3 errors that the SDK does not wrap
         return NoEngine(f"no container engine answers at {host} ({type(exc).__name__}: {_first_line(exc)})")
+    # It answered within the short timeout; from here on calls may rightly take long (a silent log stream during a
+    # long cell, exporting a multi-GB image), so no read timeout.
+    client.api.timeout = None
     components = version.get("Components") or [{}]
     name = str(components[0].get("Name") or version.get("Platform", {}).get("Name") or "Docker Engine")
     return Engine(

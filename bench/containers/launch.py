@@ -198,8 +198,6 @@ def run_in_container(engine: Engine, profile: HardwareProfile, spec_of: Any) -> 
         file=sys.stderr,
         flush=True,
     )
-    # Detection used a short timeout; a run's log stream may stay silent for as long as one cell takes.
-    engine.client.api.timeout = None
     container = engine.client.containers.create(**spec.sdk_kwargs())
     started = time.time()
     try:
