@@ -91,5 +91,12 @@ def detect_engine(timeout_s: float = 5.0) -> Engine | NoEngine:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The cause in words: the SDK wraps the socket error several levels deep in its message."""
     text = str(exc).strip() or type(exc).__name__
+    if "FileNotFoundError" in text or "No such file or directory" in text:
+        return "no socket there: Docker is not installed or not running"
+    if "PermissionError" in text or "Permission denied" in text:
+        return "permission denied on the socket: add yourself to the `docker` group, or use rootless Docker/Podman"
+    if "ConnectionRefusedError" in text or "Connection refused" in text:
+        return "connection refused: the engine is not running"
     return text.splitlines()[0][:300]
