@@ -7,7 +7,7 @@ VENV ?= .venv
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu, or pip takes PyPI's default (CUDA, several GB) build.
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
-EXTRAS ?= cpu,dev
+EXTRAS ?= cpu,dev,leaderboard
 BENCH_ARGS ?=
 
 VLLM_VENV ?= .venv-vllm

@@ -385,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="cpu", help="fetch: the profile whose suites' models to fetch")
     p.add_argument("--model", dest="models", action="append", help="only this model (repeatable)")
     p.set_defaults(func=cmd_models)
+    from bench.leaderboard.cli import add_parsers as add_leaderboard_parsers  # light: argparse only
+
+    add_leaderboard_parsers(sub)
     return parser
 
 
