@@ -35,3 +35,13 @@ def signed(doc: ResultDocument | dict[str, Any]) -> dict[str, Any]:
 def body(doc: ResultDocument | dict[str, Any], report_html: str | None = "<html><body>report</body></html>") -> bytes:
     """A submission body for ``doc`` (hashed)."""
     return json.dumps({"results": signed(doc), "report_html": report_html}).encode()
+
+
+def gpu_document(machine: str = "h100", seed: int = 0, run_id: str | None = None) -> ResultDocument:
+    """A synthetic GPU run on the paper's 'tomatoes' set (four models, two repetitions), valid and plausible."""
+    from bench.report.sample import sample_document
+
+    doc = sample_document(("tomatoes",), repetitions=2, models=4, n_test=20, failures=False, machine=machine, seed=seed)
+    if run_id is not None:
+        doc.run_id = run_id
+    return doc
