@@ -97,10 +97,13 @@ results = sa.Table(
     sa.Column("cpu_method", sa.String(80), nullable=True),
     sa.Column("ram_method", sa.String(80), nullable=True),
     sa.Column("method_class", sa.String(20), nullable=False),
-    sa.Index("ix_results_dataset_accuracy", "dataset", "accuracy"),
-    sa.Index("ix_results_dataset_j_per_text", "dataset", "j_per_text"),
+    # Copies of the submission's filter columns (see the migration): the leaderboard reads one table.
+    sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("hardware_profile", sa.Text, nullable=False),
+    sa.Column("gpu_model", sa.Text, nullable=False),
     sa.Index("ix_results_submission", "submission_id"),
 )
+# The sort indexes (expressions: missing values last) live in the migration; queries order exactly as they do.
 
 #: Columns a submission contributes besides its rows (filled by ``bench.leaderboard.validate``).
 SUBMISSION_FIELDS = (
@@ -115,7 +118,9 @@ SUBMISSION_FIELDS = (
     "document",
     "report_html",
 )
-RESULT_FIELDS = tuple(c.name for c in results.columns if c.name not in ("id", "submission_id"))
+RESULT_FIELDS = tuple(
+    c.name for c in results.columns if c.name not in ("id", "submission_id", "hidden", "hardware_profile", "gpu_model")
+)
 
 
 def now_iso() -> str:
@@ -318,7 +323,14 @@ def insert_submission(engine: Engine, prepared: Prepared, token: int | None) -> 
         with _write(engine) as connection, connection.begin():
             new_id = connection.execute(submissions.insert().values(**values)).inserted_primary_key[0]
             if prepared.rows:
-                connection.execute(results.insert(), [dict(row, submission_id=new_id) for row in prepared.rows])
+                copies = {
+                    "hidden": False,
+                    "hardware_profile": values["hardware_profile"],
+                    "gpu_model": values["gpu_model"],
+                }
+                connection.execute(
+                    results.insert(), [dict(row, submission_id=new_id, **copies) for row in prepared.rows]
+                )
         return int(new_id), True
     except sa.exc.IntegrityError:
         existing = find_by_hash(engine, values["content_hash"])
@@ -343,6 +355,7 @@ def set_hidden(engine: Engine, submission: int, hidden: bool, reason: str | None
             .where(submissions.c.id == submission)
             .values(hidden=hidden, hidden_reason=reason if hidden else None)
         )
+        connection.execute(results.update().where(results.c.submission_id == submission).values(hidden=hidden))
     if done.rowcount != 1:
         raise LeaderboardError(f"no submission with id {submission}; `bench leaderboard list` shows the ids")
 
@@ -395,8 +408,7 @@ def datasets(engine: Engine) -> list[dict[str, Any]]:
             sa.func.count(sa.distinct(results.c.submission_id)).label("submissions"),
             sa.func.count().label("rows"),
         )
-        .join(submissions, submissions.c.id == results.c.submission_id)
-        .where(submissions.c.hidden.is_(False))
+        .where(results.c.hidden.is_(False))
         .group_by(results.c.dataset)
         .order_by(results.c.dataset)
     )
@@ -419,11 +431,12 @@ class Filters:
 
 
 METHOD_CLASSES = ("measured", "estimated", "mixed")
-#: sort key -> (column, descending): accuracy high first, energies low first; missing values always last.
+#: sort key -> ORDER BY: accuracy high first, energies low first, missing values last, then by row id; written as
+#: the migration's indexes are (``x IS NULL`` first), so the database reads the first rows from an index.
 SORTS = {
-    "accuracy": (results.c.accuracy, True),
-    "j_per_text": (results.c.j_per_text, False),
-    "j_per_correct": (results.c.j_per_correct, False),
+    "accuracy": (results.c.accuracy.is_(None), results.c.accuracy.desc(), results.c.id),
+    "j_per_text": (results.c.j_per_text.is_(None), results.c.j_per_text, results.c.id),
+    "j_per_correct": (results.c.j_per_correct.is_(None), results.c.j_per_correct, results.c.id),
 }
 
 ROW_COLUMNS = [
@@ -450,19 +463,19 @@ ROW_COLUMNS = [
     results.c.method_class,
     submissions.c.run_id,
     submissions.c.submitted_at,
-    submissions.c.hardware_profile,
-    submissions.c.gpu_model,
+    results.c.hardware_profile,
+    results.c.gpu_model,
     submissions.c.gpu_count,
     submissions.c.cpu_model,
 ]
 
 
 def _filtered(query: Any, dataset: str, filters: Filters) -> Any:
-    query = query.where(results.c.dataset == dataset, submissions.c.hidden.is_(False))
+    query = query.where(results.c.dataset == dataset, results.c.hidden.is_(False))
     if filters.hardware_profile:
-        query = query.where(submissions.c.hardware_profile == filters.hardware_profile)
+        query = query.where(results.c.hardware_profile == filters.hardware_profile)
     if filters.gpu_model:
-        query = query.where(submissions.c.gpu_model == filters.gpu_model)
+        query = query.where(results.c.gpu_model == filters.gpu_model)
     if filters.model_family:
         query = query.where(results.c.model_family == filters.model_family)
     if filters.method in METHOD_CLASSES:
@@ -485,15 +498,9 @@ def leaderboard(
     """Rows of ``dataset`` (visible submissions), filtered and sorted, one page of them; and the total count."""
     if sort not in SORTS:
         raise LeaderboardError(f"sort {sort!r} is not one of {', '.join(SORTS)}")
-    column, descending = SORTS[sort]
     base = sa.select(*ROW_COLUMNS).join(submissions, submissions.c.id == results.c.submission_id)
-    order = (column.desc() if descending else column.asc()).nulls_last()
-    query = _filtered(base, dataset, filters).order_by(order, results.c.id).limit(limit).offset(offset)
-    counter = _filtered(
-        sa.select(sa.func.count()).select_from(results).join(submissions, submissions.c.id == results.c.submission_id),
-        dataset,
-        filters,
-    )
+    query = _filtered(base, dataset, filters).order_by(*SORTS[sort]).limit(limit).offset(offset)
+    counter = _filtered(sa.select(sa.func.count()).select_from(results), dataset, filters)
     with engine.connect() as connection:
         rows = [dict(r._mapping) for r in connection.execute(query)]
         total = int(connection.execute(counter).scalar_one())
@@ -501,22 +508,28 @@ def leaderboard(
 
 
 def filter_options(engine: Engine, dataset: str) -> dict[str, list[str]]:
-    """The values each filter can take on ``dataset`` (visible submissions), for the page's selects."""
-    joined = sa.select().select_from(results).join(submissions, submissions.c.id == results.c.submission_id)
-    out: dict[str, list[str]] = {}
+    """The values each filter can take on ``dataset`` (visible submissions), for the page's selects: one grouped
+    query over the rows (a few distinct combinations even with thousands of runs)."""
+    columns = (
+        results.c.hardware_profile,
+        results.c.gpu_model,
+        results.c.model_family,
+        results.c.method_class,
+        results.c.gpu_method,
+        results.c.cpu_method,
+        results.c.ram_method,
+    )
+    query = _filtered(sa.select(*columns).group_by(*columns), dataset, Filters())
+    seen: dict[str, set[str]] = {c.name: set() for c in columns}
     with engine.connect() as connection:
-        for name, column in (
-            ("hardware_profile", submissions.c.hardware_profile),
-            ("gpu_model", submissions.c.gpu_model),
-            ("model_family", results.c.model_family),
-        ):
-            query = _filtered(joined.add_columns(column).distinct(), dataset, Filters()).order_by(column)
-            out[name] = [v for (v,) in connection.execute(query)]
-        methods: set[str] = set()
-        for column in (results.c.gpu_method, results.c.cpu_method, results.c.ram_method):
-            query = _filtered(joined.add_columns(column).distinct(), dataset, Filters())
-            methods.update(v for (v,) in connection.execute(query) if v and v != "unavailable")
-        classes = _filtered(joined.add_columns(results.c.method_class).distinct(), dataset, Filters())
-        present = {v for (v,) in connection.execute(classes)}
-    out["method"] = [c for c in METHOD_CLASSES if c in present] + sorted(methods)
-    return out
+        for row in connection.execute(query):
+            for name, value in row._mapping.items():
+                if value:
+                    seen[name].add(value)
+    methods = (seen["gpu_method"] | seen["cpu_method"] | seen["ram_method"]) - {"unavailable"}
+    return {
+        "hardware_profile": sorted(seen["hardware_profile"]),
+        "gpu_model": sorted(seen["gpu_model"]),
+        "model_family": sorted(seen["model_family"]),
+        "method": [c for c in METHOD_CLASSES if c in seen["method_class"]] + sorted(methods),
+    }
