@@ -386,7 +386,7 @@ def list_submissions(
     """Submissions, newest first (summary columns only)."""
     query = sa.select(*SUMMARY_COLUMNS).order_by(submissions.c.id.desc()).limit(limit).offset(offset)
     if not include_hidden:
-        query = query.where(submissions.c.hidden.is_(False))
+        query = query.where(submissions.c.hidden == sa.false())
     with engine.connect() as connection:
         return [dict(r._mapping) for r in connection.execute(query)]
 
@@ -395,7 +395,7 @@ def count_submissions(engine: Engine, *, include_hidden: bool = False) -> int:
     """How many submissions are stored (visible ones unless ``include_hidden``)."""
     query = sa.select(sa.func.count()).select_from(submissions)
     if not include_hidden:
-        query = query.where(submissions.c.hidden.is_(False))
+        query = query.where(submissions.c.hidden == sa.false())
     with engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
 
@@ -408,7 +408,7 @@ def datasets(engine: Engine) -> list[dict[str, Any]]:
             sa.func.count(sa.distinct(results.c.submission_id)).label("submissions"),
             sa.func.count().label("rows"),
         )
-        .where(results.c.hidden.is_(False))
+        .where(results.c.hidden == sa.false())
         .group_by(results.c.dataset)
         .order_by(results.c.dataset)
     )
@@ -471,7 +471,7 @@ ROW_COLUMNS = [
 
 
 def _filtered(query: Any, dataset: str, filters: Filters) -> Any:
-    query = query.where(results.c.dataset == dataset, results.c.hidden.is_(False))
+    query = query.where(results.c.dataset == dataset, results.c.hidden == sa.false())
     if filters.hardware_profile:
         query = query.where(results.c.hardware_profile == filters.hardware_profile)
     if filters.gpu_model:
