@@ -439,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.containers.cli import add_parsers as add_container_parsers
 
     add_container_parsers(sub)
+
+    from bench.leaderboard.cli import add_parsers as add_leaderboard_parsers  # light: argparse only
+
+    add_leaderboard_parsers(sub)
     return parser
 
 

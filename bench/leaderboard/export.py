@@ -1,0 +1,76 @@
+"""``bench leaderboard export -o site/``: the leaderboard as static files, for a leaderboard kept in git.
+
+The same pages and JSON as the service, at the same relative paths (so links work from any web server or from
+disk): index.html, datasets.json, submissions.json, datasets/<name>.html|.json|.csv, submissions/<id>.html|.json,
+submissions/<id>/results.json and submissions/<id>/report.html. Hidden submissions are left out. Files are written
+through a temporary name and renamed, and files of submissions no longer visible are removed, so the folder always
+mirrors the database.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from bench.leaderboard import storage, views
+from bench.leaderboard.service import dumps
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def export_site(engine: Any, output: Path | str) -> dict[str, int]:
+    """Write the static site to ``output``; returns counts of what was written."""
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out / "index.html", views.index_page(engine, static=True))
+    datasets = storage.datasets(engine)
+    _write(out / "datasets.json", dumps({"datasets": datasets}))
+    for entry in datasets:
+        name = entry["dataset"]
+        data = views.leaderboard_data(engine, name, storage.Filters(), "accuracy")
+        stem = out / "datasets" / views.name_path(name)
+        _write(stem.with_name(stem.name + ".html"), views.leaderboard_page(engine, data, static=True))
+        everything, _ = storage.leaderboard(engine, name, storage.Filters(), "accuracy", limit=10**9)
+        _write(stem.with_name(stem.name + ".csv"), views.leaderboard_csv(everything))
+        _write(
+            stem.with_name(stem.name + ".json"),
+            dumps(views.leaderboard_json(dict(data, rows=everything, limit=len(everything)))),
+        )
+    total = storage.count_submissions(engine)
+    summaries: list[dict[str, Any]] = []
+    batch = 500
+    for offset in range(0, total, batch):
+        summaries.extend(storage.list_submissions(engine, limit=batch, offset=offset))
+    _write(
+        out / "submissions.json",
+        dumps(
+            {
+                "total": total,
+                "limit": total,
+                "offset": 0,
+                "submissions": [views.submission_json(s, []) | {"rows": None} for s in summaries],
+            }
+        ),
+    )
+    keep = {str(s["id"]) for s in summaries}
+    folder = out / "submissions"
+    for summary in summaries:
+        sid = summary["id"]
+        full = storage.get_submission(engine, sid, with_document=True)
+        assert full is not None
+        rows = storage.submission_rows(engine, sid)
+        _write(folder / f"{sid}.html", views.submission_page(summary, rows, static=True))
+        _write(folder / f"{sid}.json", dumps(views.submission_json(summary, rows)))
+        _write(folder / str(sid) / "results.json", full["document"])
+        _write(folder / str(sid) / "report.html", views.report_page(full["document"]))
+    if folder.is_dir():  # a submission hidden since the last export must not stay published
+        for path in folder.iterdir():
+            if path.name.split(".")[0] not in keep:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return {"datasets": len(datasets), "submissions": len(summaries)}

@@ -1,0 +1,1 @@
+"""Alembic migration environment of the leaderboard database (run programmatically by ``storage.upgrade``)."""

@@ -1,0 +1,250 @@
+"""What a submission must satisfy before it is stored, and the rows it contributes.
+
+A submission is one JSON object: ``{"results": <results.json document>, "report_html": <the rendered report or
+null>}``. It is checked with the kit's own code, so the leaderboard accepts exactly what ``bench validate`` accepts:
+
+- JSON (no NaN/Infinity), the envelope's shape, size (the service caps the body before it gets here);
+- schema: ``schema_version`` known (older ones migrate), the pydantic schema of ``bench.results``;
+- the content hash recomputed over the document as sent;
+- consistency and plausibility: every problem ``bench.validation.check_document`` finds (window shorter than its
+  minimum, power above a device's limit, measured 0 J, GPU count, accuracy that the predictions do not give, ...);
+- provenance: a complete run, with the profile, machine, software, data set pins and model records present;
+- names: data set and model names are identifiers (they become URLs and file names of the static site).
+
+Every reason is collected, not just the first, so a submitter fixes everything in one round.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from bench.leaderboard.storage import Prepared
+
+#: A submitted body above this is refused with 413 before it is read in full. A paper-sized run (5 data sets x
+#: 19 models x 10 repetitions, 200 predictions per cell) is about 5 MB; its report about 2 MB.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+#: Data set and model names: they appear in URLs and file names of the exported site.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+MAX_REASONS = 50
+
+
+class Invalid(Exception):
+    """A submission the service refuses: the HTTP status and every reason."""
+
+    def __init__(self, status: int, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.status = status
+        self.reasons = reasons[:MAX_REASONS] + (
+            [f"... and {len(reasons) - MAX_REASONS} more"] if len(reasons) > MAX_REASONS else []
+        )
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (a number must be finite)")
+
+
+def decode_body(body: bytes) -> dict[str, Any]:
+    """The envelope as a dict, or Invalid(400) saying where the JSON is broken."""
+    try:
+        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+    except UnicodeDecodeError as exc:
+        raise Invalid(400, [f"body is not UTF-8 (byte {exc.start})"]) from None
+    except json.JSONDecodeError as exc:
+        raise Invalid(400, [f"body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"]) from None
+    except ValueError as exc:
+        raise Invalid(400, [str(exc)]) from None
+    if not isinstance(data, dict):
+        raise Invalid(400, [f"body must be a JSON object, got {type(data).__name__}"])
+    unknown = sorted(set(data) - {"results", "report_html"})
+    problems = [f"unknown field {k!r} (expected results, report_html)" for k in unknown[:10]]
+    if not isinstance(data.get("results"), dict):
+        problems.append("field 'results' must be the results.json document (a JSON object)")
+    if data.get("report_html") is not None and not isinstance(data.get("report_html"), str):
+        problems.append("field 'report_html' must be a string (the rendered report.html) or null")
+    if problems:
+        raise Invalid(400, problems)
+    return data
+
+
+def prepare(body: bytes) -> Prepared:
+    """Check a submission body completely; the columns and rows to store, or Invalid with every reason."""
+    from pydantic import ValidationError
+
+    from bench.errors import ResultsError
+    from bench.results import SCHEMA_VERSION, ResultDocument, canonical_json, content_hash, migrate
+    from bench.validation import check_document
+
+    envelope = decode_body(body)
+    data: dict[str, Any] = envelope["results"]
+    reasons: list[str] = []
+    stored = data.get("content_hash")
+    if not isinstance(stored, str) or not stored:
+        reasons.append("results.content_hash: missing; submit the results.json that `bench run` wrote")
+    else:
+        actual = content_hash(data)
+        if stored != actual:
+            reasons.append(
+                f"results.content_hash: mismatch (sent {stored[:23]}..., computed {actual[:23]}...): the document "
+                "was edited after it was written; submit the file as `bench run` wrote it"
+            )
+    try:
+        migrated = migrate(dict(data), "results")
+    except ResultsError as exc:
+        reasons.append(f"results.schema_version: {exc} (this service reads v{SCHEMA_VERSION})")
+        raise Invalid(422, reasons) from None
+    try:
+        doc = ResultDocument.model_validate(migrated)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            reasons.append(f"results.{where}: {err['msg']}")
+        raise Invalid(422, reasons) from None
+    reasons.extend(f"results.{p}" for p in name_problems(doc))
+    reasons.extend(f"results.{p}" for p in provenance_problems(doc))
+    reasons.extend(f"plausibility: {p}" for p in check_document(doc))
+    if reasons:
+        raise Invalid(422, reasons)
+    return Prepared(fields=submission_fields(doc, data, envelope.get("report_html"), canonical_json), rows=rows(doc))
+
+
+def name_problems(doc: Any) -> list[str]:
+    """Data set and model names that are not identifiers (letters, digits, ``._+-``, at most 100)."""
+    names = {("datasets", n) for n in doc.datasets} | {("models", n) for n in doc.models}
+    names |= {("suite.datasets", n) for n in doc.suite.get("datasets", []) if isinstance(n, str)}
+    names |= {("suite.models", n) for n in doc.suite.get("models", []) if isinstance(n, str)}
+    names |= {("cells.dataset", c.dataset) for c in doc.cells} | {("cells.model", c.model) for c in doc.cells}
+    return [
+        f"{where}: name {name!r} is not an identifier (letters, digits and . _ + -, at most 100 characters)"
+        for where, name in sorted(names)
+        if not NAME_RE.match(name)
+    ]
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def provenance_problems(doc: Any) -> list[str]:
+    """What a leaderboard entry must say about where it came from, and is missing."""
+    out: list[str] = []
+    if doc.status != "complete":
+        out.append(f"status: {doc.status!r}; submit a complete run (rerun `bench run` with its --run-id to finish it)")
+    if not _text(doc.profile.get("name")):
+        out.append("profile.name: missing (the hardware profile the run used)")
+    machine = doc.environment.get("machine")
+    if not isinstance(machine, dict):
+        out.append("environment.machine: missing (CPU, RAM and GPUs of the machine)")
+        machine = {}
+    if not _text(machine.get("cpu_model")):
+        out.append("environment.machine.cpu_model: missing")
+    if not isinstance(machine.get("gpus"), list):
+        out.append("environment.machine.gpus: missing (an empty list on a machine without GPUs)")
+    software = doc.environment.get("software")
+    if not isinstance(software, dict) or not _text(software.get("kit_version")):
+        out.append("environment.software.kit_version: missing (the kit and library versions of the run)")
+    if not doc.settings:
+        out.append("settings: empty (the exact settings of the run)")
+    for name in doc.suite.get("datasets", []):
+        record = doc.datasets.get(name)
+        if record is None:
+            out.append(f"datasets.{name}: missing (the suite names it)")
+        elif not record.pin:
+            out.append(f"datasets.{name}.pin: missing (which version of the data set)")
+    for name in doc.suite.get("models", []):
+        if not isinstance(doc.models.get(name), dict):
+            out.append(f"models.{name}: missing (the suite names it)")
+    if not any(c.status == "ok" for c in doc.cells):
+        out.append("cells: no cell finished ok; nothing to compare")
+    return out
+
+
+def gpu_summary(machine: dict[str, Any]) -> tuple[str, int]:
+    """The GPU model(s) of a machine as one string ('none' without GPUs) and their count."""
+    gpus = [g for g in machine.get("gpus") or [] if isinstance(g, dict)]
+    names = sorted({str(g.get("name") or "unknown GPU") for g in gpus})
+    return (" + ".join(names) if names else "none"), len(gpus)
+
+
+def model_family(model: str, info: dict[str, Any]) -> str:
+    """A coarse family for filtering: the first word of the paper label ('Linear BoW' -> linear, 'Llama 3.1 8B' ->
+    llama), else of the kit's model name."""
+    label = str(info.get("paper_label") or model)
+    word = re.split(r"[\s\-_/.]+", label.strip(), maxsplit=1)[0].lower()
+    return re.sub(r"[^a-z0-9]", "", word) or "other"
+
+
+def method_class(methods: dict[str, str | None]) -> str:
+    """'measured' when every component with a number was measured, 'estimated' when every one was estimated,
+    'mixed' otherwise ('none' without numbers)."""
+    kinds = {m.split(":", 1)[0] for m in methods.values() if m}
+    if not kinds:
+        return "none"
+    if kinds == {"measured"}:
+        return "measured"
+    if kinds == {"estimated"}:
+        return "estimated"
+    return "mixed"
+
+
+def submission_fields(doc: Any, data: dict[str, Any], report_html: str | None, canonical: Any) -> dict[str, Any]:
+    """The submission's own columns."""
+    machine = doc.environment.get("machine") or {}
+    gpu_model, gpu_count = gpu_summary(machine)
+    return {
+        "content_hash": data["content_hash"],
+        "run_id": doc.run_id,
+        "schema_version": int(data["schema_version"]),
+        "kit_version": doc.kit_version,
+        "hardware_profile": str(doc.profile.get("name")),
+        "gpu_model": gpu_model,
+        "gpu_count": gpu_count,
+        "cpu_model": str(machine.get("cpu_model")),
+        # The document exactly as sent (canonical form: same hash), so it can be downloaded and re-validated.
+        "document": canonical(data).decode("utf-8"),
+        "report_html": report_html,
+    }
+
+
+def rows(doc: Any) -> list[dict[str, Any]]:
+    """One row per (data set, model) with at least one ok cell: the kit's own aggregates (``model_rows``)."""
+    from bench.analysis import model_rows
+
+    n_tests: dict[tuple[str, str], list[int]] = {}
+    for cell in doc.cells:
+        if cell.status == "ok" and cell.n_test is not None:
+            n_tests.setdefault((cell.dataset, cell.model), []).append(cell.n_test)
+    out = []
+    for row in model_rows(doc):
+        if row.n_ok == 0:
+            continue
+        info = doc.models.get(row.model) or {}
+        numbered = {c: m for c, m in row.component_methods.items() if row.component_j.get(c) is not None}
+        sizes = n_tests.get((row.dataset, row.model))
+        n_test = sum(sizes) / len(sizes) if sizes else None
+        out.append(
+            {
+                "dataset": row.dataset,
+                "model": row.model,
+                "paper_label": row.paper_label,
+                "model_kind": str(info.get("kind") or "unknown")[:40],
+                "model_family": model_family(row.model, info)[:100],
+                "n_ok": row.n_ok,
+                "n_failed": row.n_failed,
+                "n_test": float(n_test) if n_test else None,
+                "accuracy": row.accuracy.mean if row.accuracy else None,
+                "accuracy_ci95_low": row.accuracy.ci95_low if row.accuracy else None,
+                "accuracy_ci95_high": row.accuracy.ci95_high if row.accuracy else None,
+                "energy_j_per_pass": row.energy_j.mean if row.energy_j else None,
+                "duration_s_per_pass": row.duration_s.mean if row.duration_s else None,
+                "j_per_text": row.j_per_text,
+                "wh_per_1000_texts": row.wh_per_1000_texts,
+                "j_per_correct": row.j_per_correct,
+                "gpu_method": row.component_methods.get("gpu"),
+                "cpu_method": row.component_methods.get("cpu"),
+                "ram_method": row.component_methods.get("ram"),
+                "method_class": method_class(numbered),
+            }
+        )
+    return out

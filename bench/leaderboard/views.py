@@ -1,0 +1,354 @@
+"""What the leaderboard shows: rows per data set, the paper's reference rows, the energy-accuracy plot, the pages,
+JSON and CSV. Used by the service (per request) and by the static export (once per page), so both show the same.
+
+Links between pages are relative (``datasets/x.html``, ``../submissions/3.html``), and the service answers at the
+same paths as the exported files, so a page works from the server and from a git repository of static files alike.
+Every string from a submission goes through Jinja2's autoescape (pages) or ``svg.escape`` (plots).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from markupsafe import Markup
+
+from bench.leaderboard.storage import METHOD_CLASSES, SORTS, Filters
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+#: Rows per leaderboard page (the service pages through the rest; the export writes the first page and the CSV).
+PAGE_ROWS = 100
+#: Points in the energy-accuracy plot: the current sort's first rows (a chart of 10,000 points says nothing).
+PLOT_POINTS = 300
+SORT_LABELS = {
+    "accuracy": "accuracy (high first)",
+    "j_per_text": "energy per text (low first)",
+    "j_per_correct": "J per correct prediction (low first)",
+}
+CSV_COLUMNS = (
+    "submission_id",
+    "run_id",
+    "submitted_at",
+    "dataset",
+    "model",
+    "paper_label",
+    "model_kind",
+    "model_family",
+    "hardware_profile",
+    "gpu_model",
+    "gpu_count",
+    "cpu_model",
+    "n_ok",
+    "n_failed",
+    "n_test",
+    "accuracy",
+    "accuracy_ci95_low",
+    "accuracy_ci95_high",
+    "energy_j_per_pass",
+    "duration_s_per_pass",
+    "j_per_text",
+    "wh_per_1000_texts",
+    "j_per_correct",
+    "gpu_method",
+    "cpu_method",
+    "ram_method",
+    "method_class",
+)
+#: The paper's machine for its reference numbers (reports/reference: Capella, NVIDIA H100).
+PAPER_MACHINE = "paper (Capella, NVIDIA H100)"
+
+
+def name_path(name: str) -> str:
+    """A data set name as a URL / file name segment (names are identifiers already; quoting is belt and braces)."""
+    return quote(name, safe="")
+
+
+# --- the paper's reference rows -------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def reference_rows(dataset: str) -> tuple[dict[str, Any], ...]:
+    """The paper's published numbers for ``dataset`` (a kit data set mapped to a paper data set), one per model,
+    with the energy per run converted to J per text over the paper's test split."""
+    from bench.reference import REFERENCE_DIR, paper_value
+
+    try:
+        from bench.catalog.datasets import DATASETS
+    except ImportError:  # pragma: no cover
+        return ()
+    spec = DATASETS.get(dataset)
+    paper_name = getattr(spec, "paper_name", None)
+    if not paper_name:
+        return ()
+    source = REFERENCE_DIR / ("fktg_capella.csv" if paper_name == "fktg" else "public_datasets_capella.csv")
+    if not source.is_file():
+        return ()
+    with source.open(newline="", encoding="utf-8") as handle:
+        labels = [row["model"] for row in csv.DictReader(handle)]
+    n_test = float(spec.n_test)
+    out = []
+    for label in labels:
+        value = paper_value(label, paper_name)
+        if value is None or (value.accuracy is None and value.energy_wh is None):
+            continue
+        wh = value.energy_wh
+        j_per_text = wh * 3600 / n_test if isinstance(wh, float) else None
+        correct = value.accuracy * n_test if value.accuracy else None
+        out.append(
+            {
+                "model": label,
+                "accuracy": value.accuracy,
+                "energy_wh_per_run": wh,
+                "j_per_text": j_per_text,
+                "j_per_correct": wh * 3600 / correct if isinstance(wh, float) and correct else None,
+                "n_test": n_test,
+                "table": value.table,
+                "machine": PAPER_MACHINE,
+            }
+        )
+    return tuple(out)
+
+
+# --- formatting -----------------------------------------------------------------------------------------------------
+
+
+def num(value: float | None, sig: int = 3) -> str:
+    """The report's number format (``—`` for missing)."""
+    from bench.report.render import num as report_num
+
+    return report_num(value, sig)
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def row_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A leaderboard row for the JSON API (plain values, the submission's page as a relative link)."""
+    out = {k: _finite_or_none(row.get(k)) for k in CSV_COLUMNS}
+    out["submission_url"] = f"submissions/{row['submission_id']}.html"
+    return out
+
+
+# --- plot -----------------------------------------------------------------------------------------------------------
+
+
+def energy_accuracy_plot(rows: list[dict[str, Any]], reference: tuple[dict[str, Any], ...], title: str) -> Markup:
+    """Accuracy against gross energy per text: one series per machine (GPU model), the paper's rows as diamonds."""
+    from bench.report import svg
+
+    by_machine: dict[str, list[svg.Point]] = {}
+    for row in rows[:PLOT_POINTS]:
+        if not row.get("j_per_text") or row.get("accuracy") is None:
+            continue
+        machine = f"{row['hardware_profile']} · {row['gpu_model']}"
+        by_machine.setdefault(machine, []).append(
+            svg.Point(
+                row["j_per_text"],
+                row["accuracy"],
+                label=row["model"],
+                tip=f"{row['model']} on {machine} (submission {row['submission_id']}): accuracy "
+                f"{row['accuracy']:.3f}, {num(row['j_per_text'])} J per text",
+            )
+        )
+    series = [
+        svg.Series(name, points, color=svg.PALETTE[i % len(svg.PALETTE)], marker=svg.MARKERS[i % 3])
+        for i, (name, points) in enumerate(sorted(by_machine.items()))
+    ]
+    paper = [
+        svg.Point(r["j_per_text"], r["accuracy"], label=r["model"], tip=f"paper: {r['model']}")
+        for r in reference
+        if r["j_per_text"] and r["accuracy"] is not None
+    ]
+    if paper:
+        series.append(svg.Series(PAPER_MACHINE, paper, color="#999999", marker="diamond"))
+    return svg.scatter(
+        series,
+        title=title,
+        x_label="energy per text, J (gross, log scale)",
+        y_label="accuracy",
+        x_log=True,
+        y_clamp=(0.0, 1.0),
+        width=760,
+        height=440,
+        label_points=sum(len(s.points) for s in series) <= 40,
+    )
+
+
+# --- contexts -------------------------------------------------------------------------------------------------------
+
+
+def _query(filters: Filters, sort: str, offset: int = 0) -> str:
+    params = dict(filters.active())
+    params["sort"] = sort
+    if offset:
+        params["offset"] = str(offset)
+    return "?" + urlencode(params)
+
+
+def leaderboard_data(
+    engine: Any, dataset: str, filters: Filters, sort: str, *, limit: int = PAGE_ROWS, offset: int = 0
+) -> dict[str, Any]:
+    """The rows of one leaderboard page and everything the page or the JSON endpoint shows beside them."""
+    from bench.leaderboard import storage
+
+    rows, total = storage.leaderboard(engine, dataset, filters, sort, limit=limit, offset=offset)
+    return {
+        "dataset": dataset,
+        "filters": filters.active(),
+        "sort": sort,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "rows": rows,
+        "reference": reference_rows(dataset),
+    }
+
+
+def leaderboard_json(data: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body of ``datasets/<name>.json``."""
+    return {
+        "dataset": data["dataset"],
+        "filters": data["filters"],
+        "sort": data["sort"],
+        "total": data["total"],
+        "limit": data["limit"],
+        "offset": data["offset"],
+        "rows": [row_json(r) for r in data["rows"]],
+        "reference": list(data["reference"]),
+    }
+
+
+def leaderboard_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV of leaderboard rows (header: CSV_COLUMNS). Cells starting with = + - @ are prefixed with ' so that a
+    spreadsheet shows a submitted string instead of running it as a formula."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        values = []
+        for key in CSV_COLUMNS:
+            value = row.get(key)
+            if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                value = "'" + value
+            values.append("" if value is None else value)
+        writer.writerow(values)
+    return out.getvalue()
+
+
+def leaderboard_page(engine: Any, data: dict[str, Any], *, static: bool) -> str:
+    """The HTML of ``datasets/<name>.html``."""
+    from bench.leaderboard import storage
+
+    filters = Filters(**data["filters"])
+    options = storage.filter_options(engine, data["dataset"]) if not static else {}
+    title = f"Leaderboard: {data['dataset']}"
+    offset, limit, total = data["offset"], data["limit"], data["total"]
+    return render(
+        "leaderboard.html.j2",
+        title=title,
+        static=static,
+        data=data,
+        filters=data["filters"],
+        options=options,
+        filter_labels={
+            "hardware_profile": "hardware profile",
+            "gpu_model": "GPU model",
+            "model_family": "model family",
+            "method": "measurement method",
+        },
+        sorts={k: (SORT_LABELS[k], _query(filters, k)) for k in SORTS},
+        plot=energy_accuracy_plot(data["rows"], data["reference"], f"Accuracy against energy per text: {title}"),
+        prev_link=_query(filters, data["sort"], max(offset - limit, 0)) if offset > 0 else None,
+        next_link=_query(filters, data["sort"], offset + limit) if offset + limit < total else None,
+        csv_link=f"{name_path(data['dataset'])}.csv" + (_query(filters, data["sort"]) if not static else ""),
+        json_link=f"{name_path(data['dataset'])}.json" + (_query(filters, data["sort"]) if not static else ""),
+        method_classes=METHOD_CLASSES,
+        plot_points=PLOT_POINTS,
+    )
+
+
+def index_page(engine: Any, *, static: bool) -> str:
+    """The HTML of ``index.html``: data sets and the newest submissions."""
+    from bench.leaderboard import storage
+
+    return render(
+        "index.html.j2",
+        title="bench leaderboard",
+        static=static,
+        datasets=storage.datasets(engine),
+        submissions=storage.list_submissions(engine, limit=50),
+        total=storage.count_submissions(engine),
+    )
+
+
+def submission_json(submission: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON body of ``submissions/<id>.json``."""
+    info = {k: v for k, v in submission.items() if k not in ("token_id", "document", "report_html")}
+    info["results_url"] = f"submissions/{submission['id']}/results.json"
+    info["page_url"] = f"submissions/{submission['id']}.html"
+    info["rows"] = [{k: _finite_or_none(v) for k, v in r.items() if k not in ("id",)} for r in rows]
+    return info
+
+
+def submission_page(submission: dict[str, Any], rows: list[dict[str, Any]], *, static: bool) -> str:
+    """The HTML of ``submissions/<id>.html``: who, what machine, its rows, links to its report and document."""
+    return render(
+        "submission.html.j2",
+        title=f"Submission {submission['id']}: {submission['run_id']}",
+        static=static,
+        s=submission,
+        rows=rows,
+    )
+
+
+def hidden_page(submission_id: int) -> str:
+    """The page of a hidden submission (410 Gone)."""
+    return render(
+        "message.html.j2",
+        title="Hidden submission",
+        static=False,
+        message=(f"Submission {submission_id} was hidden by the leaderboard's admin. It is kept, not deleted."),
+        root="../",
+    )
+
+
+def message_page(title: str, message: str, root: str = "") -> str:
+    """A small page for errors (404 and the like)."""
+    return render("message.html.j2", title=title, static=False, message=message, root=root)
+
+
+def report_page(document_text: str) -> str:
+    """The report of a stored submission, rendered by this kit from its document (never the HTML it was sent with,
+    which is served separately and sandboxed)."""
+    from bench.report.render import render_report
+    from bench.results import parse_results
+
+    return render_report(parse_results(json.loads(document_text), "stored submission"))
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=True,  # every submitted string is text, never markup
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = num
+    env.filters["path"] = name_path
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    """Render one of the leaderboard's templates."""
+    return _environment().get_template(template).render(**context)

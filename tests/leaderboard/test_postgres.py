@@ -1,0 +1,102 @@
+"""The same service tests on a real PostgreSQL (psycopg 3), when BENCH_TEST_POSTGRES_URL names one.
+
+`.ci/postgres.sh` starts one from Debian's postgresql package and prints its URL. Each test module run creates its
+own database (the role needs CREATEDB) and drops it afterwards. Skipped without the variable, except in CI
+(CI=true), where a missing PostgreSQL is a failure, as the browser tests treat a missing Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bench.leaderboard import storage
+from tests.leaderboard import test_service
+from tests.leaderboard.conftest import Live
+from tests.leaderboard.docs import body, valid_document
+from tests.leaderboard.server import post, running
+
+URL_ENV = "BENCH_TEST_POSTGRES_URL"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    base = os.environ.get(URL_ENV)
+    if not base:
+        message = f'no PostgreSQL: set {URL_ENV} (e.g. export {URL_ENV}="$(.ci/postgres.sh)")'
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    admin = sa.create_engine(storage.resolve_url(base), isolation_level="AUTOCOMMIT")
+    name = f"bench_lb_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(storage.resolve_url(base)).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_live(pg_url: str, tmp_path: Path) -> Iterator[Live]:
+    engine = storage.make_engine(pg_url)
+    with engine.begin() as connection:  # each test starts empty: drop what the previous one migrated
+        for table in ("results", "submissions", "tokens", "alembic_version"):
+            connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
+    storage.upgrade(engine)
+    assert storage.current_revision(engine) == storage.head_revision()
+    token = storage.create_token(engine, "tester")
+    with running(pg_url, tmp_path / "server.log") as server:
+        yield Live(server=server, engine=engine, token=token)
+    engine.dispose()
+
+
+def test_postgres_submit_fetch_list_filter_sort(pg_live: Live) -> None:
+    test_service.test_submit_fetch_list_filter_sort(pg_live)
+
+
+def test_postgres_escaping_and_sql_as_data(pg_live: Live) -> None:
+    test_service.test_user_strings_are_escaped_and_sql_is_data(pg_live)
+
+
+def test_postgres_hidden(pg_live: Live) -> None:
+    test_service.test_hidden_submission_is_kept_but_not_shown(pg_live)
+
+
+def test_postgres_parallel_submissions_stored_exactly_once(pg_live: Live) -> None:
+    bodies = [body(valid_document(f"pg-{i}")) for i in range(50)] + [body(valid_document("pg-same"))] * 10
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        answers = list(pool.map(lambda b: post(pg_live.server, b, pg_live.token), bodies))
+    assert [a.status_code for a in answers[:50]] == [201] * 50, [a.text for a in answers if a.status_code >= 300]
+    assert sorted(a.status_code for a in answers[50:]) == [200] * 9 + [201]
+    assert len({a.json()["id"] for a in answers}) == 51
+    assert storage.count_submissions(pg_live.engine) == 51
+    with pg_live.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM results").scalar_one() == 51
+
+
+def test_postgres_refused_submission_stores_nothing(pg_live: Live) -> None:
+    from tests.leaderboard.test_bad_input import CASES
+
+    for case in ("hash mismatch", "HTML and script in a model name", "wrong schema version", "malformed JSON"):
+        make, _, status, _ = CASES[case]
+        assert post(pg_live.server, make(), pg_live.token).status_code == status, case
+    assert post(pg_live.server, body(valid_document()), None).status_code == 401
+    assert storage.count_submissions(pg_live.engine, include_hidden=True) == 0
+    with pg_live.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM results").scalar_one() == 0
+        stored = connection.exec_driver_sql("SELECT token_sha256 FROM tokens").scalars().all()
+    assert stored == [storage.token_hash(pg_live.token)]  # the hash, never the token

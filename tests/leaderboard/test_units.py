@@ -1,0 +1,80 @@
+"""Small parts of the leaderboard on their own: rate limiter, URL handling, row derivation, the light CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.leaderboard import storage
+from bench.leaderboard.errors import LeaderboardError
+from bench.leaderboard.service import RateLimiter
+from bench.leaderboard.validate import Invalid, method_class, model_family, prepare
+from tests.leaderboard.docs import body, gpu_document, valid_document
+from tests.leaderboard.server import REPO
+
+
+def test_rate_limiter_window() -> None:
+    limiter = RateLimiter(per_minute=2, window_s=0.2)
+    assert limiter.allow(1) is None and limiter.allow(1) is None
+    wait = limiter.allow(1)
+    assert wait is not None and 0 < wait <= 0.2
+    assert limiter.allow(2) is None  # another token has its own budget
+    import time
+
+    time.sleep(0.25)
+    assert limiter.allow(1) is None
+    assert RateLimiter(per_minute=0).allow(1) is None  # 0: no limit
+
+
+def test_resolve_url(tmp_path: Path) -> None:
+    assert storage.resolve_url(tmp_path / "x.db") == f"sqlite:///{tmp_path / 'x.db'}"
+    assert storage.resolve_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert storage.resolve_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    with pytest.raises(LeaderboardError, match="not memory"):
+        storage.make_engine("sqlite://")
+    with pytest.raises(LeaderboardError, match="does not exist"):
+        storage.make_engine(tmp_path / "missing" / "x.db")
+
+
+def test_row_derivation() -> None:
+    assert method_class({"gpu": "measured:nvml-energy-counter", "cpu": "measured:rapl"}) == "measured"
+    assert method_class({"cpu": "estimated:tdp-utilization", "ram": "estimated:ram-0.375W/GB"}) == "estimated"
+    assert method_class({"gpu": "measured:nvml-energy-counter", "ram": "estimated:ram-0.375W/GB"}) == "mixed"
+    assert method_class({}) == "none"
+    assert model_family("llama-3.1-8b", {"paper_label": "Llama 3.1 8B"}) == "llama"
+    assert model_family("xgboost-bow", {"paper_label": "XGBoost BoW"}) == "xgboost"
+    assert model_family("my-model", {}) == "my"
+    prepared = prepare(body(gpu_document()))
+    rows = {r["model"]: r for r in prepared.rows}
+    assert set(rows) == {"linear-bow", "linear-tfidf", "linear-embedding", "xgboost-bow"}
+    row = rows["linear-bow"]
+    assert row["n_test"] == 20 and row["n_ok"] == 2 and row["method_class"] == "mixed"  # RAM is estimated
+    assert row["j_per_text"] == pytest.approx(row["energy_j_per_pass"] / 20)
+    assert row["j_per_correct"] == pytest.approx(row["energy_j_per_pass"] / (row["accuracy"] * 20))
+    assert prepared.fields["gpu_model"] == "NVIDIA H100 80GB HBM3" and prepared.fields["gpu_count"] == 4
+    assert json.loads(prepared.fields["document"])["content_hash"] == prepared.fields["content_hash"]
+
+
+def test_reasons_are_capped_but_counted() -> None:
+    doc = valid_document()
+    data = json.loads(body(doc))
+    data["results"]["cells"] = [{"bad": i} for i in range(80)]
+    with pytest.raises(Invalid) as caught:
+        prepare(json.dumps(data).encode())
+    assert caught.value.status == 422
+    assert len(caught.value.reasons) == 51 and caught.value.reasons[-1].startswith("... and ")
+
+
+def test_cli_stays_light() -> None:
+    """`bench --help` builds the leaderboard's parsers without importing SQLAlchemy, Starlette or uvicorn."""
+    code = (
+        "import sys, bench.cli, bench.leaderboard.client; bench.cli.build_parser(); "
+        "print([m for m in ('sqlalchemy', 'starlette', 'uvicorn', 'alembic', 'httpx', 'psycopg') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
