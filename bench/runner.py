@@ -115,6 +115,9 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
                     f"{request.profile.name!r} (it has: {', '.join(getattr(suite, attr))})"
                 )
             updates[attr] = list(dict.fromkeys(chosen))  # `--model a --model a` is one model, not two
+    if "models" in updates:
+        # per-model repetitions of the models left out are not an error of the subset (a Slurm task runs one model)
+        updates["model_repetitions"] = {m: r for m, r in suite.model_repetitions.items() if m in updates["models"]}
     if not updates:
         return suite
     try:  # validated like the profile itself: an override gets the same limits as the file
