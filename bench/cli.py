@@ -15,6 +15,7 @@ from typing import Any
 
 from bench import __version__
 from bench.errors import BenchError, ConfigError
+from bench.hpc.cli import add_parsers as add_hpc_parsers
 
 
 def _console(*, stderr: bool = False) -> Any:
@@ -60,6 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         models=args.model,
         datasets=args.dataset,
         progress=not args.no_progress,
+        gpus=args.gpus,
+        nodes=args.nodes,
     )
     try:
         outcome = run(request)
@@ -348,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not render report.html at the end")
     p.add_argument("--json", action="store_true", help="print results.json to stdout (human output goes to stderr)")
+    p.add_argument("--gpus", type=int, help="GPUs per node this run was given (a Slurm task's allocation)")
+    p.add_argument("--nodes", type=int, default=1, help="nodes of the allocation (> 1: pipeline parallel over Ray)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render the self-contained report.html of a run")
@@ -385,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="cpu", help="fetch: the profile whose suites' models to fetch")
     p.add_argument("--model", dest="models", action="append", help="only this model (repeatable)")
     p.set_defaults(func=cmd_models)
+
+    add_hpc_parsers(sub)  # slurm, merge: bench/hpc/cli.py
     return parser
 
 
