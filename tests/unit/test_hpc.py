@@ -111,7 +111,7 @@ def test_gpu_scripts_in_apptainer_one_per_shape(tmp_path: Path) -> None:
     }
     two = (tmp_path / "out" / "slurm" / "array-1x2.sbatch").read_text()
     assert "#SBATCH --gres=gpu:2\n" in two and "#SBATCH --array=2-3\n" in two and "#SBATCH --nodes=1\n" in two
-    assert "#SBATCH --cpus-per-task=8\n" in two and "#SBATCH --time=08:00:00\n" in two
+    assert "#SBATCH --cpus-per-task=16\n" in two and "#SBATCH --time=24:00:00\n" in two  # h100's [slurm]
     assert "apptainer exec --nv --bind" in two and "/images/bench-h100.sif bench run --profile" in two
     assert "--gpus 2" in two and "--nodes" not in two.split("bench run")[1]
     assert "ray start" not in two
@@ -142,16 +142,15 @@ def test_multi_node_script_starts_ray_and_runs_pipeline_parallel(tmp_path: Path)
         tmp_path,
         "h100",
         "h100mn",
-        '\n[suites.nodes]\ndatasets = ["news"]\nmodels = ["llama-3.1-70b@1x2", "llama-3.1-70b@2x1"]\n'
-        "repetitions = 10\n",
-        replace=("[suites.default]", "[slurm]\nmax_nodes = 2\nray_port = 6380\n\n[suites.default]"),
+        '\n[suites.mn]\ndatasets = ["news"]\nmodels = ["llama-3.1-70b@1x2", "llama-3.1-70b@2x1"]\nrepetitions = 10\n',
+        replace=("max_nodes = 2\n", "max_nodes = 2\nray_port = 6380\n"),
     )
-    prepared = prepare(SlurmRequest(profile=str(profile), suite="nodes", output=tmp_path / "o", mode="host"))
+    prepared = prepare(SlurmRequest(profile=str(profile), suite="mn", output=tmp_path / "o", mode="host"))
     text = (tmp_path / "o" / "slurm" / "array-2x1.sbatch").read_text()
     assert "#SBATCH --nodes=2\n" in text and "#SBATCH --gres=gpu:1\n" in text
     assert 'srun --nodes=1 --ntasks=1 -w "$BENCH_HEAD"' in text
-    assert 'ray start --head --node-ip-address="$BENCH_HEAD_IP" --port=6380 --num-cpus=8 --num-gpus=1 --block' in text
-    assert 'ray start --address="$RAY_ADDRESS" --num-cpus=8 --num-gpus=1 --block' in text
+    assert 'ray start --head --node-ip-address="$BENCH_HEAD_IP" --port=6380 --num-cpus=16 --num-gpus=1 --block' in text
+    assert 'ray start --address="$RAY_ADDRESS" --num-cpus=16 --num-gpus=1 --block' in text
     assert text.index("ray start --head") < text.index("bench run")
     assert "--gpus 1 --nodes 2" in text
     assert [t.name for _, tasks in prepared.scripts for t in tasks] == ["llama-3.1-70b_1x2", "llama-3.1-70b_2x1"]
@@ -260,3 +259,27 @@ def test_nodes_meter_set_opens_every_node_and_aggregates() -> None:
     assert log == ["start:worker", "start:head", "stop:head", "stop:worker", "close:head"]
     assert reading.duration_s == 11.0 and reading.components["gpu"].energy_j == pytest.approx(1900.0)
     assert nodes.min_window_s == 10.0 and nodes.describe()["nodes"] == ["head", "worker"]
+
+
+@pytest.mark.parametrize("name", ["cpu", "h100", "a100", "a30", "v100", "l4"])
+def test_every_model_of_every_shipped_suite_has_a_placement(name: str) -> None:
+    profile = load_profile(name)
+    for suite in profile.suites.values():
+        for model in suite.models:
+            placement = placement_for(get_model_spec(model), profile)
+            assert placement.nodes <= profile.slurm.max_nodes
+            assert placement.gpus_per_node <= profile.hardware.gpu_count
+
+
+def test_the_paper_experiments_ship_as_suites() -> None:
+    h100 = load_profile("h100")
+    sweep = h100.suite("gpu-count").models
+    assert {"llama-3.1-8b@1x1", "llama-3.1-8b@1x2", "llama-3.1-8b@1x4"} <= set(sweep)
+    assert "llama-3.1-70b@1x1" not in sweep and "llama-3.1-70b@1x2" in sweep  # 70B needs 2 H100s
+    nodes = h100.suite("nodes").models
+    assert nodes == [
+        f"{m}@{p}" for m in ("llama-3.1-70b", "qwen-72b", "jamba-mini-1.5", "ds-llama-70b") for p in ("1x2", "2x1")
+    ]
+    assert h100.slurm.multi_node and not load_profile("v100").slurm.multi_node
+    placements = {placement_for(get_model_spec(m), h100) for m in nodes}
+    assert placements == {Placement(1, 2), Placement(2, 1)}
