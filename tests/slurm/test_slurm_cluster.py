@@ -48,6 +48,8 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         _unavailable("stop-slurm.sh missing")
     base = tmp_path_factory.mktemp("slurm-cluster")
     env = {**os.environ, "SLURM_TEST_DIR": str(base / "cluster"), "SLURM_TEST_FAKE_GPUS": str(FAKE_GPUS)}
+    if _in_ci():
+        env.setdefault("SLURM_TEST_INSTALL", "1")  # a fresh CI machine: let the script apt-get Debian's packages
     started = time.perf_counter()
     proc = subprocess.run(["bash", str(start)], env=env, capture_output=True, text=True, timeout=300, check=False)
     if proc.returncode != 0:
