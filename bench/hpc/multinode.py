@@ -33,13 +33,15 @@ def ray_start_lines(*, port: int, gpus_per_node: int, cpus_per_task: int, ray: s
         "# Ray cluster over the allocation: head on the first node, a worker on each other node (vLLM pipeline stages)",
         'mapfile -t BENCH_NODES < <(scontrol show hostnames "$SLURM_JOB_NODELIST")',
         'BENCH_HEAD="${BENCH_NODES[0]}"',
-        "BENCH_HEAD_IP=$(srun --nodes=1 --ntasks=1 -w \"$BENCH_HEAD\" hostname --ip-address | awk '{print $1}')",
+        'BENCH_HEAD_IP=$(srun --overlap --nodes=1 --ntasks=1 -w "$BENCH_HEAD" hostname --ip-address '
+        "| awk '{print $1}')",
         f'export RAY_ADDRESS="$BENCH_HEAD_IP:{port}"',
-        f'srun --nodes=1 --ntasks=1 -w "$BENCH_HEAD" {ray} start --head --node-ip-address="$BENCH_HEAD_IP" '
+        f'srun --overlap --nodes=1 --ntasks=1 -w "$BENCH_HEAD" {ray} start --head --node-ip-address="$BENCH_HEAD_IP" '
         f"--port={port} {resources} --block &",
         "sleep 10  # the head must listen before workers connect",
         'for BENCH_NODE in "${BENCH_NODES[@]:1}"; do',
-        f'    srun --nodes=1 --ntasks=1 -w "$BENCH_NODE" {ray} start --address="$RAY_ADDRESS" {resources} --block &',
+        f'    srun --overlap --nodes=1 --ntasks=1 -w "$BENCH_NODE" {ray} start --address="$RAY_ADDRESS" '
+        f"{resources} --block &",
         "done",
         f'for _ in $(seq 120); do [ "$({ray} status --address="$RAY_ADDRESS" 2>/dev/null | grep -c "node_")" -ge '
         '"${#BENCH_NODES[@]}" ] && break; sleep 1; done',

@@ -148,7 +148,7 @@ def test_multi_node_script_starts_ray_and_runs_pipeline_parallel(tmp_path: Path)
     prepared = prepare(SlurmRequest(profile=str(profile), suite="mn", output=tmp_path / "o", mode="host"))
     text = (tmp_path / "o" / "slurm" / "array-2x1.sbatch").read_text()
     assert "#SBATCH --nodes=2\n" in text and "#SBATCH --gres=gpu:1\n" in text
-    assert 'srun --nodes=1 --ntasks=1 -w "$BENCH_HEAD"' in text
+    assert 'srun --overlap --nodes=1 --ntasks=1 -w "$BENCH_HEAD"' in text
     assert 'ray start --head --node-ip-address="$BENCH_HEAD_IP" --port=6380 --num-cpus=16 --num-gpus=1 --block' in text
     assert 'ray start --address="$RAY_ADDRESS" --num-cpus=16 --num-gpus=1 --block' in text
     assert text.index("ray start --head") < text.index("bench run")
