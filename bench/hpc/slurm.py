@@ -560,14 +560,16 @@ def active_indices(manifest: dict[str, Any]) -> set[int]:
     job_ids = sorted({str(s["job_id"]) for s in manifest.get("submissions", []) if s.get("job_id")})
     if not job_ids or shutil.which("squeue") is None:
         return set()
-    proc = subprocess.run(
-        ["squeue", "-h", "-r", "-j", ",".join(job_ids), "-o", "%i"], capture_output=True, text=True, check=False
-    )
     active: set[int] = set()
-    for line in proc.stdout.split():
-        _, sep, index = line.partition("_")
-        if sep and index.isdigit():
-            active.add(int(index))
+    for job_id in job_ids:
+        # One query per job: squeue fails for the whole list when one id was purged (older than MinJobAge).
+        proc = subprocess.run(
+            ["squeue", "-h", "-r", "-j", job_id, "-o", "%i"], capture_output=True, text=True, check=False
+        )
+        for line in proc.stdout.split():
+            _, sep, index = line.partition("_")
+            if sep and index.isdigit():
+                active.add(int(index))
     return active
 
 

@@ -69,17 +69,35 @@ def slurm_env(slurm: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[st
     return slurm
 
 
+#: Slurm job states after which a job no longer runs (squeue keeps them for MinJobAge, 600 s here).
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL"}
+
+
 def _wait_for(job_ids: list[str], env: dict[str, str]) -> float:
-    """Poll squeue until the jobs have left the queue; fail after TIMEOUT_S."""
+    """Poll squeue until every task of the jobs is in a terminal state; fail after TIMEOUT_S.
+
+    A failed squeue call (a busy controller answers late) prints nothing: it is retried, never read as "done".
+    """
     started = time.perf_counter()
+    said = ""
     while time.perf_counter() - started < TIMEOUT_S:
-        out = subprocess.run(
-            ["squeue", "-h", "-j", ",".join(job_ids), "-o", "%i %T"], env=env, capture_output=True, text=True
-        ).stdout.strip()
-        if not out:
+        proc = subprocess.run(
+            ["squeue", "-h", "-t", "all", "-j", ",".join(job_ids), "-o", "%i %T"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        said = proc.stdout.strip() + proc.stderr.strip()
+        states = [line.split()[-1] for line in proc.stdout.splitlines() if line.strip()]
+        if proc.returncode == 0 and states and all(state in TERMINAL for state in states):
             return time.perf_counter() - started
         time.sleep(0.5)
-    pytest.fail(f"jobs {job_ids} still queued after {TIMEOUT_S} s: {out}")
+    pytest.fail(f"jobs {job_ids} not finished after {TIMEOUT_S} s: {said}")
+
+
+def _logs(out: Path) -> str:
+    """The tasks' Slurm logs, for a failure message."""
+    return "".join(f"\n--- {p}\n{p.read_text()[-3000:]}" for p in sorted((out / "logs").glob("*.out")))
 
 
 def _submit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -105,14 +123,16 @@ def test_cpu_suite_runs_as_an_array_merges_and_validates(
     # two tasks (one per model), each its own part with what Slurm gave it
     for task in ("linear-bow", "xgboost-tfidf"):
         records = list((out / "parts" / task).glob("task-*.json"))
-        assert len(records) == 1, f"{task}: {sorted(p.name for p in (out / 'parts' / task).iterdir())}"
+        assert len(records) == 1, f"{task}: {sorted(p.name for p in (out / 'parts' / task).iterdir())}" + _logs(out)
         record = json.loads(records[0].read_text())
         assert record["array_job_id"] == job_ids[0] and record["task"] == task
         assert Path(record["log"]).is_file()
-    assert main(["merge", str(out)]) == 0
-    merged_out = capsys.readouterr().out
-    assert main(["validate", str(out)]) == 0
-    assert "OK" in capsys.readouterr().out
+    rc = main(["merge", str(out)])
+    merged_out, merged_err = capsys.readouterr()
+    assert rc == 0, merged_out + merged_err + _logs(out)
+    rc = main(["validate", str(out)])
+    said = capsys.readouterr().out
+    assert rc == 0 and "OK" in said, said + _logs(out)
     doc = load_results(out)
     assert doc.status == "complete" and len(doc.cells) == 2
     assert {c.model for c in doc.cells} == {"linear-bow", "xgboost-tfidf"} and all(c.status == "ok" for c in doc.cells)
@@ -157,6 +177,9 @@ def test_a_failed_task_is_reported_missing_and_a_rerun_submits_only_it(
     out = tmp_path / "run"
     argv = ["slurm", "--profile", str(profile), "--suite", "smoke", "--output", str(out), *TINY, *SMALL_TASK]
     job_ids = _submit([*argv, "--submit"], capsys)
+    # resubmitting while the array is still queued or running would run every task twice: refused
+    assert main([*argv, "--submit"]) == 2
+    assert "still pending or running" in capsys.readouterr().err
     _wait_for(job_ids, slurm_env)
     assert main(["merge", str(out)]) == 1  # cells missing
     err = capsys.readouterr().err

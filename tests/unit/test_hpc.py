@@ -283,3 +283,80 @@ def test_the_paper_experiments_ship_as_suites() -> None:
     assert h100.slurm.multi_node and not load_profile("v100").slurm.multi_node
     placements = {placement_for(get_model_spec(m), h100) for m in nodes}
     assert placements == {Placement(1, 2), Placement(2, 1)}
+
+
+def _fake_ray(monkeypatch: pytest.MonkeyPatch, nodes: list[dict], here: str) -> list[str]:
+    """A stand-in for the `ray` package: actors run in this process; records where each was pinned."""
+    import sys
+    import types
+
+    pinned: list[str] = []
+
+    class _Method:
+        def __init__(self, fn):
+            self.fn = fn
+
+        def remote(self, *a, **k):
+            return self.fn(*a, **k)
+
+    class _ActorHandle:
+        def __init__(self, obj):
+            for name in ("start", "stop"):
+                setattr(self, name, _Method(getattr(obj, name)))
+
+    class _ActorClass:
+        def __init__(self, cls):
+            self.cls = cls
+
+        def options(self, scheduling_strategy):
+            pinned.append(scheduling_strategy.node_id)
+            return self
+
+        def remote(self, *a):
+            return _ActorHandle(self.cls(*a))
+
+    ray = types.ModuleType("ray")
+    ray.init = lambda **kw: None
+    ray.get = lambda value: value
+    ray.nodes = lambda: nodes
+    ray.get_runtime_context = lambda: types.SimpleNamespace(get_node_id=lambda: here)
+    ray.remote = lambda **kw: _ActorClass
+    util = types.ModuleType("ray.util")
+    strategies = types.ModuleType("ray.util.scheduling_strategies")
+    strategies.NodeAffinitySchedulingStrategy = lambda node_id, soft: types.SimpleNamespace(node_id=node_id, soft=soft)
+    for name, module in (("ray", ray), ("ray.util", util), ("ray.util.scheduling_strategies", strategies)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return pinned
+
+
+def test_connect_ray_nodes_pins_a_meter_actor_on_every_other_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.hpc.multinode import connect_ray_nodes
+    from bench.meters import build_meter_set
+
+    nodes = [
+        {"NodeID": "head-id", "Alive": True, "NodeManagerHostname": "n1"},
+        {"NodeID": "w-id", "Alive": True, "NodeManagerHostname": "n2"},
+        {"NodeID": "dead-id", "Alive": False, "NodeManagerHostname": "n3"},
+    ]
+    pinned = _fake_ray(monkeypatch, nodes, here="head-id")
+    kwargs = {"codecarbon": False, "use_gpu": False}
+    meters = connect_ray_nodes(build_meter_set(**kwargs), kwargs, expected_nodes=2)
+    assert pinned == ["w-id"] and list(meters.remotes) == ["n2"]
+    meters.start()
+    reading = meters.stop()
+    meters.close()
+    assert len(reading.nodes) == 2 and reading.components["ram"].energy_j == pytest.approx(
+        sum(r.components["ram"].energy_j for r in reading.nodes.values())
+    )
+    with pytest.raises(MeterError, match="Ray sees 2 node"):
+        connect_ray_nodes(build_meter_set(**kwargs), kwargs, expected_nodes=3)
+
+
+def test_multi_node_without_ray_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from bench.hpc.multinode import connect_ray_nodes
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(MeterError, match="needs Ray"):
+        connect_ray_nodes(object(), {}, expected_nodes=2)
