@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
+from bench.containers.cli import add_parsers as add_container_parsers
 from bench.errors import BenchError, ConfigError
+from bench.hpc.cli import add_parsers as add_hpc_parsers
+from bench.leaderboard.cli import add_parsers as add_leaderboard_parsers
 
 
 def _console(*, stderr: bool = False) -> Any:
@@ -64,6 +67,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         models=args.model,
         datasets=args.dataset,
         progress=not args.no_progress,
+        gpus=args.gpus,
+        nodes=args.nodes,
     )
     try:
         outcome = run(request)
@@ -110,6 +115,8 @@ def _container_run_args(args: argparse.Namespace) -> list[str]:
         ("--repetitions", args.repetitions),
         ("--min-window-s", args.min_window_s),
         ("--idle-s", args.idle_s),
+        ("--gpus", args.gpus),
+        ("--nodes", args.nodes if args.nodes != 1 else None),
     ):
         if value is not None:
             out += [flag, str(value)]
@@ -398,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to run: host (default), container (the profile's image; needs Docker or Podman's service), "
         "auto (container when an engine answers, else host; what `make bench` uses)",
     )
+    p.add_argument("--gpus", type=int, help="GPUs per node this run was given (a Slurm task's allocation)")
+    p.add_argument("--nodes", type=int, default=1, help="nodes of the allocation (> 1: pipeline parallel over Ray)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render the self-contained report.html of a run")
@@ -436,13 +445,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", dest="models", action="append", help="only this model (repeatable)")
     p.set_defaults(func=cmd_models)
 
-    from bench.containers.cli import add_parsers as add_container_parsers
-
-    add_container_parsers(sub)
-
-    from bench.leaderboard.cli import add_parsers as add_leaderboard_parsers  # light: argparse only
-
-    add_leaderboard_parsers(sub)
+    # Subcommands that live with their room (argparse only at import, so `bench --help` stays instant).
+    add_container_parsers(sub)  # image: bench/containers/cli.py
+    add_leaderboard_parsers(sub)  # submit, leaderboard: bench/leaderboard/cli.py
+    add_hpc_parsers(sub)  # slurm, merge: bench/hpc/cli.py
     return parser
 
 

@@ -98,6 +98,36 @@ class LlmSpec(_Strict):
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
 
 
+class SlurmSpec(_Strict):
+    """How ``bench slurm`` asks a Slurm cluster for this machine class (one array task per model of a suite).
+
+    GPUs per task come from the model (``gpus_needed`` or a ``model@NxG`` placement), never from here; what is here
+    is what the cluster needs to hear besides: partition, account, CPUs, memory, wall time, and whether a model may
+    span nodes (vLLM pipeline parallelism over a Ray cluster started inside the allocation, as the paper did).
+    """
+
+    partition: str | None = None
+    account: str | None = None
+    cpus_per_task: Annotated[int, Field(ge=1)] = 8
+    mem_gb: Annotated[float, Field(gt=0)] = 32.0
+    time: Annotated[str, Field(pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")] = Field(
+        default="08:00:00", description="wall time per array task, Slurm's [D-]HH:MM:SS"
+    )
+    max_nodes: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1, description="> 1 lets a model that does not fit one node span nodes (pipeline parallel over Ray)"
+    )
+    apptainer_image: str | None = Field(
+        default=None, description="the .sif the tasks run in (`make sif PROFILE=x`); --host runs them in a venv"
+    )
+    ray_port: Annotated[int, Field(ge=1024, le=65535)] = 6379
+    extra_sbatch: list[str] = Field(default_factory=list, description="more #SBATCH lines, e.g. '--qos=normal'")
+
+    @property
+    def multi_node(self) -> bool:
+        """Whether a model may span more than one node."""
+        return self.max_nodes > 1
+
+
 class SuiteSpec(_Strict):
     """A grid: datasets x models x repetitions."""
 
@@ -143,13 +173,14 @@ class HardwareProfile(_Strict):
     excluded_models: dict[str, str] = Field(
         default_factory=dict, description="Models that do not fit this profile, each with the reason."
     )
+    slurm: SlurmSpec = Field(default_factory=SlurmSpec)
 
     @model_validator(mode="after")
     def _has_default_suite(self) -> HardwareProfile:
         if "default" not in self.suites:
             raise ValueError("a profile needs a [suites.default] table")
         for suite_name, suite in self.suites.items():
-            clash = sorted(set(suite.models) & set(self.excluded_models))
+            clash = sorted({m.partition("@")[0] for m in suite.models} & set(self.excluded_models))
             if clash:
                 raise ValueError(f"suite {suite_name!r} lists excluded models {clash}")
         return self

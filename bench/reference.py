@@ -53,3 +53,24 @@ def paper_value(model_label: str, paper_dataset: str | None, directory: Path | N
                     table=table,
                 )
     return None
+
+
+@dataclass(frozen=True)
+class NodeRatio:
+    """The paper's two nodes (1 GPU each) over one node (2 GPUs) for one model (its Table B2)."""
+
+    duration_ratio: float
+    energy_ratio: float
+    table: str = "B2"
+
+
+def node_ratio(model_label: str, directory: Path | None = None) -> NodeRatio | None:
+    """The paper's double-node / single-node duration and energy ratios for ``model_label`` (None if not published)."""
+    path = (directory or REFERENCE_DIR) / "single_vs_double_node.csv"
+    if not model_label or not path.is_file():
+        return None
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("model") == model_label:
+                return NodeRatio(float(row["duration_ratio"]), float(row["energy_ratio"]))
+    return None

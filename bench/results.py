@@ -59,6 +59,18 @@ class CellError(_Model):
     traceback: str | None = None
 
 
+class NodeEnergy(_Model):
+    """One node's share of a multi-node cell, per pass: its own window duration and energy per component.
+
+    The cell's own numbers follow the paper: energy summed over every node's meters, duration the maximum.
+    """
+
+    host: str
+    duration_s: Annotated[float, Field(ge=0)]
+    energy_j: dict[str, float | None]
+    methods: dict[str, str] = Field(default_factory=dict)
+
+
 class Cell(_Model):
     """One (dataset, model, repetition): accuracy and per-pass duration and energy."""
 
@@ -85,6 +97,12 @@ class Cell(_Model):
         default=None, description="LLMs, one pass: requests, input_tokens, output_tokens"
     )
     answers_sample: list[str] | None = Field(default=None, description="LLMs: the first raw answers of the pass")
+    gpus: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="GPUs the cell ran on when not the profile's count (a Slurm task's allocation)"
+    )
+    nodes: list[NodeEnergy] | None = Field(
+        default=None, description="multi-node cells: each node's duration and energy (the cell sums / takes the max)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Cell:
@@ -152,6 +170,20 @@ class IdleBaseline(_Model):
     detail: dict[str, Any] = Field(default_factory=dict, description="per component: the meter's detail")
 
 
+class PartRecord(_Model):
+    """Provenance of one part of a run merged from Slurm array tasks (``bench merge``): which task, where, when."""
+
+    task: str
+    run_id: str
+    content_hash: str | None
+    kit_version: str
+    settings_sha256: str
+    hosts: list[str] = Field(default_factory=list)
+    slurm: dict[str, Any] = Field(default_factory=dict, description="job id, array task id, node list, log path")
+    sessions: list[int] = Field(default_factory=list, description="indices into environment.sessions")
+    cells: Annotated[int, Field(ge=0)] = 0
+
+
 class ResultDocument(_Model):
     """A whole run. ``content_hash`` covers everything else."""
 
@@ -177,6 +209,9 @@ class ResultDocument(_Model):
     cells: list[Cell]
     warnings: list[str] = Field(
         default_factory=list, description="run-level cautions (e.g. idle power drift > 5%); cells carry validity"
+    )
+    parts: list[PartRecord] = Field(
+        default_factory=list, description="merged runs (`bench merge`): one record per Slurm task's part"
     )
     content_hash: str | None = None
 

@@ -36,6 +36,7 @@ from bench.results import (
     DatasetRecord,
     EnergyValue,
     IdleBaseline,
+    NodeEnergy,
     ResultDocument,
     SplitRecord,
     Window,
@@ -80,6 +81,10 @@ class RunRequest:
     models: list[str] | None = None
     datasets: list[str] | None = None
     progress: bool = True
+    #: GPUs per node this run was given (a Slurm task's allocation) when fewer than the profile's node has
+    gpus: int | None = None
+    #: nodes of the allocation: > 1 runs LLMs pipeline-parallel over Ray and meters every node (bench.hpc.multinode)
+    nodes: int = 1
 
 
 @dataclass
@@ -115,6 +120,9 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
                     f"{request.profile.name!r} (it has: {', '.join(getattr(suite, attr))})"
                 )
             updates[attr] = list(dict.fromkeys(chosen))  # `--model a --model a` is one model, not two
+    if "models" in updates:
+        # per-model repetitions of the models left out are not an error of the subset (a Slurm task runs one model)
+        updates["model_repetitions"] = {m: r for m, r in suite.model_repetitions.items() if m in updates["models"]}
     if not updates:
         return suite
     try:  # validated like the profile itself: an override gets the same limits as the file
@@ -167,11 +175,12 @@ def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
 def _model_lock_sha256(suite: SuiteSpec) -> str | None:
     """The model lock's hash when the suite runs Hub LLMs (their revisions come from it), else None."""
     from bench.catalog.lock import lock_sha256
-    from bench.catalog.models import MODELS
+    from bench.catalog.models import MODELS, split_placement
 
+    bases = [split_placement(m)[0] for m in suite.models]  # `llama-3.1-70b@2x1` runs llama-3.1-70b
     hub_llms = [
         m
-        for m in suite.models
+        for m in bases
         if m in MODELS and MODELS[m].kind == "llm" and not str(MODELS[m].params.get("model", "")).startswith("package:")
     ]
     return lock_sha256() if hub_llms else None
@@ -325,20 +334,37 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
 
     # Resolve every name and check the machine before any work, so a typo fails in a second, not after an hour.
     model_specs = {name: get_model_spec(name) for name in suite.models}
+    if request.gpus is not None and not 0 <= request.gpus <= profile.hardware.gpu_count:
+        raise ConfigError(
+            f"--gpus {request.gpus}: profile {profile.name!r} has {profile.hardware.gpu_count} GPU(s) per node"
+        )
+    if request.nodes < 1:
+        raise ConfigError(f"--nodes {request.nodes}: must be >= 1")
     machine = detect_machine()
-    mismatches = enforce_profile(profile, machine, force=request.force)
+    # A Slurm task sees only the GPUs it was given: check the machine against that allocation, not the whole node.
+    checked = profile
+    if request.gpus is not None:
+        hardware = profile.hardware.model_copy(update={"gpu_count": request.gpus})
+        checked = profile.model_copy(update={"hardware": hardware})
+    mismatches = enforce_profile(checked, machine, force=request.force)
     datasets = _prepare_datasets(suite, request.data_paths)
 
     results_path, document, resumed = _open_document(
         request, suite, settings, settings_sha, datasets, machine, mismatches, software_manifest()
     )
-    meter_set = build_meter_set(
+    meter_kwargs = dict(
         cpu_tdp_w=profile.hardware.cpu_tdp_w,
         codecarbon=settings["codecarbon"],
         country_iso_code=settings["country_iso_code"],
         codecarbon_measure_power_secs=settings["codecarbon_measure_power_s"],
         use_gpu=profile.hardware.device == "cuda",
     )
+    meter_set = build_meter_set(**meter_kwargs)
+    if request.nodes > 1:
+        # The paper's multi-node numbers: every node's meters over the same window, energy summed, duration the max.
+        from bench.hpc.multinode import connect_ray_nodes
+
+        meter_set = connect_ray_nodes(meter_set, meter_kwargs, expected_nodes=request.nodes)
     document.meters = meter_set.describe()
     # The window minimum applies whatever the meter: the run's setting, raised to the meters' floor where higher
     # (NVML's counter refreshes every ~100 ms, so GPU windows need 10 s for 1% resolution).
@@ -406,7 +432,9 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                         if backend is not None:
                             backend.close()
                         current_model = model_name
-                        backend, load_s, load_error = _load_model(model_specs[model_name], profile, suite.seed)
+                        backend, load_s, load_error = _load_model(
+                            model_specs[model_name], profile, suite.seed, nodes=request.nodes
+                        )
                         if backend is not None:
                             document.models[model_name] = {
                                 **_model_record(model_specs[model_name]),
@@ -431,6 +459,9 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                             load_s,
                         )
                         if cell.status == "ok":
+                            if request.gpus is not None or request.nodes > 1:
+                                per_node = request.gpus if request.gpus is not None else profile.hardware.gpu_count
+                                cell.gpus = per_node * request.nodes
                             cell.validity = cell_validity(cell, expectations)
                         load_s = 0.0  # the model stays loaded for the next cells
                     document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
@@ -587,9 +618,7 @@ def _open_document(
                     f"{path}: data set {name!r} or its splits changed since this run started; use --new for a fresh run"
                 )
         doc.status = "running"
-        doc.environment.setdefault("sessions", []).append(
-            {"started_at": _now(), "machine": machine.to_dict(), "software": software}
-        )
+        doc.environment.setdefault("sessions", []).append(_session_record(_now(), machine, software))
         return path, doc, True
     run_id = request.run_id or _new_run_id(request.profile.name, request.suite_name)
     path = reports_dir / run_id / "results.json"
@@ -610,7 +639,7 @@ def _open_document(
         environment={
             "machine": machine.to_dict(),
             "software": software,
-            "sessions": [{"started_at": now, "machine": machine.to_dict(), "software": software}],
+            "sessions": [_session_record(now, machine, software)],
         },
         meters={},
         datasets={n: p.record for n, p in datasets.items()},
@@ -621,12 +650,25 @@ def _open_document(
     return path, doc, False
 
 
+def _session_record(started_at: str, machine: Any, software: dict[str, Any]) -> dict[str, Any]:
+    """One session's environment; under Slurm also its job, array task, nodes and the GPUs it was given."""
+    from bench.hpc.taskenv import slurm_environment
+
+    record: dict[str, Any] = {"started_at": started_at, "machine": machine.to_dict(), "software": software}
+    slurm = slurm_environment()
+    if slurm is not None:
+        record["slurm"] = slurm
+    return record
+
+
 def _new_run_id(profile: str, suite: str) -> str:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     return f"{profile}-{suite}-{stamp}"
 
 
-def _load_model(spec: Any, profile: HardwareProfile, seed: int) -> tuple[Any, float | None, Exception | None]:
+def _load_model(
+    spec: Any, profile: HardwareProfile, seed: int, *, nodes: int = 1
+) -> tuple[Any, float | None, Exception | None]:
     """Create and load a model's backend: (backend, load seconds, None) or (None, None, the error)."""
     from bench.backends import create_backend
 
@@ -636,7 +678,7 @@ def _load_model(spec: Any, profile: HardwareProfile, seed: int) -> tuple[Any, fl
     t0 = time.perf_counter()
     try:
         if spec.kind == "llm":
-            spec, llm_overrides = _llm_setup(spec, profile)
+            spec, llm_overrides = _llm_setup(spec, profile, nodes=nodes)
             overrides.update(llm_overrides)
         backend = create_backend(spec, **overrides)
         backend.load()
@@ -645,23 +687,24 @@ def _load_model(spec: Any, profile: HardwareProfile, seed: int) -> tuple[Any, fl
     return backend, time.perf_counter() - t0, None
 
 
-def _llm_setup(spec: Any, profile: HardwareProfile) -> tuple[Any, dict[str, Any]]:
-    """The profile's serving settings for an LLM: backend, serving mode, token budget, GPUs, locked revision."""
+def _llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[Any, dict[str, Any]]:
+    """The profile's serving settings for an LLM: backend, serving mode, token budget, GPUs, locked revision.
+
+    GPUs: vLLM's tensor_parallel_size is the GPUs per node and its pipeline_parallel_size the nodes
+    (``bench.hpc.placement``); a model that needs more nodes than this run has fails with how to fix it.
+    """
     import dataclasses
 
     from bench.catalog.lock import locked_revision
-    from bench.catalog.models import LLM_BACKENDS, gpus_needed
+    from bench.catalog.models import LLM_BACKENDS
+    from bench.hpc.placement import placement_for
 
     llm = profile.llm
     model = str(spec.params["model"])
-    gpus = 1
+    gpus, pipeline = 1, 1
     if profile.hardware.device == "cuda":
-        gpus = gpus_needed(float(spec.params["params_b"]), profile.hardware.gpu_memory_gb)
-        if gpus > profile.hardware.gpu_count:
-            raise ConfigError(
-                f"{spec.name} needs {gpus} GPUs of {profile.hardware.gpu_memory_gb:g} GB, profile {profile.name!r} "
-                f"has {profile.hardware.gpu_count}; list it under [excluded_models] with that reason"
-            )
+        placement = placement_for(spec, profile, max_nodes=nodes)
+        gpus, pipeline = placement.gpus_per_node, placement.nodes
     overrides: dict[str, Any] = {
         "serving": llm.serving,
         "batch_size": llm.batch_size,
@@ -669,6 +712,7 @@ def _llm_setup(spec: Any, profile: HardwareProfile) -> tuple[Any, dict[str, Any]
         "constrained": llm.constrained,
         "dtype": llm.dtype,
         "gpus": gpus,
+        "pipeline_parallel_size": pipeline,
     }
     if not model.startswith("package:"):
         overrides["revision"] = locked_revision(model)  # None: the backend refuses, naming `bench models lock`
@@ -733,6 +777,7 @@ def _run_cell(
     side = reading.side.get("codecarbon") if getattr(reading, "side", None) else None
     invalid = sum(1 for p in predictions if p < 0) / len(predictions)
     usage = backend.usage() if hasattr(backend, "usage") else None  # one pass; LLM backends count tokens
+    nodes = getattr(reading, "nodes", None)  # multi-node windows (bench.hpc.multinode) keep each node's reading
     return Cell(
         dataset=dataset_name,
         model=model_name,
@@ -753,4 +798,18 @@ def _run_cell(
         predictions=[int(p) for p in predictions],
         tokens=usage,
         answers_sample=list(getattr(backend, "last_answers", []))[:ANSWER_SAMPLE] or None,
+        nodes=_node_energies(nodes, window.loops) if nodes else None,
     )
+
+
+def _node_energies(nodes: dict[str, Any], loops: int) -> list[NodeEnergy]:
+    """Each node's window reading as per-pass numbers (the cell's own are their sum and maximum)."""
+    return [
+        NodeEnergy(
+            host=host,
+            duration_s=reading.duration_s / loops,
+            energy_j={c: None if ce.energy_j is None else ce.energy_j / loops for c, ce in reading.components.items()},
+            methods={c: ce.method for c, ce in reading.components.items()},
+        )
+        for host, reading in nodes.items()
+    ]

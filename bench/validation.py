@@ -219,12 +219,15 @@ def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
                         f"energy.gpu: the per-GPU energies sum to {summed:.3f} J per window, the cell says "
                         f"{window_j:.3f} J ({value.energy_j:.3f} J x {window.loops} loops)"
                     )
-    if expect.gpu_count is not None:
+    # A Slurm task is given the model's GPUs, not the node's: the cell records its allocation (cell.gpus).
+    wanted_gpus = cell.gpus if cell.gpus is not None else expect.gpu_count
+    if wanted_gpus is not None:
         gpu = cell.energy.get("gpu")
         seen = len(_gpu_records(gpu.detail)) if gpu is not None and gpu.energy_j is not None else 0
-        if seen != expect.gpu_count:
+        if seen != wanted_gpus:
             why = f" ({gpu.reason})" if gpu is not None and gpu.energy_j is None and gpu.reason else ""
-            reasons.append(f"GPU count: the profile asks for {expect.gpu_count} GPU(s), the GPU meter saw {seen}{why}")
+            asks = "the profile asks" if cell.gpus is None else "the cell's allocation has"
+            reasons.append(f"GPU count: {asks} for {wanted_gpus} GPU(s), the GPU meter saw {seen}{why}")
     return reasons
 
 

@@ -98,7 +98,7 @@ class VllmBackend(ZeroShotBackend):
     ``max(8192, max_new_tokens + 4096)`` capped at the model's own maximum), ``kv_cache_gb`` (default: 2 GB on CPU
     unless ``VLLM_CPU_KVCACHE_SPACE`` is set; on GPU vLLM sizes it from ``gpu_memory_utilization``), and
     ``trust_remote_code`` (off: every paper model has a native vLLM implementation). ``gpus`` is vLLM's
-    ``tensor_parallel_size``; ``pipeline_parallel_size`` is passed through (multi-node placement comes later);
+    ``tensor_parallel_size``; ``pipeline_parallel_size`` is the nodes (> 1: the Ray cluster of a Slurm task);
     ``batch_size`` caps the sequences vLLM schedules together (``max_num_seqs``).
     """
 
@@ -153,6 +153,10 @@ class VllmBackend(ZeroShotBackend):
             "max_num_seqs": self.batch_size,
             "trust_remote_code": self.trust_remote_code,
         }
+        if self.pipeline_parallel_size > 1:
+            # Across nodes vLLM needs Ray: the Slurm task started a Ray cluster over its allocation (head on the
+            # first node, RAY_ADDRESS set); vLLM places one pipeline stage per node, as the paper ran its 70B models.
+            args["distributed_executor_backend"] = "ray"
         kv_gb = self.kv_cache_gb
         if kv_gb is None and self._on_cpu and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
             kv_gb = DEFAULT_CPU_KV_CACHE_GB

@@ -9,6 +9,8 @@ constructor as keyword arguments.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -206,15 +208,44 @@ def _index(specs: tuple[ModelSpec, ...]) -> MappingProxyType[str, ModelSpec]:
 MODELS: MappingProxyType[str, ModelSpec] = _index(_ALL)
 
 
+#: ``<model>@<nodes>x<gpus per node>``: an LLM pinned to a placement (the paper's GPU-count and node experiments).
+_PLACEMENT = re.compile(r"^(?P<base>[^@]+)@(?P<nodes>[0-9]+)x(?P<gpus>[0-9]+)$")
+
+
+def split_placement(name: str) -> tuple[str, tuple[int, int] | None]:
+    """``"llama-3.1-70b@2x1"`` -> ``("llama-3.1-70b", (2, 1))`` (nodes, GPUs per node); a plain name -> (name, None)."""
+    if "@" not in name:
+        return name, None
+    match = _PLACEMENT.match(name)
+    if match is None or int(match["nodes"]) < 1 or int(match["gpus"]) < 1:
+        raise ConfigError(
+            f"model {name!r}: a placement is written <model>@<nodes>x<gpus per node>, e.g. llama-3.1-70b@2x1"
+        )
+    return match["base"], (int(match["nodes"]), int(match["gpus"]))
+
+
 def get_model_spec(name: str) -> ModelSpec:
-    """Return the catalog entry ``name``; ConfigError with close matches if it is unknown."""
+    """Return the catalog entry ``name``; ConfigError with close matches if it is unknown.
+
+    ``<llm>@<nodes>x<gpus>`` is the LLM with a fixed placement: ``gpus`` is vLLM's tensor_parallel_size (GPUs per
+    node) and ``nodes`` its pipeline_parallel_size; its cells are named by the variant, so the paper's GPU-count sweep
+    (``@1x1``, ``@1x2``, ``@1x4``) and single-vs-two-node comparison (``@1x2`` vs ``@2x1``) are rows of one run.
+    """
+    base, placement = split_placement(name)
     try:
-        return MODELS[name]
+        spec = MODELS[base]
     except KeyError:
         known = list(MODELS)
         raise ConfigError(
-            f"unknown model {name!r}.{did_you_mean(name, known)} Known models: {', '.join(known)}."
+            f"unknown model {base!r}.{did_you_mean(base, known)} Known models: {', '.join(known)}."
         ) from None
+    if placement is None:
+        return spec
+    if spec.kind != "llm":
+        raise ConfigError(f"model {name!r}: only LLMs take a placement (@nodes x GPUs); {base!r} is {spec.kind}")
+    nodes, gpus = placement
+    params = {**dict(spec.params), "gpus": gpus, "pipeline_parallel_size": nodes}
+    return dataclasses.replace(spec, name=name, params=FrozenParams(params))
 
 
 def list_models(kind: str | None = None) -> list[ModelSpec]:

@@ -18,9 +18,9 @@ from bench.containers.image import ContainerError
 APPTAINER_BINARIES = ("apptainer", "singularity")  # SingularityCE still ships as `singularity` on older clusters
 
 
-def default_sif_path(image_tag: str) -> Path:
-    """``bench:cuda-h100`` -> ``bench-cuda-h100.sif`` in the current folder."""
-    return Path(image_tag.replace(":", "-").replace("/", "-") + ".sif")
+def default_sif_path(profile_name: str) -> Path:
+    """``bench-<profile>.sif`` in the current folder (where ``bench slurm`` looks for it by default)."""
+    return Path(f"bench-{profile_name}.sif")
 
 
 def sif_build_command(binary: str, archive: Path, output: Path) -> list[str]:

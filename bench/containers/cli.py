@@ -65,7 +65,7 @@ def cmd_image(args: argparse.Namespace) -> int:
     if image is None:
         raise ContainerError(f"{engine.describe()} has no image {tag}: `make image PROFILE={profile.name}` first")
     check_image(image, profile)
-    output = Path(args.output) if args.output else default_sif_path(tag)
+    output = Path(args.output) if args.output else default_sif_path(profile.name)
     sif = build_sif(image, tag, output, keep_archive=args.keep_archive)
     if sif is None:
         return 1  # the archive is written and the command to finish printed; the SIF itself is not there
@@ -87,6 +87,6 @@ def add_parsers(sub: Any) -> None:
         help="build: passed verbatim to the engine's build command, e.g. --build-flag=--network=host",
     )
     p.add_argument("--no-cache", action="store_true", help="build: do not reuse cached layers")
-    p.add_argument("-o", "--output", help="sif: where to write the SIF (default: ./<image tag>.sif)")
+    p.add_argument("-o", "--output", help="sif: where to write the SIF (default: ./bench-<profile>.sif)")
     p.add_argument("--keep-archive", action="store_true", help="sif: keep the docker-archive tar next to the SIF")
     p.set_defaults(func=cmd_image)

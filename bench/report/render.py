@@ -1040,9 +1040,16 @@ def report_context(doc: Any) -> dict[str, Any]:
         "datasets": datasets,
         "regression": _regression_view(doc),
         "serving": _serving_view(doc, all_rows),
+        "hpc": _hpc_view(doc, all_rows),
         "citation": PAPER_CITATION,
         "generated": _generated(),
     }
+
+
+def _hpc_view(doc: Any, rows: list[ModelRow]) -> dict[str, Any] | None:
+    from bench.report.hpc_view import hpc_context  # imports this module: bound late
+
+    return hpc_context(doc, rows)
 
 
 def _generated() -> str:

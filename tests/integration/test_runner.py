@@ -358,3 +358,13 @@ def test_overrides_are_validated_and_deduplicated(tmp_path: Path) -> None:
     assert outcome.ran == 2 and len(doc.cells) == 2 and check_document(doc) == []
     with pytest.raises(ConfigError, match="--new with --run-id dedup"):
         run(request(tmp_path, models=["linear-bow"], run_id="dedup", new=True))
+
+
+def test_model_subset_drops_per_model_repetitions_of_the_others() -> None:
+    from bench.runner import effective_suite
+
+    # cpu/default gives smollm2-135m one repetition; a subset without it (one Slurm task per model) must still load
+    suite = effective_suite(RunRequest(profile=load_profile("cpu"), models=["linear-bow"]))
+    assert suite.models == ["linear-bow"] and suite.model_repetitions == {}
+    llm_only = effective_suite(RunRequest(profile=load_profile("cpu"), models=["smollm2-135m"]))
+    assert llm_only.repetitions_of("smollm2-135m") == 1

@@ -145,7 +145,7 @@ def test_the_container_gets_the_same_run_options() -> None:
 
 
 def test_sif_paths_and_command() -> None:
-    assert default_sif_path("bench:cuda-h100") == Path("bench-cuda-h100.sif")
+    assert default_sif_path("h100") == Path("bench-h100.sif")
     cmd = sif_build_command("apptainer", Path("/tmp/a.tar"), Path("b.sif"))
     assert cmd == ["apptainer", "build", "--force", "b.sif", "docker-archive:///tmp/a.tar"]
 

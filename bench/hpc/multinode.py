@@ -1,0 +1,226 @@
+"""Models spread over nodes, as the paper ran them: a Ray cluster inside the Slurm allocation (head on the first
+node, workers on the rest), vLLM with pipeline parallelism across nodes and tensor parallelism inside each, and
+meters on every node whose energies are summed while the duration is the maximum (the paper's aggregation).
+
+The shell lines are plain strings (unit tested); the meters are a ``MeterSet`` look-alike over one local meter set
+and one remote handle per other node, so the aggregation is tested without Ray. Ray is imported only by
+``connect_ray_nodes``, inside a multi-node task.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bench.errors import MeterError
+from bench.meters.base import COMPONENTS, ComponentEnergy, Reading
+
+# --- the Ray cluster inside the allocation ------------------------------------------------------------------------
+
+
+def ray_start_lines(*, port: int, gpus_per_node: int, cpus_per_task: int, ray: str = "ray") -> list[str]:
+    """Bash lines (for an sbatch script) that start Ray over the allocation's nodes and export RAY_ADDRESS.
+
+    Head on the first node of ``$SLURM_JOB_NODELIST``, one worker per other node, each through ``srun`` pinned to its
+    node so Slurm accounts for and cleans up the processes; ``--block`` keeps each ``srun`` step alive as long as
+    the job. The script then waits until Ray sees every node before the kit starts. ``ray`` is the command that runs
+    Ray (in Apptainer mode: ``apptainer exec ... ray``).
+    """
+    resources = f"--num-cpus={cpus_per_task} --num-gpus={gpus_per_node}"
+    return [
+        "# Ray cluster over the allocation: head on the first node, a worker on each other node (vLLM pipeline stages)",
+        'mapfile -t BENCH_NODES < <(scontrol show hostnames "$SLURM_JOB_NODELIST")',
+        'BENCH_HEAD="${BENCH_NODES[0]}"',
+        'BENCH_HEAD_IP=$(srun --overlap --nodes=1 --ntasks=1 -w "$BENCH_HEAD" hostname --ip-address '
+        "| awk '{print $1}')",
+        f'export RAY_ADDRESS="$BENCH_HEAD_IP:{port}"',
+        f'srun --overlap --nodes=1 --ntasks=1 -w "$BENCH_HEAD" {ray} start --head --node-ip-address="$BENCH_HEAD_IP" '
+        f"--port={port} {resources} --block &",
+        "sleep 10  # the head must listen before workers connect",
+        'for BENCH_NODE in "${BENCH_NODES[@]:1}"; do',
+        f'    srun --overlap --nodes=1 --ntasks=1 -w "$BENCH_NODE" {ray} start --address="$RAY_ADDRESS" '
+        f"{resources} --block &",
+        "done",
+        f'for _ in $(seq 120); do [ "$({ray} status --address="$RAY_ADDRESS" 2>/dev/null | grep -c "node_")" -ge '
+        '"${#BENCH_NODES[@]}" ] && break; sleep 1; done',
+    ]
+
+
+def vllm_parallel_args(*, nodes: int, gpus_per_node: int) -> dict[str, Any]:
+    """vLLM engine arguments of a placement: TP inside a node, PP across nodes, Ray as executor across nodes."""
+    args: dict[str, Any] = {"tensor_parallel_size": gpus_per_node, "pipeline_parallel_size": nodes}
+    if nodes > 1:
+        args["distributed_executor_backend"] = "ray"
+    return args
+
+
+def bench_run_line(bench: str, args: list[str]) -> str:
+    """``bench run ...`` as one shell-quoted line."""
+    return " ".join([bench, *(shlex.quote(a) for a in args)])
+
+
+# --- meters over every node ---------------------------------------------------------------------------------------
+
+
+class NodeMeter(Protocol):
+    """One node's meters, local or remote: start a window, stop it, return its reading."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class MultiNodeReading:
+    """A window over several nodes: the summed/maximum numbers (as ``WindowReading``) plus each node's reading."""
+
+    duration_s: float
+    components: dict[str, ComponentEnergy]
+    side: dict[str, Reading] = field(default_factory=dict)
+    nodes: dict[str, Any] = field(default_factory=dict)
+
+
+def _sum_component(component: str, per_node: dict[str, ComponentEnergy]) -> ComponentEnergy:
+    """One component over nodes: the sum when every node measured it, else null naming the node(s) that did not."""
+    missing = {host: ce for host, ce in per_node.items() if ce.energy_j is None}
+    methods = sorted({ce.method for ce in per_node.values()})
+    detail: dict[str, object] = {
+        "aggregation": "sum over nodes",
+        "nodes": {host: {"energy_j": ce.energy_j, "method": ce.method} for host, ce in per_node.items()},
+    }
+    gpus = [
+        {**g, "node": host}
+        for host, ce in per_node.items()
+        for g in (ce.detail.get("gpus") or [])  # type: ignore[union-attr]
+        if isinstance(g, dict)
+    ]
+    if gpus:
+        detail["gpus"] = gpus  # every GPU of every node, so the GPU count and per-GPU sum checks see them all
+    method = methods[0] if len(methods) == 1 else next((m for m in methods if m != "unavailable"), methods[0])
+    if len(methods) > 1:
+        detail["methods"] = methods
+    if missing:
+        # A sum without one node's share would read as a (too low) measurement: never report it as one.
+        reasons = "; ".join(f"{host}: {ce.reason}" for host, ce in missing.items())
+        return ComponentEnergy(None, "unavailable" if len(missing) == len(per_node) else method, reasons, detail)
+    return ComponentEnergy(sum(ce.energy_j or 0.0 for ce in per_node.values()), method, None, detail)
+
+
+def aggregate_nodes(readings: dict[str, Any]) -> MultiNodeReading:
+    """The paper's multi-node aggregation: energy summed over every node's meters, duration the maximum."""
+    if not readings:
+        raise MeterError("no node readings to aggregate")
+    components = {
+        c: _sum_component(c, {host: r.components[c] for host, r in readings.items() if c in r.components})
+        for c in COMPONENTS
+    }
+    side_names = sorted({name for r in readings.values() for name in getattr(r, "side", {})})
+    side: dict[str, Reading] = {}
+    for name in side_names:
+        per_node = {host: r.side[name] for host, r in readings.items() if name in r.side}
+        if len(per_node) != len(readings):
+            continue  # a side meter (CodeCarbon) that did not run everywhere has no comparable total
+        comps = {
+            c: _sum_component(c, {h: sr.components[c] for h, sr in per_node.items() if c in sr.components})
+            for c in COMPONENTS
+            if all(c in sr.components for sr in per_node.values())
+        }
+        first = next(iter(per_node.values()))
+        side[name] = Reading(
+            meter=first.meter, duration_s=max(sr.duration_s for sr in per_node.values()), components=comps
+        )
+    return MultiNodeReading(
+        duration_s=max(r.duration_s for r in readings.values()), components=components, side=side, nodes=dict(readings)
+    )
+
+
+class NodesMeterSet:
+    """The local meter set plus one handle per other node, opened and closed together; readings aggregated."""
+
+    def __init__(self, local: Any, local_host: str, remotes: dict[str, NodeMeter]) -> None:
+        self.local = local
+        self.local_host = local_host
+        self.remotes = dict(remotes)
+
+    @property
+    def min_window_s(self) -> float:
+        """The local meters' floor (every node runs the same meter kinds)."""
+        return float(self.local.min_window_s)
+
+    def min_window_by(self) -> str | None:
+        """The local meter that sets the floor."""
+        return self.local.min_window_by()
+
+    def describe(self) -> dict[str, Any]:
+        """The local meters' description plus the nodes whose meters are summed."""
+        return {**self.local.describe(), "nodes": [self.local_host, *self.remotes], "aggregation": "sum; duration max"}
+
+    def start(self) -> None:
+        """Open the window on every node (remotes first: the local start is the window's reference edge)."""
+        for remote in self.remotes.values():
+            remote.start()
+        self.local.start()
+
+    def stop(self) -> MultiNodeReading:
+        """Close every node's window and aggregate."""
+        readings = {self.local_host: self.local.stop()}
+        for host, remote in self.remotes.items():
+            readings[host] = remote.stop()
+        return aggregate_nodes(readings)
+
+    def close(self) -> None:
+        """Close the local meters (remote actors end with the Ray cluster)."""
+        self.local.close()
+
+
+def connect_ray_nodes(local: Any, meter_kwargs: dict[str, Any], *, expected_nodes: int) -> NodesMeterSet:
+    """Put a meter actor on every other node of the running Ray cluster (RAY_ADDRESS) and return the node set.
+
+    Refuses to run with fewer nodes than the allocation has: a sum over some of the nodes is not the paper's number.
+    """
+    import socket
+
+    try:
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    except ImportError as exc:
+        raise MeterError(f"multi-node metering needs Ray (pip install 'ray[default]'): {exc}") from None
+
+    ray.init(address="auto", ignore_reinit_error=True, log_to_driver=False)
+    here = ray.get_runtime_context().get_node_id()
+    others = [n for n in ray.nodes() if n.get("Alive") and n["NodeID"] != here]
+    if len(others) + 1 < expected_nodes:
+        raise MeterError(f"Ray sees {len(others) + 1} node(s), the allocation has {expected_nodes}")
+
+    @ray.remote(num_cpus=0)
+    class _RemoteMeters:  # one per node, pinned there
+        def __init__(self, kwargs: dict[str, Any]) -> None:
+            from bench.meters import build_meter_set
+
+            self.meters = build_meter_set(**kwargs)
+
+        def start(self) -> None:
+            self.meters.start()
+
+        def stop(self) -> Any:
+            return self.meters.stop()
+
+    class _Handle:
+        def __init__(self, actor: Any) -> None:
+            self.actor = actor
+
+        def start(self) -> None:
+            ray.get(self.actor.start.remote())
+
+        def stop(self) -> Any:
+            return ray.get(self.actor.stop.remote())
+
+    remotes: dict[str, NodeMeter] = {}
+    for node in others:
+        strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
+        actor = _RemoteMeters.options(scheduling_strategy=strategy).remote(meter_kwargs)
+        remotes[node.get("NodeManagerHostname") or node["NodeManagerAddress"]] = _Handle(actor)
+    time.sleep(0)  # actors start lazily; the first start() call waits for them
+    return NodesMeterSet(local, socket.gethostname(), remotes)

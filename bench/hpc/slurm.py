@@ -1,0 +1,611 @@
+"""``bench slurm``: a suite's grid as Slurm array jobs, one task per model, and the manifest that ties them together.
+
+Layout of an output folder ``DIR`` (the run folder of the merged run):
+
+- ``manifest.json``: kit version, profile, suite, the run's settings and their hash, the tasks (array index -> model,
+  data sets, repetitions, nodes, GPUs) and every submission (job id, indices, script). ``bench merge`` refuses parts
+  that do not match it; ``bench slurm`` on the same folder refuses other settings and submits only what is missing.
+- ``slurm/array-<nodes>x<gpus>.sbatch``: one array script per resource shape (an array job has one shape), e.g. the
+  1-GPU models in one array and the 2-GPU models in another.
+- ``parts/<task>/results.json``: what each task's ``bench run`` wrote (idle baseline and environment inside), plus
+  ``task-<job>.json``, what the task was given (job, array index, node, CUDA_VISIBLE_DEVICES), written first.
+- ``logs/<job name>-<job id>_<index>.out``: Slurm's log of each task.
+- ``results.json`` and ``report.html``: the merged run (``bench merge DIR``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.config import HardwareProfile, load_profile
+from bench.containers.apptainer import default_sif_path
+from bench.errors import BenchError, ConfigError
+from bench.hpc.multinode import bench_run_line, ray_start_lines
+from bench.hpc.placement import Placement, placement_for
+
+MANIFEST_KIND = "bench.slurm-manifest"
+MANIFEST_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+#: The repository root (host mode defaults to its .venv).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SlurmError(BenchError):
+    """sbatch/squeue failed, or an output folder belongs to another run."""
+
+
+@dataclass(frozen=True)
+class SlurmRequest:
+    """What ``bench slurm`` was asked: the run (as ``bench run`` would take it) and how to reach the cluster."""
+
+    profile: str
+    suite: str = "default"
+    output: Path = Path("slurm-run")
+    mode: str = "apptainer"  # or "host"
+    venv: Path | None = None
+    image: str | None = None
+    repetitions: int | None = None
+    min_window_s: float | None = None
+    idle_baseline_s: float | None = None
+    codecarbon: bool | None = None
+    data_paths: dict[str, str] = field(default_factory=dict)
+    models: list[str] | None = None
+    force: bool = False
+    partition: str | None = None
+    account: str | None = None
+    cpus_per_task: int | None = None
+    mem_gb: float | None = None
+    time: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One array task: one model load, all the suite's data sets and repetitions."""
+
+    index: int
+    name: str
+    model: str
+    datasets: list[str]
+    repetitions: int
+    placement: Placement
+
+    def cells(self) -> list[tuple[str, str, int]]:
+        """(dataset, model, repetition) of every cell this task runs."""
+        return [(d, self.model, r) for d in self.datasets for r in range(self.repetitions)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest's form."""
+        return {
+            "index": self.index,
+            "name": self.name,
+            "model": self.model,
+            "datasets": list(self.datasets),
+            "repetitions": self.repetitions,
+            "nodes": self.placement.nodes,
+            "gpus_per_node": self.placement.gpus_per_node,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        """Read a manifest entry."""
+        return cls(
+            index=int(data["index"]),
+            name=str(data["name"]),
+            model=str(data["model"]),
+            datasets=list(data["datasets"]),
+            repetitions=int(data["repetitions"]),
+            placement=Placement(int(data["nodes"]), int(data["gpus_per_node"])),
+        )
+
+
+def task_name(model: str) -> str:
+    """A folder- and shell-safe task name: ``llama-3.1-70b@2x1`` -> ``llama-3.1-70b_2x1``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", model)
+
+
+def _run_request(request: SlurmRequest, profile: HardwareProfile) -> Any:
+    from bench.runner import RunRequest
+
+    return RunRequest(
+        profile=profile,
+        suite_name=request.suite,
+        reports_dir=request.output / "parts",
+        data_paths=dict(request.data_paths),
+        repetitions=request.repetitions,
+        min_window_s=request.min_window_s,
+        idle_baseline_s=request.idle_baseline_s,
+        codecarbon=request.codecarbon,
+        models=request.models,
+        progress=False,
+    )
+
+
+def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[Task]]:
+    """Resolve the profile and suite, check every model fits, and return (profile, manifest body, tasks).
+
+    Raises ConfigError before anything is written when a model needs more GPUs than a node has and the profile does
+    not allow multi-node runs, naming the model, the GPUs, the node and the fix.
+    """
+    from bench.catalog.models import get_model_spec
+    from bench.runner import _settings_sha256, effective_suite, run_settings
+
+    profile = load_profile(request.profile)
+    run_request = _run_request(request, profile)
+    suite = effective_suite(run_request)
+    settings = run_settings(run_request, suite)
+    tasks = []
+    for index, model in enumerate(suite.models):
+        spec = get_model_spec(model)
+        tasks.append(
+            Task(
+                index=index,
+                name=task_name(model),
+                model=model,
+                datasets=list(suite.datasets),
+                repetitions=suite.repetitions_of(model),
+                placement=placement_for(spec, profile),
+            )
+        )
+    body = {
+        "kind": MANIFEST_KIND,
+        "version": MANIFEST_VERSION,
+        "kit_version": __version__,
+        "run_id": request.output.resolve().name,
+        "profile": request.profile,
+        "profile_name": profile.name,
+        "profile_config": profile.model_dump(mode="json"),
+        "suite_name": request.suite,
+        "settings": settings,
+        "settings_sha256": _settings_sha256(profile, settings),
+        "overrides": {
+            "repetitions": request.repetitions,
+            "min_window_s": request.min_window_s,
+            "idle_baseline_s": request.idle_baseline_s,
+            "codecarbon": request.codecarbon,
+            "data_paths": dict(sorted(request.data_paths.items())),
+            "models": request.models,
+            "force": request.force,
+        },
+    }
+    return profile, body, tasks
+
+
+# --- manifest -----------------------------------------------------------------------------------------------------
+
+
+def load_manifest(folder: Path) -> dict[str, Any]:
+    """Read ``folder/manifest.json``; SlurmError if absent or not ours."""
+    path = folder / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SlurmError(f"{path}: no manifest; is {folder} an output folder of `bench slurm`?") from None
+    except json.JSONDecodeError as exc:
+        raise SlurmError(f"{path}: not valid JSON ({exc})") from None
+    if data.get("kind") != MANIFEST_KIND or data.get("version") != MANIFEST_VERSION:
+        raise SlurmError(f"{path}: not a bench Slurm manifest of version {MANIFEST_VERSION}")
+    return data
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
+    """Write the manifest atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / MANIFEST_NAME
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def manifest_tasks(manifest: dict[str, Any]) -> list[Task]:
+    """The tasks of a manifest."""
+    return [Task.from_dict(t) for t in manifest["tasks"]]
+
+
+def _same_run(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """How a new plan differs from the manifest already in the folder (empty: the same run)."""
+    differences = []
+    for key in ("kit_version", "profile_name", "suite_name", "settings_sha256"):
+        if old.get(key) != new.get(key):
+            differences.append(f"{key}: {old.get(key)!r} in the folder, {new.get(key)!r} now")
+    return differences
+
+
+# --- what is done, what is missing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskStatus:
+    """Which cells of a task are done (ok) and which are missing, with what the cluster said about the task."""
+
+    task: Task
+    done: set[tuple[str, str, int]]
+    missing: list[tuple[str, str, int]]
+    failed: dict[tuple[str, str, int], str]
+    job_id: str | None
+    log_path: Path | None
+    part_error: str | None = None
+
+
+def part_path(folder: Path, task: Task) -> Path:
+    """Where a task's ``bench run`` writes."""
+    return folder / "parts" / task.name / "results.json"
+
+
+def last_submission(manifest: dict[str, Any], index: int) -> dict[str, Any] | None:
+    """The latest submission that included array index ``index``."""
+    for submission in reversed(manifest.get("submissions", [])):
+        if index in submission.get("indices", []):
+            return submission
+    return None
+
+
+def log_path_of(folder: Path, submission: dict[str, Any], index: int) -> Path:
+    """Slurm's log file of one array task (the script's ``--output`` pattern, filled in)."""
+    return folder / "logs" / f"{submission['job_name']}-{submission['job_id']}_{index}.out"
+
+
+def task_status(folder: Path, manifest: dict[str, Any]) -> list[TaskStatus]:
+    """For every task, its done and missing cells, the job that ran it last and its log."""
+    from bench.results import load_results
+
+    out = []
+    for task in manifest_tasks(manifest):
+        done: set[tuple[str, str, int]] = set()
+        failed: dict[tuple[str, str, int], str] = {}
+        part_error = None
+        path = part_path(folder, task)
+        if path.exists():
+            try:
+                doc = load_results(path)
+            except BenchError as exc:
+                part_error = str(exc)
+            else:
+                for cell in doc.cells:
+                    if cell.status == "ok":
+                        done.add(cell.key)
+                    elif cell.error is not None:
+                        failed[cell.key] = f"{cell.error.type}: {cell.error.message}"
+        submission = last_submission(manifest, task.index)
+        job_id = f"{submission['job_id']}_{task.index}" if submission and submission.get("job_id") else None
+        log = log_path_of(folder, submission, task.index) if submission and submission.get("job_id") else None
+        missing = [c for c in task.cells() if c not in done]
+        out.append(TaskStatus(task, done, missing, failed, job_id, log, part_error))
+    return out
+
+
+def missing_report(statuses: list[TaskStatus]) -> list[str]:
+    """One line per task with missing cells: how many, which, the job and its log (never silently dropped)."""
+    lines = []
+    for st in statuses:
+        if not st.missing:
+            continue
+        cells = ", ".join(f"{d}/rep{r}" for d, _, r in st.missing[:6]) + (" ..." if len(st.missing) > 6 else "")
+        if st.job_id is None:
+            where = "never submitted"
+        else:
+            where = f"job {st.job_id}, log {st.log_path}"
+            if st.log_path is not None and not st.log_path.exists():
+                where += " (no log yet: pending, or the job never started)"
+        why = ""
+        if st.part_error:
+            why = f"; part unreadable: {st.part_error}"
+        elif st.failed:
+            why = "; failed: " + next(iter(st.failed.values()))
+        elif not part_path_exists(st):
+            why = "; no part written"
+        lines.append(f"task {st.task.name}: {len(st.missing)} cell(s) missing ({cells}): {where}{why}")
+    return lines
+
+
+def part_path_exists(status: TaskStatus) -> bool:
+    """Whether the task wrote a part at all (done, failed or unreadable)."""
+    return bool(status.done or status.failed or status.part_error)
+
+
+# --- the sbatch scripts --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What each array task asks for (the profile's [slurm], overridden on the command line)."""
+
+    cpus_per_task: int
+    mem_gb: float
+    time: str
+    partition: str | None
+    account: str | None
+    extra: tuple[str, ...]
+    ray_port: int
+
+
+def resources_of(profile: HardwareProfile, request: SlurmRequest) -> Resources:
+    """The profile's Slurm settings with the request's overrides."""
+    s = profile.slurm
+    return Resources(
+        cpus_per_task=request.cpus_per_task or s.cpus_per_task,
+        mem_gb=request.mem_gb or s.mem_gb,
+        time=request.time or s.time,
+        partition=request.partition or s.partition,
+        account=request.account or s.account,
+        extra=tuple(s.extra_sbatch),
+        ray_port=s.ray_port,
+    )
+
+
+def _array_spec(indices: list[int]) -> str:
+    """``[0,1,2,5]`` -> ``0-2,5`` (Slurm's --array syntax)."""
+    ranges: list[str] = []
+    start = prev = indices[0]
+    for i in [*indices[1:], None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        ranges.append(str(start) if start == prev else f"{start}-{prev}")
+        if i is not None:
+            start = prev = i
+    return ",".join(ranges)
+
+
+def tool_command(tool: str, mode: str, *, venv: Path | None, image: str | None, gpus: bool, binds: list[str]) -> str:
+    """How a task runs ``tool`` (``bench``, ``ray``): from the venv, or ``apptainer exec [--nv] --bind ... image``."""
+    if mode == "host":
+        return shlex.quote(str((venv or REPO_ROOT / ".venv") / "bin" / tool))
+    if not image:
+        raise ConfigError("Apptainer mode needs an image: set [slurm] apptainer_image, pass --image, or use --host")
+    parts = ["apptainer", "exec"]
+    if gpus:
+        parts.append("--nv")  # the host's NVIDIA driver and devices inside the container
+    for bind in binds:
+        parts += ["--bind", bind]
+    parts += ["--env", "HF_HUB_OFFLINE=1", image, tool]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def render_script(
+    *,
+    manifest: dict[str, Any],
+    tasks: list[Task],
+    folder: Path,
+    resources: Resources,
+    mode: str,
+    venv: Path | None,
+    image: str | None,
+    job_name: str,
+) -> str:
+    """One sbatch array script for tasks of one shape (same nodes and GPUs per node)."""
+    shapes = {t.placement for t in tasks}
+    if len(shapes) != 1:
+        raise ValueError(f"one script per resource shape, got {sorted(s.label for s in shapes)}")
+    shape = shapes.pop()
+    folder = folder.resolve()
+    lines = [
+        "#!/bin/bash",
+        f"# Written by bench {__version__} (`bench slurm`): run {manifest['run_id']}, profile "
+        f"{manifest['profile_name']}, suite {manifest['suite_name']}; {len(tasks)} task(s) of shape {shape.label}",
+        f"#SBATCH --job-name={job_name}",
+        f"#SBATCH --array={_array_spec([t.index for t in tasks])}",
+        f"#SBATCH --nodes={shape.nodes}",
+        "#SBATCH --ntasks-per-node=1",
+        f"#SBATCH --cpus-per-task={resources.cpus_per_task}",
+        f"#SBATCH --mem={max(1, round(resources.mem_gb * 1024))}M",
+        f"#SBATCH --time={resources.time}",
+        f"#SBATCH --output={folder}/logs/%x-%A_%a.out",
+    ]
+    if shape.gpus_per_node:
+        lines.append(f"#SBATCH --gres=gpu:{shape.gpus_per_node}")
+    if resources.partition:
+        lines.append(f"#SBATCH --partition={resources.partition}")
+    if resources.account:
+        lines.append(f"#SBATCH --account={resources.account}")
+    lines += [f"#SBATCH {extra}" for extra in resources.extra]
+    lines += [
+        "set -uo pipefail",
+        "export HF_HUB_OFFLINE=1  # models and data come baked in (image) or pre-fetched (venv): never the Hub",
+        'case "$SLURM_ARRAY_TASK_ID" in',
+    ]
+    for t in tasks:
+        lines.append(f"    {t.index}) BENCH_TASK={shlex.quote(t.name)}; BENCH_MODEL={shlex.quote(t.model)} ;;")
+    lines += [
+        '    *) echo "bench: array index $SLURM_ARRAY_TASK_ID is not a task of this run" >&2; exit 2 ;;',
+        "esac",
+        f"BENCH_DIR={shlex.quote(str(folder))}",
+        "export BENCH_SLURM_TASK=$BENCH_TASK",
+        'export BENCH_SLURM_LOG="$BENCH_DIR/logs/${SLURM_JOB_NAME}-${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}.out"',
+        'mkdir -p "$BENCH_DIR/parts/$BENCH_TASK"',
+        "# What this task was given, written before anything can fail (bench merge names it for missing cells)",
+        'printf \'{"task": "%s", "job_id": "%s", "array_job_id": "%s", "array_task_id": "%s", "host": "%s", '
+        '"nodelist": "%s", "cuda_visible_devices": "%s", "log": "%s", "started_at": "%s"}\\n\' '
+        '"$BENCH_TASK" "$SLURM_JOB_ID" "$SLURM_ARRAY_JOB_ID" "$SLURM_ARRAY_TASK_ID" "$(hostname)" '
+        '"$SLURM_JOB_NODELIST" "${CUDA_VISIBLE_DEVICES-}" "$BENCH_SLURM_LOG" "$(date -u +%FT%TZ)" '
+        '> "$BENCH_DIR/parts/$BENCH_TASK/task-${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}.json"',
+        'echo "bench task $BENCH_TASK on $(hostname): CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES-unset}"',
+    ]
+    binds = [f"{folder}:{folder}", "/sys/class/powercap:/sys/class/powercap:ro"]
+    profile_arg = manifest["profile"]
+    if profile_arg.endswith(".toml") or "/" in profile_arg:
+        profile_arg = str(Path(profile_arg).resolve())
+        binds.append(f"{Path(profile_arg).parent}:{Path(profile_arg).parent}:ro")
+    for data_path in manifest["overrides"]["data_paths"].values():
+        parent = Path(data_path).resolve().parent
+        binds.append(f"{parent}:{parent}:ro")
+    bench = tool_command("bench", mode, venv=venv, image=image, gpus=bool(shape.gpus_per_node), binds=binds)
+    if shape.nodes > 1:
+        ray = tool_command("ray", mode, venv=venv, image=image, gpus=True, binds=binds)
+        lines += ray_start_lines(
+            port=resources.ray_port, gpus_per_node=shape.gpus_per_node, cpus_per_task=resources.cpus_per_task, ray=ray
+        )
+    args = ["run", "--profile", profile_arg, "--suite", manifest["suite_name"], "--model", "__MODEL__"]
+    args += ["--run-id", "__TASK__", "--reports-dir", f"{folder}/parts", "--no-report", "--no-progress"]
+    overrides = manifest["overrides"]
+    if overrides["repetitions"] is not None:
+        args += ["--repetitions", str(overrides["repetitions"])]
+    if overrides["min_window_s"] is not None:
+        args += ["--min-window-s", repr(float(overrides["min_window_s"]))]
+    if overrides["idle_baseline_s"] is not None:
+        args += ["--idle-s", repr(float(overrides["idle_baseline_s"]))]
+    if overrides["codecarbon"] is False:
+        args.append("--no-codecarbon")
+    for name, data_path in overrides["data_paths"].items():
+        args += ["--data", f"{name}={Path(data_path).resolve()}"]
+    if overrides["force"]:
+        args.append("--force")
+    if shape.gpus_per_node:
+        args += ["--gpus", str(shape.gpus_per_node)]
+    if shape.nodes > 1:
+        args += ["--nodes", str(shape.nodes)]
+    run_line = bench_run_line(bench, args).replace("__MODEL__", '"$BENCH_MODEL"').replace("__TASK__", '"$BENCH_TASK"')
+    lines += [
+        "# One model load; its data sets and repetitions; resumes the part if an earlier attempt left one",
+        run_line,
+        "rc=$?",
+        'echo "bench task $BENCH_TASK finished with exit code $rc"',
+        "exit $rc",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --- writing and submitting ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """What ``prepare`` wrote: the manifest, the scripts and the tasks each holds, and what is already done."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    scripts: list[tuple[Path, list[Task]]]
+    statuses: list[TaskStatus]
+    resumed: bool
+
+
+def prepare(request: SlurmRequest) -> Prepared:
+    """Plan, check, and write the manifest and one array script per resource shape over the missing tasks.
+
+    On a folder with a manifest, the settings must be the same (else SlurmError naming the difference) and only
+    tasks with missing cells get into the arrays; the parts they left are resumed by ``bench run``.
+    """
+    profile, body, tasks = plan(request)  # raises before anything is written
+    folder = request.output
+    image = None
+    if request.mode == "apptainer":
+        image = request.image or profile.slurm.apptainer_image or str(REPO_ROOT / default_sif_path(profile.name))
+    manifest_path = folder / MANIFEST_NAME
+    resumed = manifest_path.exists()
+    if resumed:
+        manifest = load_manifest(folder)
+        differences = _same_run(manifest, body)
+        if [t.to_dict() for t in tasks] != manifest["tasks"]:
+            differences.append("the tasks (models, data sets, repetitions or placements) differ")
+        if differences:
+            raise SlurmError(
+                f"{folder} holds another run; its parts cannot be mixed with this one: {'; '.join(differences)}. "
+                "Use another --output folder."
+            )
+    else:
+        manifest = {**body, "tasks": [t.to_dict() for t in tasks], "submissions": []}
+    manifest["mode"] = request.mode
+    manifest["image"] = image
+    manifest["venv"] = str(request.venv or REPO_ROOT / ".venv") if request.mode == "host" else None
+    statuses = task_status(folder, manifest)
+    todo = [st.task for st in statuses if st.missing]
+    resources = resources_of(profile, request)
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    (folder / "slurm").mkdir(parents=True, exist_ok=True)
+    scripts: list[tuple[Path, list[Task]]] = []
+    by_shape: dict[Placement, list[Task]] = {}
+    for task in todo:
+        by_shape.setdefault(task.placement, []).append(task)
+    attempt = len(manifest.get("submissions", []))
+    for shape, shape_tasks in sorted(by_shape.items(), key=lambda kv: (kv[0].nodes, kv[0].gpus_per_node)):
+        job_name = f"bench-{profile.name}-{shape.label}"
+        text = render_script(
+            manifest=manifest,
+            tasks=shape_tasks,
+            folder=folder,
+            resources=resources,
+            mode=request.mode,
+            venv=request.venv,
+            image=image,
+            job_name=job_name,
+        )
+        suffix = f"-retry{attempt}" if resumed and manifest.get("submissions") else ""
+        path = folder / "slurm" / f"array-{shape.label}{suffix}.sbatch"
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o755)
+        scripts.append((path, shape_tasks))
+    write_manifest(folder, manifest)
+    return Prepared(folder, manifest, scripts, statuses, resumed)
+
+
+def _job_name_of(script: Path) -> str:
+    for line in script.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#SBATCH --job-name="):
+            return line.split("=", 1)[1]
+    raise SlurmError(f"{script}: no --job-name line")
+
+
+def active_indices(manifest: dict[str, Any]) -> set[int]:
+    """Array indices of this run still pending or running (squeue), so a rerun does not submit them twice."""
+    job_ids = sorted({str(s["job_id"]) for s in manifest.get("submissions", []) if s.get("job_id")})
+    if not job_ids or shutil.which("squeue") is None:
+        return set()
+    active: set[int] = set()
+    for job_id in job_ids:
+        # One query per job: squeue fails for the whole list when one id was purged (older than MinJobAge).
+        proc = subprocess.run(
+            ["squeue", "-h", "-r", "-j", job_id, "-o", "%i"], capture_output=True, text=True, check=False
+        )
+        for line in proc.stdout.split():
+            _, sep, index = line.partition("_")
+            if sep and index.isdigit():
+                active.add(int(index))
+    return active
+
+
+def submit(prepared: Prepared) -> list[dict[str, Any]]:
+    """``sbatch --parsable`` every script; record job ids in the manifest; return the submissions."""
+    if shutil.which("sbatch") is None:
+        raise SlurmError("sbatch not found: submit from a login node of the cluster (or drop --submit)")
+    if prepared.manifest.get("mode") == "apptainer":
+        image = prepared.manifest.get("image")
+        if image and not Path(image).exists():
+            raise SlurmError(f"Apptainer image {image} not found: build it with `make sif PROFILE=...` or pass --image")
+    busy = active_indices(prepared.manifest)
+    submissions = []
+    for script, tasks in prepared.scripts:
+        if busy & {t.index for t in tasks}:
+            raise SlurmError(
+                f"array task(s) {sorted(busy & {t.index for t in tasks})} of this run are still pending or running: "
+                "wait for them (squeue) before resubmitting the missing cells"
+            )
+        proc = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SlurmError(
+                f"sbatch {script} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
+            )
+        job_id = proc.stdout.strip().split(";")[0]
+        if not job_id.isdigit():
+            raise SlurmError(f"sbatch {script}: unexpected answer {proc.stdout.strip()!r}")
+        record = {
+            "job_id": job_id,
+            "job_name": _job_name_of(script),
+            "script": str(script.relative_to(prepared.folder)),
+            "indices": [t.index for t in tasks],
+            "submitted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        prepared.manifest.setdefault("submissions", []).append(record)
+        write_manifest(prepared.folder, prepared.manifest)  # after each: a failure later keeps the ids of the first
+        submissions.append(record)
+    return submissions
