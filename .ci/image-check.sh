@@ -76,7 +76,8 @@ set +e
 set -e
 cat "$out/sif.log"
 [ "$sif_status" = 1 ] && grep -q "apptainer build --force" "$out/sif.log"
-tar -tf "$out/bench-cpu.tar" | grep -qx manifest.json
+tar -tf "$out/bench-cpu.tar" >"$out/archive.list"  # to a file: `| grep -q` would SIGPIPE tar under pipefail
+grep -qx manifest.json "$out/archive.list"
 echo "image-check: SIF archive $(du -h "$out/bench-cpu.tar" | cut -f1), apptainer step printed"
 # A GPU profile on an engine with no NVIDIA runtime: refused, with the reason, before any build work.
 set +e

@@ -27,6 +27,10 @@ class HardwareMismatchError(BenchError):
     """The detected machine does not match the profile asked for (override with --force)."""
 
 
+class ContainerError(BenchError):
+    """A container engine, image or build problem, with what to do about it."""
+
+
 def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
     """Return ' Did you mean: a, b?' for close matches of ``name`` among ``known`` (empty string if none)."""
     import difflib

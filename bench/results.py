@@ -20,7 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bench.errors import ResultsError
 
-SCHEMA_VERSION = 1
+# 2: cells gained ``gpus`` and ``nodes`` (multi-GPU / multi-node allocations), documents ``parts`` (runs merged from
+# Slurm tasks). A v1 document is a v2 document without them; the bump makes an older kit say "upgrade bench" on a v2
+# file instead of failing on unknown fields.
+SCHEMA_VERSION = 2
 DOCUMENT_KIND = "bench.results"
 
 
@@ -187,7 +190,7 @@ class PartRecord(_Model):
 class ResultDocument(_Model):
     """A whole run. ``content_hash`` covers everything else."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     kind: Literal["bench.results"] = DOCUMENT_KIND
     run_id: str
     status: Literal["running", "interrupted", "complete"]
@@ -272,8 +275,13 @@ def write_results(document: ResultDocument, path: Path) -> str:
     return data["content_hash"]
 
 
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 only added optional fields with defaults (``Cell.gpus``, ``Cell.nodes``, ``parts``): relabel."""
+    return {**data, "schema_version": 2}
+
+
 #: schema_version -> function turning a document of that version into the next version's shape.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def migrate(data: dict[str, Any], path: Path | str = "<memory>") -> dict[str, Any]:

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.containers.image import ContainerError
+from bench.containers.engine import engine_errors
+from bench.errors import ContainerError
 
 APPTAINER_BINARIES = ("apptainer", "singularity")  # SingularityCE still ships as `singularity` on older clusters
 
@@ -32,10 +33,14 @@ def save_archive(image: Any, archive: Path) -> int:
     """Write the image as a docker-archive tar (atomically: a partial tar never looks finished); returns bytes."""
     partial = archive.with_name(archive.name + ".partial")
     size = 0
-    with partial.open("wb") as out:
-        for chunk in image.save(named=True):
-            out.write(chunk)
-            size += len(chunk)
+    try:
+        with partial.open("wb") as out:
+            for chunk in image.save(named=True):
+                out.write(chunk)
+                size += len(chunk)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a half-written archive of several GB helps nobody
+        raise
     partial.replace(archive)
     return size
 
@@ -44,7 +49,8 @@ def build_sif(image: Any, tag: str, output: Path, *, keep_archive: bool = False)
     """Export ``image`` and build ``output``; returns the SIF, or None when Apptainer is missing (archive kept)."""
     archive = output.with_suffix(".tar")
     print(f"bench: exporting {tag} ({image.id[:19]}) to {archive}", file=sys.stderr, flush=True)
-    size = save_archive(image, archive)
+    with engine_errors(f"exporting {tag}"):
+        size = save_archive(image, archive)
     print(f"bench: wrote {archive} ({size / 1e9:.2f} GB)", file=sys.stderr)
     binary = next((b for b in APPTAINER_BINARIES if shutil.which(b)), None)
     cmd = sif_build_command(binary or "apptainer", archive, output)

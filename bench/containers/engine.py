@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,29 @@ def detect_engine(timeout_s: float = 5.0) -> Engine | NoEngine:
         host=host,
         nvidia=nvidia_support(info),
     )
+
+
+@contextmanager
+def engine_errors(doing: str) -> Iterator[None]:
+    """Turn the SDK's errors (the daemon's refusals, a dropped socket) into a ContainerError saying what failed.
+
+    E.g. a GPU request the daemon cannot serve answers ``could not select device driver "" with capabilities:
+    [[gpu]]``: the user gets that sentence and what the kit was doing, not a traceback.
+    """
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    from bench.errors import BenchError, ContainerError
+
+    try:
+        yield
+    except BenchError:
+        raise
+    except DockerException as exc:
+        explanation = getattr(exc, "explanation", None) or _first_line(exc)
+        raise ContainerError(f"{doing}: the engine refused: {explanation}") from None
+    except RequestException as exc:
+        raise ContainerError(f"{doing}: lost the engine ({_first_line(exc)})") from None
 
 
 def _first_line(exc: BaseException) -> str:

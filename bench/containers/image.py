@@ -18,8 +18,8 @@ from typing import Any
 
 from bench import __version__
 from bench.config import HardwareProfile
-from bench.containers.engine import Engine
-from bench.errors import BenchError, ConfigError
+from bench.containers.engine import Engine, engine_errors
+from bench.errors import ConfigError, ContainerError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Labels every image of the kit carries (set from build args in both Dockerfiles).
@@ -27,10 +27,6 @@ LABEL_PROFILE = "io.bench.profile"
 LABEL_LOCK = "io.bench.model-lock-sha256"
 LABEL_REVISION = "org.opencontainers.image.revision"
 LABEL_VERSION = "org.opencontainers.image.version"
-
-
-class ContainerError(BenchError):
-    """A container engine, image or build problem, with what to do about it."""
 
 
 @dataclass
@@ -128,10 +124,11 @@ def find_image(engine: Engine, tag: str) -> Any | None:
     """The engine's image called ``tag`` (docker.models.images.Image), or None when it has none."""
     from docker.errors import ImageNotFound
 
-    try:
-        return engine.client.images.get(tag)
-    except ImageNotFound:
-        return None
+    with engine_errors(f"looking up image {tag}"):
+        try:
+            return engine.client.images.get(tag)
+        except ImageNotFound:
+            return None
 
 
 def check_image(image: Any, profile: HardwareProfile) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import HardwareProfile
-from bench.containers.engine import Engine, NoEngine, detect_engine
+from bench.containers.engine import Engine, NoEngine, detect_engine, engine_errors
 from bench.containers.image import ContainerError, build_image, build_plan, check_image, find_image, preflight_build
 
 # Inside both images: the working directory, where results go, and where host files are mounted.
@@ -198,19 +198,24 @@ def run_in_container(engine: Engine, profile: HardwareProfile, spec_of: Any) -> 
         file=sys.stderr,
         flush=True,
     )
-    container = engine.client.containers.create(**spec.sdk_kwargs())
+    kwargs = spec.sdk_kwargs()
+    with engine_errors(f"creating a container from {profile.container.image}"):
+        container = engine.client.containers.create(**kwargs)
     started = time.time()
     try:
-        container.start()
+        with engine_errors(f"starting the container of {profile.container.image}"):
+            container.start()
         try:
-            _stream(container, tty=bool(spec.sdk_kwargs()["tty"]))
+            with engine_errors("streaming the container's output"):
+                _stream(container, tty=bool(kwargs["tty"]))
         except KeyboardInterrupt:
             # The run inside keeps its finished cells when interrupted (like Ctrl-C on the host): pass it on.
             print("bench: interrupting the container (its finished cells are kept)", file=sys.stderr)
             container.kill(signal=int(signal.SIGINT))
             container.wait(timeout=120)
             raise
-        status = int(container.wait().get("StatusCode", 1))
+        with engine_errors("waiting for the container"):
+            status = int(container.wait().get("StatusCode", 1))
     finally:
         try:
             container.remove(force=True)

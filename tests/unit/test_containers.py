@@ -157,3 +157,24 @@ def test_build_plan_refuses_a_missing_dockerfile(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"Dockerfile.arm.*not found"):
         build_plan(load_profile(str(toml)))
     assert isinstance(build_plan(load_profile("cpu")), BuildPlan)
+
+
+def test_engine_refusals_become_clear_errors() -> None:
+    from docker.errors import APIError
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+
+    from bench.containers.engine import engine_errors
+
+    refusal = 'could not select device driver "" with capabilities: [[gpu]]'
+    with (
+        pytest.raises(ContainerError, match=r"starting the container: the engine refused: could not select device"),
+        engine_errors("starting the container"),
+    ):
+        raise APIError("500 Server Error", explanation=refusal)
+    with (
+        pytest.raises(ContainerError, match=r"exporting bench:cpu: lost the engine"),
+        engine_errors("exporting bench:cpu"),
+    ):
+        raise RequestsConnectionError("Connection aborted.")
+    with pytest.raises(ConfigError), engine_errors("anything"):  # the kit's own errors pass through unchanged
+        raise ConfigError("x")

@@ -75,6 +75,21 @@ def test_old_schema_goes_through_migration(monkeypatch: pytest.MonkeyPatch) -> N
     assert results.parse_results(data).kind == "bench.results"
 
 
+def test_a_v1_document_loads_as_v2(tmp_path: Path) -> None:
+    """Files written before cells had gpus/nodes and documents had parts load unchanged, with their hash intact."""
+    data = document().model_dump(mode="json")
+    data["schema_version"] = 1
+    for c in data["cells"]:
+        del c["gpus"], c["nodes"]
+    del data["parts"]
+    data["content_hash"] = results.content_hash(data)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    doc = load_results(path)
+    assert doc.schema_version == results.SCHEMA_VERSION == 2
+    assert doc.parts == [] and all(c.gpus is None and c.nodes is None for c in doc.cells)
+
+
 def test_schema_violation_names_the_field(tmp_path: Path) -> None:
     data = document().model_dump(mode="json")
     data["cells"][0]["accuracy"] = "high"
