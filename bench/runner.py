@@ -186,8 +186,20 @@ def _model_lock_sha256(suite: SuiteSpec) -> str | None:
     return lock_sha256() if hub_llms else None
 
 
+#: Profile tables left out of the settings hash: ``[slurm]`` says how to ask a cluster for the machine (partition,
+#: wall time, memory, image), not what the numbers mean. Hashing it would refuse a rerun after raising ``time`` and
+#: would stop every run started before the table existed from resuming. It stays in the results' ``profile``.
+UNHASHED_PROFILE_KEYS = frozenset({"slurm"})
+
+
+def hashed_profile(profile: HardwareProfile | dict[str, Any]) -> dict[str, Any]:
+    """The profile as the settings hash and ``bench merge`` see it: its JSON form without ``UNHASHED_PROFILE_KEYS``."""
+    data = profile if isinstance(profile, dict) else profile.model_dump(mode="json")
+    return {k: v for k, v in data.items() if k not in UNHASHED_PROFILE_KEYS}
+
+
 def _settings_sha256(profile: HardwareProfile, settings: dict[str, Any]) -> str:
-    body = {"profile": profile.model_dump(mode="json"), "settings": settings}
+    body = {"profile": hashed_profile(profile), "settings": settings}
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from bench.errors import BenchError, ResultsError
 from bench.hpc.slurm import SlurmError, load_manifest, manifest_tasks, missing_report, part_path, task_status
 from bench.results import PartRecord, ResultDocument, load_results, write_results
+from bench.runner import hashed_profile
 
 
 class MergeError(BenchError):
@@ -61,7 +62,10 @@ def check_part(manifest: dict[str, Any], doc: ResultDocument, task_name: str) ->
     problems: list[str] = []
     if doc.kit_version != manifest["kit_version"]:
         problems.append(f"kit_version: {manifest['kit_version']!r} in the manifest, {doc.kit_version!r} in the part")
-    problems += [f"profile.{d}" for d in _differences(manifest["profile_config"], doc.profile)]
+    # [slurm] (partition, wall time, image) may change between submissions of one run: not compared, like the hash
+    problems += [
+        f"profile.{d}" for d in _differences(hashed_profile(manifest["profile_config"]), hashed_profile(doc.profile))
+    ]
     if doc.suite_name != manifest["suite_name"]:
         problems.append(f"suite: {manifest['suite_name']!r} in the manifest, {doc.suite_name!r} in the part")
     problems += [

@@ -17,11 +17,13 @@ from bench.results import load_results, write_results
 from bench.runner import RunRequest, run
 from bench.validation import check_document
 
+REPO = Path(__file__).resolve().parents[2]
 TINY = dict(repetitions=1, min_window_s=0.2, idle_baseline_s=0.1, codecarbon=False)
 
 
 def _request(out: Path, **kw: object) -> SlurmRequest:
-    return SlurmRequest(profile="cpu", suite="smoke", output=out, mode="host", **{**TINY, **kw})  # type: ignore[arg-type]
+    base: dict[str, object] = {"profile": "cpu", "suite": "smoke", "output": out, "mode": "host", **TINY}
+    return SlurmRequest(**{**base, **kw})  # type: ignore[arg-type]
 
 
 def _run_task(out: Path, model: str, **kw: object) -> None:
@@ -138,3 +140,29 @@ def test_multi_node_cells_sum_every_nodes_meters(tmp_path: Path, monkeypatch: py
     assert cell.energy["ram"].energy_j == pytest.approx(sum(ram))
     assert cell.duration_s == pytest.approx(max(n.duration_s for n in cell.nodes))
     assert manifest_tasks(load_manifest(out))[0].model == "linear-bow"
+
+
+def test_slurm_scheduling_fields_do_not_change_the_settings_hash(slurm_run: Path, tmp_path: Path) -> None:
+    """[slurm] says how to ask the cluster, not what the numbers mean: a longer wall time reruns the same run."""
+    import hashlib
+
+    from bench.results import canonical_json
+    from bench.runner import _settings_sha256
+
+    profile = load_profile("cpu")
+    settings = load_manifest(slurm_run)["settings"]
+    dump = profile.model_dump(mode="json")
+    assert "slurm" in dump  # the hash leaves it out: the hashed dict is the profile of before the table existed
+    body = {"profile": {k: v for k, v in dump.items() if k != "slurm"}, "settings": settings}
+    assert _settings_sha256(profile, settings) == hashlib.sha256(canonical_json(body)).hexdigest()
+
+    longer = profile.model_copy(update={"slurm": profile.slurm.model_copy(update={"time": "07:00:00"})})
+    assert _settings_sha256(longer, settings) == _settings_sha256(profile, settings)
+    out = _copy(slurm_run, tmp_path / "run")
+    text = (REPO / "hardware_profiles" / "cpu.toml").read_text().replace('time = "01:00:00"', 'time = "07:00:00"')
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "cpu.toml").write_text(text)
+    prepared = prepare(_request(out, profile=str(tmp_path / "profiles" / "cpu.toml")))
+    assert prepared.resumed and prepared.scripts == []  # the same run, every cell done
+    assert load_manifest(out)["settings_sha256"] == load_manifest(slurm_run)["settings_sha256"]
+    merge(out)  # parts made under the old [slurm] table still merge
