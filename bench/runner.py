@@ -155,7 +155,7 @@ def _override_error(what: str, exc: ValidationError) -> ConfigError:
 def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
     """The settings that define what the numbers mean; a resumed run must have the same ones."""
     m = _checked_measurement(request)
-    return {
+    settings: dict[str, Any] = {
         "suite": suite.model_dump(mode="json"),
         "min_window_s": m.min_window_s,
         "max_loops": m.max_loops,
@@ -170,6 +170,13 @@ def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
         "llm": request.profile.llm.model_dump(mode="json"),
         "model_lock_sha256": _model_lock_sha256(suite),
     }
+    # The allocation a run was given changes what a cell measures (GPUs metered, pipeline stages), so a resume must
+    # not mix allocations. Recorded only when not the default, so runs without them keep their settings hash.
+    if request.gpus is not None:
+        settings["gpus"] = request.gpus
+    if request.nodes != 1:
+        settings["nodes"] = request.nodes
+    return settings
 
 
 def _model_lock_sha256(suite: SuiteSpec) -> str | None:
