@@ -285,8 +285,11 @@ def test_the_paper_experiments_ship_as_suites() -> None:
     assert placements == {Placement(1, 2), Placement(2, 1)}
 
 
-def _fake_ray(monkeypatch: pytest.MonkeyPatch, nodes: list[dict], here: str) -> list[str]:
-    """A stand-in for the `ray` package: actors run in this process; records where each was pinned."""
+def _fake_ray(
+    monkeypatch: pytest.MonkeyPatch, nodes: list[dict], here: str, options: list[dict] | None = None
+) -> list[str]:
+    """A stand-in for the `ray` package: actors run in this process; records where each was pinned (and, into
+    ``options``, every actor's options)."""
     import sys
     import types
 
@@ -301,6 +304,7 @@ def _fake_ray(monkeypatch: pytest.MonkeyPatch, nodes: list[dict], here: str) -> 
 
     class _ActorHandle:
         def __init__(self, obj):
+            self.obj = obj
             for name in ("start", "stop"):
                 setattr(self, name, _Method(getattr(obj, name)))
 
@@ -308,8 +312,10 @@ def _fake_ray(monkeypatch: pytest.MonkeyPatch, nodes: list[dict], here: str) -> 
         def __init__(self, cls):
             self.cls = cls
 
-        def options(self, scheduling_strategy):
+        def options(self, scheduling_strategy, **kw):
             pinned.append(scheduling_strategy.node_id)
+            if options is not None:
+                options.append({"scheduling_strategy": scheduling_strategy, **kw})
             return self
 
         def remote(self, *a):
@@ -360,3 +366,29 @@ def test_multi_node_without_ray_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(MeterError, match="needs Ray"):
         connect_ray_nodes(object(), {}, expected_nodes=2)
+
+
+def test_remote_meter_actors_see_their_nodes_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray hides every GPU from an actor without GPUs (CUDA_VISIBLE_DEVICES=''): the meter actor opts out of that
+    and meters the GPUs Slurm gave its node."""
+    from bench.hpc.multinode import connect_ray_nodes, node_gpu_indices
+    from bench.meters import build_meter_set
+    from tests.fakes.fake_pynvml import FakeGpu, FakePynvml
+
+    nodes = [{"NodeID": "head-id", "Alive": True, "NodeManagerHostname": "n1"}]
+    nodes.append({"NodeID": "w-id", "Alive": True, "NodeManagerHostname": "n2"})
+    options: list[dict] = []
+    _fake_ray(monkeypatch, nodes, here="head-id", options=options)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # what Ray sets in an actor that asked for no GPU
+    monkeypatch.setenv("SLURM_JOB_GPUS", "2,3")
+    fake = FakePynvml([FakeGpu(power_w=100.0) for _ in range(4)])
+    kwargs = {"codecarbon": False, "use_gpu": True, "nvml": fake}
+    meters = connect_ray_nodes(build_meter_set(codecarbon=False, use_gpu=False), kwargs, expected_nodes=2)
+    (opts,) = options
+    assert opts["runtime_env"]["env_vars"]["RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"] == "1"
+    remote = meters.remotes["n2"].actor.obj.meters  # type: ignore[attr-defined]
+    assert remote.owner("gpu") is not None and remote.owner("gpu").indices == [2, 3]
+    meters.close()
+    assert node_gpu_indices({"CUDA_VISIBLE_DEVICES": "1", "SLURM_JOB_GPUS": "2,3"}) is None  # the step's own view
+    assert node_gpu_indices({"SLURM_STEP_GPUS": "0", "SLURM_JOB_GPUS": "0,1"}) == [0]
+    assert node_gpu_indices({}) is None
