@@ -30,6 +30,7 @@ from bench import __version__
 from bench.analysis import accuracy, macro_f1, total_energy_j
 from bench.config import HardwareProfile, MeasurementSpec, SuiteSpec
 from bench.errors import BenchError, ConfigError
+from bench.fsutil import now_iso
 from bench.results import (
     Cell,
     CellError,
@@ -98,10 +99,6 @@ class RunOutcome:
     skipped: int
     failed: int
     document: ResultDocument
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def effective_suite(request: RunRequest) -> SuiteSpec:
@@ -266,7 +263,7 @@ def _measure_idle(meter_set: Any, duration_s: float, session: int, phase: str = 
             detail[component] = dict(ce.detail)
     return IdleBaseline(
         session=session,
-        measured_at=_now(),
+        measured_at=now_iso(),
         duration_s=reading.duration_s,
         power_w=power,
         methods=methods,
@@ -460,7 +457,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                                 "info": backend.info(),
                             }
                     progress.update(task, description=f"{model_name} · {dataset_name} · rep {rep}")
-                    started = _now()
+                    started = now_iso()
                     if load_error is not None:
                         cell = _failed_cell(dataset_name, model_name, rep, started, load_error, stage="load")
                     else:
@@ -484,7 +481,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                             cell.validity = cell_validity(cell, expectations)
                         load_s = 0.0  # the model stays loaded for the next cells
                     document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
-                    document.updated_at = _now()
+                    document.updated_at = now_iso()
                     write_results(document, results_path)
                     ran += 1
                     failed += cell.status == "failed"
@@ -516,17 +513,17 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                 console.print(f"idle baseline (end of session): {settings['idle_baseline_s']:g} s ...")
                 for warning in _end_of_session_idle(document, meter_set, settings["idle_baseline_s"], session):
                     console.print(f"[yellow]warning:[/] {warning}")
-                document.updated_at = _now()
+                document.updated_at = now_iso()
                 write_results(document, results_path)
     except KeyboardInterrupt:
         document.status = "interrupted"
-        document.updated_at = _now()
+        document.updated_at = now_iso()
         write_results(document, results_path)
         meter_set.close()
         raise RunInterrupted(results_path, len(document.cells), len(grid)) from None
     meter_set.close()
     document.status = "complete"
-    document.updated_at = _now()
+    document.updated_at = now_iso()
     document.cells.sort(
         key=lambda c: (
             suite.datasets.index(c.dataset) if c.dataset in suite.datasets else 99,
@@ -637,11 +634,11 @@ def _open_document(
                     f"{path}: data set {name!r} or its splits changed since this run started; use --new for a fresh run"
                 )
         doc.status = "running"
-        doc.environment.setdefault("sessions", []).append(_session_record(_now(), machine, software))
+        doc.environment.setdefault("sessions", []).append(_session_record(now_iso(), machine, software))
         return path, doc, True
     run_id = request.run_id or _new_run_id(request.profile.name, request.suite_name)
     path = reports_dir / run_id / "results.json"
-    now = _now()
+    now = now_iso()
     doc = ResultDocument(
         run_id=run_id,
         status="running",
@@ -755,7 +752,7 @@ def _failed_cell(dataset: str, model: str, rep: int, started: str, exc: BaseExce
         repetition=rep,
         status="failed",
         started_at=started,
-        finished_at=_now(),
+        finished_at=now_iso(),
         error=CellError(type=type(exc).__name__, message=f"during {stage}: {exc}", traceback=tb[-4000:]),
     )
 
@@ -803,7 +800,7 @@ def _run_cell(
         repetition=rep,
         status="ok",
         started_at=started,
-        finished_at=_now(),
+        finished_at=now_iso(),
         n_test=len(test_texts),
         accuracy=accuracy(test_labels, predictions),
         macro_f1=macro_f1(test_labels, predictions),

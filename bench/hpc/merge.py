@@ -11,13 +11,13 @@ submitted) are listed with the job id and the Slurm log path, as run warnings an
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, ResultsError
+from bench.fsutil import now_iso
 from bench.hpc.slurm import (
     SlurmError,
     Task,
@@ -177,7 +177,7 @@ def merge(folder: Path) -> MergeOutcome:
         )
     )
     complete = not missing_cells and all(d.status == "complete" for _, d, _ in parts)
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    now = now_iso()
     merged = ResultDocument(
         run_id=manifest["run_id"],
         status="complete" if complete else "interrupted",

@@ -49,14 +49,6 @@ def ray_start_lines(*, port: int, gpus_per_node: int, cpus_per_task: int, ray: s
     ]
 
 
-def vllm_parallel_args(*, nodes: int, gpus_per_node: int) -> dict[str, Any]:
-    """vLLM engine arguments of a placement: TP inside a node, PP across nodes, Ray as executor across nodes."""
-    args: dict[str, Any] = {"tensor_parallel_size": gpus_per_node, "pipeline_parallel_size": nodes}
-    if nodes > 1:
-        args["distributed_executor_backend"] = "ray"
-    return args
-
-
 def bench_run_line(bench: str, args: list[str]) -> str:
     """``bench run ...`` as one shell-quoted line."""
     return " ".join([bench, *(shlex.quote(a) for a in args)])

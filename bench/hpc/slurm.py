@@ -15,9 +15,7 @@ Layout of an output folder ``DIR`` (the run folder of the merged run):
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
 import re
 import shlex
 import shutil
@@ -30,6 +28,7 @@ from bench import __version__
 from bench.config import HardwareProfile, load_profile
 from bench.containers.apptainer import default_sif_path
 from bench.errors import BenchError, ConfigError
+from bench.fsutil import atomic_write_bytes, now_iso
 from bench.hpc.multinode import bench_run_line, ray_start_lines
 from bench.hpc.placement import Placement, placement_for
 
@@ -255,11 +254,8 @@ def load_manifest(folder: Path) -> dict[str, Any]:
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
     """Write the manifest atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / MANIFEST_NAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(manifest, indent=1, sort_keys=False) + "\n").encode("utf-8"))
     return path
 
 
@@ -659,7 +655,7 @@ def submit(prepared: Prepared) -> list[dict[str, Any]]:
             "job_name": _job_name_of(script),
             "script": str(script.relative_to(prepared.folder)),
             "indices": [t.index for t in tasks],
-            "submitted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "submitted_at": now_iso(),
         }
         prepared.manifest.setdefault("submissions", []).append(record)
         write_manifest(prepared.folder, prepared.manifest)  # after each: a failure later keeps the ids of the first

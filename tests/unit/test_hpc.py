@@ -10,7 +10,7 @@ from bench.catalog.models import get_model_spec, split_placement
 from bench.cli import main
 from bench.config import load_profile
 from bench.errors import ConfigError, MeterError
-from bench.hpc.multinode import NodesMeterSet, aggregate_nodes, ray_start_lines, vllm_parallel_args
+from bench.hpc.multinode import NodesMeterSet, aggregate_nodes, ray_start_lines
 from bench.hpc.placement import Placement, placement_for
 from bench.hpc.slurm import SlurmRequest, _array_spec, prepare
 from bench.meters import WindowReading
@@ -162,12 +162,6 @@ def test_ray_and_vllm_lines() -> None:
     assert 'scontrol show hostnames "$SLURM_JOB_NODELIST"' in text
     assert 'export RAY_ADDRESS="$BENCH_HEAD_IP:6379"' in text
     assert 'for BENCH_NODE in "${BENCH_NODES[@]:1}"' in text  # workers on every node but the first
-    assert vllm_parallel_args(nodes=2, gpus_per_node=4) == {
-        "tensor_parallel_size": 4,
-        "pipeline_parallel_size": 2,
-        "distributed_executor_backend": "ray",
-    }
-    assert vllm_parallel_args(nodes=1, gpus_per_node=2) == {"tensor_parallel_size": 2, "pipeline_parallel_size": 1}
 
 
 def test_vllm_engine_uses_ray_across_nodes(tmp_path: Path) -> None:
