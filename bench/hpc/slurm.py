@@ -16,6 +16,7 @@ Layout of an output folder ``DIR`` (the run folder of the merged run):
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -552,7 +553,10 @@ def prepare(request: SlurmRequest) -> Prepared:
     folder = request.output
     image = None
     if request.mode == "apptainer":
-        image = request.image or profile.slurm.apptainer_image or str(REPO_ROOT / default_sif_path(profile.name))
+        # Default: bench-<profile>.sif in the folder `bench slurm` runs from, where `make sif` / `bench image sif`
+        # write it when run from the same folder. Made absolute now: the tasks run in another working folder.
+        chosen = request.image or profile.slurm.apptainer_image or str(default_sif_path(profile.name))
+        image = os.path.abspath(os.path.expanduser(chosen))
     manifest_path = folder / MANIFEST_NAME
     resumed = manifest_path.exists()
     if resumed:

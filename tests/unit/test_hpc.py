@@ -386,3 +386,19 @@ def test_remote_meter_actors_see_their_nodes_gpus(monkeypatch: pytest.MonkeyPatc
     assert node_gpu_indices({"CUDA_VISIBLE_DEVICES": "1", "SLURM_JOB_GPUS": "2,3"}) is None  # the step's own view
     assert node_gpu_indices({"SLURM_STEP_GPUS": "0", "SLURM_JOB_GPUS": "0,1"}) == [0]
     assert node_gpu_indices({}) is None
+
+
+def test_the_default_sif_is_the_one_make_sif_writes_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make sif` / `bench image sif` write ./bench-<profile>.sif; `bench slurm` from that folder uses it, absolute."""
+    from bench.containers.apptainer import default_sif_path
+
+    monkeypatch.chdir(tmp_path)
+    prepared = prepare(SlurmRequest(profile="cpu", suite="smoke", output=Path("out")))
+    sif = str(tmp_path / default_sif_path("cpu"))
+    assert prepared.manifest["image"] == sif and sif.endswith("/bench-cpu.sif")
+    ((script, _),) = prepared.scripts
+    assert f" {sif} bench run " in script.read_text()
+    relative = prepare(SlurmRequest(profile="cpu", suite="smoke", output=Path("out2"), image="imgs/x.sif"))
+    assert relative.manifest["image"] == str(tmp_path / "imgs" / "x.sif")  # --image still wins, made absolute
