@@ -420,13 +420,18 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     if mismatches:
         console.print("[yellow]hardware mismatch forced:[/] " + "; ".join(mismatches))
 
+    placed_meters: dict[int, Any] = {}  # GPU count -> meter set over that many GPUs (host runs of LLM placements)
+
+    def build_placed(indices: list[int]) -> Any:
+        return build_meter_set(**meter_kwargs, gpu_indices=indices)
+
     try:
         with _sigterm_as_interrupt():
             if todo and settings["idle_baseline_s"] > 0:
                 console.print(f"idle baseline: {settings['idle_baseline_s']:g} s ...")
                 document.idle.append(_measure_idle(meter_set, settings["idle_baseline_s"], session, "start"))
                 write_results(document, results_path)
-            idle_w = document.idle[-1].power_w if document.idle else None
+            idle = document.idle[-1] if document.idle else None
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -440,6 +445,9 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                 task = progress.add_task("cells", total=len(todo))
                 run_started = time.perf_counter()
                 current_model: str | None = None
+                placed: int | None = None
+                cell_meters: Any = meter_set
+                idle_w: dict[str, float | None] | None = idle.power_w if idle else None
                 backend: Any = None
                 load_s: float | None = None
                 load_error: BaseException | None = None
@@ -448,6 +456,14 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                         if backend is not None:
                             backend.close()
                         current_model = model_name
+                        placed = _host_placement_gpus(model_specs[model_name], profile, request)
+                        cell_meters, indices = _placement_meter_set(
+                            meter_set,
+                            placed,
+                            placed_meters,
+                            lambda ids: build_meter_set(**meter_kwargs, gpu_indices=ids),
+                        )
+                        idle_w = _idle_power_for(idle, indices)
                         backend, load_s, load_error = _load_model(
                             model_specs[model_name], profile, suite.seed, nodes=request.nodes
                         )
@@ -468,7 +484,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                             model_name,
                             rep,
                             started,
-                            meter_set,
+                            cell_meters,
                             settings,
                             min_window_s,
                             idle_w,
@@ -478,6 +494,8 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                             if request.gpus is not None or request.nodes > 1:
                                 per_node = request.gpus if request.gpus is not None else profile.hardware.gpu_count
                                 cell.gpus = per_node * request.nodes
+                            elif placed is not None:
+                                cell.gpus = placed  # a host run of a placement: the GPUs it used and was metered on
                             cell.validity = cell_validity(cell, expectations)
                         load_s = 0.0  # the model stays loaded for the next cells
                     document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
@@ -519,8 +537,12 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         document.status = "interrupted"
         document.updated_at = now_iso()
         write_results(document, results_path)
+        for extra in placed_meters.values():
+            extra.close()
         meter_set.close()
         raise RunInterrupted(results_path, len(document.cells), len(grid)) from None
+    for extra in placed_meters.values():
+        extra.close()
     meter_set.close()
     document.status = "complete"
     document.updated_at = now_iso()
@@ -541,6 +563,59 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         failed=failed,
         document=document,
     )
+
+
+def _host_placement_gpus(spec: Any, profile: HardwareProfile, request: RunRequest) -> int | None:
+    """GPUs an LLM's placement uses in a host run (a CUDA profile, one node, no ``--gpus``); None otherwise.
+
+    vLLM's tensor parallelism takes the first ``gpus_per_node`` visible GPUs (``_llm_setup``), so those are the GPUs
+    the cells must meter: metering every visible GPU would give ``@1x1``, ``@1x2`` and ``@1x4`` the same GPUs and
+    make the paper's GPU-count sweep meaningless. A Slurm task (``--gpus``) sees only its allocation already, and a
+    traditional model keeps the whole-node metering the profile describes.
+    """
+    if spec.kind != "llm" or request.gpus is not None or request.nodes > 1 or profile.hardware.device != "cuda":
+        return None
+    from bench.hpc.placement import placement_for
+
+    try:
+        return placement_for(spec, profile, max_nodes=1).gpus_per_node
+    except BenchError:
+        return None  # the model cannot be placed here: its load fails with the reason, its cells carry it
+
+
+def _placement_meter_set(
+    meter_set: Any, gpus: int | None, cache: dict[int, Any], build: Callable[[list[int]], Any]
+) -> tuple[Any, list[int] | None]:
+    """The meter set for a placement of ``gpus`` GPUs: the first ``gpus`` GPUs ``meter_set`` meters (built once per
+    count and cached), and their indices; ``meter_set`` itself (indices None) when there is nothing to narrow."""
+    gpu_meter = meter_set.owner("gpu") if hasattr(meter_set, "owner") else None
+    visible = list(getattr(gpu_meter, "indices", []) or [])
+    if gpus is None or not visible or gpus >= len(visible):
+        return meter_set, (visible[:gpus] if gpus is not None and visible else None)
+    if gpus not in cache:
+        cache[gpus] = build(visible[:gpus])
+    return cache[gpus], visible[:gpus]
+
+
+def _idle_power_for(idle: IdleBaseline | None, indices: list[int] | None) -> dict[str, float | None] | None:
+    """The idle power to subtract from cells metered on ``indices`` only: GPU idle summed over those GPUs.
+
+    The idle phase meters every visible GPU; a cell of a 1-GPU placement must not have four GPUs' idle power taken
+    from one GPU's energy. Without per-GPU idle records the GPU's net energy is left unknown, never guessed.
+    """
+    if idle is None or indices is None:
+        return idle.power_w if idle is not None else None
+    power = dict(idle.power_w)
+    gpu_detail = idle.detail.get("gpu") or {}
+    records = gpu_detail.get("gpus") if isinstance(gpu_detail, dict) else None
+    per_gpu: dict[int, float] = {}
+    for record in records or []:
+        energy = record.get("energy_j") if isinstance(record, dict) else None
+        if isinstance(record, dict) and isinstance(record.get("index"), int) and isinstance(energy, int | float):
+            per_gpu[record["index"]] = float(energy) / idle.duration_s if idle.duration_s > 0 else 0.0
+    known = power.get("gpu") is not None and all(i in per_gpu for i in indices)
+    power["gpu"] = sum(per_gpu[i] for i in indices) if known else None
+    return power
 
 
 @dataclass
