@@ -457,12 +457,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                             backend.close()
                         current_model = model_name
                         placed = _host_placement_gpus(model_specs[model_name], profile, request)
-                        cell_meters, indices = _placement_meter_set(
-                            meter_set,
-                            placed,
-                            placed_meters,
-                            lambda ids: build_meter_set(**meter_kwargs, gpu_indices=ids),
-                        )
+                        cell_meters, indices = _placement_meter_set(meter_set, placed, placed_meters, build_placed)
                         idle_w = _idle_power_for(idle, indices)
                         backend, load_s, load_error = _load_model(
                             model_specs[model_name], profile, suite.seed, nodes=request.nodes
