@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bench.catalog.models import split_placement  # light, and it does not import bench.config: no cycle
 from bench.errors import ConfigError, did_you_mean
 
 PROFILE_SCHEMA_VERSION = 1
@@ -180,7 +181,11 @@ class HardwareProfile(_Strict):
         if "default" not in self.suites:
             raise ValueError("a profile needs a [suites.default] table")
         for suite_name, suite in self.suites.items():
-            clash = sorted({m.partition("@")[0] for m in suite.models} & set(self.excluded_models))
+            try:  # `llama-3.1-70b@2x1` is llama-3.1-70b: an excluded model stays excluded in any placement
+                bases = {split_placement(m)[0] for m in suite.models}
+            except ConfigError as exc:
+                raise ValueError(f"suite {suite_name!r}: {exc}") from None  # pydantic names the file and field
+            clash = sorted(bases & set(self.excluded_models))
             if clash:
                 raise ValueError(f"suite {suite_name!r} lists excluded models {clash}")
         return self

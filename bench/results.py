@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bench.errors import ResultsError
+from bench.fsutil import atomic_write_bytes
 
 # 2: cells gained ``gpus`` and ``nodes`` (multi-GPU / multi-node allocations), documents ``parts`` (runs merged from
 # Slurm tasks). A v1 document is a v2 document without them; the bump makes an older kit say "upgrade bench" on a v2
@@ -254,23 +253,8 @@ def write_results(document: ResultDocument, path: Path) -> str:
     _finite(data)
     data["content_hash"] = content_hash(data)
     ResultDocument.model_validate(data)  # validate on write: what we store must load
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".results-", suffix=".json.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False).encode())
-            handle.write(b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp makes the file private (0600); results are shared (a Slurm folder, a leaderboard), so give them
-        # the permissions any other file written here would get.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    body = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False).encode() + b"\n"
+    atomic_write_bytes(path, body)
     document.content_hash = data["content_hash"]
     return data["content_hash"]
 

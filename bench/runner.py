@@ -30,6 +30,7 @@ from bench import __version__
 from bench.analysis import accuracy, macro_f1, total_energy_j
 from bench.config import HardwareProfile, MeasurementSpec, SuiteSpec
 from bench.errors import BenchError, ConfigError
+from bench.fsutil import now_iso
 from bench.results import (
     Cell,
     CellError,
@@ -100,10 +101,6 @@ class RunOutcome:
     document: ResultDocument
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 def effective_suite(request: RunRequest) -> SuiteSpec:
     """The suite after the request's overrides (subset of models/datasets, repetitions)."""
     suite = request.profile.suite(request.suite_name)
@@ -155,7 +152,7 @@ def _override_error(what: str, exc: ValidationError) -> ConfigError:
 def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
     """The settings that define what the numbers mean; a resumed run must have the same ones."""
     m = _checked_measurement(request)
-    return {
+    settings: dict[str, Any] = {
         "suite": suite.model_dump(mode="json"),
         "min_window_s": m.min_window_s,
         "max_loops": m.max_loops,
@@ -170,6 +167,13 @@ def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
         "llm": request.profile.llm.model_dump(mode="json"),
         "model_lock_sha256": _model_lock_sha256(suite),
     }
+    # The allocation a run was given changes what a cell measures (GPUs metered, pipeline stages), so a resume must
+    # not mix allocations. Recorded only when not the default, so runs without them keep their settings hash.
+    if request.gpus is not None:
+        settings["gpus"] = request.gpus
+    if request.nodes != 1:
+        settings["nodes"] = request.nodes
+    return settings
 
 
 def _model_lock_sha256(suite: SuiteSpec) -> str | None:
@@ -186,8 +190,20 @@ def _model_lock_sha256(suite: SuiteSpec) -> str | None:
     return lock_sha256() if hub_llms else None
 
 
+#: Profile tables left out of the settings hash: ``[slurm]`` says how to ask a cluster for the machine (partition,
+#: wall time, memory, image), not what the numbers mean. Hashing it would refuse a rerun after raising ``time`` and
+#: would stop every run started before the table existed from resuming. It stays in the results' ``profile``.
+UNHASHED_PROFILE_KEYS = frozenset({"slurm"})
+
+
+def hashed_profile(profile: HardwareProfile | dict[str, Any]) -> dict[str, Any]:
+    """The profile as the settings hash and ``bench merge`` see it: its JSON form without ``UNHASHED_PROFILE_KEYS``."""
+    data = profile if isinstance(profile, dict) else profile.model_dump(mode="json")
+    return {k: v for k, v in data.items() if k not in UNHASHED_PROFILE_KEYS}
+
+
 def _settings_sha256(profile: HardwareProfile, settings: dict[str, Any]) -> str:
-    body = {"profile": profile.model_dump(mode="json"), "settings": settings}
+    body = {"profile": hashed_profile(profile), "settings": settings}
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
@@ -247,7 +263,7 @@ def _measure_idle(meter_set: Any, duration_s: float, session: int, phase: str = 
             detail[component] = dict(ce.detail)
     return IdleBaseline(
         session=session,
-        measured_at=_now(),
+        measured_at=now_iso(),
         duration_s=reading.duration_s,
         power_w=power,
         methods=methods,
@@ -404,13 +420,18 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     if mismatches:
         console.print("[yellow]hardware mismatch forced:[/] " + "; ".join(mismatches))
 
+    placed_meters: dict[int, Any] = {}  # GPU count -> meter set over that many GPUs (host runs of LLM placements)
+
+    def build_placed(indices: list[int]) -> Any:
+        return build_meter_set(**meter_kwargs, gpu_indices=indices)
+
     try:
         with _sigterm_as_interrupt():
             if todo and settings["idle_baseline_s"] > 0:
                 console.print(f"idle baseline: {settings['idle_baseline_s']:g} s ...")
                 document.idle.append(_measure_idle(meter_set, settings["idle_baseline_s"], session, "start"))
                 write_results(document, results_path)
-            idle_w = document.idle[-1].power_w if document.idle else None
+            idle = document.idle[-1] if document.idle else None
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -424,6 +445,9 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                 task = progress.add_task("cells", total=len(todo))
                 run_started = time.perf_counter()
                 current_model: str | None = None
+                placed: int | None = None
+                cell_meters: Any = meter_set
+                idle_w: dict[str, float | None] | None = idle.power_w if idle else None
                 backend: Any = None
                 load_s: float | None = None
                 load_error: BaseException | None = None
@@ -432,6 +456,9 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                         if backend is not None:
                             backend.close()
                         current_model = model_name
+                        placed = _host_placement_gpus(model_specs[model_name], profile, request)
+                        cell_meters, indices = _placement_meter_set(meter_set, placed, placed_meters, build_placed)
+                        idle_w = _idle_power_for(idle, indices)
                         backend, load_s, load_error = _load_model(
                             model_specs[model_name], profile, suite.seed, nodes=request.nodes
                         )
@@ -441,7 +468,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                                 "info": backend.info(),
                             }
                     progress.update(task, description=f"{model_name} · {dataset_name} · rep {rep}")
-                    started = _now()
+                    started = now_iso()
                     if load_error is not None:
                         cell = _failed_cell(dataset_name, model_name, rep, started, load_error, stage="load")
                     else:
@@ -452,7 +479,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                             model_name,
                             rep,
                             started,
-                            meter_set,
+                            cell_meters,
                             settings,
                             min_window_s,
                             idle_w,
@@ -462,10 +489,12 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                             if request.gpus is not None or request.nodes > 1:
                                 per_node = request.gpus if request.gpus is not None else profile.hardware.gpu_count
                                 cell.gpus = per_node * request.nodes
+                            elif placed is not None:
+                                cell.gpus = placed  # a host run of a placement: the GPUs it used and was metered on
                             cell.validity = cell_validity(cell, expectations)
                         load_s = 0.0  # the model stays loaded for the next cells
                     document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
-                    document.updated_at = _now()
+                    document.updated_at = now_iso()
                     write_results(document, results_path)
                     ran += 1
                     failed += cell.status == "failed"
@@ -497,17 +526,21 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                 console.print(f"idle baseline (end of session): {settings['idle_baseline_s']:g} s ...")
                 for warning in _end_of_session_idle(document, meter_set, settings["idle_baseline_s"], session):
                     console.print(f"[yellow]warning:[/] {warning}")
-                document.updated_at = _now()
+                document.updated_at = now_iso()
                 write_results(document, results_path)
     except KeyboardInterrupt:
         document.status = "interrupted"
-        document.updated_at = _now()
+        document.updated_at = now_iso()
         write_results(document, results_path)
+        for extra in placed_meters.values():
+            extra.close()
         meter_set.close()
         raise RunInterrupted(results_path, len(document.cells), len(grid)) from None
+    for extra in placed_meters.values():
+        extra.close()
     meter_set.close()
     document.status = "complete"
-    document.updated_at = _now()
+    document.updated_at = now_iso()
     document.cells.sort(
         key=lambda c: (
             suite.datasets.index(c.dataset) if c.dataset in suite.datasets else 99,
@@ -525,6 +558,59 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         failed=failed,
         document=document,
     )
+
+
+def _host_placement_gpus(spec: Any, profile: HardwareProfile, request: RunRequest) -> int | None:
+    """GPUs an LLM's placement uses in a host run (a CUDA profile, one node, no ``--gpus``); None otherwise.
+
+    vLLM's tensor parallelism takes the first ``gpus_per_node`` visible GPUs (``_llm_setup``), so those are the GPUs
+    the cells must meter: metering every visible GPU would give ``@1x1``, ``@1x2`` and ``@1x4`` the same GPUs and
+    make the paper's GPU-count sweep meaningless. A Slurm task (``--gpus``) sees only its allocation already, and a
+    traditional model keeps the whole-node metering the profile describes.
+    """
+    if spec.kind != "llm" or request.gpus is not None or request.nodes > 1 or profile.hardware.device != "cuda":
+        return None
+    from bench.hpc.placement import placement_for
+
+    try:
+        return placement_for(spec, profile, max_nodes=1).gpus_per_node
+    except BenchError:
+        return None  # the model cannot be placed here: its load fails with the reason, its cells carry it
+
+
+def _placement_meter_set(
+    meter_set: Any, gpus: int | None, cache: dict[int, Any], build: Callable[[list[int]], Any]
+) -> tuple[Any, list[int] | None]:
+    """The meter set for a placement of ``gpus`` GPUs: the first ``gpus`` GPUs ``meter_set`` meters (built once per
+    count and cached), and their indices; ``meter_set`` itself (indices None) when there is nothing to narrow."""
+    gpu_meter = meter_set.owner("gpu") if hasattr(meter_set, "owner") else None
+    visible = list(getattr(gpu_meter, "indices", []) or [])
+    if gpus is None or not visible or gpus >= len(visible):
+        return meter_set, (visible[:gpus] if gpus is not None and visible else None)
+    if gpus not in cache:
+        cache[gpus] = build(visible[:gpus])
+    return cache[gpus], visible[:gpus]
+
+
+def _idle_power_for(idle: IdleBaseline | None, indices: list[int] | None) -> dict[str, float | None] | None:
+    """The idle power to subtract from cells metered on ``indices`` only: GPU idle summed over those GPUs.
+
+    The idle phase meters every visible GPU; a cell of a 1-GPU placement must not have four GPUs' idle power taken
+    from one GPU's energy. Without per-GPU idle records the GPU's net energy is left unknown, never guessed.
+    """
+    if idle is None or indices is None:
+        return idle.power_w if idle is not None else None
+    power = dict(idle.power_w)
+    gpu_detail = idle.detail.get("gpu") or {}
+    records = gpu_detail.get("gpus") if isinstance(gpu_detail, dict) else None
+    per_gpu: dict[int, float] = {}
+    for record in records or []:
+        energy = record.get("energy_j") if isinstance(record, dict) else None
+        if isinstance(record, dict) and isinstance(record.get("index"), int) and isinstance(energy, int | float):
+            per_gpu[record["index"]] = float(energy) / idle.duration_s if idle.duration_s > 0 else 0.0
+    known = power.get("gpu") is not None and all(i in per_gpu for i in indices)
+    power["gpu"] = sum(per_gpu[i] for i in indices) if known else None
+    return power
 
 
 @dataclass
@@ -618,11 +704,11 @@ def _open_document(
                     f"{path}: data set {name!r} or its splits changed since this run started; use --new for a fresh run"
                 )
         doc.status = "running"
-        doc.environment.setdefault("sessions", []).append(_session_record(_now(), machine, software))
+        doc.environment.setdefault("sessions", []).append(_session_record(now_iso(), machine, software))
         return path, doc, True
     run_id = request.run_id or _new_run_id(request.profile.name, request.suite_name)
     path = reports_dir / run_id / "results.json"
-    now = _now()
+    now = now_iso()
     doc = ResultDocument(
         run_id=run_id,
         status="running",
@@ -736,7 +822,7 @@ def _failed_cell(dataset: str, model: str, rep: int, started: str, exc: BaseExce
         repetition=rep,
         status="failed",
         started_at=started,
-        finished_at=_now(),
+        finished_at=now_iso(),
         error=CellError(type=type(exc).__name__, message=f"during {stage}: {exc}", traceback=tb[-4000:]),
     )
 
@@ -784,7 +870,7 @@ def _run_cell(
         repetition=rep,
         status="ok",
         started_at=started,
-        finished_at=_now(),
+        finished_at=now_iso(),
         n_test=len(test_texts),
         accuracy=accuracy(test_labels, predictions),
         macro_f1=macro_f1(test_labels, predictions),

@@ -9,7 +9,7 @@ numbers agree with each other and with physics:
   and again here on every file): the window at least as long as its minimum (and that minimum not below the run's
   setting or the meters' floor); the average power of every device above zero when measured and below a bound for
   that device (GPU: 1.1 x its power limit); no measured component at exactly 0 J; as many GPUs metered as the
-  profile asked for.
+  profile (or the cell's allocation) asked for, and a cell's allocation (``cell.gpus``) equal to its model's placement.
 
 A failing check marks the cell invalid with the reason; ``check_document`` reports it, so ``bench validate`` does too.
 """
@@ -72,6 +72,8 @@ class Expectations:
     gpu_power_limits_w: Mapping[int, float] | None = None
     profile_gpu_max_power_w: float | None = None
     ram_gb: float | None = None
+    #: the whole profile when the document's parses as one (older or hand-made documents: None, check skipped)
+    profile: Any = None
 
     @classmethod
     def from_document(cls, doc: ResultDocument) -> Expectations:
@@ -86,6 +88,13 @@ class Expectations:
                 limits[gpu["index"]] = float(gpu["power_limit_w"])
         device = hardware.get("device")
         gpu_count = hardware.get("gpu_count")
+        profile = None
+        try:
+            from bench.config import HardwareProfile
+
+            profile = HardwareProfile.model_validate(doc.profile)
+        except Exception:  # a partial or older profile: the placement check needs the whole one
+            profile = None
         return cls(
             settings_min_window_s=_float_or_none(doc.settings.get("min_window_s")),
             meter_min_window_s=_float_or_none(doc.meters.get("min_window_s")),
@@ -95,6 +104,7 @@ class Expectations:
             gpu_power_limits_w=limits,
             profile_gpu_max_power_w=_float_or_none(hardware.get("gpu_max_power_w")),
             ram_gb=_float_or_none(machine.get("ram_gb")),
+            profile=profile,
         )
 
 
@@ -219,7 +229,14 @@ def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
                         f"energy.gpu: the per-GPU energies sum to {summed:.3f} J per window, the cell says "
                         f"{window_j:.3f} J ({value.energy_j:.3f} J x {window.loops} loops)"
                     )
-    # A Slurm task is given the model's GPUs, not the node's: the cell records its allocation (cell.gpus).
+    # A Slurm task is given the model's GPUs, not the node's: the cell records its allocation (cell.gpus). That field
+    # is part of the document itself, so it is held against the model's placement on the profile before it is used.
+    placed = placement_gpus(cell.model, expect.profile) if cell.gpus is not None else None
+    if placed is not None and cell.gpus != placed:
+        reasons.append(
+            f"GPU count: the cell records {cell.gpus} GPU(s), but model {cell.model!r} is placed on {placed} GPU(s) "
+            f"of profile {expect.profile.name!r}"
+        )
     wanted_gpus = cell.gpus if cell.gpus is not None else expect.gpu_count
     if wanted_gpus is not None:
         gpu = cell.energy.get("gpu")
@@ -229,6 +246,21 @@ def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
             asks = "the profile asks" if cell.gpus is None else "the cell's allocation has"
             reasons.append(f"GPU count: {asks} for {wanted_gpus} GPU(s), the GPU meter saw {seen}{why}")
     return reasons
+
+
+def placement_gpus(model: str, profile: Any) -> int | None:
+    """GPUs over all nodes the model's placement on ``profile`` has (``placement_for``, as ``bench slurm`` and the
+    runner place it); None when the profile or model is unknown or the model does not fit."""
+    if profile is None:
+        return None
+    from bench.catalog.models import get_model_spec
+    from bench.errors import BenchError
+    from bench.hpc.placement import placement_for
+
+    try:
+        return placement_for(get_model_spec(model), profile).total_gpus
+    except BenchError:
+        return None
 
 
 def idle_drift(start: IdleBaseline, end: IdleBaseline) -> dict[str, float | None]:

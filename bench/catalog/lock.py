@@ -8,7 +8,6 @@ revision is ever invented or guessed.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError
+from bench.fsutil import atomic_write_bytes, now_iso
 
 LOCK_SCHEMA_VERSION = 1
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -61,9 +61,7 @@ def write_lock(models: dict[str, dict[str, Any]], path: Path | None = None) -> P
     """Write the lock atomically (sorted, one entry per Hub id)."""
     path = path or lock_path()
     body = {"schema_version": LOCK_SCHEMA_VERSION, "models": dict(sorted(models.items()))}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(body, indent=1) + "\n").encode("utf-8"))
     return path
 
 
@@ -77,7 +75,7 @@ def resolve_revisions(hub_ids: list[str], *, token: str | None = None) -> dict[s
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    now = now_iso()
     out = {}
     for hub_id in hub_ids:
         try:

@@ -20,7 +20,8 @@ APPTAINER_BINARIES = ("apptainer", "singularity")  # SingularityCE still ships a
 
 
 def default_sif_path(profile_name: str) -> Path:
-    """``bench-<profile>.sif`` in the current folder (where ``bench slurm`` looks for it by default)."""
+    """``bench-<profile>.sif``, relative: ``bench image sif`` writes it in the current folder, and ``bench slurm``
+    (without ``--image`` or ``[slurm] apptainer_image``) takes it from the folder it runs in, as an absolute path."""
     return Path(f"bench-{profile_name}.sif")
 
 

@@ -93,7 +93,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--submit", action="store_true", help="submit with sbatch and print the job id(s)")
     p.add_argument("--host", action="store_true", help="run tasks on the host in a venv instead of the Apptainer image")
     p.add_argument("--venv", help="with --host: the venv to use (default: the checkout's .venv)")
-    p.add_argument("--image", help="the Apptainer .sif (default: the profile's [slurm] apptainer_image)")
+    p.add_argument(
+        "--image",
+        help="the Apptainer .sif (default: the profile's [slurm] apptainer_image, else ./bench-<profile>.sif)",
+    )
     p.add_argument("--model", action="append", help="only this model of the suite (repeatable)")
     p.add_argument("--repetitions", type=int, help="override the suite's repetitions")
     p.add_argument("--min-window-s", type=float, help="override the profile's minimum window")

@@ -1,7 +1,8 @@
 """``bench merge DIR``: the parts of a Slurm run (one per array task) as one run, in the same results schema.
 
-Every part must come from the same kit version, profile and settings as the manifest (a part of a model subset
-differs only in the suite's model list); anything else is refused, naming the difference. Cells are the union of
+Every part must come from the same kit version and profile as the manifest and carry the settings its task's own
+``bench run`` computes (the suite narrowed to the task's model, with its GPUs and nodes); anything else is refused,
+naming the difference. Cells are the union of
 the parts' cells; each part's provenance (task, job and array ids, host, environment sessions, idle baselines) is
 kept: sessions are concatenated into ``environment.sessions`` and idle baselines renumbered to them, and
 ``parts`` records which sessions and cells came from which task. Cells still missing (task failed, pending, never
@@ -10,15 +11,25 @@ submitted) are listed with the job id and the Slurm log path, as run warnings an
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, ResultsError
-from bench.hpc.slurm import SlurmError, load_manifest, manifest_tasks, missing_report, part_path, task_status
+from bench.fsutil import now_iso
+from bench.hpc.slurm import (
+    SlurmError,
+    Task,
+    expected_task_settings,
+    load_manifest,
+    manifest_tasks,
+    missing_report,
+    part_path,
+    task_status,
+)
 from bench.results import PartRecord, ResultDocument, load_results, write_results
+from bench.runner import hashed_profile
 
 
 class MergeError(BenchError):
@@ -35,15 +46,6 @@ class MergeOutcome:
     missing_cells: int
 
 
-def _normalized_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """Settings without the suite's model list (each part runs one model of the same suite)."""
-    out = json.loads(json.dumps(settings))
-    suite = out.get("suite") or {}
-    suite.pop("models", None)
-    suite.pop("model_repetitions", None)
-    return out
-
-
 def _differences(expected: Any, actual: Any, where: str = "") -> list[str]:
     """Paths where two JSON values differ, with both values (the first few)."""
     if isinstance(expected, dict) and isinstance(actual, dict):
@@ -56,18 +58,24 @@ def _differences(expected: Any, actual: Any, where: str = "") -> list[str]:
     return []
 
 
-def check_part(manifest: dict[str, Any], doc: ResultDocument, task_name: str) -> None:
-    """Refuse a part made by another kit version, profile or settings than the manifest, naming the difference."""
+def check_part(manifest: dict[str, Any], doc: ResultDocument, task: Task) -> None:
+    """Refuse a part made by another kit version, profile or settings than the manifest, naming the difference.
+
+    The part's settings are compared with those the runner computes for the task's own request (its one model, its
+    GPUs and nodes), not with the whole suite's: what depends on the model subset (the model lock's hash is only
+    recorded when the subset holds a Hub LLM) must differ between tasks of one run.
+    """
+    task_name = task.name
     problems: list[str] = []
     if doc.kit_version != manifest["kit_version"]:
         problems.append(f"kit_version: {manifest['kit_version']!r} in the manifest, {doc.kit_version!r} in the part")
-    problems += [f"profile.{d}" for d in _differences(manifest["profile_config"], doc.profile)]
+    # [slurm] (partition, wall time, image) may change between submissions of one run: not compared, like the hash
+    problems += [
+        f"profile.{d}" for d in _differences(hashed_profile(manifest["profile_config"]), hashed_profile(doc.profile))
+    ]
     if doc.suite_name != manifest["suite_name"]:
         problems.append(f"suite: {manifest['suite_name']!r} in the manifest, {doc.suite_name!r} in the part")
-    problems += [
-        f"settings.{d}"
-        for d in _differences(_normalized_settings(manifest["settings"]), _normalized_settings(doc.settings))
-    ]
+    problems += [f"settings.{d}" for d in _differences(expected_task_settings(manifest, task), doc.settings)]
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise MergeError(
@@ -101,7 +109,7 @@ def merge(folder: Path) -> MergeOutcome:
             doc = load_results(path)
         except ResultsError:
             continue  # reported as missing cells with the reason by task_status
-        check_part(manifest, doc, task.name)
+        check_part(manifest, doc, task)
         parts.append((task.name, doc, path))
     statuses = task_status(folder, manifest)
     missing = missing_report(statuses)
@@ -169,7 +177,7 @@ def merge(folder: Path) -> MergeOutcome:
         )
     )
     complete = not missing_cells and all(d.status == "complete" for _, d, _ in parts)
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    now = now_iso()
     merged = ResultDocument(
         run_id=manifest["run_id"],
         status="complete" if complete else "interrupted",

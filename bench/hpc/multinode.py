@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,20 +49,34 @@ def ray_start_lines(*, port: int, gpus_per_node: int, cpus_per_task: int, ray: s
     ]
 
 
-def vllm_parallel_args(*, nodes: int, gpus_per_node: int) -> dict[str, Any]:
-    """vLLM engine arguments of a placement: TP inside a node, PP across nodes, Ray as executor across nodes."""
-    args: dict[str, Any] = {"tensor_parallel_size": gpus_per_node, "pipeline_parallel_size": nodes}
-    if nodes > 1:
-        args["distributed_executor_backend"] = "ray"
-    return args
-
-
 def bench_run_line(bench: str, args: list[str]) -> str:
     """``bench run ...`` as one shell-quoted line."""
     return " ".join([bench, *(shlex.quote(a) for a in args)])
 
 
 # --- meters over every node ---------------------------------------------------------------------------------------
+
+#: The meter actor asks Ray for no GPU (it must not take one from vLLM), and Ray sets CUDA_VISIBLE_DEVICES='' in
+#: such an actor, which the NVML meter reads as "this process may use no GPU": the node's GPUs would go unmetered.
+#: With this, Ray leaves the variable as the node's ``ray start`` (its Slurm step) had it.
+METER_ACTOR_RUNTIME_ENV: dict[str, Any] = {"env_vars": {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}}
+
+
+def node_gpu_indices(environ: Mapping[str, str]) -> list[int] | None:
+    """The GPUs to meter on a remote node: None (CUDA_VISIBLE_DEVICES decides) unless it is empty or unset there.
+
+    A meter actor inherits the environment of the node's ``ray start`` step; when that has no CUDA_VISIBLE_DEVICES
+    (or an empty one, Ray's way of hiding GPUs), the GPUs Slurm gave the step or the job on that node
+    (SLURM_STEP_GPUS, else SLURM_JOB_GPUS: NVML indices) are used; with neither, None, and the meter reports what it
+    sees (no GPU: the reason is recorded, never a zero).
+    """
+    if environ.get("CUDA_VISIBLE_DEVICES", "").strip():
+        return None
+    for key in ("SLURM_STEP_GPUS", "SLURM_JOB_GPUS"):
+        parts = [p.strip() for p in environ.get(key, "").split(",") if p.strip()]
+        if parts and all(p.isdigit() for p in parts):
+            return [int(p) for p in parts]
+    return None
 
 
 class NodeMeter(Protocol):
@@ -197,8 +212,14 @@ def connect_ray_nodes(local: Any, meter_kwargs: dict[str, Any], *, expected_node
     @ray.remote(num_cpus=0)
     class _RemoteMeters:  # one per node, pinned there
         def __init__(self, kwargs: dict[str, Any]) -> None:
+            import os
+
+            from bench.hpc.multinode import node_gpu_indices
             from bench.meters import build_meter_set
 
+            kwargs = dict(kwargs)
+            if kwargs.get("use_gpu") and kwargs.get("gpu_indices") is None:
+                kwargs["gpu_indices"] = node_gpu_indices(os.environ)
             self.meters = build_meter_set(**kwargs)
 
         def start(self) -> None:
@@ -220,7 +241,9 @@ def connect_ray_nodes(local: Any, meter_kwargs: dict[str, Any], *, expected_node
     remotes: dict[str, NodeMeter] = {}
     for node in others:
         strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
-        actor = _RemoteMeters.options(scheduling_strategy=strategy).remote(meter_kwargs)
+        actor = _RemoteMeters.options(scheduling_strategy=strategy, runtime_env=METER_ACTOR_RUNTIME_ENV).remote(
+            meter_kwargs
+        )
         remotes[node.get("NodeManagerHostname") or node["NodeManagerAddress"]] = _Handle(actor)
     time.sleep(0)  # actors start lazily; the first start() call waits for them
     return NodesMeterSet(local, socket.gethostname(), remotes)

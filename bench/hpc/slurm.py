@@ -15,7 +15,6 @@ Layout of an output folder ``DIR`` (the run folder of the merged run):
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from bench import __version__
 from bench.config import HardwareProfile, load_profile
 from bench.containers.apptainer import default_sif_path
 from bench.errors import BenchError, ConfigError
+from bench.fsutil import atomic_write_bytes, now_iso
 from bench.hpc.multinode import bench_run_line, ray_start_lines
 from bench.hpc.placement import Placement, placement_for
 
@@ -130,15 +130,70 @@ def _run_request(request: SlurmRequest, profile: HardwareProfile) -> Any:
     )
 
 
+def _manifest_run_request(manifest: dict[str, Any]) -> Any:
+    """The whole run's RunRequest rebuilt from a manifest (its profile as written then, its overrides)."""
+    from bench.runner import RunRequest
+
+    overrides = manifest["overrides"]
+    return RunRequest(
+        profile=HardwareProfile.model_validate(manifest["profile_config"]),
+        suite_name=manifest["suite_name"],
+        data_paths=dict(overrides["data_paths"]),
+        repetitions=overrides["repetitions"],
+        min_window_s=overrides["min_window_s"],
+        idle_baseline_s=overrides["idle_baseline_s"],
+        codecarbon=overrides["codecarbon"],
+        models=overrides["models"],
+        progress=False,
+    )
+
+
+def task_settings(run_request: Any, task: Task) -> dict[str, Any]:
+    """The run settings the task's ``bench run`` line computes: its one model, its GPUs per node and its nodes.
+
+    The same function the runner uses (``run_settings``) over the same request the sbatch line makes (see
+    ``render_script``: ``--model``, ``--gpus`` when the task has GPUs, ``--nodes`` when more than one), so settings
+    that depend on the model subset (the model lock's hash, only with a Hub LLM) match each part exactly.
+    """
+    import dataclasses
+
+    from bench.runner import effective_suite, run_settings
+
+    request = dataclasses.replace(
+        run_request,
+        models=[task.model],
+        gpus=task.placement.gpus_per_node or None,
+        nodes=task.placement.nodes,
+    )
+    return run_settings(request, effective_suite(request))
+
+
+def expected_task_settings(manifest: dict[str, Any], task: Task) -> dict[str, Any]:
+    """What a task's part must carry as settings: as planned (``task_settings`` in the manifest), else recomputed."""
+    planned = manifest.get("task_settings", {}).get(task.name)
+    if planned is not None:
+        return dict(planned)
+    return task_settings(_manifest_run_request(manifest), task)
+
+
+def resolved_data_paths(data_paths: dict[str, str]) -> dict[str, str]:
+    """``--data`` paths made absolute, once: the manifest and the sbatch lines (run from elsewhere) must agree."""
+    return {name: str(Path(path).expanduser().resolve()) for name, path in data_paths.items()}
+
+
 def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[Task]]:
     """Resolve the profile and suite, check every model fits, and return (profile, manifest body, tasks).
 
     Raises ConfigError before anything is written when a model needs more GPUs than a node has and the profile does
     not allow multi-node runs, naming the model, the GPUs, the node and the fix.
     """
+    import dataclasses
+
     from bench.catalog.models import get_model_spec
     from bench.runner import _settings_sha256, effective_suite, run_settings
 
+    # Each task runs with the absolute path (its working folder is not ours): the manifest must hold the same one.
+    request = dataclasses.replace(request, data_paths=resolved_data_paths(request.data_paths))
     profile = load_profile(request.profile)
     run_request = _run_request(request, profile)
     suite = effective_suite(run_request)
@@ -167,6 +222,7 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
         "suite_name": request.suite,
         "settings": settings,
         "settings_sha256": _settings_sha256(profile, settings),
+        "task_settings": {t.name: task_settings(run_request, t) for t in tasks},
         "overrides": {
             "repetitions": request.repetitions,
             "min_window_s": request.min_window_s,
@@ -199,11 +255,8 @@ def load_manifest(folder: Path) -> dict[str, Any]:
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
     """Write the manifest atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / MANIFEST_NAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(manifest, indent=1, sort_keys=False) + "\n").encode("utf-8"))
     return path
 
 
@@ -457,7 +510,7 @@ def render_script(
     if overrides["codecarbon"] is False:
         args.append("--no-codecarbon")
     for name, data_path in overrides["data_paths"].items():
-        args += ["--data", f"{name}={Path(data_path).resolve()}"]
+        args += ["--data", f"{name}={data_path}"]  # absolute since plan(): the manifest holds the same path
     if overrides["force"]:
         args.append("--force")
     if shape.gpus_per_node:
@@ -500,7 +553,10 @@ def prepare(request: SlurmRequest) -> Prepared:
     folder = request.output
     image = None
     if request.mode == "apptainer":
-        image = request.image or profile.slurm.apptainer_image or str(REPO_ROOT / default_sif_path(profile.name))
+        # Default: bench-<profile>.sif in the folder `bench slurm` runs from, where `make sif` / `bench image sif`
+        # write it when run from the same folder. Made absolute now: the tasks run in another working folder.
+        chosen = request.image or profile.slurm.apptainer_image or str(default_sif_path(profile.name))
+        image = os.path.abspath(os.path.expanduser(chosen))
     manifest_path = folder / MANIFEST_NAME
     resumed = manifest_path.exists()
     if resumed:
@@ -603,7 +659,7 @@ def submit(prepared: Prepared) -> list[dict[str, Any]]:
             "job_name": _job_name_of(script),
             "script": str(script.relative_to(prepared.folder)),
             "indices": [t.index for t in tasks],
-            "submitted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "submitted_at": now_iso(),
         }
         prepared.manifest.setdefault("submissions", []).append(record)
         write_manifest(prepared.folder, prepared.manifest)  # after each: a failure later keeps the ids of the first

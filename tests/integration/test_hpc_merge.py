@@ -17,11 +17,13 @@ from bench.results import load_results, write_results
 from bench.runner import RunRequest, run
 from bench.validation import check_document
 
+REPO = Path(__file__).resolve().parents[2]
 TINY = dict(repetitions=1, min_window_s=0.2, idle_baseline_s=0.1, codecarbon=False)
 
 
 def _request(out: Path, **kw: object) -> SlurmRequest:
-    return SlurmRequest(profile="cpu", suite="smoke", output=out, mode="host", **{**TINY, **kw})  # type: ignore[arg-type]
+    base: dict[str, object] = {"profile": "cpu", "suite": "smoke", "output": out, "mode": "host", **TINY}
+    return SlurmRequest(**{**base, **kw})  # type: ignore[arg-type]
 
 
 def _run_task(out: Path, model: str, **kw: object) -> None:
@@ -128,6 +130,10 @@ def test_multi_node_cells_sum_every_nodes_meters(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(multinode, "connect_ray_nodes", fake_connect)
     out = tmp_path / "run"
     prepare(_request(out, models=["linear-bow"]))
+    manifest = load_manifest(out)  # as planned for a 2-node placement (a CPU profile never plans one itself)
+    manifest["tasks"][0]["nodes"] = 2
+    del manifest["task_settings"]  # recomputed by merge from the task, as for a manifest written before they were
+    write_manifest(out, manifest)
     _run_task(out, "linear-bow", nodes=2)
     merge(out)
     doc = load_results(out)
@@ -138,3 +144,118 @@ def test_multi_node_cells_sum_every_nodes_meters(tmp_path: Path, monkeypatch: py
     assert cell.energy["ram"].energy_j == pytest.approx(sum(ram))
     assert cell.duration_s == pytest.approx(max(n.duration_s for n in cell.nodes))
     assert manifest_tasks(load_manifest(out))[0].model == "linear-bow"
+
+
+def test_slurm_scheduling_fields_do_not_change_the_settings_hash(slurm_run: Path, tmp_path: Path) -> None:
+    """[slurm] says how to ask the cluster, not what the numbers mean: a longer wall time reruns the same run."""
+    import hashlib
+
+    from bench.results import canonical_json
+    from bench.runner import _settings_sha256
+
+    profile = load_profile("cpu")
+    settings = load_manifest(slurm_run)["settings"]
+    dump = profile.model_dump(mode="json")
+    assert "slurm" in dump  # the hash leaves it out: the hashed dict is the profile of before the table existed
+    body = {"profile": {k: v for k, v in dump.items() if k != "slurm"}, "settings": settings}
+    assert _settings_sha256(profile, settings) == hashlib.sha256(canonical_json(body)).hexdigest()
+
+    longer = profile.model_copy(update={"slurm": profile.slurm.model_copy(update={"time": "07:00:00"})})
+    assert _settings_sha256(longer, settings) == _settings_sha256(profile, settings)
+    out = _copy(slurm_run, tmp_path / "run")
+    text = (REPO / "hardware_profiles" / "cpu.toml").read_text().replace('time = "01:00:00"', 'time = "07:00:00"')
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "cpu.toml").write_text(text)
+    prepared = prepare(_request(out, profile=str(tmp_path / "profiles" / "cpu.toml")))
+    assert prepared.resumed and prepared.scripts == []  # the same run, every cell done
+    assert load_manifest(out)["settings_sha256"] == load_manifest(slurm_run)["settings_sha256"]
+    merge(out)  # parts made under the old [slurm] table still merge
+
+
+def _profile_with_suite(tmp_path: Path, suite: str) -> Path:
+    """The cpu profile plus one more suite (a TOML table), as a file named like the profile."""
+    folder = tmp_path / "profiles"
+    folder.mkdir(exist_ok=True)
+    path = folder / "cpu.toml"
+    path.write_text((REPO / "hardware_profiles" / "cpu.toml").read_text() + "\n" + suite)
+    return path
+
+
+def _run_in(out: Path, profile: Path, suite: str, model: str, **kw: object) -> None:
+    run(
+        RunRequest(
+            profile=load_profile(str(profile)),
+            suite_name=suite,
+            reports_dir=out / "parts",
+            run_id=model,
+            models=[model],
+            progress=False,
+            **{**TINY, **kw},  # type: ignore[arg-type]
+        )
+    )
+
+
+def test_traditional_parts_of_a_suite_with_a_hub_llm_merge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite holds a Hub LLM (its settings carry the lock's hash); a traditional model's part does not."""
+    lock = tmp_path / "models.lock.json"
+    lock.write_text('{"schema_version": 1, "models": {}}\n')
+    monkeypatch.setenv("BENCH_MODEL_LOCK", str(lock))
+    profile = _profile_with_suite(
+        tmp_path,
+        '[suites.mixed]\ndescription = "x"\ndatasets = ["tomatoes-offline"]\nmodels = ["linear-bow", "qwen-7b"]\n'
+        "repetitions = 1\nseed = 0\n",
+    )
+    out = tmp_path / "run"
+    prepare(_request(out, profile=str(profile), suite="mixed"))
+    assert load_manifest(out)["settings"]["model_lock_sha256"] is not None
+    _run_in(out, profile, "mixed", "linear-bow")
+    outcome = merge(out)  # the LLM's task never ran: missing, not a reason to refuse the traditional part
+    assert [c.model for c in outcome.document.cells] == ["linear-bow"]
+    assert len(outcome.missing) == 1 and "task qwen-7b" in outcome.missing[0]
+
+
+def test_a_relative_data_path_is_the_same_in_manifest_script_and_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = "\n".join(f'"{"good fine great" if i % 2 else "bad awful poor"} text {i}",{i % 2}' for i in range(60))
+    (tmp_path / "data.csv").write_text("text,label\n" + rows + "\n")
+    profile = _profile_with_suite(
+        tmp_path,
+        '[suites.mine]\ndescription = "x"\ndatasets = ["mydata"]\nmodels = ["linear-bow"]\nrepetitions = 1\n'
+        "n_train = 20\nn_test = 20\nseed = 0\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    prepared = prepare(_request(out, profile=str(profile), suite="mine", data_paths={"mydata": "data.csv"}))
+    absolute = str(tmp_path / "data.csv")
+    assert load_manifest(out)["overrides"]["data_paths"] == {"mydata": absolute}
+    ((script, _),) = prepared.scripts
+    assert f"--data mydata={absolute}" in script.read_text()
+    _run_in(out, profile, "mine", "linear-bow", data_paths={"mydata": absolute})  # what the script runs
+    assert merge(out).missing == []
+
+
+def test_gpus_and_nodes_are_settings_only_when_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defaults leave the settings (and their hash) as before; a part run on another allocation is refused."""
+    from bench.meters import build_meter_set
+    from bench.runner import effective_suite, run_settings
+
+    request = RunRequest(profile=load_profile("cpu"), suite_name="smoke")
+    plain = run_settings(request, effective_suite(request))
+    assert "gpus" not in plain and "nodes" not in plain
+    request.gpus, request.nodes = 2, 3
+    assert run_settings(request, effective_suite(request)) == {**plain, "gpus": 2, "nodes": 3}
+
+    def fake_connect(local: object, meter_kwargs: dict, *, expected_nodes: int) -> multinode.NodesMeterSet:
+        return multinode.NodesMeterSet(local, "head", {"worker": build_meter_set(**meter_kwargs)})
+
+    monkeypatch.setattr(multinode, "connect_ray_nodes", fake_connect)
+    out = tmp_path / "run"
+    prepare(_request(out, models=["linear-bow"]))  # planned on one node
+    _run_task(out, "linear-bow", nodes=2)
+    with pytest.raises(MergeError, match=r"settings\.nodes: None in the manifest, 2 in the part"):
+        merge(out)
+    from bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="other settings"):  # nor does a resume mix the two allocations
+        _run_task(out, "linear-bow")

@@ -368,3 +368,50 @@ def test_model_subset_drops_per_model_repetitions_of_the_others() -> None:
     assert suite.models == ["linear-bow"] and suite.model_repetitions == {}
     llm_only = effective_suite(RunRequest(profile=load_profile("cpu"), models=["smollm2-135m"]))
     assert llm_only.repetitions_of("smollm2-135m") == 1
+
+
+def test_host_run_of_gpu_placements_meters_only_each_placements_gpus(
+    tmp_path: Path, fake_nvml: FakePynvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bench run --suite gpu-count` on a 4-GPU host: @1x1, @1x2, @1x4 meter 1, 2 and 4 GPUs (the first visible
+    ones, where vLLM's tensor parallelism runs), record that allocation in cell.gpus, and subtract only those GPUs'
+    idle power."""
+    from bench import runner
+    from tests.integration.fake_backends import _Base
+
+    text = (Path(__file__).resolve().parents[2] / "hardware_profiles" / "a100.toml").read_text()
+    text += (
+        '\n[suites.sweep]\ndescription = "x"\ndatasets = ["tomatoes-offline"]\n'
+        'models = ["qwen-7b@1x1", "qwen-7b@1x2", "qwen-7b@1x4"]\nrepetitions = 1\nseed = 0\n'
+    )
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "a100.toml").write_text(text)
+    loaded: list[int] = []
+
+    class _Slow(_Base):
+        def predict(self, texts: Sequence[str]) -> list[int]:
+            import time
+
+            time.sleep(0.02)  # an LLM pass takes time: the window fills in a few loops
+            return super().predict(texts)
+
+    def fake_load(spec: object, profile: object, seed: int, *, nodes: int = 1) -> tuple[object, float, None]:
+        _, overrides = runner._llm_setup(spec, profile, nodes=nodes)  # the GPUs vLLM would be given
+        loaded.append(overrides["gpus"])
+        return _Slow(), 0.0, None
+
+    monkeypatch.setattr(runner, "_load_model", fake_load)
+    profile = load_profile(str(tmp_path / "profiles" / "a100.toml"))
+    outcome = run(cuda_request(tmp_path / "out", profile=profile, suite_name="sweep", models=None, repetitions=1))
+    doc = load_results(outcome.results_path)
+    assert loaded == [1, 2, 4]
+    by_model = {c.model: c for c in doc.cells}
+    for model, n in (("qwen-7b@1x1", 1), ("qwen-7b@1x2", 2), ("qwen-7b@1x4", 4)):
+        cell = by_model[model]
+        gpu = cell.energy["gpu"]
+        assert [g["index"] for g in gpu.detail["gpus"]] == list(range(n)), model
+        assert cell.gpus == n and cell.validity == [], (model, cell.validity)
+        assert gpu.energy_j / cell.duration_s == pytest.approx(90.0 * n, rel=0.01)
+        assert abs(gpu.net_energy_j) < 0.01 * gpu.energy_j  # idle of the same GPUs, not of all four
+    assert check_document(doc) == []
+    assert doc.settings.get("gpus") is None  # a host run: no allocation in the settings

@@ -159,3 +159,10 @@ def test_excluded_model_cannot_be_in_a_suite(tmp_path: Path) -> None:
     text = _cpu_text() + '\n[excluded_models]\nlinear-bow = "does not fit"\n'
     with pytest.raises(ConfigError, match="excluded models"):
         load_profile_file(_write(tmp_path, text))
+
+
+def test_a_malformed_placement_in_a_suite_is_refused_at_load(tmp_path: Path) -> None:
+    """Suite model names are read with the catalog's placement syntax, not split by hand."""
+    text = _cpu_text().replace('models = ["linear-bow", "xgboost-tfidf"]', 'models = ["linear-bow", "xgboost-tfidf@2"]')
+    with pytest.raises(ConfigError, match=r"(?s)mine\.toml.*suite 'smoke'.*xgboost-tfidf@2.*<model>@<nodes>x<gpus"):
+        load_profile_file(_write(tmp_path, text))

@@ -10,7 +10,7 @@ from bench.catalog.models import get_model_spec, split_placement
 from bench.cli import main
 from bench.config import load_profile
 from bench.errors import ConfigError, MeterError
-from bench.hpc.multinode import NodesMeterSet, aggregate_nodes, ray_start_lines, vllm_parallel_args
+from bench.hpc.multinode import NodesMeterSet, aggregate_nodes, ray_start_lines
 from bench.hpc.placement import Placement, placement_for
 from bench.hpc.slurm import SlurmRequest, _array_spec, prepare
 from bench.meters import WindowReading
@@ -162,12 +162,6 @@ def test_ray_and_vllm_lines() -> None:
     assert 'scontrol show hostnames "$SLURM_JOB_NODELIST"' in text
     assert 'export RAY_ADDRESS="$BENCH_HEAD_IP:6379"' in text
     assert 'for BENCH_NODE in "${BENCH_NODES[@]:1}"' in text  # workers on every node but the first
-    assert vllm_parallel_args(nodes=2, gpus_per_node=4) == {
-        "tensor_parallel_size": 4,
-        "pipeline_parallel_size": 2,
-        "distributed_executor_backend": "ray",
-    }
-    assert vllm_parallel_args(nodes=1, gpus_per_node=2) == {"tensor_parallel_size": 2, "pipeline_parallel_size": 1}
 
 
 def test_vllm_engine_uses_ray_across_nodes(tmp_path: Path) -> None:
@@ -285,8 +279,11 @@ def test_the_paper_experiments_ship_as_suites() -> None:
     assert placements == {Placement(1, 2), Placement(2, 1)}
 
 
-def _fake_ray(monkeypatch: pytest.MonkeyPatch, nodes: list[dict], here: str) -> list[str]:
-    """A stand-in for the `ray` package: actors run in this process; records where each was pinned."""
+def _fake_ray(
+    monkeypatch: pytest.MonkeyPatch, nodes: list[dict], here: str, options: list[dict] | None = None
+) -> list[str]:
+    """A stand-in for the `ray` package: actors run in this process; records where each was pinned (and, into
+    ``options``, every actor's options)."""
     import sys
     import types
 
@@ -301,6 +298,7 @@ def _fake_ray(monkeypatch: pytest.MonkeyPatch, nodes: list[dict], here: str) -> 
 
     class _ActorHandle:
         def __init__(self, obj):
+            self.obj = obj
             for name in ("start", "stop"):
                 setattr(self, name, _Method(getattr(obj, name)))
 
@@ -308,8 +306,10 @@ def _fake_ray(monkeypatch: pytest.MonkeyPatch, nodes: list[dict], here: str) -> 
         def __init__(self, cls):
             self.cls = cls
 
-        def options(self, scheduling_strategy):
+        def options(self, scheduling_strategy, **kw):
             pinned.append(scheduling_strategy.node_id)
+            if options is not None:
+                options.append({"scheduling_strategy": scheduling_strategy, **kw})
             return self
 
         def remote(self, *a):
@@ -360,3 +360,45 @@ def test_multi_node_without_ray_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(MeterError, match="needs Ray"):
         connect_ray_nodes(object(), {}, expected_nodes=2)
+
+
+def test_remote_meter_actors_see_their_nodes_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray hides every GPU from an actor without GPUs (CUDA_VISIBLE_DEVICES=''): the meter actor opts out of that
+    and meters the GPUs Slurm gave its node."""
+    from bench.hpc.multinode import connect_ray_nodes, node_gpu_indices
+    from bench.meters import build_meter_set
+    from tests.fakes.fake_pynvml import FakeGpu, FakePynvml
+
+    nodes = [{"NodeID": "head-id", "Alive": True, "NodeManagerHostname": "n1"}]
+    nodes.append({"NodeID": "w-id", "Alive": True, "NodeManagerHostname": "n2"})
+    options: list[dict] = []
+    _fake_ray(monkeypatch, nodes, here="head-id", options=options)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # what Ray sets in an actor that asked for no GPU
+    monkeypatch.setenv("SLURM_JOB_GPUS", "2,3")
+    fake = FakePynvml([FakeGpu(power_w=100.0) for _ in range(4)])
+    kwargs = {"codecarbon": False, "use_gpu": True, "nvml": fake}
+    meters = connect_ray_nodes(build_meter_set(codecarbon=False, use_gpu=False), kwargs, expected_nodes=2)
+    (opts,) = options
+    assert opts["runtime_env"]["env_vars"]["RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"] == "1"
+    remote = meters.remotes["n2"].actor.obj.meters  # type: ignore[attr-defined]
+    assert remote.owner("gpu") is not None and remote.owner("gpu").indices == [2, 3]
+    meters.close()
+    assert node_gpu_indices({"CUDA_VISIBLE_DEVICES": "1", "SLURM_JOB_GPUS": "2,3"}) is None  # the step's own view
+    assert node_gpu_indices({"SLURM_STEP_GPUS": "0", "SLURM_JOB_GPUS": "0,1"}) == [0]
+    assert node_gpu_indices({}) is None
+
+
+def test_the_default_sif_is_the_one_make_sif_writes_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make sif` / `bench image sif` write ./bench-<profile>.sif; `bench slurm` from that folder uses it, absolute."""
+    from bench.containers.apptainer import default_sif_path
+
+    monkeypatch.chdir(tmp_path)
+    prepared = prepare(SlurmRequest(profile="cpu", suite="smoke", output=Path("out")))
+    sif = str(tmp_path / default_sif_path("cpu"))
+    assert prepared.manifest["image"] == sif and sif.endswith("/bench-cpu.sif")
+    ((script, _),) = prepared.scripts
+    assert f" {sif} bench run " in script.read_text()
+    relative = prepare(SlurmRequest(profile="cpu", suite="smoke", output=Path("out2"), image="imgs/x.sif"))
+    assert relative.manifest["image"] == str(tmp_path / "imgs" / "x.sif")  # --image still wins, made absolute

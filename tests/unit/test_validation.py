@@ -280,3 +280,18 @@ def test_hand_edit_without_rehash_is_a_hash_mismatch(tmp_path: Path, capsys: pyt
         validate_file(path)
     assert main(["validate", str(path)]) == 1
     assert "content hash mismatch" in capsys.readouterr().out
+
+
+def test_cell_gpus_is_checked_against_the_models_placement() -> None:
+    """cell.gpus is a field of the document: a cell claiming another allocation than its model's placement is
+    flagged, even when the GPU meter saw as many GPUs as the cell claims."""
+    from bench.config import load_profile
+
+    profile = load_profile("h100").model_dump(mode="json")
+    two = gpu_cell(0, model="linear-bow", gpus=2)  # a traditional model runs on one GPU
+    doc = cuda_doc(cells=[two], profile=profile)
+    assert any("records 2 GPU(s), but model 'linear-bow' is placed on 1" in r for r in reasons(two, doc))
+    one = gpu_cell(0, model="linear-bow", gpus=1, powers_w=[250.0])
+    assert not any("is placed on" in r for r in reasons(one, cuda_doc(cells=[one], profile=profile)))
+    seventy = gpu_cell(0, model="llama-3.1-70b", gpus=2)  # 2 x 80 GB: its placement on the h100 profile
+    assert not any("is placed on" in r for r in reasons(seventy, cuda_doc(cells=[seventy], profile=profile)))
