@@ -188,3 +188,28 @@ def test_migration_matches_the_tables_the_code_queries(tmp_path: Path) -> None:
             sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
             plan = " | ".join(row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
             assert f"USING INDEX ix_results_by_{sort}" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_export_removes_data_set_files_of_a_hidden_submission(live: Live, tmp_path: Path) -> None:
+    """A hidden (spam) submission with its own data set name must leave datasets/ too, not only submissions/."""
+    from bench.leaderboard.export import export_site
+    from tests.leaderboard.docs import body
+    from tests.leaderboard.server import post
+
+    post(live.server, body(valid_document("kept")), live.token)
+    data = valid_document("spam").model_dump(mode="json")
+    data["datasets"]["spamset"] = dict(data["datasets"].pop("toy"), name="spamset")
+    data["suite"]["datasets"] = ["spamset"]
+    for cell in data["cells"]:
+        cell["dataset"] = "spamset"
+    answer = post(live.server, body(data), live.token)
+    assert answer.status_code == 201, answer.text
+    site = tmp_path / "site"
+    export_site(live.engine, site)
+    spam_files = [site / "datasets" / f"spamset.{ext}" for ext in ("html", "csv", "json")]
+    assert all(p.is_file() for p in spam_files)
+    storage.set_hidden(live.engine, answer.json()["id"], True, "spam")
+    export_site(live.engine, site)
+    assert [p for p in spam_files if p.exists()] == []
+    assert (site / "datasets" / "toy.html").is_file() and (site / "datasets" / "toy.csv").is_file()
+    assert "spamset" not in (site / "index.html").read_text()
