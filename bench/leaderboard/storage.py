@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bench.leaderboard.errors import LeaderboardError
+
+# Prepared lives with the checks that make it (validate needs no SQLAlchemy: `bench submit` runs them locally).
+from bench.leaderboard.validate import Prepared
 
 DEFAULT_DB = "leaderboard.db"
 DB_ENV = "BENCH_LEADERBOARD_DB"
@@ -304,14 +307,6 @@ def token_id(engine: Engine, token: str) -> int | None:
 
 
 # --- submissions ----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Prepared:
-    """A validated submission, ready to insert: the submission's columns and one dict per (dataset, model) row."""
-
-    fields: dict[str, Any]
-    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def insert_submission(engine: Engine, prepared: Prepared, token: int | None) -> tuple[int, bool]:
