@@ -108,6 +108,14 @@ results = sa.Table(
 )
 # The sort indexes (expressions: missing values last) live in the migration; queries order exactly as they do.
 
+#: One row (id 1): bumped in the transaction of every insert and hide/unhide, read by the service's caches.
+data_version = sa.Table(
+    "data_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
 #: Columns a submission contributes besides its rows (filled by ``bench.leaderboard.validate``).
 SUBMISSION_FIELDS = (
     "content_hash",
@@ -326,12 +334,24 @@ def insert_submission(engine: Engine, prepared: Prepared, token: int | None) -> 
                 connection.execute(
                     results.insert(), [dict(row, submission_id=new_id, **copies) for row in prepared.rows]
                 )
+            _bump_version(connection)
         return int(new_id), True
     except sa.exc.IntegrityError:
         existing = find_by_hash(engine, values["content_hash"])
         if existing is None:  # the constraint that fired was not the hash's: a real error
             raise
         return existing, False
+
+
+def _bump_version(connection: Any) -> None:
+    # Last in the transaction: on PostgreSQL the row lock it takes is held only until the commit right after.
+    connection.execute(data_version.update().where(data_version.c.id == 1).values(version=data_version.c.version + 1))
+
+
+def current_data_version(engine: Engine) -> int:
+    """The data version: changes whenever a submission is stored, hidden or shown again."""
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(data_version.c.version).where(data_version.c.id == 1)).scalar_one())
 
 
 def find_by_hash(engine: Engine, content_hash: str) -> int | None:
@@ -351,6 +371,7 @@ def set_hidden(engine: Engine, submission: int, hidden: bool, reason: str | None
             .values(hidden=hidden, hidden_reason=reason if hidden else None)
         )
         connection.execute(results.update().where(results.c.submission_id == submission).values(hidden=hidden))
+        _bump_version(connection)
     if done.rowcount != 1:
         raise LeaderboardError(f"no submission with id {submission}; `bench leaderboard list` shows the ids")
 

@@ -54,7 +54,7 @@ def pg_url() -> Iterator[str]:
 def pg_live(pg_url: str, tmp_path: Path) -> Iterator[Live]:
     engine = storage.make_engine(pg_url)
     with engine.begin() as connection:  # each test starts empty: drop what the previous one migrated
-        for table in ("results", "submissions", "tokens", "alembic_version"):
+        for table in ("results", "submissions", "tokens", "data_version", "alembic_version"):
             connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
     storage.upgrade(engine)
     assert storage.current_revision(engine) == storage.head_revision()
@@ -114,3 +114,7 @@ def test_postgres_refused_submission_stores_nothing(pg_live: Live) -> None:
         assert connection.exec_driver_sql("SELECT count(*) FROM results").scalar_one() == 0
         stored = connection.exec_driver_sql("SELECT token_sha256 FROM tokens").scalars().all()
     assert stored == [storage.token_hash(pg_live.token)]  # the hash, never the token
+
+
+def test_postgres_csv_cache_follows_the_data_version(pg_live: Live) -> None:
+    test_service.test_csv_is_built_once_per_data_version(pg_live)

@@ -108,3 +108,21 @@ def test_string_limits_match_the_tables() -> None:
             if getattr(c.type, "length", None) is not None and c.name not in ("submitted_at",)
         }
         assert STRING_LIMITS[table.name] == lengths, table.name
+
+
+def test_render_cache_is_bounded_and_renders_once() -> None:
+    from bench.leaderboard.service import RenderCache
+
+    cache = RenderCache(max_entries=2, max_bytes=10)
+    calls: list[str] = []
+
+    def render(key: str, size: int) -> bytes:
+        return cache.get(key, lambda: calls.append(key) or b"x" * size)
+
+    render("a", 4), render("a", 4), render("b", 4)
+    assert calls == ["a", "b"] and cache.stats() == {"renders": 2, "hits": 1, "entries": 2, "bytes": 8}
+    render("c", 4)  # 12 bytes > 10: the least recently used (a) goes
+    render("a", 4)
+    assert calls == ["a", "b", "c", "a"] and cache.stats()["entries"] == 2
+    render("big", 50)  # alone above the budget: kept, everything else evicted
+    assert cache.stats()["entries"] == 1 and cache.stats()["bytes"] == 50
