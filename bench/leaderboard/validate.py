@@ -220,6 +220,10 @@ def _prepare(body: bytes) -> Prepared:
                 f"results.content_hash: mismatch (sent {stored[:23]}..., computed {actual[:23]}...): the document "
                 "was edited after it was written; submit the file as `bench run` wrote it"
             )
+    # What is stored is the document as sent (canonical form: same hash), taken before a migration of an older
+    # schema version could change any part of it.
+    document = canonical_json(data).decode("utf-8")
+    sent_version = int(data["schema_version"]) if isinstance(data.get("schema_version"), int) else 0
     try:
         migrated = migrate(dict(data), "results")
     except ResultsError as exc:
@@ -241,7 +245,7 @@ def _prepare(body: bytes) -> Prepared:
     if reasons:
         raise Invalid(422, reasons)
     prepared = Prepared(
-        fields=submission_fields(doc, data, envelope.get("report_html"), canonical_json), rows=rows(doc)
+        fields=submission_fields(doc, data, envelope.get("report_html"), document, sent_version), rows=rows(doc)
     )
     storable = column_problems(prepared)
     if storable:
@@ -371,21 +375,24 @@ def method_class(methods: dict[str, str | None]) -> str:
     return "mixed"
 
 
-def submission_fields(doc: Any, data: dict[str, Any], report_html: str | None, canonical: Any) -> dict[str, Any]:
-    """The submission's own columns."""
+def submission_fields(
+    doc: Any, data: dict[str, Any], report_html: str | None, document: str, schema_version: int
+) -> dict[str, Any]:
+    """The submission's own columns: ``document`` is the canonical JSON of the document as sent, ``schema_version``
+    the version it was sent with (older ones are migrated to ``bench.results.SCHEMA_VERSION`` for the checks)."""
     machine = doc.environment.get("machine") or {}
     gpu_model, gpu_count = gpu_summary(machine)
     return {
         "content_hash": data["content_hash"],
         "run_id": doc.run_id,
-        "schema_version": int(data["schema_version"]),
+        "schema_version": schema_version,
         "kit_version": doc.kit_version,
         "hardware_profile": str(doc.profile.get("name")),
         "gpu_model": gpu_model,
         "gpu_count": gpu_count,
         "cpu_model": str(machine.get("cpu_model")),
         # The document exactly as sent (canonical form: same hash), so it can be downloaded and re-validated.
-        "document": canonical(data).decode("utf-8"),
+        "document": document,
         "report_html": report_html,
     }
 
