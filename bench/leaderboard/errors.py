@@ -18,3 +18,14 @@ class SubmissionRejected(BenchError):
         super().__init__(
             f"the leaderboard refused the submission (HTTP {status}):\n" + "\n".join(f"  - {r}" for r in reasons)
         )
+
+
+class SubmissionInvalid(LeaderboardError):
+    """``bench submit`` ran the service's own checks locally and the run fails them: nothing was sent."""
+
+    def __init__(self, source: str, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__(
+            f"{source}: not sent; the leaderboard would refuse it ({len(reasons)} reason(s)):\n"
+            + "\n".join(f"  - {r}" for r in reasons)
+        )

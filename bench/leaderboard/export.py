@@ -3,8 +3,8 @@
 The same pages and JSON as the service, at the same relative paths (so links work from any web server or from
 disk): index.html, datasets.json, submissions.json, datasets/<name>.html|.json|.csv, submissions/<id>.html|.json,
 submissions/<id>/results.json and submissions/<id>/report.html. Hidden submissions are left out. Files are written
-through a temporary name and renamed, and files of submissions no longer visible are removed, so the folder always
-mirrors the database.
+through a temporary name and renamed, and files of submissions and data sets no longer visible are removed, so the
+folder always mirrors the database.
 """
 
 from __future__ import annotations
@@ -24,6 +24,15 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def _remove_except(folder: Path, keep: set[str]) -> None:
+    """Delete every entry of ``folder`` whose name is not in ``keep`` (no-op when the folder does not exist)."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.name not in keep:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def export_site(engine: Any, output: Path | str) -> dict[str, int]:
     """Write the static site to ``output``; returns counts of what was written."""
     out = Path(output)
@@ -31,10 +40,12 @@ def export_site(engine: Any, output: Path | str) -> dict[str, int]:
     _write(out / "index.html", views.index_page(engine, static=True))
     datasets = storage.datasets(engine)
     _write(out / "datasets.json", dumps({"datasets": datasets}))
+    dataset_files: set[str] = set()
     for entry in datasets:
         name = entry["dataset"]
         data = views.leaderboard_data(engine, name, storage.Filters(), "accuracy")
         stem = out / "datasets" / views.name_path(name)
+        dataset_files.update(stem.name + ext for ext in (".html", ".csv", ".json"))
         _write(stem.with_name(stem.name + ".html"), views.leaderboard_page(engine, data, static=True))
         everything, _ = storage.leaderboard(engine, name, storage.Filters(), "accuracy", limit=10**9)
         _write(stem.with_name(stem.name + ".csv"), views.leaderboard_csv(everything))
@@ -42,6 +53,9 @@ def export_site(engine: Any, output: Path | str) -> dict[str, int]:
             stem.with_name(stem.name + ".json"),
             dumps(views.leaderboard_json(dict(data, rows=everything, limit=len(everything)))),
         )
+    # A data set whose only submissions were hidden since the last export (spam with its own data set name) must not
+    # stay published: anything in datasets/ that is not a page of a visible data set goes.
+    _remove_except(out / "datasets", dataset_files)
     total = storage.count_submissions(engine)
     summaries: list[dict[str, Any]] = []
     batch = 500

@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,65 @@ class RateLimiter:
             return None
 
 
+class RenderCache:
+    """A bounded LRU of rendered answers (bytes), so that public readers cannot make the single worker redo expensive
+    work per GET: a stored submission's report (its document is immutable: rendered once per id) and a data set's
+    full CSV (keyed by the data version, so any insert or hide makes a new key and the old one ages out).
+
+    Concurrent misses of one key render it once (the others wait for it). ``renders`` and ``hits`` count what
+    happened (shown by /healthz)."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.renders = 0
+        self.hits = 0
+        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._building: dict[Hashable, threading.Lock] = {}
+
+    def _lookup(self, key: Hashable) -> bytes | None:
+        # (with self._lock held)
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+            self.hits += 1
+        return found
+
+    def get(self, key: Hashable, render: Callable[[], bytes]) -> bytes:
+        """The cached answer for ``key``, or ``render()``'s, stored (evicting the least recently used)."""
+        with self._lock:
+            found = self._lookup(key)
+            if found is not None:
+                return found
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                found = self._lookup(key)  # rendered by another request while this one waited
+                if found is not None:
+                    return found
+            try:
+                value = render()
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
+            with self._lock:
+                self.renders += 1
+                self._items[key] = value
+                self._bytes += len(value)
+                # Keep the newest entry even when it alone is above max_bytes: evicting it would render it per GET.
+                while len(self._items) > 1 and (len(self._items) > self.max_entries or self._bytes > self.max_bytes):
+                    _, old = self._items.popitem(last=False)
+                    self._bytes -= len(old)
+            return value
+
+    def stats(self) -> dict[str, int]:
+        """Counters and size, for /healthz."""
+        with self._lock:
+            return {"renders": self.renders, "hits": self.hits, "entries": len(self._items), "bytes": self._bytes}
+
+
 class SecurityHeaders:
     """ASGI middleware: a CSP and nosniff on every answer (routes may set a stricter CSP themselves)."""
 
@@ -132,6 +192,9 @@ def create_app(engine: Any, settings: Settings | None = None) -> Any:
     """The ASGI app over ``engine`` (a migrated database: ``storage.upgrade`` first)."""
     settings = settings or Settings()
     limiter = RateLimiter(settings.rate_limit_per_minute)
+    # A report is about 2 MB for a paper-sized run; a data set's CSV about 100 bytes a row.
+    reports = RenderCache(max_entries=256, max_bytes=128 * 1024 * 1024)
+    csvs = RenderCache(max_entries=256, max_bytes=64 * 1024 * 1024)
 
     async def submit(request: Request) -> Response:
         token = _bearer(request)
@@ -221,9 +284,16 @@ def create_app(engine: Any, settings: Settings | None = None) -> Any:
         except Invalid as exc:
             return _error(400, exc.reasons[0], exc.reasons)
         if fmt == "csv":
-            rows, _ = storage.leaderboard(engine, name, filters, sort, limit=10**9, offset=0)
+            # Every row of the data set: built once per data version (one primary-key read tells whether it is
+            # current), not per GET.
+            key = (storage.current_data_version(engine), name, sort, tuple(sorted(filters.active().items())))
+
+            def render_csv() -> bytes:
+                rows, _ = storage.leaderboard(engine, name, filters, sort, limit=10**9, offset=0)
+                return views.leaderboard_csv(rows).encode("utf-8")
+
             return Response(
-                views.leaderboard_csv(rows),
+                csvs.get(key, render_csv),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'inline; filename="{views.name_path(name)}.csv"'},
             )
@@ -279,15 +349,24 @@ def create_app(engine: Any, settings: Settings | None = None) -> Any:
         return HTMLResponse(views.submission_page(found, rows, static=False))
 
     def submission_file(request: Request) -> Response:
-        found, refusal = _visible(request, document=True)
+        what = request.path_params["file"]
+        # The report is rendered from the document (immutable) once per submission; visibility is checked on every
+        # GET, and the document (up to the body limit) is read only to render it.
+        found, refusal = _visible(request, document=what != "report.html")
         if refusal is not None:
             return refusal
         assert found is not None
-        what = request.path_params["file"]
+        if what == "report.html":
+            sid = int(found["id"])
+
+            def render_report() -> bytes:
+                full = storage.get_submission(engine, sid, with_document=True)
+                assert full is not None
+                return views.report_page(full["document"]).encode("utf-8")
+
+            return HTMLResponse(reports.get(sid, render_report))
         if what == "results.json":
             return Response(found["document"], media_type="application/json")
-        if what == "report.html":
-            return HTMLResponse(views.report_page(found["document"]))
         if what == "submitted-report.html":
             if not found["report_html"]:
                 return HTMLResponse(views.message_page("No report", "The run was submitted without its report."), 404)
@@ -298,7 +377,13 @@ def create_app(engine: Any, settings: Settings | None = None) -> Any:
         return HTMLResponse(views.index_page(engine, static=False))
 
     def health(request: Request) -> Response:
-        return JSONResponse({"ok": True, "submissions": storage.count_submissions(engine, include_hidden=True)})
+        return JSONResponse(
+            {
+                "ok": True,
+                "submissions": storage.count_submissions(engine, include_hidden=True),
+                "caches": {"reports": reports.stats(), "csv": csvs.stats()},
+            }
+        )
 
     routes = [
         Route("/", index),

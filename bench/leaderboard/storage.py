@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bench.leaderboard.errors import LeaderboardError
+
+# Prepared lives with the checks that make it (validate needs no SQLAlchemy: `bench submit` runs them locally).
+from bench.leaderboard.validate import Prepared
 
 DEFAULT_DB = "leaderboard.db"
 DB_ENV = "BENCH_LEADERBOARD_DB"
@@ -104,6 +107,14 @@ results = sa.Table(
     sa.Index("ix_results_submission", "submission_id"),
 )
 # The sort indexes (expressions: missing values last) live in the migration; queries order exactly as they do.
+
+#: One row (id 1): bumped in the transaction of every insert and hide/unhide, read by the service's caches.
+data_version = sa.Table(
+    "data_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
 
 #: Columns a submission contributes besides its rows (filled by ``bench.leaderboard.validate``).
 SUBMISSION_FIELDS = (
@@ -306,14 +317,6 @@ def token_id(engine: Engine, token: str) -> int | None:
 # --- submissions ----------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Prepared:
-    """A validated submission, ready to insert: the submission's columns and one dict per (dataset, model) row."""
-
-    fields: dict[str, Any]
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-
 def insert_submission(engine: Engine, prepared: Prepared, token: int | None) -> tuple[int, bool]:
     """Store a submission and its rows in one transaction. Returns (id, created); the same content hash stored
     before gives (its id, False) and stores nothing."""
@@ -331,12 +334,24 @@ def insert_submission(engine: Engine, prepared: Prepared, token: int | None) -> 
                 connection.execute(
                     results.insert(), [dict(row, submission_id=new_id, **copies) for row in prepared.rows]
                 )
+            _bump_version(connection)
         return int(new_id), True
     except sa.exc.IntegrityError:
         existing = find_by_hash(engine, values["content_hash"])
         if existing is None:  # the constraint that fired was not the hash's: a real error
             raise
         return existing, False
+
+
+def _bump_version(connection: Any) -> None:
+    # Last in the transaction: on PostgreSQL the row lock it takes is held only until the commit right after.
+    connection.execute(data_version.update().where(data_version.c.id == 1).values(version=data_version.c.version + 1))
+
+
+def current_data_version(engine: Engine) -> int:
+    """The data version: changes whenever a submission is stored, hidden or shown again."""
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(data_version.c.version).where(data_version.c.id == 1)).scalar_one())
 
 
 def find_by_hash(engine: Engine, content_hash: str) -> int | None:
@@ -356,6 +371,7 @@ def set_hidden(engine: Engine, submission: int, hidden: bool, reason: str | None
             .values(hidden=hidden, hidden_reason=reason if hidden else None)
         )
         connection.execute(results.update().where(results.c.submission_id == submission).values(hidden=hidden))
+        _bump_version(connection)
     if done.rowcount != 1:
         raise LeaderboardError(f"no submission with id {submission}; `bench leaderboard list` shows the ids")
 

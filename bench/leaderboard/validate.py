@@ -3,24 +3,32 @@
 A submission is one JSON object: ``{"results": <results.json document>, "report_html": <the rendered report or
 null>}``. It is checked with the kit's own code, so the leaderboard accepts exactly what ``bench validate`` accepts:
 
-- JSON (no NaN/Infinity), the envelope's shape, size (the service caps the body before it gets here);
+- JSON (no NaN/Infinity, not even as 1e999), nested at most MAX_DEPTH levels, valid Unicode, the envelope's shape,
+  size (the service caps the body before it gets here);
 - schema: ``schema_version`` known (older ones migrate), the pydantic schema of ``bench.results``;
 - the content hash recomputed over the document as sent;
 - consistency and plausibility: every problem ``bench.validation.check_document`` finds (window shorter than its
   minimum, power above a device's limit, measured 0 J, GPU count, accuracy that the predictions do not give, ...);
 - provenance: a complete run, with the profile, machine, software, data set pins and model records present;
-- names: data set and model names are identifiers (they become URLs and file names of the static site).
+- names: data set and model names are identifiers (they become URLs and file names of the static site);
+- storable: every text stored in a column fits it (lengths of the String(n) columns, no NUL character, which
+  PostgreSQL refuses), so the database never refuses what the checks accepted.
 
-Every reason is collected, not just the first, so a submitter fixes everything in one round.
+Every reason is collected, not just the first, so a submitter fixes everything in one round. Anything else that
+goes wrong while checking is answered 422 "could not validate" and logged: a submission never gets a 500.
+
+Only the standard library and the core kit are imported here (no SQLAlchemy), so ``bench submit`` runs exactly
+these checks on the submitter's machine before sending.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import re
+from dataclasses import dataclass, field
 from typing import Any
-
-from bench.leaderboard.storage import Prepared
 
 #: A submitted body above this is refused with 413 before it is read in full. A paper-sized run (5 data sets x
 #: 19 models x 10 repetitions, 200 predictions per cell) is about 5 MB; its report about 2 MB.
@@ -28,6 +36,53 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 #: Data set and model names: they appear in URLs and file names of the exported site.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 MAX_REASONS = 50
+#: Deeper JSON is refused (400): a results document is about 8 levels deep; the kit's own code walks documents
+#: recursively, and json.loads itself gives up near the interpreter's recursion limit.
+MAX_DEPTH = 100
+#: The String(n) columns a submission fills and their n (a test checks these against ``storage``'s tables): SQLite
+#: stores longer text silently, PostgreSQL refuses it, so the checks refuse it first on every database.
+STRING_LIMITS: dict[str, dict[str, int]] = {
+    "submissions": {"content_hash": 80, "kit_version": 40},
+    "results": {
+        "dataset": 200,
+        "model": 200,
+        "model_kind": 40,
+        "model_family": 100,
+        "gpu_method": 80,
+        "cpu_method": 80,
+        "ram_method": 80,
+        "method_class": 20,
+    },
+}
+#: Where a stored column's value comes from in the submission, for reasons that name the field to fix.
+SOURCES = {
+    "content_hash": "results.content_hash",
+    "run_id": "results.run_id",
+    "kit_version": "results.kit_version",
+    "hardware_profile": "results.profile.name",
+    "gpu_model": "results.environment.machine.gpus[].name",
+    "cpu_model": "results.environment.machine.cpu_model",
+    "report_html": "report_html",
+    "document": "results",
+    "dataset": "results.cells[].dataset",
+    "model": "results.cells[].model",
+    "paper_label": "results.models.<model>.paper_label",
+    "model_kind": "results.models.<model>.kind",
+    "model_family": "results.models.<model>.paper_label",
+    "gpu_method": "results.cells[].energy.gpu.method",
+    "cpu_method": "results.cells[].energy.cpu.method",
+    "ram_method": "results.cells[].energy.ram.method",
+}
+
+log = logging.getLogger("bench.leaderboard")
+
+
+@dataclass
+class Prepared:
+    """A validated submission, ready to insert: the submission's columns and one dict per (dataset, model) row."""
+
+    fields: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Invalid(Exception):
@@ -51,6 +106,8 @@ def decode_body(body: bytes) -> dict[str, Any]:
         data = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
     except UnicodeDecodeError as exc:
         raise Invalid(400, [f"body is not UTF-8 (byte {exc.start})"]) from None
+    except RecursionError:  # "[" * 200000: json's decoder recurses once per level
+        raise Invalid(400, [f"body is nested too deeply (at most {MAX_DEPTH} levels)"]) from None
     except json.JSONDecodeError as exc:
         raise Invalid(400, [f"body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"]) from None
     except ValueError as exc:
@@ -68,8 +125,78 @@ def decode_body(body: bytes) -> dict[str, Any]:
     return data
 
 
+def value_problems(data: Any, where: str = "") -> list[str]:
+    """Values the rest of the checks cannot take, by path: numbers that are not finite (``1e999`` parses to inf,
+    which ``parse_constant`` never sees; the same rule as ``bench.results._finite``, which the writer applies) and
+    strings with lone surrogates (``"\\ud800"``: not encodable, so not hashable or storable). Iterative, so depth is
+    not a problem here; nesting deeper than MAX_DEPTH raises Invalid(400) at once."""
+    out: list[str] = []
+
+    def scalar(value: Any, path: str) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            out.append(f"{path or 'top level'}: number {value} is not finite (JSON numbers must be finite)")
+        elif isinstance(value, str) and not _encodable(value):
+            out.append(f"{path or 'top level'}: text is not valid Unicode (a lone surrogate)")
+
+    # Containers go on the stack with their path; scalars are checked in place (a path string is built only for
+    # containers and problems: a document holds millions of predictions).
+    scalar(data, where)
+    stack: list[tuple[Any, str, int]] = [(data, where, 0)] if isinstance(data, (dict, list)) else []
+    while stack and len(out) < MAX_REASONS:
+        value, path, depth = stack.pop()
+        if depth >= MAX_DEPTH:
+            raise Invalid(400, [f"body is nested too deeply (at most {MAX_DEPTH} levels, at {path})"])
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str) and not _encodable(key):
+                out.append(f"{path or 'top level'}: a key is not valid Unicode (a lone surrogate)")
+                key = "<key>"
+            if isinstance(item, (dict, list)):
+                stack.append((item, _child(path, key), depth + 1))
+            elif isinstance(item, (float, str)) and _suspect(item):
+                scalar(item, _child(path, key))
+    return out
+
+
+def _child(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _suspect(value: float | str) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return not _encodable(value)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def prepare(body: bytes) -> Prepared:
-    """Check a submission body completely; the columns and rows to store, or Invalid with every reason."""
+    """Check a submission body completely; the columns and rows to store, or Invalid with every reason.
+
+    Never raises anything but Invalid: an unexpected error while checking (a shape of document no check foresaw)
+    is logged and answered 422 "could not validate", so the service never answers 500 and stores nothing."""
+    try:
+        return _prepare(body)
+    except Invalid:
+        raise
+    except RecursionError:  # some recursive walk of the kit's met a deep document (MAX_DEPTH should prevent it)
+        raise Invalid(400, [f"body is nested too deeply (at most {MAX_DEPTH} levels)"]) from None
+    except Exception as exc:  # whatever it is: a reason and a log entry, never a 500
+        log.exception("could not validate a submission")
+        raise Invalid(
+            422, [f"could not validate: {type(exc).__name__} (the leaderboard's log has the details)"]
+        ) from None
+
+
+def _prepare(body: bytes) -> Prepared:
     from pydantic import ValidationError
 
     from bench.errors import ResultsError
@@ -78,6 +205,10 @@ def prepare(body: bytes) -> Prepared:
 
     envelope = decode_body(body)
     data: dict[str, Any] = envelope["results"]
+    # Before anything hashes or parses the document: inf and lone surrogates make canonical_json raise.
+    bad_values = value_problems(envelope)
+    if bad_values:
+        raise Invalid(422, bad_values)
     reasons: list[str] = []
     stored = data.get("content_hash")
     if not isinstance(stored, str) or not stored:
@@ -89,6 +220,10 @@ def prepare(body: bytes) -> Prepared:
                 f"results.content_hash: mismatch (sent {stored[:23]}..., computed {actual[:23]}...): the document "
                 "was edited after it was written; submit the file as `bench run` wrote it"
             )
+    # What is stored is the document as sent (canonical form: same hash), taken before a migration of an older
+    # schema version could change any part of it.
+    document = canonical_json(data).decode("utf-8")
+    sent_version = int(data["schema_version"]) if isinstance(data.get("schema_version"), int) else 0
     try:
         migrated = migrate(dict(data), "results")
     except ResultsError as exc:
@@ -101,12 +236,64 @@ def prepare(body: bytes) -> Prepared:
             where = ".".join(str(p) for p in err["loc"])
             reasons.append(f"results.{where}: {err['msg']}")
         raise Invalid(422, reasons) from None
+    shape = shape_problems(doc)
+    if shape:  # the checks below iterate these: a number where a list belongs would crash them
+        raise Invalid(422, reasons + [f"results.{p}" for p in shape])
     reasons.extend(f"results.{p}" for p in name_problems(doc))
     reasons.extend(f"results.{p}" for p in provenance_problems(doc))
     reasons.extend(f"plausibility: {p}" for p in check_document(doc))
     if reasons:
         raise Invalid(422, reasons)
-    return Prepared(fields=submission_fields(doc, data, envelope.get("report_html"), canonical_json), rows=rows(doc))
+    prepared = Prepared(
+        fields=submission_fields(doc, data, envelope.get("report_html"), document, sent_version), rows=rows(doc)
+    )
+    storable = column_problems(prepared)
+    if storable:
+        raise Invalid(422, storable)
+    return prepared
+
+
+def shape_problems(doc: Any) -> list[str]:
+    """Parts of the free-form ``suite`` (``dict[str, Any]`` in the schema) the checks rely on, in the wrong shape."""
+    out = []
+    for key, what in (("datasets", "data set"), ("models", "model")):
+        value = doc.suite.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            out.append(f"suite.{key}: must be a list of {what} names, got {_kind(value)}")
+    return out
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list with " + ", ".join(sorted({type(v).__name__ for v in value if not isinstance(v, str)}))
+    return type(value).__name__
+
+
+def column_problems(prepared: Prepared) -> list[str]:
+    """Stored text that the database would refuse: longer than its String(n) column (PostgreSQL refuses, SQLite
+    would store it), or holding a NUL character (PostgreSQL refuses it in any text). Named by where it comes from."""
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def check(table: str, values: dict[str, Any]) -> None:
+        for column, value in values.items():
+            if not isinstance(value, str):
+                continue
+            where = SOURCES.get(column, f"results ({column})")
+            problem = None
+            if "\x00" in value:
+                problem = f"{where}: contains a NUL character (U+0000), which cannot be stored"
+            limit = STRING_LIMITS[table].get(column)
+            if problem is None and limit is not None and len(value) > limit:
+                problem = f"{where}: {len(value)} characters, at most {limit} can be stored ({value[:40]!r}...)"
+            if problem is not None and problem not in seen:
+                seen.add(problem)
+                out.append(problem)
+
+    check("submissions", prepared.fields)
+    for row in prepared.rows:
+        check("results", row)
+    return out
 
 
 def name_problems(doc: Any) -> list[str]:
@@ -188,21 +375,24 @@ def method_class(methods: dict[str, str | None]) -> str:
     return "mixed"
 
 
-def submission_fields(doc: Any, data: dict[str, Any], report_html: str | None, canonical: Any) -> dict[str, Any]:
-    """The submission's own columns."""
+def submission_fields(
+    doc: Any, data: dict[str, Any], report_html: str | None, document: str, schema_version: int
+) -> dict[str, Any]:
+    """The submission's own columns: ``document`` is the canonical JSON of the document as sent, ``schema_version``
+    the version it was sent with (older ones are migrated to ``bench.results.SCHEMA_VERSION`` for the checks)."""
     machine = doc.environment.get("machine") or {}
     gpu_model, gpu_count = gpu_summary(machine)
     return {
         "content_hash": data["content_hash"],
         "run_id": doc.run_id,
-        "schema_version": int(data["schema_version"]),
+        "schema_version": schema_version,
         "kit_version": doc.kit_version,
         "hardware_profile": str(doc.profile.get("name")),
         "gpu_model": gpu_model,
         "gpu_count": gpu_count,
         "cpu_model": str(machine.get("cpu_model")),
         # The document exactly as sent (canonical form: same hash), so it can be downloaded and re-validated.
-        "document": canonical(data).decode("utf-8"),
+        "document": document,
         "report_html": report_html,
     }
 

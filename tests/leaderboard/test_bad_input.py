@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench.leaderboard import storage
+from bench.results import SCHEMA_VERSION
 from tests.leaderboard.conftest import Live
 from tests.leaderboard.docs import body, signed, valid_document
 from tests.leaderboard.server import post
@@ -73,6 +74,17 @@ def _html_model() -> dict[str, Any]:
     return signed(data)
 
 
+def _deep(levels: int) -> dict[str, Any]:
+    nested: Any = 1
+    for _ in range(levels):
+        nested = {"a": nested}
+    return _doc(settings={"deep": nested})
+
+
+def _nul_report() -> bytes:
+    return json.dumps({"results": signed(valid_document("bad-input")), "report_html": "<html>\x00</html>"}).encode()
+
+
 # name -> (body factory, token kind, expected status, a fragment one of the reasons must contain)
 CASES: dict[str, tuple[Callable[[], bytes], str, int, str]] = {
     "malformed JSON": (lambda: b'{"results": {"run_id": ', "valid", 400, "not valid JSON"),
@@ -87,8 +99,55 @@ CASES: dict[str, tuple[Callable[[], bytes], str, int, str]] = {
         400,
         "report_html",
     ),
-    "wrong schema version": (lambda: _envelope(_doc(schema_version=2)), "valid", 422, "newer than this kit"),
-    "schema version a string": (lambda: _envelope(_doc(schema_version="1")), "valid", 422, "schema_version"),
+    "infinite number (1e999 parses to inf)": (
+        lambda: b'{"results": {"x": 1e999}, "report_html": null}',
+        "valid",
+        422,
+        "results.x: number inf is not finite",
+    ),
+    "lone surrogate": (lambda: b'{"results": {"x": "\\ud800"}}', "valid", 422, "results.x: text is not valid Unicode"),
+    "nested too deeply for json": (lambda: b"[" * 200_000, "valid", 400, "nested too deeply"),
+    "nested too deeply for the checks": (lambda: _envelope(_deep(150)), "valid", 400, "nested too deeply"),
+    "suite.datasets a number": (
+        lambda: _envelope(_doc(suite={"datasets": 5, "models": ["linear-bow"]})),
+        "valid",
+        422,
+        "results.suite.datasets: must be a list",
+    ),
+    "suite.models names not strings": (
+        lambda: _envelope(_doc(suite={"datasets": ["toy"], "models": [["linear-bow"]]})),
+        "valid",
+        422,
+        "results.suite.models: must be a list",
+    ),
+    "kit_version longer than its column": (
+        lambda: _envelope(_doc(kit_version="1." * 30)),
+        "valid",
+        422,
+        "results.kit_version: 60 characters, at most 40",
+    ),
+    "NUL in cpu_model": (
+        lambda: _envelope(
+            _doc(environment={"machine": {"cpu_model": "CPU\x00", "gpus": []}, "software": {"kit_version": "0.1.0"}})
+        ),
+        "valid",
+        422,
+        "results.environment.machine.cpu_model: contains a NUL",
+    ),
+    "NUL in run_id": (lambda: _envelope(_doc(run_id="a\x00b")), "valid", 422, "results.run_id: contains a NUL"),
+    "NUL in report_html": (_nul_report, "valid", 422, "report_html: contains a NUL"),
+    "wrong schema version": (
+        lambda: _envelope(_doc(schema_version=SCHEMA_VERSION + 1)),
+        "valid",
+        422,
+        "newer than this kit",
+    ),
+    "schema version a string": (
+        lambda: _envelope(_doc(schema_version=str(SCHEMA_VERSION))),
+        "valid",
+        422,
+        "schema_version",
+    ),
     "wrong type: accuracy a string": (lambda: _envelope(_with_cell(accuracy="high")), "valid", 422, "accuracy"),
     "wrong type: cells an object": (lambda: _envelope(_doc(cells={"a": 1})), "valid", 422, "cells"),
     "missing field": (lambda: _envelope({k: v for k, v in _doc().items() if k != "run_id"}), "valid", 422, "run_id"),

@@ -53,17 +53,16 @@ def test_token_submit_revoke_hide_list(live: Live, tmp_path: Path) -> None:
     twice = bench("submit", str(run), "--to", live.url, "--token", token)
     assert twice.returncode == 0 and f"already stored (same content hash): submission {sid}" in twice.stdout
 
-    # Refused by the service: every reason printed, exit 2.
+    # Refused locally by the service's own checks, every reason printed, exit 2: an incomplete run, an edited file.
     incomplete = _run_folder(tmp_path, valid_document("cli-incomplete", status="running"))
     refused = bench("submit", str(incomplete), "--to", live.url, "--token", token)
-    assert refused.returncode == 2 and "HTTP 422" in refused.stderr and "complete run" in refused.stderr
-
-    # Refused locally: an edited file never leaves the machine.
+    assert refused.returncode == 2 and "not sent" in refused.stderr and "complete run" in refused.stderr
     edited = _run_folder(tmp_path, valid_document("cli-edited"))
     text = (edited / "results.json").read_text().replace('"cli-edited"', '"cli-edited-by-hand"')
     (edited / "results.json").write_text(text)
     local = bench("submit", str(edited), "--to", live.url, "--token", token)
-    assert local.returncode == 2 and "content hash mismatch" in local.stderr
+    assert local.returncode == 2 and "content_hash: mismatch" in local.stderr
+    assert storage.count_submissions(live.engine, include_hidden=True) == 1
 
     listed = bench("leaderboard", "token", "list", "--db", db)
     assert "alice" in listed.stdout and token not in listed.stdout
@@ -188,3 +187,116 @@ def test_migration_matches_the_tables_the_code_queries(tmp_path: Path) -> None:
             sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
             plan = " | ".join(row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
             assert f"USING INDEX ix_results_by_{sort}" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_export_removes_data_set_files_of_a_hidden_submission(live: Live, tmp_path: Path) -> None:
+    """A hidden (spam) submission with its own data set name must leave datasets/ too, not only submissions/."""
+    from bench.leaderboard.export import export_site
+    from tests.leaderboard.docs import body
+    from tests.leaderboard.server import post
+
+    post(live.server, body(valid_document("kept")), live.token)
+    data = valid_document("spam").model_dump(mode="json")
+    data["datasets"]["spamset"] = dict(data["datasets"].pop("toy"), name="spamset")
+    data["suite"]["datasets"] = ["spamset"]
+    for cell in data["cells"]:
+        cell["dataset"] = "spamset"
+    answer = post(live.server, body(data), live.token)
+    assert answer.status_code == 201, answer.text
+    site = tmp_path / "site"
+    export_site(live.engine, site)
+    spam_files = [site / "datasets" / f"spamset.{ext}" for ext in ("html", "csv", "json")]
+    assert all(p.is_file() for p in spam_files)
+    storage.set_hidden(live.engine, answer.json()["id"], True, "spam")
+    export_site(live.engine, site)
+    assert [p for p in spam_files if p.exists()] == []
+    assert (site / "datasets" / "toy.html").is_file() and (site / "datasets" / "toy.csv").is_file()
+    assert "spamset" not in (site / "index.html").read_text()
+
+
+class _Recorder:
+    """A plain HTTP server on loopback that records every request and answers each with a fixed reply."""
+
+    def __init__(self, status: int, content_type: str, reply: bytes) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # http.server calls do_<METHOD>
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.requests.append(f"{self.command} {self.path}")
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_submit_reports_an_answer_that_is_not_the_services(tmp_path: Path) -> None:
+    """A 200 that is not the service's JSON (a proxy's login page, another service) is a clear error naming the URL
+    and showing what came back, not a JSONDecodeError or KeyError."""
+    from bench.leaderboard.client import submit
+    from bench.leaderboard.errors import LeaderboardError
+
+    run = _run_folder(tmp_path, valid_document("cli-proxy"))
+    login = _Recorder(200, "text/html", b"<html><body>Please log in to the corporate proxy</body></html>")
+    partial = _Recorder(200, "application/json", b'{"id": 7, "url": "x"}')
+    try:
+        try:
+            submit(run, login.url, "blb_token")
+            raise AssertionError("accepted a login page")
+        except LeaderboardError as exc:
+            message = str(exc)
+        assert f"{login.url}/api/v1/submissions answered HTTP 200" in message and "not JSON" in message
+        assert "Please log in to the corporate proxy" in message
+        assert login.requests == ["POST /api/v1/submissions"]
+        try:
+            submit(run, partial.url, "blb_token")
+            raise AssertionError("accepted an answer without created and content_hash")
+        except LeaderboardError as exc:
+            message = str(exc)
+        assert "without created, content_hash" in message and '{"id": 7' in message
+    finally:
+        login.close()
+        partial.close()
+
+
+def test_submit_checks_locally_with_the_services_checks_before_any_request(tmp_path: Path) -> None:
+    """A run the service would refuse for provenance or plausibility (not only schema and hash) is refused locally,
+    with every reason, and no request is made."""
+    from bench.leaderboard.client import submit
+    from bench.leaderboard.errors import SubmissionInvalid
+
+    doc = valid_document("cli-local", status="running")
+    doc.environment["machine"].pop("cpu_model")
+    run = _run_folder(tmp_path, doc)
+    recorder = _Recorder(201, "application/json", b"{}")
+    try:
+        try:
+            submit(run, recorder.url, "blb_token")
+            raise AssertionError("sent a run the service refuses")
+        except SubmissionInvalid as exc:
+            reasons = exc.reasons
+        assert any("submit a complete run" in r for r in reasons), reasons
+        assert any("cpu_model: missing" in r for r in reasons), reasons
+        assert recorder.requests == []
+    finally:
+        recorder.close()
+    # The same from the command line, against a closed port: the checks' reasons, not "cannot reach".
+    closed = bench("submit", str(run), "--to", f"http://127.0.0.1:{free_port()}", "--token", "blb_token")
+    assert closed.returncode == 2 and "not sent" in closed.stderr and "cpu_model: missing" in closed.stderr
+    assert "cannot reach" not in closed.stderr

@@ -183,3 +183,43 @@ def test_tokens_are_stored_as_hashes_only(live: Live) -> None:
     assert live.token not in dump
     assert storage.token_hash(live.token) in dump
     assert json.dumps(storage.list_tokens(live.engine)).count(live.token) == 0
+
+
+def _caches(live: Live) -> dict[str, dict[str, int]]:
+    return _get(live, "/healthz").json()["caches"]
+
+
+def test_report_is_rendered_once_per_submission(live: Live) -> None:
+    """GETs of a report must not re-render it (a public reader could keep the single worker busy): the second GET
+    is answered from the cache, and a hidden submission's cached report is still refused."""
+    sid = post(live.server, body(gpu_document()), live.token).json()["id"]
+    first = _get(live, f"/submissions/{sid}/report.html")
+    assert first.status_code == 200 and "bench report" in first.text
+    assert _caches(live)["reports"] == dict(_caches(live)["reports"], renders=1, hits=0)
+    second = _get(live, f"/submissions/{sid}/report.html")
+    assert second.status_code == 200 and second.text == first.text
+    assert _caches(live)["reports"]["renders"] == 1 and _caches(live)["reports"]["hits"] == 1
+    storage.set_hidden(live.engine, sid, True)
+    assert _get(live, f"/submissions/{sid}/report.html").status_code == 410
+
+
+def test_csv_is_built_once_per_data_version(live: Live) -> None:
+    """The full CSV of a data set is built once per data version: repeated GETs hit the cache, and a new
+    submission or a hide (here from another process, as `bench leaderboard hide` does) makes it current again."""
+    first = post(live.server, body(valid_document("csv-a")), live.token).json()["id"]
+
+    def ids() -> set[int]:
+        answer = _get(live, "/datasets/toy.csv")
+        assert answer.status_code == 200
+        return {int(r["submission_id"]) for r in csv.DictReader(io.StringIO(answer.text))}
+
+    assert ids() == {first} and ids() == {first}
+    assert _caches(live)["csv"]["renders"] == 1 and _caches(live)["csv"]["hits"] == 1
+    second = post(live.server, body(valid_document("csv-b")), live.token).json()["id"]
+    assert ids() == {first, second}
+    assert _caches(live)["csv"]["renders"] == 2
+    storage.set_hidden(live.engine, first, True)
+    assert ids() == {second}
+    storage.set_hidden(live.engine, first, False)
+    assert ids() == {first, second}
+    assert _caches(live)["csv"] == dict(_caches(live)["csv"], renders=4, hits=1)

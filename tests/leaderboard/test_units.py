@@ -78,3 +78,51 @@ def test_cli_stays_light() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_unexpected_error_while_checking_is_a_reason_and_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A document shape no check foresaw must give 422 "could not validate", never an exception (a 500)."""
+    import bench.validation
+
+    def broken(doc: object) -> list[str]:
+        raise KeyError("unforeseen")
+
+    monkeypatch.setattr(bench.validation, "check_document", broken)
+    with caplog.at_level("ERROR", logger="bench.leaderboard"), pytest.raises(Invalid) as caught:
+        prepare(body(valid_document()))
+    assert caught.value.status == 422
+    assert caught.value.reasons == ["could not validate: KeyError (the leaderboard's log has the details)"]
+    assert "could not validate a submission" in caplog.text and "unforeseen" in caplog.text
+
+
+def test_string_limits_match_the_tables() -> None:
+    """Every String(n) column a submission fills is length-checked before insert, with the table's own n."""
+    from bench.leaderboard.validate import STRING_LIMITS
+
+    for table in (storage.submissions, storage.results):
+        lengths = {
+            c.name: c.type.length
+            for c in table.columns
+            if getattr(c.type, "length", None) is not None and c.name not in ("submitted_at",)
+        }
+        assert STRING_LIMITS[table.name] == lengths, table.name
+
+
+def test_render_cache_is_bounded_and_renders_once() -> None:
+    from bench.leaderboard.service import RenderCache
+
+    cache = RenderCache(max_entries=2, max_bytes=10)
+    calls: list[str] = []
+
+    def render(key: str, size: int) -> bytes:
+        return cache.get(key, lambda: calls.append(key) or b"x" * size)
+
+    render("a", 4), render("a", 4), render("b", 4)
+    assert calls == ["a", "b"] and cache.stats() == {"renders": 2, "hits": 1, "entries": 2, "bytes": 8}
+    render("c", 4)  # 12 bytes > 10: the least recently used (a) goes
+    render("a", 4)
+    assert calls == ["a", "b", "c", "a"] and cache.stats()["entries"] == 2
+    render("big", 50)  # alone above the budget: kept, everything else evicted
+    assert cache.stats()["entries"] == 1 and cache.stats()["bytes"] == 50
