@@ -13,15 +13,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from bench.fsutil import atomic_write_bytes
 from bench.leaderboard import storage, views
 from bench.leaderboard.service import dumps
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _remove_except(folder: Path, keep: set[str]) -> None:

@@ -20,7 +20,6 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from bench.fsutil import now_iso
 from bench.leaderboard.errors import LeaderboardError
 
 # Prepared lives with the checks that make it (validate needs no SQLAlchemy: `bench submit` runs them locally).
@@ -132,11 +132,6 @@ SUBMISSION_FIELDS = (
 RESULT_FIELDS = tuple(
     c.name for c in results.columns if c.name not in ("id", "submission_id", "hidden", "hardware_profile", "gpu_model")
 )
-
-
-def now_iso() -> str:
-    """The current UTC time, ISO 8601 with seconds."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 # --- engine ---------------------------------------------------------------------------------------------------------
