@@ -146,10 +146,16 @@ def check_image(image: Any, profile: HardwareProfile) -> list[str]:
     here, there = git_commit(), labels.get(LABEL_REVISION)
     if here and there and there != "unknown" and here != there:
         warnings.append(
-            f"image {profile.container.image} was built from commit {there[:12]}, this checkout is at {here[:12]}: "
+            f"image {profile.container.image} was built from commit {_short(there)}, this checkout is at "
+            f"{_short(here)}: "
             f"the run uses the image's kit; `make image PROFILE={profile.name}` rebuilds it"
         )
     return warnings
+
+
+def _short(commit: str) -> str:
+    """A commit as people read it: 12 hex digits, keeping the ``-dirty`` mark (uncommitted changes)."""
+    return commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
 def build_image(engine: Engine, plan: BuildPlan, *, no_cache: bool = False) -> Any:

@@ -221,9 +221,9 @@ def run_in_container(engine: Engine, profile: HardwareProfile, spec_of: Any) -> 
             container.remove(force=True)
         except Exception as exc:  # a leftover stopped container is untidy, not a failed run
             print(f"bench: warning: container {container.id[:12]} not removed ({exc})", file=sys.stderr)
-    # The run printed its paths as the container sees them; say where they are here.
-    reports = next(iter(spec.volumes))
-    for results in sorted(Path(reports).glob("*/results.json")):
-        if results.stat().st_mtime >= started:
-            print(f"bench: on this machine: {results} and {results.with_name('report.html')}", file=sys.stderr)
+        # The run printed its paths as the container sees them (also when interrupted); say where they are here.
+        reports = next(iter(spec.volumes))
+        for results in sorted(Path(reports).glob("*/results.json")):
+            if results.stat().st_mtime >= started:
+                print(f"bench: on this machine: {results}", file=sys.stderr)
     return status

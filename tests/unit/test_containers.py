@@ -178,3 +178,19 @@ def test_engine_refusals_become_clear_errors() -> None:
         raise RequestsConnectionError("Connection aborted.")
     with pytest.raises(ConfigError), engine_errors("anything"):  # the kit's own errors pass through unchanged
         raise ConfigError("x")
+
+
+def test_a_stale_image_is_named_with_both_commits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from bench.containers import image as image_module
+
+    labels = {"io.bench.profile": "cpu", "org.opencontainers.image.revision": "a" * 40}
+    stale = SimpleNamespace(id="sha256:" + "0" * 64, labels=labels)
+    monkeypatch.setattr("bench.environment.git_commit", lambda: "a" * 40 + "-dirty")
+    (warning,) = image_module.check_image(stale, load_profile("cpu"))
+    assert f"built from commit {'a' * 12}, this checkout is at {'a' * 12}-dirty" in warning
+    monkeypatch.setattr("bench.environment.git_commit", lambda: "a" * 40)
+    assert image_module.check_image(stale, load_profile("cpu")) == []
+    with pytest.raises(ContainerError, match=r"built for profile 'cpu', not 'h100'"):
+        image_module.check_image(stale, load_profile("h100"))
