@@ -70,6 +70,27 @@ assert recorded.removeprefix("sha256:") == sys.argv[2], f"image id {recorded!r} 
 assert doc["status"] == "complete", doc["status"]
 print(f"image-check: OK, the run through the SDK recorded image {recorded[:19]} and landed on the host")
 PY
+# Ctrl-C on the host reaches the run inside: once a cell is stored, interrupt; the partial result stays on the host
+# (status interrupted, exit 130) and the container is removed.
+# (env --default-signal: a background job of a script starts with SIGINT ignored; a terminal's Ctrl-C is not.)
+env --default-signal=INT .venv/bin/bench run --engine container --profile cpu --suite default --repetitions 2 \
+  --no-codecarbon --no-progress --idle-s 0.5 --reports-dir "$out/reports" --run-id interrupted >"$out/interrupt.log" 2>&1 &
+run_pid=$!
+for _ in $(seq 240); do
+  python3 -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['cells'] else 1)" \
+    "$out/reports/interrupted/results.json" 2>/dev/null && break
+  sleep 0.5
+done
+kill -INT "$run_pid"
+set +e
+wait "$run_pid"; interrupt_status=$?
+set -e
+tail -4 "$out/interrupt.log"
+[ "$interrupt_status" = 130 ] || { cat "$out/interrupt.log"; echo "image-check: interrupt exit $interrupt_status" >&2; exit 1; }
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['status'] == 'interrupted', d['status']" \
+  "$out/reports/interrupted/results.json"
+[ -z "$(podman ps -aq)" ] || { podman ps -a; echo "image-check: the interrupted container was left behind" >&2; exit 1; }
+echo "image-check: OK, Ctrl-C reached the run in the container and its partial result is on the host"
 # The SIF export: the docker-archive is written; Apptainer itself is not installed here, so it exits 1 and says how.
 set +e
 .venv/bin/bench image sif --profile cpu -o "$out/bench-cpu.sif" 2>"$out/sif.log"; sif_status=$?
