@@ -15,13 +15,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bench import SOURCE_ROOT
 from bench.catalog.models import split_placement  # light, and it does not import bench.config: no cycle
 from bench.errors import ConfigError, did_you_mean
 
 PROFILE_SCHEMA_VERSION = 1
 
 #: Where profiles live: $BENCH_PROFILES_DIR, else ``hardware_profiles/`` of the source checkout.
-DEFAULT_PROFILES_DIR = Path(__file__).resolve().parent.parent / "hardware_profiles"
+DEFAULT_PROFILES_DIR = SOURCE_ROOT / "hardware_profiles"
 
 
 class _Strict(BaseModel):

@@ -149,6 +149,12 @@ class DatasetRecord(_Model):
         default_factory=dict, description="per repetition (as a string key), the true labels of the test split"
     )
 
+    def same_data(self, other: DatasetRecord) -> bool:
+        """The same content and the same splits: cells over the two are comparable (where the file lay is not)."""
+        return self.splits_sha256 == other.splits_sha256 and self.pin.get("content_sha256") == other.pin.get(
+            "content_sha256"
+        )
+
 
 class IdleBaseline(_Model):
     """Idle power measured with the same meters as the cells (nothing running), at the start and end of a session.

@@ -696,10 +696,7 @@ def _open_document(
             )
         for name, prepared in datasets.items():
             old = doc.datasets.get(name)
-            if old is not None and (
-                old.splits_sha256 != prepared.record.splits_sha256
-                or old.pin.get("content_sha256") != prepared.record.pin.get("content_sha256")
-            ):
+            if old is not None and not old.same_data(prepared.record):
                 raise ConfigError(
                     f"{path}: data set {name!r} or its splits changed since this run started; use --new for a fresh run"
                 )

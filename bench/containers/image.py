@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import __version__
+from bench import SOURCE_ROOT, __version__
 from bench.config import HardwareProfile
 from bench.containers.engine import Engine, engine_errors
 from bench.errors import ConfigError, ContainerError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = SOURCE_ROOT
 # Labels every image of the kit carries (set from build args in both Dockerfiles).
 LABEL_PROFILE = "io.bench.profile"
 LABEL_LOCK = "io.bench.model-lock-sha256"

@@ -124,7 +124,7 @@ def merge(folder: Path) -> MergeOutcome:
     for name, doc, _ in parts[1:]:
         for ds_name, record in doc.datasets.items():
             known = datasets.setdefault(ds_name, record)
-            if known.splits_sha256 != record.splits_sha256 or known.pin != record.pin:
+            if not known.same_data(record):
                 raise MergeError(
                     f"part {name}: data set {ds_name!r} has other splits or another pin than part {parts[0][0]} "
                     "(a different data file or version): the cells would not be comparable"

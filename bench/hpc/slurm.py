@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import __version__
+from bench import SOURCE_ROOT, __version__
 from bench.config import HardwareProfile, load_profile
 from bench.containers.apptainer import default_sif_path
 from bench.errors import BenchError, ConfigError
@@ -37,7 +37,7 @@ MANIFEST_KIND = "bench.slurm-manifest"
 MANIFEST_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 #: The repository root (host mode defaults to its .venv).
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = SOURCE_ROOT
 
 
 class SlurmError(BenchError):

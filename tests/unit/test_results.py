@@ -136,3 +136,14 @@ def test_consistency_checks_pass_on_a_good_document(tmp_path: Path) -> None:
 def test_complete_with_missing_cells_is_flagged() -> None:
     problems = [str(p) for p in check_document(document(cells=[cell(0)], status="complete"))]
     assert any("status complete but 1 cells for a grid of 2" in p for p in problems)
+
+
+def test_same_data_means_same_content_and_splits_wherever_the_file_lay() -> None:
+    """Resume and merge both ask this: a part read from another path is comparable, other content or splits are not."""
+    record = next(iter(document().datasets.values()))
+    moved = record.model_copy(update={"pin": {**record.pin, "path": "/elsewhere/data.csv"}})
+    assert record.same_data(moved)
+    edited = record.model_copy(update={"pin": {**record.pin, "content_sha256": "f" * 64}})
+    assert not record.same_data(edited)
+    resplit = record.model_copy(update={"splits_sha256": "0" * 64})
+    assert not record.same_data(resplit)
