@@ -168,13 +168,9 @@ def energy_accuracy_plot(rows: list[dict[str, Any]], reference: tuple[dict[str, 
     ]
     if paper:
         series.append(svg.Series(PAPER_MACHINE, paper, color="#999999", marker="diamond"))
-    return svg.scatter(
+    return svg.energy_accuracy_scatter(
         series,
         title=title,
-        x_label="energy per text, J (gross, log scale)",
-        y_label="accuracy",
-        x_log=True,
-        y_clamp=(0.0, 1.0),
         width=760,
         height=440,
         label_points=sum(len(s.points) for s in series) <= 40,

@@ -531,14 +531,7 @@ def _accuracy_energy_plot(rows: list[ModelRow], title: str) -> Markup:
         for i, r in enumerate(usable)
     ]
     series = [svg.Series("models (filled: on the Pareto front)", points, color=svg.PALETTE[0], front=True)]
-    return svg.scatter(
-        series,
-        title=title,
-        x_label="energy per text, J (gross, log scale)",
-        y_label="accuracy",
-        x_log=True,
-        y_clamp=(0.0, 1.0),
-    )
+    return svg.energy_accuracy_scatter(series, title=title)
 
 
 def _components_plot(rows: list[ModelRow], by_model: dict[str, list[Any]], title: str) -> Markup:
@@ -752,7 +745,7 @@ def _serving_view(doc: Any, rows: list[ModelRow]) -> ServingView | None:
         labels,
         {"sequential": seq, "batched": bat},
         title="Energy per text by serving mode",
-        x_label="energy per text, J (gross, log scale)",
+        x_label=svg.ENERGY_PER_TEXT_LABEL,
     )
     columns = [
         Column("model", numeric=False),
@@ -1232,21 +1225,17 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
             {
                 "name": dataset,
                 "table": Table(columns, table_rows, css_class="compare"),
-                "scatter": svg.scatter(
+                "scatter": svg.energy_accuracy_scatter(
                     series,
                     title=f"{dataset}: accuracy against energy per text, all runs",
-                    x_label="energy per text, J (gross, log scale)",
-                    y_label="accuracy",
-                    x_log=True,
                     x_domain=all_jpt,
                     y_domain=all_acc,
-                    y_clamp=(0.0, 1.0),
                 ),
                 "bars": svg.grouped_bars(
                     models,
                     bars,
                     title=f"{dataset}: energy per text by run",
-                    x_label="energy per text, J (gross, log scale)",
+                    x_label=svg.ENERGY_PER_TEXT_LABEL,
                     x_domain=all_jpt,
                 ),
             }

@@ -14,6 +14,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -346,6 +347,25 @@ def scatter(
         _legend(out, entries, left, bottom + 58, right - left)
     out.append("</svg>")
     return Markup("".join(out))
+
+
+ENERGY_PER_TEXT_LABEL = "energy per text, J (gross, log scale)"
+
+
+def energy_accuracy_scatter(series: Sequence[Series], *, title: str, **options: Any) -> Markup:
+    """Accuracy against energy per text on a log x axis, the kit's (and the paper's) headline chart.
+
+    One definition of its axes for the report, the comparison page and the leaderboard, so they read alike.
+    """
+    return scatter(
+        series,
+        title=title,
+        x_label=ENERGY_PER_TEXT_LABEL,
+        y_label="accuracy",
+        x_log=True,
+        y_clamp=(0.0, 1.0),
+        **options,
+    )
 
 
 def _place_labels(
