@@ -256,7 +256,9 @@ def _measure_idle(meter_set: Any, duration_s: float, session: int, phase: str = 
     detail: dict[str, Any] = {}
     for component in COMPONENTS:
         ce = reading.components[component]
-        power[component] = None if ce.energy_j is None else ce.energy_j / reading.duration_s
+        # Over the component's own meter window: the set's window is a little shorter (its meters start before and
+        # stop after it), and that start/stop skew alone would read as a drift of a constant estimate.
+        power[component] = reading.power_w(component)
         methods[component] = ce.method
         reasons[component] = ce.reason
         if ce.detail:

@@ -33,12 +33,23 @@ class WindowReading:
     """One metered window: its duration, the chosen energy per component (always gpu, cpu, ram), side readings.
 
     ``components`` holds the primary numbers (one meter per component); ``side`` holds full readings of meters run
-    alongside for comparison (CodeCarbon in paper-faithful mode), keyed by meter name.
+    alongside for comparison (CodeCarbon in paper-faithful mode), keyed by meter name. ``component_duration_s`` is,
+    per component, the window of the meter that measured it: each meter's window encloses the set's (started before,
+    stopped after), so a power derived from a component's energy divides by its own meter's window, not the set's.
     """
 
     duration_s: float
     components: dict[str, ComponentEnergy]
     side: dict[str, Reading] = field(default_factory=dict)
+    component_duration_s: dict[str, float] = field(default_factory=dict)
+
+    def power_w(self, component: str) -> float | None:
+        """Mean power of ``component`` over its meter's own window (None where its energy is unavailable)."""
+        energy = self.components[component].energy_j
+        if energy is None:
+            return None
+        duration_s = self.component_duration_s.get(component) or self.duration_s
+        return energy / duration_s if duration_s > 0 else None
 
     def to_dict(self) -> dict[str, object]:
         """Plain-JSON form."""
@@ -217,6 +228,7 @@ class MeterSet:
         self._started = []
 
         components: dict[str, ComponentEnergy] = {}
+        component_duration_s: dict[str, float] = {}
         for component in COMPONENTS:
             meter = self._owner.get(component)
             if meter is None:
@@ -226,7 +238,10 @@ class MeterSet:
             if energy is None:  # a meter that claimed the component but did not report it: say so, never zero
                 energy = ComponentEnergy(None, "unavailable", reason=f"meter {meter.name} returned no {component}")
             components[component] = energy
-        return WindowReading(duration_s=duration_s, components=components, side=side)
+            component_duration_s[component] = readings[meter.name].duration_s
+        return WindowReading(
+            duration_s=duration_s, components=components, side=side, component_duration_s=component_duration_s
+        )
 
     @staticmethod
     def _stop_one(meter: Meter, duration_s: float) -> Reading:
