@@ -89,13 +89,19 @@ def summarize(values: Iterable[float | None]) -> Summary | None:
 
 @dataclass(frozen=True)
 class ModelRow:
-    """One (dataset, model) aggregated over its repetitions: what the summary table and reports show."""
+    """One (dataset, model) aggregated over its repetitions: what the summary table and reports show.
+
+    Accuracy and macro-F1 are over every ok cell. Duration and energy are over the ok cells that passed the
+    plausibility checks only: every check is about the measurement (window, power, GPU count), so a flagged cell's
+    predictions still count, its joules and seconds do not. ``n_flagged`` says how many were left out.
+    """
 
     dataset: str
     model: str
     paper_label: str | None
     n_ok: int
     n_failed: int
+    n_flagged: int
     accuracy: Summary | None
     macro_f1: Summary | None
     duration_s: Summary | None
@@ -135,23 +141,24 @@ def model_rows(doc: object) -> list[ModelRow]:
         for model in doc.suite.get("models", []):
             cells = [c for c in doc.cells if c.dataset == dataset and c.model == model]
             ok = [c for c in cells if c.status == "ok"]
+            sound = [c for c in ok if not c.validity]  # measurement passed the plausibility checks
             label = doc.models.get(model, {}).get("paper_label")
             paper = paper_value(label, catalog_names.get(dataset)) if label else None
             components: dict[str, float | None] = {}
             methods: dict[str, str] = {}
             for comp in ("gpu", "cpu", "ram"):
-                vals = [c.energy[comp].energy_j for c in ok if comp in c.energy]
+                vals = [c.energy[comp].energy_j for c in sound if comp in c.energy]
                 measured = [v for v in vals if v is not None]
                 components[comp] = float(np.mean(measured)) if measured else None
                 if ok and comp in ok[0].energy:
                     methods[comp] = ok[0].energy[comp].method
-            totals = [total_energy_j(c.energy) for c in ok]
+            totals = [total_energy_j(c.energy) for c in sound]
             energy = summarize(totals)
             acc = summarize(c.accuracy for c in ok)
             n_test = float(np.mean([c.n_test for c in ok])) if ok else None
             j_per_text = energy.mean / n_test if energy and n_test else None
             correct = acc.mean * n_test if acc and n_test else None
-            cc = [total_energy_j(c.codecarbon) for c in ok if c.codecarbon]
+            cc = [total_energy_j(c.codecarbon) for c in sound if c.codecarbon]
             cc_vals = [v for v in cc if v is not None]
             rows.append(
                 ModelRow(
@@ -160,11 +167,12 @@ def model_rows(doc: object) -> list[ModelRow]:
                     paper_label=label,
                     n_ok=len(ok),
                     n_failed=len(cells) - len(ok),
+                    n_flagged=len(ok) - len(sound),
                     accuracy=acc,
                     macro_f1=summarize(c.macro_f1 for c in ok),
-                    duration_s=summarize(c.duration_s for c in ok),
+                    duration_s=summarize(c.duration_s for c in sound),
                     energy_j=energy,
-                    net_energy_j=summarize(total_energy_j(c.energy, "net_energy_j") for c in ok),
+                    net_energy_j=summarize(total_energy_j(c.energy, "net_energy_j") for c in sound),
                     component_j=components,
                     component_methods=methods,
                     j_per_text=j_per_text,

@@ -183,7 +183,9 @@ def _print_summary(doc: Any, console: Any) -> None:
             acc = "—" if r.accuracy is None else f"{r.accuracy.mean:.3f} ± {r.accuracy.ci95_high - r.accuracy.mean:.3f}"
             table.add_row(
                 r.model,
-                f"{r.n_ok}" + (f" ({r.n_failed} failed)" if r.n_failed else ""),
+                f"{r.n_ok}"
+                + (f" ({r.n_failed} failed)" if r.n_failed else "")
+                + (f" ({r.n_flagged} flagged)" if r.n_flagged else ""),
                 acc,
                 _fmt(r.paper_accuracy, 2),
                 _fmt(r.macro_f1.mean if r.macro_f1 else None),

@@ -96,6 +96,24 @@ class MultiNodeReading:
     side: dict[str, Reading] = field(default_factory=dict)
     nodes: dict[str, Any] = field(default_factory=dict)
 
+    def power_w(self, component: str) -> float | None:
+        """Mean power of ``component`` over all nodes: the sum of each node's power over its own window (None
+        where the summed energy is unavailable, as a node that did not measure it)."""
+        if self.components[component].energy_j is None:
+            return None
+        total = 0.0
+        for reading in self.nodes.values():
+            own = getattr(reading, "power_w", None)
+            if callable(own):
+                power = own(component)
+            else:  # a bare reading: its energy over its window
+                energy = reading.components[component].energy_j
+                power = energy / reading.duration_s if energy is not None and reading.duration_s > 0 else None
+            if power is None:
+                return None
+            total += power
+        return total
+
 
 def _sum_component(component: str, per_node: dict[str, ComponentEnergy]) -> ComponentEnergy:
     """One component over nodes: the sum when every node measured it, else null naming the node(s) that did not."""

@@ -52,7 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rate_limit_per_minute=args.rate_limit,
         public_url=args.public_url,
     )
-    serve(args.db, args.host, args.port, settings, upgrade=not args.no_upgrade)
+    serve(args.db, args.host, args.port, settings, upgrade=not args.no_upgrade, workers=args.workers)
     return 0
 
 
@@ -140,6 +140,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--rate-limit", type=int, default=30, help="submissions per minute per token (0: no limit)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); they share the database, the rate limit included",
+    )
     p.add_argument("--max-body-mb", type=int, default=32, help="largest submission accepted, MiB (default 32)")
     p.add_argument("--public-url", help="the URL submitters reach this service at (for the URLs in answers)")
     p.add_argument("--no-upgrade", action="store_true", help="refuse to start unless the schema is current")

@@ -16,10 +16,11 @@ Hidden submissions answer 410 and are left out of every list.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import threading
-import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bench.leaderboard import storage, views
+from bench.leaderboard.errors import LeaderboardError
 from bench.leaderboard.validate import MAX_BODY_BYTES, Invalid, prepare
 
 #: Pages: nothing but the page itself and inline styles; forms post back to this site only.
@@ -53,30 +55,6 @@ class Settings:
     max_body_bytes: int = MAX_BODY_BYTES
     rate_limit_per_minute: int = 30
     public_url: str | None = None
-
-
-class RateLimiter:
-    """At most ``per_minute`` submissions per token in any 60 s window (in this process: one uvicorn worker)."""
-
-    def __init__(self, per_minute: int, window_s: float = 60.0) -> None:
-        self.per_minute = per_minute
-        self.window_s = window_s
-        self._seen: dict[int, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: int) -> float | None:
-        """None if allowed (and counted), else the seconds until the next submission is allowed."""
-        if self.per_minute <= 0:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            seen = self._seen.setdefault(key, deque())
-            while seen and now - seen[0] >= self.window_s:
-                seen.popleft()
-            if len(seen) >= self.per_minute:
-                return self.window_s - (now - seen[0])
-            seen.append(now)
-            return None
 
 
 class RenderCache:
@@ -191,7 +169,6 @@ def _base_url(request: Request, settings: Settings) -> str:
 def create_app(engine: Any, settings: Settings | None = None) -> Any:
     """The ASGI app over ``engine`` (a migrated database: ``storage.upgrade`` first)."""
     settings = settings or Settings()
-    limiter = RateLimiter(settings.rate_limit_per_minute)
     # A report is about 2 MB for a paper-sized run; a data set's CSV about 100 bytes a row.
     reports = RenderCache(max_entries=256, max_bytes=128 * 1024 * 1024)
     csvs = RenderCache(max_entries=256, max_bytes=64 * 1024 * 1024)
@@ -211,12 +188,14 @@ def create_app(engine: Any, settings: Settings | None = None) -> Any:
                 "token unknown or revoked; ask the leaderboard's admin for a token",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        wait_s = limiter.allow(owner)
+        # In the database, not in this process: every worker of `serve --workers N` counts against the same window.
+        wait_s = await run_in_threadpool(storage.take_submit_slot, engine, owner, settings.rate_limit_per_minute)
         if wait_s is not None:
             retry = max(1, int(wait_s + 0.999))
             return _error(
                 429,
-                f"rate limit: at most {limiter.per_minute} submissions per minute per token; retry in {retry} s",
+                f"rate limit: at most {settings.rate_limit_per_minute} submissions per minute per token; "
+                f"retry in {retry} s",
                 headers={"Retry-After": str(retry)},
             )
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -380,6 +359,7 @@ def create_app(engine: Any, settings: Settings | None = None) -> Any:
         return JSONResponse(
             {
                 "ok": True,
+                "pid": os.getpid(),  # which worker answered (serve --workers N)
                 "submissions": storage.count_submissions(engine, include_hidden=True),
                 "caches": {"reports": reports.stats(), "csv": csvs.stats()},
             }
@@ -406,10 +386,27 @@ def create_app(engine: Any, settings: Settings | None = None) -> Any:
     return SecurityHeaders(app)
 
 
-def serve(db: str | None, host: str, port: int, settings: Settings, *, upgrade: bool = True) -> None:
-    """Migrate (or check) the database and serve the app with uvicorn until interrupted."""
+#: How `serve --workers N` hands the database URL and settings to the worker processes uvicorn spawns.
+_SERVE_ENV = "BENCH_LEADERBOARD_SERVE"
+
+
+def app_from_env() -> Any:
+    """The app for one of uvicorn's worker processes (``factory=True``): database and settings from the parent."""
+    spec = json.loads(os.environ[_SERVE_ENV])
+    return create_app(storage.make_engine(spec["db"]), Settings(**spec["settings"]))
+
+
+def serve(db: str | None, host: str, port: int, settings: Settings, *, upgrade: bool = True, workers: int = 1) -> None:
+    """Migrate (or check) the database and serve the app with uvicorn until interrupted.
+
+    ``workers`` > 1 runs that many processes on the port (uvicorn's supervisor). They share everything that must be
+    shared through the database (submissions, the rate limit's window, the data version the caches key on); each
+    keeps its own render caches.
+    """
     import uvicorn
 
+    if workers < 1:
+        raise LeaderboardError(f"--workers must be at least 1, got {workers}")
     engine = storage.make_engine(db)
     if upgrade:
         storage.upgrade(engine)
@@ -417,10 +414,17 @@ def serve(db: str | None, host: str, port: int, settings: Settings, *, upgrade: 
         storage.require_current(engine)
     print(
         f"bench leaderboard: database {engine.url.render_as_string(hide_password=True)}, "
-        f"schema {storage.head_revision()}, serving on http://{host}:{port}/",
+        f"schema {storage.head_revision()}, {workers} worker(s), serving on http://{host}:{port}/",
         flush=True,
     )
-    uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="warning", workers=1)
+    if workers == 1:
+        uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="warning", workers=1)
+        return
+    engine.dispose()  # the workers open their own connections
+    os.environ[_SERVE_ENV] = json.dumps(
+        {"db": engine.url.render_as_string(hide_password=False), "settings": dataclasses.asdict(settings)}
+    )
+    uvicorn.run(f"{__name__}:app_from_env", factory=True, host=host, port=port, log_level="warning", workers=workers)
 
 
 def dumps(data: Any) -> str:

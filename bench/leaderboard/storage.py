@@ -116,6 +116,16 @@ data_version = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+#: Recent submission attempts per token (epoch seconds): the rate limit's window, shared by every worker process.
+submit_attempts = sa.Table(
+    "submit_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("tokens.id"), nullable=False),
+    sa.Column("at_s", sa.Float, nullable=False),
+    sa.Index("ix_submit_attempts_token_at", "token_id", "at_s"),
+)
+
 #: Columns a submission contributes besides its rows (filled by ``bench.leaderboard.validate``).
 SUBMISSION_FIELDS = (
     "content_hash",
@@ -307,6 +317,42 @@ def token_id(engine: Engine, token: str) -> int | None:
         return connection.execute(
             sa.select(tokens.c.id).where(tokens.c.token_sha256 == token_hash(token), tokens.c.revoked_at.is_(None))
         ).scalar_one_or_none()
+
+
+def take_submit_slot(
+    engine: Engine, token: int, per_minute: int, window_s: float = 60.0, now_s: float | None = None
+) -> float | None:
+    """Count one submission attempt of ``token`` if fewer than ``per_minute`` fell in the last ``window_s``.
+
+    Returns None when allowed (and counted), else the seconds until the oldest attempt in the window ages out. The
+    check and the insert share one write transaction, serialized per token (SQLite: ``BEGIN IMMEDIATE``, one writer;
+    PostgreSQL: ``SELECT ... FOR UPDATE`` on the token's row), so concurrent workers can never both take the last
+    slot. Wall-clock time, because the processes sharing the window share no monotonic clock.
+    """
+    if per_minute <= 0:
+        return None
+    import time
+
+    now = time.time() if now_s is None else now_s
+    with _write(engine) as connection, connection.begin():
+        connection.execute(sa.select(tokens.c.id).where(tokens.c.id == token).with_for_update())
+        # Attempts older than the window say nothing any more: prune this token's (the table stays small).
+        stale = sa.and_(submit_attempts.c.token_id == token, submit_attempts.c.at_s <= now - window_s)
+        connection.execute(submit_attempts.delete().where(stale))
+        recent = (
+            connection.execute(
+                sa.select(submit_attempts.c.at_s)
+                .where(submit_attempts.c.token_id == token)
+                .order_by(submit_attempts.c.at_s)
+            )
+            .scalars()
+            .all()
+        )
+        if len(recent) >= per_minute:
+            # The slot frees when the attempt per_minute-th from the end ages out.
+            return max(0.0, window_s - (now - recent[len(recent) - per_minute]))
+        connection.execute(submit_attempts.insert().values(token_id=token, at_s=now))
+    return None
 
 
 # --- submissions ----------------------------------------------------------------------------------------------------

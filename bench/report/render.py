@@ -198,6 +198,11 @@ def _ok_cells(cells: Iterable[Any]) -> list[Any]:
     return [c for c in cells if _get(c, "status") == "ok"]
 
 
+def _sound_cells(cells: Iterable[Any]) -> list[Any]:
+    """Ok cells whose measurement passed the plausibility checks: the ones energy and duration figures rest on."""
+    return [c for c in _ok_cells(cells) if not _get(c, "validity")]
+
+
 def _total(energy: dict[str, Any] | None, key: str = "energy_j") -> float | None:
     """Sum of the components that have a value; None if none has (unmeasured is not zero)."""
     values = [_get(v, key) for v in (energy or {}).values() if _get(v, key) is not None]
@@ -313,7 +318,17 @@ def _results_table(rows: list[ModelRow], by_model: dict[str, list[Any]]) -> Tabl
         out.append(
             [
                 Td(r.model, title=r.paper_label or "", cls="name"),
-                Td(str(r.n_ok) + (f" ({r.n_failed})" if r.n_failed else ""), cls="bad" if r.n_failed else ""),
+                Td(
+                    str(r.n_ok) + (f" ({r.n_failed})" if r.n_failed else ""),
+                    sub=f"{r.n_flagged} flagged" if r.n_flagged else "",
+                    title=(
+                        f"{r.n_flagged} cell(s) failed a plausibility check: their accuracy counts, their duration "
+                        "and energy are left out of the means"
+                        if r.n_flagged
+                        else ""
+                    ),
+                    cls="bad" if r.n_failed or r.n_flagged else "",
+                ),
                 Td(
                     fixed(acc.mean if acc else None),
                     sub=f"{fixed(acc.ci95_low)}–{fixed(acc.ci95_high)}" if acc and acc.n > 1 else "",
@@ -399,7 +414,7 @@ def _energy_table(rows: list[ModelRow], by_model: dict[str, list[Any]]) -> tuple
     ]
     out = []
     for r in rows:
-        cells = _ok_cells(by_model.get(r.model, []))
+        cells = _sound_cells(by_model.get(r.model, []))  # as ModelRow's energy: flagged cells' joules left out
         line = [Td(r.model, cls="name")]
         for comp, methods in shown:
             gross, net = component_summaries(cells, comp)
@@ -589,7 +604,7 @@ def _fit_line(fit: Regression, xs: Sequence[float], log: bool, devices: float = 
 def regression_points(doc: Any) -> tuple[list[float], list[float], list[float], list[Any]]:
     """Per ok cell with a total: duration per pass (s), gross energy per pass (J), devices, and the cell."""
     durations, energies, devices, cells = [], [], [], []
-    for c in _ok_cells(_get(doc, "cells") or []):
+    for c in _sound_cells(_get(doc, "cells") or []):
         total = _total(c.energy)
         if total is None or c.duration_s is None:
             continue
@@ -788,7 +803,14 @@ def _warnings(doc: Any) -> list[Notice]:
             f"{c.dataset} · {c.model} · rep {c.repetition}: {'; '.join(map(str, c.validity))}" for c in invalid[:20]
         ]
         more = [f"… and {len(invalid) - 20} more"] if len(invalid) > 20 else []
-        out.append(Notice("warning", f"{len(invalid)} cell(s) failed a plausibility check:", items + more))
+        out.append(
+            Notice(
+                "warning",
+                f"{len(invalid)} cell(s) failed a plausibility check; their accuracy counts, their duration and energy "
+                "are left out of every mean, plot and fit:",
+                items + more,
+            )
+        )
     ok = _ok_cells(cells)
     unparsed: dict[str, list[str]] = defaultdict(list)
     worst = 0.0

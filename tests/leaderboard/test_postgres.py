@@ -54,7 +54,7 @@ def pg_url() -> Iterator[str]:
 def pg_live(pg_url: str, tmp_path: Path) -> Iterator[Live]:
     engine = storage.make_engine(pg_url)
     with engine.begin() as connection:  # each test starts empty: drop what the previous one migrated
-        for table in ("results", "submissions", "tokens", "data_version", "alembic_version"):
+        for table in [t.name for t in reversed(storage.metadata.sorted_tables)] + ["alembic_version"]:
             connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
     storage.upgrade(engine)
     assert storage.current_revision(engine) == storage.head_revision()
@@ -118,3 +118,11 @@ def test_postgres_refused_submission_stores_nothing(pg_live: Live) -> None:
 
 def test_postgres_csv_cache_follows_the_data_version(pg_live: Live) -> None:
     test_service.test_csv_is_built_once_per_data_version(pg_live)
+
+
+def test_postgres_rate_limit_is_exact_under_concurrency(pg_live: Live) -> None:
+    """20 attempts at once from 20 connections, 5 allowed: SELECT ... FOR UPDATE on the token serializes them."""
+    owner = storage.list_tokens(pg_live.engine)[0]["id"]
+    with ThreadPoolExecutor(20) as pool:
+        waits = list(pool.map(lambda _: storage.take_submit_slot(pg_live.engine, owner, 5, now_s=1000.0), range(20)))
+    assert waits.count(None) == 5 and all(w == pytest.approx(60.0) for w in waits if w is not None)

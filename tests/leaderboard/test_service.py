@@ -223,3 +223,27 @@ def test_csv_is_built_once_per_data_version(live: Live) -> None:
     storage.set_hidden(live.engine, first, False)
     assert ids() == {first, second}
     assert _caches(live)["csv"] == dict(_caches(live)["csv"], renders=4, hits=1)
+
+
+def test_workers_share_the_database_and_the_rate_limit(tmp_path: Path) -> None:
+    """`serve --workers 2`: two processes answer, and the per-token limit holds across them (it lives in the DB)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.leaderboard.conftest import _live
+
+    gen = _live(tmp_path, rate_limit=3, extra=["--workers", "2"])
+    live = next(gen)
+    try:
+        pids = set()
+        for _ in range(200):  # the kernel spreads connections over the two listening processes
+            pids.add(httpx.get(live.server.url + "/healthz", timeout=10).json()["pid"])
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2, f"only one worker answered: {pids}"
+        bodies = [body(valid_document(f"w{i}")) for i in range(8)]
+        with ThreadPoolExecutor(8) as pool:
+            codes = sorted(pool.map(lambda b: post(live.server, b, live.token).status_code, bodies))
+        assert codes == [201] * 3 + [429] * 5
+        assert storage.count_submissions(live.engine) == 3
+    finally:
+        gen.close()

@@ -8,26 +8,34 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from bench.leaderboard import storage
 from bench.leaderboard.errors import LeaderboardError
-from bench.leaderboard.service import RateLimiter
 from bench.leaderboard.validate import Invalid, method_class, model_family, prepare
 from tests.leaderboard.docs import body, gpu_document, valid_document
 from tests.leaderboard.server import REPO
 
 
-def test_rate_limiter_window() -> None:
-    limiter = RateLimiter(per_minute=2, window_s=0.2)
-    assert limiter.allow(1) is None and limiter.allow(1) is None
-    wait = limiter.allow(1)
-    assert wait is not None and 0 < wait <= 0.2
-    assert limiter.allow(2) is None  # another token has its own budget
-    import time
-
-    time.sleep(0.25)
-    assert limiter.allow(1) is None
-    assert RateLimiter(per_minute=0).allow(1) is None  # 0: no limit
+def test_rate_limit_window_lives_in_the_database(tmp_path: Path) -> None:
+    engine = storage.make_engine(tmp_path / "lb.db")
+    storage.upgrade(engine)
+    storage.create_token(engine, "a")
+    storage.create_token(engine, "b")
+    a, b = (t["id"] for t in storage.list_tokens(engine))
+    take = storage.take_submit_slot
+    assert take(engine, a, 2, now_s=100.0) is None and take(engine, a, 2, now_s=110.0) is None
+    assert take(engine, a, 2, now_s=130.0) == pytest.approx(30.0)  # the attempt at 100 s ages out at 160 s
+    assert take(engine, b, 2, now_s=130.0) is None  # another token has its own budget
+    # A second engine (another worker process) sees the same window.
+    other = storage.make_engine(tmp_path / "lb.db")
+    assert take(other, a, 2, now_s=159.0) == pytest.approx(1.0)
+    assert take(other, a, 2, now_s=160.0) is None  # 100 s aged out: a slot, and 110 s is the oldest now
+    assert take(engine, a, 2, now_s=165.0) == pytest.approx(5.0)
+    assert take(engine, a, 0, now_s=165.0) is None  # 0: no limit
+    with engine.connect() as connection:  # refused attempts are not counted, aged-out ones are pruned
+        kept = connection.execute(sa.select(storage.submit_attempts.c.at_s).order_by("at_s")).scalars().all()
+    assert kept == [110.0, 130.0, 160.0]
 
 
 def test_resolve_url(tmp_path: Path) -> None:

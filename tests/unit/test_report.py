@@ -280,3 +280,31 @@ def test_llm_cells_show_energy_per_generated_token() -> None:
     html = render_report(factories.document(cells=cells))
     # each cell: 1.5 J gross (cpu 1.0 + ram 0.5) over 100 generated tokens = 15 mJ per token
     assert "mJ / token" in html and '>15.0<span class="sub">800 in / 100 out</span>' in html
+
+
+def test_flagged_cells_count_for_accuracy_but_not_for_energy_or_duration() -> None:
+    from bench.analysis import model_rows
+
+    sound = [factories.cell(r, energy=factories.energy(cpu_j=1.0, ram_j=0.5)) for r in range(2)]
+    flagged = factories.cell(
+        2,
+        predictions=[0, 1, 1, 0],  # all correct: it must move the accuracy mean
+        duration_s=9.0,
+        energy=factories.energy(cpu_j=900.0, ram_j=0.5),
+        validity=["energy.cpu: average power 100.0 W is above 1.5 x TDP"],
+    )
+    doc = factories.document(cells=[*sound, flagged], repetitions=3)
+    (row,) = model_rows(doc)
+    assert (row.n_ok, row.n_failed, row.n_flagged) == (3, 0, 1)
+    assert row.accuracy is not None and row.accuracy.n == 3
+    assert row.accuracy.mean == pytest.approx((0.75 + 0.75 + 1.0) / 3)
+    assert row.energy_j is not None and row.energy_j.n == 2 and row.energy_j.mean == pytest.approx(1.5)
+    assert row.duration_s is not None and row.duration_s.mean == pytest.approx(0.5)
+    assert row.component_j["cpu"] == pytest.approx(1.0)
+
+    ctx = report_context(doc)["datasets"][0]
+    runs = ctx.results.rows[0][1]
+    assert runs.text == "3" and runs.sub == "1 flagged" and "left out of the means" in runs.title
+    html = render_report(doc)
+    assert "1 cell(s) failed a plausibility check; their accuracy counts" in html
+    assert "900" not in "".join(parse(html).text)  # the flagged joules appear nowhere, not even in the energy table
