@@ -117,7 +117,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from bench.leaderboard.export import export_site
 
     counts = export_site(_engine(args), args.output)
-    print(f"wrote {args.output}: {counts['datasets']} data set page(s), {counts['submissions']} submission(s)")
+    print(
+        f"wrote {args.output}: {counts['datasets']} data set(s) in {counts['pages']} leaderboard page(s) "
+        f"(every sort and page), {counts['submissions']} submission(s)"
+    )
     return 0
 
 

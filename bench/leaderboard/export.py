@@ -2,6 +2,7 @@
 
 The same pages and JSON as the service, at the same relative paths (so links work from any web server or from
 disk): index.html, datasets.json, submissions.json, datasets/<name>.html|.json|.csv, submissions/<id>.html|.json,
+(and each further page and sort of a data set as datasets/<name>+<sort>+<page>.html, linked from the first),
 submissions/<id>/results.json and submissions/<id>/report.html. Hidden submissions are left out. Files are written
 through a temporary name and renamed, and files of submissions and data sets no longer visible are removed, so the
 folder always mirrors the database.
@@ -39,17 +40,30 @@ def export_site(engine: Any, output: Path | str) -> dict[str, int]:
     datasets = storage.datasets(engine)
     _write(out / "datasets.json", dumps({"datasets": datasets}))
     dataset_files: set[str] = set()
+    pages = 0
     for entry in datasets:
         name = entry["dataset"]
-        data = views.leaderboard_data(engine, name, storage.Filters(), "accuracy")
         stem = out / "datasets" / views.name_path(name)
-        dataset_files.update(stem.name + ext for ext in (".html", ".csv", ".json"))
-        _write(stem.with_name(stem.name + ".html"), views.leaderboard_page(engine, data, static=True))
+        dataset_files.update(stem.name + ext for ext in (".csv", ".json"))
+        data: dict[str, Any] = {}
+        for sort in storage.SORTS:  # every sort, every page: the static copy has all rows a reader can page to
+            offset = 0
+            while True:
+                data = views.leaderboard_data(engine, name, storage.Filters(), sort, offset=offset)
+                page_name = views.static_page_name(name, sort, offset // data["limit"] + 1)
+                dataset_files.add(page_name)
+                _write(stem.with_name(page_name), views.leaderboard_page(engine, data, static=True))
+                offset += data["limit"]
+                if offset >= data["total"]:
+                    break
+            pages += offset // data["limit"]
         everything, _ = storage.leaderboard(engine, name, storage.Filters(), "accuracy", limit=10**9)
         _write(stem.with_name(stem.name + ".csv"), views.leaderboard_csv(everything))
         _write(
             stem.with_name(stem.name + ".json"),
-            dumps(views.leaderboard_json(dict(data, rows=everything, limit=len(everything)))),
+            dumps(
+                views.leaderboard_json(dict(data, sort="accuracy", offset=0, rows=everything, limit=len(everything)))
+            ),
         )
     # A data set whose only submissions were hidden since the last export (spam with its own data set name) must not
     # stay published: anything in datasets/ that is not a page of a visible data set goes.
@@ -85,4 +99,4 @@ def export_site(engine: Any, output: Path | str) -> dict[str, int]:
         for path in folder.iterdir():
             if path.name.split(".")[0] not in keep:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
-    return {"datasets": len(datasets), "submissions": len(summaries)}
+    return {"datasets": len(datasets), "pages": pages, "submissions": len(summaries)}

@@ -189,11 +189,13 @@ def _query(filters: Filters, sort: str, offset: int = 0) -> str:
 
 
 def leaderboard_data(
-    engine: Any, dataset: str, filters: Filters, sort: str, *, limit: int = PAGE_ROWS, offset: int = 0
+    engine: Any, dataset: str, filters: Filters, sort: str, *, limit: int | None = None, offset: int = 0
 ) -> dict[str, Any]:
-    """The rows of one leaderboard page and everything the page or the JSON endpoint shows beside them."""
+    """The rows of one leaderboard page (``limit``: PAGE_ROWS by default) and everything the page or the JSON endpoint
+    shows beside them."""
     from bench.leaderboard import storage
 
+    limit = PAGE_ROWS if limit is None else limit
     rows, total = storage.leaderboard(engine, dataset, filters, sort, limit=limit, offset=offset)
     return {
         "dataset": dataset,
@@ -238,14 +240,37 @@ def leaderboard_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+def static_page_name(dataset: str, sort: str = "accuracy", page: int = 1) -> str:
+    """File name of one page of the static export, beside ``datasets/<name>.csv``.
+
+    The first page by accuracy is ``<name>.html`` (the service's path); the others ``<name>+<sort>+<page>.html``.
+    ``name_path`` always escapes '+', so no data set's name can produce another's page name."""
+    stem = name_path(dataset)
+    return f"{stem}.html" if (sort, page) == ("accuracy", 1) else f"{stem}+{sort}+{page}.html"
+
+
 def leaderboard_page(engine: Any, data: dict[str, Any], *, static: bool) -> str:
-    """The HTML of ``datasets/<name>.html``."""
+    """The HTML of ``datasets/<name>.html``: links are query strings on the service, file names in a static copy
+    (every sort, every page of ``limit`` rows, no filters)."""
     from bench.leaderboard import storage
 
     filters = Filters(**data["filters"])
     options = storage.filter_options(engine, data["dataset"]) if not static else {}
     title = f"Leaderboard: {data['dataset']}"
-    offset, limit, total = data["offset"], data["limit"], data["total"]
+    offset, limit, total, sort = data["offset"], data["limit"], data["total"], data["sort"]
+    if static:
+        page = offset // limit + 1
+
+        def link(sort_key: str, to_page: int) -> str:
+            return static_page_name(data["dataset"], sort_key, to_page)
+
+        sorts = {k: (SORT_LABELS[k], link(k, 1)) for k in SORTS}
+        prev_link = link(sort, page - 1) if offset > 0 else None
+        next_link = link(sort, page + 1) if offset + limit < total else None
+    else:
+        sorts = {k: (SORT_LABELS[k], _query(filters, k)) for k in SORTS}
+        prev_link = _query(filters, sort, max(offset - limit, 0)) if offset > 0 else None
+        next_link = _query(filters, sort, offset + limit) if offset + limit < total else None
     return render(
         "leaderboard.html.j2",
         title=title,
@@ -259,12 +284,12 @@ def leaderboard_page(engine: Any, data: dict[str, Any], *, static: bool) -> str:
             "model_family": "model family",
             "method": "measurement method",
         },
-        sorts={k: (SORT_LABELS[k], _query(filters, k)) for k in SORTS},
+        sorts=sorts,
         plot=energy_accuracy_plot(data["rows"], data["reference"], f"Accuracy against energy per text: {title}"),
-        prev_link=_query(filters, data["sort"], max(offset - limit, 0)) if offset > 0 else None,
-        next_link=_query(filters, data["sort"], offset + limit) if offset + limit < total else None,
-        csv_link=f"{name_path(data['dataset'])}.csv" + (_query(filters, data["sort"]) if not static else ""),
-        json_link=f"{name_path(data['dataset'])}.json" + (_query(filters, data["sort"]) if not static else ""),
+        prev_link=prev_link,
+        next_link=next_link,
+        csv_link=f"{name_path(data['dataset'])}.csv" + (_query(filters, sort) if not static else ""),
+        json_link=f"{name_path(data['dataset'])}.json" + (_query(filters, sort) if not static else ""),
         method_classes=METHOD_CLASSES,
         plot_points=PLOT_POINTS,
     )

@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from bench.leaderboard import storage
@@ -106,12 +107,14 @@ def test_export_writes_a_static_site_with_working_links(live: Live, tmp_path: Pa
     storage.set_hidden(live.engine, hidden, True)
     done = bench("leaderboard", "export", "-o", str(site), "--db", live.server.db)
     assert done.returncode == 0, done.stderr
-    assert "2 data set page(s), 2 submission(s)" in done.stdout
+    assert "2 data set(s) in 6 leaderboard page(s) (every sort and page), 2 submission(s)" in done.stdout
     for name in (
         "index.html",
         "datasets.json",
         "submissions.json",
         "datasets/tomatoes.html",
+        "datasets/tomatoes+j_per_text+1.html",
+        "datasets/tomatoes+j_per_correct+1.html",
         "datasets/tomatoes.csv",
         "datasets/tomatoes.json",
         "datasets/toy.html",
@@ -300,3 +303,38 @@ def test_submit_checks_locally_with_the_services_checks_before_any_request(tmp_p
     closed = bench("submit", str(run), "--to", f"http://127.0.0.1:{free_port()}", "--token", "blb_token")
     assert closed.returncode == 2 and "not sent" in closed.stderr and "cpu_model: missing" in closed.stderr
     assert "cannot reach" not in closed.stderr
+
+
+def test_static_export_pages_through_every_row_in_every_sort(
+    live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 2 rows a page, following the static pages' "next" links visits every row once, in each sort's order."""
+    from bench.leaderboard import views
+    from bench.leaderboard.export import export_site
+    from tests.leaderboard.docs import body
+    from tests.leaderboard.server import post
+
+    for i, machine in enumerate(("h100", "a30", "h100")):
+        doc = gpu_document(machine, seed=i, run_id=f"gpu-run-{i}")
+        assert post(live.server, body(doc), live.token).status_code == 201
+    monkeypatch.setattr(views, "PAGE_ROWS", 2)
+    site = tmp_path / "site"
+    counts = export_site(live.engine, site)
+    total = storage.leaderboard(live.engine, "tomatoes", storage.Filters(), "accuracy", limit=1)[1]
+    assert total >= 12  # 3 runs x 4 models: 6 pages per sort
+    for sort in storage.SORTS:
+        expected, _ = storage.leaderboard(live.engine, "tomatoes", storage.Filters(), sort, limit=10**6)
+        seen: list[str] = []
+        page: str | None = views.static_page_name("tomatoes", sort, 1)
+        visited = 0
+        while page is not None:
+            text = (site / "datasets" / page).read_text()
+            assert f"of {total}; the CSV and JSON have them all" in text
+            seen += re.findall(r'<a href="\.\./submissions/(\d+)\.html">', text)
+            following = re.findall(r'<a href="([^"]+)" rel="next">', text)
+            page = following[0] if following else None
+            visited += 1
+        assert seen == [str(r["submission_id"]) for r in expected], sort
+        assert visited == -(-total // 2)
+    assert views.static_page_name("tomatoes") == "tomatoes.html"
+    assert counts["pages"] == 3 * -(-total // 2)
