@@ -134,3 +134,14 @@ def test_render_cache_is_bounded_and_renders_once() -> None:
     assert calls == ["a", "b", "c", "a"] and cache.stats()["entries"] == 2
     render("big", 50)  # alone above the budget: kept, everything else evicted
     assert cache.stats()["entries"] == 1 and cache.stats()["bytes"] == 50
+
+
+def test_sqlite_write_durability_is_set_per_transaction(tmp_path: Path) -> None:
+    """Submissions fsync at commit (FULL = 2); rate-limit attempts do not (NORMAL = 1); a pooled connection that served
+    an attempt is FULL again for the next submission."""
+    engine = storage.make_engine(tmp_path / "lb.db")
+    storage.upgrade(engine)
+    for durable, level in ((True, 2), (False, 1), (True, 2)):
+        with storage._write(engine, durable=durable) as connection, connection.begin():
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == level
+    engine.dispose()
