@@ -417,14 +417,18 @@ def serve(db: str | None, host: str, port: int, settings: Settings, *, upgrade: 
         f"schema {storage.head_revision()}, {workers} worker(s), serving on http://{host}:{port}/",
         flush=True,
     )
+    from bench.leaderboard.nodelay import IMPORT_STRING as http
+
     if workers == 1:
-        uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="warning", workers=1)
+        uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="warning", workers=1, http=http)
         return
     engine.dispose()  # the workers open their own connections
     os.environ[_SERVE_ENV] = json.dumps(
         {"db": engine.url.render_as_string(hide_password=False), "settings": dataclasses.asdict(settings)}
     )
-    uvicorn.run(f"{__name__}:app_from_env", factory=True, host=host, port=port, log_level="warning", workers=workers)
+    uvicorn.run(
+        f"{__name__}:app_from_env", factory=True, host=host, port=port, log_level="warning", workers=workers, http=http
+    )
 
 
 def dumps(data: Any) -> str:

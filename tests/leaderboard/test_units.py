@@ -145,3 +145,30 @@ def test_sqlite_write_durability_is_set_per_transaction(tmp_path: Path) -> None:
         with storage._write(engine, durable=durable) as connection, connection.begin():
             assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == level
     engine.dispose()
+
+
+def test_accepted_connections_get_tcp_nodelay_even_from_a_proto_0_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn --workers N binds its listener with proto 0; asyncio then leaves Nagle on for accepted sockets (each
+    keep-alive answer waited ~44 ms for a delayed ACK). The kit's protocol turns it off itself."""
+    import socket
+    from types import SimpleNamespace
+
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from bench.leaderboard.nodelay import NoDelayH11Protocol
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # as uvicorn's Config.bind_socket: proto 0
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    client = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    try:
+        assert accepted.proto == 0  # the premise: asyncio's own check (proto == IPPROTO_TCP) skips this socket
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        monkeypatch.setattr(H11Protocol, "connection_made", lambda self, transport: None)  # the serving part
+        transport = SimpleNamespace(get_extra_info=lambda name: accepted if name == "socket" else None)
+        NoDelayH11Protocol.connection_made(object.__new__(NoDelayH11Protocol), transport)  # type: ignore[arg-type]
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        for s in (client, accepted, listener):
+            s.close()
