@@ -291,14 +291,24 @@ def _end_of_session_idle(document: ResultDocument, meter_set: Any, duration_s: f
 
 
 def _per_pass(
-    components: dict[str, Any], loops: int, duration_s: float, idle_power_w: dict[str, float | None] | None
+    components: dict[str, Any],
+    loops: int,
+    duration_s: float,
+    idle_power_w: dict[str, float | None] | None,
+    window_s: dict[str, float] | None = None,
 ) -> dict[str, EnergyValue]:
-    """Window energies divided by the loop count; net = gross - idle power x per-pass duration."""
+    """Window energies divided by the loop count; net = gross - idle power x the per-pass time it was integrated over.
+
+    ``window_s``: per component, the window its meter integrated over (a hair longer than the set's ``duration_s``
+    x loops, since each meter starts before and stops after it); idle is subtracted over that same span so that a
+    constant draw nets to zero exactly rather than to the start/stop skew. Without it, ``duration_s`` per pass."""
     out = {}
     for component, ce in components.items():
         energy = None if ce.energy_j is None else ce.energy_j / loops
         idle_w = (idle_power_w or {}).get(component)
-        net = energy - idle_w * duration_s if energy is not None and idle_w is not None else None
+        own_s = (window_s or {}).get(component)
+        span_s = own_s / loops if own_s else duration_s
+        net = energy - idle_w * span_s if energy is not None and idle_w is not None else None
         out[component] = EnergyValue(
             energy_j=energy, net_energy_j=net, method=ce.method, reason=ce.reason, detail=dict(ce.detail)
         )
@@ -878,7 +888,9 @@ def _run_cell(
         train_s=train_s,
         duration_s=duration_s,
         window=window,
-        energy=_per_pass(reading.components, window.loops, duration_s, idle_w),
+        energy=_per_pass(
+            reading.components, window.loops, duration_s, idle_w, getattr(reading, "component_duration_s", None)
+        ),
         codecarbon=_per_pass(side.components, window.loops, duration_s, None) if side is not None else None,
         predictions=[int(p) for p in predictions],
         tokens=usage,
