@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -123,6 +124,11 @@ def total_energy_j(energy: dict, key: str = "energy_j") -> float | None:
     return float(sum(values)) if values else None
 
 
+def sound_cells(cells: Iterable[object]) -> list[Any]:
+    """Ok cells whose measurement passed the plausibility checks: the ones duration and energy figures rest on."""
+    return [c for c in cells if getattr(c, "status", None) == "ok" and not getattr(c, "validity", None)]
+
+
 def model_rows(doc: object) -> list[ModelRow]:
     """Aggregate a ResultDocument's cells per (dataset, model), in suite order, with the paper's numbers beside."""
     from bench.reference import paper_value
@@ -141,7 +147,7 @@ def model_rows(doc: object) -> list[ModelRow]:
         for model in doc.suite.get("models", []):
             cells = [c for c in doc.cells if c.dataset == dataset and c.model == model]
             ok = [c for c in cells if c.status == "ok"]
-            sound = [c for c in ok if not c.validity]  # measurement passed the plausibility checks
+            sound = sound_cells(ok)
             label = doc.models.get(model, {}).get("paper_label")
             paper = paper_value(label, catalog_names.get(dataset)) if label else None
             components: dict[str, float | None] = {}

@@ -34,6 +34,7 @@ from bench.analysis import (
     model_rows,
     pareto_front,
     per_text,
+    sound_cells,
     total_energy_j,
 )
 from bench.report import svg
@@ -196,11 +197,6 @@ def _software(doc: Any) -> dict[str, Any]:
 
 def _ok_cells(cells: Iterable[Any]) -> list[Any]:
     return [c for c in cells if _get(c, "status") == "ok"]
-
-
-def _sound_cells(cells: Iterable[Any]) -> list[Any]:
-    """Ok cells whose measurement passed the plausibility checks: the ones energy and duration figures rest on."""
-    return [c for c in _ok_cells(cells) if not _get(c, "validity")]
 
 
 def _total(energy: dict[str, Any] | None, key: str = "energy_j") -> float | None:
@@ -414,7 +410,7 @@ def _energy_table(rows: list[ModelRow], by_model: dict[str, list[Any]]) -> tuple
     ]
     out = []
     for r in rows:
-        cells = _sound_cells(by_model.get(r.model, []))  # as ModelRow's energy: flagged cells' joules left out
+        cells = sound_cells(by_model.get(r.model, []))  # as ModelRow's energy: flagged cells' joules left out
         line = [Td(r.model, cls="name")]
         for comp, methods in shown:
             gross, net = component_summaries(cells, comp)
@@ -604,7 +600,7 @@ def _fit_line(fit: Regression, xs: Sequence[float], log: bool, devices: float = 
 def regression_points(doc: Any) -> tuple[list[float], list[float], list[float], list[Any]]:
     """Per ok cell with a total: duration per pass (s), gross energy per pass (J), devices, and the cell."""
     durations, energies, devices, cells = [], [], [], []
-    for c in _sound_cells(_get(doc, "cells") or []):
+    for c in sound_cells(_get(doc, "cells") or []):
         total = _total(c.energy)
         if total is None or c.duration_s is None:
             continue
