@@ -7,7 +7,7 @@ VENV ?= .venv
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu, or pip takes PyPI's default (CUDA, several GB) build.
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
-EXTRAS ?= cpu,dev,container,leaderboard
+EXTRAS ?= cpu,dev,container,leaderboard,multinode
 # Where `make bench` runs: auto (the profile's image when a Docker engine answers, else the host), container, host.
 ENGINE ?= auto
 # Extra options for `bench image build`, e.g. IMAGE_ARGS='--build-arg BASE_IMAGE=... --no-cache'.

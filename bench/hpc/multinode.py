@@ -10,7 +10,6 @@ and one remote handle per other node, so the aggregation is tested without Ray. 
 from __future__ import annotations
 
 import shlex
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -173,6 +172,9 @@ class NodesMeterSet:
     """The local meter set plus one handle per other node, opened and closed together; readings aggregated."""
 
     def __init__(self, local: Any, local_host: str, remotes: dict[str, NodeMeter]) -> None:
+        if local_host in remotes:
+            # Readings are keyed by node: two under one name would silently drop one node's energy from the sum.
+            raise MeterError(f"two nodes named {local_host!r}: name each node uniquely (see node_names)")
         self.local = local
         self.local_host = local_host
         self.remotes = dict(remotes)
@@ -256,12 +258,27 @@ def connect_ray_nodes(local: Any, meter_kwargs: dict[str, Any], *, expected_node
         def stop(self) -> Any:
             return ray.get(self.actor.stop.remote())
 
+    me = next((n for n in ray.nodes() if n["NodeID"] == here), {"NodeID": here})
+    names = node_names([{"NodeManagerHostname": socket.gethostname(), **me}, *others])
     remotes: dict[str, NodeMeter] = {}
-    for node in others:
+    for node, name in zip(others, names[1:], strict=True):
         strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
         actor = _RemoteMeters.options(scheduling_strategy=strategy, runtime_env=METER_ACTOR_RUNTIME_ENV).remote(
             meter_kwargs
         )
-        remotes[node.get("NodeManagerHostname") or node["NodeManagerAddress"]] = _Handle(actor)
-    time.sleep(0)  # actors start lazily; the first start() call waits for them
-    return NodesMeterSet(local, socket.gethostname(), remotes)
+        remotes[name] = _Handle(actor)
+    return NodesMeterSet(local, names[0], remotes)
+
+
+def node_names(nodes: list[dict[str, Any]]) -> list[str]:
+    """A unique name per Ray node (``ray.nodes()`` entries, this node first): its host name, or, where several nodes
+    share one (two raylets on one machine), the host name with the node's IP and the start of its id."""
+    hosts = [str(n.get("NodeManagerHostname") or n.get("NodeManagerAddress") or "node") for n in nodes]
+    out = []
+    for host, node in zip(hosts, nodes, strict=True):
+        if hosts.count(host) == 1:
+            out.append(host)
+        else:
+            where = node.get("NodeManagerAddress") or "?"
+            out.append(f"{host} ({where}, node {str(node.get('NodeID', ''))[:8]})")
+    return out

@@ -1,0 +1,160 @@
+"""Multi-node metering on a real Ray cluster: two raylets on this machine, started with `ray start` as the Slurm
+script starts them on two nodes (head, then a worker joining it), the worker with its own CUDA_VISIBLE_DEVICES and
+`--num-gpus` as a GPU node's Slurm step has them.
+
+What this proves for real (no GPU here, so CPU and RAM meters stand in for NVML): meter actors land on the other node
+(NodeAffinity), see that node's environment (the GPUs it would meter), open and close with the local window, and
+their energy is summed with each node kept apart in the cell; and `bench run --nodes 2` runs end to end through it.
+Skipped without Ray, except in CI (CI=true), where Ray is part of the setup and a missing one is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.hpc.multinode import METER_ACTOR_RUNTIME_ENV, connect_ray_nodes, node_gpu_indices
+from bench.meters import build_meter_set
+from bench.results import load_results
+
+REPO = Path(__file__).resolve().parents[2]
+GPU_NODE_DEVICES = "1,3"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ray_cli() -> str:
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
+    assert ray, "the ray command is missing although ray imports"
+    return ray
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[str]:
+    """A two-node Ray cluster on loopback; yields its address (RAY_ADDRESS)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError as exc:
+        message = f"Ray is not installed ({exc}): pip install -e '.[multinode]'"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    ray_bin = _ray_cli()
+    # Short: Ray puts unix sockets under it, and their paths must stay under 108 bytes.
+    temp = tempfile.mkdtemp(prefix="bray")
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    env.pop("RAY_ADDRESS", None)
+    common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024 * 1024), "--disable-usage-stats"]
+    head = [ray_bin, "start", "--head", "--port", str(port), "--temp-dir", temp, "--include-dashboard=false"]
+    worker = [ray_bin, "start", "--address", address, "--num-gpus", "2"]
+
+    def stop() -> None:
+        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=60)
+        shutil.rmtree(temp, ignore_errors=True)
+
+    try:
+        for cmd, extra_env in ((head + common, {}), (worker + common, {"CUDA_VISIBLE_DEVICES": GPU_NODE_DEVICES})):
+            done = subprocess.run(cmd, env={**env, **extra_env}, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, f"{' '.join(cmd)}:\n{done.stdout}\n{done.stderr}"
+        status = ""
+        for _ in range(60):  # until the head sees both nodes
+            status = subprocess.run(
+                [ray_bin, "status", "--address", address], env=env, capture_output=True, text=True, timeout=60
+            ).stdout
+            if status.count(" node_") >= 2:
+                break
+        assert status.count(" node_") >= 2, status
+        yield address
+    finally:
+        stop()
+
+
+@pytest.fixture
+def on_cluster(ray_cluster: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster)
+    yield ray_cluster
+    import ray
+
+    ray.shutdown()  # the driver connection of this test; the cluster stays for the next
+
+
+def test_meter_actors_on_the_other_node_see_its_gpus_and_are_summed(on_cluster: str) -> None:
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    kwargs = {"cpu_tdp_w": 65.0, "ram_gb": 16.0, "codecarbon": False, "use_gpu": False}
+    meters = connect_ray_nodes(build_meter_set(**kwargs), kwargs, expected_nodes=2)
+    try:
+        # Both raylets share this host name: each node keeps a name of its own, or one's energy would be dropped.
+        assert len(meters.remotes) == 1 and len(set(meters.describe()["nodes"])) == 2
+        meters.start()
+        reading = meters.stop()
+        meters.start()
+        reading = meters.stop()  # a second window on the same actors
+    finally:
+        meters.close()
+    assert len(reading.nodes) == 2
+    ram = [node.components["ram"].energy_j for node in reading.nodes.values()]
+    assert all(e is not None and e > 0 for e in ram)
+    assert reading.components["ram"].energy_j == pytest.approx(sum(ram))
+    # 16 GB x 0.375 W/GB on each node, each over its own window: the summed power is the two nodes' 12 W.
+    assert reading.power_w("ram") == pytest.approx(2 * 16.0 * 0.375)
+    assert reading.duration_s == max(node.duration_s for node in reading.nodes.values())
+
+    # What a GPU node's meter actor would meter: the devices of that node's `ray start` step, kept by the actor.
+    @ray.remote(num_cpus=0)
+    def environment() -> tuple[str | None, list[int] | None]:
+        return os.environ.get("CUDA_VISIBLE_DEVICES"), node_gpu_indices(os.environ)
+
+    gpu_node = next(n for n in ray.nodes() if n["Alive"] and n["Resources"].get("GPU") == 2.0)
+    strategy = NodeAffinitySchedulingStrategy(node_id=gpu_node["NodeID"], soft=False)
+    seen = ray.get(environment.options(scheduling_strategy=strategy, runtime_env=METER_ACTOR_RUNTIME_ENV).remote())
+    assert seen == (GPU_NODE_DEVICES, None)  # None: CUDA_VISIBLE_DEVICES decides, as on the node itself
+
+
+def test_bench_run_on_two_nodes_sums_both_and_validates(ray_cluster: str, tmp_path: Path) -> None:
+    env = dict(os.environ, RAY_ADDRESS=ray_cluster, HF_HUB_OFFLINE="1", RAY_USAGE_STATS_ENABLED="0")
+    args = ["--profile", "cpu", "--suite", "smoke", "--repetitions", "1", "--no-codecarbon", "--no-progress"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cli", "run", *args, "--nodes", "2", "--reports-dir", str(tmp_path), "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = tmp_path / json.loads(done.stdout)["run_id"] / "results.json"
+    checked = subprocess.run(
+        [sys.executable, "-m", "bench.cli", "validate", str(results)], cwd=REPO, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    doc = load_results(results)
+    assert doc.settings["nodes"] == 2 and len(doc.meters["nodes"]) == 2
+    for cell in doc.cells:
+        assert cell.status == "ok" and cell.nodes is not None and len(cell.nodes) == 2
+        ram = cell.energy["ram"]
+        assert ram.energy_j == pytest.approx(sum(n.energy_j["ram"] or 0.0 for n in cell.nodes), rel=1e-9)
+        assert len({n.host for n in cell.nodes}) == 2
+    # The idle baseline is of both nodes too: twice one node's constant RAM estimate.
+    one_node_w = float(doc.meters["components"]["ram"]["detail"]["power_w"])
+    assert doc.idle[0].power_w["ram"] == pytest.approx(2 * one_node_w, rel=1e-6)
