@@ -10,7 +10,7 @@ from bench.catalog.models import get_model_spec, split_placement
 from bench.cli import main
 from bench.config import load_profile
 from bench.errors import ConfigError, MeterError
-from bench.hpc.multinode import NodesMeterSet, aggregate_nodes, ray_start_lines
+from bench.hpc.multinode import NodesMeterSet, aggregate_nodes, node_names, ray_start_lines
 from bench.hpc.placement import Placement, placement_for
 from bench.hpc.slurm import SlurmRequest, _array_spec, prepare
 from bench.meters import WindowReading
@@ -402,3 +402,15 @@ def test_the_default_sif_is_the_one_make_sif_writes_in_the_current_folder(
     assert f" {sif} bench run " in script.read_text()
     relative = prepare(SlurmRequest(profile="cpu", suite="smoke", output=Path("out2"), image="imgs/x.sif"))
     assert relative.manifest["image"] == str(tmp_path / "imgs" / "x.sif")  # --image still wins, made absolute
+
+
+def test_node_names_are_unique_even_where_host_names_repeat() -> None:
+    nodes = [
+        {"NodeID": "aaaa1111ffff", "NodeManagerHostname": "gpu01", "NodeManagerAddress": "10.0.0.1"},
+        {"NodeID": "bbbb2222ffff", "NodeManagerHostname": "gpu02", "NodeManagerAddress": "10.0.0.2"},
+    ]
+    assert node_names(nodes) == ["gpu01", "gpu02"]  # a real cluster: the host names, as the report shows them
+    twins = [dict(nodes[0]), dict(nodes[1], NodeManagerHostname="gpu01")]  # two raylets on one machine
+    assert node_names(twins) == ["gpu01 (10.0.0.1, node aaaa1111)", "gpu01 (10.0.0.2, node bbbb2222)"]
+    with pytest.raises(MeterError, match="two nodes named 'gpu01'"):
+        NodesMeterSet(object(), "gpu01", {"gpu01": object()})  # type: ignore[dict-item]
