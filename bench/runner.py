@@ -377,9 +377,6 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     mismatches = enforce_profile(checked, machine, force=request.force)
     datasets = _prepare_datasets(suite, request.data_paths)
 
-    results_path, document, resumed = _open_document(
-        request, suite, settings, settings_sha, datasets, machine, mismatches, software_manifest()
-    )
     meter_kwargs = dict(
         cpu_tdp_w=profile.hardware.cpu_tdp_w,
         codecarbon=settings["codecarbon"],
@@ -387,12 +384,21 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         codecarbon_measure_power_secs=settings["codecarbon_measure_power_s"],
         use_gpu=profile.hardware.device == "cuda",
     )
+    # Meters before the run folder: a machine that cannot be metered as asked (no Ray cluster for --nodes) leaves
+    # no empty run behind.
     meter_set = build_meter_set(**meter_kwargs)
-    if request.nodes > 1:
-        # The paper's multi-node numbers: every node's meters over the same window, energy summed, duration the max.
-        from bench.hpc.multinode import connect_ray_nodes
+    try:
+        if request.nodes > 1:
+            # The paper's multi-node numbers: every node's meters over the same window, energy summed, duration max.
+            from bench.hpc.multinode import connect_ray_nodes
 
-        meter_set = connect_ray_nodes(meter_set, meter_kwargs, expected_nodes=request.nodes)
+            meter_set = connect_ray_nodes(meter_set, meter_kwargs, expected_nodes=request.nodes)
+        results_path, document, resumed = _open_document(
+            request, suite, settings, settings_sha, datasets, machine, mismatches, software_manifest()
+        )
+    except BaseException:
+        meter_set.close()
+        raise
     document.meters = meter_set.describe()
     # The window minimum applies whatever the meter: the run's setting, raised to the meters' floor where higher
     # (NVML's counter refreshes every ~100 ms, so GPU windows need 10 s for 1% resolution).

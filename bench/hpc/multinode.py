@@ -9,6 +9,7 @@ and one remote handle per other node, so the aggregation is tested without Ray. 
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -223,7 +224,17 @@ def connect_ray_nodes(local: Any, meter_kwargs: dict[str, Any], *, expected_node
     except ImportError as exc:
         raise MeterError(f"multi-node metering needs Ray (pip install 'ray[default]'): {exc}") from None
 
-    ray.init(address="auto", ignore_reinit_error=True, log_to_driver=False)
+    address = os.environ.get("RAY_ADDRESS") or "auto"
+    try:
+        _reachable(address)  # ray.init retries an address nobody listens on for minutes
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
+        raise MeterError(
+            f"--nodes {expected_nodes} meters every node through a running Ray cluster, and none answers at "
+            f"{address!r} ({type(exc).__name__}: {str(exc).splitlines()[0]}). `bench slurm` starts one in a "
+            "multi-node task; by hand: `ray start --head` on one node, `ray start --address=<head>:6379` on the "
+            "others, then RAY_ADDRESS=<head>:6379 bench run ..."
+        ) from None
     here = ray.get_runtime_context().get_node_id()
     others = [n for n in ray.nodes() if n.get("Alive") and n["NodeID"] != here]
     if len(others) + 1 < expected_nodes:
@@ -268,6 +279,19 @@ def connect_ray_nodes(local: Any, meter_kwargs: dict[str, Any], *, expected_node
         )
         remotes[name] = _Handle(actor)
     return NodesMeterSet(local, names[0], remotes)
+
+
+def _reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Raise ConnectionError unless something listens at a ``host:port`` Ray address ("auto" and URLs pass)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConnectionError(f"nothing listens at {address} ({exc.strerror or exc})") from None
 
 
 def node_names(nodes: list[dict[str, Any]]) -> list[str]:

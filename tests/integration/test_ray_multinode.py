@@ -158,3 +158,19 @@ def test_bench_run_on_two_nodes_sums_both_and_validates(ray_cluster: str, tmp_pa
     # The idle baseline is of both nodes too: twice one node's constant RAM estimate.
     one_node_w = float(doc.meters["components"]["ram"]["detail"]["power_w"])
     assert doc.idle[0].power_w["ram"] == pytest.approx(2 * one_node_w, rel=1e-6)
+
+
+def test_no_ray_cluster_is_a_clear_error_and_leaves_no_run(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    env = dict(os.environ, RAY_ADDRESS=f"127.0.0.1:{_free_port()}", HF_HUB_OFFLINE="1")  # nothing listens there
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cli", "run", "--suite", "smoke", "--nodes", "2", "--reports-dir", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "running Ray cluster, and none answers at" in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before a run folder was made
