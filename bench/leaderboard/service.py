@@ -58,7 +58,7 @@ class Settings:
 
 
 class RenderCache:
-    """A bounded LRU of rendered answers (bytes), so that public readers cannot make the single worker redo expensive
+    """A bounded LRU of rendered answers (bytes), so that public readers cannot make a worker redo expensive
     work per GET: a stored submission's report (its document is immutable: rendered once per id) and a data set's
     full CSV (keyed by the data version, so any insert or hide makes a new key and the old one ages out).
 

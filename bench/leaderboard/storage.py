@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -340,8 +341,6 @@ def take_submit_slot(
     """
     if per_minute <= 0:
         return None
-    import time
-
     now = time.time() if now_s is None else now_s
     # Not durable: a power cut forgets the last minute's attempts at worst, while an fsync per attempt would double
     # the fsyncs of every submission.
