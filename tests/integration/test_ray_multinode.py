@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,25 +22,13 @@ import pytest
 from bench.hpc.multinode import METER_ACTOR_RUNTIME_ENV, connect_ray_nodes, node_gpu_indices
 from bench.meters import build_meter_set
 from bench.results import load_results
+from tests.ray_cluster import GPU_NODE_DEVICES, free_port, two_node_cluster
 
 REPO = Path(__file__).resolve().parents[2]
-GPU_NODE_DEVICES = "1,3"
 
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _ray_cli() -> str:
-    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
-    assert ray, "the ray command is missing although ray imports"
-    return ray
 
 
 @pytest.fixture(scope="module")
@@ -56,36 +41,8 @@ def ray_cluster() -> Iterator[str]:
         if _in_ci():
             pytest.fail(message)
         pytest.skip(message)
-    ray_bin = _ray_cli()
-    # Short: Ray puts unix sockets under it, and their paths must stay under 108 bytes.
-    temp = tempfile.mkdtemp(prefix="bray")
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    env.pop("RAY_ADDRESS", None)
-    common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024 * 1024), "--disable-usage-stats"]
-    head = [ray_bin, "start", "--head", "--port", str(port), "--temp-dir", temp, "--include-dashboard=false"]
-    worker = [ray_bin, "start", "--address", address, "--num-gpus", "2"]
-
-    def stop() -> None:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=60)
-        shutil.rmtree(temp, ignore_errors=True)
-
-    try:
-        for cmd, extra_env in ((head + common, {}), (worker + common, {"CUDA_VISIBLE_DEVICES": GPU_NODE_DEVICES})):
-            done = subprocess.run(cmd, env={**env, **extra_env}, capture_output=True, text=True, timeout=120)
-            assert done.returncode == 0, f"{' '.join(cmd)}:\n{done.stdout}\n{done.stderr}"
-        status = ""
-        for _ in range(60):  # until the head sees both nodes
-            status = subprocess.run(
-                [ray_bin, "status", "--address", address], env=env, capture_output=True, text=True, timeout=60
-            ).stdout
-            if status.count(" node_") >= 2:
-                break
-        assert status.count(" node_") >= 2, status
+    with two_node_cluster() as address:
         yield address
-    finally:
-        stop()
 
 
 @pytest.fixture
@@ -162,7 +119,7 @@ def test_bench_run_on_two_nodes_sums_both_and_validates(ray_cluster: str, tmp_pa
 
 def test_no_ray_cluster_is_a_clear_error_and_leaves_no_run(tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    env = dict(os.environ, RAY_ADDRESS=f"127.0.0.1:{_free_port()}", HF_HUB_OFFLINE="1")  # nothing listens there
+    env = dict(os.environ, RAY_ADDRESS=f"127.0.0.1:{free_port()}", HF_HUB_OFFLINE="1")  # nothing listens there
     done = subprocess.run(
         [sys.executable, "-m", "bench.cli", "run", "--suite", "smoke", "--nodes", "2", "--reports-dir", str(tmp_path)],
         cwd=REPO,
