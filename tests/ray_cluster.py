@@ -36,7 +36,7 @@ def ray_cli() -> str:
 
 @contextlib.contextmanager
 def two_node_cluster() -> Iterator[str]:
-    """Start the cluster, yield its address (for RAY_ADDRESS), stop it (`ray stop --force`) afterwards."""
+    """Start the cluster, yield its address (for RAY_ADDRESS), stop its processes (and no other cluster's) after."""
     ray_bin = ray_cli()
     # Short: Ray puts unix sockets under it, and their paths must stay under 108 bytes.
     temp = tempfile.mkdtemp(prefix="bray")
@@ -63,5 +63,28 @@ def two_node_cluster() -> Iterator[str]:
             raise RuntimeError(f"Ray does not see two nodes:\n{status}")
         yield address
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=60)
+        _stop(temp)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _stop(temp: str) -> None:
+    """Stop this cluster's processes only (`ray stop` would stop every Ray cluster of the user on the machine): the
+    ones started with our temp dir in their command line, and everything they spawned (workers, agents)."""
+    import psutil
+
+    roots = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.pid != os.getpid() and temp in " ".join(proc.info["cmdline"] or []):
+                roots.append(proc)
+    procs = {p.pid: p for p in roots}
+    for root in roots:
+        with contextlib.suppress(psutil.Error):
+            procs.update({c.pid: c for c in root.children(recursive=True)})
+    for proc in procs.values():
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(list(procs.values()), timeout=15)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
