@@ -96,6 +96,18 @@ class MultiNodeReading:
     side: dict[str, Reading] = field(default_factory=dict)
     nodes: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def component_duration_s(self) -> dict[str, float]:
+        """Per component, the span the summed power integrates to the summed energy over: the power-weighted mean
+        of the node windows (each node opens a little before and closes a little after the one that leads). Net
+        energy subtracts idle over it, so a constant draw on every node nets to zero."""
+        spans: dict[str, float] = {}
+        for component, energy in self.components.items():
+            power = self.power_w(component) if energy.energy_j is not None else None
+            if power:
+                spans[component] = float(energy.energy_j) / power  # type: ignore[arg-type]
+        return spans
+
     def power_w(self, component: str) -> float | None:
         """Mean power of ``component`` over all nodes: the sum of each node's power over its own window (None
         where the summed energy is unavailable, as a node that did not measure it)."""

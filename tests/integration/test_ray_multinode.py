@@ -112,6 +112,8 @@ def test_bench_run_on_two_nodes_sums_both_and_validates(ray_cluster: str, tmp_pa
         ram = cell.energy["ram"]
         assert ram.energy_j == pytest.approx(sum(n.energy_j["ram"] or 0.0 for n in cell.nodes), rel=1e-9)
         assert len({n.host for n in cell.nodes}) == 2
+        # A constant estimate on each node, each over a window of its own: the net is zero, not the edge skew.
+        assert ram.net_energy_j == pytest.approx(0.0, abs=1e-9 * ram.energy_j)
     # The idle baseline is of both nodes too: twice one node's constant RAM estimate.
     one_node_w = float(doc.meters["components"]["ram"]["detail"]["power_w"])
     assert doc.idle[0].power_w["ram"] == pytest.approx(2 * one_node_w, rel=1e-6)

@@ -414,3 +414,16 @@ def test_node_names_are_unique_even_where_host_names_repeat() -> None:
     assert node_names(twins) == ["gpu01 (10.0.0.1, node aaaa1111)", "gpu01 (10.0.0.2, node bbbb2222)"]
     with pytest.raises(MeterError, match="two nodes named 'gpu01'"):
         NodesMeterSet(object(), "gpu01", {"gpu01": object()})  # type: ignore[dict-item]
+
+
+def test_multi_node_span_is_the_power_weighted_mean_of_the_node_windows() -> None:
+    # n1: 300 W over 10 s, n2: 200 W over 12.5 s (it opened before and closed after n1).
+    merged = aggregate_nodes({"n1": _reading(10.0, 3000.0, 500.0), "n2": _reading(12.5, 2500.0, 400.0)})
+    assert merged.power_w("gpu") == pytest.approx(300.0 + 200.0)
+    assert merged.component_duration_s["gpu"] == pytest.approx(5500.0 / 500.0)  # 11 s, not the max 12.5 s
+    # Subtracting idle at the same powers over that span leaves exactly nothing: no edge skew in the net.
+    assert merged.components["gpu"].energy_j - merged.power_w("gpu") * merged.component_duration_s["gpu"] == (
+        pytest.approx(0.0, abs=1e-9)
+    )
+    partial = aggregate_nodes({"n1": _reading(10.0, 3000.0, 500.0), "n2": _reading(10.0, None, 400.0)})
+    assert partial.power_w("gpu") is None and "gpu" not in partial.component_duration_s
