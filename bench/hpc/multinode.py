@@ -234,7 +234,7 @@ def connect_ray_nodes(local: Any, meter_kwargs: dict[str, Any], *, expected_node
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     except ImportError as exc:
-        raise MeterError(f"multi-node metering needs Ray (pip install 'ray[default]'): {exc}") from None
+        raise MeterError(f"multi-node metering needs Ray (pip install -e '.[multinode]'): {exc}") from None
 
     address = os.environ.get("RAY_ADDRESS") or "auto"
     try:
