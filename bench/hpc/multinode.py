@@ -56,9 +56,11 @@ def bench_run_line(bench: str, args: list[str]) -> str:
 
 # --- meters over every node ---------------------------------------------------------------------------------------
 
-#: The meter actor asks Ray for no GPU (it must not take one from vLLM), and Ray sets CUDA_VISIBLE_DEVICES='' in
-#: such an actor, which the NVML meter reads as "this process may use no GPU": the node's GPUs would go unmetered.
-#: With this, Ray leaves the variable as the node's ``ray start`` (its Slurm step) had it.
+#: The meter actor asks Ray for no GPU (it must not take one from vLLM). Whether Ray then overrides
+#: CUDA_VISIBLE_DEVICES in a zero-GPU worker has changed across Ray versions (set empty, the NVML meter would read "no
+#: GPU to meter" and the node's GPUs would go unmetered). Measured with Ray 2.60 on a node started with
+#: CUDA_VISIBLE_DEVICES=1,3 and --num-gpus 2 (tests/integration/test_ray_multinode.py): the actor saw "1,3" with and
+#: without this flag. The flag keeps the variable as the node's ``ray start`` (its Slurm step) had it, either way.
 METER_ACTOR_RUNTIME_ENV: dict[str, Any] = {"env_vars": {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}}
 
 
