@@ -1381,14 +1381,16 @@ def _environment() -> Any:
 
 def render_report(doc: Any) -> str:
     """The HTML of ``report.html`` for one results document."""
-    return _environment().get_template("report.html.j2").render(**report_context(doc))
+    with svg.page_ids():
+        return _environment().get_template("report.html.j2").render(**report_context(doc))
 
 
 def render_compare(docs: Sequence[Any]) -> str:
     """The HTML of ``compare.html`` for several results documents (at least one)."""
     if not docs:
         raise ValueError("compare needs at least one run")
-    return _environment().get_template("compare.html.j2").render(**compare_context(docs))
+    with svg.page_ids():
+        return _environment().get_template("compare.html.j2").render(**compare_context(docs))
 
 
 def _write(path: Path, text: str) -> Path:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +27,25 @@ COMPONENT_COLORS = {"gpu": "#0072B2", "cpu": "#E69F00", "ram": "#009E73"}
 MARKERS = ("circle", "square", "diamond", "triangle")
 
 _LEGEND_PAD = 34.0  # marker, gap and trailing space around a legend label, px
-_ids = itertools.count()  # unique ids for <pattern>/<clipPath>: many SVGs share one HTML id namespace
+#: Ids for <pattern>/<clipPath>, unique within a page (many SVGs share one HTML id namespace) and numbered from the
+#: page's start, so a page's bytes do not depend on what the process rendered before it (``page_ids``).
+#: Outside ``page_ids`` (a chart made on its own) one process-wide numbering keeps ids unique.
+_ids: ContextVar[itertools.count[int] | None] = ContextVar("svg_ids", default=None)
+_process_ids = itertools.count()
+
+
+@contextmanager
+def page_ids() -> Iterator[None]:
+    """Number the SVG ids of the charts made inside from 0: wrap the rendering of one whole page in it."""
+    token = _ids.set(itertools.count())
+    try:
+        yield
+    finally:
+        _ids.reset(token)
 
 
 def _uid(prefix: str) -> str:
-    return f"{prefix}{next(_ids)}"
+    return f"{prefix}{next(_ids.get() or _process_ids)}"
 
 
 def _n(value: float) -> str:

@@ -39,3 +39,11 @@ def test_page_is_byte_identical_to_the_stored_one(rendered: dict[str, str], page
 def test_the_stamp_is_what_varies() -> None:
     """The fixed stamp is in the page, so the comparison above is not blind to the real one."""
     assert GENERATED in page_path("compare").read_text(encoding="utf-8")
+
+
+def test_a_page_does_not_depend_on_what_was_rendered_before() -> None:
+    """SVG ids are numbered per page: the same page rendered twice in one process is the same bytes."""
+    with fixed_stamp(GENERATED):
+        first = render_pages()
+        second = render_pages()
+    assert first == second
