@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
+from bench.cliargs import parse_data_paths
 from bench.containers.cli import add_parsers as add_container_parsers
 from bench.errors import BenchError, ConfigError
 from bench.hpc.cli import add_parsers as add_hpc_parsers
@@ -27,16 +28,6 @@ def _console(*, stderr: bool = False) -> Any:
     if not console.is_terminal:  # logs and pipes: wide enough for the summary table instead of rich's 80 columns
         console = Console(highlight=False, width=160, stderr=stderr)
     return console
-
-
-def _parse_data_paths(values: list[str] | None) -> dict[str, str]:
-    out = {}
-    for item in values or []:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise ConfigError(f"--data {item!r}: expected NAME=PATH, e.g. --data fktg=/data/fktg.csv")
-        out[name] = path
-    return out
 
 
 # --- run --------------------------------------------------------------------------------------------------------
@@ -59,7 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         new=args.new,
         force=args.force,
-        data_paths=_parse_data_paths(args.data),
+        data_paths=parse_data_paths(args.data),
         repetitions=args.repetitions,
         min_window_s=args.min_window_s,
         idle_baseline_s=args.idle_s,
@@ -138,7 +129,7 @@ def _run_elsewhere(args: argparse.Namespace, profile: Any) -> int | None:
         print(f"bench: running on the host ({where.reason})", file=sys.stderr, flush=True)
         return None
     profile_path = Path(args.profile) if Path(args.profile).is_file() else None
-    data_paths = _parse_data_paths(args.data)
+    data_paths = parse_data_paths(args.data)
     return run_in_container(
         where.engine,
         profile,

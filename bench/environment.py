@@ -1,4 +1,5 @@
-"""Capture the machine and software a run happens on, and check it against the hardware profile.
+"""Capture the machine and software a run happens on (and, under Slurm, the job and GPUs a task was given), and
+check it against the hardware profile.
 
 Everything here reads, nothing changes the machine. NVML is optional: no driver or no GPU is a normal state.
 """
@@ -10,6 +11,7 @@ import importlib.metadata
 import os
 import platform
 import re
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,3 +249,33 @@ def software_manifest() -> dict[str, Any]:
         "libraries": library_versions(),
         "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE"),
     }
+
+
+# --- what a Slurm task knows about itself ------------------------------------------------------------------------
+
+#: Variables Slurm sets in a batch step that say which task ran where; CUDA_VISIBLE_DEVICES is the GPUs it got.
+SLURM_VARIABLES = (
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_JOB_NODELIST",
+    "SLURM_JOB_NUM_NODES",
+    "SLURM_JOB_PARTITION",
+    "SLURM_CLUSTER_NAME",
+    "SLURM_CPUS_PER_TASK",
+    "SLURM_GPUS_ON_NODE",
+    "SLURM_JOB_GPUS",
+    "CUDA_VISIBLE_DEVICES",
+    "BENCH_SLURM_TASK",
+    "BENCH_SLURM_LOG",
+)
+
+
+def slurm_environment(environ: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """The Slurm facts of this process (None outside a Slurm job), with the host name."""
+    env = os.environ if environ is None else environ
+    if "SLURM_JOB_ID" not in env:
+        return None
+    record: dict[str, Any] = {name.lower(): env[name] for name in SLURM_VARIABLES if name in env}
+    record["host"] = socket.gethostname()
+    return record

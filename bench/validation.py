@@ -254,8 +254,8 @@ def placement_gpus(model: str, profile: Any) -> int | None:
     if profile is None:
         return None
     from bench.catalog.models import get_model_spec
+    from bench.catalog.placement import placement_for
     from bench.errors import BenchError
-    from bench.hpc.placement import placement_for
 
     try:
         return placement_for(get_model_spec(model), profile).total_gpus

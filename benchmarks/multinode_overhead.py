@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from bench.hpc.multinode import connect_ray_nodes
 from bench.meters import build_meter_set
+from bench.meters.multinode import connect_ray_nodes
 from tests.ray_cluster import two_node_cluster
 
 GPU_WINDOW_S = 10.0  # the kit's minimum window where NVML's energy counter meters (bench.meters.nvml)

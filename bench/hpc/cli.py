@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.cliargs import parse_data_paths
+
 
 def cmd_slurm(args: argparse.Namespace) -> int:
     """Write the sbatch array scripts (and the manifest) for a suite; with --submit, submit them."""
-    from bench.cli import _parse_data_paths
     from bench.hpc.slurm import SlurmRequest, prepare, submit
 
     request = SlurmRequest(
@@ -24,7 +25,7 @@ def cmd_slurm(args: argparse.Namespace) -> int:
         min_window_s=args.min_window_s,
         idle_baseline_s=args.idle_s,
         codecarbon=False if args.no_codecarbon else None,
-        data_paths=_parse_data_paths(args.data),
+        data_paths=parse_data_paths(args.data),
         models=args.model,
         force=args.force,
         partition=args.partition,

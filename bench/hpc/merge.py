@@ -29,7 +29,7 @@ from bench.hpc.slurm import (
     task_status,
 )
 from bench.results import PartRecord, ResultDocument, load_results, write_results
-from bench.runner import hashed_profile
+from bench.run.plan import hashed_profile
 
 
 class MergeError(BenchError):

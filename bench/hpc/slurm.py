@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import SOURCE_ROOT, __version__
+from bench.catalog.placement import Placement, placement_for
 from bench.config import HardwareProfile, load_profile
 from bench.containers.apptainer import default_sif_path
 from bench.errors import BenchError, ConfigError
 from bench.fsutil import atomic_write_bytes, now_iso
 from bench.hpc.multinode import bench_run_line, ray_start_lines
-from bench.hpc.placement import Placement, placement_for
+from bench.run.plan import RunRequest, effective_suite, run_settings, settings_sha256
 
 MANIFEST_KIND = "bench.slurm-manifest"
 MANIFEST_VERSION = 1
@@ -113,8 +114,7 @@ def task_name(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", model)
 
 
-def _run_request(request: SlurmRequest, profile: HardwareProfile) -> Any:
-    from bench.runner import RunRequest
+def _run_request(request: SlurmRequest, profile: HardwareProfile) -> RunRequest:
 
     return RunRequest(
         profile=profile,
@@ -130,9 +130,8 @@ def _run_request(request: SlurmRequest, profile: HardwareProfile) -> Any:
     )
 
 
-def _manifest_run_request(manifest: dict[str, Any]) -> Any:
+def _manifest_run_request(manifest: dict[str, Any]) -> RunRequest:
     """The whole run's RunRequest rebuilt from a manifest (its profile as written then, its overrides)."""
-    from bench.runner import RunRequest
 
     overrides = manifest["overrides"]
     return RunRequest(
@@ -148,7 +147,7 @@ def _manifest_run_request(manifest: dict[str, Any]) -> Any:
     )
 
 
-def task_settings(run_request: Any, task: Task) -> dict[str, Any]:
+def task_settings(run_request: RunRequest, task: Task) -> dict[str, Any]:
     """The run settings the task's ``bench run`` line computes: its one model, its GPUs per node and its nodes.
 
     The same function the runner uses (``run_settings``) over the same request the sbatch line makes (see
@@ -156,8 +155,6 @@ def task_settings(run_request: Any, task: Task) -> dict[str, Any]:
     that depend on the model subset (the model lock's hash, only with a Hub LLM) match each part exactly.
     """
     import dataclasses
-
-    from bench.runner import effective_suite, run_settings
 
     request = dataclasses.replace(
         run_request,
@@ -190,7 +187,6 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
     import dataclasses
 
     from bench.catalog.models import get_model_spec
-    from bench.runner import _settings_sha256, effective_suite, run_settings
 
     # Each task runs with the absolute path (its working folder is not ours): the manifest must hold the same one.
     request = dataclasses.replace(request, data_paths=resolved_data_paths(request.data_paths))
@@ -221,7 +217,7 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
         "profile_config": profile.model_dump(mode="json"),
         "suite_name": request.suite,
         "settings": settings,
-        "settings_sha256": _settings_sha256(profile, settings),
+        "settings_sha256": settings_sha256(profile, settings),
         "task_settings": {t.name: task_settings(run_request, t) for t in tasks},
         "overrides": {
             "repetitions": request.repetitions,

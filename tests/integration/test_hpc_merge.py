@@ -10,9 +10,9 @@ import pytest
 
 from bench.cli import main
 from bench.config import load_profile
-from bench.hpc import multinode
 from bench.hpc.merge import MergeError, merge
 from bench.hpc.slurm import SlurmError, SlurmRequest, load_manifest, manifest_tasks, prepare, write_manifest
+from bench.meters import multinode
 from bench.results import load_results, write_results
 from bench.runner import RunRequest, run
 from bench.validation import check_document
@@ -151,7 +151,7 @@ def test_slurm_scheduling_fields_do_not_change_the_settings_hash(slurm_run: Path
     import hashlib
 
     from bench.results import canonical_json
-    from bench.runner import _settings_sha256
+    from bench.runner import settings_sha256 as _settings_sha256
 
     profile = load_profile("cpu")
     settings = load_manifest(slurm_run)["settings"]

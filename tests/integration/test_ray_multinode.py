@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.hpc.multinode import METER_ACTOR_RUNTIME_ENV, connect_ray_nodes, node_gpu_indices
 from bench.meters import build_meter_set
+from bench.meters.multinode import METER_ACTOR_RUNTIME_ENV, connect_ray_nodes, node_gpu_indices
 from bench.results import load_results
 from tests.ray_cluster import GPU_NODE_DEVICES, free_port, two_node_cluster
 

@@ -376,7 +376,7 @@ def test_host_run_of_gpu_placements_meters_only_each_placements_gpus(
     """`bench run --suite gpu-count` on a 4-GPU host: @1x1, @1x2, @1x4 meter 1, 2 and 4 GPUs (the first visible
     ones, where vLLM's tensor parallelism runs), record that allocation in cell.gpus, and subtract only those GPUs'
     idle power."""
-    from bench import runner
+    from bench.run import models
     from tests.integration.fake_backends import _Base
 
     text = (Path(__file__).resolve().parents[2] / "hardware_profiles" / "a100.toml").read_text()
@@ -396,11 +396,11 @@ def test_host_run_of_gpu_placements_meters_only_each_placements_gpus(
             return super().predict(texts)
 
     def fake_load(spec: object, profile: object, seed: int, *, nodes: int = 1) -> tuple[object, float, None]:
-        _, overrides = runner._llm_setup(spec, profile, nodes=nodes)  # the GPUs vLLM would be given
+        _, overrides = models.llm_setup(spec, profile, nodes=nodes)  # the GPUs vLLM would be given
         loaded.append(overrides["gpus"])
         return _Slow(), 0.0, None
 
-    monkeypatch.setattr(runner, "_load_model", fake_load)
+    monkeypatch.setattr(models, "load_model", fake_load)
     profile = load_profile(str(tmp_path / "profiles" / "a100.toml"))
     outcome = run(cuda_request(tmp_path / "out", profile=profile, suite_name="sweep", models=None, repetitions=1))
     doc = load_results(outcome.results_path)

@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 
 from bench.catalog.models import get_model_spec, split_placement
+from bench.catalog.placement import Placement, placement_for
 from bench.cli import main
 from bench.config import load_profile
 from bench.errors import ConfigError, MeterError
-from bench.hpc.multinode import NodesMeterSet, aggregate_nodes, node_names, ray_start_lines
-from bench.hpc.placement import Placement, placement_for
+from bench.hpc.multinode import ray_start_lines
 from bench.hpc.slurm import SlurmRequest, _array_spec, prepare
 from bench.meters import WindowReading
 from bench.meters.base import ComponentEnergy, Reading
+from bench.meters.multinode import NodesMeterSet, aggregate_nodes, node_names
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -330,8 +331,8 @@ def _fake_ray(
 
 
 def test_connect_ray_nodes_pins_a_meter_actor_on_every_other_node(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench.hpc.multinode import connect_ray_nodes
     from bench.meters import build_meter_set
+    from bench.meters.multinode import connect_ray_nodes
 
     nodes = [
         {"NodeID": "head-id", "Alive": True, "NodeManagerHostname": "n1"},
@@ -355,7 +356,7 @@ def test_connect_ray_nodes_pins_a_meter_actor_on_every_other_node(monkeypatch: p
 def test_multi_node_without_ray_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from bench.hpc.multinode import connect_ray_nodes
+    from bench.meters.multinode import connect_ray_nodes
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(MeterError, match="needs Ray"):
@@ -365,8 +366,8 @@ def test_multi_node_without_ray_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
 def test_remote_meter_actors_see_their_nodes_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ray hides every GPU from an actor without GPUs (CUDA_VISIBLE_DEVICES=''): the meter actor opts out of that
     and meters the GPUs Slurm gave its node."""
-    from bench.hpc.multinode import connect_ray_nodes, node_gpu_indices
     from bench.meters import build_meter_set
+    from bench.meters.multinode import connect_ray_nodes, node_gpu_indices
     from tests.fakes.fake_pynvml import FakeGpu, FakePynvml
 
     nodes = [{"NodeID": "head-id", "Alive": True, "NodeManagerHostname": "n1"}]

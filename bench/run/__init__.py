@@ -1,0 +1,15 @@
+"""A run of a suite on this machine, by responsibility. ``bench.runner`` is the entry point the CLI and Slurm tasks
+call; the rooms behind it:
+
+- ``plan``: what the run is before any energy is spent: the request, the suite after overrides, the settings and
+  their hash, the data sets and their splits, which cells are left, the results document (new or resumed);
+- ``session``: this session's meters (narrowed to an LLM placement's GPUs, or spread over nodes) and idle baselines;
+- ``models``: which backend serves a catalog model on the profile (LLM serving settings, placement, locked
+  revision), loaded and timed;
+- ``cell``: one cell: fit, warm-up, the metered window with the loop rule, per-pass energies, validity;
+- ``progress``: the progress bar and the ETA from what each model's cells cost;
+- ``loop``: the grid tied together, with atomic persistence after every cell and interruption kept resumable.
+
+Only ``session`` and ``cell`` meet meters; only ``models`` and ``cell`` meet backends; nothing here imports torch at
+import time.
+"""

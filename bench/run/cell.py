@@ -1,0 +1,191 @@
+"""One cell (data set x model x repetition): fit on the split's training texts (timed, not metered: the paper
+measures inference only), warm up, then one metered window around inference over the whole test split, synchronized
+at both edges. A window shorter than the minimum repeats the whole test-set inference until long enough (or the loop
+cap) and divides by the loop count. Energies are per pass, gross and net of idle power; the finished cell is checked
+for plausibility (``bench.validation.cell_validity``) and carries the reasons in ``Cell.validity``. Any exception
+becomes a failed cell with its stage and traceback.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from bench.analysis import accuracy, macro_f1, total_energy_j
+from bench.fsutil import now_iso
+from bench.results import Cell, CellError, EnergyValue, NodeEnergy, Window
+from bench.run.plan import WARMUP_TEXTS, PreparedDataset
+from bench.validation import Expectations, cell_validity
+
+#: How many raw LLM answers per cell are kept in the results (to see what the parser saw), not all 200.
+ANSWER_SAMPLE = 5
+
+
+def measure_window(
+    backend: Any, texts: Sequence[str], meter_set: Any, min_window_s: float, max_loops: int
+) -> tuple[list[int], Window, Any]:
+    """One metered window: whole-set inference, repeated until ``min_window_s`` (s) or ``max_loops``.
+
+    Returns (the last pass's predictions, the window, the meter set's reading). Raises RuntimeError when repeated
+    passes predict differently (accuracy would depend on the loop count)."""
+    # Synchronize before opening (queued warm-up work must not land in the window) and before closing (the window
+    # must contain all the work it started): on a GPU, kernels run asynchronously to the Python that launched them.
+    backend.synchronize()
+    meter_set.start()
+    started = time.perf_counter()
+    loops = 0
+    predictions: list[int] = []
+    first: list[int] | None = None
+    while True:
+        predictions = backend.predict(texts)
+        loops += 1
+        if first is None:
+            first = predictions
+        if time.perf_counter() - started >= min_window_s or loops >= max_loops:
+            break
+    backend.synchronize()
+    reading = meter_set.stop()
+    if first != predictions:
+        # Greedy inference must be deterministic; if it is not, accuracy would depend on the loop count.
+        raise RuntimeError("predictions differ between repeated passes of the same window (non-deterministic model)")
+    window = Window(
+        duration_s=reading.duration_s,
+        loops=loops,
+        min_window_s=min_window_s,
+        max_loops_reached=loops >= max_loops and reading.duration_s < min_window_s,
+    )
+    return predictions, window, reading
+
+
+def per_pass(
+    components: dict[str, Any],
+    loops: int,
+    duration_s: float,
+    idle_power_w: dict[str, float | None] | None,
+    window_s: dict[str, float] | None = None,
+) -> dict[str, EnergyValue]:
+    """Window energies divided by the loop count; net = gross - idle power x the per-pass time it was integrated over.
+
+    ``window_s``: per component, the window its meter integrated over (a hair longer than the set's ``duration_s``
+    x loops, since each meter starts before and stops after it); idle is subtracted over that same span so that a
+    constant draw nets to zero exactly rather than to the start/stop skew. Without it, ``duration_s`` per pass."""
+    out = {}
+    for component, ce in components.items():
+        energy = None if ce.energy_j is None else ce.energy_j / loops
+        idle_w = (idle_power_w or {}).get(component)
+        own_s = (window_s or {}).get(component)
+        span_s = own_s / loops if own_s else duration_s
+        net = energy - idle_w * span_s if energy is not None and idle_w is not None else None
+        out[component] = EnergyValue(
+            energy_j=energy, net_energy_j=net, method=ce.method, reason=ce.reason, detail=dict(ce.detail)
+        )
+    return out
+
+
+def run_cell(
+    backend: Any,
+    data: PreparedDataset,
+    dataset_name: str,
+    model_name: str,
+    rep: int,
+    meter_set: Any,
+    *,
+    min_window_s: float,
+    max_loops: int,
+    idle_w: dict[str, float | None] | None,
+    load_s: float | None,
+    gpus: int | None,
+    expectations: Expectations,
+) -> Cell:
+    """Train, warm up, measure and check one cell; any exception becomes a failed cell.
+
+    ``gpus``: the GPUs the cell used and was metered on (an allocation or a host run's placement), None otherwise;
+    ``expectations``: what the document the cell goes into expects of its cells (GPU count, power limits)."""
+    started = now_iso()
+    split = data.record.splits[rep]
+    stage = "fit"
+    try:
+        train_texts = [data.texts[i] for i in split.train_idx]
+        train_labels = [data.labels[i] for i in split.train_idx]
+        test_texts = [data.texts[i] for i in split.test_idx]
+        test_labels = data.record.test_labels[str(rep)]
+        t0 = time.perf_counter()
+        backend.fit(train_texts, train_labels, data.record.label_names, language=data.record.language)
+        train_s = time.perf_counter() - t0
+        stage = "warm-up"
+        backend.predict(test_texts[:WARMUP_TEXTS])
+        stage = "measured inference"
+        predictions, window, reading = measure_window(backend, test_texts, meter_set, min_window_s, max_loops)
+    except Exception as exc:
+        return failed_cell(dataset_name, model_name, rep, started, exc, stage)
+    duration_s = window.duration_s / window.loops
+    side = reading.side.get("codecarbon") if getattr(reading, "side", None) else None
+    invalid = sum(1 for p in predictions if p < 0) / len(predictions)
+    usage = backend.usage() if hasattr(backend, "usage") else None  # one pass; LLM backends count tokens
+    nodes = getattr(reading, "nodes", None)  # multi-node windows (bench.meters.multinode) keep each node's reading
+    cell = Cell(
+        dataset=dataset_name,
+        model=model_name,
+        repetition=rep,
+        status="ok",
+        started_at=started,
+        finished_at=now_iso(),
+        n_test=len(test_texts),
+        accuracy=accuracy(test_labels, predictions),
+        macro_f1=macro_f1(test_labels, predictions),
+        invalid_rate=invalid,
+        load_s=load_s,
+        train_s=train_s,
+        duration_s=duration_s,
+        window=window,
+        energy=per_pass(
+            reading.components, window.loops, duration_s, idle_w, getattr(reading, "component_duration_s", None)
+        ),
+        codecarbon=per_pass(side.components, window.loops, duration_s, None) if side is not None else None,
+        predictions=[int(p) for p in predictions],
+        tokens=usage,
+        answers_sample=list(getattr(backend, "last_answers", []))[:ANSWER_SAMPLE] or None,
+        nodes=node_energies(nodes, window.loops) if nodes else None,
+    )
+    if gpus is not None:
+        cell.gpus = gpus
+    cell.validity = cell_validity(cell, expectations)
+    return cell
+
+
+def failed_cell(dataset: str, model: str, rep: int, started: str, exc: BaseException, stage: str) -> Cell:
+    """A failed cell: the error's type, ``during <stage>: <message>`` and the end of its traceback."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
+    return Cell(
+        dataset=dataset,
+        model=model,
+        repetition=rep,
+        status="failed",
+        started_at=started,
+        finished_at=now_iso(),
+        error=CellError(type=type(exc).__name__, message=f"during {stage}: {exc}", traceback=tb[-4000:]),
+    )
+
+
+def node_energies(nodes: dict[str, Any], loops: int) -> list[NodeEnergy]:
+    """Each node's window reading as per-pass numbers (the cell's own are their sum and maximum)."""
+    return [
+        NodeEnergy(
+            host=host,
+            duration_s=reading.duration_s / loops,
+            energy_j={c: None if ce.energy_j is None else ce.energy_j / loops for c, ce in reading.components.items()},
+            methods={c: ce.method for c, ce in reading.components.items()},
+        )
+        for host, reading in nodes.items()
+    ]
+
+
+def cell_brief(cell: Cell) -> str:
+    """One line about a finished cell, for logs."""
+    if cell.status != "ok" or cell.window is None:
+        return f"FAILED ({cell.error.type if cell.error else '?'})"
+    total = total_energy_j(cell.energy) or 0.0
+    brief = f"acc {cell.accuracy:.3f}, {cell.duration_s:.4f} s, {total:.3f} J per pass, {cell.window.loops} loop(s)"
+    return brief + (f", INVALID: {'; '.join(cell.validity)}" if cell.validity else "")

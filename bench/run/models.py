@@ -1,0 +1,80 @@
+"""Which backend serves a catalog model on this profile, and loading it.
+
+Traditional models get the profile's device and embedder. LLMs get the profile's serving settings (``[llm]``:
+backend, serving mode, batch size, token budget, constrained decoding, dtype), their placement on the profile's GPUs
+(``bench.catalog.placement``: vLLM's tensor parallel size per node, pipeline parallel size over nodes) and their
+locked Hub revision (``bench.catalog.lock``). Loading is timed; a model that fails to load is returned as its error,
+so its cells fail with the reason and the grid goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from bench.config import HardwareProfile
+
+
+def load_model(
+    spec: Any, profile: HardwareProfile, seed: int, *, nodes: int = 1
+) -> tuple[Any, float | None, Exception | None]:
+    """Create and load a model's backend: (backend, load seconds, None) or (None, None, the error)."""
+    from bench.backends import create_backend
+
+    overrides: dict[str, Any] = {"device": profile.hardware.device, "seed": seed}
+    if "embedder" in spec.params:
+        overrides["embedder"] = profile.embedder  # the profile pins the embedder it can have
+    t0 = time.perf_counter()
+    try:
+        if spec.kind == "llm":
+            spec, llm_overrides = llm_setup(spec, profile, nodes=nodes)
+            overrides.update(llm_overrides)
+        backend = create_backend(spec, **overrides)
+        backend.load()
+    except Exception as exc:  # the model's cells fail, the grid goes on
+        return None, None, exc
+    return backend, time.perf_counter() - t0, None
+
+
+def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[Any, dict[str, Any]]:
+    """The profile's serving settings for an LLM: (the spec with the profile's LLM backend, backend overrides).
+
+    Overrides: serving mode, batch size, token budget, constrained decoding, dtype, GPUs (vLLM's
+    tensor_parallel_size, per node), pipeline_parallel_size (nodes), and the locked revision of a Hub model.
+    Raises ConfigError when the model needs more nodes than this run has, saying how to fix it.
+    """
+    from bench.catalog.lock import locked_revision
+    from bench.catalog.models import LLM_BACKENDS
+    from bench.catalog.placement import placement_for
+
+    llm = profile.llm
+    model = str(spec.params["model"])
+    gpus, pipeline = 1, 1
+    if profile.hardware.device == "cuda":
+        placement = placement_for(spec, profile, max_nodes=nodes)
+        gpus, pipeline = placement.gpus_per_node, placement.nodes
+    overrides: dict[str, Any] = {
+        "serving": llm.serving,
+        "batch_size": llm.batch_size,
+        "max_new_tokens": llm.reasoning_max_new_tokens if spec.params.get("reasoning") else llm.max_new_tokens,
+        "constrained": llm.constrained,
+        "dtype": llm.dtype,
+        "gpus": gpus,
+        "pipeline_parallel_size": pipeline,
+    }
+    if not model.startswith("package:"):
+        overrides["revision"] = locked_revision(model)  # None: the backend refuses, naming `bench models lock`
+    return dataclasses.replace(spec, backend=LLM_BACKENDS[llm.backend]), overrides
+
+
+def model_record(spec: Any, backend: Any) -> dict[str, Any]:
+    """What the results' ``models`` keep of a loaded model: its catalog entry and what the backend says of itself."""
+    return {
+        "name": spec.name,
+        "paper_label": spec.paper_label,
+        "kind": spec.kind,
+        "backend": spec.backend,
+        "params": dict(spec.params),
+        "info": backend.info(),
+    }

@@ -1,0 +1,195 @@
+"""Progress of a run: a live bar on a terminal, one line per cell in logs (CI, Slurm), and the time left.
+
+The time left (``Eta``) adds up, per model and data set still to run, what their cells cost: cells timed in this
+session first, then the same model's cells in earlier sessions and runs of this profile under the same reports
+folder (with the same minimum window), and a model's load time where it is not loaded yet. A model with no timed
+cell anywhere counts as the window minimum per cell, and the estimate says that it is only a lower bound, and why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.results import Cell, ResultDocument
+from bench.run.cell import cell_brief
+from bench.run.plan import WARMUP_TEXTS, GridKey
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Seconds left; ``lower_bound`` when some models (``untimed``) have no timed cell and count as the minimum."""
+
+    seconds: float
+    untimed: tuple[str, ...] = ()
+
+    @property
+    def lower_bound(self) -> bool:
+        return bool(self.untimed)
+
+    def short(self) -> str:
+        """``1 min 28 s``, or ``≥ 5 s`` for a lower bound."""
+        return ("≥ " if self.lower_bound else "") + format_duration(self.seconds)
+
+    def long(self) -> str:
+        """``short`` with the models not timed yet, for log lines."""
+        if not self.lower_bound:
+            return self.short()
+        return f"{self.short()}; not timed yet: {', '.join(self.untimed)}"
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+class _Costs:
+    """Seconds per cell by (model, data set), and load seconds by model."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+        self.loads: dict[str, list[float]] = defaultdict(list)
+
+    def cell_s(self, model: str, dataset: str) -> float | None:
+        same = self.cells.get((model, dataset))
+        if not same:  # the model on another data set: better than nothing of the model at all
+            same = [s for (m, _), values in self.cells.items() if m == model for s in values]
+        return sum(same) / len(same) if same else None
+
+    def load_s(self, model: str) -> float | None:
+        values = self.loads.get(model)
+        return sum(values) / len(values) if values else None
+
+
+class Eta:
+    """The time left in a run, from what each model's cells have cost (see the module's docstring).
+
+    ``todo``: the cells this session will run, in order; ``history``: earlier runs (``stored_runs``) to learn costs
+    from; ``profile``/``min_window_s``: only runs of that profile and window minimum teach; ``floor_cell_s``: what an
+    untimed model's cell counts as (the window minimum, s)."""
+
+    def __init__(
+        self,
+        todo: list[GridKey],
+        *,
+        history: Iterable[ResultDocument] = (),
+        profile: str,
+        min_window_s: float,
+        floor_cell_s: float,
+    ) -> None:
+        self.left = Counter((model, dataset) for model, dataset, _ in todo)
+        self.floor_cell_s = floor_cell_s
+        self.loaded: str | None = None
+        self.session = _Costs()
+        self.history = _Costs()
+        for doc in history:
+            if doc.profile.get("name") == profile and doc.settings.get("min_window_s") == min_window_s:
+                for cell in doc.cells:
+                    self._learn(cell)
+
+    def _learn(self, cell: Cell) -> None:
+        """A stored cell's cost: fit, warm-up (a pass over ``WARMUP_TEXTS`` texts) and window, from its own fields
+        (its timestamps are to the second; these are not)."""
+        if cell.status != "ok" or cell.window is None or cell.duration_s is None:
+            return
+        warm_s = cell.duration_s * min(1.0, WARMUP_TEXTS / cell.n_test) if cell.n_test else 0.0
+        self.history.cells[(cell.model, cell.dataset)].append((cell.train_s or 0.0) + warm_s + cell.window.duration_s)
+        if cell.load_s:  # the first cell of a model in a session carries its load time, the others 0
+            self.history.loads[cell.model].append(cell.load_s)
+
+    def model_loaded(self, model: str, load_s: float | None) -> None:
+        """``model`` is loaded now (in ``load_s`` seconds; None when it failed to load)."""
+        self.loaded = model
+        if load_s is not None:
+            self.session.loads[model].append(load_s)
+
+    def cell_done(self, model: str, dataset: str, cell_s: float) -> None:
+        """A cell of ``model`` on ``dataset`` ran in ``cell_s`` wall seconds (its model's loading not included)."""
+        self.left[(model, dataset)] -= 1
+        self.session.cells[(model, dataset)].append(cell_s)
+
+    def remaining(self) -> Estimate:
+        """The seconds the cells left will take."""
+        total = 0.0
+        untimed: list[str] = []
+        for (model, dataset), n in self.left.items():
+            if n <= 0:
+                continue
+            cell_s = self.session.cell_s(model, dataset) or self.history.cell_s(model, dataset)
+            if cell_s is None:
+                cell_s = self.floor_cell_s
+                if model not in untimed:
+                    untimed.append(model)
+            total += n * cell_s
+        for model in {m for (m, _), n in self.left.items() if n > 0 and m != self.loaded}:
+            total += self.session.load_s(model) or self.history.load_s(model) or 0.0
+        return Estimate(total, tuple(untimed))
+
+
+class RunProgress:
+    """The bar (or, without a terminal, one line per cell) over a session's cells, with the ETA."""
+
+    def __init__(self, console: Any, total: int, eta: Eta, *, enabled: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.eta = eta
+        self.enabled = enabled
+        self.total = total
+        self.done = 0
+        self._started = time.perf_counter()
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA {task.fields[eta]}"),
+            console=console,
+            disable=not enabled,
+        )
+        self._task = self._bar.add_task("cells", total=total, eta=eta.remaining().short())
+
+    def __enter__(self) -> RunProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(*exc)  # type: ignore[arg-type]
+
+    def print(self, message: str) -> None:
+        """A line above the bar."""
+        self._bar.console.print(message)
+
+    def model_loaded(self, model: str, load_s: float | None) -> None:
+        """A model was loaded (``load_s`` None: it failed to): the ETA no longer counts its loading."""
+        self.eta.model_loaded(model, load_s)
+        self._bar.update(self._task, eta=self.eta.remaining().short())
+
+    def cell_started(self, model: str, dataset: str, rep: int) -> None:
+        self._bar.update(self._task, description=f"{model} · {dataset} · rep {rep}")
+
+    def cell_finished(self, cell: Cell, cell_s: float) -> None:
+        """Count the cell, tell what went wrong with it, and (in logs) print its line with the time left."""
+        self.done += 1
+        self.eta.cell_done(cell.model, cell.dataset, cell_s)
+        where = f"{cell.model} · {cell.dataset} · rep {cell.repetition}"
+        if cell.status == "failed" and cell.error is not None:
+            self.print(f"[red]failed[/] {where}: {cell.error.type}: {cell.error.message}")
+        elif cell.validity:
+            self.print(f"[yellow]invalid[/] {where}: " + "; ".join(cell.validity))
+        left = self.eta.remaining()
+        if not self.console.is_terminal and self.enabled:
+            # No live bar in logs (CI, Slurm): one line per cell with the time left instead.
+            elapsed = time.perf_counter() - self._started
+            self.console.print(
+                f"[{self.done}/{self.total}] {where}: {cell_brief(cell)} (elapsed {elapsed:.0f} s, ETA {left.long()})"
+            )
+        self._bar.update(self._task, advance=1, eta=left.short())
