@@ -273,8 +273,6 @@ def cmd_profiles(args: argparse.Namespace) -> int:
                 console.print(f"{name:8s} [red]INVALID[/] {exc}")
         return 0
     if args.action == "show":
-        if not args.names:
-            raise ConfigError("bench profiles show NAME: give a profile name (see `bench profiles list`)")
         for name in args.names:
             print(json.dumps(load_profile(name).model_dump(mode="json"), indent=2))
         return 0
@@ -421,9 +419,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("profiles", help="list, show or validate hardware profiles")
-    p.add_argument("action", choices=["list", "show", "validate"])
-    p.add_argument("names", nargs="*", help="profile names or TOML paths")
-    p.set_defaults(func=cmd_profiles)
+    psub = p.add_subparsers(dest="action", required=True, metavar="list|show|validate")
+    psub.add_parser("list", help="the profiles that ship, one line each").set_defaults(func=cmd_profiles, names=[])
+    show = psub.add_parser("show", help="one or more profiles, resolved, as JSON")
+    show.add_argument("names", nargs="+", metavar="NAME", help="profile names or TOML paths")
+    show.set_defaults(func=cmd_profiles)
+    check = psub.add_parser("validate", help="check profiles (default: every profile that ships)")
+    check.add_argument("names", nargs="*", metavar="NAME", help="profile names or TOML paths")
+    check.set_defaults(func=cmd_profiles)
 
     p = sub.add_parser("env", help="show the detected machine, meters, and the match with a profile")
     p.add_argument("--profile", default="cpu")

@@ -26,7 +26,7 @@ def _engine(args: argparse.Namespace, *, migrate: bool = True) -> Any:
         raise LeaderboardError(
             f"the leaderboard needs the 'leaderboard' extra ({exc.name} is missing): pip install -e '.[leaderboard]'"
         ) from None
-    engine = storage.make_engine(args.db)
+    engine = storage.make_engine(getattr(args, "db", None))
     if migrate:
         storage.upgrade(engine)
     return engine
@@ -52,7 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rate_limit_per_minute=args.rate_limit,
         public_url=args.public_url,
     )
-    serve(args.db, args.host, args.port, settings, upgrade=not args.no_upgrade, workers=args.workers)
+    serve(getattr(args, "db", None), args.host, args.port, settings, upgrade=not args.no_upgrade, workers=args.workers)
     return 0
 
 
@@ -72,22 +72,16 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     if args.action == "create":
-        token = storage.create_token(engine, _name(args))
+        token = storage.create_token(engine, args.name)
         print(f"token for {args.name!r} (shown once; only its sha256 is stored):\n{token}")
     elif args.action == "revoke":
-        storage.revoke_token(engine, _name(args))
+        storage.revoke_token(engine, args.name)
         print(f"revoked token {args.name!r}")
     else:
         for t in storage.list_tokens(engine):
             state = f"revoked {t['revoked_at']}" if t["revoked_at"] else "active"
             print(f"{t['id']:>4}  {t['name']:<30}  created {t['created_at']}  {state}")
     return 0
-
-
-def _name(args: argparse.Namespace) -> str:
-    if not args.name:
-        raise LeaderboardError(f"`bench leaderboard token {args.action}` needs a NAME (who the token is for)")
-    return str(args.name)
 
 
 def cmd_hide(args: argparse.Namespace) -> int:
@@ -136,7 +130,9 @@ def add_parsers(sub: Any) -> None:
     lsub = lb.add_subparsers(dest="leaderboard_command", required=True, metavar="ACTION")
 
     def with_db(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser.add_argument("--db", help=DB_HELP)
+        # Absent unless given (SUPPRESS), so `token --db X create` and `token create --db X` both keep X: a
+        # subcommand's default would otherwise overwrite what its parent parsed.
+        parser.add_argument("--db", default=argparse.SUPPRESS, help=DB_HELP)
         return parser
 
     p = with_db(lsub.add_parser("serve", help="serve the leaderboard (HTTP) with uvicorn"))
@@ -157,10 +153,17 @@ def add_parsers(sub: Any) -> None:
     p = with_db(lsub.add_parser("migrate", help="create or upgrade the database schema (serve does it too)"))
     p.set_defaults(func=cmd_migrate)
 
+    # One subcommand per action (not a choices positional and an optional NAME: argparse then refused
+    # `token create --db lb.db alice`, options before the name, as "unrecognized arguments: alice").
     p = with_db(lsub.add_parser("token", help="create, revoke or list submitter tokens"))
-    p.add_argument("action", choices=["create", "revoke", "list"])
-    p.add_argument("name", nargs="?", help="who the token is for (create, revoke)")
-    p.set_defaults(func=cmd_token)
+    tsub = p.add_subparsers(dest="action", required=True, metavar="create|revoke|list")
+    for action, text in (("create", "create a token (printed once)"), ("revoke", "revoke a token")):
+        t = with_db(tsub.add_parser(action, help=text))
+        t.add_argument("name", help="who the token is for")
+        t.set_defaults(func=cmd_token)
+    with_db(tsub.add_parser("list", help="list tokens (names and dates, never the tokens)")).set_defaults(
+        func=cmd_token
+    )
 
     for name, text in (("hide", "hide a submission (kept, not deleted)"), ("unhide", "show a hidden submission")):
         p = with_db(lsub.add_parser(name, help=text))

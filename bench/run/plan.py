@@ -83,7 +83,8 @@ class RunRequest:
 def effective_suite(request: RunRequest) -> SuiteSpec:
     """The suite after the request's overrides (subset of models/datasets, repetitions).
 
-    Raises ConfigError naming a model or data set not in the suite, or an override outside the profile's limits."""
+    Raises ConfigError naming a model or data set not in the suite, a ``--data`` file for a data set the run does not
+    have, or an override outside the profile's limits."""
     suite = request.profile.suite(request.suite_name)
     updates: dict[str, Any] = {}
     if request.repetitions is not None:
@@ -101,12 +102,20 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
     if "models" in updates:
         # per-model repetitions of the models left out are not an error of the subset (a Slurm task runs one model)
         updates["model_repetitions"] = {m: r for m, r in suite.model_repetitions.items() if m in updates["models"]}
-    if not updates:
-        return suite
-    try:  # validated like the profile itself: an override gets the same limits as the file
-        return SuiteSpec.model_validate({**suite.model_dump(), **updates})
-    except ValidationError as exc:
-        raise _override_error(f"invalid override of suite {request.suite_name!r}", exc) from None
+    if updates:
+        try:  # validated like the profile itself: an override gets the same limits as the file
+            suite = SuiteSpec.model_validate({**suite.model_dump(), **updates})
+        except ValidationError as exc:
+            raise _override_error(f"invalid override of suite {request.suite_name!r}", exc) from None
+    unused = [name for name in request.data_paths if name not in suite.datasets]
+    if unused:  # a file given for a data set the run does not have would silently not be used
+        raise ConfigError(
+            f"--data {', '.join(f'{n}=...' for n in unused)}: no data set of this run is called "
+            f"{' or '.join(map(repr, unused))}; the run's data sets (suite {request.suite_name!r} of profile "
+            f"{request.profile.name!r}"
+            f"{', narrowed by --dataset' if request.datasets else ''}): {', '.join(suite.datasets)}"
+        )
+    return suite
 
 
 def checked_measurement(request: RunRequest) -> MeasurementSpec:

@@ -1,0 +1,55 @@
+"""Options work in the order people type them: no command has an optional positional after another positional (then
+argparse takes options between them as the end of the first and refuses the rest: `token create --db lb.db alice`
+ended in "unrecognized arguments: alice")."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.cli import build_parser, main
+
+
+def _parsers(parser: argparse.ArgumentParser, name: str = "bench") -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield name, parser
+    for action in parser._actions:  # argparse keeps subcommands only here
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _parsers(sub, f"{name} {sub_name}")
+
+
+def test_no_command_has_an_optional_positional_after_another_positional() -> None:
+    offenders = []
+    for name, parser in _parsers(build_parser()):
+        positionals = [
+            a for a in parser._actions if not a.option_strings and not isinstance(a, argparse._SubParsersAction)
+        ]
+        for before, after in itertools.pairwise(positionals):
+            if after.nargs in ("?", "*"):
+                offenders.append(f"{name}: {after.dest!r} (nargs={after.nargs}) after {before.dest!r}")
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["token", "create", "--db", "{db}", "alice"],
+        ["token", "create", "alice", "--db", "{db}"],
+        ["token", "--db", "{db}", "create", "alice"],
+    ],
+)
+def test_token_create_takes_the_db_before_or_after_the_name(tmp_path: Path, argv: list[str]) -> None:
+    db = str(tmp_path / "lb.db")
+    assert main(["leaderboard", *(a.replace("{db}", db) for a in argv)]) == 0
+    assert main(["leaderboard", "token", "list", "--db", db]) == 0
+    assert main(["leaderboard", "token", "--db", db, "revoke", "alice"]) == 0
+
+
+def test_token_create_without_a_name_says_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["leaderboard", "token", "create", "--db", "x.db"])
+    assert exit_.value.code == 2 and "required: name" in capsys.readouterr().err
