@@ -10,12 +10,16 @@ Adding a meter: write ``bench/meters/<name>.py`` with a class following ``base.M
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.errors import MeterError
 from bench.meters.base import COMPONENTS, ComponentEnergy, Meter, Reading, Stopwatch
+
+#: Environment variable naming the powercap tree RAPL is read from (default ``/sys/class/powercap``).
+RAPL_ROOT_ENV = "BENCH_RAPL_ROOT"
 
 __all__ = [
     "COMPONENTS",
@@ -266,7 +270,7 @@ class MeterSet:
 
 def build_meter_set(
     *,
-    rapl_root: str | Path = "/sys/class/powercap",
+    rapl_root: str | Path | None = None,
     cpu_tdp_w: float | None = None,
     ram_gb: float | None = None,
     codecarbon: bool = False,
@@ -279,6 +283,9 @@ def build_meter_set(
 ) -> MeterSet:
     """The best meters this machine offers.
 
+    ``rapl_root``: the powercap tree RAPL is read from; None takes the environment variable ``BENCH_RAPL_ROOT`` when
+    set (a container with the host's tree mounted elsewhere, e.g. ``/host-rapl``), else ``/sys/class/powercap``.
+
     cpu: RAPL packages when readable, else the TDP x utilization estimate. ram: RAPL DRAM when exposed, else
     0.375 W/GB x installed RAM. gpu: ``NvmlMeter`` (energy counter, power sampling where missing) over
     ``gpu_indices`` (None: the GPUs CUDA_VISIBLE_DEVICES makes visible) when NVML works and ``use_gpu`` is not False;
@@ -288,11 +295,15 @@ def build_meter_set(
     """
     from bench.meters.estimate import CpuEstimateMeter, RamEstimateMeter
     from bench.meters.nvml import nvml_probe
-    from bench.meters.rapl import RaplMeter
+    from bench.meters.rapl import DEFAULT_POWERCAP_ROOT, RaplMeter
 
     primary: list[Meter] = []
     unavailable: dict[str, str] = {}
     notes: dict[str, str] = {}
+    if rapl_root is None:
+        rapl_root = os.environ.get(RAPL_ROOT_ENV) or DEFAULT_POWERCAP_ROOT
+        if os.environ.get(RAPL_ROOT_ENV):
+            notes["rapl_root"] = f"{RAPL_ROOT_ENV}={rapl_root}"
     rapl_ok, rapl_reason = RaplMeter.probe(rapl_root)
     rapl: RaplMeter | None = None
     if rapl_ok:
