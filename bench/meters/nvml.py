@@ -87,7 +87,8 @@ _UNAVAILABLE = {"NVMLError_LibraryNotFound", "NVMLError_DriverNotLoaded", "NVMLE
 #: Errors that mean "this query does not exist here": the energy counter falls back to power sampling.
 _NOT_SUPPORTED = {"NVMLError_NotSupported", "NVMLError_FunctionNotFound"}
 #: NVML_ERROR_NOT_READY (27): the driver is still initializing the GPU. Such calls are retried after each of these
-#: pauses (seconds, 3.75 s in all); an energy counter still not ready then falls back to power sampling, with the reason.
+#: pauses (seconds, 3.75 s in all); an energy counter still not ready then falls back to power sampling, with the
+#: reason.
 NOT_READY_BACKOFF_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
 _NOT_READY = "NVMLError_NotReady"
 
