@@ -280,6 +280,8 @@ def build_meter_set(
     gpu_indices: list[int] | None = None,
     gpu_sample_hz: float = 20.0,
     nvml: Any = None,
+    gpu_cross_check: bool = False,
+    nvidia_smi_command: list[str] | None = None,
 ) -> MeterSet:
     """The best meters this machine offers.
 
@@ -292,6 +294,9 @@ def build_meter_set(
     otherwise unavailable with the reason. ``use_gpu``: True for cuda profiles, False for cpu profiles (their runs use
     no GPU), None to meter GPUs whenever NVML works (``bench env``). ``nvml`` injects a module shaped like pynvml.
     ``codecarbon=True`` adds CodeCarbon as a side meter when it is importable; otherwise describe() says why.
+    ``gpu_cross_check=True`` adds, over the same GPUs and windows, NVML power sampled at 10 Hz (side meter
+    ``nvml-sampling``) and ``nvidia-smi`` power polling every 100 ms (side meter ``nvidia-smi``; ``nvidia_smi_command``
+    replaces the program, for tests), each left out with its reason where it cannot run (``bench/meters/smi.py``).
     """
     from bench.meters.estimate import CpuEstimateMeter, RamEstimateMeter
     from bench.meters.nvml import nvml_probe
@@ -343,6 +348,8 @@ def build_meter_set(
 
     side: list[Meter] = []
     side_unavailable: dict[str, str] = {}
+    if gpu_cross_check:
+        _add_gpu_side_meters(primary, side, side_unavailable, unavailable, nvml, nvidia_smi_command)
     if codecarbon:
         from bench.meters.codecarbon import CodeCarbonMeter, codecarbon_available
 
@@ -354,3 +361,35 @@ def build_meter_set(
         else:
             side_unavailable["codecarbon"] = why
     return MeterSet(primary, side, unavailable=unavailable, side_unavailable=side_unavailable, notes=notes)
+
+
+def _add_gpu_side_meters(
+    primary: list[Meter],
+    side: list[Meter],
+    side_unavailable: dict[str, str],
+    unavailable: dict[str, str],
+    nvml: Any,
+    nvidia_smi_command: list[str] | None,
+) -> None:
+    """NVML power sampling at 10 Hz and nvidia-smi polling over the primary GPU meter's GPUs, or why not."""
+    from bench.meters.nvml import NvmlMeter, NvmlSamplingMeter
+    from bench.meters.smi import NvidiaSmiMeter, nvidia_smi_available
+
+    gpu_meter = next((m for m in primary if isinstance(m, NvmlMeter)), None)
+    if gpu_meter is None:
+        why = f"no GPU is metered: {unavailable.get('gpu', 'no NVML meter')}"
+        side_unavailable["nvml-sampling"] = why
+        side_unavailable["nvidia-smi"] = why
+        return
+    try:
+        side.append(NvmlSamplingMeter(gpu_meter.indices, sample_hz=10.0, nvml=nvml))
+    except MeterError as exc:
+        side_unavailable["nvml-sampling"] = str(exc)
+    if nvidia_smi_command is not None:
+        side.append(NvidiaSmiMeter(gpu_meter.indices, command=nvidia_smi_command))
+        return
+    ok, why = nvidia_smi_available()
+    if ok:
+        side.append(NvidiaSmiMeter(gpu_meter.indices))
+    else:
+        side_unavailable["nvidia-smi"] = why

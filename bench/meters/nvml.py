@@ -663,3 +663,26 @@ class NvmlMeter:
             self._initialized = False
             with contextlib.suppress(Exception):
                 self._nvml.nvmlShutdown()
+
+
+class NvmlSamplingMeter(NvmlMeter):
+    """NVML power sampled at ``sample_hz`` (default 10 Hz) on every GPU, whether it has the energy counter or not.
+
+    A side meter for comparing methods over the primary ``NvmlMeter``'s window (``bench.meters.gpu_side_meters``):
+    its energy is the trapezoidal integral of ``nvmlDeviceGetPowerUsage`` (mW), labelled
+    ``measured:nvml-power-sampling``. It declares no window floor (only primary meters set one).
+    """
+
+    name = "nvml-sampling"
+
+    def __init__(
+        self,
+        indices: list[int] | None = None,
+        *,
+        sample_hz: float = 10.0,
+        nvml: Any = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        super().__init__(indices, sample_hz=sample_hz, nvml=nvml, min_window_s=0.0, clock=clock)
+        for gpu in self._gpus:
+            gpu.has_counter = False
