@@ -255,9 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         "total_s": time.perf_counter() - started,
     }
     (args.out / "gpu-check.json").write_text(json.dumps(doc, indent=2, default=str))
-    print(
-        f"\n{'window':40s} {'s':>6s} {'counter J':>10s} {'sampled J':>10s} {'smi J':>8s} {'cnt/smp':>8s} {'cnt/smi':>8s}"
-    )
+    head = f"{'counter J':>10s} {'sampled J':>10s} {'smi J':>8s} {'cnt/smp':>8s} {'cnt/smi':>8s}"
+    print(f"\n{'window':40s} {'s':>6s} {head}   (ratios: mean power over each meter's own span)")
     fmt = lambda v, f: "n/a" if v is None else format(v, f)  # noqa: E731
     for w in windows:
         if "counter_j" not in w:
