@@ -19,7 +19,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup chromium bench image sif constraints test lint format clean image-check vllm-setup test-vllm
+.PHONY: help setup chromium bench image sif constraints test lint format clean image-check vllm-setup test-vllm \
+	gpu-check gpu-check-wheels
 
 help: ## list the targets
 	@echo "bench — energy and accuracy of text-classification inference"
@@ -75,6 +76,16 @@ vllm-setup: ## create .venv-vllm: vLLM's CPU build for the vllm backend (own ven
 
 test-vllm: vllm-setup ## run the vllm backend's end-to-end tests in .venv-vllm (they fail, not skip, without vLLM)
 	HF_HUB_OFFLINE=1 BENCH_REQUIRE_VLLM=1 $(VLLM_VENV)/bin/python -m pytest -q tests/vllm
+
+OUT ?= gpu-check
+WHEELS ?=
+EMBEDDER ?=
+gpu-check: ## meter idle, traditional, embedding, tiny decoder on one GPU: NVML counter vs sampling vs nvidia-smi
+	HF_HUB_OFFLINE=1 $(PYTHON) benchmarks/gpu_check.py --out $(OUT) $(if $(WHEELS),--wheels $(WHEELS)) \
+		$(if $(EMBEDDER),--embedder $(EMBEDDER)) $(BENCH_ARGS)
+
+gpu-check-wheels: ## download the wheels gpu-check needs on a stock CUDA PyTorch machine (cp312) into WHEELS
+	bash benchmarks/gpu_check_wheels.sh $(or $(WHEELS),gpu-check-wheels)
 
 image-check: setup ## podman-build Dockerfile.cpu (run a tiny suite inside, validate it) and Dockerfile.cuda (no CUDA layers)
 	bash .ci/image-check.sh

@@ -10,12 +10,16 @@ Adding a meter: write ``bench/meters/<name>.py`` with a class following ``base.M
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.errors import MeterError
 from bench.meters.base import COMPONENTS, ComponentEnergy, Meter, Reading, Stopwatch
+
+#: Environment variable naming the powercap tree RAPL is read from (default ``/sys/class/powercap``).
+RAPL_ROOT_ENV = "BENCH_RAPL_ROOT"
 
 __all__ = [
     "COMPONENTS",
@@ -266,7 +270,7 @@ class MeterSet:
 
 def build_meter_set(
     *,
-    rapl_root: str | Path = "/sys/class/powercap",
+    rapl_root: str | Path | None = None,
     cpu_tdp_w: float | None = None,
     ram_gb: float | None = None,
     codecarbon: bool = False,
@@ -276,8 +280,13 @@ def build_meter_set(
     gpu_indices: list[int] | None = None,
     gpu_sample_hz: float = 20.0,
     nvml: Any = None,
+    gpu_cross_check: bool = False,
+    nvidia_smi_command: list[str] | None = None,
 ) -> MeterSet:
     """The best meters this machine offers.
+
+    ``rapl_root``: the powercap tree RAPL is read from; None takes the environment variable ``BENCH_RAPL_ROOT`` when
+    set (a container with the host's tree mounted elsewhere, e.g. ``/host-rapl``), else ``/sys/class/powercap``.
 
     cpu: RAPL packages when readable, else the TDP x utilization estimate. ram: RAPL DRAM when exposed, else
     0.375 W/GB x installed RAM. gpu: ``NvmlMeter`` (energy counter, power sampling where missing) over
@@ -285,14 +294,21 @@ def build_meter_set(
     otherwise unavailable with the reason. ``use_gpu``: True for cuda profiles, False for cpu profiles (their runs use
     no GPU), None to meter GPUs whenever NVML works (``bench env``). ``nvml`` injects a module shaped like pynvml.
     ``codecarbon=True`` adds CodeCarbon as a side meter when it is importable; otherwise describe() says why.
+    ``gpu_cross_check=True`` adds, over the same GPUs and windows, NVML power sampled at 10 Hz (side meter
+    ``nvml-sampling``) and ``nvidia-smi`` power polling every 100 ms (side meter ``nvidia-smi``; ``nvidia_smi_command``
+    replaces the program, for tests), each left out with its reason where it cannot run (``bench/meters/smi.py``).
     """
     from bench.meters.estimate import CpuEstimateMeter, RamEstimateMeter
     from bench.meters.nvml import nvml_probe
-    from bench.meters.rapl import RaplMeter
+    from bench.meters.rapl import DEFAULT_POWERCAP_ROOT, RaplMeter
 
     primary: list[Meter] = []
     unavailable: dict[str, str] = {}
     notes: dict[str, str] = {}
+    if rapl_root is None:
+        rapl_root = os.environ.get(RAPL_ROOT_ENV) or DEFAULT_POWERCAP_ROOT
+        if os.environ.get(RAPL_ROOT_ENV):
+            notes["rapl_root"] = f"{RAPL_ROOT_ENV}={rapl_root}"
     rapl_ok, rapl_reason = RaplMeter.probe(rapl_root)
     rapl: RaplMeter | None = None
     if rapl_ok:
@@ -332,6 +348,8 @@ def build_meter_set(
 
     side: list[Meter] = []
     side_unavailable: dict[str, str] = {}
+    if gpu_cross_check:
+        _add_gpu_side_meters(primary, side, side_unavailable, unavailable, nvml, nvidia_smi_command)
     if codecarbon:
         from bench.meters.codecarbon import CodeCarbonMeter, codecarbon_available
 
@@ -343,3 +361,35 @@ def build_meter_set(
         else:
             side_unavailable["codecarbon"] = why
     return MeterSet(primary, side, unavailable=unavailable, side_unavailable=side_unavailable, notes=notes)
+
+
+def _add_gpu_side_meters(
+    primary: list[Meter],
+    side: list[Meter],
+    side_unavailable: dict[str, str],
+    unavailable: dict[str, str],
+    nvml: Any,
+    nvidia_smi_command: list[str] | None,
+) -> None:
+    """NVML power sampling at 10 Hz and nvidia-smi polling over the primary GPU meter's GPUs, or why not."""
+    from bench.meters.nvml import NvmlMeter, NvmlSamplingMeter
+    from bench.meters.smi import NvidiaSmiMeter, nvidia_smi_available
+
+    gpu_meter = next((m for m in primary if isinstance(m, NvmlMeter)), None)
+    if gpu_meter is None:
+        why = f"no GPU is metered: {unavailable.get('gpu', 'no NVML meter')}"
+        side_unavailable["nvml-sampling"] = why
+        side_unavailable["nvidia-smi"] = why
+        return
+    try:
+        side.append(NvmlSamplingMeter(gpu_meter.indices, sample_hz=10.0, nvml=nvml))
+    except MeterError as exc:
+        side_unavailable["nvml-sampling"] = str(exc)
+    if nvidia_smi_command is not None:
+        side.append(NvidiaSmiMeter(gpu_meter.indices, command=nvidia_smi_command))
+        return
+    ok, why = nvidia_smi_available()
+    if ok:
+        side.append(NvidiaSmiMeter(gpu_meter.indices))
+    else:
+        side_unavailable["nvidia-smi"] = why

@@ -20,6 +20,7 @@ COMPONENTS: tuple[Component, ...] = ("gpu", "cpu", "ram")
 METHODS = (
     "measured:nvml-energy-counter",
     "measured:nvml-power-sampling",
+    "measured:nvidia-smi-polling",
     "measured:rapl",
     "estimated:tdp-utilization",
     "estimated:ram-0.375W/GB",

@@ -76,11 +76,34 @@ _HINTS = {
     "NVMLError_NotSupported": "this GPU or driver does not support the query",
     "NVMLError_Timeout": "NVML timed out talking to the GPU",
     "NVMLError_InsufficientPower": "the GPU's external power cables are not connected properly",
+    "NVMLError_NotReady": (
+        "the GPU is not ready yet: the driver is still initializing it (just after boot, a driver load or a GPU "
+        "reset; enabling persistence mode, `nvidia-smi -pm 1`, keeps it initialized). The kit retried with a short "
+        "backoff; rerun in a minute if it persists"
+    ),
 }
 #: Errors that mean "no usable NVML on this machine" rather than "this GPU misbehaved".
 _UNAVAILABLE = {"NVMLError_LibraryNotFound", "NVMLError_DriverNotLoaded", "NVMLError_LibRmVersionMismatch"}
 #: Errors that mean "this query does not exist here": the energy counter falls back to power sampling.
 _NOT_SUPPORTED = {"NVMLError_NotSupported", "NVMLError_FunctionNotFound"}
+#: NVML_ERROR_NOT_READY (27): the driver is still initializing the GPU. Such calls are retried after each of these
+#: pauses (seconds, 3.75 s in all); an energy counter still not ready then falls back to power sampling, with the
+#: reason.
+NOT_READY_BACKOFF_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+_NOT_READY = "NVMLError_NotReady"
+
+
+def _call_when_ready(nvml: Any, function: str, *args: Any) -> Any:
+    """``nvml.<function>(*args)``, retried after each pause of ``NOT_READY_BACKOFF_S`` while NVML answers NOT_READY
+    (the last error is raised when it still does). Other errors are raised at once."""
+    for pause_s in (*NOT_READY_BACKOFF_S, None):
+        try:
+            return getattr(nvml, function)(*args)
+        except Exception as exc:
+            if pause_s is None or type(exc).__name__ != _NOT_READY:
+                raise
+            time.sleep(pause_s)
+    raise AssertionError("unreachable")
 
 
 class NvmlError(MeterError):
@@ -152,7 +175,7 @@ def nvml_probe(nvml: Any = None) -> tuple[bool, str]:
             return False, f"pynvml import failed: {type(exc).__name__}: {exc}"
         nvml = pynvml
     try:
-        nvml.nvmlInit()
+        _call_when_ready(nvml, "nvmlInit")
     except Exception as exc:  # NVMLError has one subclass per error code; all mean "no usable NVML here"
         hint = _HINTS.get(type(exc).__name__)
         return False, f"NVML unavailable (nvmlInit failed: {exc}); " + (hint or "no NVIDIA driver or GPU visible")
@@ -237,6 +260,8 @@ class _Gpu:
     power_limit_w: float | None
     memory_gb: float | None
     has_counter: bool
+    #: why the energy counter is not used although the GPU may have one (e.g. still NOT_READY after the retries)
+    counter_fallback_reason: str | None = None
 
     @property
     def method(self) -> str:
@@ -324,9 +349,10 @@ class NvmlMeter:
     # --- NVML calls -------------------------------------------------------------------------------------------------
 
     def _call(self, function: str, *args: Any, gpu: _Gpu | None = None) -> Any:
-        """Call ``nvml.<function>(*args)``; NVML errors become typed errors naming the call and the GPU."""
+        """Call ``nvml.<function>(*args)`` (retried while NOT_READY); NVML errors become typed errors naming the call
+        and the GPU."""
         try:
-            return getattr(self._nvml, function)(*args)
+            return _call_when_ready(self._nvml, function, *args)
         except Exception as exc:
             if _is_nvml_error(self._nvml, exc):
                 raise _translate(exc, function, gpu) from exc
@@ -353,7 +379,9 @@ class NvmlMeter:
         try:
             self._read_counter(gpu)
         except NvmlDeviceError as exc:
-            if not self._not_supported(exc):
+            if self._not_ready(exc):
+                gpu.counter_fallback_reason = f"{exc}; falling back to power sampling at {self.sample_hz:g} Hz"
+            elif not self._not_supported(exc):
                 raise
             gpu.has_counter = False
             try:
@@ -369,6 +397,11 @@ class NvmlMeter:
                     gpu_index=index,
                 ) from exc2
         return gpu
+
+    @staticmethod
+    def _not_ready(exc: NvmlError) -> bool:
+        cause = exc.__cause__
+        return cause is not None and type(cause).__name__ == _NOT_READY
 
     @staticmethod
     def _not_supported(exc: NvmlError) -> bool:
@@ -469,6 +502,7 @@ class NvmlMeter:
                     "memory_gb": g.memory_gb,
                     "power_limit_w": g.power_limit_w,
                     "method": g.method,
+                    **({"counter_fallback_reason": g.counter_fallback_reason} if g.counter_fallback_reason else {}),
                 }
                 for g in self._gpus
             ],
@@ -603,6 +637,8 @@ class NvmlMeter:
         else:
             if sampled_j is None:
                 raise NvmlDeviceError(f"no power samples of GPU {gpu.index} ({gpu.name}) in this window")
+            if gpu.counter_fallback_reason:
+                record["counter_fallback_reason"] = gpu.counter_fallback_reason
             energy_j, span_s = sampled_j, sampled_span_s
             record["samples"] = len(samples)
             record["sample_hz_target"] = self.sample_hz
@@ -627,3 +663,26 @@ class NvmlMeter:
             self._initialized = False
             with contextlib.suppress(Exception):
                 self._nvml.nvmlShutdown()
+
+
+class NvmlSamplingMeter(NvmlMeter):
+    """NVML power sampled at ``sample_hz`` (default 10 Hz) on every GPU, whether it has the energy counter or not.
+
+    A side meter for comparing methods over the primary ``NvmlMeter``'s window (``bench.meters.gpu_side_meters``):
+    its energy is the trapezoidal integral of ``nvmlDeviceGetPowerUsage`` (mW), labelled
+    ``measured:nvml-power-sampling``. It declares no window floor (only primary meters set one).
+    """
+
+    name = "nvml-sampling"
+
+    def __init__(
+        self,
+        indices: list[int] | None = None,
+        *,
+        sample_hz: float = 10.0,
+        nvml: Any = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        super().__init__(indices, sample_hz=sample_hz, nvml=nvml, min_window_s=0.0, clock=clock)
+        for gpu in self._gpus:
+            gpu.has_counter = False

@@ -39,7 +39,8 @@ _PERMISSION_HELP = (
     "`sudo chmod a+r /sys/class/powercap/intel-rapl:*/energy_uj /sys/class/powercap/intel-rapl:*:*/energy_uj` "
     "(until reboot); run the kit as root; in a container run as root with the host's powercap tree mounted "
     "read-only (Docker and Podman mask /sys/devices/virtual/powercap by default, e.g. "
-    "`-v /sys/devices/virtual/powercap/intel-rapl:/host-rapl:ro` and rapl_root=/host-rapl)"
+    "`-v /sys/devices/virtual/powercap/intel-rapl:/host-rapl:ro` and the environment variable "
+    "BENCH_RAPL_ROOT=/host-rapl)"
 )
 
 

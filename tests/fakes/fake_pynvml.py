@@ -226,6 +226,8 @@ class FakeGpu:
     sm_clock_mhz: int | None = 1410
     mem_clock_mhz: int | None = 1593
     errors: dict[str, int] = field(default_factory=dict)  # function name -> NVML error code raised on every call
+    # function name -> how many more calls raise its ``errors`` code (absent: every call); e.g. NOT_READY twice
+    errors_left: dict[str, int] = field(default_factory=dict)
     # filled by the fake:
     index: int = -1
     power_reads: list[tuple[float, float]] = field(default_factory=list)  # (t_s, W as returned)
@@ -234,6 +236,17 @@ class FakeGpu:
     def __post_init__(self) -> None:
         if self.trace is None:
             self.trace = PowerTrace.constant(self.power_w)
+
+
+def _raise_injected(errors: dict[str, int], left: dict[str, int], function: str) -> None:
+    """Raise the error injected for ``function``; with a count in ``left``, only that many more times."""
+    code = errors[function]
+    if function in left:
+        left[function] -= 1
+        if left[function] <= 0:
+            del left[function]
+            del errors[function]
+    raise NVMLError(code)
 
 
 @dataclass(frozen=True)
@@ -283,6 +296,7 @@ class FakePynvml(types.ModuleType):
         self.t0 = clock()
         self.init_error = init_error  # raised by nvmlInit (e.g. NVML_ERROR_LIBRARY_NOT_FOUND)
         self.errors: dict[str, int] = {}
+        self.errors_left: dict[str, int] = {}  # as FakeGpu.errors_left, for library-wide calls (nvmlInit too)
         self.init_count = 0  # NVML's reference count
         self.init_calls = 0
         self.calls: list[tuple[str, int | None]] = []
@@ -321,7 +335,7 @@ class FakePynvml(types.ModuleType):
         with self._lock:
             self.calls.append((function, handle.index if handle is not None else None))
         if function in self.errors:
-            raise NVMLError(self.errors[function])
+            _raise_injected(self.errors, self.errors_left, function)
         if needs_init and self.init_count <= 0:
             raise NVMLError(ERROR_CODES["NVML_ERROR_UNINITIALIZED"])
         if handle is None:
@@ -330,7 +344,7 @@ class FakePynvml(types.ModuleType):
             raise NVMLError(ERROR_CODES["NVML_ERROR_INVALID_ARGUMENT"])
         gpu = self.gpus[handle.index]
         if function in gpu.errors:
-            raise NVMLError(gpu.errors[function])
+            _raise_injected(gpu.errors, gpu.errors_left, function)
         return gpu
 
     # --- library ---------------------------------------------------------------------------------------------------

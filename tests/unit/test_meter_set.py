@@ -210,6 +210,30 @@ def test_build_uses_rapl_for_cpu_and_dram(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("no_nvml")
+def test_rapl_root_comes_from_bench_rapl_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The permission message suggests BENCH_RAPL_ROOT for a host tree mounted elsewhere: it must be honoured."""
+    monkeypatch.setenv("BENCH_RAPL_ROOT", str(_fake_powercap(tmp_path / "host-rapl", dram=True)))
+    ms = build_meter_set()
+    d = ms.describe()
+    assert d["components"]["cpu"]["meter"] == "rapl" and d["components"]["ram"]["meter"] == "rapl"
+    assert d["notes"]["rapl_root"] == f"BENCH_RAPL_ROOT={tmp_path / 'host-rapl'}"
+    ms.close()
+    # an explicit argument wins over the environment
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    ms = build_meter_set(rapl_root=empty)
+    assert ms.describe()["components"]["cpu"]["method"] == "estimated:tdp-utilization"
+    ms.close()
+
+
+def test_the_rapl_permission_help_names_a_setting_that_exists() -> None:
+    from bench.meters import RAPL_ROOT_ENV
+    from bench.meters.rapl import _PERMISSION_HELP
+
+    assert RAPL_ROOT_ENV in _PERMISSION_HELP and "rapl_root=" not in _PERMISSION_HELP
+
+
+@pytest.mark.usefixtures("no_nvml")
 def test_build_rapl_cpu_without_dram_estimates_ram(tmp_path: Path) -> None:
     ms = build_meter_set(rapl_root=_fake_powercap(tmp_path, dram=False), ram_gb=8.0)
     d = ms.describe()

@@ -433,3 +433,78 @@ def test_real_pynvml_without_driver_is_a_normal_state(tmp_path: pytest.TempPathF
     ms = build_meter_set(rapl_root=tmp_path, ram_gb=8.0, use_gpu=True)
     assert ms.describe()["components"]["gpu"]["reason"] == why
     assert nvml_module.nvml_probe()[0] is False
+
+
+# --- NVML_ERROR_NOT_READY (27): the driver is still initializing the GPU ----------------------------------------
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """NOT_READY retries without the real pauses; returns the pauses the kit asked for."""
+    pauses: list[float] = []
+    monkeypatch.setattr(nvml_module, "NOT_READY_BACKOFF_S", (0.01, 0.02, 0.04))
+    real_sleep = time.sleep
+    monkeypatch.setattr(nvml_module.time, "sleep", lambda s: (pauses.append(s), real_sleep(0))[1])
+    return pauses
+
+
+def test_the_fake_raises_not_ready_like_pynvml_and_only_as_often_as_told() -> None:
+    fake = FakePynvml(fake_gpus(1))
+    fake.errors["nvmlInit"] = ERROR_CODES["NVML_ERROR_NOT_READY"]
+    fake.errors_left["nvmlInit"] = 2
+    for _ in range(2):
+        with pytest.raises(fake.NVMLError_NotReady) as err:
+            fake.nvmlInit()
+        assert err.value.value == 27 and isinstance(err.value, fake.NVMLError)
+    fake.nvmlInit()  # the third call succeeds
+    assert fake.init_count == 1 and "nvmlInit" not in fake.errors
+    fake.nvmlShutdown()
+
+
+def test_not_ready_at_init_is_retried_then_works(quick_backoff: list[float]) -> None:
+    fake = FakePynvml(fake_gpus(1, power_w=90.0))
+    fake.errors["nvmlInit"] = ERROR_CODES["NVML_ERROR_NOT_READY"]
+    fake.errors_left["nvmlInit"] = 2
+    meter = NvmlMeter(nvml=fake)
+    assert meter.method == ENERGY_COUNTER_METHOD and quick_backoff == [0.01, 0.02]
+    meter.close()
+
+
+def test_not_ready_at_init_that_persists_says_what_it_means(quick_backoff: list[float]) -> None:
+    fake = FakePynvml(fake_gpus(1))
+    fake.errors["nvmlInit"] = ERROR_CODES["NVML_ERROR_NOT_READY"]
+    with pytest.raises(NvmlUnavailableError, match="not ready yet: the driver is still initializing") as err:
+        NvmlMeter(nvml=fake)
+    assert err.value.code == 27 and quick_backoff == [0.01, 0.02, 0.04]
+    ok, why = nvml_probe(fake)
+    assert not ok and "not ready yet" in why
+    # build_meter_set records the reason the GPU is unavailable, never a silent zero
+    ms = build_meter_set(nvml=fake, use_gpu=True)
+    assert "still initializing" in ms.describe()["components"]["gpu"]["reason"]
+    ms.close()
+
+
+def test_counter_not_ready_falls_back_to_sampling_with_the_reason(quick_backoff: list[float]) -> None:
+    gpu = FakeGpu(power_w=90.0, errors={"nvmlDeviceGetTotalEnergyConsumption": ERROR_CODES["NVML_ERROR_NOT_READY"]})
+    meter = NvmlMeter(nvml=FakePynvml([gpu]), sample_hz=50.0)
+    assert meter.method == POWER_SAMPLING_METHOD
+    described = meter.describe()["gpus"][0]
+    assert "not ready yet" in described["counter_fallback_reason"]
+    assert "falling back to power sampling" in described["counter_fallback_reason"]
+    energy_j, detail = window(meter, 0.3)
+    record = detail["gpus"][0]
+    assert record["method"] == POWER_SAMPLING_METHOD and "not ready yet" in record["counter_fallback_reason"]
+    assert energy_j / record["duration_s"] == pytest.approx(90.0, rel=0.01)
+    meter.close()
+
+
+def test_counter_not_ready_for_a_moment_keeps_the_counter(quick_backoff: list[float]) -> None:
+    gpu = FakeGpu(
+        power_w=90.0,
+        errors={"nvmlDeviceGetTotalEnergyConsumption": ERROR_CODES["NVML_ERROR_NOT_READY"]},
+        errors_left={"nvmlDeviceGetTotalEnergyConsumption": 1},
+    )
+    meter = NvmlMeter(nvml=FakePynvml([gpu]))
+    assert meter.method == ENERGY_COUNTER_METHOD and quick_backoff == [0.01]
+    assert "counter_fallback_reason" not in meter.describe()["gpus"][0]
+    meter.close()

@@ -1,0 +1,283 @@
+"""GPU check: the kit's meters and serving paths on one GPU, offline, in a few minutes (issue 17, item 1).
+
+    python benchmarks/gpu_check.py --out DIR [--wheels WHEELS] [--embedder FOLDER] [--fake-nvml]
+
+Windows metered (each ``--window-s`` long, 10 s by default: NVML's counter floor): the idle baseline; a traditional
+cell (bag of words + logistic regression on generated texts); an embedding cell (``--embedder`` folder, or a tiny
+random-weight sentence-transformer built here; float16 on CUDA); a tiny random-weight decoder (built here with a
+locally trained tokenizer) through the transformers pipeline, sequential and batched. Over every window three GPU
+methods integrate the same span: NVML's energy counter (the primary meter), NVML power sampled at 10 Hz and
+``nvidia-smi`` power polling (side meters, ``build_meter_set(gpu_cross_check=True)``). The ratios counter/sampling
+and counter/nvidia-smi are printed per window and written to DIR/gpu-check.json; nvidia-smi's column is
+"unavailable" with the reason where the tool is absent, never a zero.
+
+``--wheels DIR`` installs the wheels there (``pip install --no-index --no-deps --target``, a temp folder put first
+on sys.path) BEFORE importing the kit: pydantic is a hard dependency and is not in a stock CUDA PyTorch environment.
+``--fake-nvml`` runs on a fake NVML (one GPU at a constant ``--fake-power-w``), for CPU machines and CI; every number
+it prints is then the fake's, not hardware's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def install_wheels(wheels: Path) -> Path:
+    """pip-install every wheel in ``wheels`` (offline, no dependency resolution) into a temp folder put on sys.path."""
+    target = Path(tempfile.mkdtemp(prefix="bench-gpu-check-wheels-"))
+    files = sorted(str(p) for p in wheels.glob("*.whl"))
+    if not files:
+        raise SystemExit(f"--wheels {wheels}: no .whl files there (make gpu-check-wheels WHEELS={wheels} builds it)")
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target", str(target), *files]
+    subprocess.run(cmd, check=True)
+    sys.path.insert(0, str(target))
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])
+    return target
+
+
+def texts_and_labels(n: int) -> tuple[list[str], list[int]]:
+    """Generated two-class texts (no data package, no Hub): label 1 positive words, label 0 negative ones."""
+    good = ["great", "wonderful", "moving", "sharp", "funny", "brilliant"]
+    bad = ["boring", "awful", "flat", "dull", "clumsy", "tedious"]
+    texts, labels = [], []
+    for i in range(n):
+        words = good if i % 2 else bad
+        texts.append(f"a {words[i % 6]} film, {words[(i // 2) % 6]} acting and a {words[(i // 3) % 6]} plot, take {i}")
+        labels.append(i % 2)
+    return texts, labels
+
+
+def build_tiny_sentence_transformer(folder: Path) -> Path:
+    """A 2-layer random-weight BERT with a locally written vocabulary, wrapped as a sentence-transformer (mean pool)."""
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = sorted(
+        {w.strip(",") for t in texts_and_labels(24)[0] for w in t.split()} | set("abcdefghijklmnopqrstuvwxyz0123456789")
+    )
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    word = models.Transformer(str(folder), max_seq_length=64)
+    pooling = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
+    out = folder / "st"
+    SentenceTransformer(modules=[word, pooling], device="cpu").save(str(out))
+    return out
+
+
+class EmbeddingProbe:
+    """The embedding cell's inference: encode the texts (float16 on CUDA), predict the sign of the first dimension."""
+
+    def __init__(self, folder: Path, device: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.device = device
+        self.encoder = SentenceTransformer(str(folder), device=device, local_files_only=True)
+        if device.startswith("cuda"):
+            self.encoder.half()
+
+    def synchronize(self) -> None:
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize()
+
+    def predict(self, texts: list[str]) -> list[int]:
+        emb = self.encoder.encode(texts, batch_size=32, convert_to_numpy=True)
+        return [int(v > 0) for v in emb[:, 0]]
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def window_record(name: str, reading: Any, side_unavailable: dict[str, str]) -> dict[str, Any]:
+    """The three GPU energies of one window and their ratios, with the plausibility checks of the primary reading."""
+    counter = reading.components["gpu"]
+    counter_s = reading.component_duration_s.get("gpu") or reading.duration_s
+    out: dict[str, Any] = {
+        "window": name,
+        "duration_s": reading.duration_s,
+        "counter_j": counter.energy_j,
+        "counter_method": counter.method,
+        "counter_reason": counter.reason,
+    }
+    for key, meter in (("sampling", "nvml-sampling"), ("nvidia_smi", "nvidia-smi")):
+        side = reading.side.get(meter)
+        ce = side.components.get("gpu") if side is not None else None
+        energy = ce.energy_j if ce is not None else None
+        reason = (ce.reason if ce is not None else None) or side_unavailable.get(meter)
+        out[f"{key}_j"] = energy
+        out[f"{key}_reason"] = None if energy is not None else (reason or "no reading")
+        # Mean powers over each meter's own span: a side meter's window encloses the counter's by milliseconds (it
+        # starts before and stops after), so a ratio of raw energies would read that skew as disagreement.
+        side_s = side.duration_s if side is not None else None
+        out[f"counter_vs_{key}"] = ratio(ratio(counter.energy_j, counter_s), ratio(energy, side_s))
+    for component in ("gpu", "cpu", "ram"):
+        out[f"{component}_power_w"] = reading.power_w(component)
+    return out
+
+
+def check_window(record: dict[str, Any], gpu_limit_w: float | None) -> list[str]:
+    """Plausibility of one window (the rules ``bench.validation`` applies to cells): energies not negative, GPU power
+    within its limit, the three methods within 10% of one another."""
+    problems: list[str] = []
+    power = record["gpu_power_w"]
+    if power is not None and gpu_limit_w and power > gpu_limit_w * 1.1:
+        problems.append(f"GPU power {power:.1f} W above 110% of its limit {gpu_limit_w:.0f} W")
+    for key in ("counter_vs_sampling", "counter_vs_nvidia_smi"):
+        r = record[key]
+        if r is not None and not 0.9 <= r <= 1.1:
+            problems.append(f"{key} = {r:.3f}: the methods disagree by more than 10%")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--wheels", type=Path)
+    parser.add_argument("--embedder", type=Path, help="a sentence-transformers folder (default: a tiny random one)")
+    parser.add_argument("--window-s", type=float, default=10.0, help="seconds per window (default 10)")
+    parser.add_argument("--fake-nvml", action="store_true", help="a fake NVML GPU (CPU machines, CI)")
+    parser.add_argument("--fake-power-w", type=float, default=90.0)
+    args = parser.parse_args(argv)
+    if args.wheels:
+        install_wheels(args.wheels)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    fake = None
+    if args.fake_nvml:
+        sys.path.insert(0, str(REPO))
+        from tests.fakes.fake_pynvml import FakeGpu, FakePynvml
+
+        fake = FakePynvml([FakeGpu(name="NVIDIA H200 (fake NVML)", power_w=args.fake_power_w, power_limit_w=700.0)])
+        sys.modules["pynvml"] = fake
+        from bench.meters import nvml as nvml_module
+
+        nvml_module.DEFAULT_MIN_WINDOW_S = min(nvml_module.DEFAULT_MIN_WINDOW_S, args.window_s)
+
+    from bench.meters import build_meter_set
+    from bench.meters.codecarbon import codecarbon_available
+    from bench.run.session import measure_idle
+    from bench.runner import measure_window
+
+    started = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    cc_ok, cc_why = codecarbon_available()
+    meters = build_meter_set(use_gpu=True, gpu_cross_check=True, codecarbon=cc_ok, codecarbon_measure_power_secs=1.0)
+    described = meters.describe()
+    side_unavailable = {n: v["reason"] for n, v in described["side"].items() if not v.get("enabled")}
+    if not cc_ok:
+        side_unavailable["codecarbon"] = f"not installed: {cc_why}"
+    gpu_meter = meters.owner("gpu")
+    if gpu_meter is None:
+        print(f"gpu-check: no GPU can be metered here: {described['components']['gpu']['reason']}", file=sys.stderr)
+        return 2
+    limit_w = next(iter(g["power_limit_w"] for g in gpu_meter.describe()["gpus"]), None)
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() and fake is None else "cpu"
+    texts, labels = texts_and_labels(400)
+    windows: list[dict[str, Any]] = []
+    work = tempfile.TemporaryDirectory(prefix="bench-gpu-check-")
+    try:
+        print(f"gpu-check: meters {described['components']['gpu']['method']} + side {list(described['side'])}")
+        idle = measure_idle(meters, args.window_s, 0)
+        windows.append({"window": "idle", "duration_s": idle.duration_s, "idle": idle.power_w})
+
+        def metered(name: str, backend: Any, items: list[str]) -> None:
+            _, _, reading = measure_window(backend, items, meters, args.window_s, 100_000)
+            windows.append(window_record(name, reading, side_unavailable))
+
+        # idle again as a window record (the three methods over an idle span)
+        class Idle:
+            def synchronize(self) -> None: ...
+
+            def predict(self, items: list[str]) -> list[int]:
+                time.sleep(0.5)
+                return [0]
+
+        metered("idle (cross-check)", Idle(), ["."])
+        from bench.backends.traditional import TraditionalBackend
+
+        trad = TraditionalBackend("logreg", "bow", device=device)
+        trad.load()
+        trad.fit(texts[:200], labels[:200], ["neg", "pos"], language="en")
+        metered("traditional: linear-bow", trad, texts[200:])
+        folder = args.embedder or build_tiny_sentence_transformer(Path(work.name) / "embedder")
+        metered(
+            f"embedding ({'float16' if device == 'cuda' else 'float32'}, {device})",
+            EmbeddingProbe(folder, device),
+            texts,
+        )
+        sys.path.insert(0, str(REPO))
+        from bench.backends.hf_pipeline import HFPipelineBackend
+        from tests.tiny_models import build_tiny_llama
+
+        tiny = build_tiny_llama(Path(work.name) / "decoder")
+        for serving in ("sequential", "batched"):
+            llm = HFPipelineBackend(str(tiny), device=device, serving=serving, batch_size=16, max_new_tokens=4)
+            llm.load()
+            llm.fit(texts[:20], labels[:20], ["neg", "pos"], language="en")
+            metered(f"decoder: hf pipeline {serving}", llm, texts[: 8 if serving == "sequential" else 32])
+            llm.close()
+    finally:
+        meters.close()
+        work.cleanup()
+    problems = {w["window"]: check_window(w, limit_w) for w in windows if "counter_j" in w}
+    doc = {
+        "fake_nvml": fake is not None,
+        "device": device,
+        "meters": described,
+        "side_unavailable": side_unavailable,
+        "windows": windows,
+        "problems": problems,
+        "total_s": time.perf_counter() - started,
+    }
+    (args.out / "gpu-check.json").write_text(json.dumps(doc, indent=2, default=str))
+    head = f"{'counter J':>10s} {'sampled J':>10s} {'smi J':>8s} {'cnt/smp':>8s} {'cnt/smi':>8s}"
+    print(f"\n{'window':40s} {'s':>6s} {head}   (ratios: mean power over each meter's own span)")
+    fmt = lambda v, f: "n/a" if v is None else format(v, f)  # noqa: E731
+    for w in windows:
+        if "counter_j" not in w:
+            print(f"{w['window']:40s} {w['duration_s']:6.1f} idle power W: {w['idle']}")
+            continue
+        print(
+            f"{w['window']:40s} {w['duration_s']:6.1f} {fmt(w['counter_j'], '10.1f')} {fmt(w['sampling_j'], '10.1f')} "
+            f"{fmt(w['nvidia_smi_j'], '8.1f')} {fmt(w['counter_vs_sampling'], '8.3f')} "
+            f"{fmt(w['counter_vs_nvidia_smi'], '8.3f')}"
+        )
+    for name, why in side_unavailable.items():
+        print(f"unavailable: {name}: {why}")
+    bad = {k: v for k, v in problems.items() if v}
+    for name, items in bad.items():
+        print(f"PROBLEM {name}: {'; '.join(items)}")
+    print(
+        f"gpu-check: {len(windows)} windows in {doc['total_s']:.0f} s{' on a FAKE NVML' if fake else ''}; "
+        f"{args.out / 'gpu-check.json'}"
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

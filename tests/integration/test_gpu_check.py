@@ -1,0 +1,51 @@
+"""``benchmarks/gpu_check.py --fake-nvml`` end to end on a fake GPU at a constant 90 W: every window's counter,
+10 Hz sampled integral and their ratio are checkable, and nvidia-smi (absent here) is "unavailable" with the reason."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.meters import nvml as nvml_module
+from bench.meters import smi as smi_module
+
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "gpu_check.py"
+
+
+def test_gpu_check_on_the_fake_nvml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(smi_module.shutil, "which", lambda name: None)  # as on CI: no nvidia-smi
+    monkeypatch.setattr(nvml_module, "DEFAULT_MIN_WINDOW_S", nvml_module.DEFAULT_MIN_WINDOW_S)  # restored after
+    monkeypatch.setitem(sys.modules, "pynvml", sys.modules.get("pynvml"))  # the script installs its fake there
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rc = module.main(["--out", str(tmp_path), "--fake-nvml", "--window-s", "1.0", "--fake-power-w", "90"])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    doc = json.loads((tmp_path / "gpu-check.json").read_text())
+    assert doc["fake_nvml"] is True
+    metered = [w for w in doc["windows"] if "counter_j" in w]
+    assert [w["window"].split(":")[0].split(" (")[0] for w in metered] == [
+        "idle",
+        "traditional",
+        "embedding",
+        "decoder",
+        "decoder",
+    ]
+    for w in metered:
+        assert w["counter_method"] == "measured:nvml-energy-counter"
+        assert w["gpu_power_w"] == pytest.approx(90.0, rel=0.01)
+        assert w["counter_vs_sampling"] == pytest.approx(1.0, abs=0.02)
+        assert w["nvidia_smi_j"] is None and w["counter_vs_nvidia_smi"] is None
+        assert "nvidia-smi not found" in w["nvidia_smi_reason"]
+    assert doc["problems"] and not any(doc["problems"].values())
+    assert "unavailable: nvidia-smi: nvidia-smi not found on PATH" in printed
+    assert "on a FAKE NVML" in printed
