@@ -90,6 +90,8 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     from rich.console import Console
 
     console = Console(stderr=True)
+    if not console.is_terminal:  # logs (CI, Slurm): one line per cell, not wrapped at rich's default 80 columns
+        console = Console(stderr=True, width=160)
     console.print(
         f"[bold]bench[/] run [cyan]{document.run_id}[/]: profile {profile.name}, suite {request.suite_name}, "
         f"{len(grid)} cells ({skipped} already done){' — resumed' if resumed else ''}"
