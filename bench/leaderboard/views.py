@@ -120,7 +120,7 @@ def reference_rows(dataset: str) -> tuple[dict[str, Any], ...]:
 
 def num(value: float | None, sig: int = 3) -> str:
     """The report's number format (``—`` for missing)."""
-    from bench.report.render import num as report_num
+    from bench.report.format import num as report_num
 
     return report_num(value, sig)
 
@@ -348,7 +348,7 @@ def message_page(title: str, message: str, root: str = "") -> str:
 def report_page(document_text: str) -> str:
     """The report of a stored submission, rendered by this kit from its document (never the HTML it was sent with,
     which is served separately and sandboxed)."""
-    from bench.report.render import render_report
+    from bench.report import render_report
     from bench.results import parse_results
 
     return render_report(parse_results(json.loads(document_text), "stored submission"))
