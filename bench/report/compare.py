@@ -1,6 +1,7 @@
 """The comparison of runs (``compare.html``): runs side by side per data set and model, normalized per text on one
 energy scale, the notices that say why runs may not be comparable, the machines and software table, and each run's
-own energy ~ duration fit against a pooled one.
+own energy ~ duration fit against a pooled one (partials ``_comparability``, ``_compare_datasets``,
+``_compare_proxy`` and ``_machines.html.j2``).
 
 It reuses the report's sections: the manifest of ``sections.facts``, the fit of ``sections.proxy`` and the scatter
 tips of ``sections.datasets``. The page frame (citation, rendering stamp) is added by ``bench.report.page``.

@@ -7,8 +7,9 @@ results file (model names, error messages, environment values) is shown as text.
 Owns the Jinja environment, the view model of the report (``report_context``, assembled from
 ``bench.report.sections``), the page frame (the paper's citation and the "rendered by" stamp), rendering and writing
 both pages. The sections turn documents into preformatted strings, tables and SVG (all the judgement lives there and
-is unit-testable); small templates lay them out. Jinja2 is imported when a page is rendered, not when this module is
-imported.
+is unit-testable); small templates lay them out: the two pages include one partial per section
+(``templates/_<section>.html.j2``, each naming the module that builds its view model). Jinja2 is imported when a
+page is rendered, not when this module is imported.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Energy by component, per data set: gross and net energy of each component with its method badge, the kit's total
-beside CodeCarbon's (the paper's method), the sentence that compares the two, and the chart of each component's
-share."""
+beside CodeCarbon's (the paper's method), the sentence that compares the two (``_components.html.j2``), and the chart
+of each component's share (drawn among the data set's plots)."""
 
 from __future__ import annotations
 

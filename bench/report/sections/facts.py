@@ -1,6 +1,6 @@
 """Run facts and warnings: the facts in the report's header, the warnings and notes a reader must see before trusting
-a number, the machine and software manifest, and the table of meters per component.
-The comparison page reuses the manifest for its machines table."""
+a number, the machine and software manifest, and the table of meters per component (``_warnings.html.j2``,
+``_manifest.html.j2``). The comparison page reuses the manifest for its machines table."""
 
 from __future__ import annotations
 

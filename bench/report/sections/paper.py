@@ -1,6 +1,6 @@
 """The paper comparison: our accuracy and energy per run beside the numbers Zschache & Hartwig published for the same
-model and data set, and the paper's own runtime-energy fits, shown beside ours in the runtime as a
-proxy section. The paper's tables are read from ``bench.reference`` when a section is built."""
+model and data set (``_paper.html.j2``), and the paper's own runtime-energy fits, shown beside ours in the runtime
+as a proxy section. The paper's tables are read from ``bench.reference`` when a section is built."""
 
 from __future__ import annotations
 

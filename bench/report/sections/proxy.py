@@ -1,5 +1,5 @@
 """Runtime as a proxy for energy: the least-squares fit of energy ~ duration (× devices) over a run's sound cells, its
-plot, coefficients and one-sentence statement, beside the paper's fits. The comparison page
+plot, coefficients and one-sentence statement, beside the paper's fits (``_proxy.html.j2``). The comparison page
 fits each run with the same points and fitted line (``regression_points``, ``fit_line``)."""
 
 from __future__ import annotations

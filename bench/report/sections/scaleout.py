@@ -1,4 +1,4 @@
-"""Scale-out: the report's section on runs scaled out with ``bench slurm``: placements
+"""Scale-out: the report's section on runs scaled out with ``bench slurm`` (``_scaleout.html.j2``): placements
 compared (the paper's GPU-count sweep and its single vs two nodes), each node's share of multi-node cells, and where
 every part of a merged run came from."""
 

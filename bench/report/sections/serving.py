@@ -1,5 +1,5 @@
 """Serving modes: energy per text, speed and accuracy of a model served sequentially (prompts one at a time, as the
-paper's runtimes imply) against batched, for every model and data set where a run has both.
+paper's runtimes imply) against batched, for every model and data set where a run has both (``_serving.html.j2``).
 How a cell was served is read by ``bench.report.format.serving_mode``."""
 
 from __future__ import annotations
