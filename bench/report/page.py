@@ -4,12 +4,12 @@ CSS inline, charts as inline SVG (``bench.report.svg``), no JavaScript, no fonts
 offline, years later, from a USB stick. Jinja2 renders it with autoescape on, so every string that comes from a
 results file (model names, error messages, environment values) is shown as text.
 
-Owns the Jinja environment, the view model of the report (``report_context``, assembled from
-``bench.report.sections``), the page frame (the paper's citation and the "rendered by" stamp), rendering and writing
-both pages. The sections turn documents into preformatted strings, tables and SVG (all the judgement lives there and
-is unit-testable); small templates lay them out: the two pages include one partial per section
-(``templates/_<section>.html.j2``, each naming the module that builds its view model). Jinja2 is imported when a
-page is rendered, not when this module is imported.
+Owns the Jinja environment (``jinja_environment``: the leaderboard's pages use it too), the view model of the
+report (``report_context``, assembled from ``bench.report.sections``), the page frame (the paper's citation and the
+"rendered by" stamp), rendering and writing both pages. The sections turn documents into preformatted strings,
+tables and SVG (all the judgement lives there and is unit-testable); small templates lay them out: the two pages
+include one partial per section (``templates/_<section>.html.j2``, each naming the module that builds its view
+model). Jinja2 is imported when a page is rendered, not when this module is imported.
 """
 
 from __future__ import annotations
@@ -68,12 +68,13 @@ def _generated() -> str:
 # --- rendering ------------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Any:
+def jinja_environment(directory: Path) -> Any:
+    """A Jinja2 environment over the templates in ``directory``, as the report's and the leaderboard's pages need
+    it: autoescape on, undefined names fail, block tags leave no blank lines, and the ``num`` filter."""
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        loader=jinja2.FileSystemLoader(str(directory)),
         autoescape=True,  # every string from a results file is text, never markup
         undefined=jinja2.StrictUndefined,  # a typo in a template fails the tests instead of rendering blank
         trim_blocks=True,
@@ -81,6 +82,11 @@ def _environment() -> Any:
     )
     env.filters["num"] = num
     return env
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    return jinja_environment(TEMPLATES_DIR)
 
 
 def render_report(doc: Any) -> str:

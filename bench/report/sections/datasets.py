@@ -1,7 +1,7 @@
 """Per-data-set sections of the report (``_datasets.html.j2``): the data set's facts, the table of accuracy, duration
 and energy per model, and the accuracy-energy plot; each section also holds the energy by component
 (``sections.components``) and the paper comparison (``sections.paper``) of its data set. The hover text of an
-accuracy-energy point is shared with the comparison page (``accuracy_energy_tip``)."""
+accuracy-energy point is shared with the comparison page and the leaderboard (``accuracy_energy_tip``)."""
 
 from __future__ import annotations
 
