@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from bench.report.render import render_report, write_report
+from bench.report import render_report, write_report
 from bench.report.sample import DATASETS, sample_document
 from bench.results import load_results, write_results
 

@@ -9,5 +9,5 @@ from unittest import mock
 
 @contextmanager
 def fixed_stamp(stamp: str) -> Iterator[None]:
-    with mock.patch("bench.report.render._generated", lambda: stamp):
+    with mock.patch("bench.report.page._generated", lambda: stamp):
         yield

@@ -62,7 +62,7 @@ def build_body(run: Path | str) -> bytes:
     body = _envelope(data, report)
     check_locally(body, str(results_path))
     if report is None:  # checked first: rendering needs a valid document
-        from bench.report.render import render_report
+        from bench.report import render_report
         from bench.results import parse_results
 
         report = render_report(parse_results(data, results_path))

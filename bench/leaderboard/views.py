@@ -20,6 +20,10 @@ from urllib.parse import quote, urlencode
 from markupsafe import Markup
 
 from bench.leaderboard.storage import METHOD_CLASSES, SORTS, Filters
+from bench.report import render_report, svg
+from bench.report.format import catalog_dataset
+from bench.report.page import jinja_environment
+from bench.report.sections.datasets import accuracy_energy_tip
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 #: Rows per leaderboard page (the service pages through the rest; the export writes the first page and the CSV).
@@ -78,11 +82,7 @@ def reference_rows(dataset: str) -> tuple[dict[str, Any], ...]:
     with the energy per run converted to J per text over the paper's test split."""
     from bench.reference import REFERENCE_DIR, paper_value
 
-    try:
-        from bench.catalog.datasets import DATASETS
-    except ImportError:  # pragma: no cover
-        return ()
-    spec = DATASETS.get(dataset)
+    spec = catalog_dataset(dataset)
     paper_name = getattr(spec, "paper_name", None)
     if not paper_name:
         return ()
@@ -118,13 +118,6 @@ def reference_rows(dataset: str) -> tuple[dict[str, Any], ...]:
 # --- formatting -----------------------------------------------------------------------------------------------------
 
 
-def num(value: float | None, sig: int = 3) -> str:
-    """The report's number format (``—`` for missing)."""
-    from bench.report.render import num as report_num
-
-    return report_num(value, sig)
-
-
 def _finite_or_none(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
@@ -141,8 +134,6 @@ def row_json(row: dict[str, Any]) -> dict[str, Any]:
 
 def energy_accuracy_plot(rows: list[dict[str, Any]], reference: tuple[dict[str, Any], ...], title: str) -> Markup:
     """Accuracy against gross energy per text: one series per machine (GPU model), the paper's rows as diamonds."""
-    from bench.report import svg
-
     by_machine: dict[str, list[svg.Point]] = {}
     for row in rows[:PLOT_POINTS]:
         if not row.get("j_per_text") or row.get("accuracy") is None:
@@ -153,8 +144,11 @@ def energy_accuracy_plot(rows: list[dict[str, Any]], reference: tuple[dict[str, 
                 row["j_per_text"],
                 row["accuracy"],
                 label=row["model"],
-                tip=f"{row['model']} on {machine} (submission {row['submission_id']}): accuracy "
-                f"{row['accuracy']:.3f}, {num(row['j_per_text'])} J per text",
+                tip=accuracy_energy_tip(
+                    f"{row['model']} on {machine} (submission {row['submission_id']})",
+                    row["accuracy"],
+                    row["j_per_text"],
+                ),
             )
         )
     series = [
@@ -348,7 +342,6 @@ def message_page(title: str, message: str, root: str = "") -> str:
 def report_page(document_text: str) -> str:
     """The report of a stored submission, rendered by this kit from its document (never the HTML it was sent with,
     which is served separately and sandboxed)."""
-    from bench.report.render import render_report
     from bench.results import parse_results
 
     return render_report(parse_results(json.loads(document_text), "stored submission"))
@@ -356,16 +349,7 @@ def report_page(document_text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _environment() -> Any:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-        autoescape=True,  # every submitted string is text, never markup
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = num
+    env = jinja_environment(TEMPLATES_DIR)  # the report's settings: every submitted string is text, never markup
     env.filters["path"] = name_path
     return env
 

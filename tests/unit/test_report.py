@@ -13,7 +13,9 @@ import pytest
 
 from bench import cli
 from bench.report import render_compare, render_report, write_compare, write_report
-from bench.report.render import badge, comparability, compare_context, num, report_context, serving_mode
+from bench.report.compare import comparability, compare_context
+from bench.report.format import badge, num, serving_mode
+from bench.report.page import report_context
 from bench.report.sample import sample_document
 from bench.results import EnergyValue, write_results
 from tests import factories

@@ -6,7 +6,7 @@ from __future__ import annotations
 from bench.analysis import model_rows
 from bench.reference import node_ratio
 from bench.report import render_report
-from bench.report.hpc_view import nodes_table, parts_table, scaling_table
+from bench.report.sections.scaleout import nodes_table, parts_table, scaling_table
 from bench.results import NodeEnergy, PartRecord
 from tests.factories import cell, document, energy
 

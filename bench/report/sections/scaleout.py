@@ -1,5 +1,6 @@
-"""Report views of runs scaled out with ``bench slurm``: placements compared (the paper's GPU-count sweep and its
-single vs two nodes), each node's share of multi-node cells, and where every part of a merged run came from."""
+"""Scale-out: the report's section on runs scaled out with ``bench slurm`` (``_scaleout.html.j2``): placements
+compared (the paper's GPU-count sweep and its single vs two nodes), each node's share of multi-node cells, and where
+every part of a merged run came from."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from collections import defaultdict
 from typing import Any
 
 from bench.analysis import ModelRow
-from bench.report.render import Column, Table, Td, _get, fixed, num
+from bench.report.format import Column, Table, Td, fixed, get, num
 
 
 def _split(model: str) -> tuple[str, tuple[int, int] | None]:
+    """A model name's base and its placement (nodes, GPUs per node), None where it has none."""
     from bench.catalog.models import split_placement
 
     try:
@@ -80,7 +82,7 @@ def scaling_table(doc: Any, rows: list[ModelRow]) -> Table | None:
 def nodes_table(doc: Any) -> Table | None:
     """Each node's mean duration and energy per pass for the multi-node models (the cells sum them)."""
     acc: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
-    for c in _get(doc, "cells") or []:
+    for c in get(doc, "cells") or []:
         for n in getattr(c, "nodes", None) or []:
             acc[(c.dataset, c.model, n.host)].append(n)
     if not acc:
@@ -122,7 +124,7 @@ def nodes_table(doc: Any) -> Table | None:
 
 def parts_table(doc: Any) -> Table | None:
     """Where each part of a merged Slurm run ran: task, job, hosts, GPUs given, cells."""
-    parts = _get(doc, "parts") or []
+    parts = get(doc, "parts") or []
     if not parts:
         return None
     rows = []
@@ -150,7 +152,7 @@ def parts_table(doc: Any) -> Table | None:
     return Table(columns, rows, caption="Parts merged by `bench merge` (one Slurm array task each)")
 
 
-def hpc_context(doc: Any, rows: list[ModelRow]) -> dict[str, Any] | None:
+def scaleout_view(doc: Any, rows: list[ModelRow]) -> dict[str, Any] | None:
     """The report's scale-out section (None when the run has no placements, nodes or parts to show)."""
     view = {"scaling": scaling_table(doc, rows), "nodes": nodes_table(doc), "parts": parts_table(doc)}
     return view if any(view.values()) else None

@@ -1,0 +1,326 @@
+"""The comparison of runs (``compare.html``): runs side by side per data set and model, normalized per text on one
+energy scale, the notices that say why runs may not be comparable, the machines and software table, and each run's
+own energy ~ duration fit against a pooled one (partials ``_comparability``, ``_compare_datasets``,
+``_compare_proxy`` and ``_machines.html.j2``).
+
+It reuses the report's sections: the manifest of ``sections.facts``, the fit of ``sections.proxy`` and the scatter
+tips of ``sections.datasets``. The page frame (citation, rendering stamp) is added by ``bench.report.page``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bench.analysis import energy_duration_regression, model_rows, per_text
+from bench.report import svg
+from bench.report.format import (
+    COMPONENTS,
+    SERVING_KEYS,
+    Column,
+    Notice,
+    Table,
+    Td,
+    dataset_names,
+    environment_machine,
+    fixed,
+    get,
+    model_info,
+    num,
+    ok_cells,
+    short_hash,
+)
+from bench.report.sections.datasets import accuracy_energy_tip
+from bench.report.sections.facts import manifest
+from bench.report.sections.proxy import fit_line, regression_points
+
+
+def _prompt_fingerprint(doc: Any) -> dict[str, str]:
+    """Everything that names a prompt: settings keys and model params containing 'prompt' (templates, versions)."""
+    out = {}
+    for key, value in (get(doc, "settings") or {}).items():
+        if "prompt" in key.lower():
+            out[f"settings.{key}"] = repr(value)
+    for model, info in (get(doc, "models") or {}).items():
+        for where in ("params", "info"):
+            for key, value in (info.get(where) or {}).items():
+                if "prompt" in key.lower():
+                    out[f"{model}.{key}"] = repr(value)
+    return out
+
+
+def _model_pin(doc: Any, model: str) -> str:
+    """What fixes a model's behaviour: its backend params and any pin/revision (not library versions)."""
+    info = model_info(doc, model)
+    pin = {k: info.get(k) for k in ("pin", "revision", "backend") if info.get(k) is not None}
+    params = {k: v for k, v in (info.get("params") or {}).items() if k not in SERVING_KEYS}
+    return repr(sorted({**pin, **params}.items(), key=lambda kv: kv[0]))
+
+
+def comparability(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
+    """Why the runs may not be comparable: data sets, splits, prompts, kit or model versions that differ."""
+    notices: list[Notice] = []
+
+    def differ(what: str, values: dict[str, Any], level: str = "warning") -> None:
+        distinct = {repr(v) for v in values.values()}
+        if len(distinct) > 1:
+            notices.append(Notice(level, what, [f"{lab}: {v}" for lab, v in values.items()]))
+
+    sets = {lab: tuple(dataset_names(d)) for lab, d in zip(labels, docs, strict=True)}
+    if len({frozenset(v) for v in sets.values()}) > 1:
+        notices.append(
+            Notice(
+                "warning",
+                "Different data sets: only the ones all runs share are compared side by side.",
+                [f"{lab}: {', '.join(v) or '—'}" for lab, v in sets.items()],
+            )
+        )
+    common = set.intersection(*(set(v) for v in sets.values())) if sets else set()
+    for dataset in sorted(common):
+        records = {lab: (get(d, "datasets") or {}).get(dataset) for lab, d in zip(labels, docs, strict=True)}
+        differ(
+            f"{dataset}: different splits (splits_sha256) — accuracy differences may come from other test texts.",
+            {lab: short_hash(get(r, "splits_sha256")) for lab, r in records.items()},
+        )
+        differ(
+            f"{dataset}: different data contents.",
+            {lab: short_hash((get(r, "pin") or {}).get("content_sha256")) for lab, r in records.items()},
+        )
+    differ(
+        "Different prompts: LLM answers are not comparable.",
+        {lab: _prompt_fingerprint(d) or "none" for lab, d in zip(labels, docs, strict=True)},
+    )
+    differ(
+        "Different kit versions: measurement code may differ.",
+        {lab: get(d, "kit_version") for lab, d in zip(labels, docs, strict=True)},
+    )
+    models = set.intersection(*(set((get(d, "models") or {}).keys()) for d in docs)) if docs else set()
+    for model in sorted(models):
+        differ(
+            f"{model}: different model versions or parameters.",
+            {lab: _model_pin(d, model) for lab, d in zip(labels, docs, strict=True)},
+        )
+    differ(
+        "Different measurement settings (minimum window, loop cap, idle baseline).",
+        {
+            lab: {k: (get(d, "settings") or {}).get(k) for k in ("min_window_s", "max_loops", "idle_baseline_s")}
+            for lab, d in zip(labels, docs, strict=True)
+        },
+        level="note",
+    )
+    for lab, d in zip(labels, docs, strict=True):
+        if get(d, "hardware_mismatch"):
+            notices.append(
+                Notice("warning", f"{lab}: the machine did not match its profile (forced).", list(d.hardware_mismatch))
+            )
+        if get(d, "status") != "complete":
+            notices.append(Notice("warning", f"{lab}: the run is {get(d, 'status')}, not complete."))
+    return notices
+
+
+def _machine_line(doc: Any) -> str:
+    """CPU, CPU count and GPUs of a run's machine, in one line."""
+    m = environment_machine(doc)
+    gpus = m.get("gpus") or []
+    gpu = f"{len(gpus)}× {gpus[0].get('name', 'GPU')}" if gpus else "no GPU"
+    return f"{m.get('cpu_model', '?')} ({m.get('logical_cpus', '?')} CPUs), {gpu}"
+
+
+def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
+    """The view model of ``compare.html``: runs side by side per model, normalized per text, on one scale.
+    Everything but the page frame (citation, rendering stamp), which ``bench.report.page`` adds."""
+    labels = [chr(ord("A") + i) if i < 26 else f"R{i}" for i in range(len(docs))]
+    rows_by_run = [model_rows(d) for d in docs]
+    index = [{(r.dataset, r.model): r for r in rows} for rows in rows_by_run]
+    datasets: list[str] = []
+    for d in docs:
+        datasets += [n for n in dataset_names(d) if n not in datasets]
+    # One scale: every chart of the page spans the energy per text of every run and data set.
+    all_jpt = [r.j_per_text for rows in rows_by_run for r in rows if r.j_per_text]
+    all_acc = [r.accuracy.mean for rows in rows_by_run for r in rows if r.accuracy]
+    sections = []
+    for dataset in datasets:
+        models: list[str] = []
+        for idx in index:
+            models += [m for (ds, m) in idx if ds == dataset and m not in models]
+        present = [i for i, idx in enumerate(index) if any(ds == dataset for ds, _ in idx)]
+        columns = [Column("model", numeric=False)]
+        for i in present:
+            columns += [
+                Column("accuracy", group=labels[i]),
+                Column("energy", "J / text", group=labels[i], title="gross"),
+                Column("net", "J / text", group=labels[i]),
+                Column("time", "ms / text", group=labels[i]),
+            ]
+        if len(present) > 1:
+            columns += [Column(f"{labels[i]} / {labels[present[0]]}", "× energy", group="ratio") for i in present[1:]]
+        table_rows = []
+        series = []
+        for i in present:
+            pts = []
+            for model in models:
+                r = index[i].get((dataset, model))
+                if r and r.j_per_text and r.accuracy:
+                    pts.append(
+                        svg.Point(
+                            r.j_per_text,
+                            r.accuracy.mean,
+                            label=model if len(present) == 1 else "",
+                            tip=accuracy_energy_tip(f"{labels[i]} · {model}", r.accuracy.mean, r.j_per_text),
+                        )
+                    )
+            series.append(
+                svg.Series(
+                    f"{labels[i]}: {get(docs[i], 'run_id')}",
+                    pts,
+                    color=svg.PALETTE[i % len(svg.PALETTE)],
+                    marker=svg.MARKERS[i % len(svg.MARKERS)],
+                )
+            )
+        bars: dict[str, list[float | None]] = {labels[i]: [] for i in present}
+        for model in models:
+            line = [Td(model, cls="name")]
+            first = None
+            for n, i in enumerate(present):
+                r = index[i].get((dataset, model))
+                n_test = _mean_n_test(docs[i], dataset, model)
+                norm = per_text(
+                    n_test,
+                    r.duration_s.mean if r and r.duration_s else None,
+                    r.energy_j.mean if r and r.energy_j else None,
+                    r.net_energy_j.mean if r and r.net_energy_j else None,
+                    r.accuracy.mean if r and r.accuracy else None,
+                )
+                jpt = norm.j_per_text if norm else None
+                if n == 0:
+                    first = jpt
+                bars[labels[i]].append(jpt)
+                line += [
+                    Td(fixed(r.accuracy.mean if r and r.accuracy else None)),
+                    Td(num(jpt)),
+                    Td(num(norm.net_j_per_text if norm else None)),
+                    Td(num(norm.s_per_text * 1000 if norm and norm.s_per_text is not None else None)),
+                ]
+            for i in present[1:]:
+                jpt = bars[labels[i]][-1]
+                line.append(Td(num(jpt / first, 3) if jpt is not None and first else "—"))
+            table_rows.append(line)
+        sections.append(
+            {
+                "name": dataset,
+                "table": Table(columns, table_rows, css_class="compare"),
+                "scatter": svg.energy_accuracy_scatter(
+                    series,
+                    title=f"{dataset}: accuracy against energy per text, all runs",
+                    x_domain=all_jpt,
+                    y_domain=all_acc,
+                ),
+                "bars": svg.grouped_bars(
+                    models,
+                    bars,
+                    title=f"{dataset}: energy per text by run",
+                    x_label=svg.ENERGY_PER_TEXT_LABEL,
+                    x_domain=all_jpt,
+                ),
+            }
+        )
+    runs = []
+    for lab, d in zip(labels, docs, strict=True):
+        cells = list(get(d, "cells") or [])
+        runs.append(
+            {
+                "label": lab,
+                "run_id": get(d, "run_id"),
+                "machine": _machine_line(d),
+                "profile": (get(d, "profile") or {}).get("name", "—"),
+                "kit": get(d, "kit_version", "—"),
+                "created": get(d, "created_at", "—"),
+                "cells": f"{len(ok_cells(cells))} / {len(cells)}",
+                "status": get(d, "status", "—"),
+            }
+        )
+    return {
+        "title": "bench compare — " + ", ".join(str(get(d, "run_id")) for d in docs),
+        "runs": runs,
+        "notices": comparability(docs, labels),
+        "machines": machines_table(docs, labels),
+        "sections": sections,
+        "regression": compare_regression(docs, labels),
+    }
+
+
+def _mean_n_test(doc: Any, dataset: str, model: str) -> float | None:
+    """The mean test split size of a model's ok cells on a data set (None without any)."""
+    values = [c.n_test for c in ok_cells(get(doc, "cells") or []) if c.dataset == dataset and c.model == model]
+    values = [v for v in values if v]
+    return sum(values) / len(values) if values else None
+
+
+def machines_table(docs: Sequence[Any], labels: Sequence[str]) -> Table:
+    """Machine and software facts, one column per run; rows that differ are marked."""
+    facts: dict[str, list[str]] = {}
+    for i, d in enumerate(docs):
+        facts_of_run = manifest(d)
+        entries = [*facts_of_run["machine"][:5], *facts_of_run["software"][:5]]
+        meters = (get(d, "meters") or {}).get("components") or {}
+        entries += [(f"{c} meter", str((meters.get(c) or {}).get("method") or "—")) for c in COMPONENTS]
+        for key, value in entries:
+            facts.setdefault(key, [""] * len(docs))[i] = value
+    rows = []
+    for key, values in facts.items():
+        same = len(set(values)) == 1
+        rows.append([Td(key, cls="name"), *(Td(v, cls="text" + ("" if same else " differs")) for v in values)])
+    columns = [Column("", numeric=False)] + [Column(lab, numeric=False) for lab in labels]
+    return Table(columns, rows, css_class="machines")
+
+
+def compare_regression(docs: Sequence[Any], labels: Sequence[str]) -> dict[str, Any] | None:
+    """Each run's own energy~duration fit, and a pooled fit over all runs: the proxy holds within a machine."""
+    series, rows = [], []
+    pooled_d, pooled_e = [], []
+    for i, (lab, d) in enumerate(zip(labels, docs, strict=True)):
+        durations, energies, devices, _ = regression_points(d)
+        if len(durations) < 3:
+            continue
+        fit = energy_duration_regression(durations, energies, devices)
+        pooled_d += durations
+        pooled_e += energies
+        color = svg.PALETTE[i % len(svg.PALETTE)]
+        pts = [svg.Point(x, y, tip=f"{lab}: {num(x)} s, {num(y)} J") for x, y in zip(durations, energies, strict=True)]
+        series.append(
+            svg.Series(
+                f"{lab} (R² {num(fit.r2, 3)})",
+                pts,
+                color=color,
+                marker=svg.MARKERS[i % 4],
+                line=fit_line(fit, durations, True, devices[0]),
+            )
+        )
+        rows.append(
+            [Td(lab, cls="name"), Td(str(fit.n)), Td(num(fit.coefficients.get("duration_s"))), Td(num(fit.r2, 4))]
+        )
+    if not series:
+        return None
+    pooled = energy_duration_regression(pooled_d, pooled_e) if len(series) > 1 else None
+    if pooled:
+        rows.append(
+            [
+                Td("all runs pooled", cls="name"),
+                Td(str(pooled.n)),
+                Td(num(pooled.coefficients.get("duration_s"))),
+                Td(num(pooled.r2, 4)),
+            ]
+        )
+    table = Table(
+        [Column("run", numeric=False), Column("cells"), Column("slope", "W"), Column("R²")], rows, css_class="compact"
+    )
+    plot = svg.scatter(
+        series,
+        title="Energy against duration per pass, one fit per run",
+        x_label="duration per pass, s (log scale)",
+        y_label="energy per pass, J (log)",
+        x_log=True,
+        y_log=True,
+        label_points=False,
+    )
+    return {"plot": plot, "table": table}

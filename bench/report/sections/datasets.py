@@ -1,0 +1,207 @@
+"""Per-data-set sections of the report (``_datasets.html.j2``): the data set's facts, the table of accuracy, duration
+and energy per model, and the accuracy-energy plot; each section also holds the energy by component
+(``sections.components``) and the paper comparison (``sections.paper``) of its data set. The hover text of an
+accuracy-energy point is shared with the comparison page and the leaderboard (``accuracy_energy_tip``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+
+from bench.analysis import ModelRow, pareto_front, total_energy_j
+from bench.report import svg
+from bench.report.format import Column, Table, Td, dataset_names, fixed, get, num, ok_cells, pct, short_hash
+from bench.report.sections.components import codecarbon_line, components_plot, energy_table
+from bench.report.sections.paper import paper_table
+
+
+@dataclass
+class DatasetView:
+    """One data set's section of the report."""
+
+    name: str
+    facts: list[tuple[str, str]]
+    results: Table
+    energy: Table
+    paper: Table | None
+    codecarbon_line: str
+    plots: list[tuple[str, Markup, str]]  # (heading, svg, caption)
+
+
+def dataset_views(doc: Any, all_rows: list[ModelRow]) -> list[DatasetView]:
+    """One section per data set that has a completed or failed cell, in suite order."""
+    by_dataset: dict[str, list[Any]] = defaultdict(list)
+    for c in get(doc, "cells") or []:
+        by_dataset[c.dataset].append(c)
+    views = []
+    for name in dataset_names(doc):
+        rows = [r for r in all_rows if r.dataset == name and (r.n_ok or r.n_failed)]
+        if not rows:
+            continue
+        by_model = _by_model(by_dataset[name])
+        plots = [
+            (
+                "Accuracy against energy per text",
+                accuracy_energy_plot(rows, f"{name}: accuracy against energy per text"),
+                "Log scale. Filled markers joined by the staircase: the Pareto front (no other model is both cheaper "
+                "and more accurate).",
+            ),
+            (
+                "Energy split by component",
+                components_plot(rows, f"{name}: energy by component"),
+                "Share of gross energy per pass by component; pale bars are estimated. Total per pass at the right.",
+            ),
+        ]
+        views.append(
+            DatasetView(
+                name=name,
+                facts=dataset_facts(doc, name),
+                results=results_table(rows, by_model),
+                energy=energy_table(rows, by_model),
+                paper=paper_table(name, rows, by_model),
+                codecarbon_line=codecarbon_line(rows, by_dataset[name]),
+                plots=plots,
+            )
+        )
+    return views
+
+
+def _by_model(cells: Iterable[Any]) -> dict[str, list[Any]]:
+    """Cells grouped by model (once per data set, instead of scanning all cells for every row)."""
+    by_model: dict[str, list[Any]] = defaultdict(list)
+    for c in cells:
+        by_model[c.model].append(c)
+    return by_model
+
+
+def results_table(rows: list[ModelRow], by_model: dict[str, list[Any]]) -> Table:
+    """Accuracy (with its 95% CI), macro-F1, invalid answers, duration, loops and energy per model."""
+    columns = [
+        Column("model", numeric=False),
+        Column("runs", title="repetitions that completed (failed ones in parentheses)"),
+        Column("accuracy", title="mean over repetitions; below it the 95% confidence interval (Student's t)"),
+        Column("macro-F1"),
+        Column("invalid", "%", title="answers that could not be mapped to a label (count as wrong)"),
+        Column("duration", "s / pass", title="one pass over the test split, mean over repetitions"),
+        Column("loops", title="passes per metered window (mean); >1 where one pass was shorter than the minimum"),
+        Column("energy gross", "J / pass", title="all measured or estimated components, per pass"),
+        Column("energy net", "J / pass", title="gross minus idle power × duration"),
+        Column("energy", "Wh / 1,000 texts", title="gross"),
+        Column("energy", "J / correct", title="gross energy per correctly classified text"),
+        Column("energy", "mJ / token", title="LLMs: gross energy per generated token (input tokens beside it)"),
+    ]
+    out = []
+    for r in rows:
+        cells = ok_cells(by_model.get(r.model, []))
+        loops = [c.window.loops for c in cells if get(c, "window") is not None]
+        capped = any(get(c.window, "max_loops_reached", False) for c in cells if get(c, "window") is not None)
+        invalid = [c.invalid_rate for c in cells if get(c, "invalid_rate") is not None]
+        acc = r.accuracy
+        out.append(
+            [
+                Td(r.model, title=r.paper_label or "", cls="name"),
+                Td(
+                    str(r.n_ok) + (f" ({r.n_failed})" if r.n_failed else ""),
+                    sub=f"{r.n_flagged} flagged" if r.n_flagged else "",
+                    title=(
+                        f"{r.n_flagged} cell(s) failed a plausibility check: their accuracy counts, their duration "
+                        "and energy are left out of the means"
+                        if r.n_flagged
+                        else ""
+                    ),
+                    cls="bad" if r.n_failed or r.n_flagged else "",
+                ),
+                Td(
+                    fixed(acc.mean if acc else None),
+                    sub=f"{fixed(acc.ci95_low)}–{fixed(acc.ci95_high)}" if acc and acc.n > 1 else "",
+                    title=f"n={acc.n}, sd={acc.std:.4f}" if acc else "",
+                ),
+                Td(fixed(r.macro_f1.mean if r.macro_f1 else None)),
+                Td(
+                    pct(sum(invalid) / len(invalid) if invalid else None),
+                    # a few unparsable LLM answers are normal; flag where they move accuracy noticeably
+                    cls="bad" if invalid and max(invalid) > 0.05 else "",
+                ),
+                Td(
+                    num(r.duration_s.mean if r.duration_s else None),
+                    title=f"cv {pct(r.duration_s.cv)}" if r.duration_s and r.duration_s.cv is not None else "",
+                ),
+                Td(
+                    num(sum(loops) / len(loops), 3) if loops else "—",
+                    cls="bad" if capped else "",
+                    title="the loop cap was reached before the minimum window" if capped else "",
+                ),
+                Td(
+                    num(r.energy_j.mean if r.energy_j else None),
+                    sub=f"±{num(r.energy_j.ci95_high - r.energy_j.mean, 2)}" if r.energy_j and r.energy_j.n > 1 else "",
+                    title=f"cv {pct(r.energy_j.cv)}" if r.energy_j and r.energy_j.cv is not None else "",
+                ),
+                Td(num(r.net_energy_j.mean if r.net_energy_j else None)),
+                Td(num(r.wh_per_1000_texts)),
+                Td(num(r.j_per_correct)),
+                _per_token_cell(cells),
+            ]
+        )
+    return Table(columns, out, css_class="results")
+
+
+def _per_token_cell(cells: list[Any]) -> Td:
+    """Gross energy per generated token over the LLM cells that counted tokens ('—' for traditional models)."""
+    pairs = []
+    for c in cells:
+        tokens = get(c, "tokens")
+        if tokens and tokens.get("output_tokens"):
+            pairs.append((total_energy_j(c.energy) or 0.0, tokens["output_tokens"], tokens.get("input_tokens", 0)))
+    if not pairs:
+        return Td("—")
+    energy, out_tokens, in_tokens = (sum(x) for x in zip(*pairs, strict=True))
+    return Td(
+        num(1000 * energy / out_tokens), sub=f"{in_tokens / len(pairs):,.0f} in / {out_tokens / len(pairs):,.0f} out"
+    )
+
+
+def dataset_facts(doc: Any, name: str) -> list[tuple[str, str]]:
+    """Where the data set came from (source, version, content hash), its labels, split sizes and repetitions."""
+    record = (get(doc, "datasets") or {}).get(name)
+    if record is None:
+        return [("data set", name)]
+    pin = dict(get(record, "pin") or {})
+    source = pin.get("hub_id") or pin.get("package") or pin.get("source") or "—"
+    version = pin.get("revision") or pin.get("package_version") or ""
+    return [
+        ("source", f"{source} {version}".strip()),
+        ("content", short_hash(pin.get("content_sha256") or pin.get("file_sha256"))),
+        ("language", str(get(record, "language", "—"))),
+        ("labels", ", ".join(get(record, "label_names", [])) or "—"),
+        ("split", f"{get(record, 'n_train', '—')} train / {get(record, 'n_test', '—')} test texts"),
+        ("repetitions", str(len(get(record, "splits", []) or []))),
+        ("splits sha256", short_hash(get(record, "splits_sha256"))),
+    ]
+
+
+def accuracy_energy_tip(who: str, accuracy: float, j_per_text: float) -> str:
+    """The hover text of one point of an accuracy-energy scatter: ``who``, then its accuracy and energy per text."""
+    return f"{who}: accuracy {accuracy:.3f}, {num(j_per_text)} J per text"
+
+
+def accuracy_energy_plot(rows: list[ModelRow], title: str) -> Markup:
+    """Accuracy against gross energy per text, log x, Pareto front filled and joined."""
+    usable = [r for r in rows if r.j_per_text and r.accuracy]
+    front = set(pareto_front([(r.j_per_text, r.accuracy.mean) for r in usable]))  # type: ignore[misc]
+    points = [
+        svg.Point(
+            r.j_per_text,  # type: ignore[arg-type]
+            r.accuracy.mean,  # type: ignore[union-attr]
+            label=r.model,
+            tip=accuracy_energy_tip(r.model, r.accuracy.mean, r.j_per_text)  # type: ignore[union-attr, arg-type]
+            + (" (Pareto front)" if i in front else ""),
+            highlight=i in front,
+        )
+        for i, r in enumerate(usable)
+    ]
+    series = [svg.Series("models (filled: on the Pareto front)", points, color=svg.PALETTE[0], front=True)]
+    return svg.energy_accuracy_scatter(series, title=title)
