@@ -35,18 +35,22 @@ from bench.report.sections.facts import manifest
 from bench.report.sections.proxy import fit_line, regression_points
 
 
-def _prompt_fingerprint(doc: Any) -> dict[str, str]:
-    """Everything that names a prompt: settings keys and model params containing 'prompt' (templates, versions)."""
-    out = {}
-    for key, value in (get(doc, "settings") or {}).items():
-        if "prompt" in key.lower():
-            out[f"settings.{key}"] = repr(value)
-    for model, info in (get(doc, "models") or {}).items():
-        for where in ("params", "info"):
-            for key, value in (info.get(where) or {}).items():
-                if "prompt" in key.lower():
-                    out[f"{model}.{key}"] = repr(value)
-    return out
+def _prompt_keys(values: dict[str, Any] | None, prefix: str) -> dict[str, str]:
+    """The entries of ``values`` whose key names a prompt (templates, versions, hashes), keyed ``prefix.key``."""
+    return {f"{prefix}.{k}": repr(v) for k, v in (values or {}).items() if "prompt" in k.lower()}
+
+
+def _model_prompt(doc: Any, model: str) -> dict[str, str]:
+    """What names the prompt one model of a run was given: its params' and its backend's prompt entries."""
+    info = model_info(doc, model)
+    return {**_prompt_keys(info.get("params"), "params"), **_prompt_keys(info.get("info"), "info")}
+
+
+def _runs_llms(doc: Any) -> bool:
+    """Whether a run has a zero-shot LLM (a model of kind ``llm``, or one whose backend names a prompt)."""
+    return any(
+        info.get("kind") == "llm" or _model_prompt(doc, model) for model, info in (get(doc, "models") or {}).items()
+    )
 
 
 def _model_pin(doc: Any, model: str) -> str:
@@ -86,10 +90,14 @@ def comparability(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
             f"{dataset}: different data contents.",
             {lab: short_hash((get(r, "pin") or {}).get("content_sha256")) for lab, r in records.items()},
         )
-    differ(
-        "Different prompts: LLM answers are not comparable.",
-        {lab: _prompt_fingerprint(d) or "none" for lab, d in zip(labels, docs, strict=True)},
-    )
+    # Prompts matter only where there are LLM answers to compare: between runs that both have LLMs (the run-wide
+    # prompt settings), and per LLM the runs share (its own prompt). A run without LLMs has no prompt to differ in.
+    with_llms = {lab: d for lab, d in zip(labels, docs, strict=True) if _runs_llms(d)}
+    if len(with_llms) > 1:
+        differ(
+            "Different prompts: LLM answers are not comparable.",
+            {lab: _prompt_keys(get(d, "settings"), "settings") or "none" for lab, d in with_llms.items()},
+        )
     differ(
         "Different kit versions: measurement code may differ.",
         {lab: get(d, "kit_version") for lab, d in zip(labels, docs, strict=True)},
@@ -100,6 +108,12 @@ def comparability(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
             f"{model}: different model versions or parameters.",
             {lab: _model_pin(d, model) for lab, d in zip(labels, docs, strict=True)},
         )
+        prompts = {lab: _model_prompt(d, model) for lab, d in zip(labels, docs, strict=True)}
+        if any(prompts.values()):
+            differ(
+                f"{model}: different prompts: its answers are not comparable.",
+                {k: v or "none" for k, v in prompts.items()},
+            )
     differ(
         "Different measurement settings (minimum window, loop cap, idle baseline).",
         {
