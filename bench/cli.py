@@ -171,7 +171,7 @@ def _print_summary(doc: Any, console: Any) -> None:
         for r in (r for r in rows if r.dataset == dataset):
             for component, method in r.component_methods.items():
                 methods.setdefault(component, set()).add(method)
-            acc = "—" if r.accuracy is None else f"{r.accuracy.mean:.3f} ± {r.accuracy.ci95_high - r.accuracy.mean:.3f}"
+            acc = _mean_ci(r.accuracy)
             table.add_row(
                 r.model,
                 f"{r.n_ok}"
@@ -190,6 +190,15 @@ def _print_summary(doc: Any, console: Any) -> None:
         console.print("energy by: " + "; ".join(f"{c} {', '.join(sorted(m))}" for c, m in methods.items()))
     if doc.hardware_mismatch:
         console.print("[yellow]hardware mismatch (forced):[/] " + "; ".join(doc.hardware_mismatch))
+
+
+def _mean_ci(summary: Any) -> str:
+    """``0.630 ± 0.070`` (mean ± the 95% CI's half width); one sample has no interval: ``0.505 (n = 1)``."""
+    if summary is None:
+        return "—"
+    if summary.n < 2:
+        return f"{summary.mean:.3f} (n = 1)"
+    return f"{summary.mean:.3f} ± {summary.ci95_high - summary.mean:.3f}"
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
