@@ -260,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     fmt = lambda v, f: "n/a" if v is None else format(v, f)  # noqa: E731
     for w in windows:
         if "counter_j" not in w:
-            print(f"{w['window']:40s} {w['duration_s']:6.1f} idle power W: {w['idle']}")
+            print(
+                f"{w['window']:40s} {w['duration_s']:6.1f} idle power W: "
+                + ", ".join(f"{c} {'n/a' if v is None else f'{v:.1f}'}" for c, v in w["idle"].items())
+            )
             continue
         print(
             f"{w['window']:40s} {w['duration_s']:6.1f} {fmt(w['counter_j'], '10.1f')} {fmt(w['sampling_j'], '10.1f')} "
