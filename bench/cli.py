@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
-from bench.cliargs import parse_data_paths
+from bench.cliargs import parse_data_paths, parse_pairs
 from bench.containers.cli import add_parsers as add_container_parsers
 from bench.errors import BenchError, ConfigError
 from bench.hpc.cli import add_parsers as add_hpc_parsers
@@ -45,7 +45,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             return status
     request = RunRequest(
         profile=profile,
-        suite_name=args.suite,
+        suite_name=args.suite or "default",
+        suite_given=args.suite is not None,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        label_names=parse_pairs("--label-names", args.label_names, "0=negative,1=positive"),
+        language=args.language,
+        encoding=args.encoding,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        truncate=True if args.truncate else None,
+        label_map=parse_pairs("--label-map", args.label_map, "LABEL_0=negative,LABEL_1=positive"),
         reports_dir=Path(args.reports_dir),
         run_id=args.run_id,
         new=args.new,
@@ -100,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _container_run_args(args: argparse.Namespace) -> list[str]:
     """The options of this ``bench run`` that the run inside the container takes unchanged."""
-    out = ["--suite", args.suite]
+    out = ["--suite", args.suite or "default"]
     for flag, value in (
         ("--run-id", args.run_id),
         ("--repetitions", args.repetitions),
@@ -374,7 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run or resume a suite of a hardware profile")
     p.add_argument("--profile", default="cpu", help="hardware profile name or TOML path (default: cpu)")
-    p.add_argument("--suite", default="default", help="suite of the profile (default: default)")
+    p.add_argument(
+        "--suite",
+        help="suite of the profile (default: default; with a --dataset file or a clf:/hf: --model and no --suite, "
+        "an ad-hoc suite of what you name)",
+    )
     p.add_argument("--run-id", help="run folder name under --reports-dir; an existing one is resumed")
     p.add_argument("--new", action="store_true", help="start a fresh run even if an unfinished one could resume")
     p.add_argument("--force", action="store_true", help="run even if the machine does not match the profile")
@@ -383,8 +397,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-window-s", type=float, help="override the profile's minimum window")
     p.add_argument("--idle-s", type=float, help="override the idle-baseline length (0: skip)")
     p.add_argument("--no-codecarbon", action="store_true", help="do not run CodeCarbon side by side")
-    p.add_argument("--model", action="append", help="run only this model of the suite (repeatable)")
-    p.add_argument("--dataset", action="append", help="run only this data set of the suite (repeatable)")
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="SPEC",
+        help="a catalog model (narrows the suite), or your own: clf:ORG/NAME[@REV] or clf:/folder (a fine-tuned "
+        "sequence classifier), hf:ORG/NAME[@REV] or hf:/folder (a zero-shot LLM) (repeatable)",
+    )
+    p.add_argument(
+        "--dataset",
+        action="append",
+        metavar="[NAME=]PATH|NAME",
+        help="a data set of the suite (narrows it), or a local file (.csv, .tsv, .jsonl, .json, .parquet) run as a "
+        "data set named after the file unless NAME= (repeatable)",
+    )
+    p.add_argument("--text-column", help="the text column of --dataset files (default: text)")
+    p.add_argument("--label-column", help="the label column of --dataset files (default: label)")
+    p.add_argument(
+        "--label-names",
+        action="append",
+        metavar="VALUE=NAME,...",
+        help="names for the labels of --dataset files, e.g. 0=negative,1=positive (the LLM prompt lists the names)",
+    )
+    p.add_argument("--language", help="language of --dataset files' texts for the LLM prompt, e.g. en, de")
+    p.add_argument("--encoding", help="text encoding of --dataset files when not UTF-8, e.g. cp1252")
+    p.add_argument("--n-train", type=int, help="training texts per split (default: the data set's; files: 200)")
+    p.add_argument("--n-test", type=int, help="test texts per split (default: the data set's; files: 200)")
+    p.add_argument(
+        "--truncate",
+        action="store_true",
+        help="truncate LLM prompts longer than the model's context window (recorded per text) instead of refusing",
+    )
+    p.add_argument(
+        "--label-map",
+        action="append",
+        metavar="MODEL_LABEL=DATA_LABEL,...",
+        help="a clf: model's labels -> the data's label names, for those that do not match by name",
+    )
     p.add_argument("--reports-dir", default="reports", help="where run folders go (default: reports)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not render report.html at the end")

@@ -57,6 +57,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     from bench.catalog.models import get_model_spec
     from bench.environment import detect_machine, enforce_profile, software_manifest
 
+    request = planning.resolve_request(request)  # `bench run --run-id X` of an ad-hoc run: as it was started
     profile = request.profile
     suite = planning.effective_suite(request)
     settings = planning.run_settings(request, suite)
@@ -67,7 +68,8 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     request.check_allocation()
     machine = detect_machine()
     mismatches = enforce_profile(request.allocated_profile(), machine, force=request.force)
-    datasets = planning.prepare_datasets(suite, request.data_paths)
+    datasets = planning.prepare_datasets(suite, request.data_paths, planning.data_files(request, suite))
+    notes = [note for prepared in datasets.values() for note in prepared.notes]
 
     session = Session(profile, settings, nodes=request.nodes)
     try:
@@ -80,6 +82,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         session.close()
         raise
     document.meters = session.describe()
+    document.warnings += [note for note in notes if note not in document.warnings]
     expectations = Expectations.from_document(document)
     grid = planning.grid(suite)
     todo = planning.pending(suite, document)
@@ -102,6 +105,8 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         )
     if mismatches:
         console.print("[yellow]hardware mismatch forced:[/] " + "; ".join(mismatches))
+    for note in notes:
+        console.print(f"[yellow]warning:[/] {note}")
 
     eta = Eta(
         todo,
