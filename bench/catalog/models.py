@@ -255,6 +255,15 @@ def user_model_ref(name: str) -> tuple[str, str, str | None, bool]:
     return prefix, match["id"], match["rev"], False
 
 
+def absolute_user_model(name: str) -> str:
+    """``clf:./my-model`` -> ``clf:/abs/my-model`` (a run resumed from another folder finds the same model); catalog
+    names and Hub ids unchanged."""
+    if not is_user_model(name):
+        return name
+    prefix, ref, _, local = user_model_ref(name)
+    return f"{prefix}:{Path(ref).expanduser().resolve()}" if local else name
+
+
 def user_model_spec(name: str) -> ModelSpec:
     """The ModelSpec of a ``clf:`` / ``hf:`` model (see ``USER_MODEL_PREFIXES``)."""
     prefix, ref, revision, local = user_model_ref(name)

@@ -70,6 +70,10 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     mismatches = enforce_profile(request.allocated_profile(), machine, force=request.force)
     datasets = planning.prepare_datasets(suite, request.data_paths, planning.data_files(request, suite))
     notes = [note for prepared in datasets.values() for note in prepared.notes]
+    for spec in model_specs.values():
+        if spec.kind == "classifier":  # its labels against every data set's, before any energy is spent
+            labels = {name: p.record.label_names for name, p in datasets.items()}
+            models.check_classifier_labels(spec, labels, request.label_map)
 
     session = Session(profile, settings, nodes=request.nodes)
     try:
@@ -139,7 +143,9 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                         placed = host_placement_gpus(spec, profile, gpus=request.gpus, nodes=request.nodes)
                         cell_meters, indices = session.meters_for(placed)
                         idle_w = idle_power_for(idle, indices)
-                        backend, load_s, load_error = models.load_model(spec, profile, suite.seed, nodes=request.nodes)
+                        backend, load_s, load_error = models.load_model(
+                            spec, profile, suite.seed, nodes=request.nodes, label_map=request.label_map
+                        )
                         if backend is not None:
                             document.models[model_name] = models.model_record(spec, backend)
                         progress.model_loaded(model_name, load_s)

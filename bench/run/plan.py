@@ -208,7 +208,7 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
 
     Raises ConfigError naming a model or data set not in the suite, a ``--data`` file for a data set the run does not
     have, or an override outside the profile's limits."""
-    from bench.catalog.models import get_model_spec, is_user_model
+    from bench.catalog.models import absolute_user_model, get_model_spec, is_user_model
 
     adhoc = is_adhoc(request)
     base_name = "default" if adhoc and ADHOC_SUITE not in request.profile.suites else request.suite_name
@@ -223,7 +223,8 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
     if datasets:
         updates["datasets"] = datasets
     if request.models:
-        chosen = list(dict.fromkeys(request.models))  # `--model a --model a` is one model, not two
+        # `--model a --model a` is one model, not two; a local clf:/hf: folder by its absolute path
+        chosen = list(dict.fromkeys(absolute_user_model(m) for m in request.models))
         if adhoc:
             for name in chosen:
                 get_model_spec(name)  # a typo is named with suggestions now, not after the data loaded

@@ -141,3 +141,39 @@ def test_cli_runs_a_file_and_validate_accepts_it(tmp_path: Path, capsys: pytest.
     assert (run_dir / "report.html").is_file()
     assert main(["validate", str(run_dir)]) == 0
     assert capsys.readouterr().out.startswith("OK ")
+
+
+def test_acceptance_own_file_with_linear_bow_and_a_clf_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bench run --dataset my.csv --model linear-bow --model clf:<folder>` offline, then `bench validate`."""
+    from bench.backends.hf_classifier import folder_sha256
+    from tests.tiny_models import build_tiny_classifier
+
+    folder = build_tiny_classifier(tmp_path / "my-model", {0: "LABEL_0", 1: "LABEL_1"})
+    data = write_reviews(tmp_path / "my.csv", n=80, labels=("positive", "negative"))
+    reports = tmp_path / "reports"
+    args = ["run", "--dataset", str(data), "--text-column", "review", "--label-column", "stars"]
+    args += ["--model", "linear-bow", "--model", f"clf:{folder}", "--repetitions", "2", "--reports-dir", str(reports)]
+    args += ["--min-window-s", "0.2", "--idle-s", "0.1", "--no-codecarbon", "--no-progress"]
+    # generic LABEL_n names: refused before anything is written, naming both sides and --label-map
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "'LABEL_0', 'LABEL_1'" in err and "'negative', 'positive'" in err and "--label-map" in err
+    assert not reports.exists()
+    assert main([*args, "--label-map", "LABEL_0=negative,LABEL_1=Positive"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    (run_dir,) = reports.iterdir()
+    assert main(["validate", str(run_dir)]) == 0
+    assert capsys.readouterr().out.startswith("OK ")
+    doc = load_results(run_dir / "results.json")
+    model = f"clf:{folder.resolve()}"
+    assert doc.suite["models"] == ["linear-bow", model] and doc.settings["label_map"] == {
+        "LABEL_0": "negative",
+        "LABEL_1": "Positive",
+    }
+    assert doc.datasets["my"].pin["file_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    pin = doc.models[model]["info"]["pin"]
+    assert pin["source"] == "local" and pin["folder_sha256"] == folder_sha256(folder)
+    assert doc.models[model]["kind"] == "classifier"
+    assert {(c.model, c.status) for c in doc.cells} == {("linear-bow", "ok"), (model, "ok")} and len(doc.cells) == 4
