@@ -159,7 +159,10 @@ def _print_summary(doc: Any, console: Any) -> None:
     from bench.analysis import model_rows
 
     rows = model_rows(doc)
+    invalid = _invalid_rates(doc)
     for dataset in dict.fromkeys(r.dataset for r in rows):
+        # an LLM that never answers in the expected format shows accuracy 0.000: the invalid-answer rate says why
+        shown = {m: v for (d, m), v in invalid.items() if d == dataset and v > 0}
         table = Table(
             title=f"{dataset}: mean over repetitions; duration and energy per pass over the test split",
             title_justify="left",
@@ -175,6 +178,7 @@ def _print_summary(doc: Any, console: Any) -> None:
             "net J",
             "mJ/text",
             "CodeCarbon J",
+            *(["invalid answers"] if shown else []),
         ):
             table.add_column(col, justify="left" if col == "model" else "right")
         methods: dict[str, set[str]] = {}
@@ -195,11 +199,28 @@ def _print_summary(doc: Any, console: Any) -> None:
                 _fmt(r.net_energy_j.mean if r.net_energy_j else None, 3),
                 _fmt(r.j_per_text * 1000 if r.j_per_text is not None else None, 3),
                 _fmt(r.codecarbon_j, 3),
+                *([f"{shown[r.model]:.1%}" if r.model in shown else "—"] if shown else []),
             )
         console.print(table)
+        if shown:
+            console.print(
+                "invalid answers: LLM answers that matched no label (counted as wrong); `answers_sample` in "
+                "results.json shows what the model said"
+            )
         console.print("energy by: " + "; ".join(f"{c} {', '.join(sorted(m))}" for c, m in methods.items()))
     if doc.hardware_mismatch:
         console.print("[yellow]hardware mismatch (forced):[/] " + "; ".join(doc.hardware_mismatch))
+    for warning in doc.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _invalid_rates(doc: Any) -> dict[tuple[str, str], float]:
+    """Per (data set, model), the mean invalid-answer rate over its ok cells (answers that matched no label)."""
+    rates: dict[tuple[str, str], list[float]] = {}
+    for cell in doc.cells:
+        if cell.status == "ok" and cell.invalid_rate is not None:
+            rates.setdefault((cell.dataset, cell.model), []).append(cell.invalid_rate)
+    return {key: sum(values) / len(values) for key, values in rates.items()}
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

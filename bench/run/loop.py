@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.data.checks import check_vocabulary, leakage_warnings
 from bench.errors import BenchError
 from bench.fsutil import now_iso
 from bench.results import Cell, ResultDocument, write_results
@@ -70,6 +71,10 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     mismatches = enforce_profile(request.allocated_profile(), machine, force=request.force)
     datasets = planning.prepare_datasets(suite, request.data_paths, planning.data_files(request, suite))
     notes = [note for prepared in datasets.values() for note in prepared.notes]
+    features = {str(spec.params.get("features")) for spec in model_specs.values() if spec.kind == "traditional"}
+    for name, prepared in datasets.items():  # before any energy is spent: a data set a model cannot train on
+        check_vocabulary(name, prepared.texts, prepared.record.splits, features)
+        notes += leakage_warnings(name, prepared.texts, prepared.record.splits)
     for spec in model_specs.values():
         if spec.kind == "classifier":  # its labels against every data set's, before any energy is spent
             labels = {name: p.record.label_names for name, p in datasets.items()}

@@ -177,3 +177,17 @@ def test_acceptance_own_file_with_linear_bow_and_a_clf_folder(
     assert pin["source"] == "local" and pin["folder_sha256"] == folder_sha256(folder)
     assert doc.models[model]["kind"] == "classifier"
     assert {(c.model, c.status) for c in doc.cells} == {("linear-bow", "ok"), (model, "ok")} and len(doc.cells) == 4
+
+
+def test_duplicates_are_reported_and_an_empty_vocabulary_refused_before_any_energy(tmp_path: Path) -> None:
+    data = tmp_path / "dups.csv"
+    rows = [f"{POS[i % 6]} movie {i % 20}" if i % 2 == 0 else f"{NEG[i % 6]} film {i % 20}" for i in range(100)]
+    data.write_text("text,label\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(rows)))
+    doc = run(adhoc(tmp_path, datasets=[str(data)], models=["linear-bow"], repetitions=1)).document
+    assert any("'dups'" in w and "rep 0:" in w and "duplicated rows" in w for w in doc.warnings)
+
+    symbols = tmp_path / "symbols.csv"
+    symbols.write_text("text,label\n" + "".join(f"{'!?'[i % 2]} {i % 10},{i % 2}\n" for i in range(40)))
+    with pytest.raises(DataError, match=r"'symbols', repetition 0: none of its 20 training texts has a word"):
+        run(adhoc(tmp_path, reports_dir=tmp_path / "r2", datasets=[str(symbols)], models=["linear-bow"]))
+    assert not (tmp_path / "r2").exists()
