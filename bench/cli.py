@@ -54,7 +54,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         n_train=args.n_train,
         n_test=args.n_test,
-        truncate=True if args.truncate else None,
         label_map=parse_pairs("--label-map", args.label_map, "LABEL_0=negative,LABEL_1=positive"),
         reports_dir=Path(args.reports_dir),
         run_id=args.run_id,
@@ -444,11 +443,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", help="text encoding of --dataset files when not UTF-8, e.g. cp1252")
     p.add_argument("--n-train", type=int, help="training texts per split (default: the data set's; files: 200)")
     p.add_argument("--n-test", type=int, help="test texts per split (default: the data set's; files: 200)")
-    p.add_argument(
-        "--truncate",
-        action="store_true",
-        help="truncate LLM prompts longer than the model's context window (recorded per text) instead of refusing",
-    )
     p.add_argument(
         "--label-map",
         action="append",

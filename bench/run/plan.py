@@ -74,8 +74,6 @@ class RunRequest:
     #: split sizes (None: the data set's own, the paper's 200/200 for a file)
     n_train: int | None = None
     n_test: int | None = None
-    #: truncate LLM prompts longer than the model's context window (None: the profile's ``[llm] truncate``)
-    truncate: bool | None = None
     #: a classifier's labels -> the data's label names, for those that do not match by name (``--label-map``)
     label_map: dict[str, str] = field(default_factory=dict)
 
@@ -299,7 +297,6 @@ def resolve_request(request: RunRequest) -> RunRequest:
         else settings.get("idle_baseline_s"),
         codecarbon=request.codecarbon if request.codecarbon is not None else settings.get("codecarbon"),
         data_paths=request.data_paths or dict(settings.get("data_paths") or {}),
-        truncate=request.truncate if request.truncate is not None else settings.get("truncate"),
         label_map=request.label_map or dict(settings.get("label_map") or {}),
     )
 
@@ -344,12 +341,10 @@ def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
         "model_lock_sha256": _model_lock_sha256(suite),
     }
     # Recorded only when present, so runs without them keep their settings hash: the files an ad-hoc run reads
-    # (path, columns, label names, language, encoding), truncation of LLM prompts, a classifier's label map.
+    # (path, columns, label names, language, encoding) and a classifier's label map.
     files = data_files(request, suite)
     if files:
         settings["data_files"] = {name: spec.model_dump(mode="json") for name, spec in sorted(files.items())}
-    if request.truncate is not None:
-        settings["truncate"] = request.truncate
     if request.label_map:
         settings["label_map"] = dict(sorted(request.label_map.items()))
     # The allocation a run was given changes what a cell measures (GPUs metered, pipeline stages), so a resume must
