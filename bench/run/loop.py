@@ -149,7 +149,11 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                         cell_meters, indices = session.meters_for(placed)
                         idle_w = idle_power_for(idle, indices)
                         backend, load_s, load_error = models.load_model(
-                            spec, profile, suite.seed, nodes=request.nodes, label_map=request.label_map
+                            spec,
+                            profile,
+                            suite.seed,
+                            nodes=request.nodes,
+                            **({"label_map": request.label_map} if spec.kind == "classifier" else {}),
                         )
                         if backend is not None:
                             document.models[model_name] = models.model_record(spec, backend)
