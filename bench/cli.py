@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
-from bench.cliargs import parse_data_paths
+from bench.cliargs import parse_data_paths, parse_pairs
 from bench.containers.cli import add_parsers as add_container_parsers
 from bench.errors import BenchError, ConfigError
 from bench.hpc.cli import add_parsers as add_hpc_parsers
@@ -45,7 +45,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             return status
     request = RunRequest(
         profile=profile,
-        suite_name=args.suite,
+        suite_name=args.suite or "default",
+        suite_given=args.suite is not None,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        label_names=parse_pairs("--label-names", args.label_names, "0=negative,1=positive"),
+        language=args.language,
+        encoding=args.encoding,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        label_map=parse_pairs("--label-map", args.label_map, "LABEL_0=negative,LABEL_1=positive"),
         reports_dir=Path(args.reports_dir),
         run_id=args.run_id,
         new=args.new,
@@ -100,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _container_run_args(args: argparse.Namespace) -> list[str]:
     """The options of this ``bench run`` that the run inside the container takes unchanged."""
-    out = ["--suite", args.suite]
+    out = ["--suite", args.suite or "default"]
     for flag, value in (
         ("--run-id", args.run_id),
         ("--repetitions", args.repetitions),
@@ -149,7 +158,10 @@ def _print_summary(doc: Any, console: Any) -> None:
     from bench.analysis import model_rows
 
     rows = model_rows(doc)
+    invalid = _invalid_rates(doc)
     for dataset in dict.fromkeys(r.dataset for r in rows):
+        # an LLM that never answers in the expected format shows accuracy 0.000: the invalid-answer rate says why
+        shown = {m: v for (d, m), v in invalid.items() if d == dataset and v > 0}
         table = Table(
             title=f"{dataset}: mean over repetitions; duration and energy per pass over the test split",
             title_justify="left",
@@ -165,6 +177,7 @@ def _print_summary(doc: Any, console: Any) -> None:
             "net J",
             "mJ/text",
             "CodeCarbon J",
+            *(["invalid answers"] if shown else []),
         ):
             table.add_column(col, justify="left" if col == "model" else "right")
         methods: dict[str, set[str]] = {}
@@ -185,11 +198,28 @@ def _print_summary(doc: Any, console: Any) -> None:
                 _fmt(r.net_energy_j.mean if r.net_energy_j else None, 3),
                 _fmt(r.j_per_text * 1000 if r.j_per_text is not None else None, 3),
                 _fmt(r.codecarbon_j, 3),
+                *([f"{shown[r.model]:.1%}" if r.model in shown else "—"] if shown else []),
             )
         console.print(table)
+        if shown:
+            console.print(
+                "invalid answers: LLM answers that matched no label (counted as wrong); `answers_sample` in "
+                "results.json shows what the model said"
+            )
         console.print("energy by: " + "; ".join(f"{c} {', '.join(sorted(m))}" for c, m in methods.items()))
     if doc.hardware_mismatch:
         console.print("[yellow]hardware mismatch (forced):[/] " + "; ".join(doc.hardware_mismatch))
+    for warning in doc.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _invalid_rates(doc: Any) -> dict[tuple[str, str], float]:
+    """Per (data set, model), the mean invalid-answer rate over its ok cells (answers that matched no label)."""
+    rates: dict[tuple[str, str], list[float]] = {}
+    for cell in doc.cells:
+        if cell.status == "ok" and cell.invalid_rate is not None:
+            rates.setdefault((cell.dataset, cell.model), []).append(cell.invalid_rate)
+    return {key: sum(values) / len(values) for key, values in rates.items()}
 
 
 def _mean_ci(summary: Any) -> str:
@@ -383,7 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run or resume a suite of a hardware profile")
     p.add_argument("--profile", default="cpu", help="hardware profile name or TOML path (default: cpu)")
-    p.add_argument("--suite", default="default", help="suite of the profile (default: default)")
+    p.add_argument(
+        "--suite",
+        help="suite of the profile (default: default; with a --dataset file or a clf:/hf: --model and no --suite, "
+        "an ad-hoc suite of what you name)",
+    )
     p.add_argument("--run-id", help="run folder name under --reports-dir; an existing one is resumed")
     p.add_argument("--new", action="store_true", help="start a fresh run even if an unfinished one could resume")
     p.add_argument("--force", action="store_true", help="run even if the machine does not match the profile")
@@ -392,8 +426,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-window-s", type=float, help="override the profile's minimum window")
     p.add_argument("--idle-s", type=float, help="override the idle-baseline length (0: skip)")
     p.add_argument("--no-codecarbon", action="store_true", help="do not run CodeCarbon side by side")
-    p.add_argument("--model", action="append", help="run only this model of the suite (repeatable)")
-    p.add_argument("--dataset", action="append", help="run only this data set of the suite (repeatable)")
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="SPEC",
+        help="a catalog model (narrows the suite), or your own: clf:ORG/NAME[@REV] or clf:/folder (a fine-tuned "
+        "sequence classifier), hf:ORG/NAME[@REV] or hf:/folder (a zero-shot LLM) (repeatable)",
+    )
+    p.add_argument(
+        "--dataset",
+        action="append",
+        metavar="[NAME=]PATH|NAME",
+        help="a data set of the suite (narrows it), or a local file (.csv, .tsv, .jsonl, .json, .parquet) run as a "
+        "data set named after the file unless NAME= (repeatable)",
+    )
+    p.add_argument("--text-column", help="the text column of --dataset files (default: text)")
+    p.add_argument("--label-column", help="the label column of --dataset files (default: label)")
+    p.add_argument(
+        "--label-names",
+        action="append",
+        metavar="VALUE=NAME,...",
+        help="names for the labels of --dataset files, e.g. 0=negative,1=positive (the LLM prompt lists the names)",
+    )
+    p.add_argument("--language", help="language of --dataset files' texts for the LLM prompt, e.g. en, de")
+    p.add_argument("--encoding", help="text encoding of --dataset files when not UTF-8, e.g. cp1252")
+    p.add_argument("--n-train", type=int, help="training texts per split (default: the data set's; files: 200)")
+    p.add_argument("--n-test", type=int, help="test texts per split (default: the data set's; files: 200)")
+    p.add_argument(
+        "--label-map",
+        action="append",
+        metavar="MODEL_LABEL=DATA_LABEL,...",
+        help="a clf: model's labels -> the data's label names, for those that do not match by name",
+    )
     p.add_argument("--reports-dir", default="reports", help="where run folders go (default: reports)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not render report.html at the end")

@@ -160,6 +160,22 @@ class SuiteSpec(_Strict):
         return min(self.model_repetitions.get(model, self.repetitions), self.repetitions)
 
 
+class DataFileSpec(_Strict):
+    """A local data file run as a data set (``bench run --dataset [NAME=]PATH``), recorded whole in the results'
+    settings so a resumed run reads the same file the same way (its bytes are pinned by ``file_sha256``)."""
+
+    path: Annotated[str, Field(min_length=1, description="absolute path of the file")]
+    text_column: Annotated[str, Field(min_length=1)] = "text"
+    label_column: Annotated[str, Field(min_length=1)] = "label"
+    label_names: dict[str, str] = Field(
+        default_factory=dict, description="the file's label values -> names for the LLM prompt (ids like 0/1)"
+    )
+    language: Annotated[str, Field(min_length=1)] = Field(
+        default="und", description="BCP 47 language of the texts (the LLM prompt's language); und: undetermined"
+    )
+    encoding: str | None = Field(default=None, description="text encoding when not UTF-8 (CSV / JSON only)")
+
+
 class HardwareProfile(_Strict):
     """One machine class (a TOML file in hardware_profiles/)."""
 

@@ -1,4 +1,5 @@
-"""Tiny random causal LMs built on the spot (no Hub): a locally trained tokenizer plus a 2-layer Llama.
+"""Tiny random models built on the spot (no Hub): a locally trained tokenizer plus a 2-layer Llama, or a 1-layer BERT
+sequence classifier.
 
 Random weights answer garbage, which is the point for unit tests of the plumbing; constrained decoding must still
 produce only valid labels. head_dim is 64 because vLLM's CPU attention needs it.
@@ -58,4 +59,36 @@ def build_tiny_llama(folder: Path, *, seed: int = 0) -> Path:
         tie_word_embeddings=False,
     )
     LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def build_tiny_classifier(folder: Path, id2label: dict[int, str], *, seed: int = 0, max_length: int = 64) -> Path:
+    """Write a tiny BERT sequence classifier (random weights, ``id2label`` as given) with a word-level tokenizer
+    trained on CORPUS into ``folder``: what ``bench run --model clf:FOLDER`` loads."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(CORPUS, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]))
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
+    )
+    fast.model_max_length = max_length
+    fast.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(fast),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_length,
+        pad_token_id=fast.pad_token_id,
+        id2label=dict(id2label),
+        label2id={v: k for k, v in id2label.items()},
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
     return folder

@@ -104,11 +104,14 @@ def resolve_model(model: str, revision: str | None) -> tuple[str, dict[str, Any]
         return str(path), pin
     local = Path(model)
     if local.is_dir():
+        from bench.backends.hf_classifier import folder_sha256
+
         config = local / "config.json"
         return str(local), {
             "source": "local",
             "path": str(local.resolve()),
             "config_sha256": file_sha256(config) if config.is_file() else None,
+            "folder_sha256": folder_sha256(local),
         }
     if not revision:
         raise ConfigError(

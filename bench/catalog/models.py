@@ -13,14 +13,15 @@ import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
 from bench.catalog.embedders import PAPER_EMBEDDER
 from bench.errors import ConfigError, did_you_mean
 
-ModelKind = Literal["traditional", "llm"]
-KINDS: tuple[str, ...] = ("traditional", "llm")
+ModelKind = Literal["traditional", "llm", "classifier"]
+KINDS: tuple[str, ...] = ("traditional", "llm", "classifier")
 
 
 class FrozenParams(Mapping[str, Any]):
@@ -214,7 +215,7 @@ _PLACEMENT = re.compile(r"^(?P<base>[^@]+)@(?P<nodes>[0-9]+)x(?P<gpus>[0-9]+)$")
 
 def split_placement(name: str) -> tuple[str, tuple[int, int] | None]:
     """``"llama-3.1-70b@2x1"`` -> ``("llama-3.1-70b", (2, 1))`` (nodes, GPUs per node); a plain name -> (name, None)."""
-    if "@" not in name:
+    if "@" not in name or is_user_model(name):  # `clf:org/name@rev`: the @ is a revision
         return name, None
     match = _PLACEMENT.match(name)
     if match is None or int(match["nodes"]) < 1 or int(match["gpus"]) < 1:
@@ -224,6 +225,58 @@ def split_placement(name: str) -> tuple[str, tuple[int, int] | None]:
     return match["base"], (int(match["nodes"]), int(match["gpus"]))
 
 
+#: Models of the user's own, named on the command line: ``clf:`` a fine-tuned sequence classifier (transformers'
+#: text-classification pipeline), ``hf:`` a zero-shot LLM (the profile's LLM backend, the kit's prompt). Each takes
+#: ``ORG/NAME[@REV]`` (a Hugging Face Hub id, offline from the cache) or a local folder.
+USER_MODEL_PREFIXES: tuple[str, ...] = ("clf:", "hf:")
+CLASSIFIER_BACKEND = "bench.backends.hf_classifier:HFClassifierBackend"
+_HUB_ID = re.compile(r"^(?P<id>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<rev>[\w./-]+))?$")
+
+
+def is_user_model(name: str) -> bool:
+    """Whether ``name`` is a model of the user's own (``clf:...`` or ``hf:...``), not a catalog name."""
+    return name.startswith(USER_MODEL_PREFIXES)
+
+
+def user_model_ref(name: str) -> tuple[str, str, str | None, bool]:
+    """``clf:ORG/NAME@REV`` -> ("clf", "ORG/NAME", "REV", False); ``clf:/a/folder`` -> ("clf", "/a/folder", None, True).
+
+    A reference is a local folder when it starts with ``/``, ``.`` or ``~`` or names an existing folder; otherwise
+    a Hub id. Raises ConfigError naming the value and the two accepted forms."""
+    prefix, _, ref = name.partition(":")
+    forms = f"{prefix}:ORG/NAME[@REVISION] (a Hugging Face Hub model) or {prefix}:/path/to/folder (a local folder)"
+    if not ref:
+        raise ConfigError(f"--model {name!r}: nothing after {prefix + ':'!r}; write {forms}")
+    if ref.startswith(("/", ".", "~")) or Path(ref).expanduser().is_dir():
+        return prefix, ref, None, True
+    match = _HUB_ID.match(ref)
+    if match is None:
+        raise ConfigError(f"--model {name!r}: {ref!r} is neither a folder here nor a Hub id; write {forms}")
+    return prefix, match["id"], match["rev"], False
+
+
+def absolute_user_model(name: str) -> str:
+    """``clf:./my-model`` -> ``clf:/abs/my-model`` (a run resumed from another folder finds the same model); catalog
+    names and Hub ids unchanged."""
+    if not is_user_model(name):
+        return name
+    prefix, ref, _, local = user_model_ref(name)
+    return f"{prefix}:{Path(ref).expanduser().resolve()}" if local else name
+
+
+def user_model_spec(name: str) -> ModelSpec:
+    """The ModelSpec of a ``clf:`` / ``hf:`` model (see ``USER_MODEL_PREFIXES``)."""
+    prefix, ref, revision, local = user_model_ref(name)
+    params: dict[str, Any] = {"model": str(Path(ref).expanduser()) if local else ref}
+    if revision:
+        params["revision"] = revision
+    if prefix == "clf":
+        note = "a fine-tuned sequence classifier of the user's, through transformers' text-classification pipeline"
+        return ModelSpec(name, "", "classifier", CLASSIFIER_BACKEND, params, note)
+    note = "a zero-shot LLM of the user's, with the kit's prompt"
+    return ModelSpec(name, "", "llm", LLM_BACKENDS["hf_pipeline"], params, note)
+
+
 def get_model_spec(name: str) -> ModelSpec:
     """Return the catalog entry ``name``; ConfigError with close matches if it is unknown.
 
@@ -231,6 +284,8 @@ def get_model_spec(name: str) -> ModelSpec:
     node) and ``nodes`` its pipeline_parallel_size; its cells are named by the variant, so the paper's GPU-count sweep
     (``@1x1``, ``@1x2``, ``@1x4``) and single-vs-two-node comparison (``@1x2`` vs ``@2x1``) are rows of one run.
     """
+    if is_user_model(name):
+        return user_model_spec(name)
     base, placement = split_placement(name)
     try:
         spec = MODELS[base]

@@ -7,9 +7,13 @@ Three kinds of source, chosen by the catalog entry (:mod:`bench.catalog.datasets
 - ``hub``: ``datasets.load_dataset`` at a pinned commit. The Hub is checked *before* ``datasets`` is asked: when
   offline mode is on, or the Hub cannot be reached, only the local cache is used, and if the pinned revision is not
   cached the load fails at once with what to do, instead of hanging in ``huggingface_hub``'s retries.
-- ``local``: a ``.csv``, ``.jsonl`` / ``.json`` (JSON lines or one array) or ``.parquet`` file the user gives.
-  CSV and JSON are read with the standard library rather than pandas: pandas turns texts such as ``NA``, ``null``
-  or ``None`` into missing values, and the standard readers give file line numbers for error messages.
+- ``local``: a ``.csv`` / ``.tsv``, ``.jsonl`` / ``.json`` (JSON lines or one array) or ``.parquet`` file the user
+  gives. CSV and JSON are read with the standard library rather than pandas: pandas turns texts such as ``NA``,
+  ``null`` or ``None`` into missing values, and the standard readers give file line numbers for error messages.
+  Files are read the way people save them: UTF-8 with or without a byte-order mark (any other encoding is refused
+  with the line and the byte, unless the caller names it), the delimiter taken from the header (``,`` ``;`` tab,
+  whatever the extension), quoted multi-line fields, an unnamed index column (pandas' ``Unnamed: 0``, an empty
+  header) ignored, and integral float labels (``1.0``) read as the integers they are.
 
 Every result carries ``pin['content_sha256']`` (see :func:`content_sha256`) so two machines can check that they
 classified the same texts with the same labels. Heavy libraries (``datasets``, ``pyarrow``) are imported inside
@@ -18,9 +22,11 @@ functions, so ``import bench.data`` stays light.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import importlib.util
+import io
 import json
 import math
 import os
@@ -38,7 +44,11 @@ from urllib.parse import urlparse
 from bench.catalog.datasets import DATASETS, DatasetSpec, get_dataset_spec
 from bench.errors import ConfigError, DataError, did_you_mean
 
-LOCAL_EXTENSIONS: tuple[str, ...] = (".csv", ".jsonl", ".json", ".parquet")
+LOCAL_EXTENSIONS: tuple[str, ...] = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+#: Spreadsheet formats people try first: refused with how to save them instead.
+SPREADSHEET_EXTENSIONS: tuple[str, ...] = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")
+#: Columns a spreadsheet or pandas wrote for the row index: ignored (pandas' ``Unnamed: 0``, an empty header).
+_INDEX_COLUMN = re.compile(r"^(|Unnamed: \d+)$")
 UNDETERMINED_LANGUAGE = "und"  # BCP 47 "undetermined": a local file's language unless the caller says
 OFFLINE_SETS = tuple(name for name, spec in DATASETS.items() if spec.source == "package")
 _MAX_LISTED = 10  # how many bad rows / unknown labels an error message lists before "... and N more"
@@ -93,6 +103,8 @@ def load_dataset(
     revision: str | None = None,
     language: str | None = None,
     allow_unpinned: bool = False,
+    label_map: dict[str, str] | None = None,
+    encoding: str | None = None,
 ) -> LabeledTexts:
     """Load a catalog data set or a local file.
 
@@ -104,6 +116,9 @@ def load_dataset(
         revision: a Hub commit to load instead of the catalog's pin (Hub sets only).
         language: the language of a local file that is not in the catalog (default ``und``).
         allow_unpinned: load a Hub set that has no pinned revision at its moving default branch.
+        label_map: a local file's label values -> the names the kit uses (``{"0": "negative"}``), for LLM prompts
+            when the file's labels are ids; every label of the file must be named, and every name must be used.
+        encoding: the text encoding of a local CSV / JSON file when it is not UTF-8 (e.g. ``cp1252``).
 
     Raises:
         ConfigError: unknown name, or an option that does not apply to this data set.
@@ -118,10 +133,15 @@ def load_dataset(
                 f"Data set {spec.name!r} comes from the {spec.source}; a file path only applies to local sets "
                 f"(fktg) or to a name that is not in the catalog."
             )
-        if spec.source != "local" and (text_column is not None or label_column is not None):
-            raise ConfigError(f"Data set {spec.name!r} has fixed columns; --text-column/--label-column do not apply.")
+        if spec.source != "local" and (
+            text_column is not None or label_column is not None or label_map or encoding is not None
+        ):
+            raise ConfigError(
+                f"Data set {spec.name!r} has fixed columns and labels; --text-column/--label-column/--label-names/"
+                "--encoding do not apply."
+            )
         if spec.source == "local":
-            data = _load_local_catalog_set(spec, path, text_column, label_column)
+            data = _load_local_catalog_set(spec, path, text_column, label_column, encoding)
         elif spec.source == "package":
             data = _load_package_set(spec)
         else:
@@ -141,6 +161,8 @@ def load_dataset(
             label_column=label_column or "label",
             label_names=None,
             language=language or UNDETERMINED_LANGUAGE,
+            label_map=label_map,
+            encoding=encoding,
         )
     get_dataset_spec(name_or_path)  # raises ConfigError with suggestions
     raise AssertionError("unreachable")  # pragma: no cover
@@ -151,7 +173,7 @@ def _looks_like_path(value: str) -> bool:
     return (
         os.sep in value
         or "/" in value
-        or Path(value).suffix.lower() in (*LOCAL_EXTENSIONS, ".tsv", ".txt", ".xlsx")
+        or Path(value).suffix.lower() in (*LOCAL_EXTENSIONS, ".txt", *SPREADSHEET_EXTENSIONS)
         or os.path.exists(value)
     )
 
@@ -568,7 +590,7 @@ def _from_hub_dataset(spec: DatasetSpec, dataset: Any, pin: dict[str, Any]) -> L
 
 
 def _load_local_catalog_set(
-    spec: DatasetSpec, path: str | None, text_column: str | None, label_column: str | None
+    spec: DatasetSpec, path: str | None, text_column: str | None, label_column: str | None, encoding: str | None
 ) -> LabeledTexts:
     if path is None:
         raise DataError(
@@ -586,6 +608,7 @@ def _load_local_catalog_set(
         label_column=label_column or spec.label_column,
         label_names=spec.label_names,
         language=spec.language,
+        encoding=encoding,
     )
 
 
@@ -597,24 +620,39 @@ def _load_local_file(
     label_column: str,
     label_names: Sequence[str] | None,
     language: str,
+    label_map: dict[str, str] | None = None,
+    encoding: str | None = None,
 ) -> LabeledTexts:
-    """Read a local table and map its labels: to ``label_names`` if given, else to its sorted distinct values."""
+    """Read a local table and map its labels: to ``label_names`` if given, else to its sorted distinct values
+    (renamed through ``label_map`` when given)."""
     path = Path(file).expanduser()
     if not path.exists():
         raise DataError(f"Data file not found: {file} (resolved to {path.absolute()}). Check the path.")
     if path.is_dir():
-        raise DataError(f"{file} is a folder; give the data file inside it (.csv, .jsonl, .json or .parquet).")
+        raise DataError(f"{file} is a folder; give the data file inside it (.csv, .tsv, .jsonl, .json or .parquet).")
     suffix = path.suffix.lower()
-    readers = {".csv": _read_csv, ".jsonl": _read_json, ".json": _read_json, ".parquet": _read_parquet}
+    if suffix in SPREADSHEET_EXTENSIONS:
+        raise DataError(
+            f"{file}: a spreadsheet ({suffix}) is not read by the kit (cells may hold formulas, dates or several "
+            "sheets). Save it as CSV UTF-8 (Excel: File > Save As > 'CSV UTF-8 (Comma delimited)'; LibreOffice: "
+            "Text CSV with character set UTF-8) and give that file."
+        )
+    readers: dict[str, Callable[[Path, str | None], _Rows]] = {
+        ".csv": _read_csv,
+        ".tsv": _read_csv,
+        ".jsonl": _read_json,
+        ".json": _read_json,
+        ".parquet": _read_parquet,
+    }
     if suffix not in readers:
         raise DataError(
-            f"{file}: unknown data file type {suffix or '(no extension)'!r}. Use .csv (with a header row), "
+            f"{file}: unknown data file type {suffix or '(no extension)'!r}. Use .csv / .tsv (with a header row), "
             ".jsonl / .json (one JSON object per line, or one array of objects) or .parquet."
         )
     if path.stat().st_size == 0:
         raise DataError(f"{file} is empty (0 bytes). Give a file with a header row and data rows.")
     try:
-        columns, rows, where, details = readers[suffix](path)
+        columns, rows, where, details = readers[suffix](path, encoding)
     except DataError:
         raise
     except PermissionError as error:
@@ -631,7 +669,16 @@ def _load_local_file(
                 f"{origin} has no {role} column {column!r}.{did_you_mean(column, columns)} Its columns are: "
                 f"{', '.join(map(repr, columns))}. Name the right one with {option} (or rename the column)."
             )
-    texts = [_as_text(row.get(text_column)) for row in rows]
+    values = [row.get(text_column) for row in rows]
+    nested = [i for i, value in enumerate(values) if isinstance(value, (list, tuple, dict))]
+    if nested:
+        kind = (details.get("column_types") or {}).get(text_column) or type(values[nested[0]]).__name__
+        raise DataError(
+            f"{origin}: the text column {text_column!r} holds {kind} values, not strings (first at "
+            f"{where(nested[0])}: {str(values[nested[0]])[:80]}). Give a column of plain text with --text-column, "
+            "or join the parts into one string per row before saving."
+        )
+    texts = [_as_text(value) for value in values]
     raw_labels = [_as_label(row.get(label_column)) for row in rows]
     missing = [i for i, label in enumerate(raw_labels) if label is None]
     if missing:
@@ -644,9 +691,15 @@ def _load_local_file(
         label_names = _sorted_label_names(set(labels_str))
         if len(label_names) < 2:
             raise DataError(
-                f"{origin}: every row has the label {label_names[0]!r} in column {label_column!r}; a classifier "
-                f"needs at least 2 classes. Check --label-column (columns: {', '.join(map(repr, columns))})."
+                f"{origin}: every row has the label {label_names[0]!r} in column {label_column!r} "
+                f"({len(rows)} rows, 1 class); a classifier needs at least 2 classes. Check --label-column "
+                f"(columns: {', '.join(map(repr, columns))})."
             )
+        if label_map:
+            renamed = _renamed_labels(origin, label_column, label_names, label_map)
+            labels_str = [renamed[label] for label in labels_str]
+            details["label_values"] = dict(renamed)
+            label_names = tuple(renamed[label] for label in label_names)
     else:
         unknown = Counter(label for label in labels_str if label not in label_names)
         if unknown:
@@ -667,7 +720,7 @@ def _load_local_file(
         "file_sha256": file_sha256(path),
         "text_column": text_column,
         "label_column": label_column,
-        **details,
+        **{k: v for k, v in details.items() if k != "column_types"},
     }
     return _finalize(
         name,
@@ -704,7 +757,41 @@ def _as_label(value: Any) -> str | None:
         if value.is_integer():
             return str(int(value))
     text = str(value).strip()  # stray spaces around a label (", pos") are never meant as another class
+    if _INTEGRAL_FLOAT.fullmatch(text):  # "1.0" from a CSV is the label 1, as 1.0 from Parquet is
+        text = text.split(".")[0].lstrip("+") or "0"
+        text = "0" if text in ("-0", "-") else text
     return text or None
+
+
+_INTEGRAL_FLOAT = re.compile(r"[+-]?\d+\.0*")
+
+
+def _renamed_labels(origin: str, label_column: str, values: Sequence[str], label_map: dict[str, str]) -> dict[str, str]:
+    """``--label-names``: every label value of the file -> its name; DataError when one side has values the other
+    lacks, or two values get one name."""
+    canonical = {(_as_label(key) or key): name for key, name in label_map.items()}
+    unnamed = [value for value in values if value not in canonical]
+    unused = [key for key in canonical if key not in values]
+    if unnamed or unused:
+        raise DataError(
+            f"{origin}: --label-names does not match the labels in column {label_column!r}: "
+            + "; ".join(
+                part
+                for part in (
+                    f"label(s) without a name: {', '.join(map(repr, unnamed))}" if unnamed else "",
+                    f"name(s) for label(s) the file does not have: {', '.join(map(repr, unused))}" if unused else "",
+                )
+                if part
+            )
+            + f". The file's labels: {', '.join(map(repr, values))}; give one NAME per label, e.g. --label-names "
+            + ",".join(f"{v}=NAME{i}" for i, v in enumerate(values[:3]))
+            + "."
+        )
+    names = [canonical[value] for value in values]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(f"{origin}: --label-names gives the same name to several labels: {', '.join(twice)}.")
+    return {value: canonical[value] for value in values}
 
 
 def _sorted_label_names(values: set[str]) -> tuple[str, ...]:
@@ -717,55 +804,101 @@ def _sorted_label_names(values: set[str]) -> tuple[str, ...]:
 _Rows = tuple[list[str], list[dict[str, Any]], Callable[[int], str], dict[str, Any]]
 
 
-def _read_csv(path: Path) -> _Rows:
-    """CSV with a header row; the delimiter (, ; tab) is taken from the header (German Excel writes ';')."""
-    csv.field_size_limit(max(csv.field_size_limit(), 1 << 24))
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            header_line = handle.readline()
-            if not header_line.strip():
-                return [], [], str, {"format": "csv"}
-            delimiter = max(
-                (",", ";", "\t"), key=lambda d: (len(next(csv.reader([header_line], delimiter=d))), d == ",")
+def _decode(path: Path, encoding: str | None) -> str:
+    """The file's text: UTF-8 with or without a byte-order mark, or ``encoding`` when the caller names one.
+
+    A file that does not decode is refused with its line and column and the offending byte (counted in the file's
+    bytes, not in a read buffer), and what to do about it."""
+    raw = path.read_bytes()
+    if encoding is None:
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise DataError(
+                f"{path} is UTF-16 (it starts with a UTF-16 byte-order mark). Save it as UTF-8 (Excel: 'CSV UTF-8'), "
+                "or read it as it is with --encoding utf-16."
             )
-            handle.seek(0)
-            reader = csv.reader(handle, delimiter=delimiter)
-            columns = [c.strip() for c in next(reader)]
-            rows: list[dict[str, Any]] = []
-            lines: list[int] = []
-            for record in reader:
-                if not record or all(not cell.strip() for cell in record):
-                    continue  # blank line
-                if len(record) > len(columns):
-                    raise DataError(
-                        f"{path}: line {reader.line_num} has {len(record)} fields but the header has "
-                        f"{len(columns)} (delimiter {delimiter!r}). Quote texts that contain the delimiter."
-                    )
-                rows.append(dict(zip(columns, record, strict=False)))
-                lines.append(reader.line_num)
-    except UnicodeDecodeError as error:
-        raise DataError(
-            f"{path} is not valid UTF-8 ({error.reason} at byte {error.start}). Save it as UTF-8 "
-            "(e.g. in Excel: 'CSV UTF-8')."
-        ) from error
-    except csv.Error as error:
-        raise DataError(f"{path} is not a readable CSV file: {error}.") from error
-    return columns, rows, lambda i: f"row {i + 1} (line {lines[i]})", {"format": "csv", "delimiter": delimiter}
-
-
-def _read_json(path: Path) -> _Rows:
-    """JSON lines (one object per line), or a single JSON array of objects."""
+        name, body = "utf-8", raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+        offset = len(raw) - len(body)
+    else:
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            raise DataError(
+                f"--encoding {encoding!r}: unknown encoding (reading {path}). Use a Python codec name such as "
+                "utf-8, cp1252, latin-1 or utf-16."
+            ) from None
+        body, offset = raw, 0
+        if name == "utf-8" and raw.startswith(b"\xef\xbb\xbf"):
+            body, offset = raw[3:], 3
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return body.decode(name)
     except UnicodeDecodeError as error:
-        raise DataError(f"{path} is not valid UTF-8 ({error.reason} at byte {error.start}).") from error
+        at = offset + error.start
+        line = raw.count(b"\n", 0, at) + 1
+        column = at - (raw.rfind(b"\n", 0, at) + 1) + 1
+        bad = raw[at : at + 1].hex()
+        hint = (
+            "Save it as UTF-8 (e.g. in Excel: 'CSV UTF-8'), or name the encoding it was saved in with --encoding "
+            "(e.g. --encoding cp1252 for Windows Western European)."
+            if encoding is None
+            else "Check --encoding: the file was not saved in that encoding."
+        )
+        raise DataError(
+            f"{path}: line {line}, column {column}: byte 0x{bad} is not valid {'UTF-8' if name == 'utf-8' else name} "
+            f"({error.reason}). {hint}"
+        ) from error
+
+
+def _read_csv(path: Path, encoding: str | None = None) -> _Rows:
+    """CSV / TSV with a header row; the delimiter (, ; tab) is taken from the header, whatever the extension (German
+    Excel writes ';', a TSV is often saved as .csv); quoted fields may span lines. Blank lines are skipped. An
+    unnamed index column (pandas' ``Unnamed: 0``, an empty header) is ignored."""
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 24))
+    text = _decode(path, encoding)
+    header_line = text.split("\n", 1)[0]
+    if not header_line.strip():
+        return [], [], str, {"format": "csv"}
+    preferred = "\t" if path.suffix.lower() == ".tsv" else ","
+    delimiter = max((",", ";", "\t"), key=lambda d: (len(next(csv.reader([header_line], delimiter=d))), d == preferred))
+    fmt = "tsv" if delimiter == "\t" else "csv"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    try:
+        columns = [c.strip() for c in next(reader)]
+        ignored = [c or "(empty header)" for c in columns if _INDEX_COLUMN.fullmatch(c)]
+        first_line = 2
+        for record in reader:
+            if not record or all(not cell.strip() for cell in record):
+                first_line = reader.line_num + 1
+                continue  # blank line
+            if len(record) > len(columns):
+                raise DataError(
+                    f"{path}: line {first_line} has {len(record)} fields but the header has {len(columns)} "
+                    f"(delimiter {delimiter!r}). Quote texts that contain the delimiter."
+                )
+            rows.append(dict(zip(columns, record, strict=False)))
+            lines.append(first_line)  # where the record starts (a quoted field may span lines)
+            first_line = reader.line_num + 1
+    except csv.Error as error:
+        raise DataError(f"{path}: line {reader.line_num} is not readable CSV: {error}.") from error
+    details: dict[str, Any] = {"format": fmt, "delimiter": delimiter}
+    if encoding is not None:
+        details["encoding"] = encoding
+    if ignored:
+        details["ignored_columns"] = ignored
+    return columns, rows, lambda i: f"row {i + 1} (line {lines[i]})", details
+
+
+def _read_json(path: Path, encoding: str | None = None) -> _Rows:
+    """JSON lines (one object per line; blank lines skipped), or a single JSON array of objects."""
+    text = _decode(path, encoding)
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     if text.lstrip().startswith("["):
         try:
             records = json.loads(text)
         except json.JSONDecodeError as error:
-            raise DataError(f"{path} is not valid JSON: {error}.") from error
+            raise DataError(f"{path} is not valid JSON: {error.msg} at line {error.lineno}.") from error
         numbered = [(i + 1, record) for i, record in enumerate(records)]
         describe, fmt = "element", "json-array"
     else:
@@ -790,7 +923,10 @@ def _read_json(path: Path) -> _Rows:
     return list(columns), rows, lambda i: f"{describe} {lines[i]}", {"format": fmt}
 
 
-def _read_parquet(path: Path) -> _Rows:
+def _read_parquet(path: Path, encoding: str | None = None) -> _Rows:
+    """A Parquet table (``encoding`` does not apply: Parquet strings are UTF-8)."""
+    if encoding is not None:
+        raise DataError(f"{path}: --encoding does not apply to Parquet files (their strings are always UTF-8).")
     try:
         import pyarrow.parquet as pq
     except ImportError as error:
@@ -800,6 +936,11 @@ def _read_parquet(path: Path) -> _Rows:
     except Exception as error:  # pyarrow raises ArrowInvalid / OSError subclasses for damaged files
         raise DataError(f"{path} is not a readable Parquet file: {error}.") from error
     columns = list(table.column_names)
+    types = {name: str(table.schema.field(name).type) for name in columns}
     data = table.to_pydict()
     rows = [dict(zip(columns, values, strict=True)) for values in zip(*(data[c] for c in columns), strict=True)]
-    return columns, rows, lambda i: f"row {i + 1}", {"format": "parquet"}
+    details: dict[str, Any] = {"format": "parquet", "column_types": types}
+    ignored = [c for c in columns if _INDEX_COLUMN.fullmatch(c) or c == "__index_level_0__"]
+    if ignored:
+        details["ignored_columns"] = ignored
+    return columns, rows, lambda i: f"row {i + 1}", details

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.data.checks import check_vocabulary, leakage_warnings
 from bench.errors import BenchError
 from bench.fsutil import now_iso
 from bench.results import Cell, ResultDocument, write_results
@@ -57,6 +58,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     from bench.catalog.models import get_model_spec
     from bench.environment import detect_machine, enforce_profile, software_manifest
 
+    request = planning.resolve_request(request)  # `bench run --run-id X` of an ad-hoc run: as it was started
     profile = request.profile
     suite = planning.effective_suite(request)
     settings = planning.run_settings(request, suite)
@@ -67,7 +69,16 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     request.check_allocation()
     machine = detect_machine()
     mismatches = enforce_profile(request.allocated_profile(), machine, force=request.force)
-    datasets = planning.prepare_datasets(suite, request.data_paths)
+    datasets = planning.prepare_datasets(suite, request.data_paths, planning.data_files(request, suite))
+    notes = [note for prepared in datasets.values() for note in prepared.notes]
+    features = {str(spec.params.get("features")) for spec in model_specs.values() if spec.kind == "traditional"}
+    for name, prepared in datasets.items():  # before any energy is spent: a data set a model cannot train on
+        check_vocabulary(name, prepared.texts, prepared.record.splits, features)
+        notes += leakage_warnings(name, prepared.texts, prepared.record.splits)
+    for spec in model_specs.values():
+        if spec.kind == "classifier":  # its labels against every data set's, before any energy is spent
+            labels = {name: p.record.label_names for name, p in datasets.items()}
+            models.check_classifier_labels(spec, labels, request.label_map)
 
     session = Session(profile, settings, nodes=request.nodes)
     try:
@@ -80,6 +91,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         session.close()
         raise
     document.meters = session.describe()
+    document.warnings += [note for note in notes if note not in document.warnings]
     expectations = Expectations.from_document(document)
     grid = planning.grid(suite)
     todo = planning.pending(suite, document)
@@ -104,6 +116,8 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         )
     if mismatches:
         console.print("[yellow]hardware mismatch forced:[/] " + "; ".join(mismatches))
+    for note in notes:
+        console.print(f"[yellow]warning:[/] {note}")
 
     eta = Eta(
         todo,
@@ -136,7 +150,13 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                         placed = host_placement_gpus(spec, profile, gpus=request.gpus, nodes=request.nodes)
                         cell_meters, indices = session.meters_for(placed)
                         idle_w = idle_power_for(idle, indices)
-                        backend, load_s, load_error = models.load_model(spec, profile, suite.seed, nodes=request.nodes)
+                        backend, load_s, load_error = models.load_model(
+                            spec,
+                            profile,
+                            suite.seed,
+                            nodes=request.nodes,
+                            **({"label_map": request.label_map} if spec.kind == "classifier" else {}),
+                        )
                         if backend is not None:
                             document.models[model_name] = models.model_record(spec, backend)
                         progress.model_loaded(model_name, load_s)

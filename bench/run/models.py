@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.config import HardwareProfile
 
 
 def load_model(
-    spec: Any, profile: HardwareProfile, seed: int, *, nodes: int = 1
+    spec: Any, profile: HardwareProfile, seed: int, *, nodes: int = 1, label_map: dict[str, str] | None = None
 ) -> tuple[Any, float | None, Exception | None]:
-    """Create and load a model's backend: (backend, load seconds, None) or (None, None, the error)."""
+    """Create and load a model's backend: (backend, load seconds, None) or (None, None, the error).
+
+    ``label_map``: a classifier's labels -> the data's label names (``--label-map``), for ``clf:`` models."""
     from bench.backends import create_backend
 
     overrides: dict[str, Any] = {"device": profile.hardware.device, "seed": seed}
+    if spec.kind == "classifier":
+        overrides["label_map"] = dict(label_map or {})
     if "embedder" in spec.params:
         overrides["embedder"] = profile.embedder  # the profile pins the embedder it can have
     t0 = time.perf_counter()
@@ -45,7 +50,7 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
     Raises ConfigError when the model needs more nodes than this run has, saying how to fix it.
     """
     from bench.catalog.lock import locked_revision
-    from bench.catalog.models import LLM_BACKENDS
+    from bench.catalog.models import LLM_BACKENDS, is_user_model
     from bench.catalog.placement import placement_for
 
     llm = profile.llm
@@ -63,7 +68,13 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
         "gpus": gpus,
         "pipeline_parallel_size": pipeline,
     }
-    if not model.startswith("package:"):
+    if is_user_model(spec.name):  # hf:ORG/NAME[@REV] or hf:/folder: its own revision, or the cached snapshot's
+        overrides["revision"] = spec.params.get("revision")
+        if not Path(model).is_dir():
+            from bench.backends.hf_classifier import resolve_user_model
+
+            overrides["revision"] = resolve_user_model(model, spec.params.get("revision"), option="hf")[1]["revision"]
+    elif not model.startswith("package:"):
         overrides["revision"] = locked_revision(model)  # None: the backend refuses, naming `bench models lock`
     return dataclasses.replace(spec, backend=LLM_BACKENDS[llm.backend]), overrides
 
@@ -78,3 +89,18 @@ def model_record(spec: Any, backend: Any) -> dict[str, Any]:
         "params": dict(spec.params),
         "info": backend.info(),
     }
+
+
+def check_classifier_labels(spec: Any, label_names_by_dataset: dict[str, list[str]], label_map: dict[str, str]) -> None:
+    """Before the grid: a ``clf:`` model's labels (its config's ``id2label``) must each match a label of every data
+    set of the run, by name or through ``label_map``; ConfigError listing both sides otherwise. Also refuses a Hub
+    model that is not in the local cache, saying how to pin and fetch it."""
+    from bench.backends.hf_classifier import check_labels, read_id2label, resolve_user_model
+
+    path, _ = resolve_user_model(str(spec.params["model"]), spec.params.get("revision"))
+    id2label = read_id2label(path)
+    for dataset, names in label_names_by_dataset.items():
+        try:
+            check_labels(id2label, names, label_map, model=spec.name)
+        except Exception as exc:
+            raise type(exc)(f"data set {dataset!r}: {exc}") from None

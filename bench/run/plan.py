@@ -8,6 +8,7 @@ document the run writes into (a new one, or a resumed one with the same settings
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
@@ -18,8 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from bench import __version__
-from bench.config import HardwareProfile, MeasurementSpec, SuiteSpec
-from bench.errors import BenchError, ConfigError
+from bench.config import DataFileSpec, HardwareProfile, MeasurementSpec, SuiteSpec
+from bench.errors import BenchError, ConfigError, DataError, did_you_mean
 from bench.fsutil import now_iso
 from bench.results import DatasetRecord, ResultDocument, SplitRecord, canonical_json, load_results, write_results
 
@@ -28,6 +29,13 @@ WARMUP_TEXTS = 8
 
 #: A cell of the grid: (model, data set, repetition), in the order the loop runs them (model-major: load once).
 GridKey = tuple[str, str, int]
+
+#: The suite name of a run built from the command line (``--dataset FILE`` / ``--model clf:...`` without ``--suite``).
+ADHOC_SUITE = "adhoc"
+
+#: The paper's split sizes, used for a data set that is not in the catalog unless ``--n-train/--n-test`` say.
+DEFAULT_N_TRAIN = 200
+DEFAULT_N_TEST = 200
 
 
 @dataclass
@@ -53,6 +61,21 @@ class RunRequest:
     #: nodes of the allocation: > 1 runs LLMs pipeline-parallel over Ray and meters every node
     #: (``bench.meters.multinode``)
     nodes: int = 1
+    #: whether ``suite_name`` was asked for (``--suite``); without it, files or user models make an ad-hoc suite
+    suite_given: bool = True
+    #: how ``--dataset`` values that are files are read (``DataFileSpec``'s fields; None: its default)
+    text_column: str | None = None
+    label_column: str | None = None
+    label_names: dict[str, str] = field(default_factory=dict)
+    language: str | None = None
+    encoding: str | None = None
+    #: files already described (a resumed ad-hoc run restores them from its results), by data set name
+    data_files: dict[str, DataFileSpec] = field(default_factory=dict)
+    #: split sizes (None: the data set's own, the paper's 200/200 for a file)
+    n_train: int | None = None
+    n_test: int | None = None
+    #: a classifier's labels -> the data's label names, for those that do not match by name (``--label-map``)
+    label_map: dict[str, str] = field(default_factory=dict)
 
     def check_allocation(self) -> None:
         """ConfigError when ``gpus`` or ``nodes`` cannot be what this profile's nodes are given."""
@@ -80,28 +103,143 @@ class RunRequest:
         return per_node * self.nodes
 
 
+def is_adhoc(request: RunRequest) -> bool:
+    """Whether the request runs an ad-hoc suite: no ``--suite``, and a file or a model of the user's among its
+    ``--dataset`` / ``--model`` values (catalog names alone narrow the default suite, as before)."""
+    from bench.catalog.models import is_user_model
+
+    if request.suite_given and request.suite_name != ADHOC_SUITE:
+        return False
+    if request.suite_name == ADHOC_SUITE:
+        return True
+    base = request.profile.suite(request.suite_name)
+    return bool(
+        request.data_files
+        or any(_file_value(v, base) for v in request.datasets or [])
+        or any(is_user_model(m) for m in request.models or [])
+    )
+
+
+def _file_value(value: str, suite: SuiteSpec) -> bool:
+    """A ``--dataset`` value that names a file (``NAME=PATH`` or a path), not a catalog name or suite member."""
+    from bench.catalog.datasets import DATASETS
+    from bench.data.loaders import _looks_like_path
+
+    if value in suite.datasets or value in DATASETS:
+        return False
+    return "=" in value or _looks_like_path(value)
+
+
+def resolve_datasets(request: RunRequest, suite: SuiteSpec, adhoc: bool) -> tuple[list[str], dict[str, DataFileSpec]]:
+    """The ``--dataset`` values as (data set names in order, files by name), files described with the request's
+    column, label, language and encoding options and their absolute path.
+
+    Raises ConfigError for a name that is neither a file, a catalog data set nor a member of ``suite``, for two
+    files with one name, and for a file given a catalog data set's name. Catalog data sets outside ``suite`` are
+    taken only by an ``adhoc`` run."""
+    from bench.catalog.datasets import DATASETS
+
+    names: list[str] = []
+    files: dict[str, DataFileSpec] = dict(request.data_files)
+    names += list(files)
+    for value in request.datasets or []:
+        if not _file_value(value, suite):
+            if value not in suite.datasets and not (adhoc and value in DATASETS):
+                known = list(dict.fromkeys([*suite.datasets, *DATASETS]))
+                raise ConfigError(
+                    f"--dataset {value}: neither a file nor a data set of suite {request.suite_name!r} of profile "
+                    f"{request.profile.name!r}.{did_you_mean(value, known)} Its data sets: "
+                    f"{', '.join(suite.datasets)}; a file is given by its path (reviews.csv) or as NAME=PATH."
+                )
+            names.append(value)
+            continue
+        name, sep, path = value.partition("=")
+        if not sep:
+            name, path = Path(value).stem, value
+        if not name or not path:
+            raise ConfigError(f"--dataset {value!r}: expected a path or NAME=PATH, e.g. --dataset reviews=data/r.csv")
+        if name in DATASETS:
+            raise ConfigError(
+                f"--dataset {value}: {name!r} is the name of the catalog data set; give your file another name "
+                f"(--dataset my-{name}={path})"
+                + (
+                    f", or pass the catalog set's own file with --data {name}={path}"
+                    if DATASETS[name].source == "local"
+                    else ""
+                )
+                + "."
+            )
+        spec = DataFileSpec(
+            path=str(Path(path).expanduser().resolve()),
+            **{
+                k: v
+                for k, v in (
+                    ("text_column", request.text_column),
+                    ("label_column", request.label_column),
+                    ("label_names", request.label_names or None),
+                    ("language", request.language),
+                    ("encoding", request.encoding),
+                )
+                if v is not None
+            },
+        )
+        if name in files and files[name] != spec:
+            raise ConfigError(
+                f"--dataset {value}: two files are called {name!r} ({files[name].path} and {spec.path}); name them "
+                f"with NAME=PATH, e.g. --dataset {name}-2={path}"
+            )
+        files[name] = spec
+        names.append(name)
+    if files and not names:
+        names = list(files)
+    if (request.label_names or request.text_column or request.label_column or request.encoding) and not files:
+        raise ConfigError(
+            "--text-column, --label-column, --label-names and --encoding describe a data file given with "
+            "--dataset PATH; this run has none."
+        )
+    return list(dict.fromkeys(names)), files
+
+
 def effective_suite(request: RunRequest) -> SuiteSpec:
-    """The suite after the request's overrides (subset of models/datasets, repetitions).
+    """The suite after the request's overrides (subset of models/datasets, repetitions, split sizes), or the ad-hoc
+    suite of files and models named on the command line (``is_adhoc``).
 
     Raises ConfigError naming a model or data set not in the suite, a ``--data`` file for a data set the run does not
     have, or an override outside the profile's limits."""
-    suite = request.profile.suite(request.suite_name)
+    from bench.catalog.models import absolute_user_model, get_model_spec, is_user_model
+
+    adhoc = is_adhoc(request)
+    base_name = "default" if adhoc and ADHOC_SUITE not in request.profile.suites else request.suite_name
+    suite = request.profile.suite(base_name)
     updates: dict[str, Any] = {}
     if request.repetitions is not None:
         updates["repetitions"] = request.repetitions
-    for attr in ("models", "datasets"):
-        chosen = getattr(request, attr)
-        if chosen:
-            unknown = [x for x in chosen if x not in getattr(suite, attr)]
+    for attr, value in (("n_train", request.n_train), ("n_test", request.n_test)):
+        if value is not None:
+            updates[attr] = value
+    datasets, _ = resolve_datasets(request, suite, adhoc)
+    if datasets:
+        updates["datasets"] = datasets
+    if request.models:
+        # `--model a --model a` is one model, not two; a local clf:/hf: folder by its absolute path
+        chosen = list(dict.fromkeys(absolute_user_model(m) for m in request.models))
+        if adhoc:
+            for name in chosen:
+                get_model_spec(name)  # a typo is named with suggestions now, not after the data loaded
+        else:
+            unknown = [x for x in chosen if x not in suite.models and not is_user_model(x)]
             if unknown:
                 raise ConfigError(
-                    f"--{attr[:-1]} {', '.join(unknown)}: not in suite {request.suite_name!r} of profile "
-                    f"{request.profile.name!r} (it has: {', '.join(getattr(suite, attr))})"
+                    f"--model {', '.join(unknown)}: not in suite {request.suite_name!r} of profile "
+                    f"{request.profile.name!r} (it has: {', '.join(suite.models)}); a model of your own is "
+                    "clf:ORG/NAME[@REV], clf:/a/folder, hf:ORG/NAME[@REV] or hf:/a/folder"
                 )
-            updates[attr] = list(dict.fromkeys(chosen))  # `--model a --model a` is one model, not two
+        updates["models"] = chosen
     if "models" in updates:
         # per-model repetitions of the models left out are not an error of the subset (a Slurm task runs one model)
         updates["model_repetitions"] = {m: r for m, r in suite.model_repetitions.items() if m in updates["models"]}
+    if adhoc:
+        updates["description"] = "ad-hoc: the data sets and models named on the command line"
     if updates:
         try:  # validated like the profile itself: an override gets the same limits as the file
             suite = SuiteSpec.model_validate({**suite.model_dump(), **updates})
@@ -116,6 +254,51 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
             f"{', narrowed by --dataset' if request.datasets else ''}): {', '.join(suite.datasets)}"
         )
     return suite
+
+
+def data_files(request: RunRequest, suite: SuiteSpec) -> dict[str, DataFileSpec]:
+    """The run's data files (``--dataset PATH``, or restored from a resumed run), by data set name."""
+    base = request.profile.suites.get(request.suite_name) or request.profile.suite("default")
+    _, files = resolve_datasets(request, base, is_adhoc(request))
+    return {name: spec for name, spec in files.items() if name in suite.datasets}
+
+
+def resolve_request(request: RunRequest) -> RunRequest:
+    """The request as the run will see it: an ad-hoc one named ``ADHOC_SUITE``; ``bench run --run-id X`` of an
+    ad-hoc run, without its ``--dataset`` / ``--model``, as the run was started (its suite, files and the measurement
+    overrides it recorded), so it resumes. Any other request as is."""
+    if is_adhoc(request):
+        return dataclasses.replace(request, suite_name=ADHOC_SUITE)
+    if request.suite_given or not request.run_id or request.datasets or request.models or request.data_files:
+        return request
+    path = request.reports_dir / request.run_id / "results.json"
+    if not path.is_file():
+        return request
+    doc = load_results(path)
+    if doc.suite_name != ADHOC_SUITE:
+        return request
+    try:
+        files = {n: DataFileSpec.model_validate(f) for n, f in (doc.settings.get("data_files") or {}).items()}
+    except ValidationError as exc:
+        raise _override_error(f"{path}: settings.data_files", exc) from None
+    settings = doc.settings
+    return dataclasses.replace(
+        request,
+        suite_name=ADHOC_SUITE,
+        datasets=[d for d in doc.suite.get("datasets", []) if d not in files],
+        models=list(doc.suite.get("models", [])),
+        data_files=files,
+        repetitions=request.repetitions if request.repetitions is not None else doc.suite.get("repetitions"),
+        n_train=request.n_train if request.n_train is not None else doc.suite.get("n_train"),
+        n_test=request.n_test if request.n_test is not None else doc.suite.get("n_test"),
+        min_window_s=request.min_window_s if request.min_window_s is not None else settings.get("min_window_s"),
+        idle_baseline_s=request.idle_baseline_s
+        if request.idle_baseline_s is not None
+        else settings.get("idle_baseline_s"),
+        codecarbon=request.codecarbon if request.codecarbon is not None else settings.get("codecarbon"),
+        data_paths=request.data_paths or dict(settings.get("data_paths") or {}),
+        label_map=request.label_map or dict(settings.get("label_map") or {}),
+    )
 
 
 def checked_measurement(request: RunRequest) -> MeasurementSpec:
@@ -157,6 +340,13 @@ def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
         "llm": request.profile.llm.model_dump(mode="json"),
         "model_lock_sha256": _model_lock_sha256(suite),
     }
+    # Recorded only when present, so runs without them keep their settings hash: the files an ad-hoc run reads
+    # (path, columns, label names, language, encoding) and a classifier's label map.
+    files = data_files(request, suite)
+    if files:
+        settings["data_files"] = {name: spec.model_dump(mode="json") for name, spec in sorted(files.items())}
+    if request.label_map:
+        settings["label_map"] = dict(sorted(request.label_map.items()))
     # The allocation a run was given changes what a cell measures (GPUs metered, pipeline stages), so a resume must
     # not mix allocations. Recorded only when not the default, so runs without them keep their settings hash.
     if request.gpus is not None:
@@ -171,7 +361,8 @@ def _model_lock_sha256(suite: SuiteSpec) -> str | None:
     from bench.catalog.lock import lock_sha256
     from bench.catalog.models import MODELS, split_placement
 
-    bases = [split_placement(m)[0] for m in suite.models]  # `llama-3.1-70b@2x1` runs llama-3.1-70b
+    bases = [split_placement(m)[0] for m in suite.models]  # `llama-3.1-70b@2x1` runs llama-3.1-70b (user models:
+    # not in MODELS, their revision is their own)
     hub_llms = [
         m
         for m in bases
@@ -204,34 +395,78 @@ def settings_sha256(profile: HardwareProfile, settings: dict[str, Any]) -> str:
 
 @dataclass
 class PreparedDataset:
-    """A data set of the run, loaded: its record (pin, labels, splits as indices) and its texts and label ids."""
+    """A data set of the run, loaded: its record (pin, labels, splits as indices), its texts and label ids, and notes
+    for the run's warnings (e.g. smaller splits than asked for)."""
 
     record: DatasetRecord
     texts: tuple[str, ...]
     labels: tuple[int, ...]
+    notes: list[str] = field(default_factory=list)
 
 
-def prepare_datasets(suite: SuiteSpec, data_paths: dict[str, str]) -> dict[str, PreparedDataset]:
-    """Load every data set of the suite and draw its splits (the same for every model)."""
+def prepare_datasets(
+    suite: SuiteSpec, data_paths: dict[str, str], files: dict[str, DataFileSpec] | None = None
+) -> dict[str, PreparedDataset]:
+    """Load every data set of the suite (``files``: those read from a file of the user's) and draw its splits (the
+    same for every model).
+
+    A data set with fewer items than the default split sizes (the catalog's, or the paper's 200/200 for a file) is
+    split in halves instead, and a note says so; sizes asked for explicitly (``n_train``/``n_test`` of the suite) that
+    do not fit are a DataError naming the data set, its size and the sizes."""
     from bench.catalog.datasets import DATASETS
     from bench.data.loaders import load_dataset
     from bench.data.splits import make_splits, splits_sha256
 
+    files = files or {}
     prepared = {}
     for name in suite.datasets:
         spec = DATASETS.get(name)
-        data = load_dataset(name, path=data_paths.get(name))
-        n_train = suite.n_train or (spec.n_train if spec else 200)
-        n_test = suite.n_test or (spec.n_test if spec else 200)
-        splits = make_splits(
-            len(data.texts), data.labels, n_train=n_train, n_test=n_test, repetitions=suite.repetitions, seed=suite.seed
-        )
+        notes: list[str] = []
+        if name in files:
+            f = files[name]
+            data = load_dataset(
+                name,
+                path=f.path,
+                text_column=f.text_column,
+                label_column=f.label_column,
+                language=f.language,
+                label_map=f.label_names or None,
+                encoding=f.encoding,
+            )
+        else:
+            data = load_dataset(name, path=data_paths.get(name))
+        n_train = suite.n_train or (spec.n_train if spec else DEFAULT_N_TRAIN)
+        n_test = suite.n_test or (spec.n_test if spec else DEFAULT_N_TEST)
+        n_items = len(data.texts)
+        if n_train + n_test > n_items:
+            if suite.n_train is not None or suite.n_test is not None:
+                raise DataError(
+                    f"data set {name!r} ({data.pin.get('path') or data.pin.get('source')}) has {n_items} rows, fewer "
+                    f"than n_train + n_test = {n_train} + {n_test} = {n_train + n_test}. Ask for fewer "
+                    f"(e.g. --n-train {n_items // 2} --n-test {n_items - n_items // 2}) or give a larger file."
+                )
+            if n_items < 4:
+                raise DataError(
+                    f"data set {name!r} has {n_items} rows; a split needs at least 4 (2 to train on, 2 to test)."
+                )
+            asked = (n_train, n_test)
+            n_train, n_test = n_items // 2, n_items - n_items // 2
+            notes.append(
+                f"data set {name!r} has {n_items} rows, fewer than the default split of {asked[0]} train + "
+                f"{asked[1]} test texts: used {n_train} train + {n_test} test instead (--n-train/--n-test to choose)"
+            )
+        try:
+            splits = make_splits(
+                n_items, data.labels, n_train=n_train, n_test=n_test, repetitions=suite.repetitions, seed=suite.seed
+            )
+        except DataError as exc:
+            raise DataError(f"data set {name!r}: {exc}") from None
         record = DatasetRecord(
             name=name,
             pin=dict(data.pin),
             label_names=list(data.label_names),
             language=data.language,
-            n_items=len(data.texts),
+            n_items=n_items,
             n_train=n_train,
             n_test=n_test,
             splits=[
@@ -243,7 +478,7 @@ def prepare_datasets(suite: SuiteSpec, data_paths: dict[str, str]) -> dict[str, 
             splits_sha256=splits_sha256(splits),
             test_labels={str(s.repetition): [data.labels[i] for i in s.test_idx] for s in splits},
         )
-        prepared[name] = PreparedDataset(record=record, texts=data.texts, labels=data.labels)
+        prepared[name] = PreparedDataset(record=record, texts=data.texts, labels=data.labels, notes=notes)
     return prepared
 
 

@@ -492,7 +492,7 @@ def test_json_line_that_is_not_an_object(tmp_path: Path) -> None:
 def test_csv_that_is_not_utf8(tmp_path: Path) -> None:
     file = tmp_path / "d.csv"
     file.write_bytes("text,label\nStörung,x\nb,y\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"not valid UTF-8.*Save it as UTF-8"):
+    with pytest.raises(DataError, match=r"d.csv: line 2, column 3: byte 0xf6 is not valid UTF-8.*Save it as UTF-8"):
         load_dataset(str(file))
 
 

@@ -1,0 +1,193 @@
+"""Your own data (and models) from the command line, end to end (issue 13): a local file as an ad-hoc suite,
+recorded whole in the results, resumable by its run id, accepted by `bench validate`."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.config import load_profile
+from bench.errors import ConfigError, DataError
+from bench.results import load_results
+from bench.runner import RunInterrupted, RunRequest, run
+from bench.validation import check_document
+
+POS = ["good", "great", "fine", "lovely", "superb", "wonderful"]
+NEG = ["bad", "awful", "boring", "dull", "poor", "tedious"]
+
+
+def write_reviews(path: Path, n: int = 120, *, labels: tuple[str, str] = ("1", "0"), delimiter: str = ",") -> Path:
+    """``n`` short reviews, half positive (label ``labels[0]``), each text unique."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter)
+        writer.writerow(["review", "stars"])
+        for i in range(n):
+            words = POS if i % 2 == 0 else NEG
+            writer.writerow([f"{words[i % 6]} {words[(i // 6) % 6]} movie number {i}", labels[i % 2]])
+    return path
+
+
+def adhoc(tmp_path: Path, **overrides: object) -> RunRequest:
+    fields: dict = dict(
+        profile=load_profile("cpu"),
+        suite_given=False,
+        reports_dir=tmp_path / "reports",
+        repetitions=2,
+        min_window_s=0.2,
+        idle_baseline_s=0.1,
+        codecarbon=False,
+        progress=False,
+    )
+    fields.update(overrides)
+    return RunRequest(**fields)
+
+
+def test_a_csv_file_runs_as_an_adhoc_suite_recorded_whole(tmp_path: Path) -> None:
+    data = write_reviews(tmp_path / "reviews.csv", delimiter=";")
+    outcome = run(
+        adhoc(
+            tmp_path,
+            datasets=[str(data)],
+            models=["linear-bow"],
+            text_column="review",
+            label_column="stars",
+            label_names={"0": "negative", "1": "positive"},
+            language="en",
+        )
+    )
+    doc = load_results(outcome.results_path)
+    assert doc.suite_name == "adhoc" and doc.suite["datasets"] == ["reviews"] and doc.suite["models"] == ["linear-bow"]
+    recorded = doc.settings["data_files"]["reviews"]
+    assert recorded == {
+        "path": str(data.resolve()),
+        "text_column": "review",
+        "label_column": "stars",
+        "label_names": {"0": "negative", "1": "positive"},
+        "language": "en",
+        "encoding": None,
+    }
+    record = doc.datasets["reviews"]
+    assert record.pin["file_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert record.label_names == ["negative", "positive"] and record.language == "en"
+    # 120 rows do not hold the paper's 200 + 200: the run says so and what it used
+    assert (record.n_train, record.n_test) == (60, 60)
+    assert any("has 120 rows" in w and "used 60 train + 60 test" in w for w in doc.warnings)
+    assert doc.status == "complete" and check_document(doc) == []
+    assert all(c.status == "ok" and c.accuracy > 0.9 for c in doc.cells)
+
+
+def test_an_adhoc_run_resumes_by_its_run_id_alone(tmp_path: Path) -> None:
+    data = write_reviews(tmp_path / "reviews.csv", labels=("pos", "neg"))
+
+    def stop(cell: object) -> None:
+        raise KeyboardInterrupt
+
+    first = adhoc(
+        tmp_path,
+        run_id="mine",
+        datasets=[f"rv={data}"],
+        models=["linear-bow"],
+        n_train=40,
+        n_test=40,
+        text_column="review",
+        label_column="stars",
+    )
+    with pytest.raises(RunInterrupted):
+        run(first, on_cell=stop)
+    # `bench run --run-id mine`: nothing else named, the stored run says what it was
+    outcome = run(adhoc(tmp_path, run_id="mine", repetitions=None, min_window_s=None, idle_baseline_s=None))
+    assert outcome.resumed and outcome.skipped == 1 and outcome.ran == 1
+    doc = load_results(outcome.results_path)
+    assert doc.status == "complete" and doc.datasets["rv"].n_train == 40 and check_document(doc) == []
+
+
+def test_file_errors_come_before_any_energy_is_spent(tmp_path: Path) -> None:
+    small = write_reviews(tmp_path / "small.csv", n=30)
+    with pytest.raises(DataError, match=r"'small'.*has 30 rows, fewer than n_train \+ n_test = 20 \+ 20 = 40"):
+        run(
+            adhoc(
+                tmp_path,
+                datasets=[str(small)],
+                models=["linear-bow"],
+                n_train=20,
+                n_test=20,
+                text_column="review",
+                label_column="stars",
+            )
+        )
+    with pytest.raises(DataError, match=r"no text column 'text'.*'review', 'stars'.*--text-column"):
+        run(adhoc(tmp_path, datasets=[str(small)], models=["linear-bow"]))
+    with pytest.raises(ConfigError, match=r"'tomatoes-offline' is the name of the catalog data set"):
+        run(adhoc(tmp_path, datasets=[f"tomatoes-offline={small}"], models=["linear-bow"]))
+    with pytest.raises(ConfigError, match=r"--dataset tomatos: neither a file.*Did you mean: tomatoes"):
+        run(adhoc(tmp_path, datasets=["tomatos"], models=["linear-bow"]))
+    assert not (tmp_path / "reports").exists(), "nothing written for a refused run"
+
+
+def test_cli_runs_a_file_and_validate_accepts_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_reviews(tmp_path / "my.csv", n=80)
+    reports = tmp_path / "reports"
+    common = ["--min-window-s", "0.2", "--idle-s", "0.1", "--no-codecarbon", "--no-progress"]
+    args = ["run", "--dataset", str(data), "--text-column", "review", "--label-column", "stars", "--model"]
+    status = main([*args, "linear-bow", "--repetitions", "1", "--reports-dir", str(reports), *common])
+    out = capsys.readouterr()
+    assert status == 0, out.err
+    assert "used 40 train + 40 test" in out.out + out.err
+    (run_dir,) = reports.iterdir()
+    assert (run_dir / "report.html").is_file()
+    assert main(["validate", str(run_dir)]) == 0
+    assert capsys.readouterr().out.startswith("OK ")
+
+
+def test_acceptance_own_file_with_linear_bow_and_a_clf_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bench run --dataset my.csv --model linear-bow --model clf:<folder>` offline, then `bench validate`."""
+    from bench.backends.hf_classifier import folder_sha256
+    from tests.tiny_models import build_tiny_classifier
+
+    folder = build_tiny_classifier(tmp_path / "my-model", {0: "LABEL_0", 1: "LABEL_1"})
+    data = write_reviews(tmp_path / "my.csv", n=80, labels=("positive", "negative"))
+    reports = tmp_path / "reports"
+    args = ["run", "--dataset", str(data), "--text-column", "review", "--label-column", "stars"]
+    args += ["--model", "linear-bow", "--model", f"clf:{folder}", "--repetitions", "2", "--reports-dir", str(reports)]
+    args += ["--min-window-s", "0.2", "--idle-s", "0.1", "--no-codecarbon", "--no-progress"]
+    # generic LABEL_n names: refused before anything is written, naming both sides and --label-map
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "'LABEL_0', 'LABEL_1'" in err and "'negative', 'positive'" in err and "--label-map" in err
+    assert not reports.exists()
+    assert main([*args, "--label-map", "LABEL_0=negative,LABEL_1=Positive"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    (run_dir,) = reports.iterdir()
+    assert main(["validate", str(run_dir)]) == 0
+    assert capsys.readouterr().out.startswith("OK ")
+    doc = load_results(run_dir / "results.json")
+    model = f"clf:{folder.resolve()}"
+    assert doc.suite["models"] == ["linear-bow", model] and doc.settings["label_map"] == {
+        "LABEL_0": "negative",
+        "LABEL_1": "Positive",
+    }
+    assert doc.datasets["my"].pin["file_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    pin = doc.models[model]["info"]["pin"]
+    assert pin["source"] == "local" and pin["folder_sha256"] == folder_sha256(folder)
+    assert doc.models[model]["kind"] == "classifier"
+    assert {(c.model, c.status) for c in doc.cells} == {("linear-bow", "ok"), (model, "ok")} and len(doc.cells) == 4
+
+
+def test_duplicates_are_reported_and_an_empty_vocabulary_refused_before_any_energy(tmp_path: Path) -> None:
+    data = tmp_path / "dups.csv"
+    rows = [f"{POS[i % 6]} movie {i % 20}" if i % 2 == 0 else f"{NEG[i % 6]} film {i % 20}" for i in range(100)]
+    data.write_text("text,label\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(rows)))
+    doc = run(adhoc(tmp_path, datasets=[str(data)], models=["linear-bow"], repetitions=1)).document
+    assert any("'dups'" in w and "rep 0:" in w and "duplicated rows" in w for w in doc.warnings)
+
+    symbols = tmp_path / "symbols.csv"
+    symbols.write_text("text,label\n" + "".join(f"{'!?'[i % 2]} {i % 10},{i % 2}\n" for i in range(40)))
+    with pytest.raises(DataError, match=r"'symbols', repetition 0: none of its 20 training texts has a word"):
+        run(adhoc(tmp_path, reports_dir=tmp_path / "r2", datasets=[str(symbols)], models=["linear-bow"]))
+    assert not (tmp_path / "r2").exists()
