@@ -155,7 +155,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                             profile,
                             suite.seed,
                             nodes=request.nodes,
-                            **({"label_map": request.label_map} if spec.kind == "classifier" else {}),
+                            label_map=request.label_map,
                         )
                         if backend is not None:
                             document.models[model_name] = models.model_record(spec, backend)

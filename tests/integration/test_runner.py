@@ -395,7 +395,9 @@ def test_host_run_of_gpu_placements_meters_only_each_placements_gpus(
             time.sleep(0.02)  # an LLM pass takes time: the window fills in a few loops
             return super().predict(texts)
 
-    def fake_load(spec: object, profile: object, seed: int, *, nodes: int = 1) -> tuple[object, float, None]:
+    def fake_load(
+        spec: object, profile: object, seed: int, *, nodes: int = 1, **_: object
+    ) -> tuple[object, float, None]:
         _, overrides = models.llm_setup(spec, profile, nodes=nodes)  # the GPUs vLLM would be given
         loaded.append(overrides["gpus"])
         return _Slow(), 0.0, None
