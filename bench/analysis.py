@@ -88,6 +88,14 @@ def summarize(values: Iterable[float | None]) -> Summary | None:
     return Summary(int(data.size), mean, std, cv, mean - half, mean + half)
 
 
+def _catalog_paper_label(model: str) -> str | None:
+    """The paper's name for a catalog model (``llama-3.1-70b@2x1`` is llama-3.1-70b), None for others."""
+    from bench.catalog.models import MODELS, split_placement
+
+    spec = MODELS.get(split_placement(model)[0])
+    return spec.paper_label if spec is not None else None
+
+
 @dataclass(frozen=True)
 class ModelRow:
     """One (dataset, model) aggregated over its repetitions: what the summary table and reports show.
@@ -148,7 +156,8 @@ def model_rows(doc: object) -> list[ModelRow]:
             cells = [c for c in doc.cells if c.dataset == dataset and c.model == model]
             ok = [c for c in cells if c.status == "ok"]
             sound = sound_cells(ok)
-            label = doc.models.get(model, {}).get("paper_label")
+            # the model's record is written when it loads: before that (a run interrupted early) the catalog says
+            label = doc.models.get(model, {}).get("paper_label") or _catalog_paper_label(model)
             paper = paper_value(label, catalog_names.get(dataset)) if label else None
             components: dict[str, float | None] = {}
             methods: dict[str, str] = {}

@@ -206,7 +206,8 @@ def _print_summary(doc: Any, console: Any) -> None:
                 "invalid answers: LLM answers that matched no label (counted as wrong); `answers_sample` in "
                 "results.json shows what the model said"
             )
-        console.print("energy by: " + "; ".join(f"{c} {', '.join(sorted(m))}" for c, m in methods.items()))
+        if methods:  # none before a cell of the data set has run
+            console.print("energy by: " + "; ".join(f"{c} {', '.join(sorted(m))}" for c, m in methods.items()))
     if doc.hardware_mismatch:
         console.print("[yellow]hardware mismatch (forced):[/] " + "; ".join(doc.hardware_mismatch))
     for warning in doc.warnings:
@@ -282,10 +283,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 print(f"  - {p}")
             worst = max(worst, 1)
         else:
+            from bench.results import planned_cells
+
             ok = sum(c.status == "ok" for c in doc.cells)
+            planned = max(planned_cells(doc.suite) or 0, len(doc.cells))  # an interrupted run lacks some
             print(
                 f"OK {path}: schema v{doc.schema_version}, run {doc.run_id}, status {doc.status}, "
-                f"{ok}/{len(doc.cells)} cells ok, {doc.content_hash}"
+                f"{ok}/{planned} cells ok, {doc.content_hash}"
             )
         for warning in getattr(doc, "warnings", []) or []:
             print(f"  warning: {warning}")

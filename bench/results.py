@@ -228,6 +228,17 @@ class ResultDocument(_Model):
         return {c.key: c for c in self.cells}
 
 
+def planned_cells(suite: dict[str, Any] | None) -> int | None:
+    """How many cells a stored suite has: data sets x each model's repetitions (a per-model count capped at the
+    suite's, as ``SuiteSpec.repetitions_of``); None when the suite does not say (an older or partial record)."""
+    suite = suite or {}
+    models, datasets, repetitions = suite.get("models"), suite.get("datasets"), suite.get("repetitions")
+    if not isinstance(models, list) or not isinstance(datasets, list) or not isinstance(repetitions, int):
+        return None
+    per_model = suite.get("model_repetitions") or {}
+    return len(datasets) * sum(min(int(per_model.get(m, repetitions)), repetitions) for m in models)
+
+
 # --- hashing, writing, reading ----------------------------------------------------------------------------------
 
 
@@ -338,6 +349,7 @@ def load_results(path: Path | str, *, check_hash: bool = True) -> ResultDocument
     except json.JSONDecodeError as exc:
         raise ResultsError(
             f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
-            "the file looks truncated or edited. Rerun `bench run` with the same --run-id to redo it."
+            "the file looks truncated or edited (the kit writes it atomically, so something else changed it). Its "
+            "cells cannot be recovered from it: move the run folder aside and run again (or use another --run-id)."
         ) from None
     return parse_results(data, path, check_hash=check_hash)

@@ -1,23 +1,18 @@
 """The entry point of a run, as the CLI and Slurm tasks call it: ``run(RunRequest(...))``.
 
-The work lives in ``bench.run`` by responsibility (see its docstring): ``plan`` (request, suite, settings and
-their hash, data sets, resume), ``session`` (meters, idle baselines), ``models`` (backends on this profile), ``cell``
-(fit, warm-up, the metered window, validity), ``progress`` (bar and ETA) and ``loop`` (the grid, persisted after
-every cell). This module names what callers use, so they need not know the rooms.
+The work lives in ``bench.run`` by responsibility (see its docstring): ``request`` (what was asked, the ad-hoc
+suite, a stored run's request), ``plan`` (suite, settings and their hash, data sets, resume), ``session`` (meters,
+idle baselines), ``models`` (backends on this profile), ``cell`` (fit, warm-up, the metered window, validity),
+``progress`` (bar and ETA) and ``loop`` (the grid, persisted after every cell). This module names what callers use,
+so they need not know the rooms.
 """
 
 from __future__ import annotations
 
 from bench.run.cell import measure_window
 from bench.run.loop import RunInterrupted, RunOutcome, run
-from bench.run.plan import (
-    WARMUP_TEXTS,
-    RunRequest,
-    effective_suite,
-    hashed_profile,
-    run_settings,
-    settings_sha256,
-)
+from bench.run.plan import WARMUP_TEXTS, effective_suite, hashed_profile, run_settings, settings_sha256
+from bench.run.request import RunRequest
 
 __all__ = [
     "WARMUP_TEXTS",

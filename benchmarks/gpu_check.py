@@ -59,7 +59,7 @@ def texts_and_labels(n: int) -> tuple[list[str], list[int]]:
 
 def build_tiny_sentence_transformer(folder: Path) -> Path:
     """A 2-layer random-weight BERT with a locally written vocabulary, wrapped as a sentence-transformer (mean pool)."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,10 +79,10 @@ def build_tiny_sentence_transformer(folder: Path) -> Path:
         max_position_embeddings=128,
     )
     BertModel(config).save_pretrained(folder)
-    word = models.Transformer(str(folder), max_seq_length=64)
-    pooling = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
+    # A plain transformer folder loads as a sentence-transformer with mean pooling (its documented default), through
+    # the one API sentence-transformers 5 and 6 share (the `models` module is deprecated in 6.2).
     out = folder / "st"
-    SentenceTransformer(modules=[word, pooling], device="cpu").save(str(out))
+    SentenceTransformer(str(folder), device="cpu").save(str(out))
     return out
 
 
@@ -177,18 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         nvml_module.DEFAULT_MIN_WINDOW_S = min(nvml_module.DEFAULT_MIN_WINDOW_S, args.window_s)
 
     from bench.meters import build_meter_set
-    from bench.meters.codecarbon import codecarbon_available
     from bench.run.session import measure_idle
     from bench.runner import measure_window
 
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
-    cc_ok, cc_why = codecarbon_available()
-    meters = build_meter_set(use_gpu=True, gpu_cross_check=True, codecarbon=cc_ok, codecarbon_measure_power_secs=1.0)
+    # The three GPU methods only: CodeCarbon (machine scope, the paper's) is the kit's side meter in real runs.
+    meters = build_meter_set(use_gpu=True, gpu_cross_check=True, codecarbon=False)
     described = meters.describe()
     side_unavailable = {n: v["reason"] for n, v in described["side"].items() if not v.get("enabled")}
-    if not cc_ok:
-        side_unavailable["codecarbon"] = f"not installed: {cc_why}"
     gpu_meter = meters.owner("gpu")
     if gpu_meter is None:
         print(f"gpu-check: no GPU can be metered here: {described['components']['gpu']['reason']}", file=sys.stderr)
@@ -257,7 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "gpu-check.json").write_text(json.dumps(doc, indent=2, default=str))
     head = f"{'counter J':>10s} {'sampled J':>10s} {'smi J':>8s} {'cnt/smp':>8s} {'cnt/smi':>8s}"
     print(f"\n{'window':40s} {'s':>6s} {head}   (ratios: mean power over each meter's own span)")
-    fmt = lambda v, f: "n/a" if v is None else format(v, f)  # noqa: E731
+
+    def fmt(value: float | None, spec: str) -> str:
+        """``value`` in ``spec`` (e.g. ``10.1f``), or ``n/a`` padded to the same width."""
+        return format("n/a", f">{spec.split('.')[0]}") if value is None else format(value, spec)
+
     for w in windows:
         if "counter_j" not in w:
             print(

@@ -1,9 +1,9 @@
 """The backend protocol: one small interface for every way of classifying texts.
 
-Lifecycle per (model, dataset, repetition) cell, driven only by ``bench.runner``:
-``load()`` (timed and metered apart) -> ``fit(train_texts, train_labels, label_names)`` (traditional models train
-here; zero-shot LLMs only record the label set) -> ``predict(texts)`` (the metered window; may be called several
-times when the window is extended to the profile's minimum) -> ``close()``.
+Lifecycle per (model, dataset, repetition) cell, driven only by the runner (``bench.run.models`` loads,
+``bench.run.cell`` fits and predicts): ``load()`` (timed, not metered) -> ``fit(train_texts, train_labels,
+label_names)`` (traditional models train here; zero-shot LLMs only record the label set) -> ``predict(texts)`` (the
+metered window; may be called several times when the window is extended to the profile's minimum) -> ``close()``.
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def load_dataset(
         _check_expected_content(spec, data)
         return data
 
-    if path is not None or _looks_like_path(name_or_path):
+    if path is not None or looks_like_path(name_or_path):
         file = path if path is not None else name_or_path
         name = name_or_path if path is not None else Path(name_or_path).stem
         if revision is not None:
@@ -168,7 +168,7 @@ def load_dataset(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _looks_like_path(value: str) -> bool:
+def looks_like_path(value: str) -> bool:
     """A string that is meant as a file: it exists, has a path separator, or ends in a data-file extension."""
     return (
         os.sep in value

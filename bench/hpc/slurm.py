@@ -32,7 +32,8 @@ from bench.containers.apptainer import default_sif_path
 from bench.errors import BenchError, ConfigError
 from bench.fsutil import atomic_write_bytes, now_iso
 from bench.hpc.multinode import bench_run_line, ray_start_lines
-from bench.run.plan import RunRequest, effective_suite, run_settings, settings_sha256
+from bench.run.plan import effective_suite, run_settings, settings_sha256
+from bench.run.request import RunRequest
 
 MANIFEST_KIND = "bench.slurm-manifest"
 MANIFEST_VERSION = 1

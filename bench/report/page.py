@@ -52,7 +52,7 @@ def report_context(doc: Any) -> dict[str, Any]:
         "datasets": datasets,
         "regression": regression_view(doc),
         "serving": serving_view(doc, all_rows),
-        "hpc": scaleout_view(doc, all_rows),
+        "scaleout": scaleout_view(doc, all_rows),
         **_frame(),
     }
 

@@ -7,6 +7,7 @@ next run resumes. A cell that raises is recorded as failed with its error and th
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,25 +17,36 @@ from typing import Any
 from bench.data.checks import check_vocabulary, leakage_warnings
 from bench.errors import BenchError
 from bench.fsutil import now_iso
-from bench.results import Cell, ResultDocument, write_results
+from bench.results import Cell, IdleBaseline, ResultDocument, write_results
 from bench.run import cell as cells
 from bench.run import models
 from bench.run import plan as planning
-from bench.run.plan import RunRequest
 from bench.run.progress import Eta, RunProgress
+from bench.run.request import RunRequest, data_files, resolve_request
 from bench.run.session import Session, host_placement_gpus, idle_power_for, sigterm_as_interrupt
 from bench.validation import Expectations
 
 
 class RunInterrupted(BenchError):
-    """Ctrl-C or SIGTERM: the partial result was written and the run can be resumed."""
+    """Ctrl-C or SIGTERM: the partial result was written and the run can be resumed with ``resume_command``."""
 
-    def __init__(self, results_path: Path, done: int, total: int) -> None:
+    def __init__(self, results_path: Path, done: int, total: int, resume_command: str) -> None:
         super().__init__(
             f"interrupted after {done} of {total} cells; the partial result is valid: {results_path}\n"
-            f"Run the same command again (or `bench run --run-id {results_path.parent.name}`) to resume."
+            f"To resume it: {resume_command}"
         )
         self.results_path = results_path
+
+
+def resume_command(request: RunRequest, run_id: str) -> str:
+    """The ``bench run`` line that resumes run ``run_id`` (its id names its suite and overrides: ``--run-id`` alone
+    restores them), with the profile and reports folder it lives under when not the defaults."""
+    words = ["bench", "run"]
+    if request.profile.name != "cpu":
+        words += ["--profile", request.profile.name]
+    if request.reports_dir != Path("reports"):
+        words += ["--reports-dir", str(request.reports_dir)]
+    return shlex.join([*words, "--run-id", run_id])
 
 
 @dataclass
@@ -58,7 +70,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     from bench.catalog.models import get_model_spec
     from bench.environment import detect_machine, enforce_profile, software_manifest
 
-    request = planning.resolve_request(request)  # `bench run --run-id X` of an ad-hoc run: as it was started
+    request = resolve_request(request)  # `bench run --run-id X` of an ad-hoc run: as it was started
     profile = request.profile
     suite = planning.effective_suite(request)
     settings = planning.run_settings(request, suite)
@@ -69,7 +81,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     request.check_allocation()
     machine = detect_machine()
     mismatches = enforce_profile(request.allocated_profile(), machine, force=request.force)
-    datasets = planning.prepare_datasets(suite, request.data_paths, planning.data_files(request, suite))
+    datasets = planning.prepare_datasets(suite, request.data_paths, data_files(request, suite))
     notes = [note for prepared in datasets.values() for note in prepared.notes]
     features = {str(spec.params.get("features")) for spec in model_specs.values() if spec.kind == "traditional"}
     for name, prepared in datasets.items():  # before any energy is spent: a data set a model cannot train on
@@ -90,24 +102,48 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     except BaseException:
         session.close()
         raise
-    document.meters = session.describe()
-    document.warnings += [note for note in notes if note not in document.warnings]
-    expectations = Expectations.from_document(document)
     grid = planning.grid(suite)
     todo = planning.pending(suite, document)
     skipped = len(grid) - len(todo)
-    ran = failed = 0
-    session_index = len(document.environment.get("sessions", [])) - 1  # open_document appended this session
 
     from rich.console import Console
 
     console = Console(stderr=True)
     if not console.is_terminal:  # logs (CI, Slurm): one line per cell, not wrapped at rich's default 80 columns
         console = Console(stderr=True, width=160)
+    if resumed and not todo and document.status == "complete":
+        # Nothing to run: the stored run stays as it is (no new session, same content hash).
+        session.close()
+        console.print(f"[bold]bench[/] run [cyan]{document.run_id}[/] is complete ({len(grid)} cells): nothing to do")
+        return RunOutcome(
+            results_path=results_path,
+            run_id=document.run_id,
+            resumed=True,
+            ran=0,
+            skipped=skipped,
+            failed=0,
+            document=document,
+        )
+    if resumed:
+        document.status = "running"
+        document.environment.setdefault("sessions", []).append(record)
+    document.meters = session.describe()
+    document.warnings += [note for note in notes if note not in document.warnings]
+    expectations = Expectations.from_document(document)
+    ran = failed = 0
+    session_index = len(document.environment.get("sessions", [])) - 1
+
     console.print(
         f"[bold]bench[/] run [cyan]{document.run_id}[/]: profile {profile.name}, suite {request.suite_name}, "
         f"{len(grid)} cells ({skipped} already done){' — resumed' if resumed else ''}"
     )
+    previous = (
+        None
+        if resumed or request.new
+        else planning.latest_complete(runs, profile.name, request.suite_name, settings_sha)
+    )
+    if previous is not None:
+        console.print(f"(the latest run with these settings, {previous}, is complete: this is a new run beside it)")
     console.print("meters: " + ", ".join(f"{c}={v['method']}" for c, v in document.meters["components"].items()))
     if session.min_window_s > settings["min_window_s"]:
         console.print(
@@ -126,61 +162,24 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         min_window_s=settings["min_window_s"],
         floor_cell_s=session.min_window_s,
     )
+    slot = _ModelSlot(request, session, suite.seed)
     try:
         with sigterm_as_interrupt():
             if todo and settings["idle_baseline_s"] > 0:
                 console.print(f"idle baseline: {settings['idle_baseline_s']:g} s ...")
                 document.idle.append(session.measure_idle(settings["idle_baseline_s"], session_index, "start"))
                 write_results(document, results_path)
-            idle = document.idle[-1] if document.idle else None
+            slot.idle = document.idle[-1] if document.idle else None
             with RunProgress(console, len(todo), eta, enabled=request.progress) as progress:
-                current_model: str | None = None
-                placed: int | None = None
-                cell_meters: Any = session.meter_set
-                idle_w: dict[str, float | None] | None = idle.power_w if idle else None
-                backend: Any = None
-                load_s: float | None = None
-                load_error: BaseException | None = None
                 for model_name, dataset_name, rep in todo:
-                    if model_name != current_model:
-                        if backend is not None:
-                            backend.close()
-                        current_model = model_name
-                        spec = model_specs[model_name]
-                        placed = host_placement_gpus(spec, profile, gpus=request.gpus, nodes=request.nodes)
-                        cell_meters, indices = session.meters_for(placed)
-                        idle_w = idle_power_for(idle, indices)
-                        backend, load_s, load_error = models.load_model(
-                            spec,
-                            profile,
-                            suite.seed,
-                            nodes=request.nodes,
-                            label_map=request.label_map,
-                        )
-                        if backend is not None:
-                            document.models[model_name] = models.model_record(spec, backend)
-                        progress.model_loaded(model_name, load_s)
+                    if model_name != slot.model:
+                        slot.switch(model_name, model_specs[model_name])
+                        if slot.backend is not None:
+                            document.models[model_name] = models.model_record(model_specs[model_name], slot.backend)
+                        progress.model_loaded(model_name, slot.load_s)
                     progress.cell_started(model_name, dataset_name, rep)
                     cell_started = time.perf_counter()
-                    if load_error is not None:
-                        cell = cells.failed_cell(dataset_name, model_name, rep, now_iso(), load_error, stage="load")
-                    else:
-                        allocated = request.cell_gpus()
-                        cell = cells.run_cell(
-                            backend,
-                            datasets[dataset_name],
-                            dataset_name,
-                            model_name,
-                            rep,
-                            cell_meters,
-                            min_window_s=session.min_window_s,
-                            max_loops=settings["max_loops"],
-                            idle_w=idle_w,
-                            load_s=load_s,
-                            gpus=allocated if allocated is not None else placed,
-                            expectations=expectations,
-                        )
-                        load_s = 0.0  # the model stays loaded for the next cells
+                    cell = slot.run_cell(datasets[dataset_name], dataset_name, rep, settings, expectations)
                     document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
                     document.updated_at = now_iso()
                     write_results(document, results_path)
@@ -189,8 +188,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                     progress.cell_finished(cell, time.perf_counter() - cell_started)
                     if on_cell is not None:
                         on_cell(cell)
-                if backend is not None:
-                    backend.close()
+            slot.close()
             if ran and settings["idle_baseline_s"] > 0:
                 # The same idle phase again, after the work: a baseline that moved during the session (thermal
                 # drift, another tenant, a clock change) makes every net energy of the session doubtful.
@@ -199,13 +197,19 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                     console.print(f"[yellow]warning:[/] {warning}")
                 document.updated_at = now_iso()
                 write_results(document, results_path)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        # Ctrl-C, SIGTERM or an error outside a cell (a meter, the disk): the cells so far are kept and resumable.
         document.status = "interrupted"
         document.updated_at = now_iso()
         write_results(document, results_path)
+        if isinstance(exc, KeyboardInterrupt):
+            raise RunInterrupted(
+                results_path, len(document.cells), len(grid), resume_command(request, document.run_id)
+            ) from None
+        raise
+    finally:
+        slot.close()
         session.close()
-        raise RunInterrupted(results_path, len(document.cells), len(grid)) from None
-    session.close()
     document.status = "complete"
     document.updated_at = now_iso()
     planning.sort_cells(document, suite)
@@ -219,3 +223,64 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         failed=failed,
         document=document,
     )
+
+
+class _ModelSlot:
+    """The model the loop has loaded now, with the meters and idle power its cells use; one at a time."""
+
+    def __init__(self, request: RunRequest, session: Session, seed: int) -> None:
+        self.request = request
+        self.session = session
+        self.seed = seed
+        self.idle: IdleBaseline | None = None
+        self.model: str | None = None
+        self.backend: Any = None
+        self.load_s: float | None = None
+        self.load_error: BaseException | None = None
+        self.placed: int | None = None
+        self.meters: Any = session.meter_set
+        self.idle_w: dict[str, float | None] | None = None
+
+    def switch(self, model_name: str, spec: Any) -> None:
+        """Close the loaded model and load ``spec``: its placement's meters and idle power, its backend (or the
+        error that stopped it loading: its cells fail with it)."""
+        self.close()
+        request = self.request
+        self.model = model_name
+        self.placed = host_placement_gpus(spec, request.profile, gpus=request.gpus, nodes=request.nodes)
+        self.meters, indices = self.session.meters_for(self.placed)
+        self.idle_w = idle_power_for(self.idle, indices)
+        self.backend, self.load_s, self.load_error = models.load_model(
+            spec, request.profile, self.seed, nodes=request.nodes, label_map=request.label_map
+        )
+
+    def run_cell(
+        self, data: Any, dataset_name: str, rep: int, settings: dict[str, Any], expectations: Expectations
+    ) -> Cell:
+        """One cell of the loaded model (a failed one when it did not load); the load time goes with the first."""
+        assert self.model is not None
+        if self.load_error is not None:
+            return cells.failed_cell(dataset_name, self.model, rep, now_iso(), self.load_error, stage="load")
+        allocated = self.request.cell_gpus()
+        cell = cells.run_cell(
+            self.backend,
+            data,
+            dataset_name,
+            self.model,
+            rep,
+            self.meters,
+            min_window_s=self.session.min_window_s,
+            max_loops=settings["max_loops"],
+            idle_w=self.idle_w,
+            load_s=self.load_s,
+            gpus=allocated if allocated is not None else self.placed,
+            expectations=expectations,
+        )
+        self.load_s = 0.0  # the model stays loaded for the next cells
+        return cell
+
+    def close(self) -> None:
+        """Close the loaded backend, if any (idempotent)."""
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None

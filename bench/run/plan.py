@@ -8,7 +8,6 @@ document the run writes into (a new one, or a resumed one with the same settings
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
@@ -20,184 +19,25 @@ from pydantic import ValidationError
 
 from bench import __version__
 from bench.config import DataFileSpec, HardwareProfile, MeasurementSpec, SuiteSpec
-from bench.errors import BenchError, ConfigError, DataError, did_you_mean
+from bench.errors import BenchError, ConfigError, DataError
 from bench.fsutil import now_iso
 from bench.results import DatasetRecord, ResultDocument, SplitRecord, canonical_json, load_results, write_results
+from bench.run.request import (
+    ADHOC_SUITE,
+    DEFAULT_N_TEST,
+    DEFAULT_N_TRAIN,
+    RunRequest,
+    data_files,
+    is_adhoc,
+    override_error,
+    resolve_datasets,
+)
 
 #: How many test texts a warm-up pass uses (first call costs: lazy init, caches, JIT); not measured. A setting.
 WARMUP_TEXTS = 8
 
 #: A cell of the grid: (model, data set, repetition), in the order the loop runs them (model-major: load once).
 GridKey = tuple[str, str, int]
-
-#: The suite name of a run built from the command line (``--dataset FILE`` / ``--model clf:...`` without ``--suite``).
-ADHOC_SUITE = "adhoc"
-
-#: The paper's split sizes, used for a data set that is not in the catalog unless ``--n-train/--n-test`` say.
-DEFAULT_N_TRAIN = 200
-DEFAULT_N_TEST = 200
-
-
-@dataclass
-class RunRequest:
-    """What to run. Overrides (None: the profile's value) are recorded in the results' settings."""
-
-    profile: HardwareProfile
-    suite_name: str = "default"
-    reports_dir: Path = Path("reports")
-    run_id: str | None = None
-    new: bool = False
-    force: bool = False
-    data_paths: dict[str, str] = field(default_factory=dict)
-    repetitions: int | None = None
-    min_window_s: float | None = None
-    idle_baseline_s: float | None = None
-    codecarbon: bool | None = None
-    models: list[str] | None = None
-    datasets: list[str] | None = None
-    progress: bool = True
-    #: GPUs per node this run was given (a Slurm task's allocation) when fewer than the profile's node has
-    gpus: int | None = None
-    #: nodes of the allocation: > 1 runs LLMs pipeline-parallel over Ray and meters every node
-    #: (``bench.meters.multinode``)
-    nodes: int = 1
-    #: whether ``suite_name`` was asked for (``--suite``); without it, files or user models make an ad-hoc suite
-    suite_given: bool = True
-    #: how ``--dataset`` values that are files are read (``DataFileSpec``'s fields; None: its default)
-    text_column: str | None = None
-    label_column: str | None = None
-    label_names: dict[str, str] = field(default_factory=dict)
-    language: str | None = None
-    encoding: str | None = None
-    #: files already described (a resumed ad-hoc run restores them from its results), by data set name
-    data_files: dict[str, DataFileSpec] = field(default_factory=dict)
-    #: split sizes (None: the data set's own, the paper's 200/200 for a file)
-    n_train: int | None = None
-    n_test: int | None = None
-    #: a classifier's labels -> the data's label names, for those that do not match by name (``--label-map``)
-    label_map: dict[str, str] = field(default_factory=dict)
-
-    def check_allocation(self) -> None:
-        """ConfigError when ``gpus`` or ``nodes`` cannot be what this profile's nodes are given."""
-        if self.gpus is not None and not 0 <= self.gpus <= self.profile.hardware.gpu_count:
-            raise ConfigError(
-                f"--gpus {self.gpus}: profile {self.profile.name!r} has {self.profile.hardware.gpu_count} GPU(s) "
-                "per node"
-            )
-        if self.nodes < 1:
-            raise ConfigError(f"--nodes {self.nodes}: must be >= 1")
-
-    def allocated_profile(self) -> HardwareProfile:
-        """The profile as this run's allocation sees it: a Slurm task sees only the GPUs it was given, so the machine
-        is checked against that, not the whole node."""
-        if self.gpus is None:
-            return self.profile
-        hardware = self.profile.hardware.model_copy(update={"gpu_count": self.gpus})
-        return self.profile.model_copy(update={"hardware": hardware})
-
-    def cell_gpus(self) -> int | None:
-        """GPUs every cell of an allocated run (``--gpus`` or ``--nodes``) used over all nodes; None in a host run."""
-        if self.gpus is None and self.nodes == 1:
-            return None
-        per_node = self.gpus if self.gpus is not None else self.profile.hardware.gpu_count
-        return per_node * self.nodes
-
-
-def is_adhoc(request: RunRequest) -> bool:
-    """Whether the request runs an ad-hoc suite: no ``--suite``, and a file or a model of the user's among its
-    ``--dataset`` / ``--model`` values (catalog names alone narrow the default suite, as before)."""
-    from bench.catalog.models import is_user_model
-
-    if request.suite_given and request.suite_name != ADHOC_SUITE:
-        return False
-    if request.suite_name == ADHOC_SUITE:
-        return True
-    base = request.profile.suite(request.suite_name)
-    return bool(
-        request.data_files
-        or any(_file_value(v, base) for v in request.datasets or [])
-        or any(is_user_model(m) for m in request.models or [])
-    )
-
-
-def _file_value(value: str, suite: SuiteSpec) -> bool:
-    """A ``--dataset`` value that names a file (``NAME=PATH`` or a path), not a catalog name or suite member."""
-    from bench.catalog.datasets import DATASETS
-    from bench.data.loaders import _looks_like_path
-
-    if value in suite.datasets or value in DATASETS:
-        return False
-    return "=" in value or _looks_like_path(value)
-
-
-def resolve_datasets(request: RunRequest, suite: SuiteSpec, adhoc: bool) -> tuple[list[str], dict[str, DataFileSpec]]:
-    """The ``--dataset`` values as (data set names in order, files by name), files described with the request's
-    column, label, language and encoding options and their absolute path.
-
-    Raises ConfigError for a name that is neither a file, a catalog data set nor a member of ``suite``, for two
-    files with one name, and for a file given a catalog data set's name. Catalog data sets outside ``suite`` are
-    taken only by an ``adhoc`` run."""
-    from bench.catalog.datasets import DATASETS
-
-    names: list[str] = []
-    files: dict[str, DataFileSpec] = dict(request.data_files)
-    names += list(files)
-    for value in request.datasets or []:
-        if not _file_value(value, suite):
-            if value not in suite.datasets and not (adhoc and value in DATASETS):
-                known = list(dict.fromkeys([*suite.datasets, *DATASETS]))
-                raise ConfigError(
-                    f"--dataset {value}: neither a file nor a data set of suite {request.suite_name!r} of profile "
-                    f"{request.profile.name!r}.{did_you_mean(value, known)} Its data sets: "
-                    f"{', '.join(suite.datasets)}; a file is given by its path (reviews.csv) or as NAME=PATH."
-                )
-            names.append(value)
-            continue
-        name, sep, path = value.partition("=")
-        if not sep:
-            name, path = Path(value).stem, value
-        if not name or not path:
-            raise ConfigError(f"--dataset {value!r}: expected a path or NAME=PATH, e.g. --dataset reviews=data/r.csv")
-        if name in DATASETS:
-            raise ConfigError(
-                f"--dataset {value}: {name!r} is the name of the catalog data set; give your file another name "
-                f"(--dataset my-{name}={path})"
-                + (
-                    f", or pass the catalog set's own file with --data {name}={path}"
-                    if DATASETS[name].source == "local"
-                    else ""
-                )
-                + "."
-            )
-        spec = DataFileSpec(
-            path=str(Path(path).expanduser().resolve()),
-            **{
-                k: v
-                for k, v in (
-                    ("text_column", request.text_column),
-                    ("label_column", request.label_column),
-                    ("label_names", request.label_names or None),
-                    ("language", request.language),
-                    ("encoding", request.encoding),
-                )
-                if v is not None
-            },
-        )
-        if name in files and files[name] != spec:
-            raise ConfigError(
-                f"--dataset {value}: two files are called {name!r} ({files[name].path} and {spec.path}); name them "
-                f"with NAME=PATH, e.g. --dataset {name}-2={path}"
-            )
-        files[name] = spec
-        names.append(name)
-    if files and not names:
-        names = list(files)
-    if (request.label_names or request.text_column or request.label_column or request.encoding) and not files:
-        raise ConfigError(
-            "--text-column, --label-column, --label-names and --encoding describe a data file given with "
-            "--dataset PATH; this run has none."
-        )
-    return list(dict.fromkeys(names)), files
 
 
 def effective_suite(request: RunRequest) -> SuiteSpec:
@@ -244,7 +84,7 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
         try:  # validated like the profile itself: an override gets the same limits as the file
             suite = SuiteSpec.model_validate({**suite.model_dump(), **updates})
         except ValidationError as exc:
-            raise _override_error(f"invalid override of suite {request.suite_name!r}", exc) from None
+            raise override_error(f"invalid override of suite {request.suite_name!r}", exc) from None
     unused = [name for name in request.data_paths if name not in suite.datasets]
     if unused:  # a file given for a data set the run does not have would silently not be used
         raise ConfigError(
@@ -254,51 +94,6 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
             f"{', narrowed by --dataset' if request.datasets else ''}): {', '.join(suite.datasets)}"
         )
     return suite
-
-
-def data_files(request: RunRequest, suite: SuiteSpec) -> dict[str, DataFileSpec]:
-    """The run's data files (``--dataset PATH``, or restored from a resumed run), by data set name."""
-    base = request.profile.suites.get(request.suite_name) or request.profile.suite("default")
-    _, files = resolve_datasets(request, base, is_adhoc(request))
-    return {name: spec for name, spec in files.items() if name in suite.datasets}
-
-
-def resolve_request(request: RunRequest) -> RunRequest:
-    """The request as the run will see it: an ad-hoc one named ``ADHOC_SUITE``; ``bench run --run-id X`` of an
-    ad-hoc run, without its ``--dataset`` / ``--model``, as the run was started (its suite, files and the measurement
-    overrides it recorded), so it resumes. Any other request as is."""
-    if is_adhoc(request):
-        return dataclasses.replace(request, suite_name=ADHOC_SUITE)
-    if request.suite_given or not request.run_id or request.datasets or request.models or request.data_files:
-        return request
-    path = request.reports_dir / request.run_id / "results.json"
-    if not path.is_file():
-        return request
-    doc = load_results(path)
-    if doc.suite_name != ADHOC_SUITE:
-        return request
-    try:
-        files = {n: DataFileSpec.model_validate(f) for n, f in (doc.settings.get("data_files") or {}).items()}
-    except ValidationError as exc:
-        raise _override_error(f"{path}: settings.data_files", exc) from None
-    settings = doc.settings
-    return dataclasses.replace(
-        request,
-        suite_name=ADHOC_SUITE,
-        datasets=[d for d in doc.suite.get("datasets", []) if d not in files],
-        models=list(doc.suite.get("models", [])),
-        data_files=files,
-        repetitions=request.repetitions if request.repetitions is not None else doc.suite.get("repetitions"),
-        n_train=request.n_train if request.n_train is not None else doc.suite.get("n_train"),
-        n_test=request.n_test if request.n_test is not None else doc.suite.get("n_test"),
-        min_window_s=request.min_window_s if request.min_window_s is not None else settings.get("min_window_s"),
-        idle_baseline_s=request.idle_baseline_s
-        if request.idle_baseline_s is not None
-        else settings.get("idle_baseline_s"),
-        codecarbon=request.codecarbon if request.codecarbon is not None else settings.get("codecarbon"),
-        data_paths=request.data_paths or dict(settings.get("data_paths") or {}),
-        label_map=request.label_map or dict(settings.get("label_map") or {}),
-    )
 
 
 def checked_measurement(request: RunRequest) -> MeasurementSpec:
@@ -313,13 +108,7 @@ def checked_measurement(request: RunRequest) -> MeasurementSpec:
     try:
         return MeasurementSpec.model_validate({**request.profile.measurement.model_dump(), **updates})
     except ValidationError as exc:
-        raise _override_error("invalid measurement override", exc) from None
-
-
-def _override_error(what: str, exc: ValidationError) -> ConfigError:
-    """One ConfigError listing every rejected override with its value and the limit it broke."""
-    problems = "; ".join(f"{'.'.join(map(str, e['loc']))} = {e['input']!r}: {e['msg']}" for e in exc.errors())
-    return ConfigError(f"{what}: {problems}")
+        raise override_error("invalid measurement override", exc) from None
 
 
 def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
@@ -532,6 +321,21 @@ def find_resumable(runs: list[tuple[Path, ResultDocument]], profile: str, suite:
     return max(candidates)[1] if candidates else None
 
 
+def latest_complete(runs: list[tuple[Path, ResultDocument]], profile: str, suite: str, settings_sha: str) -> str | None:
+    """The run id of the newest complete run (no failed cell) with the same profile, suite and settings, if any: a
+    plain rerun starts a new run beside it, and says so."""
+    done = [
+        (doc.updated_at, doc.run_id)
+        for _, doc in runs
+        if doc.status == "complete"
+        and not any(c.status == "failed" for c in doc.cells)
+        and doc.profile.get("name") == profile
+        and doc.suite_name == suite
+        and doc.settings_sha256 == settings_sha
+    ]
+    return max(done)[1] if done else None
+
+
 def open_document(
     request: RunRequest,
     suite: SuiteSpec,
@@ -542,8 +346,9 @@ def open_document(
     mismatches: list[str],
     runs: list[tuple[Path, ResultDocument]],
 ) -> tuple[Path, ResultDocument, bool]:
-    """Resume the run asked for (or the newest unfinished compatible one among ``runs``) or start a new document;
-    ``session`` (``session_record``) is appended to its sessions. Returns (results path, document, resumed).
+    """Resume the run asked for (or the newest unfinished compatible one among ``runs``) or start a new document,
+    with ``session`` (``session_record``) as its first session; a resumed document is returned as stored (the loop
+    adds the session when it has work). Returns (results path, document, resumed).
 
     Raises ConfigError when the run asked for was made with other settings or other data, or exists under --new."""
     reports_dir = request.reports_dir
@@ -569,8 +374,6 @@ def open_document(
                 raise ConfigError(
                     f"{path}: data set {name!r} or its splits changed since this run started; use --new for a fresh run"
                 )
-        doc.status = "running"
-        doc.environment.setdefault("sessions", []).append(session)
         return path, doc, True
     run_id = request.run_id or _new_run_id(request.profile.name, request.suite_name)
     path = reports_dir / run_id / "results.json"

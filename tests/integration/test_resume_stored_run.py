@@ -10,6 +10,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from bench.results import load_results
 from bench.runner import run
 from bench.validation import check_document
@@ -45,3 +47,62 @@ def test_the_same_run_found_without_its_id(tmp_path: Path) -> None:
     shutil.copy(STORED, folder / "results.json")
     outcome = run(request(tmp_path))
     assert outcome.resumed and outcome.run_id == RUN_ID and outcome.ran == 2
+
+
+def test_the_run_id_alone_resumes_the_run_as_it_was_started(tmp_path: Path) -> None:
+    """`bench run --run-id X` (what an interrupted run prints) brings back X's suite and overrides: it ran the
+    default suite under X's name before."""
+    from bench.cli import main
+    from bench.results import load_results as load
+
+    folder = tmp_path / RUN_ID
+    folder.mkdir()
+    shutil.copy(STORED, folder / "results.json")
+    assert main(["run", "--reports-dir", str(tmp_path), "--run-id", RUN_ID, "--no-progress", "--no-report"]) == 0
+    after = load(folder)
+    assert after.status == "complete" and len(after.cells) == 4 and after.suite_name == "smoke"
+    assert after.settings_sha256 == load_results(STORED).settings_sha256
+
+
+def test_a_complete_run_rerun_by_its_id_is_left_as_it_was(tmp_path: Path) -> None:
+    """Nothing to run: no new session, the same file and content hash (the leaderboard keys runs by it)."""
+    first = run(request(tmp_path, run_id="done"))
+    before = (first.results_path).read_bytes()
+    again = run(request(tmp_path, run_id="done"))
+    assert again.ran == 0 and again.skipped == 4 and again.resumed
+    assert first.results_path.read_bytes() == before
+
+
+def test_an_interrupted_run_says_the_command_that_resumes_it(tmp_path: Path) -> None:
+    from bench.runner import RunInterrupted
+
+    def stop(cell: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(RunInterrupted) as err:
+        run(request(tmp_path / "r", run_id="half"), on_cell=stop)
+    assert f"To resume it: bench run --reports-dir {tmp_path / 'r'} --run-id half" in str(err.value)
+
+
+def test_an_error_outside_a_cell_keeps_the_run_resumable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A meter failing between cells (not Ctrl-C) leaves the file 'interrupted', not 'running', and closes what the
+    session opened."""
+    from bench.errors import MeterError
+    from bench.run.session import Session
+
+    closed: list[bool] = []
+    real_close = Session.close
+
+    def close(self: Session) -> None:
+        closed.append(True)
+        real_close(self)
+
+    def broken(self: Session, *args: object, **kwargs: object) -> None:
+        raise MeterError("the RAPL counter vanished")
+
+    monkeypatch.setattr(Session, "close", close)
+    monkeypatch.setattr(Session, "end_of_session_idle", broken)
+    with pytest.raises(MeterError, match="vanished"):
+        run(request(tmp_path, run_id="broken"))
+    doc = load_results(tmp_path / "broken")
+    assert doc.status == "interrupted" and len(doc.cells) == 4 and closed

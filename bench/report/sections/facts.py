@@ -23,16 +23,18 @@ from bench.report.format import (
     pct,
     short_hash,
 )
+from bench.results import planned_cells
 
 
 def head_facts(doc: Any) -> list[tuple[str, str]]:
     """The facts in the report's header: status, cells, profile, suite, dates, content hash."""
     cells = list(get(doc, "cells") or [])
     ok = len(ok_cells(cells))
+    planned = max(planned_cells(get(doc, "suite")) or 0, len(cells))  # an interrupted run has not written them all
     profile = get(doc, "profile") or {}
     return [
         ("status", str(get(doc, "status", "—"))),
-        ("cells", f"{ok} ok, {len(cells) - ok} failed, of {len(cells)}"),
+        ("cells", f"{ok} ok, {len(cells) - ok} failed, of {planned}"),
         ("profile", str(profile.get("name", "—"))),
         ("suite", str(get(doc, "suite_name", "—"))),
         ("created", str(get(doc, "created_at", "—"))),
