@@ -228,6 +228,22 @@ class ResultDocument(_Model):
         return {c.key: c for c in self.cells}
 
 
+def json_differences(
+    expected: Any, actual: Any, where: str = "", *, names: tuple[str, str] = ("expected", "found")
+) -> list[str]:
+    """Paths where two JSON values differ, each with both values: ``settings.min_window_s: 2.0 now, 0.2 in the
+    run`` (``names`` says what each side is)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        out = []
+        for key in sorted(set(expected) | set(actual), key=str):
+            path = f"{where}.{key}" if where else str(key)
+            out += json_differences(expected.get(key), actual.get(key), path, names=names)
+        return out
+    if expected != actual:
+        return [f"{where or 'value'}: {expected!r} {names[0]}, {actual!r} {names[1]}"]
+    return []
+
+
 def planned_cells(suite: dict[str, Any] | None) -> int | None:
     """How many cells a stored suite has: data sets x each model's repetitions (a per-model count capped at the
     suite's, as ``SuiteSpec.repetitions_of``); None when the suite does not say (an older or partial record)."""

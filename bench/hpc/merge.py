@@ -28,7 +28,7 @@ from bench.hpc.slurm import (
     part_path,
     task_status,
 )
-from bench.results import PartRecord, ResultDocument, load_results, write_results
+from bench.results import PartRecord, ResultDocument, json_differences, load_results, write_results
 from bench.run.plan import hashed_profile
 
 
@@ -46,16 +46,9 @@ class MergeOutcome:
     missing_cells: int
 
 
-def _differences(expected: Any, actual: Any, where: str = "") -> list[str]:
-    """Paths where two JSON values differ, with both values (the first few)."""
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        out = []
-        for key in sorted(set(expected) | set(actual), key=str):
-            out += _differences(expected.get(key), actual.get(key), f"{where}.{key}" if where else str(key))
-        return out
-    if expected != actual:
-        return [f"{where or 'value'}: {expected!r} in the manifest, {actual!r} in the part"]
-    return []
+def _differences(expected: Any, actual: Any) -> list[str]:
+    """Paths where the manifest and a part differ, with both values."""
+    return json_differences(expected, actual, names=("in the manifest", "in the part"))
 
 
 def check_part(manifest: dict[str, Any], doc: ResultDocument, task: Task) -> None:

@@ -21,7 +21,15 @@ from bench import __version__
 from bench.config import DataFileSpec, HardwareProfile, MeasurementSpec, SuiteSpec
 from bench.errors import BenchError, ConfigError, DataError
 from bench.fsutil import now_iso
-from bench.results import DatasetRecord, ResultDocument, SplitRecord, canonical_json, load_results, write_results
+from bench.results import (
+    DatasetRecord,
+    ResultDocument,
+    SplitRecord,
+    canonical_json,
+    json_differences,
+    load_results,
+    write_results,
+)
 from bench.run.request import (
     ADHOC_SUITE,
     DEFAULT_N_TEST,
@@ -364,9 +372,17 @@ def open_document(
     if path is not None:
         doc = load_results(path)
         if doc.settings_sha256 != settings_sha:
+            names = ("now", "in the run")
+            diffs = [
+                f"profile.{d}"
+                for d in json_differences(hashed_profile(request.profile), hashed_profile(doc.profile), names=names)
+            ]
+            diffs += [f"settings.{d}" for d in json_differences(settings, doc.settings, names=names)]
+            shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
             raise ConfigError(
-                f"{path}: this run was made with other settings (profile, suite or overrides differ), so its cells "
-                "cannot be mixed with new ones. Use another --run-id, or --new for a fresh run."
+                f"{path}: this run was made with other settings, so its cells cannot be mixed with new ones "
+                f"({shown or 'the settings hash differs'}). Resume it with `--run-id {doc.run_id}` and no other "
+                "options, or start a fresh run with another --run-id."
             )
         for name, prepared in datasets.items():
             old = doc.datasets.get(name)

@@ -106,3 +106,13 @@ def test_an_error_outside_a_cell_keeps_the_run_resumable(tmp_path: Path, monkeyp
         run(request(tmp_path, run_id="broken"))
     doc = load_results(tmp_path / "broken")
     assert doc.status == "interrupted" and len(doc.cells) == 4 and closed
+
+
+def test_other_settings_are_named_when_a_run_cannot_be_resumed(tmp_path: Path) -> None:
+    from bench.errors import ConfigError
+
+    folder = tmp_path / RUN_ID
+    folder.mkdir()
+    shutil.copy(STORED, folder / "results.json")
+    with pytest.raises(ConfigError, match=r"settings\.min_window_s: 1\.0 now, 0\.2 in the run"):
+        run(request(tmp_path, run_id=RUN_ID, min_window_s=1.0))
