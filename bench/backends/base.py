@@ -8,6 +8,7 @@ metered window; may be called several times when the window is extended to the p
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -41,3 +42,15 @@ class Backend(Protocol):
     def close(self) -> None:
         """Free memory. Idempotent."""
         ...
+
+
+def cuda_synchronize(device: str) -> None:
+    """Block until the queued CUDA work of ``device`` (``cuda``, ``cuda:1``) is done; a no-op on the CPU, and where
+    CUDA was never initialized in this process (nothing can be queued, and ``torch.cuda.synchronize`` would raise
+    on a machine without CUDA, e.g. a forced GPU profile). Never imports torch itself."""
+    if not device.startswith("cuda") or "torch" not in sys.modules:
+        return
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize(device)

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.backends.base import cuda_synchronize
 from bench.data.loaders import file_sha256
 from bench.errors import ConfigError
 
@@ -208,11 +209,7 @@ class HFClassifierBackend:
 
     def synchronize(self) -> None:
         """Wait for queued GPU work (no-op on CPU)."""
-        if self.device.startswith("cuda"):
-            import torch
-
-            if torch.cuda.is_available() and torch.cuda.is_initialized():
-                torch.cuda.synchronize()
+        cuda_synchronize(self.device)
 
     def info(self) -> dict[str, Any]:
         """What ran: the model's pin, its labels and how they map, library versions, device, batch size."""

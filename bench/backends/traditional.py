@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.backends import import_optional
+from bench.backends.base import cuda_synchronize
 from bench.catalog.embedders import PAPER_EMBEDDER, get_embedder_spec, resolve_embedder_path
 from bench.errors import ConfigError, DataError, did_you_mean
 
@@ -147,13 +148,7 @@ class TraditionalBackend:
 
     def synchronize(self) -> None:
         """Wait for queued CUDA work of the encoder; a no-op on the CPU (sklearn and xgboost here are synchronous)."""
-        if self.device.startswith("cuda") and "torch" in sys.modules:
-            import torch
-
-            # Only if CUDA was ever used in this process: on a machine without CUDA (a forced GPU profile) there is
-            # nothing queued, and torch.cuda.synchronize would raise.
-            if torch.cuda.is_available() and torch.cuda.is_initialized():
-                torch.cuda.synchronize(self.device)
+        cuda_synchronize(self.device)
 
     def close(self) -> None:
         """Drop the trained model and the reference to the encoder (which stays cached for other cells)."""

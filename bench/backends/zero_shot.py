@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench.backends.base import cuda_synchronize
 from bench.errors import ConfigError
 from bench.prompts import build_messages, parse_answer, prompt_info
 
@@ -126,11 +127,7 @@ class ZeroShotBackend:
 
     def synchronize(self) -> None:
         """Wait for queued GPU work (no-op on CPU)."""
-        if self.device.startswith("cuda"):
-            import torch
-
-            if torch.cuda.is_available() and torch.cuda.is_initialized():
-                torch.cuda.synchronize()
+        cuda_synchronize(self.device)
 
     # --- for subclasses -------------------------------------------------------------------------------------------
 

@@ -115,29 +115,24 @@ def task_name(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", model)
 
 
-def _run_request(request: SlurmRequest, profile: HardwareProfile) -> RunRequest:
+def _overrides(request: SlurmRequest) -> dict[str, Any]:
+    """The run options of a ``bench slurm`` request, as the manifest stores them (``overrides``)."""
+    return {
+        "repetitions": request.repetitions,
+        "min_window_s": request.min_window_s,
+        "idle_baseline_s": request.idle_baseline_s,
+        "codecarbon": request.codecarbon,
+        "data_paths": dict(sorted(request.data_paths.items())),
+        "models": request.models,
+        "force": request.force,
+    }
 
+
+def _run_request(profile: HardwareProfile, suite: str, overrides: dict[str, Any], **extra: Any) -> RunRequest:
+    """The whole run's RunRequest from the manifest's ``overrides`` (``force`` is the tasks' own option)."""
     return RunRequest(
         profile=profile,
-        suite_name=request.suite,
-        reports_dir=request.output / "parts",
-        data_paths=dict(request.data_paths),
-        repetitions=request.repetitions,
-        min_window_s=request.min_window_s,
-        idle_baseline_s=request.idle_baseline_s,
-        codecarbon=request.codecarbon,
-        models=request.models,
-        progress=False,
-    )
-
-
-def _manifest_run_request(manifest: dict[str, Any]) -> RunRequest:
-    """The whole run's RunRequest rebuilt from a manifest (its profile as written then, its overrides)."""
-
-    overrides = manifest["overrides"]
-    return RunRequest(
-        profile=HardwareProfile.model_validate(manifest["profile_config"]),
-        suite_name=manifest["suite_name"],
+        suite_name=suite,
         data_paths=dict(overrides["data_paths"]),
         repetitions=overrides["repetitions"],
         min_window_s=overrides["min_window_s"],
@@ -145,7 +140,14 @@ def _manifest_run_request(manifest: dict[str, Any]) -> RunRequest:
         codecarbon=overrides["codecarbon"],
         models=overrides["models"],
         progress=False,
+        **extra,
     )
+
+
+def _manifest_run_request(manifest: dict[str, Any]) -> RunRequest:
+    """The whole run's RunRequest rebuilt from a manifest (its profile as written then, its overrides)."""
+    profile = HardwareProfile.model_validate(manifest["profile_config"])
+    return _run_request(profile, manifest["suite_name"], manifest["overrides"])
 
 
 def task_settings(run_request: RunRequest, task: Task) -> dict[str, Any]:
@@ -192,7 +194,8 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
     # Each task runs with the absolute path (its working folder is not ours): the manifest must hold the same one.
     request = dataclasses.replace(request, data_paths=resolved_data_paths(request.data_paths))
     profile = load_profile(request.profile)
-    run_request = _run_request(request, profile)
+    overrides = _overrides(request)
+    run_request = _run_request(profile, request.suite, overrides, reports_dir=request.output / "parts")
     suite = effective_suite(run_request)
     settings = run_settings(run_request, suite)
     tasks = []
@@ -220,15 +223,7 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
         "settings": settings,
         "settings_sha256": settings_sha256(profile, settings),
         "task_settings": {t.name: task_settings(run_request, t) for t in tasks},
-        "overrides": {
-            "repetitions": request.repetitions,
-            "min_window_s": request.min_window_s,
-            "idle_baseline_s": request.idle_baseline_s,
-            "codecarbon": request.codecarbon,
-            "data_paths": dict(sorted(request.data_paths.items())),
-            "models": request.models,
-            "force": request.force,
-        },
+        "overrides": overrides,
     }
     return profile, body, tasks
 
