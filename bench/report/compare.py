@@ -64,6 +64,13 @@ def _model_pin(doc: Any, model: str) -> str:
 def comparability(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
     """Why the runs may not be comparable: data sets, splits, prompts, kit or model versions that differ."""
     notices: list[Notice] = []
+    by_hash: dict[str, list[str]] = {}
+    for lab, d in zip(labels, docs, strict=True):
+        if get(d, "content_hash"):
+            by_hash.setdefault(str(get(d, "content_hash")), []).append(lab)
+    for same in (labs for labs in by_hash.values() if len(labs) > 1):
+        # the same document twice: its numbers differ from themselves by nothing, machines included
+        notices.append(Notice("note", f"{' and '.join(same)} are the same run (the same content hash)."))
 
     def differ(what: str, values: dict[str, Any], level: str = "warning") -> None:
         distinct = {repr(v) for v in values.values()}

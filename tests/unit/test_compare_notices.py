@@ -38,3 +38,12 @@ def test_the_same_llm_with_another_prompt_is_named() -> None:
 
 def test_the_same_llm_with_the_same_prompt_is_comparable() -> None:
     assert not any("prompt" in t.lower() for t in _texts(_run(_llm(PROMPT_V1)), _run(_llm(dict(PROMPT_V1)))))
+
+
+def test_the_same_run_twice_is_said_to_be_one_run() -> None:
+    from bench.results import content_hash
+
+    doc = _run(TRADITIONAL)
+    doc.content_hash = content_hash(doc.model_dump(mode="json"))
+    assert "R0 and R1 are the same run (the same content hash)." in _texts(doc, doc)
+    assert not any("same run" in t for t in _texts(doc, _run(TRADITIONAL)))
