@@ -22,7 +22,7 @@ from bench.run import plan as planning
 from bench.run.plan import RunRequest
 from bench.run.progress import Eta, RunProgress
 from bench.run.session import Session, host_placement_gpus, idle_power_for, sigterm_as_interrupt
-from bench.validation import Expectations
+from bench.validation import Expectations, idle_others_warnings
 
 
 class RunInterrupted(BenchError):
@@ -117,6 +117,9 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
             if todo and settings["idle_baseline_s"] > 0:
                 console.print(f"idle baseline: {settings['idle_baseline_s']:g} s ...")
                 document.idle.append(session.measure_idle(settings["idle_baseline_s"], session_index, "start"))
+                for warning in idle_others_warnings(document.idle[-1], expectations.max_other_cpu_share):
+                    console.print(f"[yellow]warning:[/] {warning}")
+                    document.warnings.append(warning)
                 write_results(document, results_path)
             idle = document.idle[-1] if document.idle else None
             with RunProgress(console, len(todo), eta, enabled=request.progress) as progress:
@@ -177,6 +180,9 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                 console.print(f"idle baseline (end of session): {settings['idle_baseline_s']:g} s ...")
                 for warning in session.end_of_session_idle(document, settings["idle_baseline_s"], session_index):
                     console.print(f"[yellow]warning:[/] {warning}")
+                for warning in idle_others_warnings(document.idle[-1], expectations.max_other_cpu_share):
+                    console.print(f"[yellow]warning:[/] {warning}")
+                    document.warnings.append(warning)
                 document.updated_at = now_iso()
                 write_results(document, results_path)
     except KeyboardInterrupt:
