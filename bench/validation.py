@@ -11,7 +11,9 @@ numbers agree with each other and with physics:
   that device (GPU: 1.1 x its power limit); no measured component at exactly 0 J; as many GPUs metered as the
   profile (or the cell's allocation) asked for, and a cell's allocation (``cell.gpus``) equal to its model's placement;
   other processes (``others_problems``): no more than the profile's ``max_other_cpu_share`` of the machine's CPU time
-  used outside the run's process tree over a window long enough to judge, and no other process on a metered GPU.
+  used outside the run's process tree over a window long enough to judge, and no other process on a metered GPU;
+  GPU telemetry at the window's edges (``gpu_telemetry_problems``): no thermal or power throttling, temperatures
+  within ``GPU_TEMPERATURE_RANGE_C``.
 
 A failing check marks the cell invalid with the reason; ``check_document`` reports it, so ``bench validate`` does too.
 """
@@ -49,6 +51,18 @@ RAM_MAX_W_PER_GB = 1.5
 RAM_MAX_W = 6000.0
 #: Idle power may move by this much (relative) between the start and the end of a session before a warning.
 IDLE_DRIFT_LIMIT = 0.05
+#: GPU temperatures (C) a window may start and end at: 20 to 95 C, the range ML.ENERGY's validator accepts (as issue 16
+#: cites it). Below, the sensor or the room is implausible; above, the GPU is at its thermal limits.
+GPU_TEMPERATURE_RANGE_C = (20.0, 95.0)
+#: Clocks event reasons (``bench.meters.nvml.CLOCKS_EVENT_REASONS``) that mean the GPU was held back by power or heat:
+#: its energy and duration then describe a throttled GPU, not the model. ``hw_slowdown`` is set with either.
+THROTTLE_REASONS = {
+    "sw_power_cap": "power",
+    "hw_power_brake_slowdown": "power",
+    "sw_thermal_slowdown": "thermal",
+    "hw_thermal_slowdown": "thermal",
+    "hw_slowdown": "hardware (thermal or power brake)",
+}
 #: The share of the machine's CPU time that processes outside the run may use in a window before it is invalid, where
 #: the profile does not say (``measurement.max_other_cpu_share``; documents written before it existed).
 MAX_OTHER_CPU_SHARE = 0.10
@@ -193,6 +207,29 @@ def power_problems(
     return problems
 
 
+def gpu_telemetry_problems(detail: Mapping[str, Any]) -> list[str]:
+    """Throttling and out-of-range temperatures in the GPU meter's per-GPU records (``_start``/``_end`` telemetry
+    of ``bench.meters.nvml``); records without telemetry (older documents, unsupported queries) are not judged."""
+    problems: list[str] = []
+    low, high = GPU_TEMPERATURE_RANGE_C
+    for record in _gpu_records(detail):
+        label = f"GPU {record.get('index')} ({record.get('name', '?')})"
+        for edge in ("start", "end"):
+            temperature = _float_or_none(record.get(f"temperature_c_{edge}"))
+            if temperature is not None and not low <= temperature <= high:
+                problems.append(
+                    f"energy.gpu: {label} at {temperature:g} C at the window's {edge}, outside {low:g}-{high:g} C"
+                )
+            names = record.get(f"clocks_event_reason_names_{edge}")
+            throttled = [n for n in names if n in THROTTLE_REASONS] if isinstance(names, list) else []
+            if throttled:
+                kinds = sorted({THROTTLE_REASONS[n] for n in throttled})
+                problems.append(
+                    f"energy.gpu: {label} throttled ({', '.join(kinds)}: {', '.join(throttled)}) at the window's {edge}"
+                )
+    return problems
+
+
 def others_problems(others: Any, limit: float) -> list[str]:
     """Why a window shared the machine (empty: it did not, or it could not be judged). ``others``: an ``OtherLoad``.
 
@@ -269,6 +306,7 @@ def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
                 power_problems(component, value.energy_j / cell.duration_s, value.method, value.detail, expect)
             )
         if component == "gpu":
+            reasons.extend(gpu_telemetry_problems(value.detail))
             records = _gpu_records(value.detail)
             parts = [_float_or_none(r.get("energy_j")) for r in records]
             if records and all(p is not None for p in parts):

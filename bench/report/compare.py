@@ -129,6 +129,59 @@ def comparability(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
             )
         if get(d, "status") != "complete":
             notices.append(Notice("warning", f"{lab}: the run is {get(d, 'status')}, not complete."))
+    notices.extend(condition_notices(docs, labels))
+    return notices
+
+
+#: Validity reasons (``bench.validation``) that say a window was not the model's alone or the GPU was not in a state
+#: comparable across machines: other processes, throttling, temperatures out of range.
+CONDITION_MARKERS = (
+    "other processes used",
+    "other process(es) on a metered GPU",
+    " throttled (",
+    " C at the window's ",
+)
+
+
+def condition_notices(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
+    """Per run, the cells whose window other processes shared or whose GPU throttled or ran outside its temperature
+    range (left out of the energy columns), and the shared idle baselines; a note where only some runs record what
+    else ran (documents before schema v3), since their windows cannot be checked the same way."""
+    notices: list[Notice] = []
+    observed = {}
+    for lab, d in zip(labels, docs, strict=True):
+        cells = list(get(d, "cells") or [])
+        observed[lab] = any(get(c, "others") is not None for c in cells) or any(
+            get(i, "others") is not None for i in get(d, "idle") or []
+        )
+        hit = [c for c in cells if any(m in str(r) for r in get(c, "validity") or [] for m in CONDITION_MARKERS)]
+        if hit:
+            items = [
+                f"{c.dataset} · {c.model} · rep {c.repetition}: "
+                + "; ".join(str(r) for r in c.validity if any(m in str(r) for m in CONDITION_MARKERS))
+                for c in hit[:10]
+            ]
+            more = [f"… and {len(hit) - 10} more"] if len(hit) > 10 else []
+            notices.append(
+                Notice(
+                    "warning",
+                    f"{lab}: {len(hit)} cell(s) measured while other processes ran or the GPU throttled; their energy "
+                    "is left out:",
+                    items + more,
+                )
+            )
+        shared_idle = [w for w in get(d, "warnings") or [] if "idle baseline" in str(w) and "other process" in str(w)]
+        if shared_idle:
+            notices.append(Notice("warning", f"{lab}: idle baselines shared with other processes:", shared_idle))
+    if any(observed.values()) and not all(observed.values()):
+        notices.append(
+            Notice(
+                "note",
+                "Not every run records what else ran on its machine (written before bench recorded it): "
+                "their windows cannot be checked for other processes.",
+                [f"{lab}: {'recorded' if seen else 'not recorded'}" for lab, seen in observed.items()],
+            )
+        )
     return notices
 
 
