@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.analysis import energy_duration_regression, model_rows, per_text
+from bench.derived import per_1000_texts
 from bench.report import svg
 from bench.report.format import (
     COMPONENTS,
@@ -130,6 +131,22 @@ def comparability(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
         if get(d, "status") != "complete":
             notices.append(Notice("warning", f"{lab}: the run is {get(d, 'status')}, not complete."))
     notices.extend(condition_notices(docs, labels))
+    grids = {lab: get(d, "grid") for lab, d in zip(labels, docs, strict=True)}
+    if any(g is not None for g in grids.values()):
+        notices.append(
+            Notice(
+                "note",
+                "CO₂e per 1,000 texts is derived (gross energy x PUE x the grid's carbon intensity), each run with "
+                "its own grid:",
+                [
+                    f"{lab}: {get(g, 'intensity_gco2e_per_kwh')} gCO2e/kWh, PUE {get(g, 'pue')} "
+                    f"({get(g, 'intensity_source')})"
+                    if g is not None
+                    else f"{lab}: no grid recorded (written before bench derived CO₂e)"
+                    for lab, g in grids.items()
+                ],
+            )
+        )
     return notices
 
 
@@ -221,6 +238,17 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
             ]
         if len(present) > 1:
             columns += [Column(f"{labels[i]} / {labels[present[0]]}", "× energy", group="ratio") for i in present[1:]]
+        carbon = [i for i in present if get(get(docs[i], "grid"), "intensity_gco2e_per_kwh") is not None]
+        columns += [
+            Column(
+                "CO₂e (derived)",
+                "g / 1,000 texts",
+                group=labels[i],
+                title=f"gross energy x PUE x {get(docs[i].grid, 'intensity_gco2e_per_kwh')} gCO2e/kWh "
+                f"({get(docs[i].grid, 'intensity_source')})",
+            )
+            for i in carbon
+        ]
         table_rows = []
         series = []
         for i in present:
@@ -271,6 +299,9 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
             for i in present[1:]:
                 jpt = bars[labels[i]][-1]
                 line.append(Td(num(jpt / first, 3) if jpt is not None and first else "—"))
+            for i in carbon:
+                derived = per_1000_texts(bars[labels[i]][-1], docs[i].grid)
+                line.append(Td(num(derived.gco2e if derived else None)))
             table_rows.append(line)
         sections.append(
             {

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.derived import grid_record
 from bench.errors import BenchError
 from bench.fsutil import now_iso
 from bench.results import Cell, ResultDocument, write_results
@@ -80,6 +81,8 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         session.close()
         raise
     document.meters = session.describe()
+    if document.grid is None:  # what the derived gCO2e and cost rest on, fixed at the run's start (bench.derived)
+        document.grid = grid_record(profile.measurement)
     expectations = Expectations.from_document(document)
     grid = planning.grid(suite)
     todo = planning.pending(suite, document)

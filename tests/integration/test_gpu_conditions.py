@@ -41,6 +41,9 @@ def test_a_hot_throttling_gpu_and_a_foreign_process_flag_the_cells(
     assert any("throttled (thermal" in p for p in problems) and any("other process(es)" in p for p in problems)
     assert fake_nvml.init_count == 0, "the observer shut NVML down as often as it initialized it"
 
+    # The grid the derived CO2e rests on is stored with the run; the report shows it, labelled derived.
+    assert doc.grid is not None and doc.grid.intensity_source.startswith("CodeCarbon ")
+    assert doc.grid.country_iso_code == "DEU" and doc.grid.pue == 1.0
     # The report lists the cell's conditions; the compare page warns about it and notes the run without records.
     page = render_report(doc)
     assert (
@@ -48,7 +51,10 @@ def test_a_hot_throttling_gpu_and_a_foreign_process_flag_the_cells(
         and "45 → 45; 96 → 96; 45 → 45" in page
         and "sw_thermal_slowdown" in page
     )
+    assert "grid (for derived CO₂e)" in page and "CO₂e (derived)<span" in page
+    assert "run CO₂e (derived)" not in page, "every cell is flagged: no valid energy to derive the run's CO2e from"
     older = load_results(document_path("cpu-default"))
     compare = render_compare([doc, older])
     assert "A: 1 cell(s) measured while other processes ran or the GPU throttled" in compare
     assert "B: not recorded" in compare
+    assert "B: no grid recorded" in compare and "CO₂e per 1,000 texts is derived" in compare
