@@ -20,8 +20,8 @@ def test_flagged_cells_come_first_and_short_windows_are_shown_as_unjudged() -> N
     view = conditions_view(document(_cells()))
     assert view is not None and (view.flagged, view.total) == (1, 2)
     first, second = view.table.rows
-    assert first[2].text == "0" and first[4].text == "25.0%" and first[-1].text == "invalid"
-    assert second[4].text == "(50.0%)" and second[4].sub == "too short to judge" and second[-1].text == "ok"
+    assert first[0].text.endswith(" · 0") and first[2].text == "25.0%" and first[-1].text == "invalid"
+    assert second[2].text == "(50.0%)" and second[2].sub == "too short to judge" and second[-1].text == "ok"
 
 
 def test_documents_without_records_have_no_section_and_a_compare_note() -> None:

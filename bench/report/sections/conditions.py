@@ -87,13 +87,11 @@ def conditions_view(doc: Any) -> ConditionsView | None:
     cells = [c for c in get(doc, "cells") or [] if get(c, "status") == "ok" and (get(c, "others") or _has_telemetry(c))]
     if not cells:
         return None
-    gpus = any(_gpus(c) for c in cells)
+    gpus = any(_gpus(c) or get(get(c, "others"), "gpu_processes") is not None for c in cells)
     cells.sort(key=lambda c: not get(c, "validity"))  # stable: flagged first, run order kept within
     flagged = sum(1 for c in cells if get(c, "validity"))
     columns = [
-        Column("data set", numeric=False),
-        Column("model", numeric=False),
-        Column("rep"),
+        Column("cell", "data set · model · rep", numeric=False),
         Column("window", "s"),
         Column("others' CPU", "% of machine", title="CPU time used outside the run's process tree / (wall x CPUs)"),
     ]
@@ -111,9 +109,7 @@ def conditions_view(doc: Any) -> ConditionsView | None:
         others = get(c, "others")
         window = get(c, "window")
         line = [
-            Td(str(c.dataset), cls="name"),
-            Td(str(c.model), cls="name"),
-            Td(str(c.repetition)),
+            Td(f"{c.dataset} · {c.model} · {c.repetition}", cls="name"),
             Td(num(get(window, "duration_s"))),
             _others_td(others),
         ]
