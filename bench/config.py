@@ -106,6 +106,9 @@ class MeasurementSpec(_Strict):
         default=None, description="electricity price for the derived cost; None: no cost is shown"
     )
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    calibration: bool = Field(
+        default=True, description="run the reference workload once per session: the machine's index (bench.calibration)"
+    )
 
     @model_serializer(mode="wrap")
     def _new_fields_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
@@ -125,6 +128,7 @@ _LATER_MEASUREMENT_DEFAULTS: dict[str, object] = {
     "grid_intensity_gco2e_per_kwh": None,
     "price_per_kwh": None,
     "currency": "EUR",
+    "calibration": True,
 }
 
 

@@ -24,7 +24,8 @@ from bench.fsutil import atomic_write_bytes
 # file instead of failing on unknown fields.
 # 3: cells and idle baselines gained ``others`` (the CPU time and GPU processes of everything outside the run's own
 # process tree over the window), documents ``grid`` (the carbon intensity, PUE and price the derived gCO2e and cost
-# rest on). Optional, None in older documents: a v2 document is a v3 document without them.
+# rest on) and ``calibration`` (each session's reference-workload index). Optional (None or empty in older
+# documents): a v2 document is a v3 document without them.
 SCHEMA_VERSION = 3
 DOCUMENT_KIND = "bench.results"
 
@@ -247,6 +248,27 @@ class GridRecord(_Model):
     currency: str | None = None
 
 
+class Calibration(_Model):
+    """A session's calibration job (``bench.calibration``): the reference workload ``reference`` metered like a cell.
+
+    ``j_per_unit`` (gross J, every component, per reference unit) and ``s_per_unit`` are the machine's index;
+    ``energy`` holds each component per unit with its method. Where the job could not run (``reason``), they are None.
+    """
+
+    session: int
+    reference: str
+    device: str
+    unit_flop: Annotated[int, Field(ge=1)]
+    measured_at: str
+    loops: Annotated[int, Field(ge=1)] | None = None
+    duration_s: Annotated[float, Field(ge=0)] | None = Field(default=None, description="the metered window (s)")
+    s_per_unit: Annotated[float, Field(ge=0)] | None = None
+    j_per_unit: Annotated[float, Field(ge=0)] | None = None
+    energy: dict[str, EnergyValue] = Field(default_factory=dict, description="per component, per reference unit")
+    others: OtherLoad | None = None
+    reason: str | None = Field(default=None, description="why there is no index (job not run or failed)")
+
+
 class PartRecord(_Model):
     """Provenance of one part of a run merged from Slurm array tasks (``bench merge``): which task, where, when."""
 
@@ -289,6 +311,9 @@ class ResultDocument(_Model):
     )
     parts: list[PartRecord] = Field(
         default_factory=list, description="merged runs (`bench merge`): one record per Slurm task's part"
+    )
+    calibration: list[Calibration] = Field(
+        default_factory=list, description="one reference-workload index per session (bench.calibration; v3)"
     )
     grid: GridRecord | None = Field(
         default=None, description="carbon intensity, PUE and price for the derived gCO2e and cost (v3)"
@@ -343,7 +368,8 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
-    """v3 only added optional fields defaulting to None (``Cell.others``, ``IdleBaseline.others``, ``grid``):
+    """v3 only added optional fields defaulting to None or empty (``Cell.others``, ``IdleBaseline.others``, ``grid``,
+    ``calibration``):
     relabel. Their absence means "not observed", never "nothing else ran"."""
     return {**data, "schema_version": 3}
 

@@ -131,6 +131,19 @@ def comparability(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
         if get(d, "status") != "complete":
             notices.append(Notice("warning", f"{lab}: the run is {get(d, 'status')}, not complete."))
     notices.extend(condition_notices(docs, labels))
+    indices = {lab: calibration_index(d) for lab, d in zip(labels, docs, strict=True)}
+    if any(v is not None for v in indices.values()):
+        notices.append(
+            Notice(
+                "note",
+                "Energy per text divided by each run's machine index (gross J per reference unit of the session's "
+                "calibration job, bench.calibration): a per-text cost in units of the machine's own reference work.",
+                [
+                    f"{lab}: {num(v[0])} J per unit of {v[1]}" if v is not None else f"{lab}: no calibration recorded"
+                    for lab, v in indices.items()
+                ],
+            )
+        )
     grids = {lab: get(d, "grid") for lab, d in zip(labels, docs, strict=True)}
     if any(g is not None for g in grids.values()):
         notices.append(
@@ -239,6 +252,10 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
         if len(present) > 1:
             columns += [Column(f"{labels[i]} / {labels[present[0]]}", "× energy", group="ratio") for i in present[1:]]
         carbon = [i for i in present if get(get(docs[i], "grid"), "intensity_gco2e_per_kwh") is not None]
+        indices = {i: calibration_index(docs[i]) for i in present}
+        indexed = [i for i in present if indices[i] is not None]
+        if len({indices[i][1] for i in indexed}) != 1:  # type: ignore[index]
+            indexed = []  # indices of different reference workloads are never set side by side
         columns += [
             Column(
                 "CO₂e (derived)",
@@ -248,6 +265,16 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
                 f"({get(docs[i].grid, 'intensity_source')})",
             )
             for i in carbon
+        ]
+        columns += [
+            Column(
+                "energy / index",
+                "ref. units / text",
+                group=labels[i],
+                title=f"gross J per text / the run's {indices[i][1]} index "  # type: ignore[index]
+                f"({num(indices[i][0])} J per reference unit, bench.calibration)",  # type: ignore[index]
+            )
+            for i in indexed
         ]
         table_rows = []
         series = []
@@ -302,6 +329,9 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
             for i in carbon:
                 derived = per_1000_texts(bars[labels[i]][-1], docs[i].grid)
                 line.append(Td(num(derived.gco2e if derived else None)))
+            for i in indexed:
+                jpt = _run_jpt(index[i], dataset, model, docs[i])
+                line.append(Td(num(jpt / indices[i][0] if jpt is not None and indices[i][0] else None)))  # type: ignore[index]
             table_rows.append(line)
         sections.append(
             {
@@ -345,6 +375,24 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
         "sections": sections,
         "regression": compare_regression(docs, labels),
     }
+
+
+def calibration_index(doc: Any) -> tuple[float, str] | None:
+    """A run's machine index: the mean gross J per reference unit over its sessions' calibration jobs of its first
+    reference, and that reference's name; None without one (documents before schema v3, GPU runs)."""
+    records = [c for c in get(doc, "calibration") or [] if get(c, "j_per_unit") is not None]
+    if not records:
+        return None
+    reference = records[0].reference
+    values = [c.j_per_unit for c in records if c.reference == reference]
+    return sum(values) / len(values), reference
+
+
+def _run_jpt(index: dict[tuple[str, str], Any], dataset: str, model: str, doc: Any) -> float | None:
+    """Gross J per text of ``model`` on ``dataset`` in one run (None where it has no number)."""
+    r = index.get((dataset, model))
+    norm = per_text(_mean_n_test(doc, dataset, model), None, r.energy_j.mean if r and r.energy_j else None)
+    return norm.j_per_text if norm else None
 
 
 def _mean_n_test(doc: Any, dataset: str, model: str) -> float | None:

@@ -23,7 +23,7 @@ from bench.run import plan as planning
 from bench.run.plan import RunRequest
 from bench.run.progress import Eta, RunProgress
 from bench.run.session import Session, host_placement_gpus, idle_power_for, sigterm_as_interrupt
-from bench.validation import Expectations, idle_others_warnings
+from bench.validation import Expectations, idle_others_warnings, others_problems
 
 
 class RunInterrupted(BenchError):
@@ -125,6 +125,19 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                     document.warnings.append(warning)
                 write_results(document, results_path)
             idle = document.idle[-1] if document.idle else None
+            if todo and profile.measurement.calibration:
+                # The machine's index: the reference workload metered like a cell, once per session (bench.calibration)
+                from bench.calibration import calibrate
+
+                console.print("calibration: reference workload ...")
+                document.calibration.append(
+                    calibrate(session.meter_set, session.min_window_s, session_index, profile.hardware.device)
+                )
+                for problem in others_problems(document.calibration[-1].others, expectations.max_other_cpu_share):
+                    warning = f"session {session_index}: calibration: {problem}; the machine's index is doubtful"
+                    console.print(f"[yellow]warning:[/] {warning}")
+                    document.warnings.append(warning)
+                write_results(document, results_path)
             with RunProgress(console, len(todo), eta, enabled=request.progress) as progress:
                 current_model: str | None = None
                 placed: int | None = None

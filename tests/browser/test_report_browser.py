@@ -18,15 +18,30 @@ from typing import Any
 
 import pytest
 
+from bench.calibration import REFERENCE, UNIT_FLOP
 from bench.report import render_compare, render_report
 from bench.report.sample import sample_document
-from bench.results import GpuProcess, GridRecord, OtherLoad
+from bench.results import Calibration, EnergyValue, GpuProcess, GridRecord, OtherLoad
 
 
 def with_conditions(doc: Any) -> Any:
     """``doc`` as a schema v3 run records it: a grid for the derived CO2e, and per cell what else ran and the GPUs'
     state at the window's edges (one cell shared with a foreign GPU process, one too short to judge)."""
     doc.grid = GridRecord(country_iso_code="DEU", intensity_gco2e_per_kwh=380.95, intensity_source="test grid")
+    doc.calibration = [
+        Calibration(
+            session=0,
+            reference=REFERENCE,
+            device="cpu",
+            unit_flop=UNIT_FLOP,
+            measured_at="2026-01-01T00:00:00+00:00",
+            loops=400,
+            duration_s=2.0,
+            s_per_unit=0.005,
+            j_per_unit=0.4,
+            energy={"cpu": EnergyValue(energy_j=0.4, method="measured:rapl")},
+        )
+    ]
     for i, cell in enumerate(c for c in doc.cells if c.status == "ok"):
         procs = [GpuProcess(gpu_index=0, pid=4242, used_memory_bytes=2**30, name="other", own=False)] if i == 0 else []
         cell.others = OtherLoad(
@@ -163,6 +178,7 @@ def test_report_opens_offline_with_tables_and_charts(browser: Any, tmp_path: Pat
         assert conditions.count() == 1 and conditions.bounding_box()["height"] > 100
         assert page.locator("table.conditions tbody tr").first.inner_text().endswith("invalid")  # flagged first
         assert page.get_by_text("too short to judge").count() >= 1
+        assert page.get_by_text("machine index (session 0)").count() == 1
         assert page.locator("table.results th", has_text="CO₂e (derived)").count() == 3  # one per data set
         numbers = page.locator("table.results tbody td:nth-child(3)").first
         assert numbers.evaluate("e => getComputedStyle(e).textAlign") == "right"  # numbers right-aligned
@@ -189,6 +205,7 @@ def test_compare_opens_offline(browser: Any, tmp_path: Path) -> None:
         assert page.locator("table.compare").count() == 1
         assert page.get_by_text("measured while other processes ran or the GPU throttled").count() == 1
         assert page.locator("table.compare th", has_text="CO₂e (derived)").count() == 1
+        assert page.locator("table.compare th", has_text="energy / index").count() == 1  # A has an index, B none
         assert _visible_charts(page) >= 3
         _screenshot(page, tmp_path, "compare.png")
     finally:

@@ -41,6 +41,8 @@ def test_a_hot_throttling_gpu_and_a_foreign_process_flag_the_cells(
     assert any("throttled (thermal" in p for p in problems) and any("other process(es)" in p for p in problems)
     assert fake_nvml.init_count == 0, "the observer shut NVML down as often as it initialized it"
 
+    (calibration,) = doc.calibration  # a GPU profile: no CPU index taken on the wrong device, and why
+    assert calibration.j_per_unit is None and calibration.reason is not None and "CPU only" in calibration.reason
     # The grid the derived CO2e rests on is stored with the run; the report shows it, labelled derived.
     assert doc.grid is not None and doc.grid.intensity_source.startswith("CodeCarbon ")
     assert doc.grid.country_iso_code == "DEU" and doc.grid.pue == 1.0

@@ -67,7 +67,11 @@ def test_a_run_beside_cpu_burners_is_flagged_with_the_reason(tmp_path: Path, bur
     for idle in doc.idle:
         assert idle.others is not None and idle.others.judged
         assert idle.others.other_cpu_share is not None and idle.others.other_cpu_share > 0.3
-    assert [w.split(":")[0] for w in doc.warnings if "other processes used" in w] == ["session 0", "session 0"]
+    shared = [w.split(": other")[0] for w in doc.warnings if "other processes used" in w]
+    assert shared == ["session 0: idle baseline (start)", "session 0: calibration", "session 0: idle baseline (end)"]
+    (calibration,) = doc.calibration  # the machine's index, metered like a cell, with what else ran
+    assert calibration.j_per_unit is not None and calibration.j_per_unit > 0 and calibration.loops >= 1
+    assert calibration.others is not None and calibration.others.judged
     problems = [str(p) for p in check_document(doc)]
     assert any("idle[0]" in p and "other processes used" in p for p in problems)
     assert any(p.startswith("cell tomatoes-offline/linear-bow/rep0: other processes used") for p in problems)

@@ -39,7 +39,20 @@ def head_facts(doc: Any) -> list[tuple[str, str]]:
         ("updated", str(get(doc, "updated_at", "—"))),
         ("content hash", short_hash(get(doc, "content_hash"), 16)),
         *carbon_facts(doc),
+        *calibration_facts(doc),
     ]
+
+
+def calibration_facts(doc: Any) -> list[tuple[str, str]]:
+    """Each session's calibration job (``bench.calibration``): the machine's index, or why there is none."""
+    out = []
+    for c in get(doc, "calibration") or []:
+        if c.j_per_unit is not None:
+            text = f"{num(c.j_per_unit)} J and {num(c.s_per_unit)} s per unit of {c.reference} ({c.loops} loops)"
+        else:
+            text = f"{c.reference}: none ({c.reason})"
+        out.append((f"machine index (session {c.session})", text))
+    return out
 
 
 def carbon_facts(doc: Any) -> list[tuple[str, str]]:
