@@ -13,7 +13,16 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from bench import SOURCE_ROOT
 from bench.catalog.models import split_placement  # light, and it does not import bench.config: no cycle
@@ -82,6 +91,45 @@ class MeasurementSpec(_Strict):
     codecarbon: bool = True
     codecarbon_measure_power_s: Annotated[float, Field(gt=0)] = 15.0
     country_iso_code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "DEU"
+    max_other_cpu_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.10,
+        description="a window where processes outside the run used more than this share of the machine's CPU time "
+        "is invalid (machine-scope energy counts them); windows under 1 s are not judged (bench.meters.others)",
+    )
+    pue: Annotated[float, Field(ge=1, le=5)] = Field(
+        default=1.0, description="power usage effectiveness for the derived gCO2e and cost (1.0: the paper's)"
+    )
+    grid_intensity_gco2e_per_kwh: Annotated[float, Field(ge=0, le=2000)] | None = Field(
+        default=None, description="the grid's carbon intensity; None: CodeCarbon's table for country_iso_code"
+    )
+    price_per_kwh: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="electricity price for the derived cost; None: no cost is shown"
+    )
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    calibration: bool = Field(
+        default=True, description="run the reference workload once per session: the machine's index (bench.calibration)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _new_fields_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """Fields added after runs were stored are dumped only when they differ from their default, so a profile
+        that does not set them hashes as before (``bench.run.plan.settings_sha256``) and older runs still resume."""
+        data = handler(self)
+        for name, default in _LATER_MEASUREMENT_DEFAULTS.items():
+            if name in data and data[name] == default:
+                del data[name]
+        return data
+
+
+#: MeasurementSpec fields added in schema v3 of the results (others' CPU share, carbon and cost), with their defaults.
+_LATER_MEASUREMENT_DEFAULTS: dict[str, object] = {
+    "max_other_cpu_share": 0.10,
+    "pue": 1.0,
+    "grid_intensity_gco2e_per_kwh": None,
+    "price_per_kwh": None,
+    "currency": "EUR",
+    "calibration": True,
+}
 
 
 class LlmSpec(_Strict):

@@ -22,7 +22,11 @@ from bench.fsutil import atomic_write_bytes
 # 2: cells gained ``gpus`` and ``nodes`` (multi-GPU / multi-node allocations), documents ``parts`` (runs merged from
 # Slurm tasks). A v1 document is a v2 document without them; the bump makes an older kit say "upgrade bench" on a v2
 # file instead of failing on unknown fields.
-SCHEMA_VERSION = 2
+# 3: cells and idle baselines gained ``others`` (the CPU time and GPU processes of everything outside the run's own
+# process tree over the window), documents ``grid`` (the carbon intensity, PUE and price the derived gCO2e and cost
+# rest on) and ``calibration`` (each session's reference-workload index). Optional (None or empty in older
+# documents): a v2 document is a v3 document without them.
+SCHEMA_VERSION = 3
 DOCUMENT_KIND = "bench.results"
 
 
@@ -73,6 +77,51 @@ class NodeEnergy(_Model):
     methods: dict[str, str] = Field(default_factory=dict)
 
 
+class GpuProcess(_Model):
+    """One process NVML listed as running compute work on a metered GPU (``nvmlDeviceGetComputeRunningProcesses``)."""
+
+    gpu_index: int
+    pid: int
+    used_memory_bytes: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="GPU memory the process held (bytes); None where NVML does not say (MIG, WSL)"
+    )
+    name: str | None = Field(default=None, description="process name where visible in this PID namespace")
+    own: bool | None = Field(
+        default=None,
+        description="True: the run's own process tree; False: another process; None: the pid is not visible here "
+        "(NVML reports host pids, a container sees its own), so it cannot be attributed",
+    )
+    at: Literal["start", "end"] = "start"
+
+
+class OtherLoad(_Model):
+    """What ran on the machine besides the run over one window (a cell's or an idle baseline's; bench.meters.others).
+
+    CPU: ``other_cpu_share`` = (system-wide busy CPU time - the run's own process tree's CPU time) / (``wall_s`` x
+    ``logical_cpus``), from ``psutil.cpu_times()`` (/proc/stat) and ``psutil.Process.cpu_times()``. Both count in
+    clock ticks (10 ms on Linux), so a short window cannot be judged: ``judged`` is False (with ``note``) when the
+    window is shorter than ``bench.meters.others.MIN_JUDGED_S``; the share is still stored. GPUs: the compute
+    processes NVML lists on the metered GPUs at the window's start and end.
+    """
+
+    wall_s: Annotated[float, Field(ge=0)]
+    logical_cpus: Annotated[int, Field(ge=1)]
+    machine_busy_cpu_s: float | None = Field(default=None, description="all CPUs' busy time over the window (s)")
+    own_cpu_s: float | None = Field(default=None, description="the run's process and its children's CPU time (s)")
+    other_cpu_share: float | None = Field(
+        default=None, description="(machine_busy_cpu_s - own_cpu_s) / (wall_s x logical_cpus); None: not measured"
+    )
+    resolution_share: float | None = Field(
+        default=None, description="the share's quantization step: clock ticks of the counters / (wall x CPUs)"
+    )
+    judged: bool = False
+    note: str | None = None
+    gpu_processes: list[GpuProcess] | None = Field(
+        default=None, description="NVML compute processes on the metered GPUs; None: no GPU metered or NVML failed"
+    )
+    gpu_note: str | None = None
+
+
 class Cell(_Model):
     """One (dataset, model, repetition): accuracy and per-pass duration and energy."""
 
@@ -104,6 +153,9 @@ class Cell(_Model):
     )
     nodes: list[NodeEnergy] | None = Field(
         default=None, description="multi-node cells: each node's duration and energy (the cell sums / takes the max)"
+    )
+    others: OtherLoad | None = Field(
+        default=None, description="what else ran on the machine during the window (v3; None in older documents)"
     )
 
     @model_validator(mode="after")
@@ -176,6 +228,45 @@ class IdleBaseline(_Model):
         default_factory=dict, description="end records: relative change of idle power vs the session's start"
     )
     detail: dict[str, Any] = Field(default_factory=dict, description="per component: the meter's detail")
+    others: OtherLoad | None = Field(default=None, description="what else ran during the baseline (v3)")
+
+
+class GridRecord(_Model):
+    """What the derived carbon and cost numbers rest on (``bench.derived``), fixed when the run starts.
+
+    ``intensity_gco2e_per_kwh``: the grid's carbon intensity, from the profile (``grid_intensity_gco2e_per_kwh``) or
+    else the table CodeCarbon ships (``codecarbon/data/private_infra/global_energy_mix.json``, per country ISO code,
+    ``intensity_source`` names file, version and the data's year). ``pue``: the data centre's power usage
+    effectiveness (1.0: the machine's own draw, as the paper). ``price_per_kwh``: None where no price was given.
+    """
+
+    country_iso_code: str | None = None
+    intensity_gco2e_per_kwh: Annotated[float, Field(ge=0)] | None = None
+    intensity_source: str
+    pue: Annotated[float, Field(ge=1)] = 1.0
+    price_per_kwh: Annotated[float, Field(ge=0)] | None = None
+    currency: str | None = None
+
+
+class Calibration(_Model):
+    """A session's calibration job (``bench.calibration``): the reference workload ``reference`` metered like a cell.
+
+    ``j_per_unit`` (gross J, every component, per reference unit) and ``s_per_unit`` are the machine's index;
+    ``energy`` holds each component per unit with its method. Where the job could not run (``reason``), they are None.
+    """
+
+    session: int
+    reference: str
+    device: str
+    unit_flop: Annotated[int, Field(ge=1)]
+    measured_at: str
+    loops: Annotated[int, Field(ge=1)] | None = None
+    duration_s: Annotated[float, Field(ge=0)] | None = Field(default=None, description="the metered window (s)")
+    s_per_unit: Annotated[float, Field(ge=0)] | None = None
+    j_per_unit: Annotated[float, Field(ge=0)] | None = None
+    energy: dict[str, EnergyValue] = Field(default_factory=dict, description="per component, per reference unit")
+    others: OtherLoad | None = None
+    reason: str | None = Field(default=None, description="why there is no index (job not run or failed)")
 
 
 class PartRecord(_Model):
@@ -195,7 +286,7 @@ class PartRecord(_Model):
 class ResultDocument(_Model):
     """A whole run. ``content_hash`` covers everything else."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     kind: Literal["bench.results"] = DOCUMENT_KIND
     run_id: str
     status: Literal["running", "interrupted", "complete"]
@@ -220,6 +311,12 @@ class ResultDocument(_Model):
     )
     parts: list[PartRecord] = Field(
         default_factory=list, description="merged runs (`bench merge`): one record per Slurm task's part"
+    )
+    calibration: list[Calibration] = Field(
+        default_factory=list, description="one reference-workload index per session (bench.calibration; v3)"
+    )
+    grid: GridRecord | None = Field(
+        default=None, description="carbon intensity, PUE and price for the derived gCO2e and cost (v3)"
     )
     content_hash: str | None = None
 
@@ -297,8 +394,15 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 2}
 
 
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v3 only added optional fields defaulting to None or empty (``Cell.others``, ``IdleBaseline.others``, ``grid``,
+    ``calibration``):
+    relabel. Their absence means "not observed", never "nothing else ran"."""
+    return {**data, "schema_version": 3}
+
+
 #: schema_version -> function turning a document of that version into the next version's shape.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(data: dict[str, Any], path: Path | str = "<memory>") -> dict[str, Any]:

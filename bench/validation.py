@@ -9,7 +9,11 @@ numbers agree with each other and with physics:
   and again here on every file): the window at least as long as its minimum (and that minimum not below the run's
   setting or the meters' floor); the average power of every device above zero when measured and below a bound for
   that device (GPU: 1.1 x its power limit); no measured component at exactly 0 J; as many GPUs metered as the
-  profile (or the cell's allocation) asked for, and a cell's allocation (``cell.gpus``) equal to its model's placement.
+  profile (or the cell's allocation) asked for, and a cell's allocation (``cell.gpus``) equal to its model's placement;
+  other processes (``others_problems``): no more than the profile's ``max_other_cpu_share`` of the machine's CPU time
+  used outside the run's process tree over a window long enough to judge, and no other process on a metered GPU;
+  GPU telemetry at the window's edges (``gpu_telemetry_problems``): no thermal or power throttling, temperatures
+  within ``GPU_TEMPERATURE_RANGE_C``.
 
 A failing check marks the cell invalid with the reason; ``check_document`` reports it, so ``bench validate`` does too.
 """
@@ -47,6 +51,21 @@ RAM_MAX_W_PER_GB = 1.5
 RAM_MAX_W = 6000.0
 #: Idle power may move by this much (relative) between the start and the end of a session before a warning.
 IDLE_DRIFT_LIMIT = 0.05
+#: GPU temperatures (C) a window may start and end at: 20 to 95 C, the range ML.ENERGY's validator accepts (as issue 16
+#: cites it). Below, the sensor or the room is implausible; above, the GPU is at its thermal limits.
+GPU_TEMPERATURE_RANGE_C = (20.0, 95.0)
+#: Clocks event reasons (``bench.meters.nvml.CLOCKS_EVENT_REASONS``) that mean the GPU was held back by power or heat:
+#: its energy and duration then describe a throttled GPU, not the model. ``hw_slowdown`` is set with either.
+THROTTLE_REASONS = {
+    "sw_power_cap": "power",
+    "hw_power_brake_slowdown": "power",
+    "sw_thermal_slowdown": "thermal",
+    "hw_thermal_slowdown": "thermal",
+    "hw_slowdown": "hardware (thermal or power brake)",
+}
+#: The share of the machine's CPU time that processes outside the run may use in a window before it is invalid, where
+#: the profile does not say (``measurement.max_other_cpu_share``; documents written before it existed).
+MAX_OTHER_CPU_SHARE = 0.10
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,7 @@ class Expectations:
     gpu_power_limits_w: Mapping[int, float] | None = None
     profile_gpu_max_power_w: float | None = None
     ram_gb: float | None = None
+    max_other_cpu_share: float = MAX_OTHER_CPU_SHARE
     #: the whole profile when the document's parses as one (older or hand-made documents: None, check skipped)
     profile: Any = None
 
@@ -88,6 +108,10 @@ class Expectations:
                 limits[gpu["index"]] = float(gpu["power_limit_w"])
         device = hardware.get("device")
         gpu_count = hardware.get("gpu_count")
+        measurement = doc.profile.get("measurement") if isinstance(doc.profile, dict) else None
+        other_share = _float_or_none(
+            (measurement or {}).get("max_other_cpu_share") if isinstance(measurement, dict) else None
+        )
         profile = None
         try:
             from bench.config import HardwareProfile
@@ -104,6 +128,7 @@ class Expectations:
             gpu_power_limits_w=limits,
             profile_gpu_max_power_w=_float_or_none(hardware.get("gpu_max_power_w")),
             ram_gb=_float_or_none(machine.get("ram_gb")),
+            max_other_cpu_share=other_share if other_share is not None else MAX_OTHER_CPU_SHARE,
             profile=profile,
         )
 
@@ -182,6 +207,68 @@ def power_problems(
     return problems
 
 
+def gpu_telemetry_problems(detail: Mapping[str, Any]) -> list[str]:
+    """Throttling and out-of-range temperatures in the GPU meter's per-GPU records (``_start``/``_end`` telemetry
+    of ``bench.meters.nvml``); records without telemetry (older documents, unsupported queries) are not judged."""
+    problems: list[str] = []
+    low, high = GPU_TEMPERATURE_RANGE_C
+    for record in _gpu_records(detail):
+        label = f"GPU {record.get('index')} ({record.get('name', '?')})"
+        for edge in ("start", "end"):
+            temperature = _float_or_none(record.get(f"temperature_c_{edge}"))
+            if temperature is not None and not low <= temperature <= high:
+                problems.append(
+                    f"energy.gpu: {label} at {temperature:g} C at the window's {edge}, outside {low:g}-{high:g} C"
+                )
+            names = record.get(f"clocks_event_reason_names_{edge}")
+            throttled = [n for n in names if n in THROTTLE_REASONS] if isinstance(names, list) else []
+            if throttled:
+                kinds = sorted({THROTTLE_REASONS[n] for n in throttled})
+                problems.append(
+                    f"energy.gpu: {label} throttled ({', '.join(kinds)}: {', '.join(throttled)}) at the window's {edge}"
+                )
+    return problems
+
+
+def others_problems(others: Any, limit: float) -> list[str]:
+    """Why a window shared the machine (empty: it did not, or it could not be judged). ``others``: an ``OtherLoad``.
+
+    CPU: judged windows only (``OtherLoad.judged``: long enough for the tick-counted CPU times), flagged when others
+    used more than ``limit`` of the machine's CPU time. GPUs: any process NVML listed on a metered GPU that is not in
+    the run's process tree (pids that cannot be attributed are not flagged; ``bench.meters.others``)."""
+    if others is None:
+        return []
+    problems: list[str] = []
+    share = others.other_cpu_share
+    if others.judged and share is not None and share > limit:
+        other_s = (others.machine_busy_cpu_s or 0.0) - (others.own_cpu_s or 0.0)
+        problems.append(
+            f"other processes used {share:.1%} of the machine's CPU time (limit {limit:.0%}; {other_s:.2f} CPU-s of "
+            f"{others.wall_s:.2f} s x {others.logical_cpus} CPUs): machine-scope energy counts them"
+        )
+    foreign: dict[tuple[int, int], Any] = {}
+    for proc in others.gpu_processes or []:
+        if proc.own is False:
+            foreign.setdefault((proc.gpu_index, proc.pid), proc)
+    if foreign:
+        listed = ", ".join(
+            f"GPU {gpu} pid {pid}"
+            + (f" ({p.name})" if p.name else "")
+            + (f" {p.used_memory_bytes / 2**20:.0f} MiB" if p.used_memory_bytes is not None else "")
+            for (gpu, pid), p in sorted(foreign.items())
+        )
+        problems.append(f"other process(es) on a metered GPU: {listed}: the GPU's energy counts them")
+    return problems
+
+
+def idle_others_warnings(idle: IdleBaseline, limit: float) -> list[str]:
+    """Run warnings for an idle baseline that other processes shared (its net energies rest on it)."""
+    return [
+        f"session {idle.session}: idle baseline ({idle.phase}): {p}; net energies of this session rest on it"
+        for p in others_problems(idle.others, limit)
+    ]
+
+
 def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
     """Every plausibility problem of one cell (empty list: valid). Failed cells have none (they have an error)."""
     if cell.status != "ok" or cell.window is None:
@@ -219,6 +306,7 @@ def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
                 power_problems(component, value.energy_j / cell.duration_s, value.method, value.detail, expect)
             )
         if component == "gpu":
+            reasons.extend(gpu_telemetry_problems(value.detail))
             records = _gpu_records(value.detail)
             parts = [_float_or_none(r.get("energy_j")) for r in records]
             if records and all(p is not None for p in parts):
@@ -245,6 +333,7 @@ def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
             why = f" ({gpu.reason})" if gpu is not None and gpu.energy_j is None and gpu.reason else ""
             asks = "the profile asks" if cell.gpus is None else "the cell's allocation has"
             reasons.append(f"GPU count: {asks} for {wanted_gpus} GPU(s), the GPU meter saw {seen}{why}")
+    reasons.extend(others_problems(cell.others, expect.max_other_cpu_share))
     return reasons
 
 
@@ -336,6 +425,7 @@ def check_document(doc: ResultDocument) -> list[Problem]:
                 continue
             detail = idle.detail.get(component) if isinstance(idle.detail.get(component), dict) else {}
             problems.extend(Problem(where, p) for p in power_problems(component, power_w, method, detail, expect))
+        problems.extend(Problem(where, p) for p in others_problems(idle.others, expect.max_other_cpu_share))
     for name, dataset in doc.datasets.items():
         for split in dataset.splits:
             if set(split.train_idx) & set(split.test_idx):

@@ -124,6 +124,7 @@ def merge(folder: Path) -> MergeOutcome:
                 )
     sessions: list[dict[str, Any]] = []
     idle = []
+    calibration = []
     cells = []
     models: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []
@@ -136,6 +137,7 @@ def merge(folder: Path) -> MergeOutcome:
         ]
         sessions += [{**s, "part": name} for s in part_sessions]
         idle += [i.model_copy(update={"session": i.session + offset}) for i in doc.idle]
+        calibration += [c.model_copy(update={"session": c.session + offset}) for c in doc.calibration]
         cells += doc.cells
         models.update(doc.models)
         warnings += [f"{name}: {w}" for w in doc.warnings]
@@ -192,6 +194,8 @@ def merge(folder: Path) -> MergeOutcome:
         },
         meters=first.meters,
         idle=idle,
+        calibration=calibration,
+        grid=first.grid,  # the same hashed settings in every part, so the same grid
         datasets=datasets,
         models=models,
         cells=cells,

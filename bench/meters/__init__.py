@@ -37,15 +37,18 @@ class WindowReading:
     """One metered window: its duration, the chosen energy per component (always gpu, cpu, ram), side readings.
 
     ``components`` holds the primary numbers (one meter per component); ``side`` holds full readings of meters run
-    alongside for comparison (CodeCarbon in paper-faithful mode), keyed by meter name. ``component_duration_s`` is,
-    per component, the window of the meter that measured it: each meter's window encloses the set's (started before,
-    stopped after), so a power derived from a component's energy divides by its own meter's window, not the set's.
+    alongside for comparison (CodeCarbon in paper-faithful mode), keyed by meter name. ``observed`` holds what the
+    set's observers recorded over the window (``others``: ``bench.meters.others``), keyed by observer name.
+    ``component_duration_s`` is, per component, the window of the meter that measured it: each meter's window
+    encloses the set's (started before, stopped after), so a power derived from a component's energy divides by its
+    own meter's window, not the set's.
     """
 
     duration_s: float
     components: dict[str, ComponentEnergy]
     side: dict[str, Reading] = field(default_factory=dict)
     component_duration_s: dict[str, float] = field(default_factory=dict)
+    observed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def power_w(self, component: str) -> float | None:
         """Mean power of ``component`` over its meter's own window (None where its energy is unavailable)."""
@@ -122,6 +125,7 @@ class MeterSet:
                 if component in meter.components():
                     self._owner[component] = meter
                     break
+        self.observers: list[Any] = []
         self._started: list[Meter] = []
         self._side_errors: dict[str, str] = {}
         self._stopwatch = Stopwatch()
@@ -142,6 +146,12 @@ class MeterSet:
         floors = [(float(getattr(m, "min_window_s", 0.0) or 0.0), m.name) for m in self.primary]
         best = max(floors, default=(0.0, None))
         return best[1] if best[0] > 0 else None
+
+    def observe(self, observer: Any) -> None:
+        """Open ``observer`` (``start()``, ``stop() -> dict``, ``close()``, a ``name``) around every window: started
+        before every meter and stopped after them, so its window encloses theirs. It measures no energy; its record
+        comes back in ``WindowReading.observed[observer.name]``, and one that fails yields ``{"error": ...}``."""
+        self.observers.append(observer)
 
     def owner(self, component: str) -> Meter | None:
         """The primary meter that reports ``component`` (None when no meter covers it)."""
@@ -188,6 +198,12 @@ class MeterSet:
             raise MeterError("MeterSet.start() called twice without stop()")
         self._started = []
         self._side_errors = {}
+        self._observer_errors: dict[str, str] = {}
+        for observer in self.observers:
+            try:
+                observer.start()
+            except Exception as exc:  # observing must never abort a window
+                self._observer_errors[observer.name] = f"{type(exc).__name__}: {exc}"
         for meter in self.side:
             try:
                 meter.start()
@@ -230,6 +246,16 @@ class MeterSet:
                 side[meter.name] = self._stop_one(meter, duration_s)
         side = {m.name: side[m.name] for m in self.side}  # report in declaration order
         self._started = []
+        observed: dict[str, dict[str, Any]] = {}
+        for observer in reversed(self.observers):
+            error = getattr(self, "_observer_errors", {}).get(observer.name)
+            if error is None:
+                try:
+                    observed[observer.name] = dict(observer.stop())
+                    continue
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+            observed[observer.name] = {"error": error}
 
         components: dict[str, ComponentEnergy] = {}
         component_duration_s: dict[str, float] = {}
@@ -244,7 +270,11 @@ class MeterSet:
             components[component] = energy
             component_duration_s[component] = readings[meter.name].duration_s
         return WindowReading(
-            duration_s=duration_s, components=components, side=side, component_duration_s=component_duration_s
+            duration_s=duration_s,
+            components=components,
+            side=side,
+            component_duration_s=component_duration_s,
+            observed=observed,
         )
 
     @staticmethod
@@ -255,8 +285,8 @@ class MeterSet:
             return _failed_reading(meter, duration_s, f"{meter.name} failed at stop: {type(exc).__name__}: {exc}")
 
     def close(self) -> None:
-        """Close every meter (threads, library handles). Idempotent."""
-        for meter in self.primary + self.side:
+        """Close every meter and observer (threads, library handles). Idempotent."""
+        for meter in [*self.primary, *self.side, *self.observers]:
             with contextlib.suppress(Exception):
                 meter.close()
         self._open = False

@@ -13,8 +13,12 @@ Two methods, chosen per GPU when the meter is built:
   drivers report a 1 s moving average of power on A100/H100, so fast steps are smeared over about a second.
 
 Component ``gpu`` is the sum over the GPUs the run uses (CUDA_VISIBLE_DEVICES respected); ``detail["gpus"]`` holds one
-record per GPU (index, name, uuid, driver, power limit, SM/memory clocks at start and end, energy, method, average
-power) so the validator can check every GPU against its own power limit.
+record per GPU (index, name, uuid, driver, power limit, energy, method, average power) so the validator can check every
+GPU against its own power limit, and the GPU's state at the window's start and end (``_start``/``_end`` keys): SM and
+memory clocks (MHz), temperature (C, ``nvmlDeviceGetTemperature``), the enforced power limit (W) and the clocks event
+("throttle") reasons (``nvmlDeviceGetCurrentClocksEventReasons``, the bitmask and its names, ``CLOCKS_EVENT_REASONS``).
+Each is None where the GPU or driver does not support the query; telemetry never fails a window. Read at the edges
+only: a throttle event inside the window and gone by its end is not seen.
 
 No NVML (library or driver missing, no GPU) is a normal state: ``nvml_probe`` says why without raising, and the meter
 raises ``NvmlUnavailableError`` (a ``MeterError``), which ``build_meter_set`` records as the reason the gpu component is
@@ -51,6 +55,33 @@ DEFAULT_MIN_WINDOW_S = COUNTER_UPDATE_PERIOD_S / MAX_QUANTIZATION
 #: Sampling rate bounds: below 10 Hz short bursts are missed; above 1 kHz NVML's own refresh is the limit anyway.
 MIN_SAMPLE_HZ = 10.0
 MAX_SAMPLE_HZ = 1000.0
+#: NVML's clocks event ("throttle") reason bits (``nvmlClocksEventReason*`` in pynvml; the same values under the older
+#: ``nvmlClocksThrottleReason*`` names), by the name the results store.
+CLOCKS_EVENT_REASONS: dict[int, str] = {
+    0x1: "gpu_idle",
+    0x2: "applications_clocks_setting",
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+    0x100: "display_clock_setting",
+}
+
+
+def clocks_event_reason_names(mask: int) -> list[str]:
+    """The names of the bits set in a clocks event reasons ``mask`` (unknown bits as ``bit_0x...``)."""
+    names = [name for bit, name in CLOCKS_EVENT_REASONS.items() if mask & bit]
+    unknown = mask & ~sum(CLOCKS_EVENT_REASONS)
+    bit = 1
+    while unknown >= bit:
+        if unknown & bit:
+            names.append(f"bit_{bit:#x}")
+        bit <<= 1
+    return names
+
+
 #: A counter that stands still for this many update periods on a powered GPU is broken, not merely quantized.
 _STUCK_PERIODS = 5
 
@@ -416,14 +447,35 @@ class NvmlMeter:
         """Current power draw in watts (NVML reports milliwatts)."""
         return float(self._call("nvmlDeviceGetPowerUsage", gpu.handle, gpu=gpu)) / 1000.0
 
-    def _read_clocks(self, gpu: _Gpu) -> dict[str, int | None]:
-        """SM and memory clocks in MHz; None where unsupported (clocks describe the run, they never fail a window)."""
-        out: dict[str, int | None] = {}
+    def _read_clocks(self, gpu: _Gpu) -> dict[str, Any]:
+        """The GPU's state at a window edge: SM and memory clocks (MHz), temperature (C), enforced power limit (W),
+        clocks event reasons (bitmask); None where unsupported (telemetry describes the run, it never fails a
+        window)."""
+        out: dict[str, Any] = {}
         for key, kind in (("sm", "NVML_CLOCK_SM"), ("mem", "NVML_CLOCK_MEM")):
             try:
                 out[key] = int(self._call("nvmlDeviceGetClockInfo", gpu.handle, getattr(self._nvml, kind), gpu=gpu))
             except (NvmlError, AttributeError):
                 out[key] = None
+        try:
+            sensor = getattr(self._nvml, "NVML_TEMPERATURE_GPU", 0)
+            out["temperature_c"] = int(self._call("nvmlDeviceGetTemperature", gpu.handle, sensor, gpu=gpu))
+        except (NvmlError, AttributeError):
+            out["temperature_c"] = None
+        try:
+            out["power_limit_w"] = float(self._call("nvmlDeviceGetEnforcedPowerLimit", gpu.handle, gpu=gpu)) / 1000.0
+        except (NvmlError, AttributeError):
+            out["power_limit_w"] = None
+        out["reasons"] = None
+        # The event-reasons call exists from driver 535 / pynvml 12.535; older ones only know the throttle name.
+        for function in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
+            if not callable(getattr(self._nvml, function, None)):
+                continue
+            try:
+                out["reasons"] = int(self._call(function, gpu.handle, gpu=gpu))
+                break
+            except NvmlError:
+                continue
         return out
 
     # --- sampling -----------------------------------------------------------------------------------------------
@@ -608,6 +660,14 @@ class NvmlMeter:
             "mem_clock_mhz_start": clocks_start.get("mem"),
             "mem_clock_mhz_end": clocks_end.get("mem"),
         }
+        for edge, state in (("start", clocks_start), ("end", clocks_end)):
+            reasons = state.get("reasons")
+            record[f"temperature_c_{edge}"] = state.get("temperature_c")
+            record[f"power_limit_w_{edge}"] = state.get("power_limit_w")
+            record[f"clocks_event_reasons_{edge}"] = reasons
+            record[f"clocks_event_reason_names_{edge}"] = (
+                clocks_event_reason_names(reasons) if isinstance(reasons, int) else None
+            )
         samples = self._samples.get(gpu.index, [])
         sampled_j = integrate_trapezoid_j(samples) if len(samples) >= 2 else None
         sampled_span_s = samples[-1][0] - samples[0][0] if len(samples) >= 2 else 0.0

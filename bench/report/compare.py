@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.analysis import energy_duration_regression, model_rows, per_text
+from bench.derived import per_1000_texts
 from bench.report import svg
 from bench.report.format import (
     COMPONENTS,
@@ -136,6 +137,88 @@ def comparability(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
             )
         if get(d, "status") != "complete":
             notices.append(Notice("warning", f"{lab}: the run is {get(d, 'status')}, not complete."))
+    notices.extend(condition_notices(docs, labels))
+    indices = {lab: calibration_index(d) for lab, d in zip(labels, docs, strict=True)}
+    if any(v is not None for v in indices.values()):
+        notices.append(
+            Notice(
+                "note",
+                "Energy per text divided by each run's machine index (gross J per reference unit of the session's "
+                "calibration job, bench.calibration): a per-text cost in units of the machine's own reference work.",
+                [
+                    f"{lab}: {num(v[0])} J per unit of {v[1]}" if v is not None else f"{lab}: no calibration recorded"
+                    for lab, v in indices.items()
+                ],
+            )
+        )
+    grids = {lab: get(d, "grid") for lab, d in zip(labels, docs, strict=True)}
+    if any(g is not None for g in grids.values()):
+        notices.append(
+            Notice(
+                "note",
+                "CO₂e per 1,000 texts is derived (gross energy x PUE x the grid's carbon intensity), each run with "
+                "its own grid:",
+                [
+                    f"{lab}: {get(g, 'intensity_gco2e_per_kwh')} gCO2e/kWh, PUE {get(g, 'pue')} "
+                    f"({get(g, 'intensity_source')})"
+                    if g is not None
+                    else f"{lab}: no grid recorded (written before bench derived CO₂e)"
+                    for lab, g in grids.items()
+                ],
+            )
+        )
+    return notices
+
+
+#: Validity reasons (``bench.validation``) that say a window was not the model's alone or the GPU was not in a state
+#: comparable across machines: other processes, throttling, temperatures out of range.
+CONDITION_MARKERS = (
+    "other processes used",
+    "other process(es) on a metered GPU",
+    " throttled (",
+    " C at the window's ",
+)
+
+
+def condition_notices(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
+    """Per run, the cells whose window other processes shared or whose GPU throttled or ran outside its temperature
+    range (left out of the energy columns), and the shared idle baselines; a note where only some runs record what
+    else ran (documents before schema v3), since their windows cannot be checked the same way."""
+    notices: list[Notice] = []
+    observed = {}
+    for lab, d in zip(labels, docs, strict=True):
+        cells = list(get(d, "cells") or [])
+        observed[lab] = any(get(c, "others") is not None for c in cells) or any(
+            get(i, "others") is not None for i in get(d, "idle") or []
+        )
+        hit = [c for c in cells if any(m in str(r) for r in get(c, "validity") or [] for m in CONDITION_MARKERS)]
+        if hit:
+            items = [
+                f"{c.dataset} · {c.model} · rep {c.repetition}: "
+                + "; ".join(str(r) for r in c.validity if any(m in str(r) for m in CONDITION_MARKERS))
+                for c in hit[:10]
+            ]
+            more = [f"… and {len(hit) - 10} more"] if len(hit) > 10 else []
+            notices.append(
+                Notice(
+                    "warning",
+                    f"{lab}: {len(hit)} cell(s) measured while other processes ran or the GPU throttled; their energy "
+                    "is left out:",
+                    items + more,
+                )
+            )
+        shared_idle = [w for w in get(d, "warnings") or [] if "idle baseline" in str(w) and "other process" in str(w)]
+        if shared_idle:
+            notices.append(Notice("warning", f"{lab}: idle baselines shared with other processes:", shared_idle))
+    if any(observed.values()) and not all(observed.values()):
+        notices.append(
+            Notice(
+                "note",
+                "Not every run records what else ran on its machine (written before bench recorded it): "
+                "their windows cannot be checked for other processes.",
+                [f"{lab}: {'recorded' if seen else 'not recorded'}" for lab, seen in observed.items()],
+            )
+        )
     return notices
 
 
@@ -175,6 +258,31 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
             ]
         if len(present) > 1:
             columns += [Column(f"{labels[i]} / {labels[present[0]]}", "× energy", group="ratio") for i in present[1:]]
+        carbon = [i for i in present if get(get(docs[i], "grid"), "intensity_gco2e_per_kwh") is not None]
+        indices = {i: calibration_index(docs[i]) for i in present}
+        indexed = [i for i in present if indices[i] is not None]
+        if len({indices[i][1] for i in indexed}) != 1:  # type: ignore[index]
+            indexed = []  # indices of different reference workloads are never set side by side
+        columns += [
+            Column(
+                "CO₂e (derived)",
+                "g / 1,000 texts",
+                group=labels[i],
+                title=f"gross energy x PUE x {get(docs[i].grid, 'intensity_gco2e_per_kwh')} gCO2e/kWh "
+                f"({get(docs[i].grid, 'intensity_source')})",
+            )
+            for i in carbon
+        ]
+        columns += [
+            Column(
+                "energy / index",
+                "ref. units / text",
+                group=labels[i],
+                title=f"gross J per text / the run's {indices[i][1]} index "  # type: ignore[index]
+                f"({num(indices[i][0])} J per reference unit, bench.calibration)",  # type: ignore[index]
+            )
+            for i in indexed
+        ]
         table_rows = []
         series = []
         for i in present:
@@ -225,6 +333,12 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
             for i in present[1:]:
                 jpt = bars[labels[i]][-1]
                 line.append(Td(num(jpt / first, 3) if jpt is not None and first else "—"))
+            for i in carbon:
+                derived = per_1000_texts(bars[labels[i]][-1], docs[i].grid)
+                line.append(Td(num(derived.gco2e if derived else None)))
+            for i in indexed:
+                jpt = _run_jpt(index[i], dataset, model, docs[i])
+                line.append(Td(num(jpt / indices[i][0] if jpt is not None and indices[i][0] else None)))  # type: ignore[index]
             table_rows.append(line)
         sections.append(
             {
@@ -268,6 +382,24 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
         "sections": sections,
         "regression": compare_regression(docs, labels),
     }
+
+
+def calibration_index(doc: Any) -> tuple[float, str] | None:
+    """A run's machine index: the mean gross J per reference unit over its sessions' calibration jobs of its first
+    reference, and that reference's name; None without one (documents before schema v3, GPU runs)."""
+    records = [c for c in get(doc, "calibration") or [] if get(c, "j_per_unit") is not None]
+    if not records:
+        return None
+    reference = records[0].reference
+    values = [c.j_per_unit for c in records if c.reference == reference]
+    return sum(values) / len(values), reference
+
+
+def _run_jpt(index: dict[tuple[str, str], Any], dataset: str, model: str, doc: Any) -> float | None:
+    """Gross J per text of ``model`` on ``dataset`` in one run (None where it has no number)."""
+    r = index.get((dataset, model))
+    norm = per_text(_mean_n_test(doc, dataset, model), None, r.energy_j.mean if r and r.energy_j else None)
+    return norm.j_per_text if norm else None
 
 
 def _mean_n_test(doc: Any, dataset: str, model: str) -> float | None:

@@ -8,6 +8,7 @@ becomes a failed cell with its stage and traceback.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from typing import Any
 
 from bench.analysis import accuracy, macro_f1, total_energy_j
 from bench.fsutil import now_iso
-from bench.results import Cell, CellError, EnergyValue, NodeEnergy, Window
+from bench.results import Cell, CellError, EnergyValue, NodeEnergy, OtherLoad, Window
 from bench.run.plan import WARMUP_TEXTS, PreparedDataset
 from bench.validation import Expectations, cell_validity
 
@@ -148,11 +149,25 @@ def run_cell(
         tokens=usage,
         answers_sample=list(getattr(backend, "last_answers", []))[:ANSWER_SAMPLE] or None,
         nodes=node_energies(nodes, window.loops) if nodes else None,
+        others=other_load(reading),
     )
     if gpus is not None:
         cell.gpus = gpus
     cell.validity = cell_validity(cell, expectations)
     return cell
+
+
+def other_load(reading: Any) -> OtherLoad | None:
+    """The ``others`` observer's record of a window (``bench.meters.others``) as stored; None where the meter set
+    observes nothing (multi-node windows). Over the whole window, not per pass: a share needs no dividing."""
+    record = (getattr(reading, "observed", None) or {}).get("others")
+    if record is None:
+        return None
+    if "error" in record:
+        return OtherLoad(
+            wall_s=reading.duration_s, logical_cpus=os.cpu_count() or 1, note=f"observer failed: {record['error']}"
+        )
+    return OtherLoad.model_validate(record)
 
 
 def failed_cell(dataset: str, model: str, rep: int, started: str, exc: BaseException, stage: str) -> Cell:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data.checks import check_vocabulary, leakage_warnings
+from bench.derived import grid_record
 from bench.errors import BenchError
 from bench.fsutil import now_iso
 from bench.results import Cell, IdleBaseline, ResultDocument, write_results
@@ -24,7 +25,7 @@ from bench.run import plan as planning
 from bench.run.progress import Eta, RunProgress
 from bench.run.request import RunRequest, data_files, resolve_request
 from bench.run.session import Session, host_placement_gpus, idle_power_for, sigterm_as_interrupt
-from bench.validation import Expectations
+from bench.validation import Expectations, idle_others_warnings, others_problems
 
 
 class RunInterrupted(BenchError):
@@ -128,6 +129,8 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         document.status = "running"
         document.environment.setdefault("sessions", []).append(record)
     document.meters = session.describe()
+    if document.grid is None:  # what the derived gCO2e and cost rest on, fixed at the run's start (bench.derived)
+        document.grid = grid_record(profile.measurement)
     document.warnings += [note for note in notes if note not in document.warnings]
     expectations = Expectations.from_document(document)
     ran = failed = 0
@@ -168,8 +171,24 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
             if todo and settings["idle_baseline_s"] > 0:
                 console.print(f"idle baseline: {settings['idle_baseline_s']:g} s ...")
                 document.idle.append(session.measure_idle(settings["idle_baseline_s"], session_index, "start"))
+                for warning in idle_others_warnings(document.idle[-1], expectations.max_other_cpu_share):
+                    console.print(f"[yellow]warning:[/] {warning}")
+                    document.warnings.append(warning)
                 write_results(document, results_path)
             slot.idle = document.idle[-1] if document.idle else None
+            if todo and profile.measurement.calibration:
+                # The machine's index: the reference workload metered like a cell, once per session (bench.calibration)
+                from bench.calibration import calibrate
+
+                console.print("calibration: reference workload ...")
+                document.calibration.append(
+                    calibrate(session.meter_set, session.min_window_s, session_index, profile.hardware.device)
+                )
+                for problem in others_problems(document.calibration[-1].others, expectations.max_other_cpu_share):
+                    warning = f"session {session_index}: calibration: {problem}; the machine's index is doubtful"
+                    console.print(f"[yellow]warning:[/] {warning}")
+                    document.warnings.append(warning)
+                write_results(document, results_path)
             with RunProgress(console, len(todo), eta, enabled=request.progress) as progress:
                 for model_name, dataset_name, rep in todo:
                     if model_name != slot.model:
@@ -195,6 +214,9 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
                 console.print(f"idle baseline (end of session): {settings['idle_baseline_s']:g} s ...")
                 for warning in session.end_of_session_idle(document, settings["idle_baseline_s"], session_index):
                     console.print(f"[yellow]warning:[/] {warning}")
+                for warning in idle_others_warnings(document.idle[-1], expectations.max_other_cpu_share):
+                    console.print(f"[yellow]warning:[/] {warning}")
+                    document.warnings.append(warning)
                 document.updated_at = now_iso()
                 write_results(document, results_path)
     except BaseException as exc:

@@ -19,7 +19,9 @@ from bench.config import HardwareProfile
 from bench.errors import BenchError
 from bench.fsutil import now_iso
 from bench.meters import build_meter_set, multinode
+from bench.meters.others import OthersObserver
 from bench.results import IdleBaseline, ResultDocument
+from bench.run.cell import other_load
 from bench.validation import drift_warnings, idle_drift
 
 COMPONENTS = ("gpu", "cpu", "ram")
@@ -44,6 +46,7 @@ class Session:
             use_gpu=profile.hardware.device == "cuda",
         )
         self.meter_set: Any = build_meter_set(**self.meter_kwargs)
+        observe_others(self.meter_set)
         self._placed: dict[int, Any] = {}  # GPU count -> meter set over that many GPUs (host runs of placements)
         try:
             if nodes > 1:
@@ -70,6 +73,7 @@ class Session:
             return self.meter_set, (visible[:gpus] if gpus is not None and visible else None)
         if gpus not in self._placed:
             self._placed[gpus] = build_meter_set(**self.meter_kwargs, gpu_indices=visible[:gpus])
+            observe_others(self._placed[gpus])
         return self._placed[gpus], visible[:gpus]
 
     def measure_idle(self, duration_s: float, session: int, phase: str = "start") -> IdleBaseline:
@@ -124,7 +128,19 @@ def measure_idle(meter_set: Any, duration_s: float, session: int, phase: str = "
         reasons=reasons,
         phase=phase,  # type: ignore[arg-type]
         detail=detail,
+        others=other_load(reading),
     )
+
+
+def observe_others(meter_set: Any) -> None:
+    """Have ``meter_set`` observe, around every window, what else runs on the machine (``bench.meters.others``): the
+    CPU time outside this process tree and the processes on the GPUs it meters. Multi-node sets (no ``observe``)
+    are left alone: their cells and baselines then carry no ``others`` record."""
+    if not hasattr(meter_set, "observe"):
+        return
+    gpu_meter = meter_set.owner("gpu")
+    indices = list(getattr(gpu_meter, "indices", []) or [])
+    meter_set.observe(OthersObserver(indices))
 
 
 def host_placement_gpus(spec: Any, profile: HardwareProfile, *, gpus: int | None, nodes: int) -> int | None:

@@ -18,8 +18,59 @@ from typing import Any
 
 import pytest
 
+from bench.calibration import REFERENCE, UNIT_FLOP
 from bench.report import render_compare, render_report
 from bench.report.sample import sample_document
+from bench.results import Calibration, EnergyValue, GpuProcess, GridRecord, OtherLoad
+
+
+def with_conditions(doc: Any) -> Any:
+    """``doc`` as a schema v3 run records it: a grid for the derived CO2e, and per cell what else ran and the GPUs'
+    state at the window's edges (one cell shared with a foreign GPU process, one too short to judge)."""
+    doc.grid = GridRecord(country_iso_code="DEU", intensity_gco2e_per_kwh=380.95, intensity_source="test grid")
+    doc.calibration = [
+        Calibration(
+            session=0,
+            reference=REFERENCE,
+            device="cpu",
+            unit_flop=UNIT_FLOP,
+            measured_at="2026-01-01T00:00:00+00:00",
+            loops=400,
+            duration_s=2.0,
+            s_per_unit=0.005,
+            j_per_unit=0.4,
+            energy={"cpu": EnergyValue(energy_j=0.4, method="measured:rapl")},
+        )
+    ]
+    for i, cell in enumerate(c for c in doc.cells if c.status == "ok"):
+        procs = [GpuProcess(gpu_index=0, pid=4242, used_memory_bytes=2**30, name="other", own=False)] if i == 0 else []
+        cell.others = OtherLoad(
+            wall_s=12.0 if i != 1 else 0.4,
+            logical_cpus=64,
+            other_cpu_share=0.02 + 0.01 * (i % 5),
+            resolution_share=0.001,
+            judged=i != 1,
+            note="window 0.40 s too short to judge" if i == 1 else None,
+            gpu_processes=procs,
+        )
+        if i == 0:
+            cell.validity = [*cell.validity, "other process(es) on a metered GPU: GPU 0 pid 4242 (other) 1024 MiB"]
+        gpu = cell.energy["gpu"]
+        if gpu.energy_j is not None and not gpu.detail.get("gpus"):  # the sample keeps no per-GPU records
+            gpu.detail["gpus"] = [{"index": 0, "name": "NVIDIA H100 80GB HBM3"}]
+        for record in gpu.detail.get("gpus", []):
+            record.update(
+                temperature_c_start=48 + i % 7,
+                temperature_c_end=61 + i % 9,
+                sm_clock_mhz_start=1980,
+                sm_clock_mhz_end=1755,
+                power_limit_w_start=700.0,
+                power_limit_w_end=700.0,
+                clocks_event_reason_names_start=[],
+                clocks_event_reason_names_end=["sw_power_cap"] if i == 2 else [],
+            )
+    return doc
+
 
 CHROMIUM = os.environ.get("BENCH_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -100,7 +151,7 @@ def _visible_charts(page: Any) -> int:
 
 
 def test_report_opens_offline_with_tables_and_charts(browser: Any, tmp_path: Path) -> None:
-    doc = sample_document(("tomatoes", "news"), repetitions=3, hostile=True, predictions=False)
+    doc = with_conditions(sample_document(("tomatoes", "news"), repetitions=3, hostile=True, predictions=False))
     path = tmp_path / "report.html"
     path.write_text(render_report(doc), encoding="utf-8")
     page, seen = _open(browser, path)
@@ -116,12 +167,19 @@ def test_report_opens_offline_with_tables_and_charts(browser: Any, tmp_path: Pat
             "Warnings and notes",
             "Runtime as a proxy for energy",
             "Sequential against batched serving",
+            "Measurement conditions per cell",
             "Machine and software",
         ):
             assert page.get_by_role("heading", name=heading).count() == 1, heading
         # An HTML model name is shown as its characters, and did not become an element.
         assert page.get_by_text("<script>alert(1)</script>", exact=True).count() >= 1
         assert page.evaluate("() => document.scripts.length") == 0
+        conditions = page.locator("table.conditions")
+        assert conditions.count() == 1 and conditions.bounding_box()["height"] > 100
+        assert page.locator("table.conditions tbody tr").first.inner_text().endswith("invalid")  # flagged first
+        assert page.get_by_text("too short to judge").count() >= 1
+        assert page.get_by_text("machine index (session 0)").count() == 1
+        assert page.locator("table.results th", has_text="CO₂e (derived)").count() == 3  # one per data set
         numbers = page.locator("table.results tbody td:nth-child(3)").first
         assert numbers.evaluate("e => getComputedStyle(e).textAlign") == "right"  # numbers right-aligned
         width = page.evaluate("() => document.documentElement.scrollWidth")
@@ -135,7 +193,7 @@ def test_report_opens_offline_with_tables_and_charts(browser: Any, tmp_path: Pat
 
 
 def test_compare_opens_offline(browser: Any, tmp_path: Path) -> None:
-    a = sample_document(("tomatoes",), repetitions=2, predictions=False)
+    a = with_conditions(sample_document(("tomatoes",), repetitions=2, predictions=False))
     b = sample_document(("tomatoes",), repetitions=2, machine="a30", seed=1, predictions=False)
     path = tmp_path / "compare.html"
     path.write_text(render_compare([a, b]), encoding="utf-8")
@@ -145,6 +203,9 @@ def test_compare_opens_offline(browser: Any, tmp_path: Path) -> None:
         assert page.get_by_role("heading", name="Comparability").count() == 1
         assert page.locator(".notice.warning").count() >= 1  # the splits differ between the two seeds
         assert page.locator("table.compare").count() == 1
+        assert page.get_by_text("measured while other processes ran or the GPU throttled").count() == 1
+        assert page.locator("table.compare th", has_text="CO₂e (derived)").count() == 1
+        assert page.locator("table.compare th", has_text="energy / index").count() == 1  # A has an index, B none
         assert _visible_charts(page) >= 3
         _screenshot(page, tmp_path, "compare.png")
     finally:

@@ -14,7 +14,10 @@ What it simulates:
   1 s on A100/H100);
 - NVML's init reference count (device calls before ``nvmlInit`` or after the last ``nvmlShutdown`` raise
   ``NVMLError_Uninitialized``, as the real library does);
-- errors injected per function (``fake.errors`` for library-wide calls, ``gpu.errors`` per device), any NVML code.
+- errors injected per function (``fake.errors`` for library-wide calls, ``gpu.errors`` per device), any NVML code;
+- the compute processes on each GPU (``FakeGpu.processes``: pid and used memory, as pynvml's friendly objects);
+- temperature (``FakeGpu.temperature_c``) and the current clocks event (throttle) reasons bitmask
+  (``FakeGpu.clocks_event_reasons``, pynvml's ``nvmlClocksEventReason*`` bits), both settable during a test.
 
 Install it where code does ``import pynvml``: ``monkeypatch.setitem(sys.modules, "pynvml", fake)``; or pass it to
 ``NvmlMeter(nvml=fake)``.
@@ -40,6 +43,19 @@ NVML_CLOCK_GRAPHICS = 0
 NVML_CLOCK_SM = 1
 NVML_CLOCK_MEM = 2
 NVML_CLOCK_VIDEO = 3
+NVML_TEMPERATURE_GPU = 0
+
+#: pynvml's clocks event (formerly "throttle") reason bits, same names and values
+nvmlClocksEventReasonGpuIdle = 0x1
+nvmlClocksEventReasonApplicationsClocksSetting = 0x2
+nvmlClocksEventReasonSwPowerCap = 0x4
+nvmlClocksEventReasonHwSlowdown = 0x8
+nvmlClocksEventReasonSyncBoost = 0x10
+nvmlClocksEventReasonSwThermalSlowdown = 0x20
+nvmlClocksEventReasonHwThermalSlowdown = 0x40
+nvmlClocksEventReasonHwPowerBrakeSlowdown = 0x80
+nvmlClocksEventReasonDisplayClockSetting = 0x100
+nvmlClocksEventReasonNone = 0x0
 
 #: Every NVML return code pynvml 13.x knows (name -> value), from which the error classes are generated.
 ERROR_CODES: dict[str, int] = {
@@ -225,6 +241,9 @@ class FakeGpu:
     power_average_s: float = 0.0  # 0: instantaneous; 1.0: mean over the last second (A100/H100, drivers >= 530)
     sm_clock_mhz: int | None = 1410
     mem_clock_mhz: int | None = 1593
+    temperature_c: int | None = 45  # None: the query is not supported
+    clocks_event_reasons: int | None = 0  # bitmask of nvmlClocksEventReason*; None: not supported
+    processes: list[tuple[int, int | None]] = field(default_factory=list)  # (pid, used GPU memory in bytes or None)
     errors: dict[str, int] = field(default_factory=dict)  # function name -> NVML error code raised on every call
     # function name -> how many more calls raise its ``errors`` code (absent: every call); e.g. NOT_READY twice
     errors_left: dict[str, int] = field(default_factory=dict)
@@ -257,6 +276,17 @@ class FakeHandle:
 
 
 @dataclass
+class FakeProcessInfo:
+    """Shaped like pynvml's friendly object for ``c_nvmlProcessInfo_v3_t`` (``usedGpuMemory`` None where NVML does
+    not know it, as pynvml maps NVML_VALUE_NOT_AVAILABLE)."""
+
+    pid: int
+    usedGpuMemory: int | None
+    gpuInstanceId: int = 0xFFFFFFFF
+    computeInstanceId: int = 0xFFFFFFFF
+
+
+@dataclass
 class FakeMemory:
     total: int
     free: int
@@ -276,6 +306,17 @@ class FakePynvml(types.ModuleType):
     NVML_CLOCK_SM = NVML_CLOCK_SM
     NVML_CLOCK_MEM = NVML_CLOCK_MEM
     NVML_CLOCK_VIDEO = NVML_CLOCK_VIDEO
+    NVML_TEMPERATURE_GPU = NVML_TEMPERATURE_GPU
+    nvmlClocksEventReasonGpuIdle = nvmlClocksEventReasonGpuIdle
+    nvmlClocksEventReasonApplicationsClocksSetting = nvmlClocksEventReasonApplicationsClocksSetting
+    nvmlClocksEventReasonSwPowerCap = nvmlClocksEventReasonSwPowerCap
+    nvmlClocksEventReasonHwSlowdown = nvmlClocksEventReasonHwSlowdown
+    nvmlClocksEventReasonSyncBoost = nvmlClocksEventReasonSyncBoost
+    nvmlClocksEventReasonSwThermalSlowdown = nvmlClocksEventReasonSwThermalSlowdown
+    nvmlClocksEventReasonHwThermalSlowdown = nvmlClocksEventReasonHwThermalSlowdown
+    nvmlClocksEventReasonHwPowerBrakeSlowdown = nvmlClocksEventReasonHwPowerBrakeSlowdown
+    nvmlClocksEventReasonDisplayClockSetting = nvmlClocksEventReasonDisplayClockSetting
+    nvmlClocksEventReasonNone = nvmlClocksEventReasonNone
 
     def __init__(
         self,
@@ -432,6 +473,33 @@ class FakePynvml(types.ModuleType):
         if value is None:
             raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
         return int(value)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: FakeHandle) -> list[FakeProcessInfo]:
+        gpu = self._enter("nvmlDeviceGetComputeRunningProcesses", handle)
+        assert gpu is not None
+        return [FakeProcessInfo(pid=pid, usedGpuMemory=memory) for pid, memory in gpu.processes]
+
+    def nvmlDeviceGetTemperature(self, handle: FakeHandle, sensor: int) -> int:
+        gpu = self._enter("nvmlDeviceGetTemperature", handle)
+        assert gpu is not None
+        if gpu.temperature_c is None or sensor != NVML_TEMPERATURE_GPU:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
+        return int(gpu.temperature_c)
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: FakeHandle) -> int:
+        gpu = self._enter("nvmlDeviceGetCurrentClocksEventReasons", handle)
+        assert gpu is not None
+        if gpu.clocks_event_reasons is None:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
+        return int(gpu.clocks_event_reasons)
+
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle: FakeHandle) -> int:
+        """The pre-12.2 name of ``nvmlDeviceGetCurrentClocksEventReasons`` (same bits)."""
+        gpu = self._enter("nvmlDeviceGetCurrentClocksThrottleReasons", handle)
+        assert gpu is not None
+        if gpu.clocks_event_reasons is None:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
+        return int(gpu.clocks_event_reasons)
 
     def nvmlDeviceGetPowerUsage(self, handle: FakeHandle) -> int:
         """Power in milliwatts (an integer, as NVML reports it)."""

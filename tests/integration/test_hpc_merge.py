@@ -66,6 +66,7 @@ def test_parts_merge_into_one_valid_run(slurm_run: Path, tmp_path: Path) -> None
     assert doc.suite["models"] == ["linear-bow", "xgboost-tfidf"]  # the whole suite, not a part's subset
     assert len(doc.environment["sessions"]) == 2 and [p.sessions for p in doc.parts] == [[0], [1]]
     assert sorted(i.session for i in doc.idle if i.phase == "start") == [0, 1]  # idle baselines renumbered
+    assert sorted(c.session for c in doc.calibration) == [0, 1] and doc.grid is not None  # renumbered, kept
     assert all(p.content_hash and p.cells == 1 for p in doc.parts)
     assert main(["report", str(out)]) == 0 and (out / "report.html").is_file()
 

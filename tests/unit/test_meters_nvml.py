@@ -66,6 +66,10 @@ USED_FUNCTIONS = [
     "nvmlDeviceGetClockInfo",
     "nvmlDeviceGetPowerUsage",
     "nvmlDeviceGetTotalEnergyConsumption",
+    "nvmlDeviceGetComputeRunningProcesses",
+    "nvmlDeviceGetTemperature",
+    "nvmlDeviceGetCurrentClocksEventReasons",
+    "nvmlDeviceGetCurrentClocksThrottleReasons",
 ]
 
 
@@ -76,7 +80,8 @@ def test_fake_has_the_names_of_the_real_pynvml() -> None:
     fake = FakePynvml()
     for name in USED_FUNCTIONS:
         assert callable(getattr(pynvml, name)) and callable(getattr(fake, name)), name
-    for name in ("NVML_CLOCK_SM", "NVML_CLOCK_MEM", *ERROR_CODES):
+    reasons = [n for n in dir(fake_pynvml) if n.startswith("nvmlClocksEventReason")]
+    for name in ("NVML_CLOCK_SM", "NVML_CLOCK_MEM", "NVML_TEMPERATURE_GPU", *reasons, *ERROR_CODES):
         assert getattr(fake, name) == getattr(pynvml, name), name
     for name in fake_pynvml.ERROR_CLASSES:
         assert issubclass(getattr(pynvml, name), pynvml.NVMLError), name

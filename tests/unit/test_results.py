@@ -86,7 +86,7 @@ def test_a_v1_document_loads_as_v2(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
     doc = load_results(path)
-    assert doc.schema_version == results.SCHEMA_VERSION == 2
+    assert doc.schema_version == results.SCHEMA_VERSION == 3
     assert doc.parts == [] and all(c.gpus is None and c.nodes is None for c in doc.cells)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from markupsafe import Markup
 
 from bench.analysis import ModelRow, pareto_front, total_energy_j
+from bench.derived import per_1000_texts
 from bench.report import svg
 from bench.report.format import Column, Table, Td, dataset_names, fixed, get, num, ok_cells, pct, short_hash
 from bench.report.sections.components import codecarbon_line, components_plot, energy_table
@@ -60,7 +61,7 @@ def dataset_views(doc: Any, all_rows: list[ModelRow]) -> list[DatasetView]:
             DatasetView(
                 name=name,
                 facts=dataset_facts(doc, name),
-                results=results_table(rows, by_model),
+                results=results_table(rows, by_model, get(doc, "grid")),
                 energy=energy_table(rows, by_model),
                 paper=paper_table(name, rows, by_model),
                 codecarbon_line=codecarbon_line(rows, by_dataset[name]),
@@ -78,8 +79,9 @@ def _by_model(cells: Iterable[Any]) -> dict[str, list[Any]]:
     return by_model
 
 
-def results_table(rows: list[ModelRow], by_model: dict[str, list[Any]]) -> Table:
-    """Accuracy (with its 95% CI), macro-F1, invalid answers, duration, loops and energy per model."""
+def results_table(rows: list[ModelRow], by_model: dict[str, list[Any]], grid: Any = None) -> Table:
+    """Accuracy (with its 95% CI), macro-F1, invalid answers, duration, loops and energy per model; with the run's
+    ``grid`` record (``bench.results.GridRecord``), the derived gCO2e and cost per 1,000 texts (``bench.derived``)."""
     columns = [
         Column("model", numeric=False),
         Column("runs", title="repetitions that completed (failed ones in parentheses)"),
@@ -94,6 +96,25 @@ def results_table(rows: list[ModelRow], by_model: dict[str, list[Any]]) -> Table
         Column("energy", "J / correct", title="gross energy per correctly classified text"),
         Column("energy", "mJ / token", title="LLMs: gross energy per generated token (input tokens beside it)"),
     ]
+    carbon = grid is not None and get(grid, "intensity_gco2e_per_kwh") is not None
+    cost = grid is not None and get(grid, "price_per_kwh") is not None
+    derived_from = (
+        f"derived: gross energy x PUE {get(grid, 'pue', 1.0):g} x {get(grid, 'intensity_gco2e_per_kwh')} gCO2e/kWh "
+        f"({get(grid, 'intensity_source')})"
+        if carbon
+        else ""
+    )
+    if carbon:
+        columns.append(Column("CO₂e (derived)", "g / 1,000 texts", title=derived_from))
+    if cost:
+        columns.append(
+            Column(
+                "cost (derived)",
+                f"{get(grid, 'currency') or ''} / 1,000 texts".strip(),
+                title=f"derived: gross energy x PUE {get(grid, 'pue', 1.0):g} x {get(grid, 'price_per_kwh'):g} "
+                f"{get(grid, 'currency') or ''} per kWh (the profile's price)",
+            )
+        )
     out = []
     for r in rows:
         cells = ok_cells(by_model.get(r.model, []))
@@ -146,6 +167,12 @@ def results_table(rows: list[ModelRow], by_model: dict[str, list[Any]]) -> Table
                 _per_token_cell(cells),
             ]
         )
+        if carbon or cost:
+            derived = per_1000_texts(r.j_per_text, grid)
+            if carbon:
+                out[-1].append(Td(num(derived.gco2e if derived else None), title=derived_from))
+            if cost:
+                out[-1].append(Td(num(derived.cost if derived else None)))
     return Table(columns, out, css_class="results")
 
 

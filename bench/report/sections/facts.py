@@ -40,7 +40,53 @@ def head_facts(doc: Any) -> list[tuple[str, str]]:
         ("created", str(get(doc, "created_at", "—"))),
         ("updated", str(get(doc, "updated_at", "—"))),
         ("content hash", short_hash(get(doc, "content_hash"), 16)),
+        *carbon_facts(doc),
+        *calibration_facts(doc),
     ]
+
+
+def calibration_facts(doc: Any) -> list[tuple[str, str]]:
+    """Each session's calibration job (``bench.calibration``): the machine's index, or why there is none."""
+    out = []
+    for c in get(doc, "calibration") or []:
+        if c.j_per_unit is not None:
+            text = f"{num(c.j_per_unit)} J and {num(c.s_per_unit)} s per unit of {c.reference} ({c.loops} loops)"
+        else:
+            text = f"{c.reference}: none ({c.reason})"
+        out.append((f"machine index (session {c.session})", text))
+    return out
+
+
+def carbon_facts(doc: Any) -> list[tuple[str, str]]:
+    """The run's derived carbon and cost (``bench.derived``), labelled as derived with what they rest on; none for
+    documents without a grid record (before schema v3)."""
+    grid = get(doc, "grid")
+    if grid is None:
+        return []
+    from bench.derived import derive, run_energy_j
+
+    energy_j, n = run_energy_j(doc)
+    derived = derive(energy_j, grid)
+    intensity = get(grid, "intensity_gco2e_per_kwh")
+    facts = [
+        (
+            "grid (for derived CO₂e)",
+            (f"{intensity:g} gCO2e/kWh, PUE {grid.pue:g}; {grid.intensity_source}")
+            if intensity is not None
+            else f"no carbon intensity ({grid.intensity_source})",
+        )
+    ]
+    if derived is not None and derived.gco2e is not None:
+        facts.append(
+            (
+                "run CO₂e (derived)",
+                f"{num(derived.gco2e)} g from {num(energy_j)} J gross: one pass of each of {n} valid cell(s) x PUE x "
+                "intensity",
+            )
+        )
+    if derived is not None and derived.cost is not None:
+        facts.append(("run cost (derived)", f"{num(derived.cost)} {grid.currency or ''} at {grid.price_per_kwh:g}/kWh"))
+    return facts
 
 
 def warnings(doc: Any) -> list[Notice]:

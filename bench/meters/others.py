@@ -1,0 +1,241 @@
+"""What else ran on the machine during a window: CPU time outside the run's process tree, processes on its GPUs.
+
+Not an energy meter (it measures no component): the ``MeterSet`` opens it around every window and idle baseline
+beside the meters (``MeterSet.observe``) and hands its record back in ``WindowReading.observed["others"]``, which the
+runner stores as ``Cell.others`` / ``IdleBaseline.others`` (``bench.results.OtherLoad``). Machine-scope energy (RAPL
+packages, CodeCarbon, the NVML board counter) counts what other processes draw, so a window they shared is flagged by
+``bench.validation`` (threshold: the profile's ``measurement.max_other_cpu_share``).
+
+CPU: ``psutil.cpu_times()`` (Linux: /proc/stat, every CPU summed) gives the machine's busy CPU time as psutil's own
+``cpu_percent`` counts it (all fields except idle and iowait; guest time is already inside user and nice). The run's
+own CPU time is its process's user + system time, its reaped children's (``children_user``/``children_system``), and
+every live descendant's (with its reaped children). The share of others is
+``(busy(end) - busy(start) - (own(end) - own(start))) / (wall_s x logical CPUs)``.
+
+Resolution: the kernel counts both in clock ticks (``SC_CLK_TCK``, 100 per second: 10 ms), and per-CPU busy time is
+attributed by sampling at each tick. ``resolution_share`` is the quantization bound (one tick per CPU counter and two
+per own process, over wall x CPUs); sampling adds noise of the same order over a few ticks. A window shorter than
+``MIN_JUDGED_S`` (100 ticks) is stored but not judged (``judged`` False, with a note), so the kit never flags a
+0.2 s test window for the noise of its counters.
+
+GPUs: ``nvmlDeviceGetComputeRunningProcesses`` on each metered GPU at the window's start and end, with the memory each
+process holds. A pid in the run's own tree is ``own``; a pid not visible in this PID namespace (NVML reports host pids,
+a container sees its own) cannot be attributed and is stored with ``own`` None (not flagged: the run's own process
+looks like that from inside a container). An NVML failure leaves ``gpu_processes`` None with ``gpu_note``; it never
+breaks a window.
+
+psutil and pynvml are imported when an observer is built, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+#: The shortest window whose share of others is judged: 100 clock ticks of /proc/stat, so one tick of quantization
+#: per counter is about 1% of the window (``resolution_share`` says the exact bound for each window).
+MIN_JUDGED_S = 1.0
+
+
+def clock_tick_s() -> float:
+    """Seconds per clock tick of the kernel's CPU-time counters (``SC_CLK_TCK``; 0.01 where it cannot be read)."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (AttributeError, ValueError, OSError):
+        ticks = 100
+    return 1.0 / ticks if ticks and ticks > 0 else 0.01
+
+
+def busy_cpu_s(times: Any) -> float:
+    """Busy CPU time (s) in a ``psutil.cpu_times()`` record: every field but idle and iowait, guest time once."""
+    fields = getattr(times, "_fields", ())
+    total = sum(float(getattr(times, f)) for f in fields)
+    for counted_twice in ("guest", "guest_nice"):  # Linux counts guest time inside user and nice too
+        total -= float(getattr(times, counted_twice, 0.0))
+    return total - float(getattr(times, "idle", 0.0)) - float(getattr(times, "iowait", 0.0))
+
+
+class OthersObserver:
+    """Observes one window at a time: ``start()``, ``stop() -> dict`` (the fields of ``bench.results.OtherLoad``).
+
+    ``gpu_indices``: NVML indices of the metered GPUs (None or empty: no GPU is looked at). ``nvml``: a module shaped
+    like pynvml (tests inject the fake); default imports pynvml when GPUs are given. ``pid``: the run's process
+    (default this one). ``psutil_module`` and ``clock`` are for tests. Never raises from ``start``/``stop``: what it
+    cannot read is None with a note.
+    """
+
+    name = "others"
+
+    def __init__(
+        self,
+        gpu_indices: list[int] | None = None,
+        *,
+        nvml: Any = None,
+        pid: int | None = None,
+        psutil_module: Any = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if psutil_module is None:
+            import psutil
+
+            psutil_module = psutil
+        self._psutil = psutil_module
+        self._pid = pid if pid is not None else os.getpid()
+        self._clock = clock
+        self.logical_cpus = int(psutil_module.cpu_count(logical=True) or 1)
+        self.tick_s = clock_tick_s()
+        self.gpu_indices = list(gpu_indices or [])
+        self._nvml: Any = None
+        self._handles: dict[int, Any] = {}
+        self._gpu_note: str | None = None
+        if self.gpu_indices:
+            self._open_nvml(nvml)
+        self._start: tuple[float, float | None, float | None, int] | None = None
+        self._window_note: str | None = None
+        self._gpu_start: list[dict[str, Any]] | None = None
+
+    # --- NVML ---------------------------------------------------------------------------------------------------
+
+    def _open_nvml(self, nvml: Any) -> None:
+        try:
+            if nvml is None:
+                import pynvml  # type: ignore[import-not-found]
+
+                nvml = pynvml
+            nvml.nvmlInit()
+        except Exception as exc:
+            self._gpu_note = f"NVML unavailable for the process list: {type(exc).__name__}: {exc}"
+            return
+        self._nvml = nvml
+        try:
+            self._handles = {i: nvml.nvmlDeviceGetHandleByIndex(i) for i in self.gpu_indices}
+        except Exception as exc:
+            self._gpu_note = f"NVML could not open the metered GPUs: {type(exc).__name__}: {exc}"
+            self.close()
+
+    def _gpu_processes(self, at: str, own: set[int]) -> list[dict[str, Any]] | None:
+        if self._nvml is None:
+            return None
+        found: list[dict[str, Any]] = []
+        try:
+            for index, handle in self._handles.items():
+                for proc in self._nvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                    pid = int(proc.pid)
+                    memory = getattr(proc, "usedGpuMemory", None)
+                    name, mine = self._attribute(pid, own)
+                    found.append(
+                        {
+                            "gpu_index": index,
+                            "pid": pid,
+                            "used_memory_bytes": int(memory) if isinstance(memory, int) and memory >= 0 else None,
+                            "name": name,
+                            "own": mine,
+                            "at": at,
+                        }
+                    )
+        except Exception as exc:
+            self._window_note = f"nvmlDeviceGetComputeRunningProcesses failed: {type(exc).__name__}: {exc}"
+            return None
+        return found
+
+    def _attribute(self, pid: int, own: set[int]) -> tuple[str | None, bool | None]:
+        if pid in own:
+            return self._name(pid), True
+        if not self._psutil.pid_exists(pid):
+            return None, None  # not visible in this PID namespace: cannot be attributed
+        return self._name(pid), False
+
+    def _name(self, pid: int) -> str | None:
+        try:
+            return str(self._psutil.Process(pid).name())
+        except Exception:
+            return None
+
+    # --- CPU ----------------------------------------------------------------------------------------------------
+
+    def _own(self) -> tuple[float | None, int, set[int]]:
+        """The run's process tree: its CPU time (s), how many processes, their pids."""
+        try:
+            proc = self._psutil.Process(self._pid)
+            t = proc.cpu_times()
+            total = t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
+            pids = {self._pid}
+            for child in proc.children(recursive=True):
+                with contextlib.suppress(Exception):  # a child may exit between listing and reading
+                    c = child.cpu_times()
+                    total += c.user + c.system + getattr(c, "children_user", 0.0) + getattr(c, "children_system", 0.0)
+                    pids.add(child.pid)
+            return float(total), len(pids), pids
+        except Exception:
+            return None, 1, {self._pid}
+
+    def _busy(self) -> float | None:
+        try:
+            return busy_cpu_s(self._psutil.cpu_times())
+        except Exception:
+            return None
+
+    # --- window -------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open a window: the machine's and the run's CPU time, the GPUs' processes."""
+        own_s, processes, pids = self._own()
+        self._window_note = None
+        self._gpu_start = self._gpu_processes("start", pids)
+        self._start = (self._clock(), self._busy(), own_s, processes)
+
+    def stop(self) -> dict[str, Any]:
+        """Close the window and return its record (the fields of ``bench.results.OtherLoad``)."""
+        if self._start is None:
+            raise RuntimeError("OthersObserver.stop() called without start()")
+        t0, busy0, own0, processes0 = self._start
+        busy1 = self._busy()
+        own1, processes1, pids = self._own()
+        wall_s = max(self._clock() - t0, 0.0)
+        self._start = None
+        gpu_end = self._gpu_processes("end", pids)
+        record: dict[str, Any] = {"wall_s": wall_s, "logical_cpus": self.logical_cpus}
+        notes: list[str] = []
+        if None in (busy0, busy1, own0, own1) or wall_s <= 0:
+            notes.append("CPU times could not be read (psutil)")
+        else:
+            machine = float(busy1) - float(busy0)  # type: ignore[arg-type]
+            own = float(own1) - float(own0)  # type: ignore[arg-type]
+            capacity = wall_s * self.logical_cpus
+            processes = max(processes0, processes1)
+            record["machine_busy_cpu_s"] = machine
+            record["own_cpu_s"] = own
+            record["other_cpu_share"] = (machine - own) / capacity
+            record["resolution_share"] = self.tick_s * (self.logical_cpus + 2 * processes) / capacity
+            if wall_s >= MIN_JUDGED_S:
+                record["judged"] = True
+            else:
+                notes.append(
+                    f"window {wall_s:.2f} s too short to judge: CPU time is counted in {self.tick_s * 1000:g} ms ticks "
+                    f"(share resolution about {record['resolution_share']:.0%}); judged from {MIN_JUDGED_S:g} s"
+                )
+        record["note"] = "; ".join(notes) or None
+        if self.gpu_indices:
+            start = self._gpu_start
+            gpu_notes = [n for n in (self._gpu_note, self._window_note) if n]
+            if start is not None and gpu_end is not None:
+                record["gpu_processes"] = start + gpu_end
+                unattributed = sorted({p["pid"] for p in start + gpu_end if p["own"] is None})
+                if unattributed:
+                    gpu_notes.append(
+                        f"pid(s) {unattributed} on the GPUs are not visible in this PID namespace (a container?): "
+                        "not attributed, not flagged"
+                    )
+            record["gpu_note"] = "; ".join(gpu_notes) or None
+        self._gpu_start = None
+        return record
+
+    def close(self) -> None:
+        """Release NVML (idempotent)."""
+        if self._nvml is not None:
+            with contextlib.suppress(Exception):
+                self._nvml.nvmlShutdown()
+            self._nvml = None
