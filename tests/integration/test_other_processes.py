@@ -18,8 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench.meters.others import OthersObserver
-from bench.results import OtherLoad, load_results
+from bench.results import load_results
 from bench.runner import run
 from bench.validation import MAX_OTHER_CPU_SHARE, check_document
 from tests.integration.test_runner import request
@@ -77,19 +76,17 @@ def test_a_run_beside_cpu_burners_is_flagged_with_the_reason(tmp_path: Path, bur
     assert any(p.startswith("cell tomatoes-offline/linear-bow/rep0: other processes used") for p in problems)
 
 
-def test_the_same_run_on_a_quiet_machine_is_not_flagged(tmp_path: Path) -> None:
-    probe = OthersObserver()
-    probe.start()
-    psutil.cpu_percent(interval=1.0)  # sleeps 1 s; the probe judges the machine over it
-    quiet = OtherLoad.model_validate(probe.stop())
-    assert quiet.other_cpu_share is not None
-    if quiet.other_cpu_share > MAX_OTHER_CPU_SHARE / 2:
-        pytest.skip(f"the machine is busy: others used {quiet.other_cpu_share:.0%} of its CPU time before the test")
+def test_without_burners_a_cell_is_flagged_exactly_when_its_own_share_is_over_the_limit(tmp_path: Path) -> None:
+    """The same run with nothing started beside it: whatever else this machine runs (CI shares it with PostgreSQL,
+    Slurm daemons, other jobs), each cell is flagged if and only if the share it measured is over the limit, and the
+    share is a fraction of the machine. (That a quiet machine gives a share under the limit is the machine's doing,
+    not the kit's, so it is not asserted: it failed on a CI machine whose neighbours woke during the run.)"""
     outcome = run(judged_request(tmp_path))
     doc = load_results(outcome.results_path)
     for cell in doc.cells:
         others = cell.others
         assert others is not None and others.judged and others.other_cpu_share is not None
         print(f"{cell.model}: others used {others.other_cpu_share:.1%} over {others.wall_s:.2f} s")
-        assert not any(r.startswith("other processes used") for r in cell.validity), cell.validity
-    assert check_document(doc) == []
+        assert 0.0 <= others.other_cpu_share <= 1.0
+        flagged = any(r.startswith("other processes used") for r in cell.validity)
+        assert flagged == (others.other_cpu_share > MAX_OTHER_CPU_SHARE), (others.other_cpu_share, cell.validity)
