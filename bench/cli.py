@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.config import load_profile
     from bench.runner import RunInterrupted, RunRequest, run
 
-    profile = load_profile(args.profile)
+    profile = _with_measurement(load_profile(args.profile), max_other_cpu_share=args.max_other_cpu_share)
     if args.engine != "host":
         status = _run_elsewhere(args, profile)
         if status is not None:
@@ -83,6 +83,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         + (f", {invalid} invalid (failed a plausibility check: see `bench validate`)" if invalid else "")
     )
     problems = bool(outcome.failed or invalid)  # exit 1: the run finished but its results need attention
+    shared = sum(1 for c in outcome.document.cells if any(r.startswith("other processes") for r in c.validity))
+    if shared:
+        console.print(
+            f"[yellow]{shared} cell(s) ran beside other processes[/] (their energy is left out of the means): stop "
+            "them and rerun those cells in a fresh run, or accept their share with --max-other-cpu-share"
+        )
     if args.json:
         # The document exactly as stored (hash intact), for pipelines and containers run without a mounted reports/.
         sys.stdout.write(outcome.results_path.read_text(encoding="utf-8"))
@@ -107,6 +113,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _with_measurement(profile: Any, **overrides: Any) -> Any:
+    """``profile`` with measurement settings overridden from the command line (None: the profile's), validated with
+    the profile's limits; they are part of the profile the results record, so the validator reads them there."""
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    if not updates:
+        return profile
+    from pydantic import ValidationError
+
+    from bench.config import MeasurementSpec
+
+    try:
+        measurement = MeasurementSpec.model_validate({**profile.measurement.model_dump(), **updates})
+    except ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][-1]} = {e['input']!r}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid measurement override: {problems}") from None
+    return profile.model_copy(update={"measurement": measurement})
+
+
 def _container_run_args(args: argparse.Namespace) -> list[str]:
     """The options of this ``bench run`` that the run inside the container takes unchanged."""
     out = ["--suite", args.suite or "default"]
@@ -115,6 +139,7 @@ def _container_run_args(args: argparse.Namespace) -> list[str]:
         ("--repetitions", args.repetitions),
         ("--min-window-s", args.min_window_s),
         ("--idle-s", args.idle_s),
+        ("--max-other-cpu-share", args.max_other_cpu_share),
         ("--gpus", args.gpus),
         ("--nodes", args.nodes if args.nodes != 1 else None),
     ):
@@ -429,6 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repetitions", type=int, help="override the suite's repetitions")
     p.add_argument("--min-window-s", type=float, help="override the profile's minimum window")
     p.add_argument("--idle-s", type=float, help="override the idle-baseline length (0: skip)")
+    p.add_argument(
+        "--max-other-cpu-share",
+        type=float,
+        metavar="SHARE",
+        help="accept windows where other processes used up to SHARE (0-1) of the machine's CPU time (default: the "
+        "profile's, 0.10); above it a cell's energy is flagged and left out of the means",
+    )
     p.add_argument("--no-codecarbon", action="store_true", help="do not run CodeCarbon side by side")
     p.add_argument(
         "--model",

@@ -25,7 +25,7 @@ from bench.run import plan as planning
 from bench.run.progress import Eta, RunProgress
 from bench.run.request import RunRequest, data_files, resolve_request
 from bench.run.session import Session, host_placement_gpus, idle_power_for, sigterm_as_interrupt
-from bench.validation import Expectations, idle_others_warnings, others_problems
+from bench.validation import MAX_OTHER_CPU_SHARE, Expectations, idle_others_warnings, others_problems
 
 
 class RunInterrupted(BenchError):
@@ -47,6 +47,9 @@ def resume_command(request: RunRequest, run_id: str) -> str:
         words += ["--profile", request.profile.name]
     if request.reports_dir != Path("reports"):
         words += ["--reports-dir", str(request.reports_dir)]
+    share = request.profile.measurement.max_other_cpu_share
+    if share != MAX_OTHER_CPU_SHARE:  # part of the profile the run recorded: a resume must give it again
+        words += ["--max-other-cpu-share", f"{share:g}"]
     return shlex.join([*words, "--run-id", run_id])
 
 

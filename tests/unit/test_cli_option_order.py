@@ -53,3 +53,15 @@ def test_token_create_without_a_name_says_what_is_missing(capsys: pytest.Capture
     with pytest.raises(SystemExit) as exit_:
         main(["leaderboard", "token", "create", "--db", "x.db"])
     assert exit_.value.code == 2 and "required: name" in capsys.readouterr().err
+
+
+def test_the_share_of_other_processes_can_be_accepted_from_the_command_line() -> None:
+    from bench.cli import _with_measurement
+    from bench.config import load_profile
+    from bench.errors import ConfigError
+
+    profile = _with_measurement(load_profile("cpu"), max_other_cpu_share=0.5)
+    assert profile.measurement.max_other_cpu_share == 0.5
+    assert _with_measurement(profile, max_other_cpu_share=None) is profile
+    with pytest.raises(ConfigError, match=r"max_other_cpu_share = 1\.5"):
+        _with_measurement(profile, max_other_cpu_share=1.5)
