@@ -126,8 +126,13 @@ def _with_measurement(profile: Any, **overrides: Any) -> Any:
     try:
         measurement = MeasurementSpec.model_validate({**profile.measurement.model_dump(), **updates})
     except ValidationError as exc:
-        problems = "; ".join(f"{e['loc'][-1]} = {e['input']!r}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid measurement override: {problems}") from None
+        problems = "; ".join(
+            f"--{str(e['loc'][-1]).replace('_', '-')} {e['input']!r}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(
+            f"{problems} (a fraction of the machine's CPU time from 0 to 1: 0.2 accepts windows where other "
+            "processes used up to 20% of it)"
+        ) from None
     return profile.model_copy(update={"measurement": measurement})
 
 

@@ -38,7 +38,7 @@ def leakage_warnings(name: str, texts: Sequence[str], splits: Iterable[Any]) -> 
         dup = [texts[i] for i in split.test_idx if texts[i].strip() in train]
         if dup:
             counts[split.repetition] = len(dup)
-            examples += [d for d in dup if d not in examples][: _SHOWN - len(examples)]
+            examples += [d for d in dict.fromkeys(dup) if d not in examples][: _SHOWN - len(examples)]
     if not counts:
         return []
     per_rep = ", ".join(f"rep {r}: {n}" for r, n in sorted(counts.items()))

@@ -627,7 +627,8 @@ def _load_local_file(
     (renamed through ``label_map`` when given)."""
     path = Path(file).expanduser()
     if not path.exists():
-        raise DataError(f"Data file not found: {file} (resolved to {path.absolute()}). Check the path.")
+        where = "" if str(path.absolute()) == str(file) else f" (resolved to {path.absolute()})"
+        raise DataError(f"Data file not found: {file}{where}. Check the path.")
     if path.is_dir():
         raise DataError(f"{file} is a folder; give the data file inside it (.csv, .tsv, .jsonl, .json or .parquet).")
     suffix = path.suffix.lower()
@@ -663,12 +664,19 @@ def _load_local_file(
     origin = str(file)
     if not rows:
         raise DataError(f"{origin} has no data rows (the file is empty or holds only a header). Add rows.")
-    for role, column, option in (("text", text_column, "--text-column"), ("label", label_column, "--label-column")):
-        if column not in columns:
-            raise DataError(
-                f"{origin} has no {role} column {column!r}.{did_you_mean(column, columns)} Its columns are: "
-                f"{', '.join(map(repr, columns))}. Name the right one with {option} (or rename the column)."
-            )
+    missing_columns = [
+        (f"no {role} column {column!r}", did_you_mean(column, columns), option)
+        for role, column, option in (("text", text_column, "--text-column"), ("label", label_column, "--label-column"))
+        if column not in columns
+    ]
+    if missing_columns:  # both at once: a `Text;Label` header needs both options, not two tries
+        what = "; and ".join(f"{m}.{hint}" if hint else m for m, hint, _ in missing_columns)
+        options = " and ".join(option for _, _, option in missing_columns)
+        several = len(missing_columns) > 1
+        raise DataError(
+            f"{origin} has {what}{'' if what.endswith('?') else '.'} Its columns are: {', '.join(map(repr, columns))}. "
+            f"Name the right one{'s' if several else ''} with {options} (or rename the column{'s' if several else ''})."
+        )
     values = [row.get(text_column) for row in rows]
     nested = [i for i, value in enumerate(values) if isinstance(value, (list, tuple, dict))]
     if nested:

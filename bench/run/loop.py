@@ -8,6 +8,7 @@ next run resumes. A cell that raises is recorded as failed with its error and th
 from __future__ import annotations
 
 import shlex
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ class RunInterrupted(BenchError):
 def resume_command(request: RunRequest, run_id: str) -> str:
     """The ``bench run`` line that resumes run ``run_id`` (its id names its suite and overrides: ``--run-id`` alone
     restores them), with the profile and reports folder it lives under when not the defaults."""
-    words = ["bench", "run"]
+    # as the user started it: `.venv/bin/bench` when that is how it ran (`bench` need not be on PATH)
+    program = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "bench" else "bench"
+    words = [program, "run"]
     if request.profile.name != "cpu":
         words += ["--profile", request.profile.name]
     if request.reports_dir != Path("reports"):

@@ -57,3 +57,14 @@ def test_summary_shows_the_invalid_answer_rate_of_an_llm_that_never_answers_righ
     out = io.StringIO()
     _print_summary(document(), Console(file=out, width=200))
     assert "invalid answers" not in out.getvalue()  # no column where every answer was valid
+
+
+def test_a_text_duplicated_within_the_test_part_is_one_example() -> None:
+    from types import SimpleNamespace
+
+    from bench.data.checks import leakage_warnings
+
+    texts = ["same text", "other", "same text", "same text", "fresh"]
+    split = SimpleNamespace(repetition=0, train_idx=[0, 1], test_idx=[2, 3, 4])
+    (warning,) = leakage_warnings("toy", texts, [split])
+    assert "rep 0: 2" in warning and warning.count("'same text'") == 1

@@ -123,3 +123,13 @@ def test_one_class_is_refused_with_the_numbers(tmp_path: Path) -> None:
     file = _csv(tmp_path / "d.csv", "text,label\na,x\nb,x\nc,x\n")
     with pytest.raises(DataError, match=r"d.csv: every row has the label 'x'.*3 rows, 1 class"):
         load_dataset(str(file))
+
+
+def test_a_header_with_both_columns_named_otherwise_is_one_error_naming_both(tmp_path: Path) -> None:
+    """A German Excel `Text;Label` header: one message with both options, not two tries."""
+    from bench.data.loaders import load_dataset
+
+    path = tmp_path / "de.csv"
+    path.write_text("Text;Label\ngut;1\nschlecht;0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"Did you mean: Text\?; and no label column.*--text-column and --label-column"):
+        load_dataset(str(path))
