@@ -109,7 +109,9 @@ class OtherLoad(_Model):
     machine_busy_cpu_s: float | None = Field(default=None, description="all CPUs' busy time over the window (s)")
     own_cpu_s: float | None = Field(default=None, description="the run's process and its children's CPU time (s)")
     other_cpu_share: float | None = Field(
-        default=None, description="(machine_busy_cpu_s - own_cpu_s) / (wall_s x logical_cpus); None: not measured"
+        default=None,
+        description="(machine_busy_cpu_s - own_cpu_s) / (wall_s x logical_cpus), kept within [0, 1] (the two are "
+        "counted in ticks by different accounts); None: not measured",
     )
     resolution_share: float | None = Field(
         default=None, description="the share's quantization step: clock ticks of the counters / (wall x CPUs)"

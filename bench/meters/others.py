@@ -208,7 +208,10 @@ class OthersObserver:
             processes = max(processes0, processes1)
             record["machine_busy_cpu_s"] = machine
             record["own_cpu_s"] = own
-            record["other_cpu_share"] = (machine - own) / capacity
+            # Kept within [0, 1]: the own tree's time (per process) and the machine's (per CPU) are counted in ticks
+            # by different accounts, so on an idle machine their difference can fall a hair below zero (seen in CI:
+            # -8.7e-13). The raw times stay in the record; ``resolution_share`` says how far to trust the share.
+            record["other_cpu_share"] = min(1.0, max(0.0, (machine - own) / capacity))
             record["resolution_share"] = self.tick_s * (self.logical_cpus + 2 * processes) / capacity
             if wall_s >= MIN_JUDGED_S:
                 record["judged"] = True

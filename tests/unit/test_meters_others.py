@@ -195,3 +195,17 @@ def test_the_real_machine_reads_a_share_between_zero_and_one() -> None:
     assert record.own_cpu_s is not None and record.own_cpu_s >= 0
     assert record.other_cpu_share is not None
     assert -1.0 <= record.other_cpu_share <= 2.0
+
+
+def test_own_time_counted_a_hair_over_the_machines_reads_as_no_others() -> None:
+    """Seen in CI: the tree's per-process ticks exceeded the machine's per-CPU ticks by 8.7e-13 s; the share is kept
+    at 0 (never negative), and the raw times stay in the record."""
+    ps, clock = FakePsutil(cpus=2), Clock()
+    observer = OthersObserver(pid=10, psutil_module=ps, clock=clock)
+    observer.start()
+    clock.t = 1.2
+    ps.busy_s += 1.32
+    ps.own_s[10] += 1.34
+    record = OtherLoad.model_validate(observer.stop())
+    assert record.other_cpu_share == 0.0
+    assert record.own_cpu_s == pytest.approx(1.34) and record.machine_busy_cpu_s == pytest.approx(1.32)
