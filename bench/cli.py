@@ -39,6 +39,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import RunInterrupted, RunRequest, run
 
     profile = _with_measurement(load_profile(args.profile), max_other_cpu_share=args.max_other_cpu_share)
+    if args.truncate:  # part of the profile's [llm] settings the run records, so of its settings hash
+        profile = profile.model_copy(update={"llm": profile.llm.model_copy(update={"truncate": True})})
     if args.engine != "host":
         status = _run_elsewhere(args, profile)
         if status is not None:
@@ -153,7 +155,7 @@ def _container_run_args(args: argparse.Namespace) -> list[str]:
     for flag, values in (("--model", args.model), ("--dataset", args.dataset)):
         for value in values or []:
             out += [flag, value]
-    for flag in ("new", "force", "no_codecarbon", "no_progress", "no_report", "json"):
+    for flag in ("new", "force", "truncate", "no_codecarbon", "no_progress", "no_report", "json"):
         if getattr(args, flag):
             out.append("--" + flag.replace("_", "-"))
     return out
@@ -465,6 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SHARE",
         help="accept windows where other processes used up to SHARE (0-1) of the machine's CPU time (default: the "
         "profile's, 0.10); above it a cell's energy is flagged and left out of the means",
+    )
+    p.add_argument(
+        "--truncate",
+        action="store_true",
+        help="cut texts whose LLM prompt exceeds the model's context window, keeping the instruction and labels "
+        "(recorded per text in the cell); without it such prompts stop the run before the grid",
     )
     p.add_argument("--no-codecarbon", action="store_true", help="do not run CodeCarbon side by side")
     p.add_argument(

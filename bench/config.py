@@ -146,6 +146,24 @@ class LlmSpec(_Strict):
     )
     constrained: bool = Field(default=False, description="constrain decoding to the label set (not the paper)")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    truncate: bool = Field(
+        default=False,
+        description="cut texts whose prompt exceeds the model's context window (recorded per text); "
+        "off: such prompts stop the run before the grid",
+    )
+
+    @model_serializer(mode="wrap")
+    def _new_fields_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """As ``MeasurementSpec``'s: fields added after runs were stored are dumped only when not their default."""
+        data = handler(self)
+        for name, default in _LATER_LLM_DEFAULTS.items():
+            if name in data and data[name] == default:
+                del data[name]
+        return data
+
+
+#: LlmSpec fields added after runs were stored, with their defaults (dumped only when set).
+_LATER_LLM_DEFAULTS: dict[str, object] = {"truncate": False}
 
 
 class SlurmSpec(_Strict):

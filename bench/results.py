@@ -124,6 +124,15 @@ class OtherLoad(_Model):
     gpu_note: str | None = None
 
 
+class TruncatedText(_Model):
+    """A test text cut to fit an LLM's context window (``--truncate``): its position in the split's test texts, and
+    its prompt's length in tokens before and after the cut."""
+
+    index: Annotated[int, Field(ge=0)]
+    prompt_tokens: Annotated[int, Field(ge=1)]
+    kept_tokens: Annotated[int, Field(ge=1)]
+
+
 class Cell(_Model):
     """One (dataset, model, repetition): accuracy and per-pass duration and energy."""
 
@@ -158,6 +167,10 @@ class Cell(_Model):
     )
     others: OtherLoad | None = Field(
         default=None, description="what else ran on the machine during the window (v3; None in older documents)"
+    )
+    truncated: list[TruncatedText] | None = Field(
+        default=None,
+        description="LLMs run with --truncate: the test texts cut to fit the context window (None: none was cut)",
     )
 
     @model_validator(mode="after")

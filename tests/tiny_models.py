@@ -23,8 +23,9 @@ CORPUS = [
 ]
 
 
-def build_tiny_llama(folder: Path, *, seed: int = 0) -> Path:
-    """Write a tiny Llama (random weights) with a byte-level BPE tokenizer trained on CORPUS into ``folder``."""
+def build_tiny_llama(folder: Path, *, seed: int = 0, max_position_embeddings: int = 2048) -> Path:
+    """Write a tiny Llama (random weights) with a byte-level BPE tokenizer trained on CORPUS into ``folder``;
+    ``max_position_embeddings``: its context window in tokens."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -52,7 +53,7 @@ def build_tiny_llama(folder: Path, *, seed: int = 0) -> Path:
         num_attention_heads=2,
         num_key_value_heads=2,
         head_dim=64,
-        max_position_embeddings=2048,
+        max_position_embeddings=max_position_embeddings,
         bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id,

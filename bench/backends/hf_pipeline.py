@@ -171,8 +171,6 @@ class HFPipelineBackend(ZeroShotBackend):
     def __init__(self, model: str, revision: str | None = None, **kwargs: Any) -> None:
         super().__init__(model, revision, **kwargs)
         self._pipe: Any = None
-        self._tokenizer: Any = None
-        self._pin: dict[str, Any] = {}
         self._choices: list[list[int]] | None = None
 
     def load(self) -> None:
@@ -182,17 +180,14 @@ class HFPipelineBackend(ZeroShotBackend):
 
         transformers.logging.set_verbosity_error()  # no per-call generation warnings in the measured loop
         torch.manual_seed(self.seed)
-        path, self._pin = resolve_model(self.model, self.revision)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        self.load_tokenizer()
+        path, tokenizer = self._model_path, self._tokenizer
         tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        if not tokenizer.chat_template:
-            raise ConfigError(f"model {self.model!r}: its tokenizer has no chat template; the prompt needs one")
         dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
         model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-        self._tokenizer = tokenizer
         self._pipe = transformers.pipeline("text-generation", model=model, tokenizer=tokenizer, device=self.device)
 
     def fit(
@@ -204,12 +199,6 @@ class HFPipelineBackend(ZeroShotBackend):
             self._choices = [
                 self._tokenizer(c, add_special_tokens=False)["input_ids"] for c in self.label_completions()
             ]
-
-    def _prompt_ids(self, conversation: list[dict[str, str]]) -> list[int]:
-        ids = self._tokenizer.apply_chat_template(
-            conversation, add_generation_prompt=True, tokenize=True, return_dict=False
-        )
-        return list(ids)
 
     def _generate(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
         if self._pipe is None:

@@ -21,13 +21,11 @@ from __future__ import annotations
 import gc
 import importlib
 import importlib.metadata
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 from bench.backends import import_optional
-from bench.backends.zero_shot import Generation, ZeroShotBackend
+from bench.backends.zero_shot import Generation, ZeroShotBackend, model_max_len
 from bench.errors import ConfigError
 
 #: Context length when the caller gives none: prompts of the paper's data sets fit in a few thousand tokens, and
@@ -37,24 +35,6 @@ DEFAULT_MAX_MODEL_LEN = 8192
 #: KV cache on a CPU when neither the caller nor VLLM_CPU_KVCACHE_SPACE says: enough for a 200-text split of short
 #: prompts on a small model, small enough for a laptop.
 DEFAULT_CPU_KV_CACHE_GB = 2.0
-
-# config.json keys that hold a model's maximum context length, in the order transformers' models use them.
-_MAX_LEN_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "max_seq_len")
-
-
-def model_max_len(path: str | Path) -> int | None:
-    """The maximum context length a model folder's ``config.json`` declares (None when it declares none)."""
-    config_file = Path(path) / "config.json"
-    if not config_file.is_file():
-        return None
-    config = json.loads(config_file.read_text())
-    # Multimodal and some newer configs nest the language model's settings.
-    for section in (config, config.get("text_config") or {}, config.get("llm_config") or {}):
-        for key in _MAX_LEN_KEYS:
-            value = section.get(key)
-            if isinstance(value, int) and value > 0:
-                return value
-    return None
 
 
 def choice_constraint(choices: list[str]) -> dict[str, Any]:
@@ -125,7 +105,6 @@ class VllmBackend(ZeroShotBackend):
         self.kv_cache_gb = kv_cache_gb
         self.trust_remote_code = trust_remote_code
         self._llm: Any = None
-        self._pin: dict[str, Any] = {}
         self._engine_args: dict[str, Any] = {}
 
     @property
@@ -170,11 +149,10 @@ class VllmBackend(ZeroShotBackend):
         Callers must run this under ``if __name__ == "__main__":`` (or from a module that is not ``__main__``):
         vLLM starts its engine core and workers with the ``spawn`` method, which re-imports the main module.
         """
-        from bench.backends.hf_pipeline import resolve_model
-
         # vLLM logs every engine step at INFO; the runner's progress bar is the interface. An explicit setting wins.
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-        path, self._pin = resolve_model(self.model, self.revision)
+        self.load_tokenizer()  # resolves the model; its tokenizer counts prompt tokens as vLLM's chat() makes them
+        path = str(self._model_path)
         vllm = import_optional("vllm", "the vllm backend")
         platform = importlib.import_module("vllm.platforms").current_platform
         wanted = "cpu" if self._on_cpu else "cuda"
@@ -187,6 +165,12 @@ class VllmBackend(ZeroShotBackend):
             )
         self._engine_args = self._resolve_engine_args(path)
         self._llm = vllm.LLM(**self._engine_args)
+
+    def context_window(self) -> int | None:
+        """The engine's ``max_model_len``: the model's own maximum, capped as ``_resolve_engine_args`` does."""
+        if self._engine_args:
+            return int(self._engine_args["max_model_len"])
+        return int(self._resolve_engine_args(self._model_path)["max_model_len"]) if self._model_path else None
 
     def _sampling_params(self) -> Any:
         from vllm import SamplingParams

@@ -7,8 +7,10 @@ at once (``batched``), parses the answers, and counts input and output tokens so
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.backends.base import cuda_synchronize
@@ -16,6 +18,34 @@ from bench.errors import ConfigError
 from bench.prompts import build_messages, parse_answer, prompt_info
 
 SERVING_MODES = ("sequential", "batched")
+
+# config.json keys that hold a model's maximum context length, in the order transformers' models use them.
+_MAX_LEN_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "max_seq_len")
+
+
+def model_max_len(path: str | Path) -> int | None:
+    """The maximum context length (tokens) a model folder's ``config.json`` declares (None when it declares none)."""
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        return None
+    config = json.loads(config_file.read_text())
+    # Multimodal and some newer configs nest the language model's settings.
+    for section in (config, config.get("text_config") or {}, config.get("llm_config") or {}):
+        for key in _MAX_LEN_KEYS:
+            value = section.get(key)
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """One text cut to fit the context window: its position in the texts given, and its prompt's length in tokens
+    before and after the cut (the answer's ``max_new_tokens`` come on top of ``kept_tokens``)."""
+
+    index: int
+    prompt_tokens: int
+    kept_tokens: int
 
 
 @dataclass(frozen=True)
@@ -48,6 +78,7 @@ class ZeroShotBackend:
         pipeline_parallel_size: int = 1,
         params_b: float | None = None,
         reasoning: bool = False,
+        truncate: bool = False,
     ) -> None:
         if serving not in SERVING_MODES:
             raise ConfigError(f"serving={serving!r}: expected one of {', '.join(SERVING_MODES)}")
@@ -66,10 +97,16 @@ class ZeroShotBackend:
         self.pipeline_parallel_size = pipeline_parallel_size
         self.params_b = params_b  # catalog metadata, recorded (the runner sizes GPUs and token budgets from it)
         self.reasoning = reasoning
+        self.truncate = truncate
         self.label_names: list[str] = []
         self.language = "en"
         self.last_answers: list[str] = []
         self._usage = {"requests": 0, "input_tokens": 0, "output_tokens": 0}
+        self._tokenizer: Any = None
+        self._model_path: str | None = None
+        self._pin: dict[str, Any] = {}
+        self._fitted: dict[str, tuple[str, int, int]] = {}  # text -> (text cut to fit, prompt tokens, kept tokens)
+        self._truncations: list[Truncation] = []
 
     # --- protocol -------------------------------------------------------------------------------------------------
 
@@ -86,6 +123,7 @@ class ZeroShotBackend:
         """Prompt, generate (greedy), parse. An answer matching no label is -1 (wrong, counted as invalid)."""
         if not self.label_names:
             raise RuntimeError("fit() must be called before predict(): the label set is unknown")
+        texts, self._truncations = self._fit_to_context(texts)
         conversations = [build_messages(text, self.label_names, self.language) for text in texts]
         if self.serving == "sequential":
             generations = [self._generate([conversation])[0] for conversation in conversations]
@@ -100,6 +138,90 @@ class ZeroShotBackend:
         }
         self.last_answers = [g.text for g in generations]
         return [parse_answer(g.text, self.label_names) for g in generations]
+
+    # --- the context window ---------------------------------------------------------------------------------------
+
+    def load_tokenizer(self) -> None:
+        """Resolve the model (a local folder, the Hub cache, the SmolLM2 package) and load only its tokenizer: enough
+        to count prompt tokens before any weights are loaded. ``load`` reuses it. Raises ConfigError as ``load``."""
+        if self._tokenizer is not None:
+            return
+        import transformers
+
+        from bench.backends.hf_pipeline import resolve_model
+
+        path, self._pin = resolve_model(self.model, self.revision)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        if not tokenizer.chat_template:
+            raise ConfigError(f"model {self.model!r}: its tokenizer has no chat template; the prompt needs one")
+        self._model_path, self._tokenizer = path, tokenizer
+
+    def context_window(self) -> int | None:
+        """The most tokens (prompt + answer) one request may hold: the model's own maximum from its config.json
+        (None when it declares none). Backends that cap it further (vLLM's ``max_model_len``) override this."""
+        return model_max_len(self._model_path) if self._model_path else None
+
+    def prompt_tokens(self, text: str) -> int:
+        """Tokens of ``text``'s full chat prompt (template, instruction, labels, text), as the model receives it."""
+        return len(self._prompt_ids(build_messages(text, self.label_names, self.language)))
+
+    def _prompt_ids(self, conversation: list[dict[str, str]]) -> list[int]:
+        """The token ids of a conversation's chat prompt, generation prompt included."""
+        if self._tokenizer is None:
+            raise RuntimeError("load_tokenizer() or load() must be called before counting prompt tokens")
+        ids = self._tokenizer.apply_chat_template(
+            conversation, add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        return list(ids)
+
+    def prompt_budget(self) -> int | None:
+        """Prompt tokens one request may hold: the context window less ``max_new_tokens`` for the answer."""
+        window = self.context_window()
+        return None if window is None else window - self.max_new_tokens
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Outside the metered window: with ``truncate`` on, cut every text whose prompt exceeds the budget so that it
+        fits (the end of the text goes, the instruction and labels stay), remembering the cut for ``predict``."""
+        budget = self.prompt_budget()
+        if not self.truncate or budget is None:
+            return
+        for text in texts:
+            if text in self._fitted:
+                continue
+            tokens = self.prompt_tokens(text)
+            if tokens <= budget:
+                continue
+            ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
+            keep = len(ids) - (tokens - budget)
+            cut, kept = text, tokens
+            while kept > budget:  # decoding and re-encoding may merge or split a token at the cut: shorten again
+                if keep <= 0:
+                    raise ConfigError(
+                        f"model {self.model!r}: the prompt without any text is {kept} tokens, more than the "
+                        f"{budget} its context window leaves after {self.max_new_tokens} answer tokens"
+                    )
+                cut = self._tokenizer.decode(ids[:keep], skip_special_tokens=True)
+                kept = self.prompt_tokens(cut)
+                keep -= max(1, kept - budget)
+            self._fitted[text] = (cut, tokens, kept)
+
+    def _fit_to_context(self, texts: Sequence[str]) -> tuple[list[str], list[Truncation]]:
+        """The texts as ``prepare`` cut them, and which were cut (none unless ``truncate`` is on)."""
+        if not self._fitted:
+            return list(texts), []
+        out, cuts = [], []
+        for index, text in enumerate(texts):
+            fitted = self._fitted.get(text)
+            if fitted is None:
+                out.append(text)
+            else:
+                out.append(fitted[0])
+                cuts.append(Truncation(index=index, prompt_tokens=fitted[1], kept_tokens=fitted[2]))
+        return out, cuts
+
+    def truncations(self) -> list[Truncation]:
+        """The texts the last ``predict`` call cut to fit the context window (positions in the texts it was given)."""
+        return list(self._truncations)
 
     def usage(self) -> dict[str, int]:
         """Requests and token counts of the last ``predict`` call (one pass over the texts)."""
@@ -121,6 +243,8 @@ class ZeroShotBackend:
             "pipeline_parallel_size": self.pipeline_parallel_size,
             "params_b": self.params_b,
             "reasoning": self.reasoning,
+            "truncate": self.truncate,
+            "context_window": self.context_window(),
             "decoding": "greedy",
             "prompt": prompt_info(self.language),
         }

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.analysis import accuracy, macro_f1, total_energy_j
 from bench.fsutil import now_iso
-from bench.results import Cell, CellError, EnergyValue, NodeEnergy, OtherLoad, Window
+from bench.results import Cell, CellError, EnergyValue, NodeEnergy, OtherLoad, TruncatedText, Window
 from bench.run.plan import WARMUP_TEXTS, PreparedDataset
 from bench.validation import Expectations, cell_validity
 
@@ -116,6 +116,8 @@ def run_cell(
         backend.fit(train_texts, train_labels, data.record.label_names, language=data.record.language)
         train_s = time.perf_counter() - t0
         stage = "warm-up"
+        if hasattr(backend, "prepare"):  # LLMs: texts cut to fit the context window (--truncate), outside the window
+            backend.prepare(test_texts)
         backend.predict(test_texts[:WARMUP_TEXTS])
         stage = "measured inference"
         predictions, window, reading = measure_window(backend, test_texts, meter_set, min_window_s, max_loops)
@@ -150,6 +152,9 @@ def run_cell(
         answers_sample=list(getattr(backend, "last_answers", []))[:ANSWER_SAMPLE] or None,
         nodes=node_energies(nodes, window.loops) if nodes else None,
         others=other_load(reading),
+        truncated=[TruncatedText(**vars(t)) for t in backend.truncations()] or None
+        if hasattr(backend, "truncations")
+        else None,
     )
     if gpus is not None:
         cell.gpus = gpus

@@ -53,6 +53,8 @@ def resume_command(request: RunRequest, run_id: str) -> str:
     share = request.profile.measurement.max_other_cpu_share
     if share != MAX_OTHER_CPU_SHARE:  # part of the profile the run recorded: a resume must give it again
         words += ["--max-other-cpu-share", f"{share:g}"]
+    if request.profile.llm.truncate:
+        words.append("--truncate")
     return shlex.join([*words, "--run-id", run_id])
 
 
@@ -98,6 +100,8 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         if spec.kind == "classifier":  # its labels against every data set's, before any energy is spent
             labels = {name: p.record.label_names for name, p in datasets.items()}
             models.check_classifier_labels(spec, labels, request.label_map)
+        elif spec.kind == "llm":  # every prompt against its context window (only the tokenizer is loaded)
+            notes += models.check_context(spec, profile, datasets, nodes=request.nodes)
 
     session = Session(profile, settings, nodes=request.nodes)
     try:

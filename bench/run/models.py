@@ -65,6 +65,7 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
         "max_new_tokens": llm.reasoning_max_new_tokens if spec.params.get("reasoning") else llm.max_new_tokens,
         "constrained": llm.constrained,
         "dtype": llm.dtype,
+        "truncate": llm.truncate,
         "gpus": gpus,
         "pipeline_parallel_size": pipeline,
     }
@@ -104,3 +105,45 @@ def check_classifier_labels(spec: Any, label_names_by_dataset: dict[str, list[st
             check_labels(id2label, names, label_map, model=spec.name)
         except Exception as exc:
             raise type(exc)(f"data set {dataset!r}: {exc}") from None
+
+
+def check_context(spec: Any, profile: HardwareProfile, datasets: dict[str, Any], *, nodes: int = 1) -> list[str]:
+    """Before the grid: every test text's prompt against an LLM's context window, with only its tokenizer loaded.
+
+    A prompt fits when its tokens plus the answer's ``max_new_tokens`` fit the window (the model's config, capped by
+    vLLM's ``max_model_len``). Returns notes for the results (texts that ``truncate`` will cut; a model that declares
+    no window). A model that cannot be resolved or set up is left to fail at load, where its cells record why.
+    Raises ConfigError naming the over-long texts (row in the data, tokens) when ``truncate`` is off.
+    """
+    from bench.backends import create_backend
+    from bench.errors import ConfigError
+
+    try:
+        served, overrides = llm_setup(spec, profile, nodes=nodes)
+        backend = create_backend(served, device=profile.hardware.device, seed=0, **overrides)
+        backend.load_tokenizer()
+    except Exception:  # a model that cannot be resolved fails its cells at load, with the reason, as without this check
+        return []
+    budget, window = backend.prompt_budget(), backend.context_window()
+    if budget is None:
+        return [f"model {spec.name}: its config declares no context window; prompt lengths were not checked"]
+    notes = []
+    for name, prepared in datasets.items():
+        backend.fit([], [], prepared.record.label_names, language=prepared.record.language)
+        rows = sorted({i for split in prepared.record.splits for i in split.test_idx})
+        over = [(i, tokens) for i in rows if (tokens := backend.prompt_tokens(prepared.texts[i])) > budget]
+        if not over:
+            continue
+        listed = ", ".join(f"row {i + 1} ({tokens:,} tokens: {prepared.texts[i][:40]!r}...)" for i, tokens in over[:5])
+        more = f" and {len(over) - 5} more" if len(over) > 5 else ""
+        what = (
+            f"model {spec.name}, data set {name!r}: {len(over)} of {len(rows)} test texts make prompts longer than the "
+            f"{budget:,} tokens its context window of {window:,} leaves after {backend.max_new_tokens} answer tokens"
+        )
+        if not backend.truncate:
+            raise ConfigError(
+                f"{what}: {listed}{more}. Shorten those texts, or run with --truncate (profile: [llm] truncate = "
+                "true) to cut each to fit, keeping the instruction and the labels; the cut is recorded per text"
+            )
+        notes.append(f"{what}; --truncate cuts them to fit (recorded per text in each cell): {listed}{more}")
+    return notes

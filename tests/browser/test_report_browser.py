@@ -210,3 +210,29 @@ def test_compare_opens_offline(browser: Any, tmp_path: Path) -> None:
         _screenshot(page, tmp_path, "compare.png")
     finally:
         page.close()
+
+
+def test_a_long_label_and_model_name_wrap_within_the_page(browser: Any, tmp_path: Path) -> None:
+    """Users' own data brings labels of hundreds of characters (and no spaces) and models named by long paths: the
+    page must wrap them, not run off the window."""
+    doc = sample_document(("tomatoes",), repetitions=2, predictions=False)
+    record = next(iter(doc.datasets.values()))
+    long_label = "x" * 300
+    record.label_names = [long_label, "a label of many words " * 14]
+    long_model = "hf:/home/someone/" + "checkpoints-of-a-fine-tuned-model/" * 5 + "final"
+    first = doc.cells[0].model
+    for cell in doc.cells:
+        if cell.model == first:
+            cell.model = long_model
+    doc.models[long_model] = doc.models.pop(first)
+    doc.suite["models"] = [long_model if m == first else m for m in doc.suite["models"]]
+    path = tmp_path / "report.html"
+    path.write_text(render_report(doc), encoding="utf-8")
+    page, seen = _open(browser, path)
+    try:
+        _assert_quiet(seen, path.as_uri())
+        assert page.get_by_text(long_label, exact=False).count() >= 1
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= VIEWPORT["width"], f"page wider than the window ({width} px)"
+    finally:
+        page.close()

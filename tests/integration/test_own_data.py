@@ -191,3 +191,46 @@ def test_duplicates_are_reported_and_an_empty_vocabulary_refused_before_any_ener
     with pytest.raises(DataError, match=r"'symbols', repetition 0: none of its 20 training texts has a word"):
         run(adhoc(tmp_path, reports_dir=tmp_path / "r2", datasets=[str(symbols)], models=["linear-bow"]))
     assert not (tmp_path / "r2").exists()
+
+
+def test_an_hf_folder_llm_end_to_end_with_its_context_window_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bench run --dataset my.csv --model hf:<folder>`: prompts over the model's context window stop the run before
+    the grid, naming the rows; with --truncate they are cut, recorded per text, and the run validates."""
+    pytest.importorskip("transformers")
+    from bench.backends.hf_classifier import folder_sha256
+    from tests.tiny_models import build_tiny_llama
+
+    folder = build_tiny_llama(tmp_path / "tiny-llm", max_position_embeddings=400)
+    data = write_reviews(tmp_path / "my.csv", n=40, labels=("positive", "negative"))
+    lines = data.read_text().splitlines()
+    lines[3] = f'"{" ".join(["wonderful acting, a great movie"] * 40)}",positive'  # row 3 of the data: 40 phrases
+    data.write_text("\n".join(lines) + "\n")
+    reports = tmp_path / "reports"
+    args = ["run", "--dataset", str(data), "--text-column", "review", "--label-column", "stars"]
+    args += ["--model", f"hf:{folder}", "--repetitions", "1", "--n-train", "8", "--n-test", "32"]
+    args += ["--reports-dir", str(reports), "--min-window-s", "0.1", "--idle-s", "0.1", "--no-codecarbon"]
+    args += ["--no-progress", "--max-other-cpu-share", "1"]  # the LLM pass takes seconds: CI's neighbours may run
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "1 of 32 test texts make prompts longer than the 368 tokens its context window of 400" in err, err
+    assert "row 3 (" in err and "--truncate" in err
+    assert not reports.exists(), "nothing is written before the grid"
+
+    assert main([*args, "--truncate"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr()
+    (run_dir,) = reports.iterdir()
+    assert main(["validate", str(run_dir)]) == 0
+    doc = load_results(run_dir / "results.json")
+    model = f"hf:{folder.resolve()}"
+    (cell,) = doc.cells
+    assert cell.model == model and cell.status == "ok" and cell.validity == [], (cell.error, cell.validity)
+    (cut,) = cell.truncated
+    assert cut.kept_tokens <= 368 < cut.prompt_tokens
+    assert doc.settings["llm"]["truncate"] is True
+    assert any("--truncate cuts them to fit" in w and "row 3 (" in w for w in doc.warnings)
+    info = doc.models[model]["info"]
+    assert info["pin"]["folder_sha256"] == folder_sha256(folder) and info["context_window"] == 400
+    assert "--truncate" in out.err or "--truncate" in out.out  # the warning is printed
+    assert "cut to fit the model&#39;s context window" in (run_dir / "report.html").read_text()

@@ -110,3 +110,30 @@ def test_smollm2_from_its_package_converts_once_and_classifies(tmp_path: Path, m
     predictions = backend.predict(TEXTS)
     assert all(p in (0, 1) for p in predictions)
     assert backend.usage()["output_tokens"] > 0 and backend.info()["pin"]["source"] == "package-gguf"
+
+
+def test_context_window_and_truncation(tmp_path: Path) -> None:
+    """A prompt longer than the context window is cut to fit when ``truncate`` is on; the cut is reported per text."""
+    small = build_tiny_llama(tmp_path / "small", max_position_embeddings=400)
+    backend = _backend(small, serving="batched", batch_size=4, truncate=True)
+    assert backend.context_window() == 400 and backend.prompt_budget() == 400 - 12
+    long_text = " ".join(["wonderful acting, a great movie"] * 40)
+    assert backend.prompt_tokens(long_text) > backend.prompt_budget() >= backend.prompt_tokens(TEXTS[0])
+    texts = [TEXTS[0], long_text, TEXTS[1]]
+    backend.prepare(texts)
+    predictions = backend.predict(texts)
+    assert len(predictions) == 3
+    (cut,) = backend.truncations()
+    assert cut.index == 1 and cut.prompt_tokens == backend.prompt_tokens(long_text)
+    assert cut.kept_tokens <= backend.prompt_budget() < cut.prompt_tokens
+    assert backend.usage()["input_tokens"] <= 3 * backend.prompt_budget()  # what the model saw fits
+    assert backend.info()["truncate"] is True and backend.info()["context_window"] == 400
+    backend.predict(TEXTS)
+    assert backend.truncations() == []  # per call: none of these was cut
+
+
+def test_without_truncate_nothing_is_cut(tmp_path: Path) -> None:
+    small = build_tiny_llama(tmp_path / "small", max_position_embeddings=400)
+    backend = _backend(small)
+    backend.prepare([" ".join(["a great movie"] * 80)])
+    assert backend._fitted == {} and backend.truncations() == []

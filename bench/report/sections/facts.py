@@ -125,6 +125,24 @@ def warnings(doc: Any) -> list[Notice]:
                 items + more,
             )
         )
+    cut = [c for c in cells if get(c, "truncated")]
+    if cut:
+        items = [
+            f"{c.dataset} · {c.model} · rep {c.repetition}: {len(c.truncated)} text(s) cut, prompts of "
+            + ", ".join(f"{t.prompt_tokens:,} → {t.kept_tokens:,}" for t in c.truncated[:5])
+            + (" …" if len(c.truncated) > 5 else "")
+            + " tokens"
+            for c in cut[:20]
+        ]
+        more = [f"… and {len(cut) - 20} more"] if len(cut) > 20 else []
+        out.append(
+            Notice(
+                "note",
+                f"{len(cut)} cell(s) classified texts cut to fit the model's context window (--truncate): the model "
+                "saw the start of those texts only; accuracy and energy are of what it saw:",
+                items + more,
+            )
+        )
     ok = ok_cells(cells)
     unparsed: dict[str, list[str]] = defaultdict(list)
     worst = 0.0
