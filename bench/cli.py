@@ -78,7 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 130
     console = _console(stderr=args.json)
-    _print_summary(outcome.document, console)
+    # a new run printed each warning as it came; a resumed one recalls those of its earlier sessions
+    _print_summary(outcome.document, console, warnings=outcome.resumed)
     invalid = sum(1 for c in outcome.document.cells if c.validity)
     console.print(
         f"\nran {outcome.ran} cell(s), skipped {outcome.skipped} already done, {outcome.failed} failed"
@@ -184,7 +185,16 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _print_summary(doc: Any, console: Any) -> None:
+#: What the summary's energy columns mean (printed under the tables).
+ENERGY_COLUMNS = (
+    "J/pass: the energy of one pass over the test split, all metered components, as the meters read it (gross); "
+    "net J: the same less the idle baseline's power over the pass (what the model added); mJ/text: J/pass per "
+    "test text (gross); CodeCarbon J: CodeCarbon's reading of the same windows, side by side"
+)
+
+
+def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
+    """The per-data-set tables, how energy was obtained, and (``warnings``) the run's warnings."""
     from rich.table import Table
 
     from bench.analysis import model_rows
@@ -240,8 +250,14 @@ def _print_summary(doc: Any, console: Any) -> None:
             )
         if methods:  # none before a cell of the data set has run
             console.print("energy by: " + "; ".join(f"{c} {', '.join(sorted(m))}" for c, m in methods.items()))
+    if rows:
+        console.print(f"[dim]{ENERGY_COLUMNS}[/]")
     if doc.hardware_mismatch:
         console.print("[yellow]hardware mismatch (forced):[/] " + "; ".join(doc.hardware_mismatch))
+    if not warnings:
+        if doc.warnings:
+            console.print(f"[yellow]{len(doc.warnings)} warning(s)[/] (printed above; in results.json and the report)")
+        return
     for warning in doc.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
 

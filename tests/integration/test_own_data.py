@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,19 @@ def test_an_hf_folder_llm_end_to_end_with_its_context_window_checked(
     assert info["pin"]["folder_sha256"] == folder_sha256(folder) and info["context_window"] == 400
     assert "--truncate" in out.err or "--truncate" in out.out  # the warning is printed
     assert "cut to fit the model&#39;s context window" in (run_dir / "report.html").read_text()
+
+
+def test_the_terminal_prints_each_warning_once_and_explains_the_energy_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "dups.csv"
+    rows = [f"{POS[i % 6]} movie {i % 20}" if i % 2 == 0 else f"{NEG[i % 6]} film {i % 20}" for i in range(100)]
+    data.write_text("text,label\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(rows)))
+    args = ["run", "--dataset", str(data), "--model", "linear-bow", "--repetitions", "1", "--no-report"]
+    args += ["--reports-dir", str(tmp_path / "reports"), "--min-window-s", "0.1", "--idle-s", "0.1"]
+    assert main([*args, "--no-codecarbon", "--no-progress", "--max-other-cpu-share", "1"]) == 0
+    out = capsys.readouterr()
+    printed = out.out + out.err
+    assert printed.count("duplicated rows") == 1, printed
+    assert re.search(r"\d+ warning\(s\) \(printed above", printed), printed
+    assert "net J: the same less the idle baseline" in " ".join(printed.split())
