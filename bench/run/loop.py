@@ -110,6 +110,8 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         results_path, document, resumed = planning.open_document(
             request, suite, settings, settings_sha, datasets, record, mismatches, runs
         )
+        if resumed:
+            models.check_user_model_pins(document.models, model_specs)
     except BaseException:
         session.close()
         raise

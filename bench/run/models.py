@@ -147,3 +147,27 @@ def check_context(spec: Any, profile: HardwareProfile, datasets: dict[str, Any],
             )
         notes.append(f"{what}; --truncate cuts them to fit (recorded per text in each cell): {listed}{more}")
     return notes
+
+
+def check_user_model_pins(stored_models: dict[str, Any], specs: dict[str, Any]) -> None:
+    """A resumed run's own models (``clf:``/``hf:``) must be what its earlier sessions ran: a local folder's sha256
+    and a Hub model's commit as recorded. Raises ConfigError naming the model, both values and what to do; a model
+    the run has not loaded yet, or that cannot be resolved now (its cells fail at load, saying why), passes."""
+    from bench.backends.hf_classifier import resolve_user_model
+    from bench.catalog.models import is_user_model
+    from bench.errors import ConfigError
+
+    for name, spec in specs.items():
+        stored = ((stored_models.get(name) or {}).get("info") or {}).get("pin") or {}
+        if not is_user_model(name) or not stored:
+            continue
+        try:
+            _, now = resolve_user_model(str(spec.params["model"]), spec.params.get("revision"), option=name[:3])
+        except ConfigError:
+            continue
+        for key, what in (("folder_sha256", "its folder's sha256"), ("revision", "its commit")):
+            if stored.get(key) and now.get(key) and stored[key] != now[key]:
+                raise ConfigError(
+                    f"model {name}: {what} is {now[key][:12]} now but {stored[key][:12]} when this run started; its "
+                    "cells would mix two models. Restore the model as it was, or start a new run with --new"
+                )

@@ -251,3 +251,27 @@ def test_the_terminal_prints_each_warning_once_and_explains_the_energy_columns(
     assert printed.count("duplicated rows") == 1, printed
     assert re.search(r"\d+ warning\(s\) \(printed above", printed), printed
     assert "net J: the same less the idle baseline" in " ".join(printed.split())
+
+
+def test_a_resumed_run_refuses_a_local_model_folder_that_changed(tmp_path: Path) -> None:
+    from tests.tiny_models import build_tiny_classifier
+
+    folder = build_tiny_classifier(tmp_path / "my-model", {0: "neg", 1: "pos"})
+    data = write_reviews(tmp_path / "reviews.csv", labels=("pos", "neg"))
+
+    def stop(cell: object) -> None:
+        raise KeyboardInterrupt
+
+    fields = dict(run_id="mine", datasets=[f"rv={data}"], models=[f"clf:{folder}"], n_train=40, n_test=40)
+    fields.update(text_column="review", label_column="stars")
+    with pytest.raises(RunInterrupted):
+        run(adhoc(tmp_path, **fields), on_cell=stop)
+    config = folder / "config.json"
+    original = config.read_text()
+    config.write_text(original.replace('"num_hidden_layers": 1', '"num_hidden_layers": 1, "note": "retrained"'))
+    resume = adhoc(tmp_path, run_id="mine", repetitions=None, min_window_s=None, idle_baseline_s=None)
+    with pytest.raises(ConfigError, match=r"clf:.*its folder's sha256 is \w{12} now but \w{12} when this run started"):
+        run(resume)
+    config.write_text(original)
+    outcome = run(resume)
+    assert outcome.resumed and outcome.ran == 1 and load_results(outcome.results_path).status == "complete"
