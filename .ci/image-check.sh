@@ -70,6 +70,33 @@ assert recorded.removeprefix("sha256:") == sys.argv[2], f"image id {recorded!r} 
 assert doc["status"] == "complete", doc["status"]
 print(f"image-check: OK, the run through the SDK recorded image {recorded[:19]} and landed on the host")
 PY
+# Your own data and model through the container: a CSV and a tiny classifier folder of the host, mounted read-only;
+# the data set keeps its name and the model its folder's sha256 inside.
+mkdir -p "$out/adhoc"
+.venv/bin/python - "$out/adhoc" <<'PY'
+import csv, sys
+from pathlib import Path
+from tests.tiny_models import build_tiny_classifier
+folder = Path(sys.argv[1])
+build_tiny_classifier(folder / "my-model", {0: "neg", 1: "pos"})
+with open(folder / "my.csv", "w", newline="", encoding="utf-8") as handle:
+    writer = csv.writer(handle)
+    writer.writerow(["review", "stars"])
+    for i in range(120):
+        writer.writerow([f"{'good great' if i % 2 == 0 else 'bad dull'} movie {i}", "pos" if i % 2 == 0 else "neg"])
+PY
+.venv/bin/bench run --engine container --profile cpu --dataset "$out/adhoc/my.csv" --text-column review \
+  --label-column stars --model linear-bow --model "clf:$out/adhoc/my-model" --repetitions 1 --n-train 40 --n-test 40 \
+  --min-window-s 0.5 --idle-s 0.5 --no-codecarbon --no-progress --reports-dir "$out/reports" --run-id adhoc
+.venv/bin/bench validate "$out/reports/adhoc"
+python3 - "$out/reports/adhoc/results.json" "$out/adhoc/my.csv" <<'PY'
+import hashlib, json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["status"] == "complete" and {c["status"] for c in doc["cells"]} == {"ok"}, doc["status"]
+assert doc["datasets"]["my"]["pin"]["file_sha256"] == hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()
+assert "clf:/work/inputs/model-1-my-model" in doc["models"], list(doc["models"])
+print(f"image-check: OK, an ad-hoc run of a host CSV and a host model folder ran in the container ({len(doc['cells'])} cells)")
+PY
 # Ctrl-C on the host reaches the run inside: once a cell is stored, interrupt; the partial result stays on the host
 # (status interrupted, exit 130) and the container is removed.
 # (env --default-signal: a background job of a script starts with SIGINT ignored; a terminal's Ctrl-C is not.)

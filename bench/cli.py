@@ -141,7 +141,9 @@ def _with_measurement(profile: Any, **overrides: Any) -> Any:
 
 def _container_run_args(args: argparse.Namespace) -> list[str]:
     """The options of this ``bench run`` that the run inside the container takes unchanged."""
-    out = ["--suite", args.suite or "default"]
+    out = (
+        ["--suite", args.suite] if args.suite else []
+    )  # none: the default suite, or an ad-hoc one of --dataset/--model
     for flag, value in (
         ("--run-id", args.run_id),
         ("--repetitions", args.repetitions),
@@ -150,10 +152,16 @@ def _container_run_args(args: argparse.Namespace) -> list[str]:
         ("--max-other-cpu-share", args.max_other_cpu_share),
         ("--gpus", args.gpus),
         ("--nodes", args.nodes if args.nodes != 1 else None),
+        ("--text-column", args.text_column),
+        ("--label-column", args.label_column),
+        ("--language", args.language),
+        ("--encoding", args.encoding),
+        ("--n-train", args.n_train),
+        ("--n-test", args.n_test),
     ):
         if value is not None:
             out += [flag, str(value)]
-    for flag, values in (("--model", args.model), ("--dataset", args.dataset)):
+    for flag, values in (("--label-names", args.label_names), ("--label-map", args.label_map)):
         for value in values or []:
             out += [flag, value]
     for flag in ("new", "force", "truncate", "no_codecarbon", "no_progress", "no_report", "json"):
@@ -176,7 +184,14 @@ def _run_elsewhere(args: argparse.Namespace, profile: Any) -> int | None:
         where.engine,
         profile,
         lambda image_id: container_run(
-            profile, image_id, _container_run_args(args), Path(args.reports_dir), data_paths, profile_path
+            profile,
+            image_id,
+            _container_run_args(args),
+            Path(args.reports_dir),
+            data_paths,
+            profile_path,
+            datasets=args.dataset,
+            models=args.model,
         ),
     )
 

@@ -108,10 +108,16 @@ def container_run(
     reports_dir: Path,
     data_paths: dict[str, str],
     profile_path: Path | None = None,
+    *,
+    datasets: list[str] | None = None,
+    models: list[str] | None = None,
 ) -> ContainerRun:
     """Translate a host ``bench run`` into the container's: host paths become mounts, the results land in reports_dir.
 
-    ``run_args`` are the run options other than --profile/--reports-dir/--data (passed through unchanged).
+    ``run_args`` are the run options other than --profile/--reports-dir/--data/--dataset/--model (passed through
+    unchanged). ``datasets`` and ``models``: the --dataset and --model values; a file (``[NAME=]PATH``) or a local
+    model folder (``clf:``/``hf:`` + path) is mounted read-only and named by its place inside, a data set keeping its
+    name (the file's stem unless NAME= is given). Raises ContainerError for a file or folder that does not exist.
     """
     reports_dir.mkdir(parents=True, exist_ok=True)
     volumes = {str(reports_dir.resolve()): {"bind": CONTAINER_REPORTS, "mode": "rw"}}
@@ -131,6 +137,17 @@ def container_run(
         inside = f"{CONTAINER_INPUTS}/data-{i}-{host.name}"
         volumes[str(host.resolve())] = {"bind": inside, "mode": "ro"}
         command += ["--data", f"{name}={inside}"]
+    for i, value in enumerate(datasets or []):
+        name, sep, path = value.partition("=")
+        host = Path(path if sep else value).expanduser()
+        if not host.is_file():  # a data set's name (of the suite or the catalog): the run inside resolves it
+            command += ["--dataset", value]
+            continue
+        inside = f"{CONTAINER_INPUTS}/dataset-{i}-{host.name}"
+        volumes[str(host.resolve())] = {"bind": inside, "mode": "ro"}
+        command += ["--dataset", f"{name if sep else host.stem}={inside}"]
+    for i, value in enumerate(models or []):
+        command += ["--model", _mounted_model(value, i, volumes)]
     environment = {
         "BENCH_IMAGE_ID": image_id,
         "HF_HUB_OFFLINE": "1",
@@ -227,3 +244,21 @@ def run_in_container(engine: Engine, profile: HardwareProfile, spec_of: Any) -> 
             if results.stat().st_mtime >= started:
                 print(f"bench: on this machine: {results}", file=sys.stderr)
     return status
+
+
+def _mounted_model(value: str, index: int, volumes: dict[str, dict[str, str]]) -> str:
+    """A --model value as the container sees it: a local folder of a ``clf:``/``hf:`` model mounted read-only under
+    the inputs folder (its pin, the folder's sha256, is the same inside); anything else unchanged."""
+    from bench.catalog.models import is_user_model, user_model_ref
+
+    if not is_user_model(value):
+        return value
+    prefix, ref, _, local = user_model_ref(value)
+    if not local:
+        return value  # a Hub model: the image's cache (or --model-store) has it, or the run says how to fetch it
+    host = Path(ref).expanduser()
+    if not host.is_dir():
+        raise ContainerError(f"--model {value}: no such folder ({host.absolute()}; it is mounted into the container)")
+    inside = f"{CONTAINER_INPUTS}/model-{index}-{host.name}"
+    volumes[str(host.resolve())] = {"bind": inside, "mode": "ro"}
+    return f"{prefix}:{inside}"

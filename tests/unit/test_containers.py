@@ -139,9 +139,41 @@ def test_the_container_gets_the_same_run_options() -> None:
     args = build_parser().parse_args(line.split())
     passed = _container_run_args(args)
     again = build_parser().parse_args(["run", *passed])
-    for key in ("suite", "run_id", "repetitions", "min_window_s", "idle_s", "model", "dataset", "new", "json"):
+    for key in ("suite", "run_id", "repetitions", "min_window_s", "idle_s", "new", "json"):
         assert getattr(again, key) == getattr(args, key), key
     assert again.no_codecarbon and again.engine == "host"  # inside the image it runs where it is
+    assert again.model is None and again.dataset is None  # these go through container_run, which mounts files
+
+
+def test_an_adhoc_run_goes_into_the_container_with_its_files_and_folders_mounted(tmp_path: Path) -> None:
+    """`bench run --engine container --dataset my.csv --model clf:./folder ...`: the same ad-hoc run inside."""
+    line = (
+        "run --engine container --text-column review --label-column stars --label-names 0=neg,1=pos --language de "
+        "--encoding cp1252 --n-train 50 --n-test 60 --label-map LABEL_0=neg --truncate"
+    )
+    args = build_parser().parse_args(line.split())
+    passed = _container_run_args(args)
+    assert "--suite" not in passed  # no --suite: ad-hoc inside as outside
+    again = build_parser().parse_args(["run", *passed])
+    for key in ("text_column", "label_column", "label_names", "language", "encoding", "n_train", "n_test"):
+        assert getattr(again, key) == getattr(args, key), key
+    assert again.label_map == ["LABEL_0=neg"] and again.truncate
+
+    data = tmp_path / "my.csv"
+    data.write_text("review,stars\n")
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    datasets = [str(data), f"other={data}", "tomatoes-offline"]
+    models = [f"clf:{folder}", "linear-bow", "hf:org/name@abc123"]
+    run = container_run(load_profile("cpu"), "sha256:abc", passed, tmp_path / "r", {}, datasets=datasets, models=models)
+    command = " ".join(run.command)
+    assert "--dataset my=/work/inputs/dataset-0-my.csv --dataset other=/work/inputs/dataset-1-my.csv" in command
+    assert "--dataset tomatoes-offline" in command
+    assert "--model clf:/work/inputs/model-0-my-model --model linear-bow --model hf:org/name@abc123" in command
+    assert run.volumes[str(folder.resolve())] == {"bind": "/work/inputs/model-0-my-model", "mode": "ro"}
+    assert str(tmp_path) not in command  # no host path reaches the container's command line
+    with pytest.raises(ContainerError, match=r"--model clf:.*nope: no such folder"):
+        container_run(load_profile("cpu"), "sha256:abc", [], tmp_path / "r", {}, models=[f"clf:{tmp_path}/nope"])
 
 
 def test_sif_paths_and_command() -> None:
