@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
-from bench.cliargs import parse_data_paths, parse_pairs
+from bench.cliargs import add_own_data_options, own_data_fields, parse_data_paths, with_truncate
 from bench.containers.cli import add_parsers as add_container_parsers
 from bench.errors import BenchError, ConfigError
 from bench.hpc.cli import add_parsers as add_hpc_parsers
@@ -39,8 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import RunInterrupted, RunRequest, run
 
     profile = _with_measurement(load_profile(args.profile), max_other_cpu_share=args.max_other_cpu_share)
-    if args.truncate:  # part of the profile's [llm] settings the run records, so of its settings hash
-        profile = profile.model_copy(update={"llm": profile.llm.model_copy(update={"truncate": True})})
+    profile = with_truncate(profile, args.truncate)
     if args.engine != "host":
         status = _run_elsewhere(args, profile)
         if status is not None:
@@ -49,14 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         profile=profile,
         suite_name=args.suite or "default",
         suite_given=args.suite is not None,
-        text_column=args.text_column,
-        label_column=args.label_column,
-        label_names=parse_pairs("--label-names", args.label_names, "0=negative,1=positive"),
-        language=args.language,
-        encoding=args.encoding,
-        n_train=args.n_train,
-        n_test=args.n_test,
-        label_map=parse_pairs("--label-map", args.label_map, "LABEL_0=negative,LABEL_1=positive"),
+        **own_data_fields(args),
         reports_dir=Path(args.reports_dir),
         run_id=args.run_id,
         new=args.new,
@@ -66,8 +58,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         min_window_s=args.min_window_s,
         idle_baseline_s=args.idle_s,
         codecarbon=False if args.no_codecarbon else None,
-        models=args.model,
-        datasets=args.dataset,
         progress=not args.no_progress,
         gpus=args.gpus,
         nodes=args.nodes,
@@ -499,45 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept windows where other processes used up to SHARE (0-1) of the machine's CPU time (default: the "
         "profile's, 0.10); above it a cell's energy is flagged and left out of the means",
     )
-    p.add_argument(
-        "--truncate",
-        action="store_true",
-        help="cut texts whose LLM prompt exceeds the model's context window, keeping the instruction and labels "
-        "(recorded per text in the cell); without it such prompts stop the run before the grid",
-    )
     p.add_argument("--no-codecarbon", action="store_true", help="do not run CodeCarbon side by side")
-    p.add_argument(
-        "--model",
-        action="append",
-        metavar="SPEC",
-        help="a catalog model (narrows the suite), or your own: clf:ORG/NAME[@REV] or clf:/folder (a fine-tuned "
-        "sequence classifier), hf:ORG/NAME[@REV] or hf:/folder (a zero-shot LLM) (repeatable)",
-    )
-    p.add_argument(
-        "--dataset",
-        action="append",
-        metavar="[NAME=]PATH|NAME",
-        help="a data set of the suite (narrows it), or a local file (.csv, .tsv, .jsonl, .json, .parquet) run as a "
-        "data set named after the file unless NAME= (repeatable)",
-    )
-    p.add_argument("--text-column", help="the text column of --dataset files (default: text)")
-    p.add_argument("--label-column", help="the label column of --dataset files (default: label)")
-    p.add_argument(
-        "--label-names",
-        action="append",
-        metavar="VALUE=NAME,...",
-        help="names for the labels of --dataset files, e.g. 0=negative,1=positive (the LLM prompt lists the names)",
-    )
-    p.add_argument("--language", help="language of --dataset files' texts for the LLM prompt, e.g. en, de")
-    p.add_argument("--encoding", help="text encoding of --dataset files when not UTF-8, e.g. cp1252")
-    p.add_argument("--n-train", type=int, help="training texts per split (default: the data set's; files: 200)")
-    p.add_argument("--n-test", type=int, help="test texts per split (default: the data set's; files: 200)")
-    p.add_argument(
-        "--label-map",
-        action="append",
-        metavar="MODEL_LABEL=DATA_LABEL,...",
-        help="a clf: model's labels -> the data's label names, for those that do not match by name",
-    )
+    add_own_data_options(p)
     p.add_argument("--reports-dir", default="reports", help="where run folders go (default: reports)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not render report.html at the end")

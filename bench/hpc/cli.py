@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.cliargs import parse_data_paths
+from bench.cliargs import add_own_data_options, own_data_fields, parse_data_paths
 
 
 def cmd_slurm(args: argparse.Namespace) -> int:
@@ -17,6 +17,8 @@ def cmd_slurm(args: argparse.Namespace) -> int:
     request = SlurmRequest(
         profile=args.profile,
         suite=args.suite,
+        **own_data_fields(args),
+        truncate=args.truncate,
         output=Path(args.output),
         mode="host" if args.host else "apptainer",
         venv=Path(args.venv).resolve() if args.venv else None,
@@ -26,7 +28,6 @@ def cmd_slurm(args: argparse.Namespace) -> int:
         idle_baseline_s=args.idle_s,
         codecarbon=False if args.no_codecarbon else None,
         data_paths=parse_data_paths(args.data),
-        models=args.model,
         force=args.force,
         partition=args.partition,
         account=args.account,
@@ -89,7 +90,11 @@ def add_parsers(sub: Any) -> None:
     """Add ``slurm`` and ``merge`` to the main parser's subcommands."""
     p = sub.add_parser("slurm", help="write (and submit) Slurm array jobs for a suite, one task per model")
     p.add_argument("--profile", required=True, help="hardware profile name or TOML path")
-    p.add_argument("--suite", default="default", help="suite of the profile (default: default)")
+    p.add_argument(
+        "--suite",
+        help="suite of the profile (default: default; with a --dataset file or a clf:/hf: --model and no --suite, "
+        "an ad-hoc suite of what you name)",
+    )
     p.add_argument("--output", required=True, help="run folder on a shared file system (manifest, scripts, parts)")
     p.add_argument("--submit", action="store_true", help="submit with sbatch and print the job id(s)")
     p.add_argument("--host", action="store_true", help="run tasks on the host in a venv instead of the Apptainer image")
@@ -98,12 +103,12 @@ def add_parsers(sub: Any) -> None:
         "--image",
         help="the Apptainer .sif (default: the profile's [slurm] apptainer_image, else ./bench-<profile>.sif)",
     )
-    p.add_argument("--model", action="append", help="only this model of the suite (repeatable)")
     p.add_argument("--repetitions", type=int, help="override the suite's repetitions")
     p.add_argument("--min-window-s", type=float, help="override the profile's minimum window")
     p.add_argument("--idle-s", type=float, help="override the idle-baseline length (0: skip)")
     p.add_argument("--no-codecarbon", action="store_true", help="do not run CodeCarbon side by side")
     p.add_argument("--data", action="append", metavar="NAME=PATH", help="local file for a data set (e.g. fktg)")
+    add_own_data_options(p)
     p.add_argument("--force", action="store_true", help="tasks run even if a node does not match the profile")
     p.add_argument("--partition", help="override [slurm] partition")
     p.add_argument("--account", help="override [slurm] account")

@@ -33,7 +33,7 @@ from bench.errors import BenchError, ConfigError
 from bench.fsutil import atomic_write_bytes, now_iso
 from bench.hpc.multinode import bench_run_line, ray_start_lines
 from bench.run.plan import effective_suite, run_settings, settings_sha256
-from bench.run.request import RunRequest
+from bench.run.request import RunRequest, resolve_request
 
 MANIFEST_KIND = "bench.slurm-manifest"
 MANIFEST_VERSION = 1
@@ -51,7 +51,7 @@ class SlurmRequest:
     """What ``bench slurm`` was asked: the run (as ``bench run`` would take it) and how to reach the cluster."""
 
     profile: str
-    suite: str = "default"
+    suite: str | None = None  # None: the profile's default suite, or an ad-hoc one of own files and models
     output: Path = Path("slurm-run")
     mode: str = "apptainer"  # or "host"
     venv: Path | None = None
@@ -62,6 +62,17 @@ class SlurmRequest:
     codecarbon: bool | None = None
     data_paths: dict[str, str] = field(default_factory=dict)
     models: list[str] | None = None
+    #: as ``bench run`` takes them (``bench.cliargs.add_own_data_options``): --dataset values and how files are read
+    datasets: list[str] | None = None
+    text_column: str | None = None
+    label_column: str | None = None
+    label_names: dict[str, str] = field(default_factory=dict)
+    language: str | None = None
+    encoding: str | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+    label_map: dict[str, str] = field(default_factory=dict)
+    truncate: bool = False
     force: bool = False
     partition: str | None = None
     account: str | None = None
@@ -125,14 +136,63 @@ def _overrides(request: SlurmRequest) -> dict[str, Any]:
         "data_paths": dict(sorted(request.data_paths.items())),
         "models": request.models,
         "force": request.force,
+        **{
+            key: value
+            for key, value in (
+                ("suite_given", request.suite is not None),
+                ("datasets", _absolute_datasets(request.datasets)),
+                ("text_column", request.text_column),
+                ("label_column", request.label_column),
+                ("label_names", dict(request.label_names)),
+                ("language", request.language),
+                ("encoding", request.encoding),
+                ("n_train", request.n_train),
+                ("n_test", request.n_test),
+                ("label_map", dict(request.label_map)),
+                ("truncate", request.truncate),
+            )
+            # Stored only when given (suite_given: when False), so manifests of suites read as before.
+            if (key == "suite_given" and value is False) or (key != "suite_given" and value not in (None, False, {}))
+        },
     }
 
 
+#: RunRequest fields the manifest's ``overrides`` may carry (own data; absent from manifests that did not use them).
+_OWN_DATA_FIELDS = (
+    "datasets",
+    "text_column",
+    "label_column",
+    "label_names",
+    "language",
+    "encoding",
+    "n_train",
+    "n_test",
+    "label_map",
+)
+
+
+def _absolute_datasets(values: list[str] | None) -> list[str] | None:
+    """--dataset values with files as ``NAME=/absolute/path`` (tasks run from elsewhere; the name as ``bench run``
+    gives it: NAME= or the file's stem); names of data sets unchanged."""
+    if not values:
+        return None
+    out = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        file = Path(path if sep else value).expanduser()
+        out.append(f"{name if sep else file.stem}={file.resolve()}" if file.is_file() else value)
+    return out
+
+
 def _run_request(profile: HardwareProfile, suite: str, overrides: dict[str, Any], **extra: Any) -> RunRequest:
-    """The whole run's RunRequest from the manifest's ``overrides`` (``force`` is the tasks' own option)."""
-    return RunRequest(
+    """The whole run's RunRequest from the manifest's ``overrides`` (``force`` is the tasks' own option), resolved as
+    ``bench run`` resolves it (own files and models without a suite: the ad-hoc suite)."""
+    if overrides.get("truncate"):
+        profile = profile.model_copy(update={"llm": profile.llm.model_copy(update={"truncate": True})})
+    request = RunRequest(
         profile=profile,
         suite_name=suite,
+        suite_given=overrides.get("suite_given", True),
         data_paths=dict(overrides["data_paths"]),
         repetitions=overrides["repetitions"],
         min_window_s=overrides["min_window_s"],
@@ -140,8 +200,10 @@ def _run_request(profile: HardwareProfile, suite: str, overrides: dict[str, Any]
         codecarbon=overrides["codecarbon"],
         models=overrides["models"],
         progress=False,
+        **{key: overrides[key] for key in _OWN_DATA_FIELDS if key in overrides},
         **extra,
     )
+    return resolve_request(request)
 
 
 def _manifest_run_request(manifest: dict[str, Any]) -> RunRequest:
@@ -195,7 +257,7 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
     request = dataclasses.replace(request, data_paths=resolved_data_paths(request.data_paths))
     profile = load_profile(request.profile)
     overrides = _overrides(request)
-    run_request = _run_request(profile, request.suite, overrides, reports_dir=request.output / "parts")
+    run_request = _run_request(profile, request.suite or "default", overrides, reports_dir=request.output / "parts")
     suite = effective_suite(run_request)
     settings = run_settings(run_request, suite)
     tasks = []
@@ -219,7 +281,7 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
         "profile": request.profile,
         "profile_name": profile.name,
         "profile_config": profile.model_dump(mode="json"),
-        "suite_name": request.suite,
+        "suite_name": run_request.suite_name,  # ADHOC_SUITE for own files and models without a suite
         "settings": settings,
         "settings_sha256": settings_sha256(profile, settings),
         "task_settings": {t.name: task_settings(run_request, t) for t in tasks},
@@ -484,15 +546,21 @@ def render_script(
     for data_path in manifest["overrides"]["data_paths"].values():
         parent = Path(data_path).resolve().parent
         binds.append(f"{parent}:{parent}:ro")
+    for path in own_paths(manifest["overrides"], [t.model for t in tasks]):  # own files and model folders
+        binds.append(f"{path}:{path}:ro")
     bench = tool_command("bench", mode, venv=venv, image=image, gpus=bool(shape.gpus_per_node), binds=binds)
     if shape.nodes > 1:
         ray = tool_command("ray", mode, venv=venv, image=image, gpus=True, binds=binds)
         lines += ray_start_lines(
             port=resources.ray_port, gpus_per_node=shape.gpus_per_node, cpus_per_task=resources.cpus_per_task, ray=ray
         )
-    args = ["run", "--profile", profile_arg, "--suite", manifest["suite_name"], "--model", "__MODEL__"]
-    args += ["--run-id", "__TASK__", "--reports-dir", f"{folder}/parts", "--no-report", "--no-progress"]
     overrides = manifest["overrides"]
+    args = ["run", "--profile", profile_arg]
+    if overrides.get("suite_given", True):  # else the ad-hoc suite of the --dataset files and --model
+        args += ["--suite", manifest["suite_name"]]
+    args += ["--model", "__MODEL__"]
+    args += ["--run-id", "__TASK__", "--reports-dir", f"{folder}/parts", "--no-report", "--no-progress"]
+    args += own_data_args(overrides)
     if overrides["repetitions"] is not None:
         args += ["--repetitions", str(overrides["repetitions"])]
     if overrides["min_window_s"] is not None:
@@ -519,6 +587,41 @@ def render_script(
         "",
     ]
     return "\n".join(lines)
+
+
+def own_data_args(overrides: dict[str, Any]) -> list[str]:
+    """The ``bench run`` options of a manifest's own data (``--dataset`` files as NAME=/absolute/path, how they are
+    read, ``--label-map``, ``--truncate``): the task's run resolves the same ad-hoc suite as the one planned."""
+    args: list[str] = []
+    for value in overrides.get("datasets") or []:
+        args += ["--dataset", value]
+    for key in ("text_column", "label_column", "language", "encoding", "n_train", "n_test"):
+        if overrides.get(key) is not None:
+            args += ["--" + key.replace("_", "-"), str(overrides[key])]
+    for key in ("label_names", "label_map"):
+        if overrides.get(key):
+            args += ["--" + key.replace("_", "-"), ",".join(f"{k}={v}" for k, v in overrides[key].items())]
+    if overrides.get("truncate"):
+        args.append("--truncate")
+    return args
+
+
+def own_paths(overrides: dict[str, Any], models: list[str]) -> list[str]:
+    """Host paths an Apptainer task must see: the folders of --dataset files and local clf:/hf: model folders (bound
+    read-only at the same path, so names and pins are the same inside)."""
+    from bench.catalog.models import is_user_model, user_model_ref
+
+    paths = []
+    for value in overrides.get("datasets") or []:
+        _, sep, path = value.partition("=")
+        if sep and Path(path).is_absolute():
+            paths.append(str(Path(path).parent))
+    for model in models:
+        if is_user_model(model):
+            _, ref, _, local = user_model_ref(model)
+            if local:
+                paths.append(str(Path(ref)))
+    return list(dict.fromkeys(paths))
 
 
 # --- writing and submitting ------------------------------------------------------------------------------------------

@@ -230,3 +230,27 @@ def test_gpu_profile_scripts_ask_for_gpus_and_tasks_receive_them(
     assert main(["merge", str(out)]) == 2  # no task wrote a part: a clear error listing every missing cell
     err = capsys.readouterr().err
     assert "task linear-bow" in err and "task phi-3.5-mini_1x2" in err and "no part written" in err
+
+
+def test_own_data_and_model_run_as_an_array_and_merge(
+    slurm_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bench slurm --dataset my.csv --model linear-bow --model clf:<folder>`: the ad-hoc suite ships to the tasks."""
+    from tests.integration.test_own_data import write_reviews
+    from tests.tiny_models import build_tiny_classifier
+
+    data = write_reviews(tmp_path / "my.csv", n=80, labels=("pos", "neg"))
+    folder = build_tiny_classifier(tmp_path / "my-model", {0: "neg", 1: "pos"})
+    out = tmp_path / "run"
+    own = ["--dataset", str(data), "--text-column", "review", "--label-column", "stars", "--n-train", "30"]
+    own += ["--n-test", "30", "--model", "linear-bow", "--model", f"clf:{folder}"]
+    job_ids = _submit(["slurm", "--profile", "cpu", "--output", str(out), "--submit", *own, *TINY, *SMALL_TASK], capsys)
+    _wait_for(job_ids, slurm_env)
+    rc = main(["merge", str(out), "--no-report"])
+    merged = capsys.readouterr()
+    assert rc == 0, merged.out + merged.err + _logs(out)
+    doc = load_results(out)
+    assert doc.suite_name == "adhoc" and doc.status == "complete"
+    assert {c.model for c in doc.cells} == {"linear-bow", f"clf:{folder.resolve()}"}
+    assert all(c.status == "ok" for c in doc.cells) and doc.datasets["my"].n_test == 30
+    assert main(["validate", str(out)]) == 0

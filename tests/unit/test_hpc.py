@@ -428,3 +428,34 @@ def test_multi_node_span_is_the_power_weighted_mean_of_the_node_windows() -> Non
     )
     partial = aggregate_nodes({"n1": _reading(10.0, 3000.0, 500.0), "n2": _reading(10.0, None, 400.0)})
     assert partial.power_w("gpu") is None and "gpu" not in partial.component_duration_s
+
+
+def test_own_data_ships_to_apptainer_tasks_with_its_files_bound(tmp_path: Path) -> None:
+    """An ad-hoc Slurm run: no --suite in the task line, files as NAME=/absolute/path, own folders bound read-only."""
+    data = tmp_path / "data" / "my.csv"
+    data.parent.mkdir()
+    data.write_text("review,stars\n" + "".join(f"w{i} x{i},{i % 2}\n" for i in range(100)))
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    prepared = prepare(
+        SlurmRequest(
+            profile="cpu",
+            output=tmp_path / "o",
+            image="/images/bench-cpu.sif",
+            datasets=[str(data)],
+            models=["linear-bow", f"clf:{folder}"],
+            text_column="review",
+            label_column="stars",
+            label_names={"0": "neg", "1": "pos"},
+            truncate=True,
+        )
+    )
+    assert prepared.manifest["suite_name"] == "adhoc" and prepared.manifest["overrides"]["suite_given"] is False
+    ((script, tasks),) = prepared.scripts
+    text = script.read_text()
+    assert "--suite" not in text and f"--dataset my={data.resolve()}" in text
+    assert "--text-column review --label-column stars --label-names 0=neg,1=pos --truncate" in text
+    assert f"--bind {data.parent.resolve()}:{data.parent.resolve()}:ro" in text
+    assert f"--bind {folder.resolve()}:{folder.resolve()}:ro" in text
+    assert [t.model for t in tasks] == ["linear-bow", f"clf:{folder.resolve()}"]
