@@ -411,14 +411,20 @@ def cmd_models(args: argparse.Namespace) -> int:
             if spec.kind == "llm" and not model.startswith("package:"):
                 revision = (lock.get(model) or {}).get("revision")
                 pin = f"@{revision[:12]}" if revision else "(not locked)"
+                pin += "" if not revision or (lock.get(model) or {}).get("verified") else " (unverified)"
             print(f"{name:18s} {spec.kind:11s} {spec.paper_label or '—':18s} {model}{pin}")
         return 0
     if args.action == "lock":
         from bench.catalog.fetch import lock_models
+        from bench.catalog.lock import verify_lock
 
-        locked = lock_models(args.models or None, token=os.environ.get("HF_TOKEN"))
+        if args.verify:
+            locked = verify_lock(args.models or None, token=os.environ.get("HF_TOKEN"))
+        else:
+            locked = lock_models(args.models or None, token=os.environ.get("HF_TOKEN"))
         for hub_id, entry in locked.items():
-            print(f"{hub_id:48s} {entry['revision']}")
+            state = f"verified, {len(entry.get('files', {}))} files" if entry.get("verified") else "not verified"
+            print(f"{hub_id:48s} {entry['revision']} ({state})")
         print(f"wrote {lock_path()}")
         return 0
     from bench.catalog.fetch import fetch_profile
@@ -553,6 +559,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", default="list", choices=["list", "lock", "fetch"])
     p.add_argument("--profile", default="cpu", help="fetch: the profile whose suites' models to fetch")
     p.add_argument("--model", dest="models", action="append", help="only this model (repeatable)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="lock: check each committed commit on the Hub (needs Hub access), record every file's sha256 and set "
+        "verified (without it, lock writes the Hub's current commits)",
+    )
     p.set_defaults(func=cmd_models)
 
     # Subcommands that live with their room (argparse only at import, so `bench --help` stays instant).
