@@ -238,3 +238,28 @@ def test_check_snapshot_missing_file_and_unverified_entry(tmp_path: Path) -> Non
         check_snapshot(tmp_path, "org/model", _verified_entry())
     with pytest.raises(ConfigError, match="has no file digests"):
         check_snapshot(tmp_path, "org/model", {"revision": "c" * 40})
+
+
+# --- runs: an unverified entry runs, with a warning in the results and the report --------------------------------
+
+
+def test_a_suite_with_unverified_hub_llms_gets_one_warning_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.config import SuiteSpec
+    from bench.run.plan import lock_warnings, suite_hub_ids
+
+    monkeypatch.setenv("BENCH_MODEL_LOCK", str(COMMITTED))
+    suite = SuiteSpec(datasets=["x"], models=["linear-bow", "smollm2-135m", "qwen-7b", "llama-3.1-70b@2x1"])
+    assert suite_hub_ids(suite) == ["Qwen/Qwen2-7B-Instruct", "meta-llama/Llama-3.1-70B-Instruct"]
+    warnings = lock_warnings(suite)
+    assert len(warnings) == 2 and "Qwen/Qwen2-7B-Instruct@f2826a00ceef" in warnings[0]
+    assert lock_warnings(SuiteSpec(datasets=["x"], models=["linear-bow", "smollm2-135m"])) == []
+
+
+def test_the_report_shows_the_lock_warning() -> None:
+    from bench.report import render_report
+    from bench.report.sample import sample_document
+
+    doc = sample_document(("tomatoes",), repetitions=1, models=1, predictions=False)
+    text = unverified_warnings(["Qwen/Qwen2-7B-Instruct"], COMMITTED)[0]
+    html = render_report(doc.model_copy(update={"warnings": [text]}))
+    assert "Qwen/Qwen2-7B-Instruct@f2826a00ceef is not verified against the Hub" in html
