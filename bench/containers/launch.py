@@ -24,6 +24,7 @@ from bench.containers.image import ContainerError, build_image, build_plan, chec
 CONTAINER_WORKDIR = "/work"
 CONTAINER_REPORTS = "/work/reports"
 CONTAINER_INPUTS = "/work/inputs"
+CONTAINER_MODEL_STORE = "/work/model-store"  # a host model store, read-only (`bench run --model-store`)
 POWERCAP = "/sys/class/powercap"
 
 
@@ -108,10 +109,15 @@ def container_run(
     reports_dir: Path,
     data_paths: dict[str, str],
     profile_path: Path | None = None,
+    *,
+    model_store: Path | None = None,
 ) -> ContainerRun:
     """Translate a host ``bench run`` into the container's: host paths become mounts, the results land in reports_dir.
 
-    ``run_args`` are the run options other than --profile/--reports-dir/--data (passed through unchanged).
+    ``run_args`` are the run options other than --profile/--reports-dir/--data/--model-store (passed through
+    unchanged). ``model_store``: a model store of the host, mounted read-only at ``CONTAINER_MODEL_STORE``; the run
+    inside loads Hub LLMs from it and checks each file against the image's model lock. ContainerError when it is not
+    a folder.
     """
     reports_dir.mkdir(parents=True, exist_ok=True)
     volumes = {str(reports_dir.resolve()): {"bind": CONTAINER_REPORTS, "mode": "rw"}}
@@ -131,6 +137,11 @@ def container_run(
         inside = f"{CONTAINER_INPUTS}/data-{i}-{host.name}"
         volumes[str(host.resolve())] = {"bind": inside, "mode": "ro"}
         command += ["--data", f"{name}={inside}"]
+    if model_store is not None:
+        if not model_store.is_dir():
+            raise ContainerError(f"--model-store {model_store}: no such folder (it is mounted into the container)")
+        volumes[str(model_store.resolve())] = {"bind": CONTAINER_MODEL_STORE, "mode": "ro"}
+        command += ["--model-store", CONTAINER_MODEL_STORE]
     environment = {
         "BENCH_IMAGE_ID": image_id,
         "HF_HUB_OFFLINE": "1",
