@@ -169,7 +169,8 @@ def resolve_model(model: str, revision: str | None) -> tuple[str, dict[str, Any]
             raise ConfigError(
                 f"model {model}@{revision[:12]} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1. "
                 f"Fetch it on a machine with Hub access (`bench models fetch --profile ...`), point HF_HOME at a "
-                "cache that has it, or use the profile's container image where it is baked in."
+                "cache that has it, use the profile's container image where it is baked in, or a model store "
+                "(`bench models fetch --store DIR`, then `bench run --model-store DIR`)."
             ) from None
         path = snapshot_download(model, revision=revision)
     return path, {"source": "hub", "hub_id": model, "revision": revision, "path": path}
