@@ -10,7 +10,9 @@ TORCH_INDEX ?=
 EXTRAS ?= cpu,dev,container,leaderboard,multinode
 # Where `make bench` runs: auto (the profile's image when a Docker engine answers, else the host), container, host.
 ENGINE ?= auto
-# Extra options for `bench image build`, e.g. IMAGE_ARGS='--build-arg BASE_IMAGE=... --no-cache'.
+# What `make image` bakes: SUITE's models, or MODELS=a,b (catalog names) instead. Extra options for `bench image
+# build`, e.g. IMAGE_ARGS='--dry-run', IMAGE_ARGS='--yes' (above the size limit) or '--build-arg BASE_IMAGE=...'.
+MODELS ?=
 IMAGE_ARGS ?=
 BENCH_ARGS ?=
 
@@ -50,8 +52,8 @@ bench: setup ## run suite SUITE of profile PROFILE: in its image when Docker ans
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(BIN)/bench run --engine $(ENGINE) --profile $(PROFILE) --suite $(SUITE) \
 		$(BENCH_ARGS)
 
-image: setup ## build the container image of PROFILE (Dockerfile, tag and build args from the profile)
-	$(BIN)/bench image build --profile $(PROFILE) $(IMAGE_ARGS)
+image: setup ## build PROFILE's image with only SUITE's models (or MODELS=a,b); prints the size, refuses > 60 GB
+	$(BIN)/bench image build --profile $(PROFILE) $(if $(MODELS),--models $(MODELS),--suite $(SUITE)) $(IMAGE_ARGS)
 
 constraints: setup ## re-resolve constraints/{cpu,cuda}.txt, the exact package versions the images install
 	PYTHON=$(BIN)/python bash .ci/lock-constraints.sh

@@ -40,6 +40,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     profile = _with_measurement(load_profile(args.profile), max_other_cpu_share=args.max_other_cpu_share)
     profile = with_truncate(profile, args.truncate)
+    if args.model_store:
+        _use_model_store(args.model_store)
     if args.engine != "host":
         status = _run_elsewhere(args, profile)
         if status is not None:
@@ -129,11 +131,22 @@ def _with_measurement(profile: Any, **overrides: Any) -> Any:
     return profile.model_copy(update={"measurement": measurement})
 
 
+def _use_model_store(path: str) -> None:
+    """``--model-store DIR``: Hub LLMs load from DIR, every file checked against the lock first (on the host; in a
+    container DIR is mounted read-only and the run inside reads it). ConfigError when DIR is not a folder."""
+    from bench.backends.hf_pipeline import MODEL_STORE_ENV
+
+    if not Path(path).is_dir():
+        raise ConfigError(
+            f"--model-store {path}: no such folder; write one with `bench models fetch --store {path} --profile ...`"
+        )
+    os.environ[MODEL_STORE_ENV] = str(Path(path).resolve())
+
+
 def _container_run_args(args: argparse.Namespace) -> list[str]:
     """The options of this ``bench run`` that the run inside the container takes unchanged."""
-    out = (
-        ["--suite", args.suite] if args.suite else []
-    )  # none: the default suite, or an ad-hoc one of --dataset/--model
+    # no --suite: the default suite, or an ad-hoc one of --dataset/--model
+    out = ["--suite", args.suite] if args.suite else []
     for flag, value in (
         ("--run-id", args.run_id),
         ("--repetitions", args.repetitions),
@@ -182,6 +195,7 @@ def _run_elsewhere(args: argparse.Namespace, profile: Any) -> int | None:
             profile_path,
             datasets=args.dataset,
             models=args.model,
+            model_store=Path(args.model_store) if args.model_store else None,
         ),
     )
 
@@ -434,24 +448,42 @@ def cmd_models(args: argparse.Namespace) -> int:
             if spec.kind == "llm" and not model.startswith("package:"):
                 revision = (lock.get(model) or {}).get("revision")
                 pin = f"@{revision[:12]}" if revision else "(not locked)"
+                pin += "" if not revision or (lock.get(model) or {}).get("verified") else " (unverified)"
             print(f"{name:18s} {spec.kind:11s} {spec.paper_label or '—':18s} {model}{pin}")
         return 0
     if args.action == "lock":
         from bench.catalog.fetch import lock_models
+        from bench.catalog.lock import verify_lock
 
-        locked = lock_models(args.models or None, token=os.environ.get("HF_TOKEN"))
+        if args.verify:
+            locked = verify_lock(args.models or None, token=os.environ.get("HF_TOKEN"))
+        else:
+            locked = lock_models(args.models or None, token=os.environ.get("HF_TOKEN"))
         for hub_id, entry in locked.items():
-            print(f"{hub_id:48s} {entry['revision']}")
+            state = f"verified, {len(entry.get('files', {}))} files" if entry.get("verified") else "not verified"
+            print(f"{hub_id:48s} {entry['revision']} ({state})")
         print(f"wrote {lock_path()}")
         return 0
-    from bench.catalog.fetch import fetch_profile
+    from bench.catalog.fetch import fetch_profile, fetch_to_store, select_models
     from bench.config import load_profile
 
     profile = load_profile(args.profile)
-    for item in fetch_profile(profile, only=args.models or None):
+    names = select_models(profile, suite=args.suite, models=args.models)
+    if args.store:
+        store = Path(args.store)
+        fetched = fetch_to_store(store, names, token=os.environ.get("HF_TOKEN"))
+    else:
+        fetched = fetch_profile(profile, only=names)
+    for item in fetched:
         where = item.pin.get("revision") or item.pin.get("package_version") or item.pin.get("version") or ""
         print(f"{item.kind:8s} {item.name:20s} {item.pin.get('source', '')} {where}")
-    print(f"profile {profile.name}: models available offline")
+    if args.store:
+        print(
+            f"model store {args.store}: {len(fetched)} locked snapshot(s); "
+            f"run with `bench run --model-store {args.store}`"
+        )
+    else:
+        print(f"profile {profile.name}: models available offline")
     return 0
 
 
@@ -504,6 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--gpus", type=int, help="GPUs per node this run was given (a Slurm task's allocation)")
     p.add_argument("--nodes", type=int, default=1, help="nodes of the allocation (> 1: pipeline parallel over Ray)")
+    p.add_argument(
+        "--model-store",
+        metavar="DIR",
+        help="load Hub LLMs from this model store (`bench models fetch --store DIR`), each file checked against the "
+        "model lock's sha256 before a cell loads it; with --engine container it is mounted read-only",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render the self-contained report.html of a run")
@@ -544,7 +582,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list models, lock Hub revisions, fetch a profile's models")
     p.add_argument("action", nargs="?", default="list", choices=["list", "lock", "fetch"])
     p.add_argument("--profile", default="cpu", help="fetch: the profile whose suites' models to fetch")
-    p.add_argument("--model", dest="models", action="append", help="only this model (repeatable)")
+    p.add_argument("--suite", help="fetch: only this suite's models (default: every suite of the profile)")
+    p.add_argument(
+        "--store",
+        metavar="DIR",
+        help="fetch: write the Hub LLMs' locked snapshots to DIR/<org>--<name>/<commit> (a model store for "
+        "`bench run --model-store DIR`) instead of the Hugging Face cache",
+    )
+    p.add_argument("--model", dest="models", action="append", help="only this model (repeatable, or comma-separated)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="lock: check each committed commit on the Hub (needs Hub access), record every file's sha256 and set "
+        "verified (without it, lock writes the Hub's current commits)",
+    )
     p.set_defaults(func=cmd_models)
 
     # Subcommands that live with their room (argparse only at import, so `bench --help` stays instant).

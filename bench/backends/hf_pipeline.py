@@ -94,6 +94,43 @@ def smollm2_path() -> tuple[Path, dict[str, Any]]:
     return target, pin
 
 
+#: Set by ``bench run --model-store DIR`` (inside a container: the read-only mount): Hub LLMs load from there.
+MODEL_STORE_ENV = "BENCH_MODEL_STORE"
+
+
+def from_model_store(store: Path, model: str, revision: str) -> tuple[str, dict[str, Any]]:
+    """The folder of ``model`` at ``revision`` in a model store (``bench models fetch --store``), every file checked
+    against the model lock before anything loads it; and its pin, which records the check.
+
+    Raises ConfigError when the store lacks the snapshot, when the lock has no entry at this revision, when the entry
+    has no file digests (unverified), and on any file missing or differing (naming the file and both digests).
+    """
+    from bench.catalog.fetch import store_folder
+    from bench.catalog.lock import check_snapshot, load_lock, lock_path
+
+    folder = store_folder(store, model, revision)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"model store {store}: no snapshot of {model}@{revision[:12]} (expected {folder}); write it with "
+            f"`bench models fetch --store {store} --model NAME` on a machine with Hub access"
+        )
+    entry = load_lock().get(model)
+    if entry is None or entry["revision"] != revision:
+        raise ConfigError(
+            f"model store {store}: {model}@{revision[:12]} is not the commit {lock_path()} locks "
+            f"({entry['revision'][:12] if entry else 'no entry'}); a store is checked against the lock"
+        )
+    checked = check_snapshot(folder, model, entry)
+    return str(folder), {
+        "source": "model-store",
+        "hub_id": model,
+        "revision": revision,
+        "path": str(folder),
+        "files_checked": checked["files_checked"],
+        "file_digests": checked["digests"],
+    }
+
+
 def resolve_model(model: str, revision: str | None) -> tuple[str, dict[str, Any]]:
     """Where to load ``model`` from, and its pin. Hub ids need a revision and, offline, a filled cache."""
     if model.startswith(PACKAGE_PREFIX):
@@ -118,6 +155,9 @@ def resolve_model(model: str, revision: str | None) -> tuple[str, dict[str, Any]
             f"model {model!r} has no pinned revision. Run `bench models lock` on a machine with Hub access to "
             "write the model lock, or give a local folder."
         )
+    store = os.environ.get(MODEL_STORE_ENV)
+    if store:
+        return from_model_store(Path(store), model, revision)
     from huggingface_hub import snapshot_download
 
     try:
@@ -129,7 +169,8 @@ def resolve_model(model: str, revision: str | None) -> tuple[str, dict[str, Any]
             raise ConfigError(
                 f"model {model}@{revision[:12]} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1. "
                 f"Fetch it on a machine with Hub access (`bench models fetch --profile ...`), point HF_HOME at a "
-                "cache that has it, or use the profile's container image where it is baked in."
+                "cache that has it, use the profile's container image where it is baked in, or a model store "
+                "(`bench models fetch --store DIR`, then `bench run --model-store DIR`)."
             ) from None
         path = snapshot_download(model, revision=revision)
     return path, {"source": "hub", "hub_id": model, "revision": revision, "path": path}

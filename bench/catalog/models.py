@@ -136,7 +136,10 @@ def _llm(
 ) -> ModelSpec:
     """A zero-shot LLM of the paper: 16-bit weights, greedy decoding, the paper's prompt.
 
-    ``params_b`` (billions of parameters, total for MoE) sizes the GPU count per profile (``gpus_needed``);
+    ``params_b`` (billions of parameters, total for MoE) sizes the GPU count per profile (``gpus_needed``) and an
+    image's weights (``bench.containers.sizing``: x 2 bytes) until ``bench models lock --verify`` records the real file
+    sizes. Source: the parameter counts the Hub model pages give (safetensors metadata), as entered when the LLMs were
+    added to the catalog; not rechecked against the Hub here (no Hub access);
     ``reasoning`` models (DeepSeek-R1 distills) think before answering and get the profile's longer generation budget.
     The revision is not here: it comes from the model lock (``bench models lock``), never invented.
     """

@@ -74,9 +74,15 @@ def parse_build_args(values: list[str] | None) -> dict[str, str]:
 
 
 def build_plan(
-    profile: HardwareProfile, overrides: dict[str, str] | None = None, extra_flags: list[str] | None = None
+    profile: HardwareProfile,
+    overrides: dict[str, str] | None = None,
+    extra_flags: list[str] | None = None,
+    *,
+    suite: str | None = None,
+    models: list[str] | None = None,
 ) -> BuildPlan:
-    """The build of ``profile``'s image: its Dockerfile and tag, the kit's provenance build args, then overrides."""
+    """The build of ``profile``'s image: its Dockerfile and tag, the kit's provenance build args, what it bakes
+    (``SUITE`` or ``MODELS``; see ``bench.containers.sizing``), then overrides."""
     from bench.catalog.lock import lock_sha256
     from bench.environment import git_commit
 
@@ -91,6 +97,8 @@ def build_plan(
         "BENCH_VERSION": __version__,
         "MODEL_LOCK_SHA256": lock_sha256() or "none",
         "GIT_COMMIT": git_commit() or "unknown",
+        "SUITE": "" if models else (suite or "default"),
+        "MODELS": ",".join(models or []),
         **profile.container.build_args,
         **(overrides or {}),
     }
@@ -102,14 +110,15 @@ def build_plan(
     return plan
 
 
-def preflight_build(profile: HardwareProfile, plan: BuildPlan) -> None:
-    """Refuse a build that would fail late: a GPU image needs every Hub model of the profile locked."""
+def preflight_build(profile: HardwareProfile, plan: BuildPlan, names: list[str] | None = None) -> None:
+    """Refuse a build that would fail late: a GPU image needs every Hub model it bakes (``names``, default: every
+    model of the profile) locked."""
     if not plan.gpu or plan.build_args.get("CUDA_LAYERS") == "0":
         return  # CPU models ship in PyPI packages; CUDA_LAYERS=0 fetches no models
     from bench.catalog.fetch import unlocked_models
     from bench.catalog.lock import lock_path
 
-    missing = unlocked_models(profile)
+    missing = unlocked_models(profile, names)
     if missing:
         names = ", ".join(f"{name} ({hub_id})" for name, hub_id in missing)
         raise ContainerError(

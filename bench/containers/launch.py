@@ -24,6 +24,7 @@ from bench.containers.image import ContainerError, build_image, build_plan, chec
 CONTAINER_WORKDIR = "/work"
 CONTAINER_REPORTS = "/work/reports"
 CONTAINER_INPUTS = "/work/inputs"
+CONTAINER_MODEL_STORE = "/work/model-store"  # a host model store, read-only (`bench run --model-store`)
 POWERCAP = "/sys/class/powercap"
 
 
@@ -111,13 +112,16 @@ def container_run(
     *,
     datasets: list[str] | None = None,
     models: list[str] | None = None,
+    model_store: Path | None = None,
 ) -> ContainerRun:
     """Translate a host ``bench run`` into the container's: host paths become mounts, the results land in reports_dir.
 
-    ``run_args`` are the run options other than --profile/--reports-dir/--data/--dataset/--model (passed through
-    unchanged). ``datasets`` and ``models``: the --dataset and --model values; a file (``[NAME=]PATH``) or a local
-    model folder (``clf:``/``hf:`` + path) is mounted read-only and named by its place inside, a data set keeping its
-    name (the file's stem unless NAME= is given). Raises ContainerError for a file or folder that does not exist.
+    ``run_args`` are the run options other than --profile/--reports-dir/--data/--dataset/--model/--model-store
+    (passed through unchanged). ``datasets`` and ``models``: the --dataset and --model values; a file
+    (``[NAME=]PATH``) or a local model folder (``clf:``/``hf:`` + path) is mounted read-only and named by its place
+    inside, a data set keeping its name (the file's stem unless NAME= is given). ``model_store``: a model store of
+    the host, mounted read-only at ``CONTAINER_MODEL_STORE``; the run inside loads Hub LLMs from it and checks each
+    file against the image's model lock. Raises ContainerError for a file or folder that does not exist.
     """
     reports_dir.mkdir(parents=True, exist_ok=True)
     volumes = {str(reports_dir.resolve()): {"bind": CONTAINER_REPORTS, "mode": "rw"}}
@@ -148,6 +152,11 @@ def container_run(
         command += ["--dataset", f"{name if sep else host.stem}={inside}"]
     for i, value in enumerate(models or []):
         command += ["--model", _mounted_model(value, i, volumes)]
+    if model_store is not None:
+        if not model_store.is_dir():
+            raise ContainerError(f"--model-store {model_store}: no such folder (it is mounted into the container)")
+        volumes[str(model_store.resolve())] = {"bind": CONTAINER_MODEL_STORE, "mode": "ro"}
+        command += ["--model-store", CONTAINER_MODEL_STORE]
     environment = {
         "BENCH_IMAGE_ID": image_id,
         "HF_HUB_OFFLINE": "1",

@@ -92,6 +92,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     mismatches = enforce_profile(request.allocated_profile(), machine, force=request.force)
     datasets = planning.prepare_datasets(suite, request.data_paths, data_files(request, suite))
     notes = [note for prepared in datasets.values() for note in prepared.notes]
+    notes += planning.lock_warnings(suite)  # an unverified model lock entry runs, with a warning in the results
     features = {str(spec.params.get("features")) for spec in model_specs.values() if spec.kind == "traditional"}
     for name, prepared in datasets.items():  # before any energy is spent: a data set a model cannot train on
         check_vocabulary(name, prepared.texts, prepared.record.splits, features)

@@ -153,19 +153,33 @@ def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
     return settings
 
 
+def suite_hub_ids(suite: SuiteSpec) -> list[str]:
+    """The Hub ids of the suite's catalog LLMs, whose revisions come from the model lock (package and user models
+    have none there; ``llama-3.1-70b@2x1`` runs llama-3.1-70b)."""
+    from bench.catalog.models import MODELS, split_placement
+
+    out = []
+    for name in suite.models:
+        spec = MODELS.get(split_placement(name)[0])
+        model = str(spec.params.get("model", "")) if spec is not None and spec.kind == "llm" else ""
+        if model and not model.startswith("package:"):
+            out.append(model)
+    return list(dict.fromkeys(out))
+
+
 def _model_lock_sha256(suite: SuiteSpec) -> str | None:
     """The model lock's hash when the suite runs Hub LLMs (their revisions come from it), else None."""
     from bench.catalog.lock import lock_sha256
-    from bench.catalog.models import MODELS, split_placement
 
-    bases = [split_placement(m)[0] for m in suite.models]  # `llama-3.1-70b@2x1` runs llama-3.1-70b (user models:
-    # not in MODELS, their revision is their own)
-    hub_llms = [
-        m
-        for m in bases
-        if m in MODELS and MODELS[m].kind == "llm" and not str(MODELS[m].params.get("model", "")).startswith("package:")
-    ]
-    return lock_sha256() if hub_llms else None
+    return lock_sha256() if suite_hub_ids(suite) else None
+
+
+def lock_warnings(suite: SuiteSpec) -> list[str]:
+    """A warning for the results per Hub LLM of the suite whose lock entry is not verified against the Hub: the run
+    accepts it, and the report shows it."""
+    from bench.catalog.lock import unverified_warnings
+
+    return unverified_warnings(suite_hub_ids(suite))
 
 
 #: Profile tables left out of the settings hash: ``[slurm]`` says how to ask a cluster for the machine (partition,
