@@ -42,8 +42,9 @@ def folder_sha256(folder: Path) -> str:
 def resolve_user_model(model: str, revision: str | None, *, option: str = "clf") -> tuple[Path, dict[str, Any]]:
     """Where a user model lies on this machine, and its pin.
 
-    A local folder: ``{"source": "local", "path", "folder_sha256"}``. A Hub id: the snapshot in the local cache
-    (``@REV`` pinned, else the cached one, whose commit the pin records); Raises ConfigError for a missing folder,
+    A local folder: ``{"source": "local", "path", "folder_sha256"}``. A Hub id: its snapshot at ``@REV``, else at the
+    commit the Hub's default branch points at now (``hub_commit``), else (offline, no answer) the cached one; the pin
+    records the commit and where it came from. Raises ConfigError for a missing folder,
     or a Hub model that is not in the cache, saying how to pin (``@REV``) and fetch it."""
     local = Path(model).expanduser()
     if model.startswith(("/", ".", "~")) or local.is_dir():
@@ -62,22 +63,35 @@ def resolve_user_model(model: str, revision: str | None, *, option: str = "clf")
         f"Pin it as {option}:{model}@REVISION (a commit of the model repository) and fetch it once with Hub access "
         f"(`huggingface-cli download {model} --revision REVISION`), or give a local folder."
     )
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    from_hub = None if revision or offline else hub_commit(model)
     try:
-        path = Path(snapshot_download(model, revision=revision, local_files_only=True))
+        path = Path(snapshot_download(model, revision=revision or from_hub, local_files_only=True))
     except Exception:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        if offline or revision is None:
+        if offline or not (revision or from_hub):
             where = f"{model}@{revision}" if revision else model
             raise ConfigError(
                 f"--model {option}:{model}{'@' + revision if revision else ''}: {where} is not in the local Hugging "
                 f"Face cache{' and HF_HUB_OFFLINE=1' if offline else ''}. "
                 + (pin_hint if revision is None else "Fetch it once with Hub access, or point HF_HOME at a cache.")
             ) from None
-        path = Path(snapshot_download(model, revision=revision))
+        path = Path(snapshot_download(model, revision=revision or from_hub))  # fetch the pinned or named commit
     pin: dict[str, Any] = {"source": "hub", "hub_id": model, "revision": revision or path.name, "path": str(path)}
     if revision is None:
-        pin["revision_from"] = f"the local cache (unpinned; pin it with {option}:{model}@{path.name})"
+        where = "the Hub's default branch at this run" if from_hub else "the local cache"
+        pin["revision_from"] = f"{where} (unpinned; pin it with {option}:{model}@{path.name})"
     return path, pin
+
+
+def hub_commit(model: str) -> str | None:
+    """The commit a Hub model's default branch points at now (``HfApi.model_info().sha``); None when the Hub does
+    not answer (no network, unknown or gated model): the caller falls back to the local cache."""
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi().model_info(model, timeout=10).sha
+    except Exception:
+        return None
 
 
 def _norm(label: str) -> str:

@@ -67,3 +67,43 @@ def test_tiny_classifier_end_to_end_with_its_folder_pin(tmp_path: Path) -> None:
     # a text longer than the model's 64 positions is cut, not a crash
     assert len(backend.predict(["great " * 500])) == 1
     backend.close()
+
+
+def test_an_unpinned_hub_model_is_resolved_to_the_commit_the_hub_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Online, `clf:org/name` without @REV: the Hub's answer (ModelInfo.sha) is the commit fetched and recorded."""
+    import huggingface_hub
+    from huggingface_hub.hf_api import ModelInfo
+
+    import bench.backends.hf_classifier as module
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    asked: list[tuple[str, object]] = []
+
+    class FakeApi:
+        def model_info(self, repo_id: str, timeout: float | None = None) -> ModelInfo:
+            return ModelInfo(id=repo_id, sha=sha)
+
+    def fake_download(repo_id: str, revision: str | None = None, local_files_only: bool = False) -> str:
+        asked.append((revision, local_files_only))
+        if local_files_only:
+            raise FileNotFoundError("not cached")
+        folder = tmp_path / "snapshots" / str(revision)
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    path, pin = module.resolve_user_model("org/name", None)
+    assert path.name == sha and asked == [(sha, True), (sha, False)]
+    assert pin["revision"] == sha and pin["revision_from"].startswith("the Hub's default branch")
+
+    class SilentApi:  # no network: the cache is asked for the latest snapshot instead
+        def model_info(self, repo_id: str, timeout: float | None = None) -> ModelInfo:
+            raise OSError("no route to host")
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", SilentApi)
+    with pytest.raises(ConfigError, match=r"not in the local Hugging Face cache.*clf:org/name@REVISION"):
+        module.resolve_user_model("org/name", None)
