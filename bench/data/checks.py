@@ -30,23 +30,24 @@ _SHOWN = 3
 
 def leakage_warnings(name: str, texts: Sequence[str], splits: Iterable[Any]) -> list[str]:
     """One warning for data set ``name`` when test texts of a repetition also occur (exactly, after stripping
-    surrounding whitespace) among its training texts; the counts per repetition. Empty list when none do."""
+    surrounding whitespace) among its training texts; the counts per repetition and example rows (1 = the first
+    record of the data), never the texts themselves (results travel to the leaderboard). Empty list when none do."""
     counts: dict[int, int] = {}
-    examples: list[str] = []
+    rows: list[int] = []
     for split in splits:
         train = {texts[i].strip() for i in split.train_idx}
-        dup = [texts[i] for i in split.test_idx if texts[i].strip() in train]
+        dup = [i for i in split.test_idx if texts[i].strip() in train]
         if dup:
             counts[split.repetition] = len(dup)
-            examples += [d for d in dict.fromkeys(dup) if d not in examples][: _SHOWN - len(examples)]
+            rows += [i for i in sorted(dup) if i not in rows][: _SHOWN - len(rows)]
     if not counts:
         return []
     per_rep = ", ".join(f"rep {r}: {n}" for r, n in sorted(counts.items()))
-    shown = "; ".join(repr(e[:60] + ("…" if len(e) > 60 else "")) for e in examples)
+    shown = ", ".join(str(i + 1) for i in rows)
     return [
         f"data set {name!r}: test texts that also occur among the same repetition's training texts (duplicated "
-        f"rows; a model scores on them from memory): {per_rep}; e.g. {shown}. Remove the duplicates from the file to "
-        "measure generalization only."
+        f"rows; a model scores on them from memory): {per_rep}; e.g. rows {shown} of the data. Remove the duplicates "
+        "from the file to measure generalization only."
     ]
 
 

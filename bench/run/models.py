@@ -134,7 +134,7 @@ def check_context(spec: Any, profile: HardwareProfile, datasets: dict[str, Any],
         over = [(i, tokens) for i in rows if (tokens := backend.prompt_tokens(prepared.texts[i])) > budget]
         if not over:
             continue
-        listed = ", ".join(f"row {i + 1} ({tokens:,} tokens: {prepared.texts[i][:40]!r}...)" for i, tokens in over[:5])
+        listed = ", ".join(f"row {i + 1} ({tokens:,} tokens)" for i, tokens in over[:5])  # rows, never texts
         more = f" and {len(over) - 5} more" if len(over) > 5 else ""
         what = (
             f"model {spec.name}, data set {name!r}: {len(over)} of {len(rows)} test texts make prompts longer than the "
