@@ -124,6 +124,32 @@ class OtherLoad(_Model):
     gpu_note: str | None = None
 
 
+class ComponentSeries(_Model):
+    """One component's power over a window, as mean power per equal bin (``bench.meters.series``).
+
+    ``watts[k]`` is the mean power (W, 3 significant digits) over ``[t0_s + k * interval_s, t0_s + (k + 1) *
+    interval_s]``, in seconds since the window opened; ``sum(watts) * interval_s`` is the window's energy.
+    """
+
+    method: str = Field(description="the component's energy method (what the watts rest on)")
+    source: str = Field(description="'counter' (read and differenced), 'samples' (the meter's own), or both joined")
+    t0_s: float = 0.0
+    interval_s: Annotated[float, Field(gt=0)]
+    watts: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1, max_length=600)]
+    reads: Annotated[int, Field(ge=0)] | None = Field(default=None, description="counter reads in the window")
+
+
+class PowerSeries(_Model):
+    """A window's power over time per component (issue 16, item 5; ``bench.meters.series``). The whole metered
+    window, all its loops: not divided per pass. ``missing``: per component without a series, why."""
+
+    encoding: Literal["mean-power-bins-v1"] = "mean-power-bins-v1"
+    window_s: Annotated[float, Field(ge=0)]
+    hz: Annotated[float, Field(gt=0)] = Field(description="how often counters were read (per second)")
+    components: dict[str, ComponentSeries] = Field(default_factory=dict)
+    missing: dict[str, str] = Field(default_factory=dict)
+
+
 class Cell(_Model):
     """One (dataset, model, repetition): accuracy and per-pass duration and energy."""
 
@@ -158,6 +184,9 @@ class Cell(_Model):
     )
     others: OtherLoad | None = Field(
         default=None, description="what else ran on the machine during the window (v3; None in older documents)"
+    )
+    power_series: PowerSeries | None = Field(
+        default=None, description="power over time in the window, per component (None in older documents)"
     )
 
     @model_validator(mode="after")

@@ -201,6 +201,8 @@ class CpuEstimateMeter:
 
     name = "cpu-estimate"
     method = "estimated:tdp-utilization"
+    #: CPU times count in clock ticks (10 ms on Linux): the power-series bin floor follows from it.
+    counter_period_s = 0.01
 
     def __init__(self, tdp_w: float | None = None) -> None:
         self.tdp = resolve_cpu_tdp(tdp_w)
@@ -230,6 +232,17 @@ class CpuEstimateMeter:
 
         self._before = psutil.cpu_times()
         self._stopwatch.start()
+
+    def energy_so_far_j(self) -> dict[str, float]:
+        """The estimate for the window so far (J): TDP x busy fraction since ``start`` x elapsed time, with the CPU
+        times read now, so at ``stop`` it equals the window's energy; for the power series (``bench.meters.series``).
+        Raises MeterError outside a window."""
+        import psutil
+
+        before = self._before
+        if before is None:
+            raise MeterError("CpuEstimateMeter.energy_so_far_j() called outside a window")
+        return {"cpu": self.tdp.tdp_w * busy_fraction(before, psutil.cpu_times()) * self._stopwatch.elapsed_s()}
 
     def stop(self) -> Reading:
         """Close the window: energy = TDP x busy fraction x duration."""
@@ -284,6 +297,12 @@ class RamEstimateMeter:
         """Open a window."""
         self._stopwatch.start()
         self._running = True
+
+    def energy_so_far_j(self) -> dict[str, float]:
+        """Power x time since ``start`` (J), for the power series; raises MeterError outside a window."""
+        if not self._running:
+            raise MeterError("RamEstimateMeter.energy_so_far_j() called outside a window")
+        return {"ram": self.power_w * self._stopwatch.elapsed_s()}
 
     def stop(self) -> Reading:
         """Close the window: energy = power x duration."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.analysis import accuracy, macro_f1, total_energy_j
 from bench.fsutil import now_iso
-from bench.results import Cell, CellError, EnergyValue, NodeEnergy, OtherLoad, Window
+from bench.results import Cell, CellError, EnergyValue, NodeEnergy, OtherLoad, PowerSeries, Window
 from bench.run.plan import WARMUP_TEXTS, PreparedDataset
 from bench.validation import Expectations, cell_validity
 
@@ -150,11 +150,19 @@ def run_cell(
         answers_sample=list(getattr(backend, "last_answers", []))[:ANSWER_SAMPLE] or None,
         nodes=node_energies(nodes, window.loops) if nodes else None,
         others=other_load(reading),
+        power_series=power_series(reading),
     )
     if gpus is not None:
         cell.gpus = gpus
     cell.validity = cell_validity(cell, expectations)
     return cell
+
+
+def power_series(reading: Any) -> PowerSeries | None:
+    """The window's power over time as stored (``bench.meters.series``); None where the meter set records none
+    (multi-node windows, sets built without ``series_hz``)."""
+    series = getattr(reading, "series", None)
+    return PowerSeries.model_validate(series) if series else None
 
 
 def other_load(reading: Any) -> OtherLoad | None:
