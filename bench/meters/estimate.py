@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import math
 import os
 import platform
 import re
@@ -267,6 +268,8 @@ class RamEstimateMeter:
 
     name = "ram-estimate"
     method = "estimated:ram-0.375W/GB"
+    #: A constant has no time resolution: its power series is one bin over the whole window (``bench.meters.series``).
+    counter_period_s = math.inf
 
     def __init__(self, total_gb: float | None = None, w_per_gb: float = DEFAULT_RAM_W_PER_GB) -> None:
         if total_gb is None:

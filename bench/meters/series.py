@@ -16,8 +16,10 @@ edges, rounded to 3 significant digits. So ``sum(watts) * interval_s`` is the en
 and a downsampled series keeps the energy of what it merges. ``n`` is at most ``MAX_POINTS`` (600) and the bins are no
 finer than the source allows: the read period for counters, but at least ``COUNTER_BINS`` (10) counter updates (NVML's
 counter moves every ~100 ms, so its bins are >= 1 s: one update is then at most 10% of a bin), and the sample period
-for samples. A typical cpu-profile cell (a 2 s window at 10 Hz, cpu and ram) adds about 0.5 kB to ``results.json``;
-a long GPU cell at most 600 numbers per component (about 4 kB each).
+for samples; a constant (the RAM estimate) is one bin. Size in ``results.json`` (written with one value per line):
+a 2 s cpu-profile cell adds about 0.9 kB (CPU estimate in 20 bins, RAM estimate in 1; measured here), 1.1 kB with
+RAPL (cpu and dram in 20 bins each); a component at the 600-bin cap about 8.5 kB, so a long GPU cell with RAPL
+about 25 kB.
 
 Overhead: one thread wakes ``hz`` times a second and reads each counter once (a sysfs file per RAPL zone, one NVML
 call per GPU, ``/proc/stat`` for the CPU estimate). ``benchmarks/measurement_overhead.py`` measures the whole meter
@@ -91,7 +93,8 @@ def encode(
         joules = np.fromiter((e for _, e in curve), float)
         energy += np.interp(edges, times, joules)  # constant beyond the first and last reading
     watts = np.maximum(np.diff(energy) / interval_s, 0.0)
-    return {"t0_s": 0.0, "interval_s": interval_s, "watts": [round_sig(float(w)) for w in watts]}
+    # interval_s to 9 significant digits: exact to a nanosecond over any window the kit runs, and 10 bytes not 20
+    return {"t0_s": 0.0, "interval_s": round_sig(interval_s, 9), "watts": [round_sig(float(w)) for w in watts]}
 
 
 class PowerRecorder:
@@ -250,7 +253,7 @@ class PowerRecorder:
             }
         return {
             "encoding": ENCODING,
-            "window_s": window_s,
+            "window_s": round_sig(window_s, 9),
             "hz": self.hz,
             "components": components,
             "missing": missing,
