@@ -267,16 +267,22 @@ class GridRecord(_Model):
 
     ``intensity_gco2e_per_kwh``: the grid's carbon intensity, from the profile (``grid_intensity_gco2e_per_kwh``) or
     else the table CodeCarbon ships (``codecarbon/data/private_infra/global_energy_mix.json``, per country ISO code,
-    ``intensity_source`` names file, version and the data's year). ``pue``: the data centre's power usage
-    effectiveness (1.0: the machine's own draw, as the paper). ``price_per_kwh``: None where no price was given.
+    ``intensity_source`` names file, version and the data's year; ``user, --grid-intensity`` when given to ``bench
+    run``). ``pue``: the data centre's power usage effectiveness (1.0: the machine's own draw, as the paper).
+    ``price_per_kwh``: in ``currency`` per kWh, None where no price was given; ``price_source`` says who gave it.
     """
 
     country_iso_code: str | None = None
     intensity_gco2e_per_kwh: Annotated[float, Field(ge=0)] | None = None
     intensity_source: str
     pue: Annotated[float, Field(ge=1)] = 1.0
-    price_per_kwh: Annotated[float, Field(ge=0)] | None = None
+    price_per_kwh: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="in ``currency`` (ISO 4217 code) per kWh; None where no price was given"
+    )
     currency: str | None = None
+    price_source: str | None = Field(
+        default=None, description="where the price came from: 'user, --price-per-kwh' or the profile's setting"
+    )
 
 
 class Calibration(_Model):
