@@ -349,6 +349,7 @@ def build_meter_set(
     gpu_cross_check: bool = False,
     nvidia_smi_command: list[str] | None = None,
     series_hz: float | None = None,
+    series: bool = True,
 ) -> MeterSet:
     """The best meters this machine offers.
 
@@ -364,7 +365,8 @@ def build_meter_set(
     ``gpu_cross_check=True`` adds, over the same GPUs and windows, NVML power sampled at 10 Hz (side meter
     ``nvml-sampling``) and ``nvidia-smi`` power polling every 100 ms (side meter ``nvidia-smi``; ``nvidia_smi_command``
     replaces the program, for tests), each left out with its reason where it cannot run (``bench/meters/smi.py``).
-    ``series_hz``: how often the power series reads the counters (None: ``bench.meters.series.SERIES_HZ``).
+    ``series_hz``: how often the power series reads the counters (None: ``bench.meters.series.SERIES_HZ``);
+    ``series=False`` records none (to measure what recording costs: ``benchmarks/measurement_overhead.py``).
     """
     from bench.meters.estimate import CpuEstimateMeter, RamEstimateMeter
     from bench.meters.nvml import nvml_probe
@@ -436,7 +438,7 @@ def build_meter_set(
         unavailable=unavailable,
         side_unavailable=side_unavailable,
         notes=notes,
-        series_hz=SERIES_HZ if series_hz is None else series_hz,
+        series_hz=(SERIES_HZ if series_hz is None else series_hz) if series else None,
     )
 
 

@@ -225,6 +225,9 @@ def test_build_meter_set_records_series_by_default(tmp_path: Path) -> None:
     assert set(reading.series["components"]) == {"cpu", "ram"}
     assert "gpu" in reading.series["missing"]
     meter_set.close()
+    off = build_meter_set(rapl_root=tmp_path / "none", use_gpu=False, cpu_tdp_w=20.0, ram_gb=4.0, series=False)
+    assert "power_series" not in off.describe() and window(off, 0.05).series is None
+    off.close()
 
 
 # --- stored form ----------------------------------------------------------------------------------------------------
