@@ -238,9 +238,11 @@ class MeterSet:
                     raise
                 raise MeterError(f"meter {meter.name} failed to start: {type(exc).__name__}: {exc}") from exc
             self._started.append(meter)
-        if self._recorder is not None:
-            self._recorder.start()  # never raises: a failed read ends the series with its reason
         self._stopwatch.start()
+        if self._recorder is not None:
+            # Inside the set's window, not between it and the meters': the first read's time (and the last's, in
+            # stop) is then counted in the window's duration as in its energy, never as a skew between the two.
+            self._recorder.start()  # never raises: a failed read ends the series with its reason
         self._open = True
 
     def _abort(self) -> None:
@@ -256,10 +258,10 @@ class MeterSet:
         """Close the window: primary meters first (reverse start order), then side meters."""
         if not self._open:
             raise MeterError("MeterSet.stop() called without start()")
-        duration_s = self._stopwatch.elapsed_s()
-        self._open = False
         if self._recorder is not None:
             self._recorder.stop()  # the last counter reads, while the meters are still open
+        duration_s = self._stopwatch.elapsed_s()
+        self._open = False
         readings: dict[str, Reading] = {}
         for meter in reversed(self.primary):
             readings[meter.name] = self._stop_one(meter, duration_s)
