@@ -22,11 +22,15 @@ RAPL (cpu and dram in 20 bins each); a component at the 600-bin cap about 8.5 kB
 about 25 kB.
 
 Overhead: one thread wakes ``hz`` times a second and reads each counter once (a sysfs file per RAPL zone, one NVML
-call per GPU, ``/proc/stat`` for the CPU estimate). ``benchmarks/measurement_overhead.py`` measures the whole meter
-set with it; a tick's cost is about 0.1 ms of one core on our 2-core CI machine (RAPL with two zones and the CPU
-estimate: ``tests/unit/test_power_series.py::test_tick_cost_is_small`` checks it stays under 2 ms), i.e. about 0.1%
-of one core at 10 Hz. Meters know nothing about backends or series: they only expose ``energy_so_far_j`` (thread-safe)
-and, where they sample, ``power_samples``. A meter without either has no series, with the reason.
+call per GPU, ``/proc/stat`` for the CPU estimate). A tick took 0.07 to 0.16 ms of one core on our 2-core CI machine
+(the CPU and RAM estimates and two GPUs of the fake NVML; ``tests/unit/test_power_series.py::test_tick_cost_is_small``
+checks the estimates' tick stays under 2 ms), about 0.1% of one core at 10 Hz. Each tick also takes the GIL from the
+inference thread for that long; on a machine loaded far beyond its cores the handoff can cost more.
+``benchmarks/measurement_overhead.py`` measures the meter set with and without the series (``kit``,
+``kit-no-series``); at a load of 9 on 2 cores its rounds did not resolve the difference. The first and last reads
+fall inside the meter set's window, so their time counts in its duration as in its energy. Meters know nothing about
+backends or series: they only expose ``energy_so_far_j`` (thread-safe) and, where they sample, ``power_samples``. A
+meter without either has no series, with the reason.
 """
 
 from __future__ import annotations

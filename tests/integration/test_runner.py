@@ -123,7 +123,10 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path: Path, monkeyp
     monkeypatch.setattr(model_catalog, "get_model_spec", lambda name: fake.get(name) or real(name))
     profile = load_profile("cpu")
     suite = profile.suites["smoke"].model_copy(update={"models": ["oom-model", "broken-model", "linear-bow"]})
-    profile = profile.model_copy(update={"suites": {**profile.suites, "smoke": suite}})
+    # 10,000 loops: the fake's passes (a few microseconds each, longer on a loaded machine) stay far below the 0.2 s
+    # window; at the profile's 100,000 they took 0.15 to 0.23 s on a 2-core machine under a load of 9, either side.
+    measurement = profile.measurement.model_copy(update={"max_loops": 10_000})
+    profile = profile.model_copy(update={"suites": {**profile.suites, "smoke": suite}, "measurement": measurement})
     outcome = run(request(tmp_path, profile=profile, repetitions=3))
     doc = load_results(outcome.results_path)
     status = {(c.model, c.repetition): c for c in doc.cells}
