@@ -67,6 +67,8 @@ def test_report_names_who_gave_the_price() -> None:
     doc.grid = grid
     facts = dict(carbon_facts(doc))
     assert "user, --grid-intensity" in facts["grid (for derived CO₂e)"]
+    notes = [n for n in comparability([doc, document([cell(0)])], ["A", "B"]) if n.text.startswith("CO₂e per")]
+    assert notes[0].items[0] == "A: 100.0 gCO2e/kWh, PUE 1.0 (user, --grid-intensity)"
     assert facts["run cost (derived)"].endswith("USD at 0.25/kWh (user, --price-per-kwh, --currency)")
 
 
