@@ -28,6 +28,18 @@ UNIT_FLOP = 2 * GEMM_N**3
 SEED = 16
 
 
+def machine_index(doc: Any) -> tuple[float, str] | None:
+    """A run's machine index: the mean gross J per reference unit over its sessions' calibration jobs of its first
+    reference, and that reference's name; None without one (documents before schema v3, GPU runs, jobs that failed).
+    Energy per text divided by it is per-text cost in reference units (J per text / J per unit)."""
+    records = [c for c in getattr(doc, "calibration", None) or [] if getattr(c, "j_per_unit", None) is not None]
+    if not records:
+        return None
+    reference = records[0].reference
+    values = [c.j_per_unit for c in records if c.reference == reference]
+    return sum(values) / len(values), reference
+
+
 class _Gemm:
     """The reference workload behind the backend interface ``measure_window`` drives (predict, synchronize)."""
 

@@ -38,7 +38,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.config import load_profile
     from bench.runner import RunInterrupted, RunRequest, run
 
-    profile = _with_measurement(load_profile(args.profile), max_other_cpu_share=args.max_other_cpu_share)
+    grid = {
+        "grid_intensity_gco2e_per_kwh": args.grid_intensity,
+        "price_per_kwh": args.price_per_kwh,
+        "currency": args.currency.upper() if args.currency else None,
+    }
+    profile = _with_measurement(load_profile(args.profile), max_other_cpu_share=args.max_other_cpu_share, **grid)
     profile = with_truncate(profile, args.truncate)
     if args.model_store:
         _use_model_store(args.model_store)
@@ -63,6 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         gpus=args.gpus,
         nodes=args.nodes,
+        grid_options={name: MEASUREMENT_OPTIONS[name][0] for name, value in grid.items() if value is not None},
     )
     try:
         outcome = run(request)
@@ -108,9 +114,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+#: Measurement settings ``bench run`` takes on the command line: MeasurementSpec field -> (option, what it must be).
+MEASUREMENT_OPTIONS: dict[str, tuple[str, str]] = {
+    "max_other_cpu_share": (
+        "--max-other-cpu-share",
+        "a fraction of the machine's CPU time from 0 to 1: 0.2 accepts windows where other processes used up to 20% "
+        "of it",
+    ),
+    "grid_intensity_gco2e_per_kwh": (
+        "--grid-intensity",
+        "the grid's carbon intensity in gCO2e per kWh, from 0 to 2000 (your supplier's or grid operator's figure)",
+    ),
+    "price_per_kwh": ("--price-per-kwh", "the electricity price per kWh in --currency, 0 or more"),
+    "currency": ("--currency", "the price's currency as a three-letter ISO 4217 code, e.g. EUR or USD"),
+}
+
+
 def _with_measurement(profile: Any, **overrides: Any) -> Any:
     """``profile`` with measurement settings overridden from the command line (None: the profile's), validated with
-    the profile's limits; they are part of the profile the results record, so the validator reads them there."""
+    the profile's limits; they are part of the profile the results record, so the validator reads them there.
+
+    Raises ConfigError naming each option, the value given and what it must be (``MEASUREMENT_OPTIONS``), and for
+    ``--currency`` without a price (neither ``--price-per-kwh`` nor the profile's ``measurement.price_per_kwh``)."""
     updates = {k: v for k, v in overrides.items() if v is not None}
     if not updates:
         return profile
@@ -121,13 +146,17 @@ def _with_measurement(profile: Any, **overrides: Any) -> Any:
     try:
         measurement = MeasurementSpec.model_validate({**profile.measurement.model_dump(), **updates})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"--{str(e['loc'][-1]).replace('_', '-')} {e['input']!r}: {e['msg']}" for e in exc.errors()
-        )
+        problems = []
+        for e in exc.errors():
+            field_name = str(e["loc"][-1]) if e["loc"] else "?"
+            option, meaning = MEASUREMENT_OPTIONS.get(field_name, ("--" + field_name.replace("_", "-"), ""))
+            problems.append(f"{option} {e['input']!r}: {e['msg']}" + (f" ({meaning})" if meaning else ""))
+        raise ConfigError("; ".join(problems)) from None
+    if "currency" in updates and measurement.price_per_kwh is None:
         raise ConfigError(
-            f"{problems} (a fraction of the machine's CPU time from 0 to 1: 0.2 accepts windows where other "
-            "processes used up to 20% of it)"
-        ) from None
+            f"--currency {updates['currency']} without a price: give --price-per-kwh too (or set "
+            f"measurement.price_per_kwh in profile {profile.name!r})"
+        )
     return profile.model_copy(update={"measurement": measurement})
 
 
@@ -153,6 +182,9 @@ def _container_run_args(args: argparse.Namespace) -> list[str]:
         ("--min-window-s", args.min_window_s),
         ("--idle-s", args.idle_s),
         ("--max-other-cpu-share", args.max_other_cpu_share),
+        ("--grid-intensity", args.grid_intensity),
+        ("--price-per-kwh", args.price_per_kwh),
+        ("--currency", args.currency),
         ("--gpus", args.gpus),
         ("--nodes", args.nodes if args.nodes != 1 else None),
         ("--text-column", args.text_column),
@@ -520,6 +552,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SHARE",
         help="accept windows where other processes used up to SHARE (0-1) of the machine's CPU time (default: the "
         "profile's, 0.10); above it a cell's energy is flagged and left out of the means",
+    )
+    p.add_argument(
+        "--grid-intensity",
+        type=float,
+        metavar="G",
+        help="the grid's carbon intensity in gCO2e/kWh for the derived CO2e (default: the profile's, else "
+        "CodeCarbon's table for its country); recorded in the results as 'user, --grid-intensity'",
+    )
+    p.add_argument(
+        "--price-per-kwh",
+        type=float,
+        metavar="P",
+        help="electricity price per kWh in --currency for the derived cost (default: the profile's; none: no cost)",
+    )
+    p.add_argument(
+        "--currency",
+        metavar="XXX",
+        help="ISO 4217 code of --price-per-kwh (default: the profile's measurement.currency, EUR)",
     )
     p.add_argument("--no-codecarbon", action="store_true", help="do not run CodeCarbon side by side")
     add_own_data_options(p)

@@ -11,9 +11,10 @@ and ``... x PUE x price per kWh``. What they rest on is fixed when a run starts 
 - PUE: ``measurement.pue`` (1.0: the machine's own draw, as the paper reports it);
 - the price: ``measurement.price_per_kwh`` in ``measurement.currency`` (None: no cost is derived).
 
-Command-line overrides belong to ``bench run`` (``bench/cli.py``, changed elsewhere); until then they are profile
-settings. The table is read from the installed package's files without importing CodeCarbon (``import bench`` stays
-light; codecarbon's import is slow).
+``bench run --grid-intensity G`` (gCO2e/kWh), ``--price-per-kwh P`` and ``--currency XXX`` override the profile's
+settings for one run: they are stored in the results' profile like any measurement setting, and the grid record names
+them as the source (``user, --grid-intensity``). The table is read from the installed package's files without
+importing CodeCarbon (``import bench`` stays light; codecarbon's import is slow).
 """
 
 from __future__ import annotations
@@ -70,15 +71,34 @@ def codecarbon_intensity(country_iso_code: str, path: Path | None = None) -> tup
     return float(value), f"{where}: {name} ({country_iso_code}), {year} energy mix"
 
 
-def grid_record(measurement: Any) -> GridRecord:
-    """What a run's derived carbon and cost rest on, from a profile's ``measurement`` settings."""
+#: The ``bench run`` options that set a grid field, by MeasurementSpec field (the source the grid record names).
+USER_OPTIONS = {
+    "grid_intensity_gco2e_per_kwh": "--grid-intensity",
+    "price_per_kwh": "--price-per-kwh",
+    "currency": "--currency",
+}
+
+
+def grid_record(measurement: Any, options: dict[str, str] | None = None) -> GridRecord:
+    """What a run's derived carbon and cost rest on, from a profile's ``measurement`` settings.
+
+    ``options``: the settings given on the command line (MeasurementSpec field -> option, e.g.
+    ``{"grid_intensity_gco2e_per_kwh": "--grid-intensity"}``); their source reads ``user, --grid-intensity``, the
+    others' the profile's field or CodeCarbon's table."""
+    options = options or {}
     country = getattr(measurement, "country_iso_code", None)
     fixed = getattr(measurement, "grid_intensity_gco2e_per_kwh", None)
     if fixed is not None:
-        intensity, source = float(fixed), "the profile's measurement.grid_intensity_gco2e_per_kwh"
+        field_name = "grid_intensity_gco2e_per_kwh"
+        source = f"user, {options[field_name]}" if field_name in options else f"the profile's measurement.{field_name}"
+        intensity = float(fixed)
     else:
         intensity, source = codecarbon_intensity(country) if country else (None, "no country given")
     price = getattr(measurement, "price_per_kwh", None)
+    price_source = None
+    if price is not None:
+        given = [options[f] for f in ("price_per_kwh", "currency") if f in options]
+        price_source = f"user, {', '.join(given)}" if given else "the profile's measurement.price_per_kwh and currency"
     return GridRecord(
         country_iso_code=country,
         intensity_gco2e_per_kwh=intensity,
@@ -86,6 +106,7 @@ def grid_record(measurement: Any) -> GridRecord:
         pue=float(getattr(measurement, "pue", 1.0)),
         price_per_kwh=float(price) if price is not None else None,
         currency=getattr(measurement, "currency", None) if price is not None else None,
+        price_source=price_source,
     )
 
 

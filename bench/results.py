@@ -133,6 +133,32 @@ class TruncatedText(_Model):
     kept_tokens: Annotated[int, Field(ge=1)]
 
 
+class ComponentSeries(_Model):
+    """One component's power over a window, as mean power per equal bin (``bench.meters.series``).
+
+    ``watts[k]`` is the mean power (W, 3 significant digits) over ``[t0_s + k * interval_s, t0_s + (k + 1) *
+    interval_s]``, in seconds since the window opened; ``sum(watts) * interval_s`` is the window's energy.
+    """
+
+    method: str = Field(description="the component's energy method (what the watts rest on)")
+    source: str = Field(description="'counter' (read and differenced), 'samples' (the meter's own), or both joined")
+    t0_s: float = 0.0
+    interval_s: Annotated[float, Field(gt=0)]
+    watts: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1, max_length=600)]
+    reads: Annotated[int, Field(ge=0)] | None = Field(default=None, description="counter reads in the window")
+
+
+class PowerSeries(_Model):
+    """A window's power over time per component (issue 16, item 5; ``bench.meters.series``). The whole metered
+    window, all its loops: not divided per pass. ``missing``: per component without a series, why."""
+
+    encoding: Literal["mean-power-bins-v1"] = "mean-power-bins-v1"
+    window_s: Annotated[float, Field(ge=0)]
+    hz: Annotated[float, Field(gt=0)] = Field(description="how often counters were read (per second)")
+    components: dict[str, ComponentSeries] = Field(default_factory=dict)
+    missing: dict[str, str] = Field(default_factory=dict)
+
+
 class Cell(_Model):
     """One (dataset, model, repetition): accuracy and per-pass duration and energy."""
 
@@ -171,6 +197,9 @@ class Cell(_Model):
     truncated: list[TruncatedText] | None = Field(
         default=None,
         description="LLMs run with --truncate: the test texts cut to fit the context window (None: none was cut)",
+    )
+    power_series: PowerSeries | None = Field(
+        default=None, description="power over time in the window, per component (None in older documents)"
     )
 
     @model_validator(mode="after")
@@ -251,16 +280,22 @@ class GridRecord(_Model):
 
     ``intensity_gco2e_per_kwh``: the grid's carbon intensity, from the profile (``grid_intensity_gco2e_per_kwh``) or
     else the table CodeCarbon ships (``codecarbon/data/private_infra/global_energy_mix.json``, per country ISO code,
-    ``intensity_source`` names file, version and the data's year). ``pue``: the data centre's power usage
-    effectiveness (1.0: the machine's own draw, as the paper). ``price_per_kwh``: None where no price was given.
+    ``intensity_source`` names file, version and the data's year; ``user, --grid-intensity`` when given to ``bench
+    run``). ``pue``: the data centre's power usage effectiveness (1.0: the machine's own draw, as the paper).
+    ``price_per_kwh``: in ``currency`` per kWh, None where no price was given; ``price_source`` says who gave it.
     """
 
     country_iso_code: str | None = None
     intensity_gco2e_per_kwh: Annotated[float, Field(ge=0)] | None = None
     intensity_source: str
     pue: Annotated[float, Field(ge=1)] = 1.0
-    price_per_kwh: Annotated[float, Field(ge=0)] | None = None
+    price_per_kwh: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="in ``currency`` (ISO 4217 code) per kWh; None where no price was given"
+    )
     currency: str | None = None
+    price_source: str | None = Field(
+        default=None, description="where the price came from: 'user, --price-per-kwh' or the profile's setting"
+    )
 
 
 class Calibration(_Model):

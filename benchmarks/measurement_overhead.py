@@ -7,7 +7,9 @@ the meters start to after they stop:
 
 - ``none``: the loop alone;
 - ``kit``: the kit's primary meters as ``bench run`` builds them for the cpu profile (``build_meter_set``, MeterSet
-  start/stop around the window as ``runner.measure_window`` does), no CodeCarbon;
+  start/stop around the window as ``runner.measure_window`` does), no CodeCarbon; with the power series' thread
+  reading the counters at 10 Hz (``bench.meters.series``);
+- ``kit-no-series``: the same without the power series, so the two differ by what recording it costs;
 - ``kit+nvml-sampling(fake)``: the same plus the NVML meter sampling one GPU's power at 20 Hz in its background
   thread, against the pure-Python fake NVML (no GPU here): indicative of the sampler thread's cost, not of real NVML
   calls (which are C calls through ctypes);
@@ -98,6 +100,7 @@ def make_variants(
         return run
 
     kit = build_meter_set(cpu_tdp_w=profile.hardware.cpu_tdp_w, codecarbon=False, use_gpu=False)
+    kit_no_series = build_meter_set(cpu_tdp_w=profile.hardware.cpu_tdp_w, codecarbon=False, use_gpu=False, series=False)
     fake = FakePynvml([FakeGpu(power_w=250.0, energy_counter=False)])  # no counter: the 20 Hz sampler runs
     kit_nvml = build_meter_set(cpu_tdp_w=profile.hardware.cpu_tdp_w, use_gpu=True, nvml=fake, gpu_sample_hz=20.0)
     assert kit_nvml.owner("gpu") is not None, kit_nvml.describe()["components"]["gpu"]
@@ -128,10 +131,12 @@ def make_variants(
     variants: dict[str, Callable[[], tuple[float, float]]] = {
         "none": none,
         "kit": with_meter_set(kit),
+        "kit-no-series": with_meter_set(kit_no_series),
         "kit+nvml-sampling(fake)": with_meter_set(kit_nvml),
     }
     empty: dict[str, Callable[[], tuple[float, float]]] = {
         "kit": with_meter_set(kit, nothing),
+        "kit-no-series": with_meter_set(kit_no_series, nothing),
         "kit+nvml-sampling(fake)": with_meter_set(kit_nvml, nothing),
     }
     if kit_cc.side:

@@ -101,6 +101,14 @@ results = sa.Table(
     sa.Column("cpu_method", sa.String(80), nullable=True),
     sa.Column("ram_method", sa.String(80), nullable=True),
     sa.Column("method_class", sa.String(20), nullable=False),
+    # Comparability (migration 0004; None for rows stored before it and for runs that do not record them): the run's
+    # machine index (bench.calibration) and what per-text energy is in its units, and the derived CO2e (bench.derived).
+    sa.Column("calibration_reference", sa.String(80), nullable=True),
+    sa.Column("calibration_j_per_unit", sa.Float, nullable=True),
+    sa.Column("j_per_text_per_index", sa.Float, nullable=True),
+    sa.Column("gco2e_per_1000_texts", sa.Float, nullable=True),
+    sa.Column("grid_intensity_gco2e_per_kwh", sa.Float, nullable=True),
+    sa.Column("grid_source", sa.Text, nullable=True),
     # Copies of the submission's filter columns (see the migration): the leaderboard reads one table.
     sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("hardware_profile", sa.Text, nullable=False),
@@ -530,6 +538,12 @@ ROW_COLUMNS = [
     results.c.cpu_method,
     results.c.ram_method,
     results.c.method_class,
+    results.c.calibration_reference,
+    results.c.calibration_j_per_unit,
+    results.c.j_per_text_per_index,
+    results.c.gco2e_per_1000_texts,
+    results.c.grid_intensity_gco2e_per_kwh,
+    results.c.grid_source,
     submissions.c.run_id,
     submissions.c.submitted_at,
     results.c.hardware_profile,

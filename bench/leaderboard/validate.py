@@ -52,6 +52,7 @@ STRING_LIMITS: dict[str, dict[str, int]] = {
         "cpu_method": 80,
         "ram_method": 80,
         "method_class": 20,
+        "calibration_reference": 80,
     },
 }
 #: Where a stored column's value comes from in the submission, for reasons that name the field to fix.
@@ -72,6 +73,8 @@ SOURCES = {
     "gpu_method": "results.cells[].energy.gpu.method",
     "cpu_method": "results.cells[].energy.cpu.method",
     "ram_method": "results.cells[].energy.ram.method",
+    "calibration_reference": "results.calibration[].reference",
+    "grid_source": "results.grid.intensity_source",
 }
 
 log = logging.getLogger("bench.leaderboard")
@@ -398,8 +401,16 @@ def submission_fields(
 
 
 def rows(doc: Any) -> list[dict[str, Any]]:
-    """One row per (data set, model) with at least one ok cell: the kit's own aggregates (``model_rows``)."""
+    """One row per (data set, model) with at least one ok cell: the kit's own aggregates (``model_rows``), with the
+    run's machine index (``bench.calibration.machine_index``) and energy per text divided by it (reference units per
+    text), and the derived gCO2e per 1,000 texts with the intensity and its source (``bench.derived``)."""
     from bench.analysis import model_rows
+    from bench.calibration import machine_index
+    from bench.derived import per_1000_texts
+
+    index = machine_index(doc)
+    grid = getattr(doc, "grid", None)
+    intensity = grid.intensity_gco2e_per_kwh if grid is not None else None
 
     n_tests: dict[tuple[str, str], list[int]] = {}
     for cell in doc.cells:
@@ -435,6 +446,16 @@ def rows(doc: Any) -> list[dict[str, Any]]:
                 "cpu_method": row.component_methods.get("cpu"),
                 "ram_method": row.component_methods.get("ram"),
                 "method_class": method_class(numbered),
+                "calibration_reference": index[1] if index else None,
+                "calibration_j_per_unit": index[0] if index else None,
+                "j_per_text_per_index": row.j_per_text / index[0] if index and index[0] and row.j_per_text else None,
+                "gco2e_per_1000_texts": _gco2e(per_1000_texts(row.j_per_text, grid)),
+                "grid_intensity_gco2e_per_kwh": intensity,
+                "grid_source": grid.intensity_source if grid is not None and intensity is not None else None,
             }
         )
     return out
+
+
+def _gco2e(derived: Any) -> float | None:
+    return derived.gco2e if derived is not None else None

@@ -63,6 +63,12 @@ CSV_COLUMNS = (
     "cpu_method",
     "ram_method",
     "method_class",
+    "calibration_reference",
+    "calibration_j_per_unit",
+    "j_per_text_per_index",
+    "gco2e_per_1000_texts",
+    "grid_intensity_gco2e_per_kwh",
+    "grid_source",
 )
 #: The paper's machine for its reference numbers (reports/reference: Capella, NVIDIA H100).
 PAPER_MACHINE = "paper (Capella, NVIDIA H100)"
@@ -127,6 +133,32 @@ def row_json(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: _finite_or_none(row.get(k)) for k in CSV_COLUMNS}
     out["submission_url"] = f"submissions/{row['submission_id']}.html"
     return out
+
+
+def comparability_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """What the page must say about its rows' comparability columns: entries whose calibration versions (reference
+    workloads) differ, entries without an index, and that the CO2e is derived with each run's own grid."""
+    notes = []
+    references = sorted({r["calibration_reference"] for r in rows if r.get("calibration_reference")})
+    if len(references) > 1:
+        notes.append(
+            f"Calibration versions differ between these entries ({', '.join(references)}): energy / index is "
+            "comparable only between entries of the same reference workload, named under each value."
+        )
+    missing = sum(1 for r in rows if r.get("j_per_text_per_index") is None)
+    if rows and missing and references:
+        notes.append(
+            f"{missing} of {len(rows)} entries have no energy / index: their run recorded no calibration (GPU runs, "
+            "a job that failed, or a submission stored before the leaderboard kept the index)."
+        )
+    if any(r.get("gco2e_per_1000_texts") is not None for r in rows):
+        intensities = {r.get("grid_intensity_gco2e_per_kwh") for r in rows if r.get("gco2e_per_1000_texts")}
+        notes.append(
+            "CO₂e per 1,000 texts is derived, not measured: gross energy x PUE x the carbon intensity of the grid "
+            "each run named (hover a value for its intensity and source)"
+            + (", which differ here: it compares grids as well as models." if len(intensities) > 1 else ".")
+        )
+    return notes
 
 
 # --- plot -----------------------------------------------------------------------------------------------------------
@@ -286,6 +318,7 @@ def leaderboard_page(engine: Any, data: dict[str, Any], *, static: bool) -> str:
         json_link=f"{name_path(data['dataset'])}.json" + (_query(filters, sort) if not static else ""),
         method_classes=METHOD_CLASSES,
         plot_points=PLOT_POINTS,
+        comparability=comparability_notes(data["rows"]),
     )
 
 

@@ -41,7 +41,8 @@ class WindowReading:
     set's observers recorded over the window (``others``: ``bench.meters.others``), keyed by observer name.
     ``component_duration_s`` is, per component, the window of the meter that measured it: each meter's window
     encloses the set's (started before, stopped after), so a power derived from a component's energy divides by its
-    own meter's window, not the set's.
+    own meter's window, not the set's. ``series`` is the window's power over time (``bench.meters.series``; None
+    where the set records none), as ``bench.results.PowerSeries`` stores it.
     """
 
     duration_s: float
@@ -49,6 +50,7 @@ class WindowReading:
     side: dict[str, Reading] = field(default_factory=dict)
     component_duration_s: dict[str, float] = field(default_factory=dict)
     observed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    series: dict[str, Any] | None = None
 
     def power_w(self, component: str) -> float | None:
         """Mean power of ``component`` over its meter's own window (None where its energy is unavailable)."""
@@ -100,6 +102,9 @@ class MeterSet:
     and stop last so the primary windows are as tight as possible around the work; a side meter that fails yields a
     reading of nulls with the reason instead of aborting the window. A primary meter that fails to start aborts the
     window (MeterError); one that fails at stop yields nulls with the reason for its components.
+
+    ``series_hz``: record each component's power over time in every window (``bench.meters.series``: one thread
+    reading the owners' counters at this rate, plus the samples of sampling meters); None records none.
     """
 
     def __init__(
@@ -110,6 +115,7 @@ class MeterSet:
         unavailable: dict[str, str] | None = None,
         side_unavailable: dict[str, str] | None = None,
         notes: dict[str, str] | None = None,
+        series_hz: float | None = None,
     ) -> None:
         self.primary = list(primary)
         self.side = list(side or [])
@@ -130,6 +136,11 @@ class MeterSet:
         self._side_errors: dict[str, str] = {}
         self._stopwatch = Stopwatch()
         self._open = False
+        self._recorder: Any = None
+        if series_hz is not None:
+            from bench.meters.series import PowerRecorder
+
+            self._recorder = PowerRecorder(self._owner, hz=series_hz)
 
     @property
     def min_window_s(self) -> float:
@@ -190,7 +201,13 @@ class MeterSet:
             "notes": dict(self.notes),
             "min_window_s": self.min_window_s,
             "min_window_by": self.min_window_by(),
+            **({"power_series": self._series_describe()} if self._recorder is not None else {}),
         }
+
+    def _series_describe(self) -> dict[str, Any]:
+        from bench.meters.series import ENCODING, MAX_POINTS
+
+        return {"hz": self._recorder.hz, "max_points": MAX_POINTS, "encoding": ENCODING}
 
     def start(self) -> None:
         """Open a window: side meters first, then primary meters (so primary windows are tight)."""
@@ -204,6 +221,8 @@ class MeterSet:
                 observer.start()
             except Exception as exc:  # observing must never abort a window
                 self._observer_errors[observer.name] = f"{type(exc).__name__}: {exc}"
+        if self._recorder is not None:
+            self._recorder.arm()  # its thread starts here, outside the primary meters' windows
         for meter in self.side:
             try:
                 meter.start()
@@ -220,6 +239,10 @@ class MeterSet:
                 raise MeterError(f"meter {meter.name} failed to start: {type(exc).__name__}: {exc}") from exc
             self._started.append(meter)
         self._stopwatch.start()
+        if self._recorder is not None:
+            # Inside the set's window, not between it and the meters': the first read's time (and the last's, in
+            # stop) is then counted in the window's duration as in its energy, never as a skew between the two.
+            self._recorder.start()  # never raises: a failed read ends the series with its reason
         self._open = True
 
     def _abort(self) -> None:
@@ -228,11 +251,15 @@ class MeterSet:
             with contextlib.suppress(Exception):
                 meter.stop()
         self._started = []
+        if self._recorder is not None:
+            self._recorder.close()
 
     def stop(self) -> WindowReading:
         """Close the window: primary meters first (reverse start order), then side meters."""
         if not self._open:
             raise MeterError("MeterSet.stop() called without start()")
+        if self._recorder is not None:
+            self._recorder.stop()  # the last counter reads, while the meters are still open
         duration_s = self._stopwatch.elapsed_s()
         self._open = False
         readings: dict[str, Reading] = {}
@@ -275,7 +302,18 @@ class MeterSet:
             side=side,
             component_duration_s=component_duration_s,
             observed=observed,
+            series=self._series(duration_s),
         )
+
+    def _series(self, duration_s: float) -> dict[str, Any] | None:
+        """The recorder's series of the window just closed, with a reason for each component no meter measures."""
+        if self._recorder is None:
+            return None
+        series = self._recorder.series(duration_s)
+        for component in COMPONENTS:
+            if component not in self._owner:
+                series["missing"][component] = f"not measured: {self.unavailable_reason(component)}"
+        return series
 
     @staticmethod
     def _stop_one(meter: Meter, duration_s: float) -> Reading:
@@ -286,7 +324,7 @@ class MeterSet:
 
     def close(self) -> None:
         """Close every meter and observer (threads, library handles). Idempotent."""
-        for meter in [*self.primary, *self.side, *self.observers]:
+        for meter in [*self.primary, *self.side, *self.observers, *([self._recorder] if self._recorder else [])]:
             with contextlib.suppress(Exception):
                 meter.close()
         self._open = False
@@ -312,6 +350,8 @@ def build_meter_set(
     nvml: Any = None,
     gpu_cross_check: bool = False,
     nvidia_smi_command: list[str] | None = None,
+    series_hz: float | None = None,
+    series: bool = True,
 ) -> MeterSet:
     """The best meters this machine offers.
 
@@ -327,6 +367,8 @@ def build_meter_set(
     ``gpu_cross_check=True`` adds, over the same GPUs and windows, NVML power sampled at 10 Hz (side meter
     ``nvml-sampling``) and ``nvidia-smi`` power polling every 100 ms (side meter ``nvidia-smi``; ``nvidia_smi_command``
     replaces the program, for tests), each left out with its reason where it cannot run (``bench/meters/smi.py``).
+    ``series_hz``: how often the power series reads the counters (None: ``bench.meters.series.SERIES_HZ``);
+    ``series=False`` records none (to measure what recording costs: ``benchmarks/measurement_overhead.py``).
     """
     from bench.meters.estimate import CpuEstimateMeter, RamEstimateMeter
     from bench.meters.nvml import nvml_probe
@@ -390,7 +432,16 @@ def build_meter_set(
             )
         else:
             side_unavailable["codecarbon"] = why
-    return MeterSet(primary, side, unavailable=unavailable, side_unavailable=side_unavailable, notes=notes)
+    from bench.meters.series import SERIES_HZ
+
+    return MeterSet(
+        primary,
+        side,
+        unavailable=unavailable,
+        side_unavailable=side_unavailable,
+        notes=notes,
+        series_hz=(SERIES_HZ if series_hz is None else series_hz) if series else None,
+    )
 
 
 def _add_gpu_side_meters(

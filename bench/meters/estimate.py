@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import math
 import os
 import platform
 import re
@@ -201,6 +202,8 @@ class CpuEstimateMeter:
 
     name = "cpu-estimate"
     method = "estimated:tdp-utilization"
+    #: CPU times count in clock ticks (10 ms on Linux): the power-series bin floor follows from it.
+    counter_period_s = 0.01
 
     def __init__(self, tdp_w: float | None = None) -> None:
         self.tdp = resolve_cpu_tdp(tdp_w)
@@ -231,6 +234,17 @@ class CpuEstimateMeter:
         self._before = psutil.cpu_times()
         self._stopwatch.start()
 
+    def energy_so_far_j(self) -> dict[str, float]:
+        """The estimate for the window so far (J): TDP x busy fraction since ``start`` x elapsed time, with the CPU
+        times read now, so at ``stop`` it equals the window's energy; for the power series (``bench.meters.series``).
+        Raises MeterError outside a window."""
+        import psutil
+
+        before = self._before
+        if before is None:
+            raise MeterError("CpuEstimateMeter.energy_so_far_j() called outside a window")
+        return {"cpu": self.tdp.tdp_w * busy_fraction(before, psutil.cpu_times()) * self._stopwatch.elapsed_s()}
+
     def stop(self) -> Reading:
         """Close the window: energy = TDP x busy fraction x duration."""
         import psutil
@@ -254,6 +268,8 @@ class RamEstimateMeter:
 
     name = "ram-estimate"
     method = "estimated:ram-0.375W/GB"
+    #: A constant has no time resolution: its power series is one bin over the whole window (``bench.meters.series``).
+    counter_period_s = math.inf
 
     def __init__(self, total_gb: float | None = None, w_per_gb: float = DEFAULT_RAM_W_PER_GB) -> None:
         if total_gb is None:
@@ -284,6 +300,12 @@ class RamEstimateMeter:
         """Open a window."""
         self._stopwatch.start()
         self._running = True
+
+    def energy_so_far_j(self) -> dict[str, float]:
+        """Power x time since ``start`` (J), for the power series; raises MeterError outside a window."""
+        if not self._running:
+            raise MeterError("RamEstimateMeter.energy_so_far_j() called outside a window")
+        return {"ram": self.power_w * self._stopwatch.elapsed_s()}
 
     def stop(self) -> Reading:
         """Close the window: energy = power x duration."""

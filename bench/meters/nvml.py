@@ -708,6 +708,29 @@ class NvmlMeter:
         record["power_w"] = energy_j / span_s if span_s > 0 else None
         return record
 
+    @property
+    def counter_period_s(self) -> float:
+        """How often the energy counter moves (s): the power series' bins span at least ten of its updates."""
+        return COUNTER_UPDATE_PERIOD_S
+
+    def energy_so_far_j(self) -> dict[str, float]:
+        """Energy of the GPUs with the counter since ``start`` (J, ``{"gpu": ...}``; empty when none has it), the
+        counters read now; for the power series (``bench.meters.series``). NVML calls are thread-safe. Raises
+        MeterError outside a window, NvmlDeviceError when a counter cannot be read."""
+        if not self._running:
+            raise MeterError("NvmlMeter.energy_so_far_j() called outside a window")
+        counted = [g for g in self._gpus if g.has_counter]
+        if not counted:
+            return {}
+        return {"gpu": sum(self._read_counter(g) - self._start_mj[g.index][1] for g in counted) / 1000.0}
+
+    def power_samples(self) -> dict[str, list[list[tuple[float, float]]]]:
+        """The last window's power samples of the GPUs metered by sampling (no energy counter), one list per GPU of
+        (seconds since the window opened, W); empty when every GPU has the counter. For the power series."""
+        sampled = [g.index for g in self._gpus if not g.has_counter]
+        lists = [list(self._last_samples[i]) for i in sampled if i in self._last_samples]
+        return {"gpu": lists} if lists else {}
+
     def samples(self) -> dict[int, list[tuple[float, float]]]:
         """The last window's power samples per GPU index, as (seconds since the window opened, watts).
 

@@ -176,6 +176,8 @@ class RaplMeter:
 
     name = "rapl"
     method = "measured:rapl"
+    #: How often the hardware updates the counters (s): about 1 ms on Intel and AMD (the power-series bin floor).
+    counter_period_s = 0.001
 
     def __init__(self, root: str | Path = DEFAULT_POWERCAP_ROOT, *, poll_s: float | None = 10.0) -> None:
         self.root = Path(root)
@@ -214,9 +216,12 @@ class RaplMeter:
         return values
 
     def _accumulate(self) -> None:
-        """Read every counter and add the delta since the previous read (recovering one wrap per zone)."""
-        values = self._read_all()
+        """Read every counter and add the delta since the previous read (recovering one wrap per zone).
+
+        Read and added under one lock: the poller, the power-series thread and ``stop`` may all call it, and two
+        reads applied out of order would look like a wrap."""
         with self._lock:
+            values = self._read_all()
             for zone in self._zones:
                 end, start = values[zone.zone], self._last_uj[zone.zone]
                 delta = end - start
@@ -230,6 +235,18 @@ class RaplMeter:
                     self._wraps[zone.zone] += 1
                 self._acc_uj[zone.zone] += delta
                 self._last_uj[zone.zone] = end
+
+    def energy_so_far_j(self) -> dict[str, float]:
+        """Energy per component since ``start`` (J), the counters read now; for the power series
+        (``bench.meters.series``), thread-safe. Raises MeterError when no window is open or a counter cannot be
+        read."""
+        if not self._running:
+            raise MeterError("RaplMeter.energy_so_far_j() called outside a window")
+        self._accumulate()
+        with self._lock:
+            return {
+                c: sum(self._acc_uj[z.zone] for z in self._zones if z.component == c) / 1e6 for c in self.components()
+            }
 
     def _poll_loop(self) -> None:
         assert self._poll_s is not None

@@ -385,14 +385,10 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
 
 
 def calibration_index(doc: Any) -> tuple[float, str] | None:
-    """A run's machine index: the mean gross J per reference unit over its sessions' calibration jobs of its first
-    reference, and that reference's name; None without one (documents before schema v3, GPU runs)."""
-    records = [c for c in get(doc, "calibration") or [] if get(c, "j_per_unit") is not None]
-    if not records:
-        return None
-    reference = records[0].reference
-    values = [c.j_per_unit for c in records if c.reference == reference]
-    return sum(values) / len(values), reference
+    """A run's machine index and its reference (``bench.calibration.machine_index``)."""
+    from bench.calibration import machine_index
+
+    return machine_index(doc)
 
 
 def _run_jpt(index: dict[tuple[str, str], Any], dataset: str, model: str, doc: Any) -> float | None:

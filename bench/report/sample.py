@@ -13,7 +13,17 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from bench.results import Cell, CellError, DatasetRecord, EnergyValue, IdleBaseline, ResultDocument, SplitRecord, Window
+from bench.results import (
+    Cell,
+    CellError,
+    DatasetRecord,
+    EnergyValue,
+    IdleBaseline,
+    PowerSeries,
+    ResultDocument,
+    SplitRecord,
+    Window,
+)
 
 #: (kit name, paper label, kind, typical seconds per pass over 200 texts, accuracy on tomatoes)
 MODELS: tuple[tuple[str, str, str, float, float], ...] = (
@@ -309,4 +319,35 @@ def _cell(
         codecarbon=codecarbon,
         predictions=preds if predictions else None,
         validity=["gpu power 912 W above the device's limit of 700 W"] if flagged else [],
+        power_series=_power_series(f"{ds}/{model}/{rep}", power, idle_w, duration * loops, bool(box.gpu_count)),
     )
+
+
+def _power_series(
+    key: str, power: dict[str, float], idle_w: dict[str, float | None], window_s: float, gpu: bool
+) -> PowerSeries:
+    """A series shaped like ``bench.meters.series`` records it: the GPU counter in >= 1 s bins, RAPL and the RAM
+    estimate in 0.1 s bins (at most 600), rising from idle over the first second. Its own random stream (seeded by
+    the cell), so adding it left the rest of the sample unchanged."""
+    rng = random.Random(key)
+    components: dict[str, dict[str, Any]] = {}
+    for comp, method, floor_s in (
+        ("gpu", "measured:nvml-energy-counter", 1.0),
+        ("cpu", "measured:rapl", 0.1),
+        ("ram", "estimated:ram-0.375W/GB", 0.1),
+    ):
+        if comp == "gpu" and not gpu:
+            continue
+        n = min(max(int(window_s / floor_s), 1), 600)
+        interval = window_s / n
+        idle = idle_w.get(comp) or 0.0
+        watts = []
+        for k in range(n):
+            rise = min(1.0, (k + 0.5) * interval)  # the first second climbs from idle to the working draw
+            level = idle + (power[comp] - idle) * rise
+            noise = 1.0 if comp == "ram" else rng.uniform(0.97, 1.03)
+            watts.append(float(f"{level * noise:.3g}"))
+        source = "counter"
+        components[comp] = {"method": method, "source": source, "interval_s": interval, "watts": watts}
+    missing = {} if gpu else {"gpu": "not measured: no GPU"}
+    return PowerSeries.model_validate({"window_s": window_s, "hz": 10.0, "components": components, "missing": missing})

@@ -237,6 +237,11 @@ def _legend(out: list[str], entries: Sequence[tuple[str, str, str]], x: float, y
                 f'<rect x="{_n(cx)}" y="{_n(cy - 9)}" width="12" height="12" fill="{color}" fill-opacity="0.45" '
                 f'stroke="{color}"/>'
             )
+        elif shape == "solid":
+            out.append(
+                f'<line x1="{_n(cx)}" y1="{_n(cy - 3)}" x2="{_n(cx + 14)}" y2="{_n(cy - 3)}" '
+                f'stroke="{color}" stroke-width="2"/>'
+            )
         elif shape == "line":
             out.append(
                 f'<line x1="{_n(cx)}" y1="{_n(cy - 3)}" x2="{_n(cx + 14)}" y2="{_n(cy - 3)}" '
@@ -382,6 +387,74 @@ def energy_accuracy_scatter(series: Sequence[Series], *, title: str, **options: 
         y_clamp=(0.0, 1.0),
         **options,
     )
+
+
+@dataclass
+class Timeline:
+    """One component's power over a window: mean power per equal bin from ``t0_s``, and its idle level (W)."""
+
+    name: str
+    t0_s: float
+    interval_s: float
+    watts: list[float]
+    color: str = PALETTE[0]
+    idle_w: float | None = None
+    tip: str = ""
+
+
+def timeline(
+    lines: Sequence[Timeline],
+    *,
+    title: str,
+    x_label: str = "time since the window opened, s",
+    y_label: str = "power, W",
+    width: int = 560,
+    height: int = 280,
+) -> Markup:
+    """Power over time: each line a step curve (its bins' mean power), its idle level a dashed line of its colour.
+
+    The y axis starts at zero, so a step's height reads as the share of the draw it is.
+    """
+    drawn = [ln for ln in lines if ln.watts and ln.interval_s > 0]
+    entries: list[tuple[str, str, str]] = []
+    for ln in drawn:
+        entries.append((ln.name, ln.color, "solid"))
+        if ln.idle_w is not None:
+            entries.append((f"{ln.name} idle {tick_label(round(ln.idle_w, 3))} W", ln.color, "line"))
+    legend_rows = (
+        1 + int(sum(_LEGEND_PAD + 6.6 * min(len(e[0]), 40) for e in entries) // (width - 80)) if entries else 0
+    )
+    left, right, top = 64.0, width - 28.0, 12.0
+    bottom = height - 46.0 - 18 * legend_rows
+    out = _svg_open(width, height, title)
+    if not drawn:
+        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="empty">no data</text></svg>')
+        return Markup("".join(out))
+    ends = [ln.t0_s + ln.interval_s * len(ln.watts) for ln in drawn]
+    xs = linear_scale([min(ln.t0_s for ln in drawn), max(ends)], left, right)
+    ys_values = [w for ln in drawn for w in ln.watts] + [ln.idle_w for ln in drawn if ln.idle_w is not None]
+    ys = linear_scale(ys_values, bottom, top, zero=True)
+    _axes(out, xs, ys, x_label, y_label, left, top, right, bottom)
+    for ln in drawn:
+        steps: list[str] = []
+        for k, w in enumerate(ln.watts):
+            a, b = ln.t0_s + k * ln.interval_s, ln.t0_s + (k + 1) * ln.interval_s
+            steps.append(f"{_n(xs(a))},{_n(ys(w))} {_n(xs(b))},{_n(ys(w))}")
+        tip = f"<title>{escape(ln.tip)}</title>" if ln.tip else ""
+        out.append(
+            f'<polyline class="power" points="{" ".join(steps)}" fill="none" stroke="{ln.color}" '
+            f'stroke-width="1.8">{tip}</polyline>'
+        )
+        if ln.idle_w is not None:
+            y = ys(ln.idle_w)
+            out.append(
+                f'<line class="idle" x1="{_n(left)}" y1="{_n(y)}" x2="{_n(right)}" y2="{_n(y)}" stroke="{ln.color}" '
+                f'stroke-width="1.2" stroke-dasharray="5 3"><title>{escape(ln.name)} idle: '
+                f"{escape(tick_label(round(ln.idle_w, 3)))} W</title></line>"
+            )
+    _legend(out, entries, left, bottom + 58, right - left)
+    out.append("</svg>")
+    return Markup("".join(out))
 
 
 def _place_labels(

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.analysis import accuracy, macro_f1, total_energy_j
 from bench.fsutil import now_iso
-from bench.results import Cell, CellError, EnergyValue, NodeEnergy, OtherLoad, TruncatedText, Window
+from bench.results import Cell, CellError, EnergyValue, NodeEnergy, OtherLoad, PowerSeries, TruncatedText, Window
 from bench.run.plan import WARMUP_TEXTS, PreparedDataset
 from bench.validation import Expectations, cell_validity
 
@@ -155,11 +155,19 @@ def run_cell(
         truncated=[TruncatedText(**vars(t)) for t in backend.truncations()] or None
         if hasattr(backend, "truncations")
         else None,
+        power_series=power_series(reading),
     )
     if gpus is not None:
         cell.gpus = gpus
     cell.validity = cell_validity(cell, expectations)
     return cell
+
+
+def power_series(reading: Any) -> PowerSeries | None:
+    """The window's power over time as stored (``bench.meters.series``); None where the meter set records none
+    (multi-node windows, sets built without ``series_hz``)."""
+    series = getattr(reading, "series", None)
+    return PowerSeries.model_validate(series) if series else None
 
 
 def other_load(reading: Any) -> OtherLoad | None:

@@ -55,6 +55,11 @@ def resume_command(request: RunRequest, run_id: str) -> str:
         words += ["--max-other-cpu-share", f"{share:g}"]
     if request.profile.llm.truncate:
         words.append("--truncate")
+    measurement = request.profile.measurement
+    for field_name, option in request.grid_options.items():  # the same: given again, or the settings differ
+        value = getattr(measurement, field_name, None)
+        if value is not None:
+            words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
     return shlex.join([*words, "--run-id", run_id])
 
 
@@ -143,7 +148,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         document.environment.setdefault("sessions", []).append(record)
     document.meters = session.describe()
     if document.grid is None:  # what the derived gCO2e and cost rest on, fixed at the run's start (bench.derived)
-        document.grid = grid_record(profile.measurement)
+        document.grid = grid_record(profile.measurement, options=request.grid_options)
     document.warnings += [note for note in notes if note not in document.warnings]
     expectations = Expectations.from_document(document)
     ran = failed = 0

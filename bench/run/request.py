@@ -59,6 +59,9 @@ class RunRequest:
     #: split sizes (None: the data set's own, the paper's 200/200 for a file)
     n_train: int | None = None
     n_test: int | None = None
+    #: the command-line options that set the grid's carbon intensity or price (``--grid-intensity``,
+    #: ``--price-per-kwh``), by MeasurementSpec field: the results' ``grid`` names them as the source
+    grid_options: dict[str, str] = field(default_factory=dict)
     #: a classifier's labels -> the data's label names, for those that do not match by name (``--label-map``)
     label_map: dict[str, str] = field(default_factory=dict)
 

@@ -61,6 +61,8 @@ def test_leaderboard_page_filters_sorts_and_links(browser: Any, board: Live, tmp
         assert page.locator("svg.chart polygon").count() >= 6  # the paper's points: diamonds
         assert page.evaluate("() => document.scripts.length") == 0
         assert page.get_by_text(HOSTILE, exact=False).count() >= 1  # shown as characters, not run
+        for heading in ("energy / index", "CO₂e (derived)"):  # the comparability columns, labelled (issue 16)
+            assert page.locator("table.leaderboard th", has_text=heading).count() == 1, heading
         accuracy = _numbers(page, 5)
         assert accuracy == sorted(accuracy, reverse=True)
         _screenshot(page, tmp_path, "leaderboard.png")

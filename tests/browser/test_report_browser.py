@@ -168,9 +168,16 @@ def test_report_opens_offline_with_tables_and_charts(browser: Any, tmp_path: Pat
             "Runtime as a proxy for energy",
             "Sequential against batched serving",
             "Measurement conditions per cell",
+            "Power over time",
             "Machine and software",
         ):
             assert page.get_by_role("heading", name=heading).count() == 1, heading
+        # power over time: one chart per model (its longest cell), each component's steps and its idle level drawn
+        models = len({c.model for c in doc.cells if c.status == "ok"})
+        timeline = page.locator("#power-over-time svg.chart")
+        assert timeline.count() == models and timeline.first.bounding_box()["height"] > 150
+        assert page.locator("#power-over-time polyline.power").count() >= models * 2
+        assert page.locator("#power-over-time line.idle").count() >= models * 2
         # An HTML model name is shown as its characters, and did not become an element.
         assert page.get_by_text("<script>alert(1)</script>", exact=True).count() >= 1
         assert page.evaluate("() => document.scripts.length") == 0

@@ -162,3 +162,17 @@ def test_run_exits_1_when_cells_are_invalid(tmp_path: Path) -> None:
     )
     assert result.returncode == 1, result.stderr
     assert "2 invalid" in result.stdout
+
+
+def test_run_takes_the_grid_intensity_and_price_and_records_who_gave_them(tmp_path: Path) -> None:
+    args = ["--suite", "smoke", "--model", "linear-bow", "--repetitions", "1", "--min-window-s", "0.2"]
+    args += ["--idle-s", "0.1", "--no-codecarbon", "--no-report", "--reports-dir", str(tmp_path), "--run-id", "g"]
+    result = bench("run", *args, "--grid-intensity", "100", "--price-per-kwh", "0.25", "--currency", "usd")
+    assert result.returncode == 0, result.stderr
+    doc = load_results(tmp_path / "g")
+    assert doc.grid.intensity_gco2e_per_kwh == 100.0 and doc.grid.intensity_source == "user, --grid-intensity"
+    assert (doc.grid.price_per_kwh, doc.grid.currency) == (0.25, "USD")
+    assert doc.grid.price_source == "user, --price-per-kwh, --currency"
+    assert doc.profile["measurement"]["grid_intensity_gco2e_per_kwh"] == 100.0  # part of the profile, as recorded
+    bad = bench("run", *args, "--grid-intensity", "-3")
+    assert bad.returncode == 2 and "--grid-intensity -3.0" in bad.stderr and "gCO2e per kWh" in bad.stderr

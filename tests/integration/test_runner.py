@@ -55,6 +55,13 @@ def test_smoke_suite_writes_a_valid_complete_result(tmp_path: Path) -> None:
         assert cell.energy["ram"].energy_j > 0
         assert cell.energy["ram"].net_energy_j is not None
         assert len(cell.predictions) == 200 and cell.train_s is not None
+        # power over the whole window, per component, read at 10 Hz (bench.meters.series)
+        series = cell.power_series
+        assert series is not None and set(series.components) == {"cpu", "ram"} and "gpu" in series.missing
+        assert series.window_s == pytest.approx(cell.window.duration_s)
+        ram = series.components["ram"]
+        window_j = cell.energy["ram"].energy_j * cell.window.loops
+        assert sum(ram.watts) * ram.interval_s == pytest.approx(window_j, rel=0.05)
     # the same splits for every model, recorded as indices
     record = doc.datasets["tomatoes-offline"]
     assert len(record.splits) == 2 and len(record.splits[0].test_idx) == 200
@@ -116,7 +123,10 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path: Path, monkeyp
     monkeypatch.setattr(model_catalog, "get_model_spec", lambda name: fake.get(name) or real(name))
     profile = load_profile("cpu")
     suite = profile.suites["smoke"].model_copy(update={"models": ["oom-model", "broken-model", "linear-bow"]})
-    profile = profile.model_copy(update={"suites": {**profile.suites, "smoke": suite}})
+    # 10,000 loops: the fake's passes (a few microseconds each, longer on a loaded machine) stay far below the 0.2 s
+    # window; at the profile's 100,000 they took 0.15 to 0.23 s on a 2-core machine under a load of 9, either side.
+    measurement = profile.measurement.model_copy(update={"max_loops": 10_000})
+    profile = profile.model_copy(update={"suites": {**profile.suites, "smoke": suite}, "measurement": measurement})
     outcome = run(request(tmp_path, profile=profile, repetitions=3))
     doc = load_results(outcome.results_path)
     status = {(c.model, c.repetition): c for c in doc.cells}
@@ -261,6 +271,9 @@ def test_cuda_profile_meters_every_gpu_with_the_counter(tmp_path: Path, fake_nvm
         assert all(g["sm_clock_mhz_start"] == 1410 and g["power_limit_w"] == 400.0 for g in gpu.detail["gpus"])
         # Constant power: the work costs nothing above idle, so net is about zero while gross is what was drawn.
         assert abs(gpu.net_energy_j) < 0.01 * gpu.energy_j
+        series = cell.power_series.components["gpu"]
+        assert series.source == "counter" and series.method == ENERGY_COUNTER_METHOD
+        assert all(w == pytest.approx(360.0, rel=0.02) for w in series.watts)
     assert [(i.session, i.phase) for i in doc.idle] == [(0, "start"), (0, "end")]
     assert doc.idle[0].power_w["gpu"] == pytest.approx(360.0, rel=0.01)
     assert doc.idle[0].duration_s >= 0.3  # idle phases obey the meters' floor too

@@ -65,3 +65,37 @@ def test_the_share_of_other_processes_can_be_accepted_from_the_command_line() ->
     assert _with_measurement(profile, max_other_cpu_share=None) is profile
     with pytest.raises(ConfigError, match=r"--max-other-cpu-share 1\.5: .*from 0 to 1"):
         _with_measurement(profile, max_other_cpu_share=1.5)
+
+
+def test_grid_intensity_price_and_currency_from_the_command_line() -> None:
+    from bench.cli import _with_measurement
+    from bench.config import load_profile
+    from bench.errors import ConfigError
+
+    profile = _with_measurement(
+        load_profile("cpu"), grid_intensity_gco2e_per_kwh=120.0, price_per_kwh=0.3, currency="USD"
+    )
+    m = profile.measurement
+    assert (m.grid_intensity_gco2e_per_kwh, m.price_per_kwh, m.currency) == (120.0, 0.3, "USD")
+    for overrides, message in (
+        ({"grid_intensity_gco2e_per_kwh": -5.0}, r"--grid-intensity -5\.0: .*gCO2e per kWh, from 0 to 2000"),
+        ({"grid_intensity_gco2e_per_kwh": 5000.0}, r"--grid-intensity 5000\.0: .*less than or equal to 2000"),
+        ({"price_per_kwh": -0.1}, r"--price-per-kwh -0\.1: .*price per kWh"),
+        ({"price_per_kwh": 0.3, "currency": "euro"}, r"--currency 'euro': .*ISO 4217"),
+        ({"currency": "USD"}, r"--currency USD without a price: give --price-per-kwh too .*profile 'cpu'"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            _with_measurement(load_profile("cpu"), **overrides)
+
+
+def test_the_resume_command_gives_the_grid_options_again() -> None:
+    from bench.cli import _with_measurement
+    from bench.config import load_profile
+    from bench.run.loop import resume_command
+    from bench.run.request import RunRequest
+
+    profile = _with_measurement(load_profile("cpu"), grid_intensity_gco2e_per_kwh=120.0, price_per_kwh=0.3)
+    options = {"grid_intensity_gco2e_per_kwh": "--grid-intensity", "price_per_kwh": "--price-per-kwh"}
+    line = resume_command(RunRequest(profile=profile, grid_options=options), "r1")
+    assert line.endswith("run --grid-intensity 120 --price-per-kwh 0.3 --run-id r1")
+    assert "--grid" not in resume_command(RunRequest(profile=load_profile("cpu")), "r1")

@@ -42,6 +42,36 @@ def test_grid_record_from_profile_settings() -> None:
     assert own.intensity_source == "the profile's measurement.grid_intensity_gco2e_per_kwh"
 
 
+def test_grid_record_names_command_line_options_as_the_source() -> None:
+    spec = MeasurementSpec(min_window_s=2.0, grid_intensity_gco2e_per_kwh=55.0, price_per_kwh=0.2, currency="USD")
+    given = grid_record(
+        spec, options={"grid_intensity_gco2e_per_kwh": "--grid-intensity", "price_per_kwh": "--price-per-kwh"}
+    )
+    assert given.intensity_gco2e_per_kwh == 55.0 and given.intensity_source == "user, --grid-intensity"
+    assert (given.price_per_kwh, given.currency, given.price_source) == (0.2, "USD", "user, --price-per-kwh")
+    both = grid_record(spec, options={"currency": "--currency"})
+    assert both.intensity_source == "the profile's measurement.grid_intensity_gco2e_per_kwh"
+    assert both.price_source == "user, --currency"
+    assert grid_record(MeasurementSpec(min_window_s=2.0)).price_source is None  # no price, no source
+
+
+def test_report_names_who_gave_the_price() -> None:
+    grid = GridRecord(
+        intensity_gco2e_per_kwh=100.0,
+        intensity_source="user, --grid-intensity",
+        price_per_kwh=0.25,
+        currency="USD",
+        price_source="user, --price-per-kwh, --currency",
+    )
+    doc = document([cell(0), cell(1)])
+    doc.grid = grid
+    facts = dict(carbon_facts(doc))
+    assert "user, --grid-intensity" in facts["grid (for derived CO₂e)"]
+    notes = [n for n in comparability([doc, document([cell(0)])], ["A", "B"]) if n.text.startswith("CO₂e per")]
+    assert notes[0].items[0] == "A: 100.0 gCO2e/kWh, PUE 1.0 (user, --grid-intensity)"
+    assert facts["run cost (derived)"].endswith("USD at 0.25/kWh (user, --price-per-kwh, --currency)")
+
+
 def test_the_arithmetic_is_energy_times_pue_times_intensity_and_price() -> None:
     grid = GridRecord(intensity_gco2e_per_kwh=400.0, intensity_source="test", pue=1.5, price_per_kwh=0.3)
     derived = derive(3.6e6, grid)  # 1 kWh measured, 1.5 kWh at the wall

@@ -107,12 +107,13 @@ def results_table(rows: list[ModelRow], by_model: dict[str, list[Any]], grid: An
     if carbon:
         columns.append(Column("CO₂e (derived)", "g / 1,000 texts", title=derived_from))
     if cost:
+        price_from = get(grid, "price_source") or "the profile's price"
         columns.append(
             Column(
                 "cost (derived)",
                 f"{get(grid, 'currency') or ''} / 1,000 texts".strip(),
                 title=f"derived: gross energy x PUE {get(grid, 'pue', 1.0):g} x {get(grid, 'price_per_kwh'):g} "
-                f"{get(grid, 'currency') or ''} per kWh (the profile's price)",
+                f"{get(grid, 'currency') or ''} per kWh ({price_from})",
             )
         )
     out = []

@@ -85,7 +85,14 @@ def carbon_facts(doc: Any) -> list[tuple[str, str]]:
             )
         )
     if derived is not None and derived.cost is not None:
-        facts.append(("run cost (derived)", f"{num(derived.cost)} {grid.currency or ''} at {grid.price_per_kwh:g}/kWh"))
+        source = get(grid, "price_source")
+        facts.append(
+            (
+                "run cost (derived)",
+                f"{num(derived.cost)} {grid.currency or ''} at {grid.price_per_kwh:g}/kWh"
+                + (f" ({source})" if source else ""),
+            )
+        )
     return facts
 
 
