@@ -109,6 +109,12 @@ results = sa.Table(
     sa.Column("gco2e_per_1000_texts", sa.Float, nullable=True),
     sa.Column("grid_intensity_gco2e_per_kwh", sa.Float, nullable=True),
     sa.Column("grid_source", sa.Text, nullable=True),
+    # The data set's origin (migration 0005): 'catalog', or 'user' for a user's own file with its content hash, rows
+    # and classes (``validate.dataset_columns``); None for rows stored before it.
+    sa.Column("dataset_source", sa.String(20), nullable=True),
+    sa.Column("dataset_sha256", sa.String(64), nullable=True),
+    sa.Column("dataset_rows", sa.Integer, nullable=True),
+    sa.Column("dataset_classes", sa.Integer, nullable=True),
     # Copies of the submission's filter columns (see the migration): the leaderboard reads one table.
     sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("hardware_profile", sa.Text, nullable=False),
@@ -478,12 +484,16 @@ def count_submissions(engine: Engine, *, include_hidden: bool = False) -> int:
 
 
 def datasets(engine: Engine) -> list[dict[str, Any]]:
-    """Data sets with visible results: name, number of submissions and of rows."""
+    """Data sets with visible results: name, number of submissions and of rows, and for a user's own file
+    (``source`` 'user') its rows and classes (the name carries its content hash: one file, one name)."""
     query = (
         sa.select(
             results.c.dataset,
             sa.func.count(sa.distinct(results.c.submission_id)).label("submissions"),
             sa.func.count().label("rows"),
+            sa.func.max(results.c.dataset_source).label("source"),
+            sa.func.max(results.c.dataset_rows).label("dataset_rows"),
+            sa.func.max(results.c.dataset_classes).label("dataset_classes"),
         )
         .where(results.c.hidden == sa.false())
         .group_by(results.c.dataset)

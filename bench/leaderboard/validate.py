@@ -53,6 +53,8 @@ STRING_LIMITS: dict[str, dict[str, int]] = {
         "ram_method": 80,
         "method_class": 20,
         "calibration_reference": 80,
+        "dataset_source": 20,
+        "dataset_sha256": 64,
     },
 }
 #: Where a stored column's value comes from in the submission, for reasons that name the field to fix.
@@ -426,7 +428,7 @@ def rows(doc: Any) -> list[dict[str, Any]]:
         n_test = sum(sizes) / len(sizes) if sizes else None
         out.append(
             {
-                "dataset": row.dataset,
+                **dataset_columns(doc, row.dataset),
                 "model": row.model,
                 "paper_label": row.paper_label,
                 "model_kind": str(info.get("kind") or "unknown")[:40],
@@ -455,6 +457,26 @@ def rows(doc: Any) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def dataset_columns(doc: Any, name: str) -> dict[str, Any]:
+    """A row's data set: a catalog name as it is; a user's own file (a local file under a name outside the catalog) as
+    ``name@<first 12 hex of its content sha256>``, so two users' ``reviews`` files are two pages, marked as user data
+    with the content hash, rows and classes. Never its texts (the results hold none)."""
+    from bench.catalog.datasets import DATASETS
+
+    record = doc.datasets.get(name)
+    pin = (record.pin or {}) if record is not None else {}
+    content = str(pin.get("content_sha256") or "")
+    if name in DATASETS or record is None or pin.get("source") != "local" or not content:
+        return {"dataset": name, "dataset_source": "catalog" if name in DATASETS else None}
+    return {
+        "dataset": f"{name}@{content[:12]}",
+        "dataset_source": "user",
+        "dataset_sha256": content,
+        "dataset_rows": record.n_items,
+        "dataset_classes": len(record.label_names),
+    }
 
 
 def _gco2e(derived: Any) -> float | None:
