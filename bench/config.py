@@ -114,11 +114,12 @@ class MeasurementSpec(_Strict):
     def _new_fields_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
         """Fields added after runs were stored are dumped only when they differ from their default, so a profile
         that does not set them hashes as before (``bench.run.plan.settings_sha256``) and older runs still resume."""
-        data = handler(self)
-        for name, default in _LATER_MEASUREMENT_DEFAULTS.items():
-            if name in data and data[name] == default:
-                del data[name]
-        return data
+        return _without_later_defaults(handler(self), _LATER_MEASUREMENT_DEFAULTS)
+
+
+def _without_later_defaults(data: dict[str, object], later: dict[str, object]) -> dict[str, object]:
+    """``data`` without the fields of ``later`` (added after runs were stored) that hold their default."""
+    return {name: value for name, value in data.items() if name not in later or value != later[name]}
 
 
 #: MeasurementSpec fields added in schema v3 of the results (others' CPU share, carbon and cost), with their defaults.
@@ -155,11 +156,7 @@ class LlmSpec(_Strict):
     @model_serializer(mode="wrap")
     def _new_fields_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
         """As ``MeasurementSpec``'s: fields added after runs were stored are dumped only when not their default."""
-        data = handler(self)
-        for name, default in _LATER_LLM_DEFAULTS.items():
-            if name in data and data[name] == default:
-                del data[name]
-        return data
+        return _without_later_defaults(handler(self), _LATER_LLM_DEFAULTS)
 
 
 #: LlmSpec fields added after runs were stored, with their defaults (dumped only when set).

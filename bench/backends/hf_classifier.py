@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -63,7 +62,9 @@ def resolve_user_model(model: str, revision: str | None, *, option: str = "clf")
         f"Pin it as {option}:{model}@REVISION (a commit of the model repository) and fetch it once with Hub access "
         f"(`huggingface-cli download {model} --revision REVISION`), or give a local folder."
     )
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    from bench.catalog.embedders import hub_offline
+
+    offline = hub_offline()
     from_hub = None if revision or offline else hub_commit(model)
     try:
         path = Path(snapshot_download(model, revision=revision or from_hub, local_files_only=True))
@@ -130,8 +131,12 @@ def check_labels(
             problems.append(f"model label(s) matching no data label: {', '.join(map(repr, unmatched))}")
         if bad_map:
             problems.append(f"--label-map entries naming no data label: {', '.join(bad_map)}")
+        # A whole map to try: what already matched, then each label left over paired with a data label not yet taken.
+        matched = {str(id2label[i]): label_names[j] for i, j in sorted(out.items())}
+        free = [n for j, n in enumerate(label_names) if j not in out.values()] or list(label_names)
+        pending = [u for u in unmatched] + [entry.split("=", 1)[0] for entry in bad_map]
         example = ",".join(
-            f"{u}={label_names[i % len(label_names)]}" for i, u in enumerate(unmatched or list(id2label.values()))
+            [f"{k}={v}" for k, v in matched.items()] + [f"{u}={free[i % len(free)]}" for i, u in enumerate(pending)]
         )
         raise ConfigError(
             f"model {model}: {'; '.join(problems)}. The model's labels: "
@@ -145,11 +150,18 @@ def check_labels(
 
 def read_id2label(folder: Path) -> dict[int, str]:
     """``id2label`` of a model folder's config.json (without transformers; absent: transformers' default LABEL_n);
-    ConfigError when the file cannot be read."""
+    ConfigError when the file cannot be read or names an architecture that is not a sequence classifier."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{folder / 'config.json'}: cannot be read ({exc})") from None
+    architectures = [str(a) for a in config.get("architectures") or []]
+    if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
+        raise ConfigError(
+            f"{folder}: its config.json names {', '.join(architectures)}, not a sequence classifier "
+            "(…ForSequenceClassification): a clf: model must be fine-tuned for classification; give a generative "
+            f"model as a zero-shot LLM, --model hf:{folder}"
+        )
     id2label = config.get("id2label")
     if not isinstance(id2label, dict) or not id2label:
         # transformers leaves its defaults out of config.json: num_labels (2 unless said) generic LABEL_n names

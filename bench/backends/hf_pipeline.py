@@ -165,7 +165,9 @@ def resolve_model(model: str, revision: str | None) -> tuple[str, dict[str, Any]
         # (baked into the image) is exactly what a repeatable run wants.
         path = snapshot_download(model, revision=revision, local_files_only=True)
     except Exception:
-        if os.environ.get("HF_HUB_OFFLINE") == "1":
+        from bench.catalog.embedders import hub_offline
+
+        if hub_offline():
             raise ConfigError(
                 f"model {model}@{revision[:12]} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1. "
                 f"Fetch it on a machine with Hub access (`bench models fetch --profile ...`), point HF_HOME at a "

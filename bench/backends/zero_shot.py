@@ -105,7 +105,8 @@ class ZeroShotBackend:
         self._tokenizer: Any = None
         self._model_path: str | None = None
         self._pin: dict[str, Any] = {}
-        self._fitted: dict[str, tuple[str, int, int]] = {}  # text -> (text cut to fit, prompt tokens, kept tokens)
+        # (text, label names, language) -> (text cut to fit, prompt tokens, kept tokens): the prompt depends on all 3
+        self._fitted: dict[tuple[str, tuple[str, ...], str], tuple[str, int, int]] = {}
         self._truncations: list[Truncation] = []
 
     # --- protocol -------------------------------------------------------------------------------------------------
@@ -186,7 +187,7 @@ class ZeroShotBackend:
         if not self.truncate or budget is None:
             return
         for text in texts:
-            if text in self._fitted:
+            if self._prompt_key(text) in self._fitted:
                 continue
             tokens = self.prompt_tokens(text)
             if tokens <= budget:
@@ -203,7 +204,10 @@ class ZeroShotBackend:
                 cut = self._tokenizer.decode(ids[:keep], skip_special_tokens=True)
                 kept = self.prompt_tokens(cut)
                 keep -= max(1, kept - budget)
-            self._fitted[text] = (cut, tokens, kept)
+            self._fitted[self._prompt_key(text)] = (cut, tokens, kept)
+
+    def _prompt_key(self, text: str) -> tuple[str, tuple[str, ...], str]:
+        return (text, tuple(self.label_names), self.language)
 
     def _fit_to_context(self, texts: Sequence[str]) -> tuple[list[str], list[Truncation]]:
         """The texts as ``prepare`` cut them, and which were cut (none unless ``truncate`` is on)."""
@@ -211,7 +215,7 @@ class ZeroShotBackend:
             return list(texts), []
         out, cuts = [], []
         for index, text in enumerate(texts):
-            fitted = self._fitted.get(text)
+            fitted = self._fitted.get(self._prompt_key(text))
             if fitted is None:
                 out.append(text)
             else:

@@ -119,9 +119,10 @@ def container_run(
     ``run_args`` are the run options other than --profile/--reports-dir/--data/--dataset/--model/--model-store
     (passed through unchanged). ``datasets`` and ``models``: the --dataset and --model values; a file
     (``[NAME=]PATH``) or a local model folder (``clf:``/``hf:`` + path) is mounted read-only and named by its place
-    inside, a data set keeping its name (the file's stem unless NAME= is given). ``model_store``: a model store of
+    inside, a data set keeping its name (the file's stem unless NAME= is given); a value naming no file here is passed
+    on as a data set's name (the run inside resolves it, or says it is neither). ``model_store``: a model store of
     the host, mounted read-only at ``CONTAINER_MODEL_STORE``; the run inside loads Hub LLMs from it and checks each
-    file against the image's model lock. Raises ContainerError for a file or folder that does not exist.
+    file against the image's model lock. Raises ContainerError for a model folder or store that does not exist.
     """
     reports_dir.mkdir(parents=True, exist_ok=True)
     volumes = {str(reports_dir.resolve()): {"bind": CONTAINER_REPORTS, "mode": "rw"}}
@@ -147,9 +148,10 @@ def container_run(
         if not host.is_file():  # a data set's name (of the suite or the catalog): the run inside resolves it
             command += ["--dataset", value]
             continue
-        inside = f"{CONTAINER_INPUTS}/dataset-{i}-{host.name}"
-        volumes[str(host.resolve())] = {"bind": inside, "mode": "ro"}
-        command += ["--dataset", f"{name if sep else host.stem}={inside}"]
+        bind = volumes.setdefault(
+            str(host.resolve()), {"bind": f"{CONTAINER_INPUTS}/dataset-{i}-{host.name}", "mode": "ro"}
+        )
+        command += ["--dataset", f"{name if sep else host.stem}={bind['bind']}"]  # a file named twice: one mount
     for i, value in enumerate(models or []):
         command += ["--model", _mounted_model(value, i, volumes)]
     if model_store is not None:
@@ -268,6 +270,7 @@ def _mounted_model(value: str, index: int, volumes: dict[str, dict[str, str]]) -
     host = Path(ref).expanduser()
     if not host.is_dir():
         raise ContainerError(f"--model {value}: no such folder ({host.absolute()}; it is mounted into the container)")
-    inside = f"{CONTAINER_INPUTS}/model-{index}-{host.name}"
-    volumes[str(host.resolve())] = {"bind": inside, "mode": "ro"}
-    return f"{prefix}:{inside}"
+    bind = volumes.setdefault(
+        str(host.resolve()), {"bind": f"{CONTAINER_INPUTS}/model-{index}-{host.name}", "mode": "ro"}
+    )
+    return f"{prefix}:{bind['bind']}"

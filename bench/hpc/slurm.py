@@ -27,6 +27,7 @@ from typing import Any
 
 from bench import SOURCE_ROOT, __version__
 from bench.catalog.placement import Placement, placement_for
+from bench.cliargs import with_truncate
 from bench.config import HardwareProfile, load_profile
 from bench.containers.apptainer import default_sif_path
 from bench.errors import BenchError, ConfigError
@@ -187,10 +188,8 @@ def _absolute_datasets(values: list[str] | None) -> list[str] | None:
 def _run_request(profile: HardwareProfile, suite: str, overrides: dict[str, Any], **extra: Any) -> RunRequest:
     """The whole run's RunRequest from the manifest's ``overrides`` (``force`` is the tasks' own option), resolved as
     ``bench run`` resolves it (own files and models without a suite: the ad-hoc suite)."""
-    if overrides.get("truncate"):
-        profile = profile.model_copy(update={"llm": profile.llm.model_copy(update={"truncate": True})})
     request = RunRequest(
-        profile=profile,
+        profile=with_truncate(profile, bool(overrides.get("truncate"))),
         suite_name=suite,
         suite_given=overrides.get("suite_given", True),
         data_paths=dict(overrides["data_paths"]),

@@ -152,9 +152,7 @@ def run_cell(
         answers_sample=list(getattr(backend, "last_answers", []))[:ANSWER_SAMPLE] or None,
         nodes=node_energies(nodes, window.loops) if nodes else None,
         others=other_load(reading),
-        truncated=[TruncatedText(**vars(t)) for t in backend.truncations()] or None
-        if hasattr(backend, "truncations")
-        else None,
+        truncated=truncated_texts(backend),
         power_series=power_series(reading),
     )
     if gpus is not None:
@@ -168,6 +166,15 @@ def power_series(reading: Any) -> PowerSeries | None:
     (multi-node windows, sets built without ``series_hz``)."""
     series = getattr(reading, "series", None)
     return PowerSeries.model_validate(series) if series else None
+
+
+def truncated_texts(backend: Any) -> list[TruncatedText] | None:
+    """The test texts an LLM backend cut to fit its context window in the last pass (``--truncate``); None when it
+    cut none or is not an LLM."""
+    cuts = backend.truncations() if hasattr(backend, "truncations") else []
+    return [
+        TruncatedText(index=t.index, prompt_tokens=t.prompt_tokens, kept_tokens=t.kept_tokens) for t in cuts
+    ] or None
 
 
 def other_load(reading: Any) -> OtherLoad | None:

@@ -116,13 +116,13 @@ def check_context(spec: Any, profile: HardwareProfile, datasets: dict[str, Any],
     Raises ConfigError naming the over-long texts (row in the data, tokens) when ``truncate`` is off.
     """
     from bench.backends import create_backend
-    from bench.errors import ConfigError
+    from bench.errors import BenchError, ConfigError
 
     try:
         served, overrides = llm_setup(spec, profile, nodes=nodes)
         backend = create_backend(served, device=profile.hardware.device, seed=0, **overrides)
         backend.load_tokenizer()
-    except Exception:  # a model that cannot be resolved fails its cells at load, with the reason, as without this check
+    except (BenchError, OSError, ValueError, ImportError):  # such a model fails its cells at load, saying why
         return []
     budget, window = backend.prompt_budget(), backend.context_window()
     if budget is None:
@@ -162,12 +162,19 @@ def check_user_model_pins(stored_models: dict[str, Any], specs: dict[str, Any]) 
         if not is_user_model(name) or not stored:
             continue
         try:
-            _, now = resolve_user_model(str(spec.params["model"]), spec.params.get("revision"), option=name[:3])
+            option = name.split(":", 1)[0]  # clf or hf
+            _, now = resolve_user_model(str(spec.params["model"]), spec.params.get("revision"), option=option)
         except ConfigError:
             continue
-        for key, what in (("folder_sha256", "its folder's sha256"), ("revision", "its commit")):
-            if stored.get(key) and now.get(key) and stored[key] != now[key]:
-                raise ConfigError(
-                    f"model {name}: {what} is {now[key][:12]} now but {stored[key][:12]} when this run started; its "
-                    "cells would mix two models. Restore the model as it was, or start a new run with --new"
-                )
+        if stored.get("folder_sha256") and now.get("folder_sha256") and stored["folder_sha256"] != now["folder_sha256"]:
+            raise ConfigError(
+                f"model {name}: its folder's sha256 is {now['folder_sha256'][:12]} now but "
+                f"{stored['folder_sha256'][:12]} when this run started; its cells would mix two models. Restore the "
+                "folder as it was, or start a new run with --new"
+            )
+        if stored.get("revision") and now.get("revision") and stored["revision"] != now["revision"]:
+            raise ConfigError(
+                f"model {name}: it resolves to commit {now['revision'][:12]} now but {stored['revision'][:12]} when "
+                f"this run started (unpinned, the Hub's default branch moved); its cells would mix two models. Start "
+                f"a new run with --new, pinned: --model {option}:{spec.params['model']}@{now['revision']}"
+            )

@@ -32,6 +32,9 @@ def test_generic_labels_need_a_label_map_and_the_error_lists_both_sides() -> Non
     }
     with pytest.raises(ConfigError, match=r"--label-map entries naming no data label: LABEL_1=good"):
         check_labels({0: "LABEL_0", 1: "LABEL_1"}, ["neg", "pos"], {"LABEL_0": "neg", "LABEL_1": "good"}, model="m")
+    # half a map: the hint completes it with the data label not yet taken, keeping what the user mapped
+    with pytest.raises(ConfigError, match=r"map them with --label-map LABEL_0=neg,LABEL_1=pos$"):
+        check_labels({0: "LABEL_0", 1: "LABEL_1"}, ["pos", "neg"], {"LABEL_0": "neg"}, model="m")
 
 
 def test_user_model_names() -> None:
@@ -107,3 +110,13 @@ def test_an_unpinned_hub_model_is_resolved_to_the_commit_the_hub_names(
     monkeypatch.setattr(huggingface_hub, "HfApi", SilentApi)
     with pytest.raises(ConfigError, match=r"not in the local Hugging Face cache.*clf:org/name@REVISION"):
         module.resolve_user_model("org/name", None)
+
+
+def test_a_generative_model_given_as_clf_is_refused_naming_hf(tmp_path: Path) -> None:
+    from bench.backends.hf_classifier import read_id2label
+    from tests.tiny_models import build_tiny_llama
+
+    folder = build_tiny_llama(tmp_path / "llm")
+    with pytest.raises(ConfigError, match=r"names LlamaForCausalLM, not a sequence classifier.*--model hf:"):
+        read_id2label(folder)
+    assert read_id2label(build_tiny_classifier(tmp_path / "clf", {0: "neg", 1: "pos"})) == {0: "neg", 1: "pos"}
