@@ -76,8 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 130
     console = _console(stderr=args.json)
-    # a new run printed each warning as it came; a resumed one recalls those of its earlier sessions
-    _print_summary(outcome.document, console, warnings=outcome.resumed)
+    _print_summary(outcome.document, console, warnings=False)  # the run printed each warning as it came
     invalid = sum(1 for c in outcome.document.cells if c.validity)
     console.print(
         f"\nran {outcome.ran} cell(s), skipped {outcome.skipped} already done, {outcome.failed} failed"

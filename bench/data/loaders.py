@@ -664,6 +664,11 @@ def _load_local_file(
     origin = str(file)
     if not rows:
         raise DataError(f"{origin} has no data rows (the file is empty or holds only a header). Add rows.")
+    if text_column == label_column:
+        raise DataError(
+            f"{origin}: the text and the label are both column {text_column!r}; a model would see its answer. Name "
+            "two different columns with --text-column and --label-column."
+        )
     missing_columns = [
         (f"no {role} column {column!r}", did_you_mean(column, columns), option)
         for role, column, option in (("text", text_column, "--text-column"), ("label", label_column, "--label-column"))

@@ -149,6 +149,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     document.meters = session.describe()
     if document.grid is None:  # what the derived gCO2e and cost rest on, fixed at the run's start (bench.derived)
         document.grid = grid_record(profile.measurement, options=request.grid_options)
+    earlier = [w for w in document.warnings if w not in notes]  # a resumed run's warnings of its earlier sessions
     document.warnings += [note for note in notes if note not in document.warnings]
     expectations = Expectations.from_document(document)
     ran = failed = 0
@@ -165,6 +166,8 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     )
     if previous is not None:
         console.print(f"(the latest run with these settings, {previous}, is complete: this is a new run beside it)")
+    elif request.run_id and not resumed:
+        console.print(f"(no stored run {request.run_id} under {request.reports_dir}: a new run of that name)")
     console.print("meters: " + ", ".join(f"{c}={v['method']}" for c, v in document.meters["components"].items()))
     if session.min_window_s > settings["min_window_s"]:
         console.print(
@@ -173,7 +176,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         )
     if mismatches:
         console.print("[yellow]hardware mismatch forced:[/] " + "; ".join(mismatches))
-    for note in notes:
+    for note in [*earlier, *notes]:
         console.print(f"[yellow]warning:[/] {note}")
 
     eta = Eta(

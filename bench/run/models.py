@@ -112,7 +112,8 @@ def check_context(spec: Any, profile: HardwareProfile, datasets: dict[str, Any],
 
     A prompt fits when its tokens plus the answer's ``max_new_tokens`` fit the window (the model's config, capped by
     vLLM's ``max_model_len``). Returns notes for the results (texts that ``truncate`` will cut; a model that declares
-    no window). A model that cannot be resolved or set up is left to fail at load, where its cells record why.
+    no window; labels that are bare ids, which the prompt would list as such). A model that cannot be resolved or
+    set up is left to fail at load, where its cells record why.
     Raises ConfigError naming the over-long texts (row in the data, tokens) when ``truncate`` is off.
     """
     from bench.backends import create_backend
@@ -129,7 +130,14 @@ def check_context(spec: Any, profile: HardwareProfile, datasets: dict[str, Any],
         return [f"model {spec.name}: its config declares no context window; prompt lengths were not checked"]
     notes = []
     for name, prepared in datasets.items():
-        backend.fit([], [], prepared.record.label_names, language=prepared.record.language)
+        labels = list(prepared.record.label_names)
+        if all(str(label).strip().lstrip("-").isdigit() for label in labels):
+            ids = ",".join(f"{label}=NAME" for label in labels[:3]) + (",..." if len(labels) > 3 else "")
+            notes.append(
+                f"model {spec.name}, data set {name!r}: its labels are bare ids ({', '.join(labels[:6])}), and the "
+                f"prompt asks the LLM to choose among them; say what they mean with --label-names {ids}"
+            )
+        backend.fit([], [], labels, language=prepared.record.language)
         rows = sorted({i for split in prepared.record.splits for i in split.test_idx})
         over = [(i, tokens) for i in rows if (tokens := backend.prompt_tokens(prepared.texts[i])) > budget]
         if not over:

@@ -243,12 +243,28 @@ def test_the_terminal_prints_each_warning_once_and_explains_the_energy_columns(
     data = tmp_path / "dups.csv"
     rows = [f"{POS[i % 6]} movie {i % 20}" if i % 2 == 0 else f"{NEG[i % 6]} film {i % 20}" for i in range(100)]
     data.write_text("text,label\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(rows)))
-    args = ["run", "--dataset", str(data), "--model", "linear-bow", "--repetitions", "1", "--no-report"]
-    args += ["--reports-dir", str(tmp_path / "reports"), "--min-window-s", "0.1", "--idle-s", "0.1"]
-    assert main([*args, "--no-codecarbon", "--no-progress", "--max-other-cpu-share", "1"]) == 0
+    args = ["run", "--dataset", str(data), "--model", "linear-bow", "--repetitions", "2", "--no-report"]
+    args += ["--reports-dir", str(tmp_path / "reports"), "--min-window-s", "0.1", "--idle-s", "0.1", "--run-id", "d"]
+    args += ["--no-codecarbon", "--no-progress", "--max-other-cpu-share", "1"]
+    calls = []
+
+    def stop_after_one(cell: object) -> None:
+        calls.append(cell)
+        raise KeyboardInterrupt
+
+    import bench.runner
+
+    real_run = bench.runner.run
+    with pytest.MonkeyPatch.context() as patch:  # the first session stops after one cell
+        patch.setattr(bench.runner, "run", lambda request: real_run(request, on_cell=stop_after_one))
+        assert main(args) == 130
+    first = capsys.readouterr()
+    assert "no stored run d under" in first.err and (first.out + first.err).count("duplicated rows") == 1
+    assert main(args) == 0  # resumed: the earlier session's warnings recalled once, none repeated
     out = capsys.readouterr()
     printed = out.out + out.err
     assert printed.count("duplicated rows") == 1, printed
+    assert "no stored run" not in printed
     assert re.search(r"\d+ warning\(s\) \(printed above", printed), printed
     assert "net J: the same less the idle baseline" in " ".join(printed.split())
 
@@ -275,3 +291,20 @@ def test_a_resumed_run_refuses_a_local_model_folder_that_changed(tmp_path: Path)
     config.write_text(original)
     outcome = run(resume)
     assert outcome.resumed and outcome.ran == 1 and load_results(outcome.results_path).status == "complete"
+
+
+def test_an_llm_on_bare_label_ids_is_told_to_name_them(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from bench.catalog.models import get_model_spec
+    from bench.run.models import check_context
+    from tests.tiny_models import build_tiny_llama
+
+    folder = build_tiny_llama(tmp_path / "llm")
+    split = SimpleNamespace(repetition=0, train_idx=[0], test_idx=[1, 2])
+    record = SimpleNamespace(label_names=["0", "1"], language="en", splits=[split])
+    prepared = SimpleNamespace(record=record, texts=["a great movie", "a bad film", "boring plot"])
+    (note,) = check_context(get_model_spec(f"hf:{folder}"), load_profile("cpu"), {"mine": prepared})
+    assert "labels are bare ids (0, 1)" in note and "--label-names 0=NAME,1=NAME" in note
+    record.label_names = ["negative", "positive"]
+    assert check_context(get_model_spec(f"hf:{folder}"), load_profile("cpu"), {"mine": prepared}) == []

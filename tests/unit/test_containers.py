@@ -167,7 +167,9 @@ def test_an_adhoc_run_goes_into_the_container_with_its_files_and_folders_mounted
     models = [f"clf:{folder}", "linear-bow", "hf:org/name@abc123"]
     run = container_run(load_profile("cpu"), "sha256:abc", passed, tmp_path / "r", {}, datasets=datasets, models=models)
     command = " ".join(run.command)
-    assert "--dataset my=/work/inputs/dataset-0-my.csv --dataset other=/work/inputs/dataset-0-my.csv" in command  # one mount
+    assert (
+        "--dataset my=/work/inputs/dataset-0-my.csv --dataset other=/work/inputs/dataset-0-my.csv" in command
+    )  # one mount
     assert "--dataset tomatoes-offline" in command
     assert "--model clf:/work/inputs/model-0-my-model --model linear-bow --model hf:org/name@abc123" in command
     assert run.volumes[str(folder.resolve())] == {"bind": "/work/inputs/model-0-my-model", "mode": "ro"}

@@ -506,3 +506,9 @@ def test_csv_row_with_too_many_fields(tmp_path: Path) -> None:
 def test_unknown_name_that_is_no_path_suggests_catalog_names() -> None:
     with pytest.raises(ConfigError, match="Did you mean: tomatoes"):
         load_dataset("tomato")
+
+
+def test_text_and_label_in_the_same_column_is_refused(tmp_path: Path) -> None:
+    file = _write_csv(tmp_path / "d.csv", ["text", "label"], [["a", "x"], ["b", "y"]])
+    with pytest.raises(DataError, match=r"d\.csv: the text and the label are both column 'label'.*--text-column"):
+        load_dataset(str(file), text_column="label")
