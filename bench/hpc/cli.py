@@ -36,6 +36,8 @@ def cmd_slurm(args: argparse.Namespace) -> int:
         time=args.time,
     )
     prepared = prepare(request)
+    for warning in prepared.manifest.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     total = sum(len(st.task.cells()) for st in prepared.statuses)
     missing = sum(len(st.missing) for st in prepared.statuses)
     verb = "resumed" if prepared.resumed else "planned"

@@ -34,7 +34,8 @@ from bench.errors import BenchError, ConfigError
 from bench.fsutil import atomic_write_bytes, now_iso
 from bench.hpc.multinode import bench_run_line, ray_start_lines
 from bench.run.plan import effective_suite, run_settings, settings_sha256
-from bench.run.request import RunRequest, resolve_request
+from bench.run.preflight import check_inputs
+from bench.run.request import RunRequest, is_adhoc, resolve_request
 
 MANIFEST_KIND = "bench.slurm-manifest"
 MANIFEST_VERSION = 1
@@ -246,7 +247,8 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
     """Resolve the profile and suite, check every model fits, and return (profile, manifest body, tasks).
 
     Raises ConfigError before anything is written when a model needs more GPUs than a node has and the profile does
-    not allow multi-node runs, naming the model, the GPUs, the node and the fix.
+    not allow multi-node runs, naming the model, the GPUs, the node and the fix; for an ad-hoc run (own files and
+    models) the DataError / ConfigError of ``bench.run.preflight.check_inputs``, whose warnings go into the body.
     """
     import dataclasses
 
@@ -259,9 +261,13 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
     run_request = _run_request(profile, request.suite or "default", overrides, reports_dir=request.output / "parts")
     suite = effective_suite(run_request)
     settings = run_settings(run_request, suite)
+    specs = {model: get_model_spec(model) for model in suite.models}
+    warnings: list[str] = []
+    if is_adhoc(run_request):  # own files and models: checked here, in a second, not in every task after it queued
+        warnings = check_inputs(run_request, suite, specs)[1]
     tasks = []
     for index, model in enumerate(suite.models):
-        spec = get_model_spec(model)
+        spec = specs[model]
         tasks.append(
             Task(
                 index=index,
@@ -286,6 +292,8 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
         "task_settings": {t.name: task_settings(run_request, t) for t in tasks},
         "overrides": overrides,
     }
+    if warnings:
+        body["warnings"] = warnings
     return profile, body, tasks
 
 

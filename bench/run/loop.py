@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.data.checks import check_vocabulary, leakage_warnings
 from bench.derived import grid_record
 from bench.errors import BenchError
 from bench.fsutil import now_iso
@@ -23,8 +22,9 @@ from bench.results import Cell, IdleBaseline, ResultDocument, write_results
 from bench.run import cell as cells
 from bench.run import models
 from bench.run import plan as planning
+from bench.run.preflight import check_inputs
 from bench.run.progress import Eta, RunProgress
-from bench.run.request import RunRequest, data_files, resolve_request
+from bench.run.request import RunRequest, resolve_request
 from bench.run.session import Session, host_placement_gpus, idle_power_for, sigterm_as_interrupt
 from bench.validation import MAX_OTHER_CPU_SHARE, Expectations, idle_others_warnings, others_problems
 
@@ -95,19 +95,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     request.check_allocation()
     machine = detect_machine()
     mismatches = enforce_profile(request.allocated_profile(), machine, force=request.force)
-    datasets = planning.prepare_datasets(suite, request.data_paths, data_files(request, suite))
-    notes = [note for prepared in datasets.values() for note in prepared.notes]
-    notes += planning.lock_warnings(suite)  # an unverified model lock entry runs, with a warning in the results
-    features = {str(spec.params.get("features")) for spec in model_specs.values() if spec.kind == "traditional"}
-    for name, prepared in datasets.items():  # before any energy is spent: a data set a model cannot train on
-        check_vocabulary(name, prepared.texts, prepared.record.splits, features)
-        notes += leakage_warnings(name, prepared.texts, prepared.record.splits)
-    for spec in model_specs.values():
-        if spec.kind == "classifier":  # its labels against every data set's, before any energy is spent
-            labels = {name: p.record.label_names for name, p in datasets.items()}
-            models.check_classifier_labels(spec, labels, request.label_map)
-        elif spec.kind == "llm":  # every prompt against its context window (only the tokenizer is loaded)
-            notes += models.check_context(spec, profile, datasets, nodes=request.nodes)
+    datasets, notes = check_inputs(request, suite, model_specs)  # data and models, before any energy is spent
 
     session = Session(profile, settings, nodes=request.nodes)
     try:

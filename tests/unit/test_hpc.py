@@ -437,7 +437,7 @@ def test_own_data_ships_to_apptainer_tasks_with_its_files_bound(tmp_path: Path) 
     data.write_text("review,stars\n" + "".join(f"w{i} x{i},{i % 2}\n" for i in range(100)))
     folder = tmp_path / "my-model"
     folder.mkdir()
-    (folder / "config.json").write_text("{}")
+    (folder / "config.json").write_text('{"id2label": {"0": "neg", "1": "pos"}}')
     prepared = prepare(
         SlurmRequest(
             profile="cpu",
@@ -459,3 +459,28 @@ def test_own_data_ships_to_apptainer_tasks_with_its_files_bound(tmp_path: Path) 
     assert f"--bind {data.parent.resolve()}:{data.parent.resolve()}:ro" in text
     assert f"--bind {folder.resolve()}:{folder.resolve()}:ro" in text
     assert [t.model for t in tasks] == ["linear-bow", f"clf:{folder.resolve()}"]
+
+
+def test_an_adhoc_slurm_run_is_checked_before_any_job_is_written(tmp_path: Path) -> None:
+    from bench.errors import DataError
+
+    bad = tmp_path / "one.csv"
+    bad.write_text("text,label\n" + "".join(f"word{i} other{i},a\n" for i in range(100)))  # a single class
+    with pytest.raises(DataError, match=r"one\.csv.*class"):
+        prepare(
+            SlurmRequest(profile="cpu", output=tmp_path / "o", mode="host", datasets=[str(bad)], models=["linear-bow"])
+        )
+    assert not (tmp_path / "o").exists()
+    good = tmp_path / "two.csv"
+    good.write_text("text,label\n" + "".join(f"word{i} other{i},{'ab'[i % 2]}\n" for i in range(100)))
+    with pytest.raises(ConfigError, match=r"nothere"):
+        prepare(
+            SlurmRequest(
+                profile="cpu",
+                output=tmp_path / "o",
+                mode="host",
+                datasets=[str(good)],
+                models=[f"clf:{tmp_path}/nothere"],
+            )
+        )
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,39 @@
+"""What can be checked of a run's data and models before any energy is spent, in one place: ``bench run`` calls it
+before its session starts, ``bench slurm`` before it writes an ad-hoc run's jobs (so a bad file fails on the login
+node in a second, not in every array task after it is queued).
+
+The checks: every data set loads and splits (``bench.run.plan.prepare_datasets``: files read as people save them,
+enough rows, more than one class); a bag-of-words vocabulary is not empty; test texts that also occur in training are
+counted; a classifier's labels match the data's; every LLM prompt fits its model's context window; the model lock's
+unverified entries are named.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.data.checks import check_vocabulary, leakage_warnings
+from bench.run import models
+from bench.run import plan as planning
+from bench.run.request import RunRequest, data_files
+
+
+def check_inputs(
+    request: RunRequest, suite: Any, model_specs: dict[str, Any]
+) -> tuple[dict[str, planning.PreparedDataset], list[str]]:
+    """(the prepared data sets by name, warnings for the results). Raises DataError / ConfigError naming the file,
+    row, column, model or label at fault and how to fix it."""
+    datasets = planning.prepare_datasets(suite, request.data_paths, data_files(request, suite))
+    notes = [note for prepared in datasets.values() for note in prepared.notes]
+    notes += planning.lock_warnings(suite)  # an unverified model lock entry runs, with a warning in the results
+    features = {str(spec.params.get("features")) for spec in model_specs.values() if spec.kind == "traditional"}
+    for name, prepared in datasets.items():  # a data set a model cannot train on
+        check_vocabulary(name, prepared.texts, prepared.record.splits, features)
+        notes += leakage_warnings(name, prepared.texts, prepared.record.splits)
+    labels = {name: p.record.label_names for name, p in datasets.items()}
+    for spec in model_specs.values():
+        if spec.kind == "classifier":  # its labels against every data set's
+            models.check_classifier_labels(spec, labels, request.label_map)
+        elif spec.kind == "llm":  # every prompt against its context window (only the tokenizer is loaded)
+            notes += models.check_context(spec, request.profile, datasets, nodes=request.nodes)
+    return datasets, notes
