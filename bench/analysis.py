@@ -90,9 +90,9 @@ def summarize(values: Iterable[float | None]) -> Summary | None:
 
 def _catalog_paper_label(model: str) -> str | None:
     """The paper's name for a catalog model (``llama-3.1-70b@2x1`` is llama-3.1-70b), None for others."""
-    from bench.catalog.models import MODELS, split_placement
+    from bench.catalog.models import MODELS, base_model_name
 
-    spec = MODELS.get(split_placement(model)[0])
+    spec = MODELS.get(base_model_name(model))
     return spec.paper_label if spec is not None else None
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
+from bench.catalog.models import SERVING_DTYPES, SERVING_MODES, SERVING_QUANTIZATIONS
 from bench.cliargs import parse_data_paths, parse_pairs
 from bench.containers.cli import add_parsers as add_container_parsers
 from bench.errors import BenchError, ConfigError
@@ -69,6 +70,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         gpus=args.gpus,
         nodes=args.nodes,
+        serving={
+            key: value
+            for key, value in (
+                ("serving", args.serving),
+                ("batch_size", args.batch_size),
+                ("dtype", args.dtype),
+                ("quantization", args.quantization),
+            )
+            if value is not None
+        },
     )
     try:
         outcome = run(request)
@@ -512,6 +523,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--gpus", type=int, help="GPUs per node this run was given (a Slurm task's allocation)")
     p.add_argument("--nodes", type=int, default=1, help="nodes of the allocation (> 1: pipeline parallel over Ray)")
+    p.add_argument(
+        "--serving",
+        choices=list(SERVING_MODES),
+        help="how the run's LLMs are served: sequential (one request at a time, the paper's), batched, or scoring "
+        "(label likelihood, no generation; HF backend); each configuration is a row of its own",
+    )
+    p.add_argument("--batch-size", type=int, metavar="N", help="texts per engine call of the run's LLMs (>= 1)")
+    p.add_argument("--dtype", choices=list(SERVING_DTYPES), help="weights' dtype of the run's LLMs")
+    p.add_argument(
+        "--quantization",
+        choices=list(SERVING_QUANTIZATIONS),
+        help="int8: PyTorch dynamic int8 (HF pipeline, CPU); fp8: vLLM on a GPU with FP8 support",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render the self-contained report.html of a run")

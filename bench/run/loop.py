@@ -95,6 +95,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         check_vocabulary(name, prepared.texts, prepared.record.splits, features)
         notes += leakage_warnings(name, prepared.texts, prepared.record.splits)
     for spec in model_specs.values():
+        models.check_serving(spec, profile)  # a configuration this profile cannot serve, before any energy is spent
         if spec.kind == "classifier":  # its labels against every data set's, before any energy is spent
             labels = {name: p.record.label_names for name, p in datasets.items()}
             models.check_classifier_labels(spec, labels, request.label_map)
