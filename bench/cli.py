@@ -203,6 +203,7 @@ def _print_summary(doc: Any, console: Any) -> None:
     for dataset in dict.fromkeys(r.dataset for r in rows):
         # an LLM that never answers in the expected format shows accuracy 0.000: the invalid-answer rate says why
         shown = {m: v for (d, m), v in invalid.items() if d == dataset and v > 0}
+        served = any(r.texts_per_s is not None for r in rows if r.dataset == dataset)  # LLM cells' speed
         table = Table(
             title=f"{dataset}: mean over repetitions; duration and energy per pass over the test split",
             title_justify="left",
@@ -219,6 +220,7 @@ def _print_summary(doc: Any, console: Any) -> None:
             "mJ/text",
             "CodeCarbon J",
             *(["invalid answers"] if shown else []),
+            *(["texts/s", "latency s median/p95", "s/batch"] if served else []),
         ):
             table.add_column(col, justify="left" if col == "model" else "right")
         methods: dict[str, set[str]] = {}
@@ -240,6 +242,17 @@ def _print_summary(doc: Any, console: Any) -> None:
                 _fmt(r.j_per_text * 1000 if r.j_per_text is not None else None, 3),
                 _fmt(r.codecarbon_j, 3),
                 *([f"{shown[r.model]:.1%}" if r.model in shown else "—"] if shown else []),
+                *(
+                    [
+                        _fmt(r.texts_per_s, 2),
+                        f"{_fmt(r.latency_median_s, 3)} / {_fmt(r.latency_p95_s, 3)}"
+                        if r.latency_median_s is not None
+                        else "—",
+                        _fmt(r.batch_median_s, 3),
+                    ]
+                    if served
+                    else []
+                ),
             )
         console.print(table)
         if shown:

@@ -124,6 +124,25 @@ class OtherLoad(_Model):
     gpu_note: str | None = None
 
 
+class ServingStats(_Model):
+    """How an LLM cell was served and how fast, from the last pass of its window (``bench.run.cell.serving_stats``).
+
+    ``latency_*_s``: what one request waited, from the backend's timed engine calls: in ``sequential`` serving its own
+    call, in ``batched`` and ``scoring`` the call of its batch (a batch's requests finish together; vLLM's batched
+    serving is one call for the whole split). ``batch_*_s``: seconds per engine call (batched and scoring only).
+    ``texts_per_s``: test texts over the pass's duration (the cell's ``duration_s``)."""
+
+    serving: str
+    batch_size: Annotated[int, Field(ge=1)]
+    requests: Annotated[int, Field(ge=0)]
+    calls: Annotated[int, Field(ge=0)]
+    latency_median_s: Annotated[float, Field(ge=0)] | None = None
+    latency_p95_s: Annotated[float, Field(ge=0)] | None = None
+    batch_median_s: Annotated[float, Field(ge=0)] | None = None
+    batch_p95_s: Annotated[float, Field(ge=0)] | None = None
+    texts_per_s: Annotated[float, Field(ge=0)] | None = None
+
+
 class Cell(_Model):
     """One (dataset, model, repetition): accuracy and per-pass duration and energy."""
 
@@ -158,6 +177,9 @@ class Cell(_Model):
     )
     others: OtherLoad | None = Field(
         default=None, description="what else ran on the machine during the window (v3; None in older documents)"
+    )
+    serving: ServingStats | None = Field(
+        default=None, description="LLM cells: serving mode, latency and throughput (None: not an LLM, or older)"
     )
 
     @model_validator(mode="after")
