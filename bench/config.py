@@ -136,8 +136,10 @@ class LlmSpec(_Strict):
     """How this profile serves the zero-shot LLMs."""
 
     backend: Literal["hf_pipeline", "vllm"] = "hf_pipeline"
-    serving: Literal["sequential", "batched"] = Field(
-        default="batched", description="sequential: one request at a time (the paper); batched: the split at once"
+    serving: Literal["sequential", "batched", "scoring"] = Field(
+        default="batched",
+        description="sequential: one request at a time (the paper); batched: batch_size prompts per call; scoring: "
+        "label likelihood, no generation (hf_pipeline only; not the paper's method)",
     )
     batch_size: Annotated[int, Field(ge=1)] = 16
     max_new_tokens: Annotated[int, Field(ge=1)] = 64
