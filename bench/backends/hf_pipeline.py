@@ -1,9 +1,9 @@
 """Zero-shot classification through a Hugging Face transformers ``text-generation`` pipeline (CPU or GPU).
 
 Greedy decoding with the model's chat template; ``batched`` serving sends ``batch_size`` prompts per generate call,
-``sequential`` one at a time. ``scoring`` generates nothing: one forward pass per batch of ``batch_size`` texts,
-each followed by every label (``_score``), and the label of highest mean log-probability per token wins (not the
-paper's method). ``quantization="int8"``: PyTorch dynamic int8 quantization of the Linear layers
+``sequential`` one at a time. ``scoring`` generates nothing: per batch of ``batch_size`` texts, one prefill of the
+prompts, then every label continued from the prompts' cache (``_score``); the label of highest mean log-probability
+per token wins (not the paper's method). ``quantization="int8"``: PyTorch dynamic int8 quantization of the Linear layers
 (``torch.ao.quantization.quantize_dynamic``; CPU only, float32 weights in). Token counts are exact: the pipeline
 returns the token ids it generated, and the prompt lengths come from the same chat template.
 
@@ -282,47 +282,67 @@ class HFPipelineBackend(ZeroShotBackend):
         return out
 
     def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int]:
-        """One forward pass over every (conversation, label) pair: prompt, the category marker, the label's tokens.
+        """One prefill per text, then every label continued from its cache: the label of highest mean log-probability
+        per token wins (ties: the first label). Returns (label indices, tokens the forward passes read).
 
-        Rows are left-padded (position ids from the attention mask, as ``generate`` does), so every label ends at the
-        last column and only the last ``max label length`` positions' logits are computed (``logits_to_keep``). A
-        label's score is the mean log-probability of its tokens given what precedes them; the highest wins (ties: the
-        first label). Returns (label indices, prompt tokens read)."""
+        Prefill: the prompts and the answer's category marker, left-padded (position ids from the attention mask, as
+        ``generate`` does); its last position's logits score each label's first token. Its KV cache is repeated once
+        per label and the labels' tokens (right-padded to the longest) are fed after it in one more forward pass,
+        whose logits score each label's later tokens. Prompts are never recomputed per label."""
         import torch
 
         if self._pipe is None:
             raise RuntimeError("load() must be called before predict()")
         model = self._pipe.model
-        rows: list[list[int]] = []
-        for conversation in conversations:
-            prompt = self._prompt_ids(conversation) + self._score_prefix
-            rows += [prompt + label for label in self._label_ids]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self._tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, row in enumerate(rows):
+        device = model.device
+        pad = self._tokenizer.pad_token_id
+        prompts = [self._prompt_ids(c) + self._score_prefix for c in conversations]
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for r, row in enumerate(prompts):
             ids[r, width - len(row) :] = torch.tensor(row)
             mask[r, width - len(row) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        keep = max(len(label) for label in self._label_ids) + 1
-        device = model.device
+        labels = self._label_ids
+        n_labels, longest = len(labels), max(len(label) for label in labels)
+        label_ids = torch.full((n_labels, longest), pad, dtype=torch.long)
+        label_mask = torch.zeros((n_labels, longest), dtype=torch.long)
+        for j, label in enumerate(labels):
+            label_ids[j, : len(label)] = torch.tensor(label)
+            label_mask[j, : len(label)] = 1
+        lengths = torch.tensor([len(label) for label in labels], dtype=torch.float32)
         with torch.inference_mode():
-            logits = model(
+            first = model(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),
-                position_ids=positions.to(device),
-                logits_to_keep=keep,
-            ).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()  # [rows, keep, vocab]: columns width-keep..width-1
-        n_labels = len(self._label_ids)
-        scores = torch.empty(len(rows))
-        for r in range(len(rows)):
-            label = self._label_ids[r % n_labels]
-            # the logits at column c predict the token at c + 1: the label's tokens are the last len(label) columns
-            predicted_at = torch.arange(keep - 1 - len(label), keep - 1)
-            scores[r] = logprobs[r, predicted_at, torch.tensor(label)].mean()
-        best = scores.view(len(conversations), n_labels).argmax(dim=1)
-        return [int(b) for b in best], int(mask.sum())
+                position_ids=((mask.cumsum(-1) - 1).clamp(min=0)).to(device),
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            # [texts, labels]: log-probability of each label's first token after the prompt
+            head = torch.log_softmax(first.logits[:, -1].float(), dim=-1).cpu()[:, label_ids[:, 0]]
+            total = head.clone()
+            read = int(mask.sum())
+            if longest > 1:
+                cache = first.past_key_values
+                cache.batch_repeat_interleave(n_labels)  # row t * n_labels + j: text t, label j
+                rows = len(prompts) * n_labels
+                tail_ids = label_ids.repeat(len(prompts), 1)
+                tail_mask = label_mask.repeat(len(prompts), 1)
+                start = mask.sum(-1).repeat_interleave(n_labels).unsqueeze(1)
+                rest = model(
+                    input_ids=tail_ids.to(device),
+                    attention_mask=torch.cat([mask.repeat_interleave(n_labels, dim=0), tail_mask], dim=1).to(device),
+                    position_ids=(start + torch.arange(longest).unsqueeze(0)).to(device),
+                    past_key_values=cache,  # named `cache` from transformers 5.24 on; the CUDA image pins 5.20
+                    use_cache=True,
+                )
+                logprobs = torch.log_softmax(rest.logits[:, :-1].float(), dim=-1).cpu()  # predict tokens 2..longest
+                picked = logprobs.gather(-1, tail_ids[:, 1:].unsqueeze(-1)).squeeze(-1) * tail_mask[:, 1:]
+                total += picked.sum(-1).view(len(prompts), n_labels)
+                read += int(tail_mask.sum()) if rows else 0
+        best = (total / lengths).argmax(dim=1)
+        return [int(b) for b in best], read
 
     def info(self) -> dict[str, Any]:
         """Base provenance plus the model pin and library versions."""
