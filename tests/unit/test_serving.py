@@ -151,3 +151,26 @@ def test_hf_backend_runs_bfloat16_and_dynamic_int8(tmp_path_factory: pytest.Temp
         HFPipelineBackend(str(tiny), dtype="bfloat16", quantization="int8").load()
     with pytest.raises(ConfigError, match="quantization='int4'"):
         HFPipelineBackend(str(tiny), quantization="int4")
+
+
+@pytest.mark.parametrize("name", ["cpu", "h100", "l4", "a100", "a30", "v100"])
+def test_every_profile_has_a_serving_suite_it_can_serve(name: str) -> None:
+    profile = load_profile(name)
+    suite = profile.suites["serving"]
+    specs = [get_model_spec(m) for m in suite.models]
+    for spec in specs:
+        check_serving(spec, profile)
+        assert spec.name in suite.models, "entries are written canonically, as results name them"
+    configs = [split_serving(m)[1] for m in suite.models]
+    modes = {c.get("serving") for c in configs}
+    if name == "cpu":
+        assert modes == {"sequential", "batched", "scoring"}
+        assert {c.get("batch_size") for c in configs if c.get("serving") == "batched"} == {4, 16, 64}
+        assert {c.get("quantization") for c in configs} >= {"int8"}
+        assert {c.get("dtype") for c in configs} >= {"bfloat16"}
+        assert suite.repetitions == 1 and suite.datasets == ["tomatoes-offline"]
+    else:
+        assert modes == {"sequential", "batched"}
+        assert {c.get("batch_size") for c in configs if c.get("serving") == "batched"} == {8, 64, 256}
+        has_fp8 = any(c.get("quantization") == "fp8" for c in configs)
+        assert has_fp8 == (name in ("h100", "l4"))
