@@ -118,3 +118,18 @@ def test_the_report_has_a_row_per_configuration_the_pareto_front_and_the_scoring
     html = render_report(_doc())
     assert "Serving configurations: energy, latency and accuracy" in html and SCORING_NOTE.replace("'", "&#39;") in html
     assert "median latency per request" in html
+
+
+def test_the_leaderboard_takes_configured_model_names_as_rows() -> None:
+    from bench.leaderboard.validate import name_problems
+
+    assert name_problems(_doc()) == []
+    placed = document(
+        [cell(0, model="llama-3.1-70b@2x1[serving=batched,batch_size=256,quantization=fp8]")],
+        repetitions=1,
+        suite={"datasets": ["toy"], "models": ["llama-3.1-70b@2x1[serving=batched,batch_size=256,quantization=fp8]"]},
+        models={},
+    )
+    assert name_problems(placed) == []
+    bad = document([cell(0, model="x[serving=<script>]")], repetitions=1, models={})
+    assert any("cells.model: name 'x[serving=<script>]' is not an identifier" in p for p in name_problems(bad))
