@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -324,6 +325,7 @@ class HFPipelineBackend(ZeroShotBackend):
             total = head.clone()
             read = int(mask.sum())
             if longest > 1:
+                warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
                 cache = first.past_key_values
                 cache.batch_repeat_interleave(n_labels)  # row t * n_labels + j: text t, label j
                 rows = len(prompts) * n_labels
