@@ -90,9 +90,9 @@ def summarize(values: Iterable[float | None]) -> Summary | None:
 
 def _catalog_paper_label(model: str) -> str | None:
     """The paper's name for a catalog model (``llama-3.1-70b@2x1`` is llama-3.1-70b), None for others."""
-    from bench.catalog.models import MODELS, split_placement
+    from bench.catalog.models import MODELS, base_model_name
 
-    spec = MODELS.get(split_placement(model)[0])
+    spec = MODELS.get(base_model_name(model))
     return spec.paper_label if spec is not None else None
 
 
@@ -124,6 +124,12 @@ class ModelRow:
     codecarbon_j: float | None
     paper_accuracy: float | None
     paper_energy_wh: float | str | None
+    #: LLM cells (``Cell.serving``), mean over the sound cells that have them; None for other models and old runs
+    serving: str | None = None
+    latency_median_s: float | None = None
+    latency_p95_s: float | None = None
+    batch_median_s: float | None = None
+    texts_per_s: float | None = None
 
 
 def total_energy_j(energy: dict, key: str = "energy_j") -> float | None:
@@ -135,6 +141,25 @@ def total_energy_j(energy: dict, key: str = "energy_j") -> float | None:
 def sound_cells(cells: Iterable[object]) -> list[Any]:
     """Ok cells whose measurement passed the plausibility checks: the ones duration and energy figures rest on."""
     return [c for c in cells if getattr(c, "status", None) == "ok" and not getattr(c, "validity", None)]
+
+
+def _serving_means(cells: list[Any]) -> dict[str, Any]:
+    """Mean latency and throughput over the cells that recorded them (``Cell.serving``), and their serving mode."""
+    stats = [c.serving for c in cells if getattr(c, "serving", None) is not None]
+    if not stats:
+        return {}
+
+    def mean(field: str) -> float | None:
+        values = [getattr(s, field) for s in stats if getattr(s, field) is not None]
+        return float(np.mean(values)) if values else None
+
+    return {
+        "serving": stats[0].serving,
+        "latency_median_s": mean("latency_median_s"),
+        "latency_p95_s": mean("latency_p95_s"),
+        "batch_median_s": mean("batch_median_s"),
+        "texts_per_s": mean("texts_per_s"),
+    }
 
 
 def model_rows(doc: object) -> list[ModelRow]:
@@ -196,6 +221,7 @@ def model_rows(doc: object) -> list[ModelRow]:
                     codecarbon_j=float(np.mean(cc_vals)) if cc_vals else None,
                     paper_accuracy=paper.accuracy if paper else None,
                     paper_energy_wh=paper.energy_wh if paper else None,
+                    **_serving_means(sound),
                 )
             )
     return rows

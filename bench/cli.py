@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
+from bench.catalog.models import SERVING_DTYPES, SERVING_MODES, SERVING_QUANTIZATIONS
 from bench.cliargs import add_own_data_options, own_data_fields, parse_data_paths, with_truncate
 from bench.containers.cli import add_parsers as add_container_parsers
 from bench.errors import BenchError, ConfigError
@@ -69,6 +70,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         gpus=args.gpus,
         nodes=args.nodes,
         grid_options={name: MEASUREMENT_OPTIONS[name][0] for name, value in grid.items() if value is not None},
+        serving={
+            key: value
+            for key, value in (
+                ("serving", args.serving),
+                ("batch_size", args.batch_size),
+                ("dtype", args.dtype),
+                ("quantization", args.quantization),
+            )
+            if value is not None
+        },
     )
     try:
         outcome = run(request)
@@ -254,6 +265,7 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
     for dataset in dict.fromkeys(r.dataset for r in rows):
         # an LLM that never answers in the expected format shows accuracy 0.000: the invalid-answer rate says why
         shown = {m: v for (d, m), v in invalid.items() if d == dataset and v > 0}
+        served = any(r.texts_per_s is not None for r in rows if r.dataset == dataset)  # LLM cells' speed
         table = Table(
             title=f"{dataset}: mean over repetitions; duration and energy per pass over the test split",
             title_justify="left",
@@ -270,6 +282,7 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
             "mJ/text",
             "CodeCarbon J",
             *(["invalid answers"] if shown else []),
+            *(["texts/s", "latency s median/p95", "s/batch"] if served else []),
         ):
             table.add_column(col, justify="left" if col == "model" else "right")
         methods: dict[str, set[str]] = {}
@@ -291,6 +304,17 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
                 _fmt(r.j_per_text * 1000 if r.j_per_text is not None else None, 3),
                 _fmt(r.codecarbon_j, 3),
                 *([f"{shown[r.model]:.1%}" if r.model in shown else "—"] if shown else []),
+                *(
+                    [
+                        _fmt(r.texts_per_s, 2),
+                        f"{_fmt(r.latency_median_s, 3)} / {_fmt(r.latency_p95_s, 3)}"
+                        if r.latency_median_s is not None
+                        else "—",
+                        _fmt(r.batch_median_s, 3),
+                    ]
+                    if served
+                    else []
+                ),
             )
         console.print(table)
         if shown:
@@ -590,6 +614,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="load Hub LLMs from this model store (`bench models fetch --store DIR`), each file checked against the "
         "model lock's sha256 before a cell loads it; with --engine container it is mounted read-only",
+    )
+    p.add_argument(
+        "--serving",
+        choices=list(SERVING_MODES),
+        help="how the run's LLMs are served: sequential (one request at a time, the paper's), batched, or scoring "
+        "(label likelihood, no generation; HF backend); each configuration is a row of its own",
+    )
+    p.add_argument("--batch-size", type=int, metavar="N", help="texts per engine call of the run's LLMs (>= 1)")
+    p.add_argument("--dtype", choices=list(SERVING_DTYPES), help="weights' dtype of the run's LLMs")
+    p.add_argument(
+        "--quantization",
+        choices=list(SERVING_QUANTIZATIONS),
+        help="int8: PyTorch dynamic int8 (HF pipeline, CPU); fp8: vLLM on a GPU with FP8 support",
     )
     p.set_defaults(func=cmd_run)
 

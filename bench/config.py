@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from bench import SOURCE_ROOT
-from bench.catalog.models import split_placement  # light, and it does not import bench.config: no cycle
+from bench.catalog.models import base_model_name  # light, and it does not import bench.config: no cycle
 from bench.errors import ConfigError, did_you_mean
 
 PROFILE_SCHEMA_VERSION = 1
@@ -137,8 +137,10 @@ class LlmSpec(_Strict):
     """How this profile serves the zero-shot LLMs."""
 
     backend: Literal["hf_pipeline", "vllm"] = "hf_pipeline"
-    serving: Literal["sequential", "batched"] = Field(
-        default="batched", description="sequential: one request at a time (the paper); batched: the split at once"
+    serving: Literal["sequential", "batched", "scoring"] = Field(
+        default="batched",
+        description="sequential: one request at a time (the paper); batched: batch_size prompts per call; scoring: "
+        "label likelihood, no generation (hf_pipeline only; not the paper's method)",
     )
     batch_size: Annotated[int, Field(ge=1)] = 16
     max_new_tokens: Annotated[int, Field(ge=1)] = 64
@@ -262,7 +264,7 @@ class HardwareProfile(_Strict):
             raise ValueError("a profile needs a [suites.default] table")
         for suite_name, suite in self.suites.items():
             try:  # `llama-3.1-70b@2x1` is llama-3.1-70b: an excluded model stays excluded in any placement
-                bases = {split_placement(m)[0] for m in suite.models}
+                bases = {base_model_name(m) for m in suite.models}
             except ConfigError as exc:
                 raise ValueError(f"suite {suite_name!r}: {exc}") from None  # pydantic names the file and field
             clash = sorted(bases & set(self.excluded_models))

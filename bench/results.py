@@ -159,6 +159,25 @@ class PowerSeries(_Model):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
+class ServingStats(_Model):
+    """How an LLM cell was served and how fast, from the last pass of its window (``bench.run.cell.serving_stats``).
+
+    ``latency_*_s``: what one request waited, from the backend's timed engine calls: in ``sequential`` serving its own
+    call, in ``batched`` and ``scoring`` the call of its batch (a batch's requests finish together; vLLM's batched
+    serving is one call for the whole split). ``batch_*_s``: seconds per engine call (batched and scoring only).
+    ``texts_per_s``: test texts over the pass's duration (the cell's ``duration_s``)."""
+
+    serving: str
+    batch_size: Annotated[int, Field(ge=1)]
+    requests: Annotated[int, Field(ge=0)]
+    calls: Annotated[int, Field(ge=0)]
+    latency_median_s: Annotated[float, Field(ge=0)] | None = None
+    latency_p95_s: Annotated[float, Field(ge=0)] | None = None
+    batch_median_s: Annotated[float, Field(ge=0)] | None = None
+    batch_p95_s: Annotated[float, Field(ge=0)] | None = None
+    texts_per_s: Annotated[float, Field(ge=0)] | None = None
+
+
 class Cell(_Model):
     """One (dataset, model, repetition): accuracy and per-pass duration and energy."""
 
@@ -200,6 +219,9 @@ class Cell(_Model):
     )
     power_series: PowerSeries | None = Field(
         default=None, description="power over time in the window, per component (None in older documents)"
+    )
+    serving: ServingStats | None = Field(
+        default=None, description="LLM cells: serving mode, latency and throughput (None: not an LLM, or older)"
     )
 
     @model_validator(mode="after")

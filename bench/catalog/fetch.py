@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.catalog.lock import load_lock, resolve_revisions, write_lock
-from bench.catalog.models import MODELS, split_placement
+from bench.catalog.models import MODELS, base_model_name
 from bench.config import HardwareProfile
 from bench.errors import ConfigError
 
@@ -63,7 +63,7 @@ def hub_llms(names: list[str]) -> list[tuple[str, str]]:
     """(base name, Hub id) of each catalog LLM among ``names`` that comes from the Hub (placements collapse to one)."""
     out = []
     for name in names:
-        base = split_placement(name)[0]
+        base = base_model_name(name)
         spec = MODELS.get(base)
         if spec is not None and spec.kind == "llm" and not str(spec.params["model"]).startswith("package:"):
             out.append((base, str(spec.params["model"])))
@@ -135,12 +135,12 @@ def unlocked_models(profile: HardwareProfile, names: list[str] | None = None) ->
     lock = load_lock()
     out = []
     for name in names if names is not None else profile_models(profile):
-        spec = MODELS.get(split_placement(name)[0])  # a placement variant needs its base model's lock
+        spec = MODELS.get(base_model_name(name))  # a placement variant needs its base model's lock
         if spec is None or spec.kind != "llm":
             continue
         model = str(spec.params["model"])
         if not model.startswith("package:") and not (lock.get(model) or {}).get("revision"):
-            out.append((split_placement(name)[0], model))
+            out.append((base_model_name(name), model))
     return list(dict.fromkeys(out))
 
 
@@ -155,7 +155,7 @@ def fetch_profile(profile: HardwareProfile, *, only: list[str] | None = None) ->
     fetched: list[Fetched] = []
     needs_embedder = False
     for name in names:
-        spec = MODELS.get(split_placement(name)[0])  # a placement variant fetches its base model
+        spec = MODELS.get(base_model_name(name))  # a placement variant fetches its base model
         if spec is None:
             raise ConfigError(f"profile {profile.name!r} uses unknown model {name!r}")
         if spec.kind == "traditional":

@@ -261,10 +261,11 @@ def user_model_ref(name: str) -> tuple[str, str, str | None, bool]:
 def absolute_user_model(name: str) -> str:
     """``clf:./my-model`` -> ``clf:/abs/my-model`` (a run resumed from another folder finds the same model); catalog
     names and Hub ids unchanged."""
-    if not is_user_model(name):
+    base, config = split_serving(name)
+    if not is_user_model(base):
         return name
-    prefix, ref, _, local = user_model_ref(name)
-    return f"{prefix}:{Path(ref).expanduser().resolve()}" if local else name
+    prefix, ref, _, local = user_model_ref(base)
+    return serving_name(f"{prefix}:{Path(ref).expanduser().resolve()}", config) if local else name
 
 
 def user_model_spec(name: str) -> ModelSpec:
@@ -280,13 +281,127 @@ def user_model_spec(name: str) -> ModelSpec:
     return ModelSpec(name, "", "llm", LLM_BACKENDS["hf_pipeline"], params, note)
 
 
+#: The keys of a serving configuration (``smollm2-135m[serving=batched,batch_size=4]``), in the order a canonical
+#: name writes them, with what each allows. ``batch_size`` is any integer >= 1.
+SERVING_MODES: tuple[str, ...] = ("sequential", "batched", "scoring")
+SERVING_DTYPES: tuple[str, ...] = ("auto", "bfloat16", "float16", "float32")
+#: ``int8``: PyTorch dynamic int8 quantization of the Linear layers (HF pipeline on a CPU); ``fp8``: vLLM's online
+#: FP8 weight quantization (GPUs with FP8 support); ``none``: the weights as stored.
+SERVING_QUANTIZATIONS: tuple[str, ...] = ("none", "int8", "fp8")
+SERVING_KEYS: tuple[str, ...] = ("serving", "batch_size", "dtype", "quantization")
+_SERVING_SUFFIX = re.compile(r"^(?P<base>.+)\[(?P<body>[^\[\]]*)\]$")
+
+
+def _serving_allowed(key: str) -> str:
+    if key == "batch_size":
+        return "an integer >= 1"
+    return " | ".join({"serving": SERVING_MODES, "dtype": SERVING_DTYPES, "quantization": SERVING_QUANTIZATIONS}[key])
+
+
+def check_serving_value(key: str, value: Any, *, where: str) -> Any:
+    """One serving setting, checked: ``batch_size`` as an int >= 1, the others one of their allowed strings.
+
+    ``where`` names the entry or option in the message. Raises ConfigError naming the key, the value and what is
+    allowed."""
+    if key not in SERVING_KEYS:
+        raise ConfigError(
+            f"{where}: unknown serving key {key!r}.{did_you_mean(key, SERVING_KEYS)} Allowed keys: "
+            + ", ".join(f"{k} ({_serving_allowed(k)})" for k in SERVING_KEYS)
+        )
+    if key == "batch_size":
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise ConfigError(f"{where}: batch_size={value!r}: must be {_serving_allowed(key)}")
+        return number
+    allowed = {"serving": SERVING_MODES, "dtype": SERVING_DTYPES, "quantization": SERVING_QUANTIZATIONS}[key]
+    if str(value) not in allowed:
+        raise ConfigError(f"{where}: {key}={value!r}: allowed values are {_serving_allowed(key)}")
+    return str(value)
+
+
+def split_serving(name: str) -> tuple[str, dict[str, Any]]:
+    """``"smollm2-135m[serving=batched,batch_size=4]"`` -> ``("smollm2-135m", {"serving": "batched", "batch_size":
+    4})``; a name without ``[...]`` -> (name, {}).
+
+    Raises ConfigError (naming the entry, the key and the allowed values) for an unknown key, a value outside what
+    the key allows, a key given twice, or a part that is not ``key=value``."""
+    match = _SERVING_SUFFIX.match(name)
+    if match is None:
+        if "[" in name or "]" in name:
+            raise ConfigError(
+                f"model {name!r}: a serving configuration is written <model>[key=value,...] at the end of the name, "
+                "e.g. smollm2-135m[serving=batched,batch_size=4]"
+            )
+        return name, {}
+    config: dict[str, Any] = {}
+    for part in match["body"].split(","):
+        key, sep, value = (x.strip() for x in part.partition("="))
+        if not sep or not key or not value:
+            raise ConfigError(
+                f"model {name!r}: {part.strip()!r} is not key=value; write e.g. "
+                f"{match['base']}[serving=batched,batch_size=4] (keys: {', '.join(SERVING_KEYS)})"
+            )
+        if key in config:
+            raise ConfigError(f"model {name!r}: {key} is given twice")
+        config[key] = check_serving_value(key, value, where=f"model {name!r}")
+    return match["base"], config
+
+
+def serving_name(base: str, config: Mapping[str, Any]) -> str:
+    """The canonical name of ``base`` under a serving configuration: its keys in ``SERVING_KEYS`` order, so one
+    configuration has one name (one row, one results key) however it was written; ``base`` alone when empty."""
+    if not config:
+        return base
+    return base + "[" + ",".join(f"{k}={config[k]}" for k in SERVING_KEYS if k in config) + "]"
+
+
+def with_serving(name: str, overrides: Mapping[str, Any]) -> str:
+    """``name`` with ``overrides`` merged into its serving configuration (the overrides win), canonical."""
+    base, config = split_serving(name)
+    return serving_name(base, {**config, **overrides})
+
+
+def base_model_name(name: str) -> str:
+    """The catalog name under a serving configuration and a placement: ``llama-3.1-70b@2x1[serving=scoring]`` ->
+    ``llama-3.1-70b``; a user model's ``clf:``/``hf:`` name without its configuration."""
+    base, _ = split_serving(name)
+    return base if is_user_model(base) else split_placement(base)[0]
+
+
+def serving_label(name: str) -> str:
+    """A short label for tables and charts: ``smollm2-135m[serving=batched,batch_size=4]`` ->
+    ``smollm2-135m[batched,bs=4]``; a name without configuration unchanged."""
+    base, config = split_serving(name)
+    if not config:
+        return name
+    short = {"serving": "{}", "batch_size": "bs={}", "dtype": "{}", "quantization": "{}"}
+    return base + "[" + ",".join(short[k].format(config[k]) for k in SERVING_KEYS if k in config) + "]"
+
+
 def get_model_spec(name: str) -> ModelSpec:
     """Return the catalog entry ``name``; ConfigError with close matches if it is unknown.
 
     ``<llm>@<nodes>x<gpus>`` is the LLM with a fixed placement: ``gpus`` is vLLM's tensor_parallel_size (GPUs per
     node) and ``nodes`` its pipeline_parallel_size; its cells are named by the variant, so the paper's GPU-count sweep
     (``@1x1``, ``@1x2``, ``@1x4``) and single-vs-two-node comparison (``@1x2`` vs ``@2x1``) are rows of one run.
+
+    ``<llm>[key=value,...]`` is the LLM under a serving configuration (``SERVING_KEYS``: serving, batch_size, dtype,
+    quantization), its own row, named canonically; its settings go into ``params`` and win over the profile's
+    ``[llm]`` table. Raises ConfigError for an unknown model, a bad configuration, or one on a model that is no LLM.
     """
+    base_name, config = split_serving(name)
+    if config:
+        spec = get_model_spec(base_name)
+        if spec.kind != "llm":
+            raise ConfigError(
+                f"model {name!r}: only LLMs take a serving configuration; {base_name!r} is a {spec.kind} model"
+            )
+        return dataclasses.replace(
+            spec, name=serving_name(spec.name, config), params=FrozenParams({**dict(spec.params), **config})
+        )
     if is_user_model(name):
         return user_model_spec(name)
     base, placement = split_placement(name)

@@ -35,6 +35,12 @@ from typing import Any
 MAX_BODY_BYTES = 32 * 1024 * 1024
 #: Data set and model names: they appear in URLs and file names of the exported site.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+#: A model name may also carry a placement (``llama-3.1-70b@2x1``) and a serving configuration
+#: (``smollm2-135m[serving=batched,batch_size=4]``, ``bench.catalog.models.split_serving``): each is a row of its own.
+MODEL_NAME_RE = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}(@[0-9]{1,3}x[0-9]{1,3})?(\[[a-z_]{1,20}=[A-Za-z0-9_.]{1,20}"
+    r"(,[a-z_]{1,20}=[A-Za-z0-9_.]{1,20}){0,7}\])?$"
+)
 MAX_REASONS = 50
 #: Deeper JSON is refused (400): a results document is about 8 levels deep; the kit's own code walks documents
 #: recursively, and json.loads itself gives up near the interpreter's recursion limit.
@@ -302,15 +308,18 @@ def column_problems(prepared: Prepared) -> list[str]:
 
 
 def name_problems(doc: Any) -> list[str]:
-    """Data set and model names that are not identifiers (letters, digits, ``._+-``, at most 100)."""
+    """Data set and model names that are not identifiers (letters, digits, ``._+-``, at most 100; a model may add a
+    placement and a serving configuration, ``MODEL_NAME_RE``)."""
     names = {("datasets", n) for n in doc.datasets} | {("models", n) for n in doc.models}
     names |= {("suite.datasets", n) for n in doc.suite.get("datasets", []) if isinstance(n, str)}
     names |= {("suite.models", n) for n in doc.suite.get("models", []) if isinstance(n, str)}
     names |= {("cells.dataset", c.dataset) for c in doc.cells} | {("cells.model", c.model) for c in doc.cells}
     return [
-        f"{where}: name {name!r} is not an identifier (letters, digits and . _ + -, at most 100 characters)"
+        f"{where}: name {name!r} is not an identifier (letters, digits and . _ + -, at most 100 characters"
+        + ("; a model may add @NODESxGPUS and [key=value,...]" if "model" in where else "")
+        + ")"
         for where, name in sorted(names)
-        if not NAME_RE.match(name)
+        if not (MODEL_NAME_RE if "model" in where else NAME_RE).match(name)
     ]
 
 

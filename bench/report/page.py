@@ -30,7 +30,7 @@ from bench.report.sections.datasets import dataset_views
 from bench.report.sections.facts import head_facts, manifest, meters_table, warnings
 from bench.report.sections.proxy import regression_view
 from bench.report.sections.scaleout import scaleout_view
-from bench.report.sections.serving import serving_view
+from bench.report.sections.serving import configuration_views, serving_view
 from bench.report.sections.timeline import timeline_view
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -54,6 +54,7 @@ def report_context(doc: Any) -> dict[str, Any]:
         "datasets": datasets,
         "regression": regression_view(doc),
         "serving": serving_view(doc, all_rows),
+        "configurations": configuration_views(all_rows),
         "scaleout": scaleout_view(doc, all_rows),
         "timeline": timeline_view(doc),
         "conditions": conditions_view(doc),

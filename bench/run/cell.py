@@ -16,7 +16,17 @@ from typing import Any
 
 from bench.analysis import accuracy, macro_f1, total_energy_j
 from bench.fsutil import now_iso
-from bench.results import Cell, CellError, EnergyValue, NodeEnergy, OtherLoad, PowerSeries, TruncatedText, Window
+from bench.results import (
+    Cell,
+    CellError,
+    EnergyValue,
+    NodeEnergy,
+    OtherLoad,
+    PowerSeries,
+    ServingStats,
+    TruncatedText,
+    Window,
+)
 from bench.run.plan import WARMUP_TEXTS, PreparedDataset
 from bench.validation import Expectations, cell_validity
 
@@ -157,6 +167,8 @@ def run_cell(
     )
     if gpus is not None:
         cell.gpus = gpus
+    if hasattr(backend, "serving_stats"):
+        cell.serving = serving_stats(backend.serving_stats(), len(test_texts), duration_s)
     cell.validity = cell_validity(cell, expectations)
     return cell
 
@@ -175,6 +187,50 @@ def truncated_texts(backend: Any) -> list[TruncatedText] | None:
     return [
         TruncatedText(index=t.index, prompt_tokens=t.prompt_tokens, kept_tokens=t.kept_tokens) for t in cuts
     ] or None
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``, linearly interpolated between order statistics (numpy's default
+    method, Hyndman & Fan type 7). Raises ValueError for no values."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def serving_stats(stats: dict[str, Any], n_texts: int, duration_s: float) -> ServingStats | None:
+    """A backend's timed engine calls of one pass (``serving``, ``batch_size``, ``call_s`` [s] and, per call, how
+    many requests it carried in ``call_sizes``; default: sequential 1, else ``batch_size`` with the remainder last)
+    as the cell's latency and throughput. Each request's latency is the time of the call that carried it (batched:
+    its batch), weighted per request; None when the backend timed no call."""
+    calls = [float(s) for s in stats.get("call_s") or []]
+    if not calls:
+        return None
+    serving = str(stats.get("serving", "batched"))
+    batch_size = int(stats.get("batch_size", 1))
+    sizes = list(stats.get("call_sizes") or [])
+    if not sizes:
+        if serving == "sequential":
+            sizes = [1] * len(calls)
+        else:
+            sizes = [min(batch_size, n_texts - i * batch_size) for i in range(len(calls))]
+            sizes = [max(1, s) for s in sizes]
+    per_request = [t for t, size in zip(calls, sizes, strict=True) for _ in range(size)]
+    batched = serving != "sequential"
+    return ServingStats(
+        serving=serving,
+        batch_size=batch_size,
+        requests=len(per_request),
+        calls=len(calls),
+        latency_median_s=percentile(per_request, 50),
+        latency_p95_s=percentile(per_request, 95),
+        batch_median_s=percentile(calls, 50) if batched else None,
+        batch_p95_s=percentile(calls, 95) if batched else None,
+        texts_per_s=n_texts / duration_s if duration_s > 0 else None,
+    )
 
 
 def other_load(reading: Any) -> OtherLoad | None:

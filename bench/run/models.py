@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import HardwareProfile
+from bench.errors import ConfigError
 
 
 def load_model(
@@ -45,12 +46,13 @@ def load_model(
 def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[Any, dict[str, Any]]:
     """The profile's serving settings for an LLM: (the spec with the profile's LLM backend, backend overrides).
 
-    Overrides: serving mode, batch size, token budget, constrained decoding, dtype, GPUs (vLLM's
+    Overrides: serving mode, batch size (both from the model entry's serving configuration where it has one, as are
+    dtype and quantization), token budget, constrained decoding, dtype, GPUs (vLLM's
     tensor_parallel_size, per node), pipeline_parallel_size (nodes), and the locked revision of a Hub model.
     Raises ConfigError when the model needs more nodes than this run has, saying how to fix it.
     """
     from bench.catalog.lock import locked_revision
-    from bench.catalog.models import LLM_BACKENDS, is_user_model
+    from bench.catalog.models import LLM_BACKENDS, SERVING_KEYS, is_user_model
     from bench.catalog.placement import placement_for
 
     llm = profile.llm
@@ -69,6 +71,8 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
         "gpus": gpus,
         "pipeline_parallel_size": pipeline,
     }
+    # A model entry's own serving configuration (`smollm2-135m[serving=batched,batch_size=4]`) wins over the profile.
+    overrides.update({key: spec.params[key] for key in SERVING_KEYS if key in spec.params})
     if is_user_model(spec.name):  # hf:ORG/NAME[@REV] or hf:/folder: its own revision, or the cached snapshot's
         overrides["revision"] = spec.params.get("revision")
         if not Path(model).is_dir():
@@ -185,4 +189,57 @@ def check_user_model_pins(stored_models: dict[str, Any], specs: dict[str, Any]) 
                 f"model {name}: it resolves to commit {now['revision'][:12]} now but {stored['revision'][:12]} when "
                 f"this run started (unpinned, the Hub's default branch moved); its cells would mix two models. Start "
                 f"a new run with --new, pinned: --model {option}:{spec.params['model']}@{now['revision']}"
+            )
+
+
+#: GPUs with FP8 tensor cores (Ada Lovelace and Hopper, compute capability >= 8.9, where vLLM computes in FP8), matched
+#: against a profile's ``gpu_model_pattern``. NVIDIA's compute capability table: developer.nvidia.com/cuda-gpus.
+FP8_GPUS: tuple[str, ...] = ("H100", "H200", "GH200", "L4", "L40", "B200")
+
+
+def check_serving(spec: Any, profile: HardwareProfile) -> None:
+    """Before any energy is spent: whether this profile can serve an LLM entry as its configuration asks.
+
+    Refused, with ConfigError naming the entry, the value and what is allowed: ``scoring`` on the vLLM backend (label
+    scoring is implemented in the HF pipeline backend only), ``fp8`` outside vLLM on a GPU (on a CPU, or with the HF
+    pipeline), ``int8`` on vLLM (PyTorch dynamic quantization is an HF-on-CPU method; vLLM takes fp8 or a
+    pre-quantized checkpoint) or on a GPU, and ``int8`` with a dtype other than float32/auto (dynamic quantization
+    replaces float32 Linear layers). Settings left to the profile are checked against the profile's ``[llm]``."""
+    if spec.kind != "llm":
+        return
+    llm = profile.llm
+    serving = spec.params.get("serving", llm.serving)
+    dtype = spec.params.get("dtype", llm.dtype)
+    quantization = spec.params.get("quantization", "none")
+    device = profile.hardware.device
+    where = f"model {spec.name!r} on profile {profile.name!r} (LLM backend {llm.backend}, device {device})"
+    if serving == "scoring" and llm.backend == "vllm":
+        raise ConfigError(
+            f"{where}: serving=scoring is implemented by the hf_pipeline backend only; on this profile use "
+            "serving=sequential or serving=batched"
+        )
+    if quantization == "fp8":
+        gpu = profile.hardware.gpu_model_pattern or ""
+        if profile.hardware.device != "cuda" or llm.backend != "vllm":
+            raise ConfigError(
+                f"{where}: quantization=fp8 needs vLLM on a GPU with FP8 support; here the allowed values are "
+                + ("none" if profile.hardware.device == "cuda" else "none | int8")
+            )
+        if not any(name.lower() in gpu.lower() for name in FP8_GPUS):
+            raise ConfigError(
+                f"{where}: quantization=fp8 needs FP8 tensor cores (compute capability 8.9 or newer: "
+                f"{', '.join(FP8_GPUS)}); this profile's GPU ({gpu or 'unnamed'}) has none, so the allowed value is "
+                "none"
+            )
+    if quantization == "int8":
+        if llm.backend != "hf_pipeline" or profile.hardware.device != "cpu":
+            raise ConfigError(
+                f"{where}: quantization=int8 is PyTorch dynamic quantization, run by the hf_pipeline backend on a "
+                "CPU; here the allowed values are none"
+                + (" | fp8 (on GPUs with FP8 support)" if llm.backend == "vllm" else "")
+            )
+        if dtype not in ("float32", "auto"):
+            raise ConfigError(
+                f"{where}: quantization=int8 quantizes float32 Linear layers; with it dtype must be float32 (or "
+                f"auto), not {dtype}"
             )

@@ -54,7 +54,7 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
 
     Raises ConfigError naming a model or data set not in the suite, a ``--data`` file for a data set the run does not
     have, or an override outside the profile's limits."""
-    from bench.catalog.models import absolute_user_model, get_model_spec, is_user_model
+    from bench.catalog.models import absolute_user_model, get_model_spec, is_user_model, split_serving
 
     adhoc = is_adhoc(request)
     base_name = "default" if adhoc and ADHOC_SUITE not in request.profile.suites else request.suite_name
@@ -75,7 +75,14 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
             for name in chosen:
                 get_model_spec(name)  # a typo is named with suggestions now, not after the data loaded
         else:
-            unknown = [x for x in chosen if x not in suite.models and not is_user_model(x)]
+            # a suite model under a serving configuration of the command line's (`smollm2-135m[serving=scoring]`)
+            unknown = [
+                x
+                for x in chosen
+                if split_serving(x)[0] not in suite.models and x not in suite.models and not is_user_model(x)
+            ]
+            for name in chosen:
+                get_model_spec(name)  # a bad serving configuration is named now
             if unknown:
                 raise ConfigError(
                     f"--model {', '.join(unknown)}: not in suite {request.suite_name!r} of profile "
@@ -83,9 +90,15 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
                     "clf:ORG/NAME[@REV], clf:/a/folder, hf:ORG/NAME[@REV] or hf:/a/folder"
                 )
         updates["models"] = chosen
+    if request.serving:
+        renamed = serving_overrides(updates.get("models", suite.models), request.serving)
+        updates["models"] = list(dict.fromkeys(renamed.values()))
+        reps = updates.get("model_repetitions", suite.model_repetitions)
+        updates["model_repetitions"] = {renamed.get(m, m): r for m, r in reps.items()}
     if "models" in updates:
         # per-model repetitions of the models left out are not an error of the subset (a Slurm task runs one model)
-        updates["model_repetitions"] = {m: r for m, r in suite.model_repetitions.items() if m in updates["models"]}
+        reps = updates.get("model_repetitions", suite.model_repetitions)
+        updates["model_repetitions"] = {m: r for m, r in reps.items() if m in updates["models"]}
     if adhoc:
         updates["description"] = "ad-hoc: the data sets and models named on the command line"
     if updates:
@@ -102,6 +115,21 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
             f"{', narrowed by --dataset' if request.datasets else ''}): {', '.join(suite.datasets)}"
         )
     return suite
+
+
+def serving_overrides(models: list[str], serving: dict[str, Any]) -> dict[str, str]:
+    """Each model's name in the run under the CLI's serving configuration (``--serving`` etc.): LLMs get it merged into
+    their own (the CLI wins; the name is canonical, so the configuration is a row of its own and part of the settings
+    hash), other models keep their name. Raises ConfigError for a bad value, naming the option, or a model that
+    is not known."""
+    from bench.catalog.models import check_serving_value, get_model_spec, with_serving
+
+    for key, value in serving.items():
+        check_serving_value(key, value, where=f"--{key.replace('_', '-')}")
+    renamed = {}
+    for name in models:
+        renamed[name] = with_serving(name, serving) if get_model_spec(name).kind == "llm" else name
+    return renamed
 
 
 def checked_measurement(request: RunRequest) -> MeasurementSpec:
@@ -156,11 +184,11 @@ def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
 def suite_hub_ids(suite: SuiteSpec) -> list[str]:
     """The Hub ids of the suite's catalog LLMs, whose revisions come from the model lock (package and user models
     have none there; ``llama-3.1-70b@2x1`` runs llama-3.1-70b)."""
-    from bench.catalog.models import MODELS, split_placement
+    from bench.catalog.models import MODELS, base_model_name
 
     out = []
     for name in suite.models:
-        spec = MODELS.get(split_placement(name)[0])
+        spec = MODELS.get(base_model_name(name))
         model = str(spec.params.get("model", "")) if spec is not None and spec.kind == "llm" else ""
         if model and not model.startswith("package:"):
             out.append(model)

@@ -2,7 +2,8 @@
 before its session starts, ``bench slurm`` before it writes an ad-hoc run's jobs (so a bad file fails on the login
 node in a second, not in every array task after it is queued).
 
-The checks: every data set loads and splits (``bench.run.plan.prepare_datasets``: files read as people save them,
+The checks: every LLM configuration can be served on the profile; every data set loads and splits
+(``bench.run.plan.prepare_datasets``: files read as people save them,
 enough rows, more than one class); a bag-of-words vocabulary is not empty; test texts that also occur in training are
 counted; a classifier's labels match the data's; every LLM prompt fits its model's context window; the model lock's
 unverified entries are named.
@@ -23,6 +24,8 @@ def check_inputs(
 ) -> tuple[dict[str, planning.PreparedDataset], list[str]]:
     """(the prepared data sets by name, warnings for the results). Raises DataError / ConfigError naming the file,
     row, column, model or label at fault and how to fix it."""
+    for spec in model_specs.values():
+        models.check_serving(spec, request.profile)  # a configuration this profile cannot serve
     datasets = planning.prepare_datasets(suite, request.data_paths, data_files(request, suite))
     notes = [note for prepared in datasets.values() for note in prepared.notes]
     notes += planning.lock_warnings(suite)  # an unverified model lock entry runs, with a warning in the results

@@ -64,6 +64,9 @@ class RunRequest:
     grid_options: dict[str, str] = field(default_factory=dict)
     #: a classifier's labels -> the data's label names, for those that do not match by name (``--label-map``)
     label_map: dict[str, str] = field(default_factory=dict)
+    #: a serving configuration for every LLM of the run (``--serving``, ``--batch-size``, ``--dtype``,
+    #: ``--quantization``): merged into each LLM entry's own (``bench.catalog.models.SERVING_KEYS``), the CLI winning
+    serving: dict[str, object] = field(default_factory=dict)
 
     def check_allocation(self) -> None:
         """ConfigError when ``gpus`` or ``nodes`` cannot be what this profile's nodes are given."""

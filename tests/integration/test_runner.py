@@ -325,6 +325,9 @@ def test_gpu_without_energy_counter_is_power_sampled(tmp_path: Path, fake_nvml: 
     assert isinstance(fake_nvml.gpus[0], FakeGpu)
 
 
+SCORED = "tiny-llm[serving=scoring,batch_size=4]"
+
+
 def test_llm_cells_record_tokens_answers_and_serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A zero-shot LLM (a tiny random Llama built here) through the real runner, with the profile's [llm] settings."""
     pytest.importorskip("transformers")
@@ -343,7 +346,12 @@ def test_llm_cells_record_tokens_answers_and_serving(tmp_path: Path, monkeypatch
     monkeypatch.setattr(model_catalog, "get_model_spec", lambda name: spec if name == "tiny-llm" else real(name))
     profile = load_profile("cpu")
     suite = profile.suites["smoke"].model_copy(
-        update={"models": ["linear-bow", "tiny-llm"], "n_test": 12, "n_train": 20, "model_repetitions": {"tiny-llm": 1}}
+        update={
+            "models": ["linear-bow", "tiny-llm", SCORED],
+            "n_test": 12,
+            "n_train": 20,
+            "model_repetitions": {"tiny-llm": 1, SCORED: 1},
+        }
     )
     # Its one LLM pass lasts seconds on two cores, long enough for the share of other processes to be judged
     # (bench.meters.others); CI runs it beside other jobs (PostgreSQL, Slurm, Ray), and this test is about LLM cells,
@@ -363,6 +371,16 @@ def test_llm_cells_record_tokens_answers_and_serving(tmp_path: Path, monkeypatch
     info = doc.models["tiny-llm"]["info"]
     assert info["serving"] == "batched" and info["constrained"] is True and info["prompt"]["name"] == "dspy-chat"
     assert doc.settings["llm"]["backend"] == "hf_pipeline"
+    # latency and throughput: the profile's batched serving, 12 texts in batches of 16
+    assert cell.serving is not None and cell.serving.serving == "batched" and cell.serving.calls == 1
+    assert cell.serving.texts_per_s == pytest.approx(12 / cell.duration_s)
+    assert cell.serving.latency_median_s == cell.serving.batch_median_s > 0
+    # the same model under a serving configuration of its own: a row of its own, scored by label likelihood
+    (scored,) = [c for c in doc.cells if c.model == SCORED]
+    assert scored.status == "ok", scored.error
+    assert scored.invalid_rate == 0.0 and scored.tokens["output_tokens"] == 0
+    assert scored.serving is not None and scored.serving.serving == "scoring" and scored.serving.calls == 3
+    assert doc.models[SCORED]["info"]["serving"] == "scoring" and doc.models[SCORED]["info"]["batch_size"] == 4
 
 
 def test_overrides_are_validated_and_deduplicated(tmp_path: Path) -> None:

@@ -1,6 +1,9 @@
 """Serving modes: energy per text, speed and accuracy of a model served sequentially (prompts one at a time, as the
-paper's runtimes imply) against batched, for every model and data set where a run has both (``_serving.html.j2``).
-How a cell was served is read by ``bench.report.format.serving_mode``."""
+paper's runtimes imply) against batched, for every model and data set where a run has both (``_serving.html.j2``);
+and every serving configuration of an LLM (``smollm2-135m[serving=batched,batch_size=4]``) with its latency and
+throughput (``Cell.serving``), energy per text against median latency with the Pareto front, and how many times less
+energy per text it took than the sequential configuration (the paper's serving). How a cell was served is read by
+``bench.report.format.serving_mode``."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from bench.analysis import ModelRow
+from bench.analysis import ModelRow, pareto_front
 from bench.report import svg
 from bench.report.format import SERVING_KEYS, Column, Table, Td, fixed, get, model_info, num, pct, serving_mode
 
@@ -88,3 +91,98 @@ def serving_view(doc: Any, rows: list[ModelRow]) -> ServingView | None:
         Column("accuracy batched"),
     ]
     return ServingView(plot, Table(columns, table_rows))
+
+
+#: Said beside the accuracy of a ``scoring`` configuration: it is not the paper's method.
+SCORING_NOTE = "label scoring: the label of highest likelihood, not the paper's generated answer"
+
+
+@dataclass
+class ConfigurationView:
+    """Every serving configuration of one LLM on one data set: a table and energy per text against median latency."""
+
+    title: str
+    plot: Markup
+    table: Table
+
+
+def _configurations(rows: list[ModelRow]) -> dict[tuple[str, str], list[ModelRow]]:
+    """LLM rows with latency figures, grouped by (data set, model without its serving configuration)."""
+    from bench.catalog.models import base_model_name
+
+    groups: dict[tuple[str, str], list[ModelRow]] = defaultdict(list)
+    for r in rows:
+        if r.latency_median_s is None or not r.j_per_text:
+            continue
+        try:
+            base = base_model_name(r.model)
+        except Exception:  # a name this kit no longer parses: a model of its own
+            base = r.model
+        groups[(r.dataset, base)].append(r)
+    return groups
+
+
+def configuration_views(rows: list[ModelRow]) -> list[ConfigurationView]:
+    """Per LLM and data set where any configuration recorded its latency: one row per configuration (serving, batch
+    size, accuracy, J per text, texts per second, latency median and p95, time per batch, the Pareto front of energy
+    per text and median latency, and "x less energy per text than sequential" where the sequential one ran)."""
+    from bench.catalog.models import serving_label
+
+    views = []
+    for (dataset, base), group in _configurations(rows).items():
+        front = set(pareto_front([(r.latency_median_s, -r.j_per_text) for r in group]))  # type: ignore[misc, operator]
+        sequential = [r for r in group if r.serving == "sequential"]
+        reference = sequential[0].j_per_text if len(sequential) == 1 else None
+        points, table_rows = [], []
+        for i, r in enumerate(group):
+            label = serving_label(r.model)
+            accuracy = r.accuracy.mean if r.accuracy else None
+            less = reference / r.j_per_text if reference and r.j_per_text else None  # type: ignore[operator]
+            points.append(
+                svg.Point(
+                    r.latency_median_s,  # type: ignore[arg-type]
+                    r.j_per_text,  # type: ignore[arg-type]
+                    label=f"{label} acc {fixed(accuracy)}",
+                    tip=f"{label}: median latency {num(r.latency_median_s)} s, {num(r.j_per_text)} J per text, "
+                    f"accuracy {fixed(accuracy)}" + (" (Pareto front)" if i in front else ""),
+                    highlight=i in front,
+                )
+            )
+            table_rows.append(
+                [
+                    Td(label, cls="name"),
+                    Td(r.serving or "—", cls="name"),
+                    Td(fixed(accuracy), sub=SCORING_NOTE if r.serving == "scoring" else ""),
+                    Td(num(r.j_per_text)),
+                    Td(num(less, 2) if less is not None else "—"),
+                    Td(num(r.texts_per_s)),
+                    Td(num(r.latency_median_s)),
+                    Td(num(r.latency_p95_s)),
+                    Td(num(r.batch_median_s)),
+                    Td("yes" if i in front else ""),
+                ]
+            )
+        title = f"{base} on {dataset}: energy per text against median latency"
+        # Lower-left is better on both axes: the front is the staircase of configurations no other beats on both.
+        plot = svg.scatter(
+            [svg.Series("configurations (filled: Pareto front)", points, color=svg.PALETTE[0], front=True)],
+            title=title,
+            x_label="median latency per request, s (log scale)",
+            y_label="energy per text, J (gross, log scale)",
+            x_log=True,
+            y_log=True,
+        )
+        columns = [
+            Column("configuration", numeric=False),
+            Column("serving", numeric=False),
+            Column("accuracy"),
+            Column("energy", "J / text"),
+            Column("less energy than sequential", "×", title="J per text of the sequential configuration / this"),
+            Column("throughput", "texts / s"),
+            Column("latency median", "s", title="per request: its own call (sequential) or its batch's"),
+            Column("latency p95", "s"),
+            Column("per batch", "s", title="median seconds per engine call (batched and scoring)"),
+            Column("Pareto front", numeric=False, title="no other configuration has both less energy and latency"),
+        ]
+        views.append(ConfigurationView(title, plot, Table(columns, table_rows)))
+    return views
