@@ -194,6 +194,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _print_summary(doc: Any, console: Any) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from bench.analysis import model_rows
@@ -229,7 +230,7 @@ def _print_summary(doc: Any, console: Any) -> None:
                 methods.setdefault(component, set()).add(method)
             acc = _mean_ci(r.accuracy)
             table.add_row(
-                r.model,
+                escape(r.model),  # `smollm2-135m[serving=batched]` is not rich markup
                 f"{r.n_ok}"
                 + (f" ({r.n_failed} failed)" if r.n_failed else "")
                 + (f" ({r.n_flagged} flagged)" if r.n_flagged else ""),
