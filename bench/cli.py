@@ -256,6 +256,7 @@ ENERGY_COLUMNS = (
 
 def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
     """The per-data-set tables, how energy was obtained, and (``warnings``) the run's warnings."""
+    from rich.markup import escape
     from rich.table import Table
 
     from bench.analysis import model_rows
@@ -291,7 +292,7 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
                 methods.setdefault(component, set()).add(method)
             acc = _mean_ci(r.accuracy)
             table.add_row(
-                r.model,
+                escape(r.model),  # `smollm2-135m[serving=batched]` is not rich markup
                 f"{r.n_ok}"
                 + (f" ({r.n_failed} failed)" if r.n_failed else "")
                 + (f" ({r.n_flagged} flagged)" if r.n_flagged else ""),

@@ -96,6 +96,7 @@ def test_the_summary_shows_throughput_and_latency() -> None:
     text = out.getvalue()
     assert "texts/s" in text and "latency s median/p95" in text and "s/batch" in text
     assert "0.500 / 0.750" in text and "20.00" in text
+    assert SEQ in text and BAT in text, "configured names are shown whole, not taken for rich markup"
 
 
 def test_the_report_has_a_row_per_configuration_the_pareto_front_and_the_scoring_note() -> None:
