@@ -36,12 +36,12 @@ export CONTAINERS_STORAGE_CONF=$cache/storage.conf CONTAINERS_REGISTRIES_CONF=$c
   CONTAINERS_CONF=$cache/containers.conf
 size_bytes=$(podman image inspect "$tag" --format '{{.Size}}')
 
-# No network and the engine's default /dev/shm, as `bench run --engine container` runs a CPU profile. No --profile:
-# the image's BENCH_PROFILE (cpu-vllm) is the default. On a machine shared with other work, set
+# No network, and 1 GB of /dev/shm as `bench run --engine container` gives a CPU profile on vLLM (its engine core
+# needs ~160 MiB; the runtime's default 64 MB stops it). No --profile: the image's BENCH_PROFILE is the default. On a machine shared with other work, set
 # IMAGE_CHECK_MAX_OTHER_CPU_SHARE (e.g. 1.0), or the plausibility check (10% by default) marks the cell invalid.
 run_start=$SECONDS
 set +e
-podman run --rm --pull=never --network none "$tag" \
+podman run --rm --pull=never --network none --shm-size=1g "$tag" \
   run --suite smoke --min-window-s 0.5 --idle-s 0.5 --no-report --no-progress --reports-dir /tmp/reports \
   ${IMAGE_CHECK_MAX_OTHER_CPU_SHARE:+--max-other-cpu-share "$IMAGE_CHECK_MAX_OTHER_CPU_SHARE"} \
   --run-id image-vllm-smoke --json >"$out/stdout" 2>"$out/stderr"

@@ -13,6 +13,7 @@ import pytest
 from bench.cli import build_parser
 from bench.config import list_profiles, load_profile
 from bench.containers.image import build_plan
+from bench.containers.launch import VLLM_CPU_SHM_SIZE, container_run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,3 +62,11 @@ def test_run_defaults_to_the_image_profile(monkeypatch: pytest.MonkeyPatch, env:
     else:
         monkeypatch.setenv("BENCH_PROFILE", env)
     assert build_parser().parse_args(["run"]).profile == expected
+
+
+def test_a_cpu_vllm_container_gets_room_in_dev_shm(tmp_path: Path) -> None:
+    """vLLM's engine core needs ~160 MiB of /dev/shm; Docker's and Podman's default is 64 MB (the engine fails)."""
+    run = container_run(load_profile("cpu-vllm"), "sha256:abc", [], tmp_path / "r", {})
+    kwargs = run.sdk_kwargs()
+    assert kwargs["shm_size"] == VLLM_CPU_SHM_SIZE and "ipc_mode" not in kwargs and not run.gpus
+    assert "shm_size" not in container_run(load_profile("cpu"), "sha256:abc", [], tmp_path / "r", {}).sdk_kwargs()
