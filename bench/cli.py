@@ -557,7 +557,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run or resume a suite of a hardware profile")
-    p.add_argument("--profile", default="cpu", help="hardware profile name or TOML path (default: cpu)")
+    p.add_argument(
+        "--profile",
+        default=os.environ.get("BENCH_PROFILE", "cpu"),
+        help="hardware profile name or TOML path (default: $BENCH_PROFILE, which the images set, else cpu)",
+    )
     p.add_argument(
         "--suite",
         help="suite of the profile (default: default; with a --dataset file or a clf:/hf: --model and no --suite, "

@@ -66,6 +66,10 @@ def preflight_gpu(engine: Engine, profile: HardwareProfile) -> None:
         )
 
 
+#: /dev/shm of a CPU container whose LLMs run on vLLM (see ``ContainerRun.shm_size``).
+VLLM_CPU_SHM_SIZE = "1g"
+
+
 @dataclass
 class ContainerRun:
     """The container's side of a ``bench run``: its arguments, mounts and environment (built before starting)."""
@@ -76,6 +80,9 @@ class ContainerRun:
     environment: dict[str, str] = field(default_factory=dict)
     gpus: bool = False
     user: str | None = None
+    #: /dev/shm size for a CPU profile serving LLMs with vLLM (its engine core and worker exchange through a
+    #: shared-memory ring of about 160 MiB; the engines' default /dev/shm is 64 MB). GPU runs share the host's IPC.
+    shm_size: str | None = None
 
     def sdk_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``client.containers.create``."""
@@ -99,6 +106,8 @@ class ContainerRun:
             # Every GPU (count=-1), as `docker run --gpus all`; vLLM's workers share tensors through /dev/shm.
             kwargs["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
             kwargs["ipc_mode"] = "host"
+        elif self.shm_size:
+            kwargs["shm_size"] = self.shm_size
         return kwargs
 
 
@@ -173,6 +182,7 @@ def container_run(
         environment=environment,
         gpus=bool(profile.hardware.gpu_count),
         user=user,
+        shm_size=VLLM_CPU_SHM_SIZE if profile.llm.backend == "vllm" and not profile.hardware.gpu_count else None,
     )
 
 
