@@ -212,8 +212,10 @@ def lock_warnings(suite: SuiteSpec) -> list[str]:
 
 #: Profile tables left out of the settings hash: ``[slurm]`` says how to ask a cluster for the machine (partition,
 #: wall time, memory, image), not what the numbers mean. Hashing it would refuse a rerun after raising ``time`` and
-#: would stop every run started before the table existed from resuming. It stays in the results' ``profile``.
-UNHASHED_PROFILE_KEYS = frozenset({"slurm"})
+#: would stop every run started before the table existed from resuming. ``suites``: the run's own suite, as run, is
+#: in its settings (``run_settings``); the profile's other suites say nothing about it, and hashing them would stop
+#: every stored run from resuming whenever a suite is added to its profile. Both stay in the results' ``profile``.
+UNHASHED_PROFILE_KEYS = frozenset({"slurm", "suites"})
 
 
 def hashed_profile(profile: HardwareProfile | dict[str, Any]) -> dict[str, Any]:
@@ -222,11 +224,18 @@ def hashed_profile(profile: HardwareProfile | dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in UNHASHED_PROFILE_KEYS}
 
 
-def settings_sha256(profile: HardwareProfile, settings: dict[str, Any]) -> str:
+def settings_sha256(profile: HardwareProfile | dict[str, Any], settings: dict[str, Any]) -> str:
     """Hex sha256 over the canonical JSON of the hashed profile and the run settings: runs with the same hash measure
     the same thing, and only those resume or merge into one another."""
     body = {"profile": hashed_profile(profile), "settings": settings}
     return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def stored_settings_sha256(doc: ResultDocument) -> str:
+    """``settings_sha256`` of a stored run as this kit computes it, from the profile and settings the run recorded:
+    what resuming compares, so that a run stored before a change of what is hashed (``UNHASHED_PROFILE_KEYS``)
+    resumes when nothing that defines its numbers differs. The stored ``settings_sha256`` stays as it was written."""
+    return settings_sha256(doc.profile, doc.settings)
 
 
 # --- data -----------------------------------------------------------------------------------------------------------
@@ -366,7 +375,7 @@ def find_resumable(runs: list[tuple[Path, ResultDocument]], profile: str, suite:
         if (doc.status != "complete" or any(c.status == "failed" for c in doc.cells))
         and doc.profile.get("name") == profile
         and doc.suite_name == suite
-        and doc.settings_sha256 == settings_sha
+        and stored_settings_sha256(doc) == settings_sha
     ]
     return max(candidates)[1] if candidates else None
 
@@ -381,7 +390,7 @@ def latest_complete(runs: list[tuple[Path, ResultDocument]], profile: str, suite
         and not any(c.status == "failed" for c in doc.cells)
         and doc.profile.get("name") == profile
         and doc.suite_name == suite
-        and doc.settings_sha256 == settings_sha
+        and stored_settings_sha256(doc) == settings_sha
     ]
     return max(done)[1] if done else None
 
@@ -413,7 +422,7 @@ def open_document(
         path = find_resumable(runs, request.profile.name, request.suite_name, settings_sha)
     if path is not None:
         doc = load_results(path)
-        if doc.settings_sha256 != settings_sha:
+        if stored_settings_sha256(doc) != settings_sha:
             names = ("now", "in the run")
             diffs = [
                 f"profile.{d}"
