@@ -26,7 +26,11 @@ from bench.fsutil import atomic_write_bytes
 # process tree over the window), documents ``grid`` (the carbon intensity, PUE and price the derived gCO2e and cost
 # rest on) and ``calibration`` (each session's reference-workload index). Optional (None or empty in older
 # documents): a v2 document is a v3 document without them.
-SCHEMA_VERSION = 3
+# 4: cells gained ``truncated`` (LLM texts cut to fit the context window), ``power_series`` (power over time per
+# component), ``serving`` (an LLM cell's serving mode, latency and throughput) and ``training`` (the metered training
+# window). Optional (None in older documents): a v3 document is a v4 document without them. A v3 kit refuses a v4
+# document by its version, not on an unknown field.
+SCHEMA_VERSION = 4
 DOCUMENT_KIND = "bench.results"
 
 
@@ -358,7 +362,7 @@ class PartRecord(_Model):
 class ResultDocument(_Model):
     """A whole run. ``content_hash`` covers everything else."""
 
-    schema_version: Literal[3] = SCHEMA_VERSION
+    schema_version: Literal[4] = SCHEMA_VERSION
     kind: Literal["bench.results"] = DOCUMENT_KIND
     run_id: str
     status: Literal["running", "interrupted", "complete"]
@@ -473,8 +477,14 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 3}
 
 
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """v4 only added optional cell fields defaulting to None (``truncated``, ``power_series``, ``serving``,
+    ``training``): relabel. Their absence means "not recorded"."""
+    return {**data, "schema_version": 4}
+
+
 #: schema_version -> function turning a document of that version into the next version's shape.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(data: dict[str, Any], path: Path | str = "<memory>") -> dict[str, Any]:

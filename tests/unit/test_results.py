@@ -86,8 +86,27 @@ def test_a_v1_document_loads_as_v2(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
     doc = load_results(path)
-    assert doc.schema_version == results.SCHEMA_VERSION == 3
+    assert doc.schema_version == results.SCHEMA_VERSION == 4
     assert doc.parts == [] and all(c.gpus is None and c.nodes is None for c in doc.cells)
+
+
+def test_a_v3_document_reads_as_v4_without_the_new_cell_fields(tmp_path: Path) -> None:
+    data = document().model_dump(mode="json")
+    data["schema_version"] = 3
+    for c in data["cells"]:
+        for key in ("truncated", "power_series", "serving", "training"):
+            c.pop(key, None)
+    data["content_hash"] = results.content_hash(data)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    doc = load_results(path)
+    assert doc.schema_version == 4
+    assert all(c.truncated is None and c.power_series is None and c.serving is None for c in doc.cells)
+    data["schema_version"] = 5
+    data["content_hash"] = results.content_hash(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=r"schema_version 5 is newer than this kit understands \(4\)"):
+        load_results(path)
 
 
 def test_schema_violation_names_the_field(tmp_path: Path) -> None:
