@@ -124,3 +124,19 @@ def test_predict_before_fit_is_refused() -> None:
     for name in ("setfit", "finetune-head"):
         with pytest.raises(RuntimeError, match="before fit"):
             make(name).predict(["x"])
+
+
+def test_profile_training_settings_reach_the_backend() -> None:
+    from bench.config import load_profile
+    from bench.run.models import load_model
+
+    profile = load_profile("cpu")
+    profile = profile.model_copy(update={"training": {"setfit": {"num_iterations": 1}, "linear-bow": {"x": 1}}})
+    backend, _, error = load_model(get_model_spec("setfit"), profile, seed=3)
+    assert error is None and backend.overrides == {"num_iterations": 1} and backend.seed == 3
+    assert backend.embedder == profile.embedder
+    linear, _, error = load_model(get_model_spec("linear-bow"), profile, seed=0)  # only fine-tuned models take it
+    assert error is None
+    bad = profile.model_copy(update={"training": {"finetune-head": {"epoch": 2}}})
+    _, _, error = load_model(get_model_spec("finetune-head"), bad, seed=0)
+    assert isinstance(error, ConfigError) and "epoch" in str(error) and "epochs" in str(error)
