@@ -135,7 +135,7 @@ def test_profile_training_settings_reach_the_backend() -> None:
     backend, _, error = load_model(get_model_spec("setfit"), profile, seed=3)
     assert error is None and backend.overrides == {"num_iterations": 1} and backend.seed == 3
     assert backend.embedder == profile.embedder
-    linear, _, error = load_model(get_model_spec("linear-bow"), profile, seed=0)  # only fine-tuned models take it
+    _, _, error = load_model(get_model_spec("linear-bow"), profile, seed=0)  # only fine-tuned models take it
     assert error is None
     bad = profile.model_copy(update={"training": {"finetune-head": {"epoch": 2}}})
     _, _, error = load_model(get_model_spec("finetune-head"), bad, seed=0)
