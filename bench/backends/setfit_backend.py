@@ -189,13 +189,26 @@ class SetFitBackend:
         self._model = None
 
     def info(self) -> dict[str, Any]:
-        """Embedder and its pin, training settings and seed, library versions, device."""
+        """Embedder and its pin, training settings and seed, library versions, device.
+
+        Before ``fit`` (the runner records a model's info right after loading) the training settings are the ones
+        ``fit`` will use: SetFit's ``TrainingArguments`` with this seed and the overrides, library defaults
+        filled in."""
+        training = self._training
+        if training is None and "setfit" in sys.modules:
+            args = sys.modules["setfit"].TrainingArguments(seed=self.seed, **self.overrides)
+            training = {
+                "library": "setfit",
+                "seed": self.seed,
+                "overrides": dict(self.overrides),
+                "arguments": _training_arguments(args),
+            }
         return {
             "backend": "setfit",
             "device": self.device,
             "seed": self.seed,
             "embedder": {"name": self.embedder, "pin": self._pin},
-            "training": self._training,
+            "training": training,
             "classes": self._classes,
             "predict_batch_size": PREDICT_BATCH_SIZE,
             "library_versions": library_versions("setfit", "sentence_transformers", "transformers", "torch", "sklearn"),

@@ -57,6 +57,8 @@ def test_catalog_has_both_families_on_the_embedder() -> None:
 def test_trains_predicts_and_records_settings(name: str) -> None:
     backend = make(name)
     backend.load()
+    before = backend.info()["training"]  # the runner records info right after load: the settings fit will use
+    assert before["seed"] == 0 and (before.get("overrides") or before.get("settings"))
     backend.fit(*TRAIN, LABEL_NAMES)
     predicted = backend.predict(TEST[0])
     assert len(predicted) == len(TEST[0]) and set(predicted) <= {0, 1, 2}
