@@ -252,6 +252,12 @@ class HardwareProfile(_Strict):
     measurement: MeasurementSpec
     embedder: str = Field(description="Sentence-embedding model used by the *-embedding models (catalog name).")
     llm: LlmSpec = Field(default_factory=LlmSpec)
+    training: dict[str, dict[str, int | float | str | bool]] = Field(
+        default_factory=dict,
+        description="Training settings of the fine-tuned models (setfit, finetune-head) by model name, overriding the "
+        "backend's defaults, e.g. [training.setfit] num_iterations = 1 on a slow machine; recorded in each model's "
+        "info. A key the backend does not take fails that model's load, naming the accepted keys.",
+    )
     suites: dict[str, SuiteSpec]
     excluded_models: dict[str, str] = Field(
         default_factory=dict, description="Models that do not fit this profile, each with the reason."

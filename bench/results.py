@@ -63,6 +63,20 @@ class Window(_Model):
     max_loops_reached: bool = False
 
 
+class TrainingWindow(_Model):
+    """The metered training window of a trained model (``bench.run.cell.measure_training``): ``fit`` on the split's
+    training texts, repeated ``loops`` times until ``min_window_s`` as the inference window, with the same meters and
+    idle baseline. ``duration_s`` and ``energy`` are per fit (window / loops). Never part of an inference figure.
+    Optional in every schema version: None for zero-shot models and in documents written before it existed."""
+
+    duration_s: Annotated[float, Field(ge=0)] = Field(description="one fit (s)")
+    loops: Annotated[int, Field(ge=1)]
+    min_window_s: Annotated[float, Field(ge=0)]
+    max_loops_reached: bool = False
+    n_train: Annotated[int, Field(ge=0)] | None = None
+    energy: dict[str, EnergyValue] = Field(default_factory=dict, description="one fit, per component (J)")
+
+
 class CellError(_Model):
     type: str
     message: str
@@ -226,6 +240,9 @@ class Cell(_Model):
     )
     serving: ServingStats | None = Field(
         default=None, description="LLM cells: serving mode, latency and throughput (None: not an LLM, or older)"
+    )
+    training: TrainingWindow | None = Field(
+        default=None, description="trained models: the metered fit (None: zero-shot, or an older document)"
     )
 
     @model_validator(mode="after")

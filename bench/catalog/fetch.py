@@ -158,7 +158,7 @@ def fetch_profile(profile: HardwareProfile, *, only: list[str] | None = None) ->
         spec = MODELS.get(base_model_name(name))  # a placement variant fetches its base model
         if spec is None:
             raise ConfigError(f"profile {profile.name!r} uses unknown model {name!r}")
-        if spec.kind == "traditional":
+        if spec.kind in ("traditional", "finetuned"):
             needs_embedder = needs_embedder or "embedder" in spec.params
             continue
         model = str(spec.params["model"])

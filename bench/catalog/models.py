@@ -20,8 +20,8 @@ from typing import Any, Literal
 from bench.catalog.embedders import PAPER_EMBEDDER
 from bench.errors import ConfigError, did_you_mean
 
-ModelKind = Literal["traditional", "llm", "classifier"]
-KINDS: tuple[str, ...] = ("traditional", "llm", "classifier")
+ModelKind = Literal["traditional", "finetuned", "llm", "classifier"]
+KINDS: tuple[str, ...] = ("traditional", "finetuned", "llm", "classifier")
 
 
 class FrozenParams(Mapping[str, Any]):
@@ -70,7 +70,8 @@ class ModelSpec:
 
     ``name``: the kit's id (CLI, suites, results). ``paper_label``: the exact row label in the paper's tables
     (``paper/public_datasets_capella.csv``), so reports can put our number next to the paper's. ``kind``:
-    ``"traditional"`` (trained on the split's training texts) or ``"llm"`` (zero-shot). ``backend``: lazy
+    ``"traditional"`` (trained on the split's training texts), ``"finetuned"`` (the embedder itself fine-tuned on
+    them) or ``"llm"`` (zero-shot). ``backend``: lazy
     ``"module:Class"``. ``params``: constructor keyword arguments of the backend (read-only mapping).
     """
 
@@ -122,6 +123,30 @@ _TRADITIONAL: tuple[ModelSpec, ...] = (
     _traditional("xgboost-bow", "XGBoost BoW", "xgboost", "bow"),
     _traditional("xgboost-tfidf", "XGBoost Tf-idf", "xgboost", "tfidf-char"),
     _traditional("xgboost-embedding", "XGBoost Embedding", "xgboost", "embedding"),
+)
+
+# Fine-tuned encoders (not in the paper): the profile's sentence embedder trained on the split's training texts.
+# Settings live in the backends (library defaults for SetFit); a suite's CPU budget may lower them through params.
+_FINETUNED: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "setfit",
+        "",
+        "finetuned",
+        "bench.backends.setfit_backend:SetFitBackend",
+        {"embedder": _PAPER_EMBEDDER},
+        "SetFit (setfit >= 1.2): contrastive fine-tuning of the embedder on pairs of training texts, then a "
+        "LogisticRegression head; library defaults unless the profile's [training.setfit] says otherwise. Not a "
+        "paper model, so not a result to compare with the paper.",
+    ),
+    ModelSpec(
+        "finetune-head",
+        "",
+        "finetuned",
+        "bench.backends.finetune_head:FinetuneHeadBackend",
+        {"embedder": _PAPER_EMBEDDER},
+        "The embedder with a linear head (transformers AutoModelForSequenceClassification), every weight fine-tuned "
+        "5 epochs (AdamW, lr 5e-5, batch 16). Not a paper model, so not a result to compare with the paper.",
+    ),
 )
 
 #: The LLM backends by profile setting (``[llm] backend`` in a hardware profile); catalog entries default to the HF one.
@@ -183,7 +208,7 @@ _LLMS: tuple[ModelSpec, ...] = (
     ),
 )
 
-_ALL: tuple[ModelSpec, ...] = _TRADITIONAL + _LLMS
+_ALL: tuple[ModelSpec, ...] = _TRADITIONAL + _FINETUNED + _LLMS
 
 
 def gpus_needed(params_b: float, gpu_memory_gb: float, *, bytes_per_param: int = 2, overhead: float = 1.15) -> int:
@@ -422,7 +447,7 @@ def get_model_spec(name: str) -> ModelSpec:
 
 
 def list_models(kind: str | None = None) -> list[ModelSpec]:
-    """All models in catalog order, or only those of ``kind`` ("traditional" or "llm")."""
+    """All models in catalog order, or only those of ``kind`` (one of ``KINDS``)."""
     if kind is not None and kind not in KINDS:
         raise ConfigError(f"unknown model kind {kind!r}.{did_you_mean(kind, KINDS)} Known kinds: {', '.join(KINDS)}.")
     return [spec for spec in MODELS.values() if kind is None or spec.kind == kind]

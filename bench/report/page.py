@@ -25,6 +25,7 @@ from bench.analysis import model_rows
 from bench.report import svg
 from bench.report.compare import compare_context
 from bench.report.format import get, num
+from bench.report.sections.breakeven import breakeven_view
 from bench.report.sections.conditions import conditions_view
 from bench.report.sections.datasets import dataset_views
 from bench.report.sections.facts import head_facts, manifest, meters_table, warnings
@@ -55,6 +56,7 @@ def report_context(doc: Any) -> dict[str, Any]:
         "regression": regression_view(doc),
         "serving": serving_view(doc, all_rows),
         "configurations": configuration_views(all_rows),
+        "breakeven": breakeven_view(doc),
         "scaleout": scaleout_view(doc, all_rows),
         "timeline": timeline_view(doc),
         "conditions": conditions_view(doc),

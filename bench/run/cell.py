@@ -1,13 +1,15 @@
-"""One cell (data set x model x repetition): fit on the split's training texts (timed, not metered: the paper
-measures inference only), warm up, then one metered window around inference over the whole test split, synchronized
-at both edges. A window shorter than the minimum repeats the whole test-set inference until long enough (or the loop
-cap) and divides by the loop count. Energies are per pass, gross and net of idle power; the finished cell is checked
-for plausibility (``bench.validation.cell_validity``) and carries the reasons in ``Cell.validity``. Any exception
-becomes a failed cell with its stage and traceback.
+"""One cell (data set x model x repetition): fit on the split's training texts (trained models: in a metered training
+window of its own, ``measure_training``, with the same meters, idle baseline and loop rule; kept apart from every
+inference figure, as the paper measures inference only), warm up, then one metered window around inference over the
+whole test split, synchronized at both edges. A window shorter than the minimum repeats the whole test-set inference
+until long enough (or the loop cap) and divides by the loop count. Energies are per pass, gross and net of idle
+power; the finished cell is checked for plausibility (``bench.validation.cell_validity``) and carries the reasons in
+``Cell.validity``. Any exception becomes a failed cell with its stage and traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
@@ -24,6 +26,7 @@ from bench.results import (
     OtherLoad,
     PowerSeries,
     ServingStats,
+    TrainingWindow,
     TruncatedText,
     Window,
 )
@@ -70,6 +73,50 @@ def measure_window(
     return predictions, window, reading
 
 
+def measure_training(
+    backend: Any,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    label_names: Sequence[str],
+    language: str,
+    meter_set: Any,
+    *,
+    min_window_s: float,
+    max_loops: int,
+    idle_w: dict[str, float | None] | None,
+) -> TrainingWindow:
+    """One metered training window: ``backend.fit`` on the training texts, repeated until ``min_window_s`` (s) or
+    ``max_loops`` (every fit starts afresh, so the last one is the model that is tested), synchronized at both edges.
+    Energy and duration are per fit, gross and net of idle power (``per_pass``). The first fit includes one-time
+    costs a library may have (lazy imports inside ``fit``); there is no warm-up fit. An exception of ``fit`` closes the
+    window (its reading discarded) and propagates: the cell fails "during training", naming the reason."""
+    backend.synchronize()
+    meter_set.start()
+    started = time.perf_counter()
+    loops = 0
+    try:
+        while True:
+            backend.fit(texts, labels, label_names, language=language)
+            loops += 1
+            if time.perf_counter() - started >= min_window_s or loops >= max_loops:
+                break
+        backend.synchronize()
+    except BaseException:
+        with contextlib.suppress(Exception):  # close the window (its reading is void) so the next cell can open one
+            meter_set.stop()
+        raise
+    reading = meter_set.stop()
+    duration_s = reading.duration_s / loops
+    return TrainingWindow(
+        duration_s=duration_s,
+        loops=loops,
+        min_window_s=min_window_s,
+        max_loops_reached=loops >= max_loops and reading.duration_s < min_window_s,
+        n_train=len(texts),
+        energy=per_pass(reading.components, loops, duration_s, idle_w, getattr(reading, "component_duration_s", None)),
+    )
+
+
 def per_pass(
     components: dict[str, Any],
     loops: int,
@@ -109,22 +156,39 @@ def run_cell(
     load_s: float | None,
     gpus: int | None,
     expectations: Expectations,
+    meter_training: bool = False,
 ) -> Cell:
     """Train, warm up, measure and check one cell; any exception becomes a failed cell.
 
-    ``gpus``: the GPUs the cell used and was metered on (an allocation or a host run's placement), None otherwise;
-    ``expectations``: what the document the cell goes into expects of its cells (GPU count, power limits)."""
+    ``meter_training``: fit in a metered training window (``measure_training``; trained models), else fit timed
+    only (zero-shot models, whose fit just records the labels). ``gpus``: the GPUs the cell used and was metered on
+    (an allocation or a host run's placement), None otherwise; ``expectations``: what the document the cell goes into
+    expects of its cells (GPU count, power limits)."""
     started = now_iso()
     split = data.record.splits[rep]
-    stage = "fit"
+    stage = "training" if meter_training else "fit"
+    training: TrainingWindow | None = None
     try:
         train_texts = [data.texts[i] for i in split.train_idx]
         train_labels = [data.labels[i] for i in split.train_idx]
         test_texts = [data.texts[i] for i in split.test_idx]
         test_labels = data.record.test_labels[str(rep)]
         t0 = time.perf_counter()
-        backend.fit(train_texts, train_labels, data.record.label_names, language=data.record.language)
-        train_s = time.perf_counter() - t0
+        if meter_training:
+            training = measure_training(
+                backend,
+                train_texts,
+                train_labels,
+                data.record.label_names,
+                data.record.language,
+                meter_set,
+                min_window_s=min_window_s,
+                max_loops=max_loops,
+                idle_w=idle_w,
+            )
+        else:
+            backend.fit(train_texts, train_labels, data.record.label_names, language=data.record.language)
+        train_s = training.duration_s if training is not None else time.perf_counter() - t0
         stage = "warm-up"
         if hasattr(backend, "prepare"):  # LLMs: texts cut to fit the context window (--truncate), outside the window
             backend.prepare(test_texts)
@@ -164,6 +228,7 @@ def run_cell(
         others=other_load(reading),
         truncated=truncated_texts(backend),
         power_series=power_series(reading),
+        training=training,
     )
     if gpus is not None:
         cell.gpus = gpus

@@ -271,6 +271,7 @@ class _ModelSlot:
         self.placed: int | None = None
         self.meters: Any = session.meter_set
         self.idle_w: dict[str, float | None] | None = None
+        self.trains = False  # the loaded model trains on the split (its fit is metered in a window of its own)
 
     def switch(self, model_name: str, spec: Any) -> None:
         """Close the loaded model and load ``spec``: its placement's meters and idle power, its backend (or the
@@ -278,6 +279,7 @@ class _ModelSlot:
         self.close()
         request = self.request
         self.model = model_name
+        self.trains = spec.kind in ("traditional", "finetuned")
         self.placed = host_placement_gpus(spec, request.profile, gpus=request.gpus, nodes=request.nodes)
         self.meters, indices = self.session.meters_for(self.placed)
         self.idle_w = idle_power_for(self.idle, indices)
@@ -306,6 +308,7 @@ class _ModelSlot:
             load_s=self.load_s,
             gpus=allocated if allocated is not None else self.placed,
             expectations=expectations,
+            meter_training=self.trains,
         )
         self.load_s = 0.0  # the model stays loaded for the next cells
         return cell

@@ -1,6 +1,7 @@
 """Which backend serves a catalog model on this profile, and loading it.
 
-Traditional models get the profile's device and embedder. LLMs get the profile's serving settings (``[llm]``:
+Traditional and fine-tuned models get the profile's device and embedder (fine-tuned ones also its ``[training.<model>]``
+settings). LLMs get the profile's serving settings (``[llm]``:
 backend, serving mode, batch size, token budget, constrained decoding, dtype), their placement on the profile's GPUs
 (``bench.catalog.placement``: vLLM's tensor parallel size per node, pipeline parallel size over nodes) and their
 locked Hub revision (``bench.catalog.lock``). Loading is timed; a model that fails to load is returned as its error,
@@ -31,6 +32,8 @@ def load_model(
         overrides["label_map"] = dict(label_map or {})
     if "embedder" in spec.params:
         overrides["embedder"] = profile.embedder  # the profile pins the embedder it can have
+    if spec.kind == "finetuned":
+        overrides.update(profile.training.get(spec.name, {}))  # the profile's training budget ([training.<model>])
     t0 = time.perf_counter()
     try:
         if spec.kind == "llm":

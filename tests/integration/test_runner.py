@@ -62,6 +62,11 @@ def test_smoke_suite_writes_a_valid_complete_result(tmp_path: Path) -> None:
         ram = series.components["ram"]
         window_j = cell.energy["ram"].energy_j * cell.window.loops
         assert sum(ram.watts) * ram.interval_s == pytest.approx(window_j, rel=0.05)
+        # training: its own metered window, same meters and method labels, apart from the inference energy
+        assert cell.training is not None and cell.training.n_train == 200
+        assert cell.training.duration_s * cell.training.loops >= 0.2 or cell.training.max_loops_reached
+        assert cell.training.energy["cpu"].method == cell.energy["cpu"].method
+        assert cell.training.energy["ram"].energy_j > 0 and cell.train_s == cell.training.duration_s
     # the same splits for every model, recorded as indices
     record = doc.datasets["tomatoes-offline"]
     assert len(record.splits) == 2 and len(record.splits[0].test_idx) == 200
