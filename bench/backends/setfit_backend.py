@@ -51,7 +51,7 @@ def check_training_set(texts: Sequence[str], labels: Sequence[int], label_names:
         )
         raise DataError(
             f"model {model}: every class needs at least {MIN_TEXTS_PER_CLASS} training texts (SetFit trains on "
-            f"pairs of texts of one class); too few in {named}. Use a larger training split (--train-size) or drop "
+            f"pairs of texts of one class); too few in {named}. Use a larger training split (--n-train) or drop "
             "the class from the data."
         )
 

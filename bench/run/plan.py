@@ -172,6 +172,9 @@ def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
         settings["data_files"] = {name: spec.model_dump(mode="json") for name, spec in sorted(files.items())}
     if request.label_map:
         settings["label_map"] = dict(sorted(request.label_map.items()))
+    trained = {m: dict(request.profile.training[m]) for m in suite.models if m in request.profile.training}
+    if trained:  # the profile's training settings of the models this run trains ([training.<model>])
+        settings["training"] = dict(sorted(trained.items()))
     # The allocation a run was given changes what a cell measures (GPUs metered, pipeline stages), so a resume must
     # not mix allocations. Recorded only when not the default, so runs without them keep their settings hash.
     if request.gpus is not None:
@@ -215,7 +218,9 @@ def lock_warnings(suite: SuiteSpec) -> list[str]:
 #: would stop every run started before the table existed from resuming. ``suites``: the run's own suite, as run, is
 #: in its settings (``run_settings``); the profile's other suites say nothing about it, and hashing them would stop
 #: every stored run from resuming whenever a suite is added to its profile. Both stay in the results' ``profile``.
-UNHASHED_PROFILE_KEYS = frozenset({"slurm", "suites"})
+#: ``training``: the settings of the models the run trains are in its settings (``run_settings``); the others'
+#: say nothing about it.
+UNHASHED_PROFILE_KEYS = frozenset({"slurm", "suites", "training"})
 
 
 def hashed_profile(profile: HardwareProfile | dict[str, Any]) -> dict[str, Any]:
