@@ -152,14 +152,16 @@ def test_slurm_scheduling_fields_do_not_change_the_settings_hash(slurm_run: Path
     import hashlib
 
     from bench.results import canonical_json
+    from bench.run.plan import UNHASHED_PROFILE_KEYS
     from bench.runner import settings_sha256 as _settings_sha256
 
     profile = load_profile("cpu")
     settings = load_manifest(slurm_run)["settings"]
     dump = profile.model_dump(mode="json")
     assert "slurm" in dump  # the hash leaves it out: the hashed dict is the profile of before the table existed
-    # (and the profile's suites: the run's own suite, as run, is in its settings)
-    body = {"profile": {k: v for k, v in dump.items() if k not in ("slurm", "suites")}, "settings": settings}
+    # (and the profile's suites and training tables: what of them the run uses is in its settings)
+    body = {"profile": {k: v for k, v in dump.items() if k not in UNHASHED_PROFILE_KEYS}, "settings": settings}
+    assert UNHASHED_PROFILE_KEYS == {"slurm", "suites", "training"}
     assert _settings_sha256(profile, settings) == hashlib.sha256(canonical_json(body)).hexdigest()
 
     longer = profile.model_copy(update={"slurm": profile.slurm.model_copy(update={"time": "07:00:00"})})
