@@ -158,6 +158,10 @@ class VllmBackend(ZeroShotBackend):
         """
         # vLLM logs every engine step at INFO; the runner's progress bar is the interface. An explicit setting wins.
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        from bench.backends.hf_pipeline import resolve_model
+
+        # The model first (an unpinned or uncached Hub id is refused without vLLM), the platform, then the tokenizer.
+        self._model_path, self._pin = resolve_model(self.model, self.revision)
         vllm = import_optional("vllm", "the vllm backend")
         platform = importlib.import_module("vllm.platforms").current_platform
         wanted = "cpu" if self._on_cpu else "cuda"

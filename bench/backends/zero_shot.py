@@ -168,11 +168,13 @@ class ZeroShotBackend:
 
         from bench.backends.hf_pipeline import resolve_model
 
-        path, self._pin = resolve_model(self.model, self.revision)
+        if self._model_path is None:  # a backend may have resolved it already
+            self._model_path, self._pin = resolve_model(self.model, self.revision)
+        path = self._model_path
         tokenizer = transformers.AutoTokenizer.from_pretrained(path)
         if not tokenizer.chat_template:
             raise ConfigError(f"model {self.model!r}: its tokenizer has no chat template; the prompt needs one")
-        self._model_path, self._tokenizer = path, tokenizer
+        self._tokenizer = tokenizer
 
     def context_window(self) -> int | None:
         """The most tokens (prompt + answer) one request may hold: the model's own maximum from its config.json

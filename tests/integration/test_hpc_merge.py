@@ -161,7 +161,7 @@ def test_slurm_scheduling_fields_do_not_change_the_settings_hash(slurm_run: Path
     assert "slurm" in dump  # the hash leaves it out: the hashed dict is the profile of before the table existed
     # (and the profile's suites and training tables: what of them the run uses is in its settings)
     body = {"profile": {k: v for k, v in dump.items() if k not in UNHASHED_PROFILE_KEYS}, "settings": settings}
-    assert UNHASHED_PROFILE_KEYS == {"slurm", "suites", "training"}
+    assert {"slurm", "suites", "training"} == UNHASHED_PROFILE_KEYS
     assert _settings_sha256(profile, settings) == hashlib.sha256(canonical_json(body)).hexdigest()
 
     longer = profile.model_copy(update={"slurm": profile.slurm.model_copy(update={"time": "07:00:00"})})
