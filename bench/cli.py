@@ -285,7 +285,10 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
             *(["invalid answers"] if shown else []),
             *(["texts/s", "latency s median/p95", "s/batch"] if served else []),
         ):
-            table.add_column(col, justify="left" if col == "model" else "right")
+            # a configured model's name has no spaces to wrap at: fold it rather than cut its configuration off
+            table.add_column(
+                col, justify="left" if col == "model" else "right", overflow="fold" if col == "model" else None
+            )
         methods: dict[str, set[str]] = {}
         for r in (r for r in rows if r.dataset == dataset):
             for component, method in r.component_methods.items():

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.markup import escape
+
 from bench.results import Cell, ResultDocument
 from bench.run.cell import cell_brief
 from bench.run.plan import WARMUP_TEXTS, GridKey
@@ -174,22 +176,24 @@ class RunProgress:
         self._bar.update(self._task, eta=self.eta.remaining().short())
 
     def cell_started(self, model: str, dataset: str, rep: int) -> None:
-        self._bar.update(self._task, description=f"{model} · {dataset} · rep {rep}")
+        self._bar.update(self._task, description=escape(f"{model} · {dataset} · rep {rep}"))
 
     def cell_finished(self, cell: Cell, cell_s: float) -> None:
         """Count the cell, tell what went wrong with it, and (in logs) print its line with the time left."""
         self.done += 1
         self.eta.cell_done(cell.model, cell.dataset, cell_s)
-        where = f"{cell.model} · {cell.dataset} · rep {cell.repetition}"
+        # `smollm2-135m[serving=batched]` is not rich markup: escaped, or rich drops the configuration
+        where = escape(f"{cell.model} · {cell.dataset} · rep {cell.repetition}")
         if cell.status == "failed" and cell.error is not None:
-            self.print(f"[red]failed[/] {where}: {cell.error.type}: {cell.error.message}")
+            self.print(f"[red]failed[/] {where}: {escape(f'{cell.error.type}: {cell.error.message}')}")
         elif cell.validity:
-            self.print(f"[yellow]invalid[/] {where}: " + "; ".join(cell.validity))
+            self.print(f"[yellow]invalid[/] {where}: " + escape("; ".join(cell.validity)))
         left = self.eta.remaining()
         if not self.console.is_terminal and self.enabled:
             # No live bar in logs (CI, Slurm): one line per cell with the time left instead.
             elapsed = time.perf_counter() - self._started
             self.console.print(
-                f"[{self.done}/{self.total}] {where}: {cell_brief(cell)} (elapsed {elapsed:.0f} s, ETA {left.long()})"
+                f"[{self.done}/{self.total}] {where}: {escape(cell_brief(cell))} (elapsed {elapsed:.0f} s, "
+                f"ETA {escape(left.long())})"
             )
         self._bar.update(self._task, advance=1, eta=left.short())
