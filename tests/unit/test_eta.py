@@ -81,3 +81,25 @@ def test_a_model_on_another_data_set_is_better_than_nothing() -> None:
 @pytest.mark.parametrize(("seconds", "text"), [(0.4, "0 s"), (42, "42 s"), (185, "3 min 05 s"), (7620, "2 h 07 min")])
 def test_durations_read_as_people_write_them(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_a_configured_model_keeps_its_configuration_in_the_log_lines() -> None:
+    """`smollm2-135m[serving=batched,batch_size=4]` is not rich markup: without escaping, rich dropped the brackets and
+    every configuration of the serving suite read `smollm2-135m` in the per-cell lines and the ETA."""
+    import io
+
+    from rich.console import Console
+
+    from bench.run.progress import RunProgress
+
+    configured = "smollm2-135m[serving=batched,batch_size=4]"
+    other = "smollm2-135m[serving=scoring]"
+    out = io.StringIO()
+    console = Console(file=out, width=400, force_terminal=False)
+    eta = Eta(_todo(**{configured: 1, other: 1}), profile="cpu", min_window_s=2.0, floor_cell_s=2.0)
+    with RunProgress(console, 2, eta, enabled=True) as progress:
+        progress.cell_finished(cell(0, model=configured, validity=["other processes used [60%]"]), 3.0)
+    printed = out.getvalue()
+    assert f"[1/2] {configured} · toy · rep 0" in printed
+    assert f"not timed yet: {other}" in printed
+    assert "other processes used [60%]" in printed
