@@ -53,6 +53,8 @@ def test_paper_placements_on_h100_nodes() -> None:
     assert placement_for(get_model_spec("llama-3.1-70b"), h100) == Placement(1, 2)
     assert placement_for(get_model_spec("linear-bow"), h100) == Placement(1, 1)
     assert placement_for(get_model_spec("linear-bow"), load_profile("cpu")) == Placement(1, 0)
+    # an LLM of the user's: its size is not in the catalog, one GPU
+    assert placement_for(get_model_spec("hf:/models/mine[serving=scoring]"), h100) == Placement(1, 1)
     # the paper's two-node run: 1 GPU on each of two nodes, only where multi-node is enabled
     assert placement_for(get_model_spec("llama-3.1-70b@2x1"), h100, max_nodes=2) == Placement(2, 1)
     with pytest.raises(ConfigError, match="cannot hold the model, it needs 2"):
