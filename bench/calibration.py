@@ -171,15 +171,15 @@ def calibrate(
 
     ``device``: the profile's device (``cpu``: ``REFERENCE``; ``cuda``: ``GPU_REFERENCE``). ``workload``: a workload
     built by the caller (``TorchGemm("cpu", n=64, dtype="float32")`` in tests) instead of ``workload_for(device)``;
-    the record carries its own reference name and FLOP per unit. Raises nothing the run should stop for: a workload
+    the record carries its reference name, FLOP per unit and device. Raises nothing the run should stop for: a workload
     that cannot be built or a failing window is recorded with its error as the reason (no index)."""
     from bench.analysis import total_energy_j
     from bench.fsutil import now_iso
     from bench.results import Calibration
     from bench.run.cell import measure_window, other_load, per_pass
 
-    known = (workload.reference, workload.unit_flop) if workload is not None else reference_for(device)
-    if known is None:
+    known = reference_for(device)
+    if workload is None and known is None:
         return Calibration(
             session=session,
             reference="none",
@@ -188,9 +188,13 @@ def calibrate(
             measured_at=now_iso(),
             reason=f"no reference workload for device {device!r} (the kit has one for cpu and cuda)",
         )
-    base: dict[str, Any] = {"session": session, "reference": known[0], "device": device, "unit_flop": known[1]}
+    base: dict[str, Any] = {"session": session, "device": device}
+    if known is not None:
+        base.update(reference=known[0], unit_flop=known[1])
     try:
         gemm = workload if workload is not None else workload_for(device)
+        # What runs is what the record names: its reference, its FLOP and the device its tensors are on
+        base.update(reference=gemm.reference, unit_flop=gemm.unit_flop, device=gemm.device)
         for _ in range(WARMUP_UNITS):  # outside the window: BLAS threads or cuBLAS handles created, pages touched
             gemm.predict(None)
         gemm.synchronize()
