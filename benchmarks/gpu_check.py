@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     if gpu_meter is None:
         print(f"gpu-check: no GPU can be metered here: {described['components']['gpu']['reason']}", file=sys.stderr)
         return 2
-    limit_w = next(iter(g["power_limit_w"] for g in gpu_meter.describe()["gpus"]), None)
+    gpus = gpu_meter.describe()["gpus"]  # read while NVML is open (the run opens its own)
+    limit_w = next(iter(g["power_limit_w"] for g in gpus), None)
     import torch
 
     device = "cuda" if torch.cuda.is_available() and fake is None else "cpu"
@@ -364,7 +365,10 @@ def main(argv: list[str] | None = None) -> int:
             metered(f"decoder: hf pipeline {serving}", llm, texts[: 8 if serving == "sequential" else 32])
             llm.close()
         meters.close()  # the run builds its own meter set
-        run_paths = run_kit(args, gpu_meter.describe()["gpus"], tiny, texts, labels, fake is not None)
+        try:
+            run_paths = run_kit(args, gpus, tiny, texts, labels, fake is not None)
+        except Exception as exc:  # the cross-check's numbers are still written, with why the run is missing
+            run_paths = {"error": f"{type(exc).__name__}: {exc}", "validation": [f"the kit's run failed: {exc}"]}
     finally:
         meters.close()
         work.cleanup()
@@ -404,15 +408,16 @@ def main(argv: list[str] | None = None) -> int:
     bad = {k: v for k, v in problems.items() if v}
     for name, items in bad.items():
         print(f"PROBLEM {name}: {'; '.join(items)}")
-    print(f"calibration: {run_paths['calibration']}")
-    print(f"results: {run_paths['results']}")
-    print(f"report: {run_paths['report']}")
+    if "results" in run_paths:
+        print(f"calibration: {run_paths['calibration']}")
+        print(f"results: {run_paths['results']}")
+        print(f"report: {run_paths['report']}")
     for problem in run_paths["validation"]:
         print(f"PROBLEM bench validate: {problem}")
     if run_paths["validation"]:
         bad["bench validate"] = run_paths["validation"]
     else:
-        print(f"bench validate {run_paths['results']}: ok")
+        print(f"bench validate {run_paths['results']}: ok (cells: {run_paths['cells']})")
     print(
         f"gpu-check: {len(windows)} windows in {doc['total_s']:.0f} s{' on a FAKE NVML' if fake else ''}; "
         f"{args.out / 'gpu-check.json'}"
