@@ -325,7 +325,7 @@ def test_a_power_series_that_integrates_to_the_cells_energy_passes() -> None:
 
 
 def test_a_power_series_that_disagrees_with_the_cells_energy_is_a_problem() -> None:
-    tampered = _series_cell(cpu_j_per_pass=1.2)  # 4.8 J metered, the series says 4 J; tolerance 0.02 + 0.5 J
+    tampered = _series_cell(1, cpu_j_per_pass=1.2)  # 4.8 J metered, the series says 4 J; tolerance 0.02 + 0.5 J
     (problem,) = series_energy_problems(tampered)
     assert problem.startswith("power_series.cpu: its integral is 4 J over the window (20 bins of 0.1 s)")
     assert "metered cpu energy is 4.8 J (1.2 J x 4 loops)" in problem and "may differ by 0.52 J" in problem
