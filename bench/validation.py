@@ -14,6 +14,8 @@ numbers agree with each other and with physics:
   used outside the run's process tree over a window long enough to judge, and no other process on a metered GPU;
   GPU telemetry at the window's edges (``gpu_telemetry_problems``): no thermal or power throttling, temperatures
   within ``GPU_TEMPERATURE_RANGE_C``.
+- power series (``series_energy_problems``, in ``check_document`` only): each component's stored power over time
+  integrates to the cell's metered gross energy of that component, within the tolerance its bin layout allows.
 
 A failing check marks the cell invalid with the reason; ``check_document`` reports it, so ``bench validate`` does too.
 """
@@ -63,6 +65,13 @@ THROTTLE_REASONS = {
     "hw_thermal_slowdown": "thermal",
     "hw_slowdown": "hardware (thermal or power brake)",
 }
+#: Relative rounding of a power series' bins: each mean power is stored to 3 significant digits
+#: (``bench.meters.series.DIGITS``), off by at most half a unit in the third digit: 0.005 x 10^k for a value
+#: d.dd x 10^k, at most 0.5% of it (at 1.00 x 10^k; 0.05% at 9.99 x 10^k).
+SERIES_ROUNDING = 0.005
+#: Bins at each edge of a window whose energy a power series may miss or the meter may count beyond it
+#: (``series_energy_problems``).
+SERIES_EDGE_BINS = 1
 #: The share of the machine's CPU time that processes outside the run may use in a window before it is invalid, where
 #: the profile does not say (``measurement.max_other_cpu_share``; documents written before it existed).
 MAX_OTHER_CPU_SHARE = 0.10
@@ -337,6 +346,46 @@ def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
     return reasons
 
 
+def series_energy_problems(cell: Cell) -> list[str]:
+    """Where a cell's power series (``Cell.power_series``) and its metered energy disagree: per component, the
+    series' integral (mean power per bin x bin width, summed: J over the whole window, all loops) against the cell's
+    gross energy of that component (J per pass x ``window.loops``). Empty when they agree, or when the cell has no
+    series (older documents, multi-node windows) or a component no number.
+
+    Tolerance, from the bin layout of ``bench.meters.series`` (``encoding = "mean-power-bins-v1"``):
+
+    - rounding: every bin is stored to 3 significant digits, so the integral is within ``SERIES_ROUNDING`` (0.5%) of
+      what was recorded;
+    - the edges: the series runs from the meter set's first read to its last, inside each primary meter's own window
+      (each meter opens before and closes after the read; a counter read lags the counter's last update). Bins are
+      never finer than the source resolves (the read period, at least ``COUNTER_BINS`` counter updates, or the sample
+      period), so what falls between an edge read and the meter's own edge is at most ``SERIES_EDGE_BINS`` (one) bin
+      at each end, at no more than the series' highest bin power.
+
+    So ``|integral - metered| <= SERIES_ROUNDING x integral + 2 x SERIES_EDGE_BINS x interval_s x max(watts)``. A
+    series of few bins is checked loosely (one bin: anything within about 3x passes): its layout resolves no more.
+    Raises nothing; a component whose metered energy is stored without a series is not checked."""
+    series = cell.power_series
+    if series is None or cell.window is None or cell.status != "ok":
+        return []
+    out: list[str] = []
+    for component, curve in series.components.items():
+        value = cell.energy.get(component)
+        if value is None or value.energy_j is None or not curve.watts:
+            continue
+        metered_j = value.energy_j * cell.window.loops
+        integral_j = sum(curve.watts) * curve.interval_s
+        tolerance_j = SERIES_ROUNDING * integral_j + 2 * SERIES_EDGE_BINS * curve.interval_s * max(curve.watts)
+        if abs(integral_j - metered_j) > tolerance_j:
+            out.append(
+                f"power_series.{component}: its integral is {integral_j:.4g} J over the window ({len(curve.watts)} "
+                f"bins of {curve.interval_s:.4g} s), but the cell's metered {component} energy is {metered_j:.4g} J "
+                f"({value.energy_j:.4g} J x {cell.window.loops} loops); they may differ by {tolerance_j:.3g} J "
+                "(rounding and one bin at each edge)"
+            )
+    return out
+
+
 def placement_gpus(model: str, profile: Any) -> int | None:
     """GPUs over all nodes the model's placement on ``profile`` has (``placement_for``, as ``bench slurm`` and the
     runner place it); None when the profile or model is unknown or the model does not fit."""
@@ -417,6 +466,7 @@ def check_document(doc: ResultDocument) -> list[Problem]:
         reasons = cell_validity(cell, expect)
         problems.extend(Problem(where, r) for r in reasons)
         problems.extend(Problem(where, f"marked invalid at run time: {r}") for r in cell.validity if r not in reasons)
+        problems.extend(Problem(where, p) for p in series_energy_problems(cell))
     for i, idle in enumerate(doc.idle):
         where = f"idle[{i}] (session {idle.session}, {idle.phase})"
         for component, power_w in idle.power_w.items():

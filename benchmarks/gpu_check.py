@@ -5,11 +5,21 @@
 Windows metered (each ``--window-s`` long, 10 s by default: NVML's counter floor): the idle baseline; a traditional
 cell (bag of words + logistic regression on generated texts); an embedding cell (``--embedder`` folder, or a tiny
 random-weight sentence-transformer built here; float16 on CUDA); a tiny random-weight decoder (built here with a
-locally trained tokenizer) through the transformers pipeline, sequential and batched. Over every window three GPU
-methods integrate the same span: NVML's energy counter (the primary meter), NVML power sampled at 10 Hz and
+locally trained tokenizer) through the transformers pipeline, sequential, batched and scoring. Over every window
+three GPU methods integrate the same span: NVML's energy counter (the primary meter), NVML power sampled at 10 Hz and
 ``nvidia-smi`` power polling (side meters, ``build_meter_set(gpu_cross_check=True)``). The ratios counter/sampling
 and counter/nvidia-smi are printed per window and written to DIR/gpu-check.json; nvidia-smi's column is
 "unavailable" with the reason where the tool is absent, never a zero.
+
+Then the kit's own run (``run_kit``): the generated texts as a CSV (DIR/gpu-check-texts.csv), an ad-hoc run through
+``bench.runner.run`` (what ``bench run --dataset FILE --model ...`` does: meters, idle baseline, calibration, the loop
+rule, validity, the plausibility checks) on a profile made for the GPUs NVML sees (``check_profile``: device cuda, the
+hf_pipeline LLM backend), 1 repetition, windows of ``--window-s``; models: linear-bow and the tiny decoder folder as
+an own ``hf:`` model served sequential, batched and scoring (the embedder is no catalog embedder, so the embedding cell
+stays a cross-check window only). It writes DIR/<run id>/results.json and report.html, validates them as ``bench
+validate`` does, and prints both paths. On the fake NVML the profile still says cuda (so the fake GPU is metered and
+checked as a GPU run's), while the models and the calibration's torch GEMM run on the CPU, which has no CUDA: the
+calibration is then ``gemm-torch-f32-256-v1``, not the GPU reference, as its record says.
 
 ``--wheels DIR`` installs the wheels there (``pip install --no-index --no-deps --target``, a temp folder put first
 on sys.path) BEFORE importing the kit: pydantic is a hard dependency and is not in a stock CUDA PyTorch environment.
@@ -153,6 +163,116 @@ def check_window(record: dict[str, Any], gpu_limit_w: float | None) -> list[str]
     return problems
 
 
+#: The decoder's serving modes, in the cross-check windows and in the kit's run.
+SERVINGS = ("sequential", "batched", "scoring")
+#: The kit run's split of the generated texts (1 repetition).
+RUN_N_TRAIN = 64
+RUN_N_TEST = 32
+
+
+def check_profile(gpus: list[dict[str, Any]], window_s: float, fake: bool, max_other_cpu_share: float | None) -> Any:
+    """The hardware profile of the kit's run: the H100 profile's fields, made for the GPUs NVML sees (their name as
+    the pattern, their count, the lowest power limit as the profile's maximum), device cuda, windows and idle baseline
+    of ``window_s`` s, no CodeCarbon (a side meter the check does not need), the calibration on, and the hf_pipeline
+    LLM backend with 4 new tokens (float16 on a GPU; float32 on the fake NVML's CPU). Raises ValueError without a GPU
+    and pydantic's ValidationError if the result is not a valid profile."""
+    import re
+
+    from bench.config import HardwareProfile, load_profile
+
+    if not gpus:
+        raise ValueError("the kit's run needs a metered GPU; NVML lists none")
+    base = load_profile("h100").model_dump()
+    limits = [g["power_limit_w"] for g in gpus if g.get("power_limit_w")]
+    base.update(
+        name="gpu-check",
+        description=f"benchmarks/gpu_check.py on {len(gpus)} x {gpus[0]['name']}" + (" (FAKE NVML)" if fake else ""),
+        hardware={
+            "device": "cuda",
+            "gpu_model_pattern": re.escape(str(gpus[0]["name"])),
+            "gpu_count": len(gpus),
+            "gpu_max_power_w": min(limits) if limits else None,
+        },
+    )
+    base["measurement"].update(min_window_s=window_s, idle_baseline_s=window_s, codecarbon=False, calibration=True)
+    if max_other_cpu_share is not None:
+        base["measurement"]["max_other_cpu_share"] = max_other_cpu_share
+    base["llm"].update(backend="hf_pipeline", serving="sequential", batch_size=16, max_new_tokens=4)
+    base["llm"]["dtype"] = "float32" if fake else "float16"
+    return HardwareProfile.model_validate(base)
+
+
+def run_kit(
+    args: argparse.Namespace, gpus: list[dict[str, Any]], decoder: Path, texts: list[str], labels: list[int], fake: bool
+) -> dict[str, Any]:
+    """The kit's own run over the generated texts (see the module's docstring): returns the paths of results.json and
+    report.html, the calibration in words, and what ``bench validate`` finds (empty: accepted).
+
+    On the fake NVML, backends are created on the CPU and the calibration runs a CPU torch GEMM (there is no CUDA);
+    both are put back afterwards. Raises what ``bench.runner.run`` raises for a run that cannot start."""
+    import csv
+
+    import bench.backends
+    import bench.calibration
+    from bench.report import write_report
+    from bench.runner import RunRequest, run
+    from bench.validation import validate_file
+
+    data = args.out / "gpu-check-texts.csv"
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        writer.writerows((t, "positive" if y else "negative") for t, y in zip(texts, labels, strict=True))
+    folder = decoder.resolve()
+    models = ["linear-bow", *(f"hf:{folder}[serving={s},batch_size=16]" for s in SERVINGS)]
+    profile = check_profile(gpus, args.window_s, fake, args.max_other_cpu_share)
+    request = RunRequest(
+        profile=profile,
+        suite_name="default",
+        suite_given=False,
+        reports_dir=args.out,
+        new=True,
+        datasets=[f"gpu-check={data}"],
+        models=models,
+        n_train=RUN_N_TRAIN,
+        n_test=RUN_N_TEST,
+        repetitions=1,
+        min_window_s=args.window_s,
+        idle_baseline_s=args.window_s,
+        codecarbon=False,
+        progress=False,
+        language="en",
+    )
+    create_backend, workload_for = bench.backends.create_backend, bench.calibration.workload_for
+    if fake:
+
+        def on_cpu(*a: Any, **kw: Any) -> Any:
+            if str(kw.get("device", "")).startswith("cuda"):
+                kw["device"] = "cpu"
+            return create_backend(*a, **kw)
+
+        bench.backends.create_backend = on_cpu
+        bench.calibration.workload_for = lambda device: bench.calibration.TorchGemm("cpu", n=256, dtype="float32")
+    try:
+        outcome = run(request)
+    finally:
+        bench.backends.create_backend, bench.calibration.workload_for = create_backend, workload_for
+    report = write_report(outcome.results_path)
+    doc, problems = validate_file(outcome.results_path)
+    calibration = [
+        f"{c.reference} on {c.device}: "
+        + (f"{c.j_per_unit:.4g} J and {c.s_per_unit:.4g} s per unit" if c.j_per_unit is not None else str(c.reason))
+        for c in doc.calibration
+    ]
+    return {
+        "results": str(outcome.results_path),
+        "report": str(report),
+        "cells": {c.model: c.status for c in doc.cells},
+        "calibration": "; ".join(calibration) or "none",
+        "validation": [str(p) for p in problems],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path)
@@ -161,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window-s", type=float, default=10.0, help="seconds per window (default 10)")
     parser.add_argument("--fake-nvml", action="store_true", help="a fake NVML GPU (CPU machines, CI)")
     parser.add_argument("--fake-power-w", type=float, default=90.0)
+    parser.add_argument(
+        "--max-other-cpu-share",
+        type=float,
+        help="the run's measurement.max_other_cpu_share (default: the profile's 0.1); CI's busy machines pass 1",
+    )
     args = parser.parse_args(argv)
     if args.wheels:
         install_wheels(args.wheels)
@@ -190,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     if gpu_meter is None:
         print(f"gpu-check: no GPU can be metered here: {described['components']['gpu']['reason']}", file=sys.stderr)
         return 2
-    limit_w = next(iter(g["power_limit_w"] for g in gpu_meter.describe()["gpus"]), None)
+    gpus = gpu_meter.describe()["gpus"]  # read while NVML is open (the run opens its own)
+    limit_w = next(iter(g["power_limit_w"] for g in gpus), None)
     import torch
 
     device = "cuda" if torch.cuda.is_available() and fake is None else "cpu"
@@ -232,12 +358,17 @@ def main(argv: list[str] | None = None) -> int:
         from tests.tiny_models import build_tiny_llama
 
         tiny = build_tiny_llama(Path(work.name) / "decoder")
-        for serving in ("sequential", "batched"):
+        for serving in SERVINGS:
             llm = HFPipelineBackend(str(tiny), device=device, serving=serving, batch_size=16, max_new_tokens=4)
             llm.load()
             llm.fit(texts[:20], labels[:20], ["neg", "pos"], language="en")
             metered(f"decoder: hf pipeline {serving}", llm, texts[: 8 if serving == "sequential" else 32])
             llm.close()
+        meters.close()  # the run builds its own meter set
+        try:
+            run_paths = run_kit(args, gpus, tiny, texts, labels, fake is not None)
+        except Exception as exc:  # the cross-check's numbers are still written, with why the run is missing
+            run_paths = {"error": f"{type(exc).__name__}: {exc}", "validation": [f"the kit's run failed: {exc}"]}
     finally:
         meters.close()
         work.cleanup()
@@ -249,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         "side_unavailable": side_unavailable,
         "windows": windows,
         "problems": problems,
+        "run": run_paths,
         "total_s": time.perf_counter() - started,
     }
     (args.out / "gpu-check.json").write_text(json.dumps(doc, indent=2, default=str))
@@ -276,6 +408,16 @@ def main(argv: list[str] | None = None) -> int:
     bad = {k: v for k, v in problems.items() if v}
     for name, items in bad.items():
         print(f"PROBLEM {name}: {'; '.join(items)}")
+    if "results" in run_paths:
+        print(f"calibration: {run_paths['calibration']}")
+        print(f"results: {run_paths['results']}")
+        print(f"report: {run_paths['report']}")
+    for problem in run_paths["validation"]:
+        print(f"PROBLEM bench validate: {problem}")
+    if run_paths["validation"]:
+        bad["bench validate"] = run_paths["validation"]
+    else:
+        print(f"bench validate {run_paths['results']}: ok (cells: {run_paths['cells']})")
     print(
         f"gpu-check: {len(windows)} windows in {doc['total_s']:.0f} s{' on a FAKE NVML' if fake else ''}; "
         f"{args.out / 'gpu-check.json'}"

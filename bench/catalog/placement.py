@@ -32,7 +32,8 @@ def placement_for(spec: Any, profile: HardwareProfile, *, max_nodes: int | None 
     """The placement of model ``spec`` on ``profile``'s nodes; ConfigError when it cannot fit.
 
     CPU profiles: 1 node, no GPU. Traditional models on GPU profiles: one GPU (the embedder runs on it). LLMs: the
-    ``model@NxG`` variant's placement, else ``gpus_needed`` for 16-bit weights; a model needing more GPUs than one
+    ``model@NxG`` variant's placement, else ``gpus_needed`` for 16-bit weights (an LLM of the user's, ``hf:``, whose
+    size the catalog does not know: one GPU, as a traditional model); a model needing more GPUs than one
     node has spans ``ceil(gpus / gpus per node)`` nodes, but only when the profile's ``[slurm] max_nodes`` (or
     ``max_nodes``) allows it, since the paper's two-node runs cost 1.7-2.7x the energy of one node.
     """
@@ -45,7 +46,7 @@ def placement_for(spec: Any, profile: HardwareProfile, *, max_nodes: int | None 
     if spec.kind != "llm":
         return Placement(1, 1)
     params = spec.params
-    need = gpus_needed(float(params["params_b"]), hw.gpu_memory_gb)
+    need = gpus_needed(float(params["params_b"]), hw.gpu_memory_gb) if "params_b" in params else 1
     if "pipeline_parallel_size" in params:  # an explicit model@NxG placement
         chosen = Placement(int(params["pipeline_parallel_size"]), int(params["gpus"]))
         if chosen.gpus_per_node > hw.gpu_count:

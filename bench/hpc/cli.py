@@ -34,6 +34,7 @@ def cmd_slurm(args: argparse.Namespace) -> int:
         cpus_per_task=args.cpus_per_task,
         mem_gb=args.mem_gb,
         time=args.time,
+        model_store=Path(args.model_store) if args.model_store else None,
     )
     prepared = prepare(request)
     for warning in prepared.manifest.get("warnings", []):
@@ -117,6 +118,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--cpus-per-task", type=int, help="override [slurm] cpus_per_task")
     p.add_argument("--mem-gb", type=float, help="override [slurm] mem_gb")
     p.add_argument("--time", help="override [slurm] time ([D-]HH:MM:SS)")
+    p.add_argument(
+        "--model-store",
+        metavar="DIR",
+        help="every task's `bench run --model-store DIR`: Hub LLMs load from this model store (`bench models fetch "
+        "--store DIR`), each file checked against the model lock; Apptainer tasks see it read-only; recorded in the "
+        "manifest",
+    )
     p.set_defaults(func=cmd_slurm)
 
     p = sub.add_parser("merge", help="merge the parts of a `bench slurm` run folder into one run")

@@ -81,6 +81,9 @@ class SlurmRequest:
     cpus_per_task: int | None = None
     mem_gb: float | None = None
     time: str | None = None
+    #: ``bench run --model-store DIR`` for every task: Hub LLMs load from DIR (checked file by file against the model
+    #: lock); an Apptainer task sees it read-only at the same path. None: the image's (or venv's) cache
+    model_store: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,22 @@ def expected_task_settings(manifest: dict[str, Any], task: Task) -> dict[str, An
     if planned is not None:
         return dict(planned)
     return task_settings(_manifest_run_request(manifest), task)
+
+
+def resolved_model_store(store: Path | None) -> str | None:
+    """``--model-store DIR`` as the tasks get it: absolute (they run in another working folder), None when not given.
+
+    Raises ConfigError when DIR is not a folder, before anything is written or queued (a task would fail on it only
+    after waiting in the queue)."""
+    if store is None:
+        return None
+    path = Path(store).expanduser()
+    if not path.is_dir():
+        raise ConfigError(
+            f"--model-store {store}: no such folder; write one with `bench models fetch --store {store} --profile "
+            "...` on a machine with Hub access (on a file system the compute nodes see)"
+        )
+    return str(path.resolve())
 
 
 def resolved_data_paths(data_paths: dict[str, str]) -> dict[str, str]:
@@ -555,6 +574,9 @@ def render_script(
         binds.append(f"{parent}:{parent}:ro")
     for path in own_paths(manifest["overrides"], [t.model for t in tasks]):  # own files and model folders
         binds.append(f"{path}:{path}:ro")
+    store = manifest.get("model_store")
+    if store:  # read-only at the same path: the run inside checks every file against the lock before loading it
+        binds.append(f"{store}:{store}:ro")
     bench = tool_command("bench", mode, venv=venv, image=image, gpus=bool(shape.gpus_per_node), binds=binds)
     if shape.nodes > 1:
         ray = tool_command("ray", mode, venv=venv, image=image, gpus=True, binds=binds)
@@ -580,6 +602,8 @@ def render_script(
         args += ["--data", f"{name}={data_path}"]  # absolute since plan(): the manifest holds the same path
     if overrides["force"]:
         args.append("--force")
+    if store:
+        args += ["--model-store", store]
     if shape.gpus_per_node:
         args += ["--gpus", str(shape.gpus_per_node)]
     if shape.nodes > 1:
@@ -652,6 +676,7 @@ def prepare(request: SlurmRequest) -> Prepared:
     tasks with missing cells get into the arrays; the parts they left are resumed by ``bench run``.
     """
     profile, body, tasks = plan(request)  # raises before anything is written
+    store = resolved_model_store(request.model_store)
     folder = request.output
     image = None
     if request.mode == "apptainer":
@@ -676,6 +701,9 @@ def prepare(request: SlurmRequest) -> Prepared:
     manifest["mode"] = request.mode
     manifest["image"] = image
     manifest["venv"] = str(request.venv or REPO_ROOT / ".venv") if request.mode == "host" else None
+    # Where the tasks read Hub LLMs from: not a run setting (the files are checked against the same lock either way),
+    # so a resumed run may name another store, like another image.
+    manifest["model_store"] = store
     statuses = task_status(folder, manifest)
     todo = [st.task for st in statuses if st.missing]
     resources = resources_of(profile, request)

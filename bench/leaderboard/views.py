@@ -148,8 +148,9 @@ def comparability_notes(rows: list[dict[str, Any]]) -> list[str]:
     missing = sum(1 for r in rows if r.get("j_per_text_per_index") is None)
     if rows and missing and references:
         notes.append(
-            f"{missing} of {len(rows)} entries have no energy / index: their run recorded no calibration (GPU runs, "
-            "a job that failed, or a submission stored before the leaderboard kept the index)."
+            f"{missing} of {len(rows)} entries have no energy / index: their run recorded no calibration (a job "
+            "that could not run or failed, e.g. a GPU run before the GPU reference existed, or a submission stored "
+            "before the leaderboard kept the index)."
         )
     if any(r.get("gco2e_per_1000_texts") is not None for r in rows):
         intensities = {r.get("grid_intensity_gco2e_per_kwh") for r in rows if r.get("gco2e_per_1000_texts")}

@@ -319,16 +319,29 @@ def _cell(
         codecarbon=codecarbon,
         predictions=preds if predictions else None,
         validity=["gpu power 912 W above the device's limit of 700 W"] if flagged else [],
-        power_series=_power_series(f"{ds}/{model}/{rep}", power, idle_w, duration * loops, bool(box.gpu_count)),
+        power_series=_power_series(
+            f"{ds}/{model}/{rep}",
+            power,
+            idle_w,
+            duration * loops,
+            bool(box.gpu_count),
+            {c: v.energy_j * loops for c, v in energy.items() if v.energy_j is not None},
+        ),
     )
 
 
 def _power_series(
-    key: str, power: dict[str, float], idle_w: dict[str, float | None], window_s: float, gpu: bool
+    key: str,
+    power: dict[str, float],
+    idle_w: dict[str, float | None],
+    window_s: float,
+    gpu: bool,
+    window_j: dict[str, float],
 ) -> PowerSeries:
     """A series shaped like ``bench.meters.series`` records it: the GPU counter in >= 1 s bins, RAPL and the RAM
-    estimate in 0.1 s bins (at most 600), rising from idle over the first second. Its own random stream (seeded by
-    the cell), so adding it left the rest of the sample unchanged."""
+    estimate in 0.1 s bins (at most 600), rising from idle over the first second, scaled so that it integrates to the
+    cell's energy of the window (``window_j``, J per component), as a recorded one does (``bench validate`` checks
+    it). Its own random stream (seeded by the cell), so adding it left the rest of the sample unchanged."""
     rng = random.Random(key)
     components: dict[str, dict[str, Any]] = {}
     for comp, method, floor_s in (
@@ -346,7 +359,9 @@ def _power_series(
             rise = min(1.0, (k + 0.5) * interval)  # the first second climbs from idle to the working draw
             level = idle + (power[comp] - idle) * rise
             noise = 1.0 if comp == "ram" else rng.uniform(0.97, 1.03)
-            watts.append(float(f"{level * noise:.3g}"))
+            watts.append(level * noise)
+        scale = window_j[comp] / (sum(watts) * interval) if comp in window_j and sum(watts) > 0 else 1.0
+        watts = [float(f"{w * scale:.3g}") for w in watts]
         source = "counter"
         components[comp] = {"method": method, "source": source, "interval_s": interval, "watts": watts}
     missing = {} if gpu else {"gpu": "not measured: no GPU"}

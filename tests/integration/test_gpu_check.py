@@ -1,5 +1,6 @@
 """``benchmarks/gpu_check.py --fake-nvml`` end to end on a fake GPU at a constant 90 W: every window's counter,
-10 Hz sampled integral and their ratio are checkable, and nvidia-smi (absent here) is "unavailable" with the reason."""
+10 Hz sampled integral and their ratio are checkable, and nvidia-smi (absent here) is "unavailable" with the reason;
+then the kit's own run over the same texts writes results.json and report.html that `bench validate` accepts."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.cli import main as bench_main
 from bench.meters import nvml as nvml_module
 from bench.meters import smi as smi_module
+from bench.results import load_results
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "gpu_check.py"
 
@@ -27,7 +30,8 @@ def test_gpu_check_on_the_fake_nvml(
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rc = module.main(["--out", str(tmp_path), "--fake-nvml", "--window-s", "1.0", "--fake-power-w", "90"])
+    args = ["--out", str(tmp_path), "--fake-nvml", "--window-s", "1.0", "--fake-power-w", "90"]
+    rc = module.main([*args, "--max-other-cpu-share", "1"])  # CI's neighbours may run beside it
     printed = capsys.readouterr().out
     assert rc == 0, printed
     doc = json.loads((tmp_path / "gpu-check.json").read_text())
@@ -39,6 +43,10 @@ def test_gpu_check_on_the_fake_nvml(
         "embedding",
         "decoder",
         "decoder",
+        "decoder",
+    ]
+    assert [w["window"] for w in metered][-3:] == [
+        f"decoder: hf pipeline {s}" for s in ("sequential", "batched", "scoring")
     ]
     for w in metered:
         assert w["counter_method"] == "measured:nvml-energy-counter"
@@ -49,3 +57,25 @@ def test_gpu_check_on_the_fake_nvml(
     assert doc["problems"] and not any(doc["problems"].values())
     assert "unavailable: nvidia-smi: nvidia-smi not found on PATH" in printed
     assert "on a FAKE NVML" in printed
+
+    # The kit's own run: written where it says, accepted by `bench validate` as the CLI runs it
+    results, report = Path(doc["run"]["results"]), Path(doc["run"]["report"])
+    assert results.parent.parent == tmp_path and results.is_file() and report == results.parent / "report.html"
+    assert f"results: {results}" in printed and f"report: {report}" in printed and "bench validate" in printed
+    assert doc["run"]["validation"] == []
+    assert bench_main(["validate", str(results)]) == 0
+    run = load_results(results)
+    models = [c.model for c in run.cells]
+    assert models[0] == "linear-bow" and [m.rsplit("[", 1)[1] for m in models[1:]] == [
+        f"serving={s},batch_size=16]" for s in ("sequential", "batched", "scoring")
+    ]
+    for cell in run.cells:
+        assert cell.status == "ok" and cell.validity == [], (cell.model, cell.error, cell.validity)
+        assert cell.energy["gpu"].method == "measured:nvml-energy-counter"
+        assert cell.energy["gpu"].energy_j / cell.duration_s == pytest.approx(90.0, rel=0.02)
+    assert run.profile["hardware"]["device"] == "cuda" and run.profile["hardware"]["gpu_count"] == 1
+    (calibration,) = run.calibration  # the torch path, on CPU tensors: not the GPU reference, and it says so
+    assert calibration.reference == "gemm-torch-f32-256-v1" and calibration.device == "cpu"
+    assert calibration.j_per_unit is not None and calibration.energy["gpu"].method == "measured:nvml-energy-counter"
+    assert "gemm-torch-f32-256-v1 on cpu" in printed
+    assert "report.html" in report.name and "gpu-check" in report.read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bench.calibration import GPU_REFERENCE
 from bench.report import render_compare, render_report
 from bench.results import load_results
 from bench.runner import run
@@ -41,8 +42,9 @@ def test_a_hot_throttling_gpu_and_a_foreign_process_flag_the_cells(
     assert any("throttled (thermal" in p for p in problems) and any("other process(es)" in p for p in problems)
     assert fake_nvml.init_count == 0, "the observer shut NVML down as often as it initialized it"
 
-    (calibration,) = doc.calibration  # a GPU profile: no CPU index taken on the wrong device, and why
-    assert calibration.j_per_unit is None and calibration.reason is not None and "CPU only" in calibration.reason
+    (calibration,) = doc.calibration  # a GPU profile: the GPU reference, which needs CUDA (none here), and why not
+    assert calibration.reference == GPU_REFERENCE and calibration.j_per_unit is None
+    assert calibration.reason is not None and "sees no CUDA device" in calibration.reason
     # The grid the derived CO2e rests on is stored with the run; the report shows it, labelled derived.
     assert doc.grid is not None and doc.grid.intensity_source.startswith("CodeCarbon ")
     assert doc.grid.country_iso_code == "DEU" and doc.grid.pue == 1.0

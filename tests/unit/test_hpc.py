@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,8 @@ def test_paper_placements_on_h100_nodes() -> None:
     assert placement_for(get_model_spec("llama-3.1-70b"), h100) == Placement(1, 2)
     assert placement_for(get_model_spec("linear-bow"), h100) == Placement(1, 1)
     assert placement_for(get_model_spec("linear-bow"), load_profile("cpu")) == Placement(1, 0)
+    # an LLM of the user's: its size is not in the catalog, one GPU
+    assert placement_for(get_model_spec("hf:/models/mine[serving=scoring]"), h100) == Placement(1, 1)
     # the paper's two-node run: 1 GPU on each of two nodes, only where multi-node is enabled
     assert placement_for(get_model_spec("llama-3.1-70b@2x1"), h100, max_nodes=2) == Placement(2, 1)
     with pytest.raises(ConfigError, match="cannot hold the model, it needs 2"):
@@ -484,3 +487,33 @@ def test_an_adhoc_slurm_run_is_checked_before_any_job_is_written(tmp_path: Path)
             )
         )
     assert not (tmp_path / "o").exists()
+
+
+def test_model_store_is_recorded_bound_read_only_and_passed_to_every_task(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bench slurm --model-store DIR`, as `bench run` takes it: the manifest records the absolute folder, the Apptainer
+    tasks bind it read-only at the same path and their `bench run` lines name it; host tasks get the option only."""
+    store = tmp_path / "store"
+    store.mkdir()
+    out = tmp_path / "o"
+    args = ["--profile", "h100", "--suite", "offline", "--output", str(out), "--image", "/images/b.sif"]
+    rc = main(["slurm", *args, "--model-store", str(store)])
+    assert rc == 0, capsys.readouterr()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model_store"] == str(store.resolve())
+    script = sorted((out / "slurm").glob("*.sbatch"))[0]
+    text = script.read_text()
+    apptainer, run_args = text.split(" bench run ", 1)[0].rsplit("\n", 1)[-1], text.split(" bench run ", 1)[1]
+    assert f"--bind {store.resolve()}:{store.resolve()}:ro" in apptainer
+    assert f"--model-store {store.resolve()}" in run_args.splitlines()[0]
+    host = prepare(SlurmRequest(profile="cpu", suite="smoke", output=tmp_path / "h", mode="host", model_store=store))
+    host_text = host.scripts[0][0].read_text()
+    assert f"--model-store {store.resolve()}" in host_text and "--bind" not in host_text
+    # without the option: nothing bound, nothing passed, recorded as None
+    plain = prepare(SlurmRequest(profile="cpu", suite="smoke", output=tmp_path / "p", image="/images/b.sif"))
+    assert plain.manifest["model_store"] is None and "--model-store" not in plain.scripts[0][0].read_text()
+    # a folder that is not there is refused before anything is written
+    with pytest.raises(ConfigError, match=r"--model-store .*no such folder"):
+        prepare(SlurmRequest(profile="cpu", suite="smoke", output=tmp_path / "x", model_store=tmp_path / "nothere"))
+    assert not (tmp_path / "x").exists()

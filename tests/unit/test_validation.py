@@ -19,6 +19,7 @@ from bench.validation import (
     check_document,
     drift_warnings,
     idle_drift,
+    series_energy_problems,
     validate_file,
 )
 from tests.factories import cell, document, energy
@@ -295,3 +296,52 @@ def test_cell_gpus_is_checked_against_the_models_placement() -> None:
     assert not any("is placed on" in r for r in reasons(one, cuda_doc(cells=[one], profile=profile)))
     seventy = gpu_cell(0, model="llama-3.1-70b", gpus=2)  # 2 x 80 GB: its placement on the h100 profile
     assert not any("is placed on" in r for r in reasons(seventy, cuda_doc(cells=[seventy], profile=profile)))
+
+
+# --- a cell's power series against its energy ----------------------------------------------------------------------
+
+
+def _series_cell(rep: int = 0, cpu_j_per_pass: float = 1.0) -> Any:
+    """A factory cell (2 s window, 4 loops) with a power series encoded as the recorder encodes it: the CPU counter
+    read at 10 Hz over the window, 1.5 W for the first second and 2.5 W for the second (4 J in all); the cell's
+    metered CPU energy is ``cpu_j_per_pass`` per pass (1.0 J x 4 loops = 4 J: consistent)."""
+    from bench.meters.series import encode
+    from bench.results import PowerSeries
+
+    reads = [(k / 10, sum(1.5 if i < 10 else 2.5 for i in range(k)) / 10) for k in range(21)]
+    components = {"cpu": {"method": "estimated:tdp-utilization", "source": "counter", **encode([reads], 2.0, 0.1)}}
+    series = PowerSeries.model_validate({"window_s": 2.0, "hz": 10.0, "components": components})
+    return cell(rep, energy=energy(cpu_j=cpu_j_per_pass), power_series=series)
+
+
+def test_a_power_series_that_integrates_to_the_cells_energy_passes() -> None:
+    consistent = _series_cell()
+    assert sum(consistent.power_series.components["cpu"].watts) * 0.1 == pytest.approx(4.0)
+    assert series_energy_problems(consistent) == []
+    # a meter that opened and closed 30 ms outside the series' first and last read (at 2.5 W: 0.15 J more) is what
+    # one bin at each edge allows
+    assert series_energy_problems(_series_cell(cpu_j_per_pass=(4.0 + 0.15) / 4)) == []
+    assert messages(document(cells=[_series_cell(0), _series_cell(1)])) == []
+
+
+def test_a_power_series_that_disagrees_with_the_cells_energy_is_a_problem() -> None:
+    tampered = _series_cell(1, cpu_j_per_pass=1.2)  # 4.8 J metered, the series says 4 J; tolerance 0.02 + 0.5 J
+    (problem,) = series_energy_problems(tampered)
+    assert problem.startswith("power_series.cpu: its integral is 4 J over the window (20 bins of 0.1 s)")
+    assert "metered cpu energy is 4.8 J (1.2 J x 4 loops)" in problem and "may differ by 0.52 J" in problem
+    assert [str(p) for p in check_document(document(cells=[_series_cell(0), tampered]))] == [
+        f"cell toy/linear-bow/rep1: {problem}"
+    ]
+
+
+def test_validate_reports_a_hand_edited_power_series(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, data = _write(tmp_path, document(cells=[_series_cell(0), _series_cell(1)]))
+    assert main(["validate", str(path)]) == 0
+    watts = data["cells"][1]["power_series"]["components"]["cpu"]["watts"]
+    data["cells"][1]["power_series"]["components"]["cpu"]["watts"] = [w * 0.8 for w in watts]  # 3.2 J, not 4 J
+    _rewrite(path, data, rehash=True)
+    capsys.readouterr()
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "cell toy/linear-bow/rep1: power_series.cpu: its integral is 3.2 J" in out
+    assert "metered cpu energy is 4 J (1 J x 4 loops)" in out
