@@ -406,8 +406,18 @@ def test_model_subset_drops_per_model_repetitions_of_the_others() -> None:
     # cpu/default gives smollm2-135m one repetition; a subset without it (one Slurm task per model) must still load
     suite = effective_suite(RunRequest(profile=load_profile("cpu"), models=["linear-bow"]))
     assert suite.models == ["linear-bow"] and suite.model_repetitions == {}
+    # the suite holds SmolLM2 only as `smollm2-135m[serving=scoring]`: the bare name selects that entry
     llm_only = effective_suite(RunRequest(profile=load_profile("cpu"), models=["smollm2-135m"]))
-    assert llm_only.repetitions_of("smollm2-135m") == 1
+    assert llm_only.models == ["smollm2-135m[serving=scoring]"]
+    assert llm_only.repetitions_of("smollm2-135m[serving=scoring]") == 1
+    # and the bare name of a model with several configurations in a suite selects them all, in the suite's order
+    serving = effective_suite(RunRequest(profile=load_profile("cpu"), suite_name="serving", models=["smollm2-135m"]))
+    assert serving.models == load_profile("cpu").suite("serving").models
+    # another configuration of a suite model is still accepted; another model is not
+    other = effective_suite(RunRequest(profile=load_profile("cpu"), models=["smollm2-135m[serving=sequential]"]))
+    assert other.models == ["smollm2-135m[serving=sequential]"]
+    with pytest.raises(ConfigError, match="not in suite 'default'"):
+        effective_suite(RunRequest(profile=load_profile("cpu"), models=["qwen-7b"]))
 
 
 def test_host_run_of_gpu_placements_meters_only_each_placements_gpus(
