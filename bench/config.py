@@ -140,7 +140,7 @@ class LlmSpec(_Strict):
     serving: Literal["sequential", "batched", "scoring"] = Field(
         default="batched",
         description="sequential: one request at a time (the paper); batched: batch_size prompts per call; scoring: "
-        "label likelihood, no generation (hf_pipeline only; not the paper's method)",
+        "label likelihood, no generation (not the paper's method)",
     )
     batch_size: Annotated[int, Field(ge=1)] = 16
     max_new_tokens: Annotated[int, Field(ge=1)] = 64

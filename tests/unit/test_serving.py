@@ -90,7 +90,6 @@ def test_a_bad_cli_value_is_named_by_its_option() -> None:
 @pytest.mark.parametrize(
     ("profile", "name", "message"),
     [
-        ("h100", "llama-3.1-8b[serving=scoring]", "serving=scoring is implemented by the hf_pipeline backend only"),
         ("cpu", "smollm2-135m[quantization=fp8]", r"fp8 needs vLLM on a GPU.*allowed values are none \| int8"),
         ("a100", "llama-3.1-8b[quantization=fp8]", r"FP8 tensor cores .*\(A100\).*allowed value is none"),
         ("h100", "llama-3.1-8b[quantization=int8]", r"int8 is PyTorch dynamic.*allowed values are none \| fp8"),
@@ -105,6 +104,7 @@ def test_what_a_profile_cannot_serve_is_refused_before_the_run(profile: str, nam
 
 def test_what_a_profile_can_serve_passes() -> None:
     check_serving(get_model_spec("llama-3.1-8b[serving=batched,batch_size=256,quantization=fp8]"), load_profile("h100"))
+    check_serving(get_model_spec("llama-3.1-8b[serving=scoring,batch_size=64]"), load_profile("h100"))  # vLLM scores
     check_serving(get_model_spec("smollm2-135m[serving=scoring,quantization=int8]"), load_profile("cpu"))
     check_serving(get_model_spec("linear-bow"), load_profile("cpu"))
 
@@ -171,7 +171,7 @@ def test_every_profile_has_a_serving_suite_it_can_serve(name: str) -> None:
         assert {c.get("dtype") for c in configs} >= {"bfloat16"}
         assert suite.repetitions == 1 and suite.datasets == ["tomatoes-offline"]
     else:
-        assert modes == {"sequential", "batched"}
+        assert modes == {"sequential", "batched", "scoring"}
         assert {c.get("batch_size") for c in configs if c.get("serving") == "batched"} == {8, 64, 256}
         has_fp8 = any(c.get("quantization") == "fp8" for c in configs)
         assert has_fp8 == (name in ("h100", "l4"))
