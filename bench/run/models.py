@@ -203,19 +203,22 @@ FP8_GPUS: tuple[str, ...] = ("H100", "H200", "GH200", "L4", "L40", "B200")
 def check_serving(spec: Any, profile: HardwareProfile) -> None:
     """Before any energy is spent: whether this profile can serve an LLM entry as its configuration asks.
 
-    Refused, with ConfigError naming the entry, the value and what is allowed: ``fp8`` outside vLLM on a GPU (on
-    a CPU, or with the HF pipeline), ``int8`` on vLLM
+    Refused, with ConfigError naming the entry, the value and what is allowed: a batch size above the profile's
+    ``[llm] max_batch_size``, ``fp8`` outside vLLM on a GPU (on a CPU, or with the HF pipeline), ``int8`` on vLLM
     (PyTorch dynamic quantization is an HF-on-CPU method; vLLM takes fp8 or a pre-quantized checkpoint) or on a GPU,
     and ``int8`` with a dtype other than float32/auto (dynamic quantization replaces float32 Linear layers).
     Settings left to the profile are checked against the profile's ``[llm]``.
     Labels that tokenize to nothing under ``scoring`` are refused by ``check_context`` (it loads the tokenizer)."""
     if spec.kind != "llm":
         return
+    from bench.run.plan import check_batch_size_limit
+
     llm = profile.llm
     dtype = spec.params.get("dtype", llm.dtype)
     quantization = spec.params.get("quantization", "none")
     device = profile.hardware.device
     where = f"model {spec.name!r} on profile {profile.name!r} (LLM backend {llm.backend}, device {device})"
+    check_batch_size_limit(spec.params.get("batch_size", llm.batch_size), profile, where=where)
     if quantization == "fp8":
         gpu = profile.hardware.gpu_model_pattern or ""
         if profile.hardware.device != "cuda" or llm.backend != "vllm":
