@@ -636,7 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quantization",
         choices=list(SERVING_QUANTIZATIONS),
-        help="int8: PyTorch dynamic int8 (HF pipeline, CPU); fp8: vLLM on a GPU with FP8 support",
+        help="int8: PyTorch dynamic int8 (HF pipeline, CPU); fp8: vLLM on a GPU with FP8 support; awq, gptq: a "
+        "checkpoint quantized so (vLLM; its config.json is checked)",
     )
     p.set_defaults(func=cmd_run)
 

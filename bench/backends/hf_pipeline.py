@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.backends.zero_shot import Generation, ZeroShotBackend
+from bench.backends.zero_shot import PREQUANTIZED, Generation, ZeroShotBackend
 from bench.data.loaders import file_sha256
 from bench.errors import ConfigError
 
@@ -229,7 +229,14 @@ class HFPipelineBackend(ZeroShotBackend):
     name = "hf_pipeline"
 
     def __init__(self, model: str, revision: str | None = None, **kwargs: Any) -> None:
+        """As ``ZeroShotBackend``; raises ConfigError for ``quantization=awq|gptq`` (pre-quantized checkpoints run
+        on vLLM only), before anything loads."""
         super().__init__(model, revision, **kwargs)
+        if self.quantization in PREQUANTIZED:
+            raise ConfigError(
+                f"model {self.model!r}: quantization={self.quantization} (a pre-quantized checkpoint) is run by the "
+                "vllm backend only, not by hf_pipeline; allowed here: none | int8 (CPU)"
+            )
         self._pipe: Any = None
         self._choices: list[list[int]] | None = None
 

@@ -34,7 +34,14 @@ import os
 from typing import Any
 
 from bench.backends import import_optional
-from bench.backends.zero_shot import Generation, ZeroShotBackend, best_label, model_max_len
+from bench.backends.zero_shot import (
+    PREQUANTIZED,
+    Generation,
+    ZeroShotBackend,
+    best_label,
+    check_prequantized,
+    model_max_len,
+)
 from bench.errors import ConfigError
 
 #: Context length when the caller gives none: prompts of the paper's data sets fit in a few thousand tokens, and
@@ -146,10 +153,15 @@ class VllmBackend(ZeroShotBackend):
             args["enable_prefix_caching"] = True
         if self.quantization == "fp8":  # vLLM's online FP8 weight quantization (GPUs with FP8 support)
             args["quantization"] = "fp8"
+        elif self.quantization in PREQUANTIZED:
+            # The checkpoint is quantized already: check that it is what the entry says. vLLM reads the method from
+            # its config.json and picks its kernel (Marlin where the GPU has it); naming "awq" here would force the
+            # slower non-Marlin kernel, so the engine is not told.
+            check_prequantized(path, self.model, self.quantization)
         elif self.quantization != "none":
             raise ConfigError(
                 f"model {self.model!r}: quantization={self.quantization} is not run by the vLLM backend; allowed: "
-                "none | fp8 (a pre-quantized AWQ/GPTQ checkpoint is a model of its own, pinned in the lock)"
+                "none | fp8 | awq | gptq (awq and gptq: a checkpoint quantized so, pinned like any model)"
             )
         if self.pipeline_parallel_size > 1:
             # Across nodes vLLM needs Ray: the Slurm task started a Ray cluster over its allocation (head on the

@@ -21,10 +21,47 @@ from bench.errors import ConfigError
 from bench.prompts import build_messages, parse_answer, prompt_info
 
 SERVING_MODES = ("sequential", "batched", "scoring")
-QUANTIZATIONS = ("none", "int8", "fp8")
+QUANTIZATIONS = ("none", "int8", "fp8", "awq", "gptq")
+#: Quantizations that are a property of the checkpoint (its config.json's ``quantization_config.quant_method``), not
+#: something a backend does to float weights: vLLM runs them, the HF pipeline backend does not.
+PREQUANTIZED = ("awq", "gptq")
 
 # config.json keys that hold a model's maximum context length, in the order transformers' models use them.
 _MAX_LEN_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "max_seq_len")
+
+
+def checkpoint_quant_method(path: str | Path) -> str | None:
+    """The ``quant_method`` of the ``quantization_config`` in a model folder's ``config.json`` (lower case), or None
+    when it has none. Raises ConfigError when the folder has no config.json or it is not a JSON object."""
+    config_file = Path(path) / "config.json"
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{config_file}: cannot read the model's config ({type(exc).__name__}: {exc})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{config_file}: not a JSON object")
+    quant = config.get("quantization_config")
+    method = quant.get("quant_method") if isinstance(quant, dict) else None
+    return str(method).lower() if method else None
+
+
+def check_prequantized(path: str | Path, model: str, quantization: str) -> None:
+    """``quantization=awq|gptq`` names what the checkpoint at ``path`` is: its config.json must carry a
+    ``quantization_config`` whose ``quant_method`` is ``quantization``. Does nothing for other quantizations.
+
+    Raises ConfigError naming the model, what its config says and what is allowed for it instead."""
+    if quantization not in PREQUANTIZED:
+        return
+    method = checkpoint_quant_method(path)
+    if method == quantization:
+        return
+    says = f"quant_method {method!r}" if method else "no quantization_config"
+    allowed = f"quantization={method}" if method in PREQUANTIZED else "none | fp8 (vLLM on a GPU with FP8 support)"
+    raise ConfigError(
+        f"model {model!r}: quantization={quantization} runs a checkpoint quantized with {quantization.upper()}, but "
+        f"its config.json ({Path(path) / 'config.json'}) has {says}; allowed for this model: {allowed}. A "
+        f"pre-quantized checkpoint is a model of its own: pin it (a catalog entry, or hf:ORG/NAME@REV)"
+    )
 
 
 def best_label(total_logprobs: Sequence[float], lengths: Sequence[int]) -> int:

@@ -206,8 +206,9 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
     Refused, with ConfigError naming the entry, the value and what is allowed: a batch size above the profile's
     ``[llm] max_batch_size``, ``fp8`` outside vLLM on a GPU (on a CPU, or with the HF pipeline), ``int8`` on vLLM
     (PyTorch dynamic quantization is an HF-on-CPU method; vLLM takes fp8 or a pre-quantized checkpoint) or on a GPU,
-    and ``int8`` with a dtype other than float32/auto (dynamic quantization replaces float32 Linear layers).
-    Settings left to the profile are checked against the profile's ``[llm]``.
+    ``int8`` with a dtype other than float32/auto (dynamic quantization replaces float32 Linear layers), and
+    ``awq``/``gptq`` outside vLLM or on a model whose config.json does not say it is quantized so
+    (``check_prequantized_checkpoint``). Settings left to the profile are checked against the profile's ``[llm]``.
     Labels that tokenize to nothing under ``scoring`` are refused by ``check_context`` (it loads the tokenizer)."""
     if spec.kind != "llm":
         return
@@ -232,6 +233,13 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
                 f"{', '.join(FP8_GPUS)}); this profile's GPU ({gpu or 'unnamed'}) has none, so the allowed value is "
                 "none"
             )
+    if quantization in ("awq", "gptq"):
+        if llm.backend != "vllm":
+            raise ConfigError(
+                f"{where}: quantization={quantization} runs a pre-quantized checkpoint, which only the vllm backend "
+                "does; here the allowed values are none" + (" | int8" if profile.hardware.device == "cpu" else "")
+            )
+        check_prequantized_checkpoint(spec, profile, quantization)
     if quantization == "int8":
         if llm.backend != "hf_pipeline" or profile.hardware.device != "cpu":
             raise ConfigError(
@@ -244,3 +252,58 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
                 f"{where}: quantization=int8 quantizes float32 Linear layers; with it dtype must be float32 (or "
                 f"auto), not {dtype}"
             )
+
+
+def check_prequantized_checkpoint(spec: Any, profile: HardwareProfile, quantization: str) -> None:
+    """Before any energy is spent: an LLM entry with ``quantization=awq|gptq`` must be a checkpoint quantized so,
+    as its config.json's ``quantization_config.quant_method`` says. The config is read from where the model will
+    load: a local folder, the model store (``--model-store``), or the Hugging Face cache at the pinned revision
+    (with Hub access, that one file is downloaded). Only config.json is read: no weights, no file hashes.
+
+    Raises ConfigError naming the model, what its config says and what is allowed; also when the model has no
+    pinned revision, is a package model (plain weights), or its config.json is not on this machine offline."""
+    from bench.backends.hf_pipeline import MODEL_STORE_ENV, PACKAGE_PREFIX
+    from bench.backends.zero_shot import check_prequantized
+
+    _, overrides = llm_setup(spec, profile)
+    model = str(spec.params["model"])
+    revision = overrides.get("revision")
+    what = f"model {spec.name!r} (quantization={quantization})"
+    if model.startswith(PACKAGE_PREFIX):
+        raise ConfigError(f"{what}: a package model holds plain weights, no {quantization} checkpoint; allowed: none")
+    if Path(model).is_dir():
+        check_prequantized(model, spec.name, quantization)
+        return
+    if not revision:
+        raise ConfigError(
+            f"{what}: {model} has no pinned revision, so its config.json cannot be checked; pin it in the model lock "
+            "(`bench models lock`) or as hf:ORG/NAME@REV"
+        )
+    import os
+
+    store = os.environ.get(MODEL_STORE_ENV)
+    if store:
+        from bench.catalog.fetch import store_folder
+
+        check_prequantized(store_folder(Path(store), model, revision), spec.name, quantization)
+        return
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    from bench.catalog.embedders import hub_offline
+
+    cached = try_to_load_from_cache(model, "config.json", revision=revision)
+    if not isinstance(cached, str):
+        if hub_offline():
+            raise ConfigError(
+                f"{what}: the config.json of {model}@{revision[:12]} is not in the local Hugging Face cache and "
+                "HF_HUB_OFFLINE=1, so whether it is a quantized checkpoint cannot be checked; fetch the model first "
+                "(`bench models fetch`, or a model store)"
+            )
+        try:
+            cached = hf_hub_download(model, "config.json", revision=revision)
+        except Exception as exc:  # no network, gated, unknown commit: say which model and what failed
+            raise ConfigError(
+                f"{what}: could not fetch the config.json of {model}@{revision[:12]} to check it "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+    check_prequantized(Path(cached).parent, spec.name, quantization)

@@ -143,6 +143,8 @@ def test_max_batch_size_is_a_limit_left_out_of_the_settings_hash(tmp_path: Path)
     [
         ("h100", "llama-3.1-8b[batch_size=257]", r"batch_size=257 is above the limit of profile 'h100' .*= 256\)"),
         ("cpu", "smollm2-135m[serving=batched,batch_size=65]", r"batch_size=65 is above .*allowed: 1 to 64"),
+        ("cpu", "smollm2-135m[quantization=awq]", r"awq runs a pre-quantized checkpoint, which only the vllm"),
+        ("cpu-vllm", "smollm2-135m[quantization=gptq]", "a package model holds plain weights, no gptq checkpoint"),
         ("cpu", "smollm2-135m[quantization=fp8]", r"fp8 needs vLLM on a GPU.*allowed values are none \| int8"),
         ("a100", "llama-3.1-8b[quantization=fp8]", r"FP8 tensor cores .*\(A100\).*allowed value is none"),
         ("h100", "llama-3.1-8b[quantization=int8]", r"int8 is PyTorch dynamic.*allowed values are none \| fp8"),
