@@ -54,7 +54,6 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
     tensor_parallel_size, per node), pipeline_parallel_size (nodes), and the locked revision of a Hub model.
     Raises ConfigError when the model needs more nodes than this run has, saying how to fix it.
     """
-    from bench.catalog.lock import locked_revision
     from bench.catalog.models import LLM_BACKENDS, SERVING_KEYS, is_user_model
     from bench.catalog.placement import placement_for
 
@@ -76,15 +75,29 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
     }
     # A model entry's own serving configuration (`smollm2-135m[serving=batched,batch_size=4]`) wins over the profile.
     overrides.update({key: spec.params[key] for key in SERVING_KEYS if key in spec.params})
-    if is_user_model(spec.name):  # hf:ORG/NAME[@REV] or hf:/folder: its own revision, or the cached snapshot's
-        overrides["revision"] = spec.params.get("revision")
-        if not Path(model).is_dir():
-            from bench.backends.hf_classifier import resolve_user_model
-
-            overrides["revision"] = resolve_user_model(model, spec.params.get("revision"), option="hf")[1]["revision"]
-    elif not model.startswith("package:"):
-        overrides["revision"] = locked_revision(model)  # None: the backend refuses, naming `bench models lock`
+    if is_user_model(spec.name) or not model.startswith("package:"):
+        overrides["revision"] = llm_revision(spec)
     return dataclasses.replace(spec, backend=LLM_BACKENDS[llm.backend]), overrides
+
+
+def llm_revision(spec: Any) -> str | None:
+    """The revision an LLM loads at: a user model's (``hf:ORG/NAME[@REV]``: its own, or the cached snapshot's; a
+    folder: its ``@REV`` if any, else None), a catalog Hub model's locked commit (None without a lock entry: the
+    backend refuses, naming ``bench models lock``), None for a package model. Raises ConfigError for a user Hub
+    model that is not in the cache (``resolve_user_model``)."""
+    from bench.catalog.lock import locked_revision
+    from bench.catalog.models import is_user_model
+
+    model = str(spec.params["model"])
+    if is_user_model(spec.name):  # hf:ORG/NAME[@REV] or hf:/folder: its own revision, or the cached snapshot's
+        if Path(model).is_dir():
+            return spec.params.get("revision")
+        from bench.backends.hf_classifier import resolve_user_model
+
+        return resolve_user_model(model, spec.params.get("revision"), option="hf")[1]["revision"]
+    if model.startswith("package:"):
+        return None
+    return locked_revision(model)
 
 
 def model_record(spec: Any, backend: Any) -> dict[str, Any]:
@@ -265,15 +278,14 @@ def check_prequantized_checkpoint(spec: Any, profile: HardwareProfile, quantizat
     from bench.backends.hf_pipeline import MODEL_STORE_ENV, PACKAGE_PREFIX
     from bench.backends.zero_shot import check_prequantized
 
-    _, overrides = llm_setup(spec, profile)
     model = str(spec.params["model"])
-    revision = overrides.get("revision")
     what = f"model {spec.name!r} (quantization={quantization})"
     if model.startswith(PACKAGE_PREFIX):
         raise ConfigError(f"{what}: a package model holds plain weights, no {quantization} checkpoint; allowed: none")
     if Path(model).is_dir():
         check_prequantized(model, spec.name, quantization)
         return
+    revision = llm_revision(spec)  # no placement: only the checkpoint's identity matters here
     if not revision:
         raise ConfigError(
             f"{what}: {model} has no pinned revision, so its config.json cannot be checked; pin it in the model lock "
