@@ -627,14 +627,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--serving",
         choices=list(SERVING_MODES),
         help="how the run's LLMs are served: sequential (one request at a time, the paper's), batched, or scoring "
-        "(label likelihood, no generation; HF backend); each configuration is a row of its own",
+        "(label likelihood, no generation; HF pipeline and vLLM); each configuration is a row of its own",
     )
-    p.add_argument("--batch-size", type=int, metavar="N", help="texts per engine call of the run's LLMs (>= 1)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="texts per engine call of the run's LLMs (1 to the profile's [llm] max_batch_size)",
+    )
     p.add_argument("--dtype", choices=list(SERVING_DTYPES), help="weights' dtype of the run's LLMs")
     p.add_argument(
         "--quantization",
         choices=list(SERVING_QUANTIZATIONS),
-        help="int8: PyTorch dynamic int8 (HF pipeline, CPU); fp8: vLLM on a GPU with FP8 support",
+        help="int8: PyTorch dynamic int8 (HF pipeline, CPU); fp8: vLLM on a GPU with FP8 support; awq, gptq: a "
+        "checkpoint quantized so (vLLM; its config.json is checked)",
     )
     p.set_defaults(func=cmd_run)
 

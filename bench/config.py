@@ -133,6 +133,11 @@ _LATER_MEASUREMENT_DEFAULTS: dict[str, object] = {
 }
 
 
+#: ``[llm] max_batch_size`` when a profile does not set it, by device: what a GPU's memory holds for an 8B model's
+#: short prompts (the serving suites' largest batch), and what two CPU cores finish in minutes.
+DEFAULT_MAX_BATCH_SIZE: dict[str, int] = {"cuda": 256, "cpu": 64}
+
+
 class LlmSpec(_Strict):
     """How this profile serves the zero-shot LLMs."""
 
@@ -140,9 +145,16 @@ class LlmSpec(_Strict):
     serving: Literal["sequential", "batched", "scoring"] = Field(
         default="batched",
         description="sequential: one request at a time (the paper); batched: batch_size prompts per call; scoring: "
-        "label likelihood, no generation (hf_pipeline only; not the paper's method)",
+        "label likelihood, no generation (not the paper's method)",
     )
     batch_size: Annotated[int, Field(ge=1)] = 16
+    max_batch_size: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="the largest batch size (texts per engine call; vLLM: sequences scheduled together) this profile "
+        "allows: a larger batch_size, in [llm], a suite entry or --batch-size, is refused before any model loads; "
+        f"None: {DEFAULT_MAX_BATCH_SIZE['cuda']} on a GPU profile, {DEFAULT_MAX_BATCH_SIZE['cpu']} on a CPU one. "
+        "A limit, not a setting of the numbers: left out of the settings hash (bench.run.plan.UNHASHED_LLM_KEYS)",
+    )
     max_new_tokens: Annotated[int, Field(ge=1)] = 64
     reasoning_max_new_tokens: Annotated[int, Field(ge=1)] = Field(
         default=4096, description="generation budget of reasoning models (their <think> block comes first)"
@@ -162,7 +174,7 @@ class LlmSpec(_Strict):
 
 
 #: LlmSpec fields added after runs were stored, with their defaults (dumped only when set).
-_LATER_LLM_DEFAULTS: dict[str, object] = {"truncate": False}
+_LATER_LLM_DEFAULTS: dict[str, object] = {"truncate": False, "max_batch_size": None}
 
 
 class SlurmSpec(_Strict):
@@ -277,6 +289,21 @@ class HardwareProfile(_Strict):
             if clash:
                 raise ValueError(f"suite {suite_name!r} lists excluded models {clash}")
         return self
+
+    @model_validator(mode="after")
+    def _batch_size_within_limit(self) -> HardwareProfile:
+        if self.llm.batch_size > self.max_batch_size:
+            raise ValueError(
+                f"[llm] batch_size = {self.llm.batch_size} is above the profile's limit [llm] max_batch_size = "
+                f"{self.max_batch_size}; lower batch_size or raise max_batch_size"
+            )
+        return self
+
+    @property
+    def max_batch_size(self) -> int:
+        """The largest LLM batch size this profile allows: ``[llm] max_batch_size``, else the device's default
+        (``DEFAULT_MAX_BATCH_SIZE``: 256 on a GPU profile, 64 on a CPU one)."""
+        return self.llm.max_batch_size or DEFAULT_MAX_BATCH_SIZE[self.hardware.device]
 
     def suite(self, name: str) -> SuiteSpec:
         """Return the suite called ``name`` or raise ConfigError listing the known ones."""

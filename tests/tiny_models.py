@@ -8,6 +8,7 @@ produce only valid labels. head_dim is 64 because vLLM's CPU attention needs it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -60,6 +61,46 @@ def build_tiny_llama(folder: Path, *, seed: int = 0, max_position_embeddings: in
         tie_word_embeddings=False,
     )
     LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def favour_tokens(model: Any, favoured: set[int]) -> None:
+    """Rewire a loaded tiny Llama (``build_tiny_llama``) in place so that the tokens ``favoured`` are the likeliest
+    next tokens at every position, whatever the input: the right label of a scoring test, known by construction.
+
+    Every token embedding gets +1 in dimension 0 and no layer writes to it, so the residual stream's dimension 0 is 1
+    at every position; the final norm keeps only that dimension (positive after RMS normalization), and the output
+    head maps it to a logit of 10 for the favoured tokens and 0 for every other token. Raises ValueError when
+    ``favoured`` is empty."""
+    import torch
+
+    if not favoured:
+        raise ValueError("favour_tokens: no token to favour")
+    with torch.no_grad():
+        model.model.embed_tokens.weight[:, 0] = 1.0
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight[0, :] = 0.0
+            layer.mlp.down_proj.weight[0, :] = 0.0
+        model.model.norm.weight.zero_()
+        model.model.norm.weight[0] = 1.0
+        model.lm_head.weight.zero_()
+        for token in favoured:
+            model.lm_head.weight[token, 0] = 10.0
+
+
+def build_tiny_llama_favouring(folder: Path, labels: list[str], label: str, *, seed: int = 0) -> Path:
+    """A tiny Llama (``build_tiny_llama``) saved to ``folder`` with the tokens of ``label`` that no other label of
+    ``labels`` has made the likeliest everywhere (``favour_tokens``): for a backend that loads weights from disk
+    (vLLM). Raises ValueError when ``label`` shares every token with the other labels."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    build_tiny_llama(folder, seed=seed)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    ids = {name: set(tokenizer(name, add_special_tokens=False)["input_ids"]) for name in labels}
+    others = {t for name, tokens in ids.items() if name != label for t in tokens}
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    favour_tokens(model, ids[label] - others)
+    model.save_pretrained(folder)
     return folder
 
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.backends.zero_shot import Generation, ZeroShotBackend
+from bench.backends.zero_shot import PREQUANTIZED, Generation, ZeroShotBackend
 from bench.data.loaders import file_sha256
 from bench.errors import ConfigError
 
@@ -229,11 +229,16 @@ class HFPipelineBackend(ZeroShotBackend):
     name = "hf_pipeline"
 
     def __init__(self, model: str, revision: str | None = None, **kwargs: Any) -> None:
+        """As ``ZeroShotBackend``; raises ConfigError for ``quantization=awq|gptq`` (pre-quantized checkpoints run
+        on vLLM only), before anything loads."""
         super().__init__(model, revision, **kwargs)
+        if self.quantization in PREQUANTIZED:
+            raise ConfigError(
+                f"model {self.model!r}: quantization={self.quantization} (a pre-quantized checkpoint) is run by the "
+                "vllm backend only, not by hf_pipeline; allowed here: none | int8 (CPU)"
+            )
         self._pipe: Any = None
         self._choices: list[list[int]] | None = None
-        self._score_prefix: list[int] = []
-        self._label_ids: list[list[int]] = []
 
     def load(self) -> None:
         """Resolve the model (convert SmolLM2 once), load tokenizer and weights, build the pipeline."""
@@ -262,18 +267,9 @@ class HFPipelineBackend(ZeroShotBackend):
     def fit(
         self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *, language: str = "en"
     ) -> None:
-        """Remember labels and language; precompute the token sequences constrained decoding allows."""
+        """Remember labels and language (and, for scoring, the labels' tokens: ``ZeroShotBackend.fit``); precompute
+        the token sequences constrained decoding allows."""
         super().fit(texts, labels, label_names, language=language)
-        if self.serving == "scoring" and self._tokenizer is not None:
-            prefix, _, _ = self.label_completions()[0].partition(self.label_names[0])
-            self._score_prefix = self._tokenizer(prefix, add_special_tokens=False)["input_ids"]
-            self._label_ids = [self._tokenizer(n, add_special_tokens=False)["input_ids"] for n in self.label_names]
-            empty = [n for n, ids in zip(self.label_names, self._label_ids, strict=True) if not ids]
-            if empty:
-                raise ConfigError(
-                    f"model {self.model!r}, serving=scoring: the label(s) {empty} tokenize to no tokens, so they "
-                    "cannot be scored; rename them (--label-names) or use serving=sequential|batched"
-                )
         if self.constrained and self._tokenizer is not None:
             self._choices = [
                 self._tokenizer(c, add_special_tokens=False)["input_ids"] for c in self.label_completions()
@@ -314,9 +310,9 @@ class HFPipelineBackend(ZeroShotBackend):
                 out.append(Generation(text=text, input_tokens=prompt_len, output_tokens=len(generated)))
         return out
 
-    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int]:
+    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
         """One prefill per text, then every label continued from its cache: the label of highest mean log-probability
-        per token wins (ties: the first label). Returns (label indices, tokens the forward passes read).
+        per token wins (ties: the first label). Returns (label indices, tokens the forward passes read, 0 generated).
 
         Prefill: the prompts and the answer's category marker, left-padded (position ids from the attention mask, as
         ``generate`` does); its last position's logits score each label's first token. Its KV cache is repeated once
@@ -329,7 +325,7 @@ class HFPipelineBackend(ZeroShotBackend):
         model = self._pipe.model
         device = model.device
         pad = self._tokenizer.pad_token_id
-        prompts = [self._prompt_ids(c) + self._score_prefix for c in conversations]
+        prompts = [self._scoring_prompt_ids(c) for c in conversations]
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), pad, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -376,7 +372,7 @@ class HFPipelineBackend(ZeroShotBackend):
                 total += picked.sum(-1).view(len(prompts), n_labels)
                 read += int(tail_mask.sum()) if rows else 0
         best = (total / lengths).argmax(dim=1)
-        return [int(b) for b in best], read
+        return [int(b) for b in best], read, 0
 
     def info(self) -> dict[str, Any]:
         """Base provenance plus the model pin and library versions."""

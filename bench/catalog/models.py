@@ -311,8 +311,9 @@ def user_model_spec(name: str) -> ModelSpec:
 SERVING_MODES: tuple[str, ...] = ("sequential", "batched", "scoring")
 SERVING_DTYPES: tuple[str, ...] = ("auto", "bfloat16", "float16", "float32")
 #: ``int8``: PyTorch dynamic int8 quantization of the Linear layers (HF pipeline on a CPU); ``fp8``: vLLM's online
-#: FP8 weight quantization (GPUs with FP8 support); ``none``: the weights as stored.
-SERVING_QUANTIZATIONS: tuple[str, ...] = ("none", "int8", "fp8")
+#: FP8 weight quantization (GPUs with FP8 support); ``awq``/``gptq``: a checkpoint quantized so (its config.json's
+#: ``quantization_config``), on vLLM; ``none``: the weights as stored.
+SERVING_QUANTIZATIONS: tuple[str, ...] = ("none", "int8", "fp8", "awq", "gptq")
 SERVING_KEYS: tuple[str, ...] = ("serving", "batch_size", "dtype", "quantization")
 _SERVING_SUFFIX = re.compile(r"^(?P<base>.+)\[(?P<body>[^\[\]]*)\]$")
 

@@ -54,7 +54,6 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
     tensor_parallel_size, per node), pipeline_parallel_size (nodes), and the locked revision of a Hub model.
     Raises ConfigError when the model needs more nodes than this run has, saying how to fix it.
     """
-    from bench.catalog.lock import locked_revision
     from bench.catalog.models import LLM_BACKENDS, SERVING_KEYS, is_user_model
     from bench.catalog.placement import placement_for
 
@@ -76,15 +75,29 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
     }
     # A model entry's own serving configuration (`smollm2-135m[serving=batched,batch_size=4]`) wins over the profile.
     overrides.update({key: spec.params[key] for key in SERVING_KEYS if key in spec.params})
-    if is_user_model(spec.name):  # hf:ORG/NAME[@REV] or hf:/folder: its own revision, or the cached snapshot's
-        overrides["revision"] = spec.params.get("revision")
-        if not Path(model).is_dir():
-            from bench.backends.hf_classifier import resolve_user_model
-
-            overrides["revision"] = resolve_user_model(model, spec.params.get("revision"), option="hf")[1]["revision"]
-    elif not model.startswith("package:"):
-        overrides["revision"] = locked_revision(model)  # None: the backend refuses, naming `bench models lock`
+    if is_user_model(spec.name) or not model.startswith("package:"):
+        overrides["revision"] = llm_revision(spec)
     return dataclasses.replace(spec, backend=LLM_BACKENDS[llm.backend]), overrides
+
+
+def llm_revision(spec: Any) -> str | None:
+    """The revision an LLM loads at: a user model's (``hf:ORG/NAME[@REV]``: its own, or the cached snapshot's; a
+    folder: its ``@REV`` if any, else None), a catalog Hub model's locked commit (None without a lock entry: the
+    backend refuses, naming ``bench models lock``), None for a package model. Raises ConfigError for a user Hub
+    model that is not in the cache (``resolve_user_model``)."""
+    from bench.catalog.lock import locked_revision
+    from bench.catalog.models import is_user_model
+
+    model = str(spec.params["model"])
+    if is_user_model(spec.name):  # hf:ORG/NAME[@REV] or hf:/folder: its own revision, or the cached snapshot's
+        if Path(model).is_dir():
+            return spec.params.get("revision")
+        from bench.backends.hf_classifier import resolve_user_model
+
+        return resolve_user_model(model, spec.params.get("revision"), option="hf")[1]["revision"]
+    if model.startswith("package:"):
+        return None
+    return locked_revision(model)
 
 
 def model_record(spec: Any, backend: Any) -> dict[str, Any]:
@@ -203,24 +216,23 @@ FP8_GPUS: tuple[str, ...] = ("H100", "H200", "GH200", "L4", "L40", "B200")
 def check_serving(spec: Any, profile: HardwareProfile) -> None:
     """Before any energy is spent: whether this profile can serve an LLM entry as its configuration asks.
 
-    Refused, with ConfigError naming the entry, the value and what is allowed: ``scoring`` on the vLLM backend (label
-    scoring is implemented in the HF pipeline backend only), ``fp8`` outside vLLM on a GPU (on a CPU, or with the HF
-    pipeline), ``int8`` on vLLM (PyTorch dynamic quantization is an HF-on-CPU method; vLLM takes fp8 or a
-    pre-quantized checkpoint) or on a GPU, and ``int8`` with a dtype other than float32/auto (dynamic quantization
-    replaces float32 Linear layers). Settings left to the profile are checked against the profile's ``[llm]``."""
+    Refused, with ConfigError naming the entry, the value and what is allowed: a batch size above the profile's
+    ``[llm] max_batch_size``, ``fp8`` outside vLLM on a GPU (on a CPU, or with the HF pipeline), ``int8`` on vLLM
+    (PyTorch dynamic quantization is an HF-on-CPU method; vLLM takes fp8 or a pre-quantized checkpoint) or on a GPU,
+    ``int8`` with a dtype other than float32/auto (dynamic quantization replaces float32 Linear layers), and
+    ``awq``/``gptq`` outside vLLM or on a model whose config.json does not say it is quantized so
+    (``check_prequantized_checkpoint``). Settings left to the profile are checked against the profile's ``[llm]``.
+    Labels that tokenize to nothing under ``scoring`` are refused by ``check_context`` (it loads the tokenizer)."""
     if spec.kind != "llm":
         return
+    from bench.run.plan import check_batch_size_limit
+
     llm = profile.llm
-    serving = spec.params.get("serving", llm.serving)
     dtype = spec.params.get("dtype", llm.dtype)
     quantization = spec.params.get("quantization", "none")
     device = profile.hardware.device
     where = f"model {spec.name!r} on profile {profile.name!r} (LLM backend {llm.backend}, device {device})"
-    if serving == "scoring" and llm.backend == "vllm":
-        raise ConfigError(
-            f"{where}: serving=scoring is implemented by the hf_pipeline backend only; on this profile use "
-            "serving=sequential or serving=batched"
-        )
+    check_batch_size_limit(spec.params.get("batch_size", llm.batch_size), profile, where=where)
     if quantization == "fp8":
         gpu = profile.hardware.gpu_model_pattern or ""
         if profile.hardware.device != "cuda" or llm.backend != "vllm":
@@ -234,6 +246,13 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
                 f"{', '.join(FP8_GPUS)}); this profile's GPU ({gpu or 'unnamed'}) has none, so the allowed value is "
                 "none"
             )
+    if quantization in ("awq", "gptq"):
+        if llm.backend != "vllm":
+            raise ConfigError(
+                f"{where}: quantization={quantization} runs a pre-quantized checkpoint, which only the vllm backend "
+                "does; here the allowed values are none" + (" | int8" if profile.hardware.device == "cpu" else "")
+            )
+        check_prequantized_checkpoint(spec, profile, quantization)
     if quantization == "int8":
         if llm.backend != "hf_pipeline" or profile.hardware.device != "cpu":
             raise ConfigError(
@@ -246,3 +265,57 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
                 f"{where}: quantization=int8 quantizes float32 Linear layers; with it dtype must be float32 (or "
                 f"auto), not {dtype}"
             )
+
+
+def check_prequantized_checkpoint(spec: Any, profile: HardwareProfile, quantization: str) -> None:
+    """Before any energy is spent: an LLM entry with ``quantization=awq|gptq`` must be a checkpoint quantized so,
+    as its config.json's ``quantization_config.quant_method`` says. The config is read from where the model will
+    load: a local folder, the model store (``--model-store``), or the Hugging Face cache at the pinned revision
+    (with Hub access, that one file is downloaded). Only config.json is read: no weights, no file hashes.
+
+    Raises ConfigError naming the model, what its config says and what is allowed; also when the model has no
+    pinned revision, is a package model (plain weights), or its config.json is not on this machine offline."""
+    from bench.backends.hf_pipeline import MODEL_STORE_ENV, PACKAGE_PREFIX
+    from bench.backends.zero_shot import check_prequantized
+
+    model = str(spec.params["model"])
+    what = f"model {spec.name!r} (quantization={quantization})"
+    if model.startswith(PACKAGE_PREFIX):
+        raise ConfigError(f"{what}: a package model holds plain weights, no {quantization} checkpoint; allowed: none")
+    if Path(model).is_dir():
+        check_prequantized(model, spec.name, quantization)
+        return
+    revision = llm_revision(spec)  # no placement: only the checkpoint's identity matters here
+    if not revision:
+        raise ConfigError(
+            f"{what}: {model} has no pinned revision, so its config.json cannot be checked; pin it in the model lock "
+            "(`bench models lock`) or as hf:ORG/NAME@REV"
+        )
+    import os
+
+    store = os.environ.get(MODEL_STORE_ENV)
+    if store:
+        from bench.catalog.fetch import store_folder
+
+        check_prequantized(store_folder(Path(store), model, revision), spec.name, quantization)
+        return
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    from bench.catalog.embedders import hub_offline
+
+    cached = try_to_load_from_cache(model, "config.json", revision=revision)
+    if not isinstance(cached, str):
+        if hub_offline():
+            raise ConfigError(
+                f"{what}: the config.json of {model}@{revision[:12]} is not in the local Hugging Face cache and "
+                "HF_HUB_OFFLINE=1, so whether it is a quantized checkpoint cannot be checked; fetch the model first "
+                "(`bench models fetch`, or a model store)"
+            )
+        try:
+            cached = hf_hub_download(model, "config.json", revision=revision)
+        except Exception as exc:  # no network, gated, unknown commit: say which model and what failed
+            raise ConfigError(
+                f"{what}: could not fetch the config.json of {model}@{revision[:12]} to check it "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+    check_prequantized(Path(cached).parent, spec.name, quantization)

@@ -101,6 +101,7 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
                 )
         updates["models"] = chosen
     if request.serving:
+        check_batch_size_limit(request.serving.get("batch_size"), request.profile, where="--batch-size")
         renamed = serving_overrides(updates.get("models", suite.models), request.serving)
         updates["models"] = list(dict.fromkeys(renamed.values()))
         reps = updates.get("model_repetitions", suite.model_repetitions)
@@ -125,6 +126,24 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
             f"{', narrowed by --dataset' if request.datasets else ''}): {', '.join(suite.datasets)}"
         )
     return suite
+
+
+def check_batch_size_limit(batch_size: Any, profile: HardwareProfile, *, where: str) -> None:
+    """Refuse a batch size above the profile's ``[llm] max_batch_size`` (``HardwareProfile.max_batch_size``).
+
+    ``batch_size``: the value as given (None or a value that is not an integer pass: ``check_serving_value`` names
+    those); ``where`` names the entry or option in the message. Raises ConfigError naming it, the value and the
+    limit."""
+    try:
+        number = int(str(batch_size)) if batch_size is not None else None
+    except ValueError:
+        return
+    if number is not None and number > profile.max_batch_size:
+        raise ConfigError(
+            f"{where}: batch_size={number} is above the limit of profile {profile.name!r} ([llm] max_batch_size = "
+            f"{profile.max_batch_size}); allowed: 1 to {profile.max_batch_size}, or raise max_batch_size in the "
+            "profile"
+        )
 
 
 def serving_overrides(models: list[str], serving: dict[str, Any]) -> dict[str, str]:
@@ -172,7 +191,7 @@ def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
         "data_paths": dict(sorted(request.data_paths.items())),
         "warmup_texts": WARMUP_TEXTS,
         "device": request.profile.hardware.device,
-        "llm": request.profile.llm.model_dump(mode="json"),
+        "llm": _hashed_llm(request.profile.llm.model_dump(mode="json")),  # limits are not settings
         "model_lock_sha256": _model_lock_sha256(suite),
     }
     # Recorded only when present, so runs without them keep their settings hash: the files an ad-hoc run reads
@@ -232,11 +251,26 @@ def lock_warnings(suite: SuiteSpec) -> list[str]:
 #: say nothing about it.
 UNHASHED_PROFILE_KEYS = frozenset({"slurm", "suites", "training"})
 
+#: ``[llm]`` keys left out of the settings hash (in the profile and in the run's ``settings.llm``): limits that refuse
+#: a run before it starts, not settings of its numbers. ``max_batch_size`` caps the batch sizes a run may ask for;
+#: the batch size a cell ran with is hashed (``[llm] batch_size``, an entry's ``batch_size=N``). Hashing the limit
+#: would stop stored runs from resuming when it is raised, or set in a profile that did not have it.
+UNHASHED_LLM_KEYS = frozenset({"max_batch_size"})
+
+
+def _hashed_llm(llm: Any) -> Any:
+    """An ``[llm]`` table's JSON form without ``UNHASHED_LLM_KEYS`` (anything else unchanged)."""
+    return {k: v for k, v in llm.items() if k not in UNHASHED_LLM_KEYS} if isinstance(llm, dict) else llm
+
 
 def hashed_profile(profile: HardwareProfile | dict[str, Any]) -> dict[str, Any]:
-    """The profile as the settings hash and ``bench merge`` see it: its JSON form without ``UNHASHED_PROFILE_KEYS``."""
+    """The profile as the settings hash and ``bench merge`` see it: its JSON form without ``UNHASHED_PROFILE_KEYS``
+    and without the ``UNHASHED_LLM_KEYS`` of its ``llm`` table."""
     data = profile if isinstance(profile, dict) else profile.model_dump(mode="json")
-    return {k: v for k, v in data.items() if k not in UNHASHED_PROFILE_KEYS}
+    out = {k: v for k, v in data.items() if k not in UNHASHED_PROFILE_KEYS}
+    if "llm" in out:
+        out["llm"] = _hashed_llm(out["llm"])
+    return out
 
 
 def settings_sha256(profile: HardwareProfile | dict[str, Any], settings: dict[str, Any]) -> str:

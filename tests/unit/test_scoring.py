@@ -31,27 +31,14 @@ def _scorer(path: Path, **kwargs: object):
 
 
 def _favour(backend: object, label: str) -> None:
-    """Rewire the loaded model so that the tokens of ``label`` are the likeliest next tokens everywhere.
+    """Rewire the loaded model so that the tokens of ``label`` are the likeliest next tokens everywhere
+    (``tests.tiny_models.favour_tokens``)."""
+    from tests.tiny_models import favour_tokens
 
-    Every token embedding gets +1 in dimension 0 and no layer writes to it, so the residual stream's dimension 0 is 1
-    at every position; the final norm keeps only that dimension (positive after RMS normalization), and the output
-    head maps it to a logit of 10 for the favoured label's tokens and 0 for every other token."""
-    import torch
-
-    model = backend._pipe.model  # type: ignore[attr-defined]
     favoured = set(backend._label_ids[LABELS.index(label)])  # type: ignore[attr-defined]
     others = {t for i, ids in enumerate(backend._label_ids) if LABELS[i] != label for t in ids}  # type: ignore[attr-defined]
     assert favoured - others, "the labels must differ in a token"
-    with torch.no_grad():
-        model.model.embed_tokens.weight[:, 0] = 1.0
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight[0, :] = 0.0
-            layer.mlp.down_proj.weight[0, :] = 0.0
-        model.model.norm.weight.zero_()
-        model.model.norm.weight[0] = 1.0
-        model.lm_head.weight.zero_()
-        for token in favoured - others:
-            model.lm_head.weight[token, 0] = 10.0
+    favour_tokens(backend._pipe.model, favoured - others)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("label", LABELS)
@@ -82,3 +69,25 @@ def test_a_label_that_tokenizes_to_nothing_is_refused(tiny: Path) -> None:
     backend.load()
     with pytest.raises(ConfigError, match=r"serving=scoring: the label\(s\) \[''\] tokenize to no tokens"):
         backend.fit([], [], ["pos", ""])
+
+
+def test_the_vllm_backend_refuses_such_a_label_with_only_the_tokenizer_loaded(tiny: Path) -> None:
+    """The run's preflight (``check_context``) loads only the tokenizer and fits the labels: no engine, no weights."""
+    from bench.backends.vllm_backend import VllmBackend
+
+    backend = VllmBackend(str(tiny), serving="scoring")
+    backend.load_tokenizer()
+    with pytest.raises(ConfigError, match=r"serving=scoring: the label\(s\) \[''\] tokenize to no tokens"):
+        backend.fit([], [], ["pos", ""])
+    assert backend._llm is None
+    backend.fit([], [], LABELS)  # scorable labels: their tokens are ready for the engine
+    assert all(backend._label_ids) and backend._score_prefix
+
+
+def test_best_label_is_the_highest_mean_log_probability_first_on_ties() -> None:
+    from bench.backends.zero_shot import best_label
+
+    assert best_label([-3.0, -2.5], [3, 1]) == 0  # -1.0 per token beats -2.5
+    assert best_label([-2.0, -1.0], [2, 1]) == 0  # a tie: the first label, as torch.argmax
+    with pytest.raises(ValueError, match="2 scores for 1 labels"):
+        best_label([-1.0, -2.0], [1])

@@ -85,12 +85,66 @@ def test_a_bad_cli_value_is_named_by_its_option() -> None:
     request = RunRequest(profile=load_profile("cpu"), suite_name="default", serving={"batch_size": 0})
     with pytest.raises(ConfigError, match=r"--batch-size: batch_size=0: must be an integer >= 1"):
         effective_suite(request)
+    request = RunRequest(profile=load_profile("cpu"), suite_name="default", serving={"batch_size": 100})
+    with pytest.raises(
+        ConfigError,
+        match=r"--batch-size: batch_size=100 is above the limit of profile 'cpu' \(\[llm\] "
+        r"max_batch_size = 64\); allowed: 1 to 64",
+    ):
+        effective_suite(request)
+
+
+def _profile_text(name: str, llm_lines: str) -> str:
+    """The shipped profile ``name`` with ``llm_lines`` added to its [llm] table."""
+    from bench.config import profiles_dir
+
+    return (profiles_dir() / f"{name}.toml").read_text().replace("[llm]\n", f"[llm]\n{llm_lines}\n", 1)
+
+
+def test_max_batch_size_is_the_profiles_own_limit_and_its_batch_size_must_fit(tmp_path: Path) -> None:
+    from bench.config import load_profile_file
+
+    assert (load_profile("cpu").max_batch_size, load_profile("h100").max_batch_size) == (64, 256)
+    raised = tmp_path / "cpu.toml"
+    raised.write_text(_profile_text("cpu", "max_batch_size = 128"))
+    profile = load_profile_file(raised)
+    assert profile.max_batch_size == 128
+    check_serving(get_model_spec("smollm2-135m[serving=batched,batch_size=128]"), profile)
+    with pytest.raises(ConfigError, match=r"batch_size=129 is above .*max_batch_size = 128"):
+        check_serving(get_model_spec("smollm2-135m[batch_size=129]"), profile)
+    low = tmp_path / "low.toml"
+    low.write_text(_profile_text("cpu", "max_batch_size = 8").replace('name = "cpu"', 'name = "low"'))
+    with pytest.raises(ConfigError, match=r"\[llm\] batch_size = 16 is above the profile's limit .*max_batch_size = 8"):
+        load_profile_file(low)
+
+
+def test_max_batch_size_is_a_limit_left_out_of_the_settings_hash(tmp_path: Path) -> None:
+    """Raising (or first setting) the limit must not stop a stored run from resuming; the batch size run is hashed."""
+    from bench.config import load_profile_file
+
+    plain = load_profile("cpu")
+    raised_file = tmp_path / "cpu.toml"
+    raised_file.write_text(_profile_text("cpu", "max_batch_size = 128"))
+    raised = load_profile_file(raised_file)
+    assert raised.model_dump(mode="json")["llm"]["max_batch_size"] == 128  # recorded in the results' profile
+    for name in ("plain", "raised"):
+        profile = plain if name == "plain" else raised
+        settings = run_settings(RunRequest(profile=profile, suite_name="default"), profile.suite("default"))
+        assert "max_batch_size" not in settings["llm"], name
+    request = RunRequest(profile=plain, suite_name="default")
+    settings = run_settings(request, effective_suite(request))
+    assert settings_sha256(raised, settings) == settings_sha256(plain, settings)
+    smaller = plain.model_copy(update={"llm": plain.llm.model_copy(update={"batch_size": 8})})
+    assert settings_sha256(smaller, settings) != settings_sha256(plain, settings)  # what a cell runs with is hashed
 
 
 @pytest.mark.parametrize(
     ("profile", "name", "message"),
     [
-        ("h100", "llama-3.1-8b[serving=scoring]", "serving=scoring is implemented by the hf_pipeline backend only"),
+        ("h100", "llama-3.1-8b[batch_size=257]", r"batch_size=257 is above the limit of profile 'h100' .*= 256\)"),
+        ("cpu", "smollm2-135m[serving=batched,batch_size=65]", r"batch_size=65 is above .*allowed: 1 to 64"),
+        ("cpu", "smollm2-135m[quantization=awq]", r"awq runs a pre-quantized checkpoint, which only the vllm"),
+        ("cpu-vllm", "smollm2-135m[quantization=gptq]", "a package model holds plain weights, no gptq checkpoint"),
         ("cpu", "smollm2-135m[quantization=fp8]", r"fp8 needs vLLM on a GPU.*allowed values are none \| int8"),
         ("a100", "llama-3.1-8b[quantization=fp8]", r"FP8 tensor cores .*\(A100\).*allowed value is none"),
         ("h100", "llama-3.1-8b[quantization=int8]", r"int8 is PyTorch dynamic.*allowed values are none \| fp8"),
@@ -105,6 +159,8 @@ def test_what_a_profile_cannot_serve_is_refused_before_the_run(profile: str, nam
 
 def test_what_a_profile_can_serve_passes() -> None:
     check_serving(get_model_spec("llama-3.1-8b[serving=batched,batch_size=256,quantization=fp8]"), load_profile("h100"))
+    check_serving(get_model_spec("llama-3.1-8b[serving=scoring,batch_size=64]"), load_profile("h100"))  # vLLM scores
+    check_serving(get_model_spec("smollm2-135m[serving=batched,batch_size=64]"), load_profile("cpu"))  # at the limit
     check_serving(get_model_spec("smollm2-135m[serving=scoring,quantization=int8]"), load_profile("cpu"))
     check_serving(get_model_spec("linear-bow"), load_profile("cpu"))
 
@@ -171,7 +227,7 @@ def test_every_profile_has_a_serving_suite_it_can_serve(name: str) -> None:
         assert {c.get("dtype") for c in configs} >= {"bfloat16"}
         assert suite.repetitions == 1 and suite.datasets == ["tomatoes-offline"]
     else:
-        assert modes == {"sequential", "batched"}
+        assert modes == {"sequential", "batched", "scoring"}
         assert {c.get("batch_size") for c in configs if c.get("serving") == "batched"} == {8, 64, 256}
         has_fp8 = any(c.get("quantization") == "fp8" for c in configs)
         assert has_fp8 == (name in ("h100", "l4"))

