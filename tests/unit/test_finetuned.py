@@ -108,7 +108,7 @@ def test_embedder_that_is_not_a_sentence_transformer_is_refused_at_load(
 ) -> None:
     folder = build_tiny_classifier(tmp_path / "plain-bert", {0: "neg", 1: "pos"})
     monkeypatch.setattr(
-        "bench.backends.setfit_backend.resolve_embedder_path", lambda spec: (str(folder), {"name": spec.name})
+        "bench.backends.finetuned.resolve_embedder_path", lambda spec: (str(folder), {"name": spec.name})
     )
     backend = make(name)
     with pytest.raises(ConfigError, match=rf"embedder '{OFFLINE_EMBEDDER}' \(.*plain-bert\) is not a sentence-trans"):
