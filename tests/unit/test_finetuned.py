@@ -94,6 +94,46 @@ def test_class_with_one_text_is_a_clear_error(name: str) -> None:
         make(name).fit(texts, labels, LABEL_NAMES)
 
 
+@pytest.mark.parametrize("name", ["setfit", "finetune-head"])
+def test_class_with_one_text_fails_its_cell_and_the_grid_goes_on(name: str) -> None:
+    """Through the runner's own cell function: a failed cell naming the class, the training window closed, nothing
+    raised (the grid's next cell runs)."""
+    from types import SimpleNamespace
+
+    from bench.run.cell import run_cell
+    from bench.validation import Expectations
+    from tests.unit.test_training_window import IDLE, FakeMeters
+
+    texts = list(TRAIN[0][:9])
+    record = SimpleNamespace(
+        splits=[SimpleNamespace(train_idx=list(range(7)), test_idx=[7, 8])],
+        test_labels={"0": [0, 1]},
+        label_names=LABEL_NAMES,
+        language="en",
+    )
+    data = SimpleNamespace(record=record, texts=texts, labels=[0, 0, 0, 1, 1, 1, 2, 0, 1])  # id 2: one text
+    meters = FakeMeters([1.0, 1.0])
+    cell = run_cell(
+        make(name),
+        data,
+        "toy",
+        name,
+        0,
+        meters,
+        min_window_s=0.0,
+        max_loops=1,
+        idle_w=IDLE,
+        load_s=0.0,
+        gpus=None,
+        expectations=Expectations(),
+        meter_training=True,
+    )
+    assert not meters.open and cell.status == "failed" and cell.error is not None
+    assert cell.error.type == "DataError"
+    assert cell.error.message.startswith(f"during training: model {name}: every class needs at least 2 training")
+    assert "'food' (id 2): 1 text" in cell.error.message
+
+
 def test_check_training_set_edges() -> None:
     with pytest.raises(DataError, match="1 class"):
         check_training_set(["a", "b"], [0, 0], ["x", "y"], model="setfit")
@@ -113,6 +153,28 @@ def test_embedder_that_is_not_a_sentence_transformer_is_refused_at_load(
     backend = make(name)
     with pytest.raises(ConfigError, match=rf"embedder '{OFFLINE_EMBEDDER}' \(.*plain-bert\) is not a sentence-trans"):
         backend.load()
+
+
+@pytest.mark.parametrize("name", ["setfit", "finetune-head"])
+def test_embedder_refused_at_load_fails_the_models_cells_naming_it(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner's loading (bench.run.models.load_model) returns the refusal as the model's error, so its cells fail
+    at load with the embedder named and the grid goes on with the next model."""
+    from bench.config import load_profile
+    from bench.run.cell import failed_cell
+    from bench.run.models import load_model
+
+    folder = build_tiny_classifier(tmp_path / "plain-bert", {0: "neg", 1: "pos"})
+    monkeypatch.setattr(
+        "bench.backends.finetuned.resolve_embedder_path", lambda spec: (str(folder), {"name": spec.name})
+    )
+    profile = load_profile("cpu")
+    backend, load_s, error = load_model(get_model_spec(name), profile, seed=0)
+    assert backend is None and load_s is None and isinstance(error, ConfigError)
+    cell = failed_cell("toy", name, 0, "2026-01-01T00:00:00+00:00", error, stage="load")
+    assert cell.error is not None and cell.error.message.startswith(f"during load: embedder '{profile.embedder}'")
+    assert "is not a sentence-transformer: it has no modules.json" in cell.error.message
 
 
 def test_unknown_embedder_and_bad_settings_fail_at_construction() -> None:
