@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.backends import import_optional
-from bench.backends.finetuned import PREDICT_BATCH_SIZE, FinetunedBackend
+from bench.backends.finetuned import PREDICT_BATCH_SIZE, FinetunedBackend, quiet_training
 from bench.errors import ConfigError
 
 __all__ = ["PREDICT_BATCH_SIZE", "FinetuneHeadBackend"]
@@ -94,9 +94,10 @@ class FinetuneHeadBackend(FinetunedBackend):
         s = self.settings
         position = {label: i for i, label in enumerate(classes)}
         transformers.set_seed(self.seed)
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(
-            self._folder, num_labels=len(classes), local_files_only=True
-        ).to(self.device)
+        with quiet_training():  # no "newly initialized weights" warning / loading report: the new head is the point
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(
+                self._folder, num_labels=len(classes), local_files_only=True
+            ).to(self.device)
         y = torch.tensor([position[int(label)] for label in labels], dtype=torch.long)
         order_gen = torch.Generator().manual_seed(self.seed)
         steps_per_epoch = -(-len(texts) // s["batch_size"])

@@ -2,7 +2,8 @@
 ``bench.backends.finetune_head``) share, in one place: the embedder, which must be a sentence-transformer (refused at
 load otherwise, naming it); the check that the training split has two classes or more, each with at least
 ``MIN_TEXTS_PER_CLASS`` texts (SetFit builds positive pairs within a class; the head trains on the same splits);
-seeding; the record of the training settings and seed; and the provenance ``info()`` returns.
+seeding; the record of the training settings and seed; the provenance ``info()`` returns; and the quieting of the
+libraries' own progress bars and log lines while they load and train (``quiet_training``).
 
 ``FinetunedBackend`` is the base of both backends; they add how a fit trains and how a prediction runs. Heavy
 libraries (torch, transformers, setfit, datasets) are imported in ``load``/``fit``, never at module import.
@@ -10,10 +11,12 @@ libraries (torch, transformers, setfit, datasets) are imported in ``load``/``fit
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -90,6 +93,41 @@ def library_versions(*modules: str) -> dict[str, str | None]:
     return out
 
 
+@contextlib.contextmanager
+def quiet_training() -> Iterator[None]:
+    """While a fine-tuned model loads and trains, the libraries' progress bars and informational log lines are off:
+    ``Map:`` of datasets, ``Batches:`` of sentence-transformers' encode, transformers' loading reports and
+    warnings, setfit's ``***** Running training *****``. Errors still show; the run's own progress bar (rich, not
+    tqdm) is untouched and stays the interface.
+
+    Each library's documented switch is used: ``transformers.utils.logging.disable_progress_bar`` and
+    ``set_verbosity_error``, ``datasets.utils.disable_progress_bars``, ``setfit.logging.set_verbosity_warning``, and
+    the ``sentence_transformers`` logger at WARNING (its encode shows a bar at INFO). Every setting is restored on
+    exit, so code outside a fit finds the libraries as it left them; a library not imported yet is left alone (this
+    imports none). The transformers ``Trainer``'s per-step bar is a callback of the trainer, not a global switch:
+    ``SetFitBackend`` removes it from its trainer."""
+    with contextlib.ExitStack() as restore:
+        tl = sys.modules.get("transformers.utils.logging")
+        if tl is not None:
+            restore.callback(tl.set_verbosity, tl.get_verbosity())
+            if tl.is_progress_bar_enabled():
+                restore.callback(tl.enable_progress_bar)
+            tl.disable_progress_bar()
+            tl.set_verbosity_error()
+        du = sys.modules.get("datasets.utils")
+        if du is not None and not du.are_progress_bars_disabled():
+            du.disable_progress_bars()
+            restore.callback(du.enable_progress_bars)
+        sl = sys.modules.get("setfit.logging")
+        if sl is not None:
+            restore.callback(sl.set_verbosity, sl.get_verbosity())
+            sl.set_verbosity_warning()
+        st_logger = logging.getLogger("sentence_transformers")
+        restore.callback(st_logger.setLevel, st_logger.level)
+        st_logger.setLevel(max(st_logger.getEffectiveLevel(), logging.WARNING))
+        yield
+
+
 class FinetunedBackend:
     """The shared half of the fine-tuned backends: embedder, device, seed, state, ``load``, ``synchronize``,
     ``close``, ``info`` and the start of every ``fit`` (``_begin_fit``).
@@ -131,7 +169,8 @@ class FinetunedBackend:
             return
         self._import_libraries()
         folder, pin = resolve_sentence_transformer(self.embedder)
-        self._after_load(folder)
+        with quiet_training():
+            self._after_load(folder)
         self._folder, self._pin = folder, pin
 
     def _begin_fit(self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str]) -> list[int]:

@@ -22,6 +22,7 @@ from bench.backends.finetuned import (
     PREDICT_BATCH_SIZE,
     FinetunedBackend,
     check_training_set,
+    quiet_training,
 )
 
 __all__ = ["MIN_TEXTS_PER_CLASS", "PREDICT_BATCH_SIZE", "SetFitBackend", "check_training_set"]
@@ -75,17 +76,24 @@ class SetFitBackend(FinetunedBackend):
         """Fine-tune a fresh copy of the embedder and its head on the training texts (DataError: a class too small).
 
         Every call starts from the pretrained weights, so repeated fits (the training window's loop rule) train the
-        same model."""
+        same model. The libraries' progress bars and log lines are off meanwhile (``quiet_training``)."""
         classes = self._begin_fit(texts, labels, label_names)
         setfit = import_optional("setfit", "the SetFit model")
         datasets = import_optional("datasets", "the SetFit model")
-        self._model = setfit.SetFitModel.from_pretrained(self._folder, device=self.device, local_files_only=True)
-        args = setfit.TrainingArguments(
-            seed=self.seed, report_to="none", show_progress_bar=False, save_strategy="no", **self.overrides
-        )
-        train = datasets.Dataset.from_dict({"text": list(texts), "label": [int(label) for label in labels]})
-        trainer = setfit.Trainer(model=self._model, args=args, train_dataset=train)
-        trainer.train()
+        transformers = import_optional("transformers", "the SetFit model")
+        with quiet_training():
+            self._model = setfit.SetFitModel.from_pretrained(self._folder, device=self.device, local_files_only=True)
+            args = setfit.TrainingArguments(
+                seed=self.seed, report_to="none", show_progress_bar=False, save_strategy="no", **self.overrides
+            )
+            train = datasets.Dataset.from_dict({"text": list(texts), "label": [int(label) for label in labels]})
+            trainer = setfit.Trainer(model=self._model, args=args, train_dataset=train)
+            # The embedding phase runs transformers' Trainer, whose step bar (ProgressCallback) or, with tqdm off,
+            # log printer (PrinterCallback: a dict of losses on stdout) is a default callback; setfit documents
+            # Trainer.remove_callback for dropping one. show_progress_bar=False above covers the head phase.
+            for callback in (transformers.ProgressCallback, transformers.PrinterCallback):
+                trainer.remove_callback(callback)
+            trainer.train()
         self._classes = classes
         self._training = self._training_record(
             "setfit",

@@ -5,6 +5,8 @@ a sentence-transformer."""
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,6 +79,58 @@ def test_trains_predicts_and_records_settings(name: str) -> None:
         assert info["training"]["settings"]["epochs"] == 3
         assert info["training"]["steps"] == 3 * 3  # 24 texts / batch 8 = 3 steps per epoch
     backend.close()
+
+
+#: What a tqdm bar writes (``Map: 100%|####| 24/24 [00:00<00:00, 310.2 examples/s]``) and the libraries' chatter.
+BAR = re.compile(r"\d+%\||\d+/\d+ \[|it/s\]|s/it\]|examples/s")
+CHATTER = ("Map", "Batches", "Running training", "train_runtime", "Iteration", "Epoch")
+
+
+def test_a_setfit_cell_prints_no_progress_bar_and_restores_the_libraries(capfd: pytest.CaptureFixture[str]) -> None:
+    """A cell of the setfit backend (training window, warm-up, inference, as `bench run` runs it): nothing of
+    tqdm or the libraries' logging reaches the terminal (the run's own progress bar is the interface), and the
+    libraries' switches are as they were afterwards."""
+    from types import SimpleNamespace
+
+    import transformers
+
+    from bench.run.cell import run_cell
+    from bench.validation import Expectations
+    from tests.unit.test_training_window import IDLE, FakeMeters
+
+    backend = make("setfit")
+    backend.load()
+    setfit_logging = sys.modules["setfit.logging"]
+    before = (transformers.utils.logging.is_progress_bar_enabled(), setfit_logging.get_verbosity())
+    texts = list(TRAIN[0]) + list(TEST[0])
+    record = SimpleNamespace(
+        splits=[SimpleNamespace(train_idx=list(range(len(TRAIN[0]))), test_idx=list(range(len(TRAIN[0]), len(texts))))],
+        test_labels={"0": list(TEST[1])},
+        label_names=LABEL_NAMES,
+        language="en",
+    )
+    data = SimpleNamespace(record=record, texts=texts, labels=list(TRAIN[1]) + list(TEST[1]))
+    capfd.readouterr()
+    cell = run_cell(
+        backend,
+        data,
+        "toy",
+        "setfit",
+        0,
+        FakeMeters([1.0, 1.0]),
+        min_window_s=0.0,
+        max_loops=1,
+        idle_w=IDLE,
+        load_s=0.0,
+        gpus=None,
+        expectations=Expectations(),
+        meter_training=True,
+    )
+    out, err = capfd.readouterr()
+    assert cell.status == "ok", cell.error
+    assert not BAR.search(err) and not BAR.search(out), err[-2000:] + out[-2000:]
+    assert not [word for word in CHATTER if word in err or word in out], err[-2000:] + out[-2000:]
+    assert (transformers.utils.logging.is_progress_bar_enabled(), setfit_logging.get_verbosity()) == before
 
 
 def test_finetune_head_same_seed_same_model() -> None:
