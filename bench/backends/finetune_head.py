@@ -17,28 +17,25 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.backends import import_optional
-from bench.backends.base import cuda_synchronize
-from bench.backends.setfit_backend import (
-    check_training_set,
-    library_versions,
-    resolve_sentence_transformer,
-    seed_everything,
-)
-from bench.catalog.embedders import PAPER_EMBEDDER, get_embedder_spec
+from bench.backends.finetuned import PREDICT_BATCH_SIZE, FinetunedBackend, quiet_training
 from bench.errors import ConfigError
 
-PREDICT_BATCH_SIZE = 32
+__all__ = ["PREDICT_BATCH_SIZE", "FinetuneHeadBackend"]
 
 
-class FinetuneHeadBackend:
+class FinetuneHeadBackend(FinetunedBackend):
     """Encoder + classification head, fine-tuned end to end.
 
     ``embedder``: catalog name (``None``: the paper's; profiles override it); it must be a sentence-transformer whose
     folder holds the transformer's ``config.json`` and weights. ``device``: ``"cpu"``, ``"cuda"``. ``seed``: head
     initialisation, shuffling and dropout. ``epochs``, ``batch_size``, ``learning_rate``, ``warmup_ratio``,
     ``weight_decay``, ``max_length`` (tokens; longer texts are cut): the training settings, recorded in ``info()``.
-    Raises ConfigError for a non-positive setting.
+    Raises ConfigError for an unknown embedder or a non-positive setting.
     """
+
+    MODEL = "finetune-head"
+    BACKEND = "finetune-head"
+    LIBRARIES = ("transformers", "torch")
 
     def __init__(
         self,
@@ -52,8 +49,7 @@ class FinetuneHeadBackend:
         weight_decay: float = 0.01,
         max_length: int = 128,
     ) -> None:
-        self.embedder = embedder or PAPER_EMBEDDER
-        get_embedder_spec(self.embedder)
+        super().__init__(embedder, device, seed)
         for name, value in (
             ("epochs", epochs),
             ("batch_size", batch_size),
@@ -62,8 +58,6 @@ class FinetuneHeadBackend:
         ):
             if value <= 0:
                 raise ConfigError(f"model finetune-head: {name} must be positive, not {value!r}")
-        self.device = device
-        self.seed = int(seed)
         self.settings: dict[str, Any] = {
             "epochs": int(epochs),
             "batch_size": int(batch_size),
@@ -75,22 +69,16 @@ class FinetuneHeadBackend:
             "schedule": "transformers.get_linear_schedule_with_warmup",
             "loss": "cross-entropy",
         }
-        self._folder: str | None = None
-        self._pin: dict[str, Any] | None = None
         self._tokenizer: Any = None
-        self._model: Any = None
-        self._classes: list[int] | None = None
-        self._training: dict[str, Any] | None = None
 
-    def load(self) -> None:
-        """Import torch and transformers, check the embedder and load its tokenizer (ConfigError naming it)."""
-        if self._folder is not None:
-            return
+    def _import_libraries(self) -> None:
         import_optional("torch", "the finetune-head model")
-        transformers = import_optional("transformers", "the finetune-head model")
-        folder, pin = resolve_sentence_transformer(self.embedder)
+        import_optional("transformers", "the finetune-head model")
+
+    def _after_load(self, folder: str) -> None:
+        import transformers
+
         self._tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        self._folder, self._pin = folder, pin
 
     def fit(
         self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *, language: str = "en"
@@ -99,19 +87,17 @@ class FinetuneHeadBackend:
 
         Raises DataError for fewer than two classes or a class with fewer than two texts (as SetFit, so both
         families train on the same splits)."""
-        check_training_set(texts, labels, label_names, model="finetune-head")
-        self.load()
+        classes = self._begin_fit(texts, labels, label_names)
         import torch
         import transformers
 
         s = self.settings
-        classes = sorted({int(label) for label in labels})
         position = {label: i for i, label in enumerate(classes)}
-        seed_everything(self.seed)
         transformers.set_seed(self.seed)
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(
-            self._folder, num_labels=len(classes), local_files_only=True
-        ).to(self.device)
+        with quiet_training():  # no "newly initialized weights" warning / loading report: the new head is the point
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(
+                self._folder, num_labels=len(classes), local_files_only=True
+            ).to(self.device)
         y = torch.tensor([position[int(label)] for label in labels], dtype=torch.long)
         order_gen = torch.Generator().manual_seed(self.seed)
         steps_per_epoch = -(-len(texts) // s["batch_size"])
@@ -133,14 +119,13 @@ class FinetuneHeadBackend:
                 last_loss = float(out.loss.detach())
         model.eval()
         self._model, self._classes = model, classes
-        self._training = {
-            "library": "torch loop (transformers AutoModelForSequenceClassification)",
-            "seed": self.seed,
-            "settings": dict(s),
-            "steps": total,
-            "final_batch_loss": last_loss,
-            "n_train": len(texts),
-        }
+        self._training = self._training_record(
+            "torch loop (transformers AutoModelForSequenceClassification)",
+            len(texts),
+            settings=dict(s),
+            steps=total,
+            final_batch_loss=last_loss,
+        )
 
     def predict(self, texts: Sequence[str]) -> list[int]:
         """One original label id per text (RuntimeError before ``fit``)."""
@@ -155,26 +140,9 @@ class FinetuneHeadBackend:
                 out += [self._classes[int(i)] for i in logits.argmax(dim=-1).tolist()]
         return out
 
-    def synchronize(self) -> None:
-        """Wait for queued CUDA work; a no-op on the CPU."""
-        cuda_synchronize(self.device)
-
-    def close(self) -> None:
-        """Drop the trained model (the tokenizer stays)."""
-        self._model = None
-
-    def info(self) -> dict[str, Any]:
-        """Embedder and its pin, training settings and seed, library versions, device."""
-        return {
-            "backend": "finetune-head",
-            "device": self.device,
-            "seed": self.seed,
-            "embedder": {"name": self.embedder, "pin": self._pin},
-            "training": self._training or {"seed": self.seed, "settings": dict(self.settings)},
-            "classes": self._classes,
-            "predict_batch_size": PREDICT_BATCH_SIZE,
-            "library_versions": library_versions("transformers", "torch"),
-        }
+    def _planned_training(self) -> dict[str, Any] | None:
+        """The seed and the settings the next ``fit`` uses."""
+        return {"seed": self.seed, "settings": dict(self.settings)}
 
     def _encode(self, texts: list[str]) -> Any:
         enc = self._tokenizer(

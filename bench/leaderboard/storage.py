@@ -115,6 +115,15 @@ results = sa.Table(
     sa.Column("dataset_sha256", sa.String(64), nullable=True),
     sa.Column("dataset_rows", sa.Integer, nullable=True),
     sa.Column("dataset_classes", sa.Integer, nullable=True),
+    # Training (migration 0006): one training pass (one fit on the split's training texts), gross J over every
+    # measured or estimated component and s, mean over the sound cells, with each component's method label; where
+    # there is no number, ``training_reason`` says why (a zero-shot LLM is not trained). None for rows stored before it.
+    sa.Column("training_energy_j_per_pass", sa.Float, nullable=True),
+    sa.Column("training_duration_s_per_pass", sa.Float, nullable=True),
+    sa.Column("training_gpu_method", sa.String(80), nullable=True),
+    sa.Column("training_cpu_method", sa.String(80), nullable=True),
+    sa.Column("training_ram_method", sa.String(80), nullable=True),
+    sa.Column("training_reason", sa.Text, nullable=True),
     # Copies of the submission's filter columns (see the migration): the leaderboard reads one table.
     sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("hardware_profile", sa.Text, nullable=False),
@@ -554,6 +563,12 @@ ROW_COLUMNS = [
     results.c.gco2e_per_1000_texts,
     results.c.grid_intensity_gco2e_per_kwh,
     results.c.grid_source,
+    results.c.training_energy_j_per_pass,
+    results.c.training_duration_s_per_pass,
+    results.c.training_gpu_method,
+    results.c.training_cpu_method,
+    results.c.training_ram_method,
+    results.c.training_reason,
     submissions.c.run_id,
     submissions.c.submitted_at,
     results.c.hardware_profile,

@@ -61,6 +61,9 @@ STRING_LIMITS: dict[str, dict[str, int]] = {
         "calibration_reference": 80,
         "dataset_source": 20,
         "dataset_sha256": 64,
+        "training_gpu_method": 80,
+        "training_cpu_method": 80,
+        "training_ram_method": 80,
     },
 }
 #: Where a stored column's value comes from in the submission, for reasons that name the field to fix.
@@ -83,6 +86,9 @@ SOURCES = {
     "ram_method": "results.cells[].energy.ram.method",
     "calibration_reference": "results.calibration[].reference",
     "grid_source": "results.grid.intensity_source",
+    "training_gpu_method": "results.cells[].training.energy.gpu.method",
+    "training_cpu_method": "results.cells[].training.energy.cpu.method",
+    "training_ram_method": "results.cells[].training.energy.ram.method",
 }
 
 log = logging.getLogger("bench.leaderboard")
@@ -414,7 +420,8 @@ def submission_fields(
 def rows(doc: Any) -> list[dict[str, Any]]:
     """One row per (data set, model) with at least one ok cell: the kit's own aggregates (``model_rows``), with the
     run's machine index (``bench.calibration.machine_index``) and energy per text divided by it (reference units per
-    text), and the derived gCO2e per 1,000 texts with the intensity and its source (``bench.derived``)."""
+    text), the derived gCO2e per 1,000 texts with the intensity and its source (``bench.derived``), and the energy
+    and duration of one training pass with their method labels (``training_columns``)."""
     from bench.analysis import model_rows
     from bench.calibration import machine_index
     from bench.derived import per_1000_texts
@@ -463,9 +470,56 @@ def rows(doc: Any) -> list[dict[str, Any]]:
                 "gco2e_per_1000_texts": _gco2e(per_1000_texts(row.j_per_text, grid)),
                 "grid_intensity_gco2e_per_kwh": intensity,
                 "grid_source": grid.intensity_source if grid is not None and intensity is not None else None,
+                **training_columns(doc, row.dataset, row.model),
             }
         )
     return out
+
+
+#: Why a row has no training energy, by the model's kind (``models.<name>.kind``) when none of its cells trained.
+UNTRAINED_REASONS = {
+    "llm": "zero-shot LLM: not trained (it only reads the label set), so there is no training energy",
+    "classifier": "pretrained classifier: not trained on the split, so there is no training energy",
+}
+
+
+def training_columns(doc: Any, dataset: str, model: str) -> dict[str, Any]:
+    """One training pass of ``model`` on ``dataset`` (``Cell.training``: one fit on the split's training texts):
+    ``training_energy_j_per_pass`` (J, gross, every measured or estimated component summed, as the inference energy)
+    and ``training_duration_s_per_pass`` (s), means over the sound cells (``bench.analysis.sound_cells``: ok, passed
+    the plausibility checks) that recorded a training window; each component's method label, as its cells give it.
+
+    Where there is no energy, ``training_reason`` says why, and the number is None, never 0: a zero-shot LLM (or a
+    pretrained classifier) is not trained, a run written before the kit metered training has no window, or no
+    component of the windows had a number (their own reasons). None of them: the row has training energy."""
+    from bench.analysis import sound_cells, total_energy_j
+
+    cells = [c for c in doc.cells if c.dataset == dataset and c.model == model and c.status == "ok"]
+    windows = [c.training for c in sound_cells(cells) if c.training is not None]
+    methods: dict[str, str | None] = {"gpu": None, "cpu": None, "ram": None}
+    recorded = next((c.training for c in cells if c.training is not None), None)
+    if recorded is not None:
+        methods.update({k: v.method for k, v in recorded.energy.items() if k in methods})
+    energies = [e for e in (total_energy_j(w.energy) for w in windows) if e is not None]
+    reason = None
+    if recorded is None:
+        kind = str((doc.models.get(model) or {}).get("kind") or "")
+        reason = UNTRAINED_REASONS.get(kind, "no training window recorded (a run made before the kit metered training)")
+    elif not windows:
+        reason = "no cell with a training window passed the plausibility checks"
+    elif not energies:
+        why = sorted({v.reason for w in windows for v in w.energy.values() if v.reason})
+        reason = "no component of the training window was measured or estimated" + (
+            f" ({'; '.join(why)})" if why else ""
+        )
+    return {
+        "training_energy_j_per_pass": sum(energies) / len(energies) if energies else None,
+        "training_duration_s_per_pass": sum(w.duration_s for w in windows) / len(windows) if windows else None,
+        "training_gpu_method": methods["gpu"],
+        "training_cpu_method": methods["cpu"],
+        "training_ram_method": methods["ram"],
+        "training_reason": reason,
+    }
 
 
 def dataset_columns(doc: Any, name: str) -> dict[str, Any]:

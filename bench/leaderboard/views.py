@@ -63,12 +63,22 @@ CSV_COLUMNS = (
     "cpu_method",
     "ram_method",
     "method_class",
+    "training_energy_j_per_pass",
+    "training_duration_s_per_pass",
+    "training_gpu_method",
+    "training_cpu_method",
+    "training_ram_method",
+    "training_reason",
     "calibration_reference",
     "calibration_j_per_unit",
     "j_per_text_per_index",
     "gco2e_per_1000_texts",
     "grid_intensity_gco2e_per_kwh",
     "grid_source",
+)
+#: What a row without training energy says when it carries no reason of its own: stored before revision 0006.
+TRAINING_NOT_STORED = (
+    "not stored: this row was submitted before the leaderboard kept training energy (database revision 0006)"
 )
 #: The paper's machine for its reference numbers (reports/reference: Capella, NVIDIA H100).
 PAPER_MACHINE = "paper (Capella, NVIDIA H100)"
@@ -128,9 +138,19 @@ def _finite_or_none(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+def training_reason(row: dict[str, Any]) -> str | None:
+    """Why ``row`` shows no training energy (J per training pass): its stored reason (a zero-shot LLM is not
+    trained, ...), or that it was stored before the leaderboard kept training energy; None where it has a number."""
+    if row.get("training_energy_j_per_pass") is not None:
+        return None
+    return row.get("training_reason") or TRAINING_NOT_STORED
+
+
 def row_json(row: dict[str, Any]) -> dict[str, Any]:
-    """A leaderboard row for the JSON API (plain values, the submission's page as a relative link)."""
+    """A leaderboard row for the JSON API (plain values, the submission's page as a relative link). A row without
+    training energy has ``training_energy_j_per_pass`` null and ``training_reason`` saying why (``training_reason``)."""
     out = {k: _finite_or_none(row.get(k)) for k in CSV_COLUMNS}
+    out["training_reason"] = training_reason(row)
     out["submission_url"] = f"submissions/{row['submission_id']}.html"
     return out
 
@@ -252,14 +272,15 @@ def leaderboard_json(data: dict[str, Any]) -> dict[str, Any]:
 
 def leaderboard_csv(rows: list[dict[str, Any]]) -> str:
     """CSV of leaderboard rows (header: CSV_COLUMNS). Cells starting with = + - @ are prefixed with ' so that a
-    spreadsheet shows a submitted string instead of running it as a formula."""
+    spreadsheet shows a submitted string instead of running it as a formula. A row without training energy has an
+    empty ``training_energy_j_per_pass`` and its ``training_reason``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         values = []
         for key in CSV_COLUMNS:
-            value = row.get(key)
+            value = training_reason(row) if key == "training_reason" else row.get(key)
             if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
                 value = "'" + value
             values.append("" if value is None else value)
@@ -342,7 +363,10 @@ def submission_json(submission: dict[str, Any], rows: list[dict[str, Any]]) -> d
     info = {k: v for k, v in submission.items() if k not in ("token_id", "document", "report_html")}
     info["results_url"] = f"submissions/{submission['id']}/results.json"
     info["page_url"] = f"submissions/{submission['id']}.html"
-    info["rows"] = [{k: _finite_or_none(v) for k, v in r.items() if k not in ("id",)} for r in rows]
+    info["rows"] = [
+        {k: _finite_or_none(v) for k, v in r.items() if k not in ("id",)} | {"training_reason": training_reason(r)}
+        for r in rows
+    ]
     return info
 
 
@@ -385,6 +409,7 @@ def report_page(document_text: str) -> str:
 def _environment() -> Any:
     env = jinja_environment(TEMPLATES_DIR)  # the report's settings: every submitted string is text, never markup
     env.filters["path"] = name_path
+    env.globals["training_reason"] = training_reason
     return env
 
 

@@ -126,3 +126,16 @@ def test_postgres_rate_limit_is_exact_under_concurrency(pg_live: Live) -> None:
     with ThreadPoolExecutor(20) as pool:
         waits = list(pool.map(lambda _: storage.take_submit_slot(pg_live.engine, owner, 5, now_s=1000.0), range(20)))
     assert waits.count(None) == 5 and all(w == pytest.approx(60.0) for w in waits if w is not None)
+
+
+def test_postgres_database_at_0005_upgrades_with_its_rows_kept(pg_live: Live) -> None:
+    from tests.leaderboard.test_training import check_upgrade_from_0005_keeps_rows
+
+    # pg_live migrated an empty database to head: the check takes it down to 0005 (dropping 0006's columns) first.
+    check_upgrade_from_0005_keeps_rows(pg_live.engine)
+
+
+def test_postgres_training_energy(pg_live: Live) -> None:
+    from tests.leaderboard.test_training import test_the_service_answers_training_energy
+
+    test_the_service_answers_training_energy(pg_live)

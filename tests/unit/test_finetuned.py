@@ -5,6 +5,8 @@ a sentence-transformer."""
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,6 +81,58 @@ def test_trains_predicts_and_records_settings(name: str) -> None:
     backend.close()
 
 
+#: What a tqdm bar writes (``Map: 100%|####| 24/24 [00:00<00:00, 310.2 examples/s]``) and the libraries' chatter.
+BAR = re.compile(r"\d+%\||\d+/\d+ \[|it/s\]|s/it\]|examples/s")
+CHATTER = ("Map", "Batches", "Running training", "train_runtime", "Iteration", "Epoch")
+
+
+def test_a_setfit_cell_prints_no_progress_bar_and_restores_the_libraries(capfd: pytest.CaptureFixture[str]) -> None:
+    """A cell of the setfit backend (training window, warm-up, inference, as `bench run` runs it): nothing of
+    tqdm or the libraries' logging reaches the terminal (the run's own progress bar is the interface), and the
+    libraries' switches are as they were afterwards."""
+    from types import SimpleNamespace
+
+    import transformers
+
+    from bench.run.cell import run_cell
+    from bench.validation import Expectations
+    from tests.unit.test_training_window import IDLE, FakeMeters
+
+    backend = make("setfit")
+    backend.load()
+    setfit_logging = sys.modules["setfit.logging"]
+    before = (transformers.utils.logging.is_progress_bar_enabled(), setfit_logging.get_verbosity())
+    texts = list(TRAIN[0]) + list(TEST[0])
+    record = SimpleNamespace(
+        splits=[SimpleNamespace(train_idx=list(range(len(TRAIN[0]))), test_idx=list(range(len(TRAIN[0]), len(texts))))],
+        test_labels={"0": list(TEST[1])},
+        label_names=LABEL_NAMES,
+        language="en",
+    )
+    data = SimpleNamespace(record=record, texts=texts, labels=list(TRAIN[1]) + list(TEST[1]))
+    capfd.readouterr()
+    cell = run_cell(
+        backend,
+        data,
+        "toy",
+        "setfit",
+        0,
+        FakeMeters([1.0, 1.0]),
+        min_window_s=0.0,
+        max_loops=1,
+        idle_w=IDLE,
+        load_s=0.0,
+        gpus=None,
+        expectations=Expectations(),
+        meter_training=True,
+    )
+    out, err = capfd.readouterr()
+    assert cell.status == "ok", cell.error
+    assert not BAR.search(err) and not BAR.search(out), err[-2000:] + out[-2000:]
+    assert not [word for word in CHATTER if word in err or word in out], err[-2000:] + out[-2000:]
+    assert (transformers.utils.logging.is_progress_bar_enabled(), setfit_logging.get_verbosity()) == before
+
+
 def test_finetune_head_same_seed_same_model() -> None:
     first, second = make("finetune-head"), make("finetune-head")
     for backend in (first, second):
@@ -92,6 +146,46 @@ def test_class_with_one_text_is_a_clear_error(name: str) -> None:
     texts, labels = TRAIN[0][:7], [0, 0, 0, 1, 1, 1, 2]  # 'food' (id 2) has one text
     with pytest.raises(DataError, match=r"at least 2 training texts.*'food' \(id 2\): 1 text"):
         make(name).fit(texts, labels, LABEL_NAMES)
+
+
+@pytest.mark.parametrize("name", ["setfit", "finetune-head"])
+def test_class_with_one_text_fails_its_cell_and_the_grid_goes_on(name: str) -> None:
+    """Through the runner's own cell function: a failed cell naming the class, the training window closed, nothing
+    raised (the grid's next cell runs)."""
+    from types import SimpleNamespace
+
+    from bench.run.cell import run_cell
+    from bench.validation import Expectations
+    from tests.unit.test_training_window import IDLE, FakeMeters
+
+    texts = list(TRAIN[0][:9])
+    record = SimpleNamespace(
+        splits=[SimpleNamespace(train_idx=list(range(7)), test_idx=[7, 8])],
+        test_labels={"0": [0, 1]},
+        label_names=LABEL_NAMES,
+        language="en",
+    )
+    data = SimpleNamespace(record=record, texts=texts, labels=[0, 0, 0, 1, 1, 1, 2, 0, 1])  # id 2: one text
+    meters = FakeMeters([1.0, 1.0])
+    cell = run_cell(
+        make(name),
+        data,
+        "toy",
+        name,
+        0,
+        meters,
+        min_window_s=0.0,
+        max_loops=1,
+        idle_w=IDLE,
+        load_s=0.0,
+        gpus=None,
+        expectations=Expectations(),
+        meter_training=True,
+    )
+    assert not meters.open and cell.status == "failed" and cell.error is not None
+    assert cell.error.type == "DataError"
+    assert cell.error.message.startswith(f"during training: model {name}: every class needs at least 2 training")
+    assert "'food' (id 2): 1 text" in cell.error.message
 
 
 def test_check_training_set_edges() -> None:
@@ -108,11 +202,33 @@ def test_embedder_that_is_not_a_sentence_transformer_is_refused_at_load(
 ) -> None:
     folder = build_tiny_classifier(tmp_path / "plain-bert", {0: "neg", 1: "pos"})
     monkeypatch.setattr(
-        "bench.backends.setfit_backend.resolve_embedder_path", lambda spec: (str(folder), {"name": spec.name})
+        "bench.backends.finetuned.resolve_embedder_path", lambda spec: (str(folder), {"name": spec.name})
     )
     backend = make(name)
     with pytest.raises(ConfigError, match=rf"embedder '{OFFLINE_EMBEDDER}' \(.*plain-bert\) is not a sentence-trans"):
         backend.load()
+
+
+@pytest.mark.parametrize("name", ["setfit", "finetune-head"])
+def test_embedder_refused_at_load_fails_the_models_cells_naming_it(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner's loading (bench.run.models.load_model) returns the refusal as the model's error, so its cells fail
+    at load with the embedder named and the grid goes on with the next model."""
+    from bench.config import load_profile
+    from bench.run.cell import failed_cell
+    from bench.run.models import load_model
+
+    folder = build_tiny_classifier(tmp_path / "plain-bert", {0: "neg", 1: "pos"})
+    monkeypatch.setattr(
+        "bench.backends.finetuned.resolve_embedder_path", lambda spec: (str(folder), {"name": spec.name})
+    )
+    profile = load_profile("cpu")
+    backend, load_s, error = load_model(get_model_spec(name), profile, seed=0)
+    assert backend is None and load_s is None and isinstance(error, ConfigError)
+    cell = failed_cell("toy", name, 0, "2026-01-01T00:00:00+00:00", error, stage="load")
+    assert cell.error is not None and cell.error.message.startswith(f"during load: embedder '{profile.embedder}'")
+    assert "is not a sentence-transformer: it has no modules.json" in cell.error.message
 
 
 def test_unknown_embedder_and_bad_settings_fail_at_construction() -> None:
