@@ -81,7 +81,8 @@ def test_paper_gpu_placement_on_h100() -> None:
 
 def test_model_repetitions_must_name_suite_models(tmp_path: Path) -> None:
     text = _cpu_text().replace(
-        'model_repetitions = { "smollm2-135m[serving=scoring]" = 1, "setfit" = 1 }', 'model_repetitions = { "gpt-5" = 1 }'
+        'model_repetitions = { "smollm2-135m[serving=scoring]" = 1, "setfit" = 1 }',
+        'model_repetitions = { "gpt-5" = 1 }',
     )
     with pytest.raises(ConfigError, match="model_repetitions names models not in the suite"):
         load_profile_file(_write(tmp_path, text))
