@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,13 +44,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def install_wheels(wheels: Path) -> Path:
-    """pip-install every wheel in ``wheels`` (offline, no dependency resolution) into a temp folder put on sys.path."""
-    target = Path(tempfile.mkdtemp(prefix="bench-gpu-check-wheels-"))
+    """pip-install every wheel in ``wheels`` (offline, no dependency resolution) into a temp folder put on sys.path.
+
+    Exits (SystemExit with the message) when ``wheels`` is no folder, holds no ``.whl`` file, or pip refuses one of
+    them (its own message printed above), naming the folder and how to rebuild it."""
+    rebuild = f"make gpu-check-wheels WHEELS={wheels} builds it"
+    if not wheels.is_dir():
+        raise SystemExit(f"--wheels {wheels}: no such folder ({rebuild})")
     files = sorted(str(p) for p in wheels.glob("*.whl"))
     if not files:
-        raise SystemExit(f"--wheels {wheels}: no .whl files there (make gpu-check-wheels WHEELS={wheels} builds it)")
+        raise SystemExit(f"--wheels {wheels}: no .whl files there ({rebuild})")
+    target = Path(tempfile.mkdtemp(prefix="bench-gpu-check-wheels-"))
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target", str(target), *files]
-    subprocess.run(cmd, check=True)
+    if subprocess.run(cmd).returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        raise SystemExit(f"--wheels {wheels}: pip could not install its wheels (pip's message above); {rebuild} anew")
     sys.path.insert(0, str(target))
     os.environ["PYTHONPATH"] = os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])
     return target

@@ -79,3 +79,23 @@ def test_gpu_check_on_the_fake_nvml(
     assert calibration.j_per_unit is not None and calibration.energy["gpu"].method == "measured:nvml-energy-counter"
     assert "gemm-torch-f32-256-v1 on cpu" in printed
     assert "report.html" in report.name and "gpu-check" in report.read_text()
+
+
+def test_a_bad_wheels_folder_is_named_with_how_to_rebuild_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--wheels DIR` missing, empty, or holding a wheel pip refuses: the check stops naming DIR and the make target,
+    not with a traceback, and leaves no install folder behind."""
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    empty, broken = tmp_path / "empty", tmp_path / "broken"
+    empty.mkdir()
+    broken.mkdir()
+    (broken / "x-1.0-py3-none-any.whl").write_text("not a zip")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(module.tempfile, "tempdir", str(temp))  # where the install folder would be made
+    for folder, says in ((tmp_path / "none", "no such folder"), (empty, "no .whl files"), (broken, "pip could not")):
+        with pytest.raises(SystemExit, match=rf"--wheels {folder}: {says}.*make gpu-check-wheels WHEELS={folder}"):
+            module.install_wheels(folder)
+    assert list(temp.iterdir()) == []
