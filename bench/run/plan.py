@@ -99,6 +99,17 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
                     f"{request.profile.name!r} (it has: {', '.join(suite.models)}); a model of your own is "
                     "clf:ORG/NAME[@REV], clf:/a/folder, hf:ORG/NAME[@REV] or hf:/a/folder"
                 )
+            # a configuration the suite does not hold runs as many repetitions as the suite's entries of its model
+            # (the fewest of them), as `--serving` does: `smollm2-135m[serving=sequential]` in the cpu default suite
+            # is one pass, like its `smollm2-135m[serving=scoring]`, not the suite's 10
+            inherited = {
+                x: min(r for m, r in suite.model_repetitions.items() if split_serving(m)[0] == split_serving(x)[0])
+                for x in chosen
+                if x not in suite.models
+                and any(split_serving(m)[0] == split_serving(x)[0] for m in suite.model_repetitions)
+            }
+            if inherited:
+                updates["model_repetitions"] = {**suite.model_repetitions, **inherited}
         updates["models"] = chosen
     if request.serving:
         check_batch_size_limit(request.serving.get("batch_size"), request.profile, where="--batch-size")

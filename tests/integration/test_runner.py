@@ -416,6 +416,10 @@ def test_model_subset_drops_per_model_repetitions_of_the_others() -> None:
     # another configuration of a suite model is still accepted; another model is not
     other = effective_suite(RunRequest(profile=load_profile("cpu"), models=["smollm2-135m[serving=sequential]"]))
     assert other.models == ["smollm2-135m[serving=sequential]"]
+    # with the repetitions of the suite's entry of that model (1), as --serving gives them, not the suite's 10
+    assert other.repetitions_of("smollm2-135m[serving=sequential]") == 1
+    flag = RunRequest(profile=load_profile("cpu"), models=["smollm2-135m"], serving={"serving": "sequential"})
+    assert effective_suite(flag).repetitions_of("smollm2-135m[serving=sequential]") == 1
     with pytest.raises(ConfigError, match="not in suite 'default'"):
         effective_suite(RunRequest(profile=load_profile("cpu"), models=["qwen-7b"]))
 
