@@ -29,6 +29,7 @@ from typing import Any
 
 from bench.analysis import accuracy
 from bench.meters.base import METHODS
+from bench.meters.series import DIGITS as SERIES_DIGITS
 from bench.results import Cell, IdleBaseline, ResultDocument, load_results
 
 #: Relative tolerance for recomputed accuracy (stored as a float; exact up to rounding).
@@ -65,10 +66,10 @@ THROTTLE_REASONS = {
     "hw_thermal_slowdown": "thermal",
     "hw_slowdown": "hardware (thermal or power brake)",
 }
-#: Relative rounding of a power series' bins: each mean power is stored to 3 significant digits
-#: (``bench.meters.series.DIGITS``), off by at most half a unit in the third digit: 0.005 x 10^k for a value
-#: d.dd x 10^k, at most 0.5% of it (at 1.00 x 10^k; 0.05% at 9.99 x 10^k).
-SERIES_ROUNDING = 0.005
+#: Relative rounding of a power series' bins: each mean power is stored to ``bench.meters.series.DIGITS`` (3)
+#: significant digits, off by at most half a unit in the last digit: 0.005 x 10^k for a value d.dd x 10^k, at most
+#: 0.5% of it (at 1.00 x 10^k; 0.05% at 9.99 x 10^k).
+SERIES_ROUNDING = 0.5 * 10.0 ** (1 - SERIES_DIGITS)
 #: Bins at each edge of a window whose energy a power series may miss or the meter may count beyond it
 #: (``series_energy_problems``).
 SERIES_EDGE_BINS = 1

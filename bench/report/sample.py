@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from bench.meters.series import round_sig
 from bench.results import (
     Cell,
     CellError,
@@ -361,7 +362,7 @@ def _power_series(
             noise = 1.0 if comp == "ram" else rng.uniform(0.97, 1.03)
             watts.append(level * noise)
         scale = window_j[comp] / (sum(watts) * interval) if comp in window_j and sum(watts) > 0 else 1.0
-        watts = [float(f"{w * scale:.3g}") for w in watts]
+        watts = [round_sig(w * scale) for w in watts]  # stored as a recorded series is
         source = "counter"
         components[comp] = {"method": method, "source": source, "interval_s": interval, "watts": watts}
     missing = {} if gpu else {"gpu": "not measured: no GPU"}
