@@ -95,7 +95,8 @@ def library_versions(*modules: str) -> dict[str, str | None]:
 
 @contextlib.contextmanager
 def quiet_training() -> Iterator[None]:
-    """While a fine-tuned model loads and trains, the libraries' progress bars and informational log lines are off:
+    """While a fine-tuned model loads and trains (and while the LLM and classifier backends load weights), the
+    libraries' progress bars and informational log lines are off:
     ``Map:`` of datasets, ``Batches:`` of sentence-transformers' encode, transformers' loading reports and
     warnings, setfit's ``***** Running training *****``. Errors still show; the run's own progress bar (rich, not
     tqdm) is untouched and stays the interface.

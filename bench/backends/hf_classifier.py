@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.backends.base import cuda_synchronize
+from bench.backends.finetuned import quiet_training
 from bench.data.loaders import file_sha256
 from bench.errors import ConfigError
 
@@ -207,7 +208,8 @@ class HFClassifierBackend:
         torch.manual_seed(self.seed)
         path, self._pin = resolve_user_model(self.model, self.revision)
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(str(path))
+        with quiet_training():  # no "Loading weights" bar per cell: the run's own progress bar is the interface
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(str(path))
         model.eval()
         self._id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
         self._label2id = {v: k for k, v in self._id2label.items()}

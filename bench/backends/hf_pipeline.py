@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.backends.finetuned import quiet_training
 from bench.backends.zero_shot import PREQUANTIZED, Generation, ZeroShotBackend
 from bench.data.loaders import file_sha256
 from bench.errors import ConfigError
@@ -253,7 +254,8 @@ class HFPipelineBackend(ZeroShotBackend):
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
-        model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        with quiet_training():  # no "Loading weights" bar per cell: the run's own progress bar is the interface
+            model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         if self.quantization == "int8":
             model = _quantize_int8(model, self.device, dtype=self.dtype)

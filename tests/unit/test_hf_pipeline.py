@@ -49,6 +49,19 @@ def test_batched_and_sequential_agree_and_count_tokens(tiny: Path) -> None:
     backend.close()
 
 
+def test_loading_prints_no_progress_bar_and_restores_the_switch(tiny: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """transformers' "Loading weights" bar would print a line per cell in logs: off while the weights load, on again
+    afterwards as it was."""
+    import transformers
+
+    before = transformers.utils.logging.is_progress_bar_enabled()
+    capfd.readouterr()
+    _backend(tiny).close()
+    out, err = capfd.readouterr()
+    assert "Loading weights" not in out + err and "it/s]" not in out + err, err[-2000:]
+    assert transformers.utils.logging.is_progress_bar_enabled() == before
+
+
 def test_constrained_decoding_only_yields_labels(tiny: Path) -> None:
     backend = _backend(tiny, serving="batched", batch_size=4, constrained=True)
     backend.max_new_tokens = 64
