@@ -49,10 +49,17 @@ def check_prequantized(path: str | Path, model: str, quantization: str) -> None:
     """``quantization=awq|gptq`` names what the checkpoint at ``path`` is: its config.json must carry a
     ``quantization_config`` whose ``quant_method`` is ``quantization``. Does nothing for other quantizations.
 
-    Raises ConfigError naming the model, what its config says and what is allowed for it instead."""
+    Raises ConfigError naming the model, what its config says and what is allowed for it instead, or naming the
+    model and its config.json when that cannot be read."""
     if quantization not in PREQUANTIZED:
         return
-    method = checkpoint_quant_method(path)
+    try:
+        method = checkpoint_quant_method(path)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"model {model!r}: quantization={quantization} is checked against the checkpoint's config.json, which "
+            f"a model folder must hold: {exc}"
+        ) from None
     if method == quantization:
         return
     says = f"quant_method {method!r}" if method else "no quantization_config"

@@ -49,6 +49,9 @@ def test_the_quant_method_is_read_from_config_json(awq: Path, gptq: Path, plain:
     )
     with pytest.raises(ConfigError, match="cannot read the model's config"):
         checkpoint_quant_method(tmp_path / "missing")
+    (tmp_path / "missing").mkdir()  # a folder without config.json, as an entry names it: the model is named too
+    with pytest.raises(ConfigError, match=r"model 'hf:.*missing\[quantization=awq\]'.*cannot read the model's config"):
+        check_serving(get_model_spec(f"hf:{tmp_path / 'missing'}[quantization=awq]"), load_profile("h100"))
 
 
 def test_a_matching_checkpoint_passes_on_vllm(awq: Path, gptq: Path) -> None:
