@@ -101,13 +101,15 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
                 )
             # a configuration the suite does not hold runs as many repetitions as the suite's entries of its model
             # (the fewest of them), as `--serving` does: `smollm2-135m[serving=sequential]` in the cpu default suite
-            # is one pass, like its `smollm2-135m[serving=scoring]`, not the suite's 10
-            inherited = {
-                x: min(r for m, r in suite.model_repetitions.items() if split_serving(m)[0] == split_serving(x)[0])
-                for x in chosen
-                if x not in suite.models
-                and any(split_serving(m)[0] == split_serving(x)[0] for m in suite.model_repetitions)
-            }
+            # is one pass, like its `smollm2-135m[serving=scoring]`, not the suite's 10. Recorded only where it
+            # lowers the run's repetitions, so a run with `--repetitions 1` keeps the settings (and hash) it had.
+            repetitions = updates.get("repetitions", suite.repetitions)
+            inherited: dict[str, int] = {}
+            for x in (x for x in chosen if x not in suite.models):
+                base = split_serving(x)[0]
+                own = [n for m, n in suite.model_repetitions.items() if split_serving(m)[0] == base]
+                if own and min(own) < repetitions:
+                    inherited[x] = min(own)
             if inherited:
                 updates["model_repetitions"] = {**suite.model_repetitions, **inherited}
         updates["models"] = chosen

@@ -418,6 +418,9 @@ def test_model_subset_drops_per_model_repetitions_of_the_others() -> None:
     assert other.models == ["smollm2-135m[serving=sequential]"]
     # with the repetitions of the suite's entry of that model (1), as --serving gives them, not the suite's 10
     assert other.repetitions_of("smollm2-135m[serving=sequential]") == 1
+    # recorded only where it lowers the run's repetitions: with --repetitions 1 the settings stay what they were
+    once = RunRequest(profile=load_profile("cpu"), models=["smollm2-135m[serving=sequential]"], repetitions=1)
+    assert effective_suite(once).model_repetitions == {}
     flag = RunRequest(profile=load_profile("cpu"), models=["smollm2-135m"], serving={"serving": "sequential"})
     assert effective_suite(flag).repetitions_of("smollm2-135m[serving=sequential]") == 1
     with pytest.raises(ConfigError, match="not in suite 'default'"):
