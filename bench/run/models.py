@@ -225,6 +225,7 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
     Labels that tokenize to nothing under ``scoring`` are refused by ``check_context`` (it loads the tokenizer)."""
     if spec.kind != "llm":
         return
+    from bench.backends.zero_shot import PREQUANTIZED
     from bench.run.plan import check_batch_size_limit
 
     llm = profile.llm
@@ -246,7 +247,7 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
                 f"{', '.join(FP8_GPUS)}); this profile's GPU ({gpu or 'unnamed'}) has none, so the allowed value is "
                 "none"
             )
-    if quantization in ("awq", "gptq"):
+    if quantization in PREQUANTIZED:
         if llm.backend != "vllm":
             raise ConfigError(
                 f"{where}: quantization={quantization} runs a pre-quantized checkpoint, which only the vllm backend "
