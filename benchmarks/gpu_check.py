@@ -366,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
         from bench.backends.hf_pipeline import HFPipelineBackend
         from tests.tiny_models import build_tiny_llama
 
-        tiny = build_tiny_llama(Path(work.name) / "decoder")
+        # under --out, not the temp folder: the kit run's results name this folder as its `hf:` model, so it must
+        # outlive the check (a few MB) for the run to be resumed or rerun
+        tiny = build_tiny_llama(args.out / "tiny-decoder")
         for serving in SERVINGS:
             llm = HFPipelineBackend(str(tiny), device=device, serving=serving, batch_size=16, max_new_tokens=4)
             llm.load()

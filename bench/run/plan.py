@@ -78,18 +78,15 @@ def effective_suite(request: RunRequest) -> SuiteSpec:
             # a suite model under a serving configuration of the command line's (`smollm2-135m[serving=scoring]`); a
             # bare name the suite holds only configured (`smollm2-135m` of `smollm2-135m[serving=scoring]`) is the
             # suite's entries of that model, with their configurations and repetitions
-            bases = {split_serving(m)[0] for m in suite.models}
-            chosen = list(
-                dict.fromkeys(
-                    entry
-                    for x in chosen
-                    for entry in (
-                        [m for m in suite.models if split_serving(m)[0] == x]
-                        if x in bases and x not in suite.models
-                        else [x]
-                    )
-                )
-            )
+            base_of = {m: split_serving(m)[0] for m in suite.models}
+            bases = set(base_of.values())
+            expanded: list[str] = []
+            for x in chosen:
+                if x in bases and x not in suite.models:
+                    expanded += [m for m, base in base_of.items() if base == x]
+                else:
+                    expanded.append(x)
+            chosen = list(dict.fromkeys(expanded))
             unknown = [x for x in chosen if split_serving(x)[0] not in bases and not is_user_model(x)]
             for name in chosen:
                 get_model_spec(name)  # a bad serving configuration is named now

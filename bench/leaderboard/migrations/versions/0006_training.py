@@ -6,7 +6,7 @@ trained; a run from before the kit metered training). Nullable: rows stored befo
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-01
+Create Date: 2026-11-30
 """
 
 from __future__ import annotations
