@@ -382,8 +382,8 @@ def series_energy_problems(cell: Cell) -> list[str]:
                 f"power_series.{component}: its integral is {integral_j:.4g} J over the window ({len(curve.watts)} "
                 f"bins of {curve.interval_s:.4g} s), but the cell's metered {component} energy is {metered_j:.4g} J "
                 f"({value.energy_j:.4g} J x {cell.window.loops} loops); they may differ by {tolerance_j:.3g} J "
-                "(rounding and one bin at each edge): the series or the energy was changed after the run; restore "
-                "the results.json the run wrote, or measure the cell again in a new run"
+                "(rounding and one bin at each edge): the file was changed after the run, or the series lost "
+                "samples; restore the results.json the run wrote, or measure the cell again in a new run"
             )
     return out
 
