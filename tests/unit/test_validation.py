@@ -345,3 +345,21 @@ def test_validate_reports_a_hand_edited_power_series(tmp_path: Path, capsys: pyt
     out = capsys.readouterr().out
     assert "cell toy/linear-bow/rep1: power_series.cpu: its integral is 3.2 J" in out
     assert "metered cpu energy is 4 J (1 J x 4 loops)" in out
+
+
+def test_a_series_of_few_bins_is_not_checked() -> None:
+    """A 0.3 s window's 3 bins (a test's tiny window; CI under load read 0 W in all three while the window's reading
+    had 0.04 J): its edges are most of it, so it is not checked; 10 bins are."""
+    from bench.meters.series import encode
+    from bench.results import PowerSeries
+
+    def cell_of(n_bins: int) -> Any:
+        reads = [(k / 10, 0.0) for k in range(n_bins + 1)]  # a counter that did not move
+        components = {
+            "cpu": {"method": "estimated:tdp-utilization", "source": "counter", **encode([reads], n_bins / 10, 0.1)}
+        }
+        series = PowerSeries.model_validate({"window_s": n_bins / 10, "hz": 10.0, "components": components})
+        return cell(0, energy=energy(cpu_j=0.04), power_series=series)
+
+    assert series_energy_problems(cell_of(3)) == []
+    assert len(series_energy_problems(cell_of(10))) == 1
