@@ -54,3 +54,13 @@ def cuda_synchronize(device: str) -> None:
 
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize(device)
+
+
+def library_versions(*modules: str) -> dict[str, str | None]:
+    """Versions of the imported modules (what actually ran); None for one that was never imported."""
+    names = {"sklearn": "scikit-learn", "sentence_transformers": "sentence-transformers"}
+    out: dict[str, str | None] = {}
+    for module in modules:
+        loaded = sys.modules.get(module)
+        out[names.get(module, module)] = getattr(loaded, "__version__", None) if loaded else None
+    return out

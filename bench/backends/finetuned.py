@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bench.backends.base import cuda_synchronize
+from bench.backends.base import cuda_synchronize, library_versions
 from bench.catalog.embedders import PAPER_EMBEDDER, get_embedder_spec, resolve_embedder_path
 from bench.errors import ConfigError, DataError
 
@@ -81,16 +81,6 @@ def seed_everything(seed: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)
-
-
-def library_versions(*modules: str) -> dict[str, str | None]:
-    """Versions of the imported modules (what actually ran); None for one that was never imported."""
-    names = {"sklearn": "scikit-learn", "sentence_transformers": "sentence-transformers"}
-    out: dict[str, str | None] = {}
-    for module in modules:
-        loaded = sys.modules.get(module)
-        out[names.get(module, module)] = getattr(loaded, "__version__", None) if loaded else None
-    return out
 
 
 @contextlib.contextmanager

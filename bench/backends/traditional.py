@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.backends import import_optional
-from bench.backends.base import cuda_synchronize
+from bench.backends.base import cuda_synchronize, library_versions
 from bench.catalog.embedders import PAPER_EMBEDDER, get_embedder_spec, resolve_embedder_path
 from bench.errors import ConfigError, DataError, did_you_mean
 
@@ -229,12 +229,7 @@ def _library_versions(classifier: str, features: str) -> dict[str, str | None]:
         wanted.append("xgboost")
     if features == "embedding":
         wanted += ["sentence_transformers", "transformers", "torch"]
-    names = {"sklearn": "scikit-learn", "sentence_transformers": "sentence-transformers"}
-    versions: dict[str, str | None] = {}
-    for module in wanted:
-        loaded = sys.modules.get(module)
-        versions[names.get(module, module)] = getattr(loaded, "__version__", None) if loaded else None
-    return versions
+    return library_versions(*wanted)
 
 
 def _threads() -> dict[str, Any]:
