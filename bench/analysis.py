@@ -139,8 +139,13 @@ def total_energy_j(energy: dict, key: str = "energy_j") -> float | None:
 
 
 def sound_cells(cells: Iterable[object]) -> list[Any]:
-    """Ok cells whose measurement passed the plausibility checks: the ones duration and energy figures rest on."""
-    return [c for c in cells if getattr(c, "status", None) == "ok" and not getattr(c, "validity", None)]
+    """Ok cells whose measurement passed the plausibility checks and was not flagged (a machine condition during its
+    window, ``bench.validation.cell_flags``): the ones duration and energy figures rest on."""
+    return [
+        c
+        for c in cells
+        if getattr(c, "status", None) == "ok" and not getattr(c, "validity", None) and not getattr(c, "flags", None)
+    ]
 
 
 def _serving_means(cells: list[Any]) -> dict[str, Any]:

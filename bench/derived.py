@@ -141,7 +141,7 @@ def run_energy_j(doc: Any) -> tuple[float | None, int]:
 
     total, n = 0.0, 0
     for cell in getattr(doc, "cells", None) or []:
-        if getattr(cell, "status", None) != "ok" or getattr(cell, "validity", None):
+        if getattr(cell, "status", None) != "ok" or getattr(cell, "validity", None) or getattr(cell, "flags", None):
             continue
         energy = total_energy_j(getattr(cell, "energy", {}) or {})
         if energy is not None:

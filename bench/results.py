@@ -30,7 +30,13 @@ from bench.fsutil import atomic_write_bytes
 # component), ``serving`` (an LLM cell's serving mode, latency and throughput) and ``training`` (the metered training
 # window). Optional (None in older documents): a v3 document is a v4 document without them. A v3 kit refuses a v4
 # document by its version, not on an unknown field.
-SCHEMA_VERSION = 4
+# 5: the reasons a cell is doubtful are split by what they mean. ``Cell.flags``: conditions of the machine during the
+# window (other processes, throttling, temperature out of range): the numbers are kept but left out of every mean and
+# ranking until the cell is redone (``bench run --run-id X --redo-flagged``); the document stays valid.
+# ``Cell.validity``: implausible readings and inconsistencies (power above the limit, a counter's 0 J): invalid as
+# before. Documents gained ``repairs`` (which cells a redo session ran again, when, and why). A v4 document's
+# validity reasons that are machine conditions (``MACHINE_CONDITION_MARKERS``) move to ``flags``.
+SCHEMA_VERSION = 5
 DOCUMENT_KIND = "bench.results"
 
 
@@ -217,7 +223,14 @@ class Cell(_Model):
     energy: dict[str, EnergyValue] = Field(default_factory=dict)
     codecarbon: dict[str, EnergyValue] | None = None
     predictions: list[int] | None = None
-    validity: list[str] = Field(default_factory=list, description="plausibility problems; empty: valid")
+    validity: list[str] = Field(
+        default_factory=list, description="implausible readings and inconsistencies; empty: valid (v5: flags apart)"
+    )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="conditions of the machine during the window (other processes, throttling, temperature): the "
+        "numbers are kept out of means and rankings until the cell is redone (v5)",
+    )
     tokens: dict[str, int] | None = Field(
         default=None, description="LLMs, one pass: requests, input_tokens, output_tokens"
     )
@@ -376,10 +389,32 @@ class PartRecord(_Model):
     cells: Annotated[int, Field(ge=0)] = 0
 
 
+class RepairedCell(_Model):
+    """One cell a redo session ran again, and what it was before (``before``: its status then, ``reasons``: why)."""
+
+    dataset: str
+    model: str
+    repetition: Annotated[int, Field(ge=0)]
+    before: Literal["failed", "flagged", "invalid"]
+    reasons: list[str] = Field(default_factory=list)
+
+
+class Repair(_Model):
+    """A redo session (``bench run --run-id X --redo-flagged``): the cells it ran again in place, when, and why.
+
+    ``session`` indexes ``environment.sessions``; the session has its own idle baseline and calibration. Every cell
+    not listed is byte-identical to what the earlier sessions wrote."""
+
+    session: Annotated[int, Field(ge=0)]
+    started_at: str
+    finished_at: str | None = None
+    cells: list[RepairedCell] = Field(default_factory=list)
+
+
 class ResultDocument(_Model):
     """A whole run. ``content_hash`` covers everything else."""
 
-    schema_version: Literal[4] = SCHEMA_VERSION
+    schema_version: Literal[5] = SCHEMA_VERSION
     kind: Literal["bench.results"] = DOCUMENT_KIND
     run_id: str
     status: Literal["running", "interrupted", "complete"]
@@ -410,6 +445,9 @@ class ResultDocument(_Model):
     )
     grid: GridRecord | None = Field(
         default=None, description="carbon intensity, PUE and price for the derived gCO2e and cost (v3)"
+    )
+    repairs: list[Repair] = Field(
+        default_factory=list, description="redo sessions: which cells were run again, when and why (v5)"
     )
     content_hash: str | None = None
 
@@ -500,8 +538,41 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 4}
 
 
+#: Substrings of the reasons ``bench.validation`` writes for conditions of the machine during a window (its
+#: ``others_problems`` and ``gpu_telemetry_problems``): how a v4 document's ``validity`` is split into v5's ``flags``.
+MACHINE_CONDITION_MARKERS = (
+    "other processes used",
+    "other process(es) on a metered GPU",
+    " throttled (",
+    " C at the window's ",
+)
+
+
+def is_machine_condition(reason: str) -> bool:
+    """Whether a stored validity reason is a condition of the machine (a flag) rather than an implausible reading."""
+    return any(marker in reason for marker in MACHINE_CONDITION_MARKERS)
+
+
+def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    """v5 split ``Cell.validity`` into machine conditions (``flags``) and implausible readings (``validity``), and
+    added ``repairs`` (empty: no redo session): a v4 cell's reasons are split by ``is_machine_condition``."""
+    cells = []
+    for cell in data.get("cells") or []:
+        if isinstance(cell, dict) and isinstance(cell.get("validity"), list):
+            reasons = cell["validity"]
+            flags = [r for r in reasons if isinstance(r, str) and is_machine_condition(r)]
+            cell = {**cell, "validity": [r for r in reasons if r not in flags], "flags": flags}
+        cells.append(cell)
+    return {**data, "cells": cells, "schema_version": 5}
+
+
 #: schema_version -> function turning a document of that version into the next version's shape.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+}
 
 
 def migrate(data: dict[str, Any], path: Path | str = "<memory>") -> dict[str, Any]:

@@ -17,7 +17,18 @@ numbers agree with each other and with physics:
 - power series (``series_energy_problems``, in ``check_document`` only): each component's stored power over time
   integrates to the cell's metered gross energy of that component, within the tolerance its bin layout allows.
 
-A failing check marks the cell invalid with the reason; ``check_document`` reports it, so ``bench validate`` does too.
+Two kinds of finding, written down here and in the README:
+
+- **flags** (``cell_flags``, stored in ``Cell.flags``): conditions of the machine during a window, not faults of the
+  document: other processes on the CPU or a metered GPU, throttling, a temperature out of range (idle drift is a
+  run-level warning of the same kind). The document stays valid, with warnings; flagged cells are kept out of every
+  mean and ranking until ``bench run --run-id X --redo-flagged`` runs them again in a new session.
+- **invalid** (``cell_validity``, stored in ``Cell.validity``, and everything ``check_document`` finds in the
+  document's own consistency): schema, content hash, accuracy against predictions, split sizes, and physically
+  implausible readings (power above the limit, a measured 0 J, a power series that does not integrate to its
+  energy). ``bench validate`` calls such a document INVALID and the leaderboard refuses it.
+
+``redo_reasons`` names why a cell would be run again by a redo: failed, flagged or invalid alike.
 """
 
 from __future__ import annotations
@@ -85,10 +96,12 @@ MAX_OTHER_CPU_SHARE = 0.10
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding: where (a cell key or a section) and what."""
+    """One finding: where (a cell key or a section) and what. ``flag``: a condition of the machine (the document
+    stays valid, the cell is kept out of means); otherwise the document is invalid."""
 
     where: str
     message: str
+    flag: bool = False
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
@@ -284,8 +297,31 @@ def idle_others_warnings(idle: IdleBaseline, limit: float) -> list[str]:
     ]
 
 
+def cell_flags(cell: Cell, expect: Expectations) -> list[str]:
+    """The conditions of the machine during one cell's window (empty: none seen): other processes
+    (``others_problems``) and GPU throttling or temperature (``gpu_telemetry_problems``). Failed cells have none."""
+    if cell.status != "ok" or cell.window is None:
+        return []
+    flags: list[str] = []
+    gpu = cell.energy.get("gpu")
+    if gpu is not None and gpu.energy_j is not None:
+        flags.extend(gpu_telemetry_problems(gpu.detail))
+    flags.extend(others_problems(cell.others, expect.max_other_cpu_share))
+    return flags
+
+
+def redo_reasons(cell: Cell) -> list[str]:
+    """Why ``--redo-flagged`` runs ``cell`` again (empty: it stays): its error when it failed, its flags, and its
+    stored validity reasons (implausible readings)."""
+    if cell.status == "failed":
+        error = cell.error
+        return [f"failed ({error.type}: {error.message})" if error is not None else "failed"]
+    return [*cell.flags, *cell.validity]
+
+
 def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
-    """Every plausibility problem of one cell (empty list: valid). Failed cells have none (they have an error)."""
+    """Every plausibility problem of one cell (empty list: valid), machine conditions aside (``cell_flags``).
+    Failed cells have none (they have an error)."""
     if cell.status != "ok" or cell.window is None:
         return []
     reasons: list[str] = []
@@ -321,7 +357,6 @@ def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
                 power_problems(component, value.energy_j / cell.duration_s, value.method, value.detail, expect)
             )
         if component == "gpu":
-            reasons.extend(gpu_telemetry_problems(value.detail))
             records = _gpu_records(value.detail)
             parts = [_float_or_none(r.get("energy_j")) for r in records]
             if records and all(p is not None for p in parts):
@@ -348,7 +383,6 @@ def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
             why = f" ({gpu.reason})" if gpu is not None and gpu.energy_j is None and gpu.reason else ""
             asks = "the profile asks" if cell.gpus is None else "the cell's allocation has"
             reasons.append(f"GPU count: {asks} for {wanted_gpus} GPU(s), the GPU meter saw {seen}{why}")
-    reasons.extend(others_problems(cell.others, expect.max_other_cpu_share))
     return reasons
 
 
@@ -473,6 +507,9 @@ def check_document(doc: ResultDocument) -> list[Problem]:
         reasons = cell_validity(cell, expect)
         problems.extend(Problem(where, r) for r in reasons)
         problems.extend(Problem(where, f"marked invalid at run time: {r}") for r in cell.validity if r not in reasons)
+        flags = cell_flags(cell, expect)
+        problems.extend(Problem(where, f, flag=True) for f in flags)
+        problems.extend(Problem(where, f"flagged at run time: {f}", flag=True) for f in cell.flags if f not in flags)
         problems.extend(Problem(where, p) for p in series_energy_problems(cell))
     for i, idle in enumerate(doc.idle):
         where = f"idle[{i}] (session {idle.session}, {idle.phase})"
@@ -482,7 +519,7 @@ def check_document(doc: ResultDocument) -> list[Problem]:
                 continue
             detail = idle.detail.get(component) if isinstance(idle.detail.get(component), dict) else {}
             problems.extend(Problem(where, p) for p in power_problems(component, power_w, method, detail, expect))
-        problems.extend(Problem(where, p) for p in others_problems(idle.others, expect.max_other_cpu_share))
+        problems.extend(Problem(where, p, flag=True) for p in others_problems(idle.others, expect.max_other_cpu_share))
     for name, dataset in doc.datasets.items():
         for split in dataset.splits:
             if set(split.train_idx) & set(split.test_idx):

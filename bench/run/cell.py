@@ -31,7 +31,7 @@ from bench.results import (
     Window,
 )
 from bench.run.plan import WARMUP_TEXTS, PreparedDataset
-from bench.validation import Expectations, cell_validity
+from bench.validation import Expectations, cell_flags, cell_validity
 
 #: How many raw LLM answers per cell are kept in the results (to see what the parser saw), not all 200.
 ANSWER_SAMPLE = 5
@@ -235,6 +235,7 @@ def run_cell(
     if hasattr(backend, "serving_stats"):
         cell.serving = serving_stats(backend.serving_stats(), len(test_texts), duration_s)
     cell.validity = cell_validity(cell, expectations)
+    cell.flags = cell_flags(cell, expectations)
     return cell
 
 

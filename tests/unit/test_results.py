@@ -86,7 +86,7 @@ def test_a_v1_document_loads_as_v2(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
     doc = load_results(path)
-    assert doc.schema_version == results.SCHEMA_VERSION == 4
+    assert doc.schema_version == results.SCHEMA_VERSION == 5
     assert doc.parts == [] and all(c.gpus is None and c.nodes is None for c in doc.cells)
 
 
@@ -100,13 +100,31 @@ def test_a_v3_document_reads_as_v4_without_the_new_cell_fields(tmp_path: Path) -
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
     doc = load_results(path)
-    assert doc.schema_version == 4
+    assert doc.schema_version == 5
     assert all(c.truncated is None and c.power_series is None and c.serving is None for c in doc.cells)
-    data["schema_version"] = 5
+    data["schema_version"] = 6
     data["content_hash"] = results.content_hash(data)
     path.write_text(json.dumps(data))
-    with pytest.raises(ResultsError, match=r"schema_version 5 is newer than this kit understands \(4\)"):
+    with pytest.raises(ResultsError, match=r"schema_version 6 is newer than this kit understands \(5\)"):
         load_results(path)
+
+
+def test_a_v4_document_splits_machine_conditions_from_validity_into_flags(tmp_path: Path) -> None:
+    data = document().model_dump(mode="json")
+    data["schema_version"] = 4
+    del data["repairs"]
+    shared = "other processes used 14.0% of the machine's CPU time (limit 10%; 1.00 CPU-s of 3.57 s x 2 CPUs)"
+    implausible = "energy.cpu: measured exactly 0 J (meter not counting?)"
+    for c in data["cells"]:
+        del c["flags"]
+    data["cells"][0]["validity"] = [shared, implausible]
+    data["content_hash"] = results.content_hash(data)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    doc = load_results(path)
+    assert doc.cells[0].flags == [shared]
+    assert doc.cells[0].validity == [implausible]
+    assert all(c.flags == [] for c in doc.cells[1:]) and doc.repairs == []
 
 
 def test_schema_violation_names_the_field(tmp_path: Path) -> None:
