@@ -173,7 +173,7 @@ def _with_measurement(profile: Any, **overrides: Any) -> Any:
 def _use_model_store(path: str) -> None:
     """``--model-store DIR``: Hub LLMs load from DIR, every file checked against the lock first (on the host; in a
     container DIR is mounted read-only and the run inside reads it). ConfigError when DIR is not a folder."""
-    from bench.backends.hf_pipeline import MODEL_STORE_ENV
+    from bench.catalog.resolve import MODEL_STORE_ENV
 
     if not Path(path).is_dir():
         raise ConfigError(

@@ -1,7 +1,10 @@
 """Rules of the package's structure, checked on its source with ``ast`` (nothing of ``bench`` is imported):
 
 - one file hash: only ``bench/fsutil.py`` reads a file and hashes it (issue 22: the same file hash was written four
-  times across the package).
+  times across the package);
+- no import cycle between the package's modules, counting lazy (function-level) imports, and rooms that do not
+  import what builds on them (the catalog never imports a backend);
+- no function over 100 lines in the folders listed in ``LENGTH_LIMITED_FOLDERS``.
 """
 
 from __future__ import annotations
@@ -172,3 +175,174 @@ def test_only_fsutil_reads_a_file_to_hash_it() -> None:
     assert found == ["bench/fsutil.py::file_digest"], (
         "hash files with bench.fsutil.file_sha256 (or file_digest), not with hashlib beside a file read"
     )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# No import cycle
+
+#: Where an import statement sits: at module level (run on import; class bodies and module-level if/try included),
+#: inside a function (the package imports lazily, so these run later, but a cycle through them is still a cycle of
+#: the design), or under ``if TYPE_CHECKING:`` (never run; checked all the same).
+MODULE, FUNCTION, TYPING = "module", "function", "typing"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@functools.cache
+def _package_modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in _package_files()}
+
+
+def _imported_module(name: str) -> str | None:
+    """The package module ``name`` is, or lies in (``bench.a.b.attr`` -> ``bench.a.b``); None outside ``bench``."""
+    modules = _package_modules()
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _typing_only(tree: ast.Module) -> set[int]:
+    """ids of the nodes under ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            inside |= {id(child) for statement in node.body for child in ast.walk(statement)}
+    return inside
+
+
+def _in_functions(tree: ast.Module) -> set[int]:
+    inside: set[int] = set()
+    for _, function in _functions(tree):
+        inside |= {id(child) for statement in function.body for child in ast.walk(statement)}
+    return inside
+
+
+@functools.cache
+def import_edges() -> dict[str, dict[str, tuple[str, int]]]:
+    """importer -> {imported package module: (where, line)}, for every ``import`` / ``from ... import`` of a bench
+    module anywhere in the package (the first such statement per pair, preferring module level). ``from bench.a
+    import b`` is an edge to the module ``bench.a.b`` when ``b`` is one, else to ``bench.a``; relative imports are
+    resolved. The parent packages an import runs first (``bench/a/__init__.py``) are not edges of their own."""
+    rank = {MODULE: 0, FUNCTION: 1, TYPING: 2}
+    edges: dict[str, dict[str, tuple[str, int]]] = {}
+    for importer, path in _package_modules().items():
+        tree = _tree(path)
+        typing_only, in_function = _typing_only(tree), _in_functions(tree)
+        out: dict[str, tuple[str, int]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the importer's package, one level up per extra dot
+                    package = importer.split(".") if path.name == "__init__.py" else importer.split(".")[:-1]
+                    base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+                names = [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            where = TYPING if id(node) in typing_only else FUNCTION if id(node) in in_function else MODULE
+            for name in names:
+                target = _imported_module(name) if name.split(".")[0] == "bench" else None
+                if target is None or target == importer:
+                    continue
+                if target not in out or rank[where] < rank[out[target][0]]:
+                    out[target] = (where, node.lineno)
+        edges[importer] = out
+    return edges
+
+
+def import_cycles(kinds: tuple[str, ...]) -> list[list[str]]:
+    """The strongly connected groups of more than one module in the import graph of edges of ``kinds`` (Tarjan):
+    each is at least one cycle."""
+    graph = {m: [t for t, (where, _) in out.items() if where in kinds] for m, out in import_edges().items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in graph[module]:
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return groups
+
+
+def _describe(groups: list[list[str]], kinds: tuple[str, ...]) -> str:
+    lines = []
+    for group in groups:
+        lines.append(" <-> ".join(group))
+        for importer in group:
+            for target, (where, line) in sorted(import_edges()[importer].items()):
+                if target in group and where in kinds:
+                    lines.append(f"    {_relative(_package_modules()[importer])}:{line} imports {target} ({where})")
+    return "\n".join(lines)
+
+
+def test_the_import_graph_sees_lazy_and_type_only_imports() -> None:
+    """The graph is built from the source: every module is a node, a function-level import and a type-only import
+    are edges too, and ``from bench.a import b`` names the module ``b`` when it is one."""
+    edges = import_edges()
+    assert len(edges) == len(_package_files()) > 50
+    assert edges["bench.backends.hf_pipeline"]["bench.backends.zero_shot"][0] == MODULE
+    assert edges["bench.backends.zero_shot"]["bench.catalog.resolve"][0] == FUNCTION
+    assert edges["bench.backends"]["bench.catalog.models"][0] == TYPING
+    assert "bench.errors" in edges["bench.catalog.resolve"]
+
+
+def test_module_level_imports_have_no_cycle() -> None:
+    groups = import_cycles((MODULE,))
+    assert groups == [], "import cycle at module level:\n" + _describe(groups, (MODULE,))
+
+
+def test_no_import_cycle_at_any_level() -> None:
+    """Counting function-level (lazy) and type-only imports too: two modules that import each other, at whatever
+    depth, are one responsibility split in two or a responsibility in the wrong room (issue 22: model resolution
+    lived in a backend, so the catalog imported the backends that import the catalog)."""
+    kinds = (MODULE, FUNCTION, TYPING)
+    groups = import_cycles(kinds)
+    assert groups == [], "import cycle (lazy imports counted):\n" + _describe(groups, kinds)
+
+
+#: Rooms of the package that must not import others, at any level: (importer prefix, forbidden prefix, why).
+LAYERS = [
+    ("bench.catalog", "bench.backends", "the catalog says what a model is and where its weights are; backends run it"),
+    ("bench.catalog", "bench.run", "the catalog is read by the run path, not the other way round"),
+    ("bench.data", "bench.backends", "data loading knows no model"),
+    ("bench.data", "bench.run", "data loading is read by the run path, not the other way round"),
+]
+
+
+@pytest.mark.parametrize(("importer", "forbidden", "why"), LAYERS)
+def test_a_room_does_not_import_what_builds_on_it(importer: str, forbidden: str, why: str) -> None:
+    found = [
+        f"{_relative(_package_modules()[module])}:{line} imports {target} ({where})"
+        for module, out in import_edges().items()
+        if module == importer or module.startswith(f"{importer}.")
+        for target, (where, line) in out.items()
+        if target == forbidden or target.startswith(f"{forbidden}.")
+    ]
+    assert found == [], f"{importer} must not import {forbidden} ({why}):\n" + "\n".join(found)
