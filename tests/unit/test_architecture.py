@@ -346,3 +346,46 @@ def test_a_room_does_not_import_what_builds_on_it(importer: str, forbidden: str,
         if target == forbidden or target.startswith(f"{forbidden}.")
     ]
     assert found == [], f"{importer} must not import {forbidden} ({why}):\n" + "\n".join(found)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Short functions
+
+MAX_FUNCTION_LINES = 100
+#: Folders (relative to the checkout) whose functions and methods must stay within MAX_FUNCTION_LINES, counted from
+#: the ``def`` line to the last line of the body (docstring and nested functions included). One line per folder.
+LENGTH_LIMITED_FOLDERS = [
+    "bench/data",
+    "bench/meters",
+]
+
+
+def long_functions(folder: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """``path:line name (N lines)`` of each function or method under ``folder`` longer than ``limit`` lines."""
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for name, function in _functions(_tree(path)):
+            length = (function.end_lineno or function.lineno) - function.lineno + 1
+            if length > limit:
+                found.append(f"{_relative(path)}:{function.lineno} {name} ({length} lines)")
+    return found
+
+
+def test_the_length_check_counts_whole_functions() -> None:
+    """Measured against the longest function of the package, wherever it is, so the check cannot pass by measuring
+    nothing: a limit one below its length finds it."""
+    lengths = [
+        (function.end_lineno or function.lineno) - function.lineno + 1
+        for path in _package_files()
+        for _, function in _functions(_tree(path))
+    ]
+    longest = max(lengths)
+    assert longest > 50
+    assert long_functions(PACKAGE, limit=longest - 1) and not long_functions(PACKAGE, limit=longest)
+
+
+@pytest.mark.parametrize("folder", LENGTH_LIMITED_FOLDERS)
+def test_no_function_over_100_lines(folder: str) -> None:
+    assert (REPO / folder).is_dir(), f"{folder}: no such folder"
+    found = long_functions(REPO / folder)
+    assert found == [], f"split these by responsibility (at most {MAX_FUNCTION_LINES} lines):\n" + "\n".join(found)
