@@ -713,6 +713,13 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:  # an optional extra that is not installed: name it and its install command
+        from bench.extras import missing_extra
+
+        if (missing := missing_extra(exc)) is None:
+            raise  # a module of the kit itself, or of no extra: a bug, shown with its traceback
+        print(f"bench: error: {missing}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return 130
