@@ -173,7 +173,7 @@ def _with_measurement(profile: Any, **overrides: Any) -> Any:
 def _use_model_store(path: str) -> None:
     """``--model-store DIR``: Hub LLMs load from DIR, every file checked against the lock first (on the host; in a
     container DIR is mounted read-only and the run inside reads it). ConfigError when DIR is not a folder."""
-    from bench.backends.hf_pipeline import MODEL_STORE_ENV
+    from bench.catalog.resolve import MODEL_STORE_ENV
 
     if not Path(path).is_dir():
         raise ConfigError(
@@ -712,6 +712,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # an optional extra that is not installed: name it and its install command
+        from bench.extras import missing_extra
+
+        if (missing := missing_extra(exc)) is None:
+            raise  # a module of the kit itself, or of no extra: a bug, shown with its traceback
+        print(f"bench: error: {missing}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)

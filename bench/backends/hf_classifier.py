@@ -6,14 +6,14 @@ whitespace-insensitively, with ``label_map`` (``--label-map MODEL_LABEL=DATA_LAB
 (``LABEL_0``) carry no meaning and need the map. A model label that matches no data label is an error listing both
 sides, raised before any energy is spent (``check_labels`` runs on the config alone, without torch).
 
-Where the model comes from is pinned: a local folder by a sha256 over its files (``folder_sha256``), a Hub model by
-its revision. Offline, a Hub model is taken from the local cache only; without ``@REV`` the cached snapshot is used and
-the pin records the commit it resolved to, and an uncached one is refused with how to pin and fetch it.
+Where the model comes from is pinned (``bench.catalog.resolve.resolve_user_model``): a local folder by a sha256 over
+its files (``folder_sha256``), a Hub model by its revision. Offline, a Hub model is taken from the local cache only;
+without ``@REV`` the cached snapshot is used and the pin records the commit it resolved to, and an uncached one is
+refused with how to pin and fetch it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -22,78 +22,13 @@ from typing import Any
 
 from bench.backends.base import cuda_synchronize
 from bench.backends.finetuned import quiet_training
-from bench.data.loaders import file_sha256
+from bench.catalog.resolve import resolve_user_model
 from bench.errors import ConfigError
 
 #: transformers' names for labels nobody named (``LABEL_0``, ``LABEL_1``, ...).
 GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
 #: Texts per forward pass of the pipeline (recorded in ``info``).
 BATCH_SIZE = 32
-
-
-def folder_sha256(folder: Path) -> str:
-    """sha256 over a folder's files: per file, sorted by relative path, ``relpath NUL sha256(bytes) LF``."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(f"{file.relative_to(folder).as_posix()}\0{file_sha256(file)}\n".encode())
-    return digest.hexdigest()
-
-
-def resolve_user_model(model: str, revision: str | None, *, option: str = "clf") -> tuple[Path, dict[str, Any]]:
-    """Where a user model lies on this machine, and its pin.
-
-    A local folder: ``{"source": "local", "path", "folder_sha256"}``. A Hub id: its snapshot at ``@REV``, else at the
-    commit the Hub's default branch points at now (``hub_commit``), else (offline, no answer) the cached one; the pin
-    records the commit and where it came from. Raises ConfigError for a missing folder,
-    or a Hub model that is not in the cache, saying how to pin (``@REV``) and fetch it."""
-    local = Path(model).expanduser()
-    if model.startswith(("/", ".", "~")) or local.is_dir():
-        if not local.is_dir():
-            raise ConfigError(f"--model {option}:{model}: no such folder ({local.absolute()})")
-        if not (local / "config.json").is_file():
-            raise ConfigError(f"--model {option}:{model}: {local} has no config.json; give a transformers model folder")
-        return local.resolve(), {
-            "source": "local",
-            "path": str(local.resolve()),
-            "folder_sha256": folder_sha256(local),
-        }
-    from huggingface_hub import snapshot_download
-
-    pin_hint = (
-        f"Pin it as {option}:{model}@REVISION (a commit of the model repository) and fetch it once with Hub access "
-        f"(`huggingface-cli download {model} --revision REVISION`), or give a local folder."
-    )
-    from bench.catalog.embedders import hub_offline
-
-    offline = hub_offline()
-    from_hub = None if revision or offline else hub_commit(model)
-    try:
-        path = Path(snapshot_download(model, revision=revision or from_hub, local_files_only=True))
-    except Exception:
-        if offline or not (revision or from_hub):
-            where = f"{model}@{revision}" if revision else model
-            raise ConfigError(
-                f"--model {option}:{model}{'@' + revision if revision else ''}: {where} is not in the local Hugging "
-                f"Face cache{' and HF_HUB_OFFLINE=1' if offline else ''}. "
-                + (pin_hint if revision is None else "Fetch it once with Hub access, or point HF_HOME at a cache.")
-            ) from None
-        path = Path(snapshot_download(model, revision=revision or from_hub))  # fetch the pinned or named commit
-    pin: dict[str, Any] = {"source": "hub", "hub_id": model, "revision": revision or path.name, "path": str(path)}
-    if revision is None:
-        where = "the Hub's default branch at this run" if from_hub else "the local cache"
-        pin["revision_from"] = f"{where} (unpinned; pin it with {option}:{model}@{path.name})"
-    return path, pin
-
-
-def hub_commit(model: str) -> str | None:
-    """The commit a Hub model's default branch points at now (``HfApi.model_info().sha``); None when the Hub does
-    not answer (no network, unknown or gated model): the caller falls back to the local cache."""
-    from huggingface_hub import HfApi
-
-    try:
-        return HfApi().model_info(model, timeout=10).sha
-    except Exception:
-        return None
 
 
 def _norm(label: str) -> str:

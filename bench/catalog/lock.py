@@ -16,7 +16,6 @@ file is committed, so two users of one checkout run the same revisions. Each ent
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError
-from bench.fsutil import atomic_write_bytes, now_iso
+from bench.fsutil import atomic_write_bytes, file_digest, file_sha256, now_iso
 
 LOCK_SCHEMA_VERSION = 1
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -100,7 +99,7 @@ def locked_revision(hub_id: str, path: Path | None = None) -> str | None:
 def lock_sha256(path: Path | None = None) -> str | None:
     """sha256 of the lock file (images and results record it), or None without a lock."""
     path = path or lock_path()
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return file_sha256(path) if path.is_file() else None
 
 
 def write_lock(models: dict[str, dict[str, Any]], path: Path | None = None, *, note: str | None = None) -> Path:
@@ -238,20 +237,7 @@ def verify_lock(
 
 def git_blob_sha1(path: Path) -> str:
     """git's blob id of a file: sha1 over ``b"blob <size>\\0"`` and the content (what the Hub calls blob_id)."""
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_sha256_of(path: Path) -> str:
-    """sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, algorithm="sha1", prefix=f"blob {path.stat().st_size}\0".encode())
 
 
 def check_snapshot(folder: Path, hub_id: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -277,7 +263,7 @@ def check_snapshot(folder: Path, hub_id: str, entry: dict[str, Any]) -> dict[str
                 "`bench models fetch --store DIR`"
             )
         if "sha256" in meta:
-            kind, want, got = "sha256", meta["sha256"], file_sha256_of(target)
+            kind, want, got = "sha256", meta["sha256"], file_sha256(target)
         else:
             kind, want, got = "git_blob_sha1", meta["git_blob_sha1"], git_blob_sha1(target)
         if got != want:

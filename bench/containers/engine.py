@@ -67,7 +67,9 @@ def detect_engine(timeout_s: float = 5.0) -> Engine | NoEngine:
         import docker
         from docker.errors import DockerException
     except ImportError:
-        return NoEngine("the Docker SDK for Python is not installed (`pip install docker`, or `make setup`)")
+        from bench.extras import install_hint
+
+        return NoEngine(f"the Docker SDK for Python is not installed: {install_hint('docker')} (`make setup` does it)")
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
         client = docker.from_env(timeout=max(1, round(timeout_s)))

@@ -5,7 +5,8 @@ Importing this package is cheap: ``datasets``, ``pyarrow`` and ``numpy`` load on
 them.
 """
 
-from bench.data.loaders import LabeledTexts, content_sha256, load_dataset
+from bench.data.labeled import LabeledTexts, content_sha256
+from bench.data.loaders import load_dataset
 from bench.data.splits import Split, make_splits, splits_sha256
 
 __all__ = ["LabeledTexts", "Split", "content_sha256", "load_dataset", "make_splits", "splits_sha256"]

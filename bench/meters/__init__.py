@@ -370,12 +370,42 @@ def build_meter_set(
     ``series_hz``: how often the power series reads the counters (None: ``bench.meters.series.SERIES_HZ``);
     ``series=False`` records none (to measure what recording costs: ``benchmarks/measurement_overhead.py``).
     """
+    primary, notes = _cpu_and_ram_meters(rapl_root, cpu_tdp_w, ram_gb)
+    unavailable: dict[str, str] = {}
+    gpu_meter = _gpu_meter(use_gpu, gpu_indices, gpu_sample_hz, nvml, unavailable, notes)
+    if gpu_meter is not None:
+        # Last in the list: started last and stopped first, so the GPU window is the tightest around the work.
+        primary.append(gpu_meter)
+
+    side: list[Meter] = []
+    side_unavailable: dict[str, str] = {}
+    if gpu_cross_check:
+        _add_gpu_side_meters(primary, side, side_unavailable, unavailable, nvml, nvidia_smi_command)
+    if codecarbon:
+        _add_codecarbon(side, side_unavailable, country_iso_code, codecarbon_measure_power_secs)
+    from bench.meters.series import SERIES_HZ
+
+    return MeterSet(
+        primary,
+        side,
+        unavailable=unavailable,
+        side_unavailable=side_unavailable,
+        notes=notes,
+        series_hz=(SERIES_HZ if series_hz is None else series_hz) if series else None,
+    )
+
+
+def _cpu_and_ram_meters(
+    rapl_root: str | Path | None, cpu_tdp_w: float | None, ram_gb: float | None
+) -> tuple[list[Meter], dict[str, str]]:
+    """The CPU and RAM meters (RAPL where readable, else the estimates) and the notes saying which and why.
+
+    ``rapl_root`` None: ``$BENCH_RAPL_ROOT`` when set (noted), else ``/sys/class/powercap``. ``cpu_tdp_w`` (W) and
+    ``ram_gb`` (GB) feed the estimates; None lets them detect their own."""
     from bench.meters.estimate import CpuEstimateMeter, RamEstimateMeter
-    from bench.meters.nvml import nvml_probe
     from bench.meters.rapl import DEFAULT_POWERCAP_ROOT, RaplMeter
 
-    primary: list[Meter] = []
-    unavailable: dict[str, str] = {}
+    meters: list[Meter] = []
     notes: dict[str, str] = {}
     if rapl_root is None:
         rapl_root = os.environ.get(RAPL_ROOT_ENV) or DEFAULT_POWERCAP_ROOT
@@ -389,14 +419,28 @@ def build_meter_set(
         except MeterError:  # raced: became unreadable between probe and open; fall back like any unusable RAPL
             rapl = None
     if rapl is not None:
-        primary.append(rapl)
+        meters.append(rapl)
         notes["rapl"] = rapl_reason
     else:
-        primary.append(CpuEstimateMeter(cpu_tdp_w))
+        meters.append(CpuEstimateMeter(cpu_tdp_w))
         notes["cpu"] = f"estimated: RAPL is not usable ({rapl_reason})"
     if rapl is None or "ram" not in rapl.components():
-        primary.append(RamEstimateMeter(ram_gb))
+        meters.append(RamEstimateMeter(ram_gb))
         notes["ram"] = "estimated: no RAPL DRAM domain on this machine"
+    return meters, notes
+
+
+def _gpu_meter(
+    use_gpu: bool | None,
+    gpu_indices: list[int] | None,
+    gpu_sample_hz: float,
+    nvml: Any,
+    unavailable: dict[str, str],
+    notes: dict[str, str],
+) -> Meter | None:
+    """The NVML meter over ``gpu_indices`` (``gpu_sample_hz`` Hz power sampling where a GPU has no energy counter),
+    noted in ``notes["gpu"]``; or None with the reason in ``unavailable["gpu"]`` (a CPU profile, no NVML, no GPU)."""
+    from bench.meters.nvml import nvml_probe
 
     # Called without arguments when nothing is injected (tests replace the probe with a zero-argument stand-in).
     nvml_ok, nvml_reason = nvml_probe(nvml) if nvml is not None else nvml_probe()
@@ -404,44 +448,33 @@ def build_meter_set(
         unavailable["gpu"] = "the profile runs on the CPU (device = 'cpu'), so no GPU is metered" + (
             f"; {nvml_reason}" if nvml_ok else ""
         )
-    elif not nvml_ok:
+        return None
+    if not nvml_ok:
         unavailable["gpu"] = nvml_reason
+        return None
+    from bench.meters.nvml import NvmlMeter
+
+    try:
+        gpu_meter = NvmlMeter(gpu_indices, sample_hz=gpu_sample_hz, nvml=nvml)
+    except MeterError as exc:  # e.g. no GPU visible under CUDA_VISIBLE_DEVICES, a GPU without power readings
+        unavailable["gpu"] = str(exc)
+        return None
+    notes["gpu"] = f"{gpu_meter.method} on GPU(s) {gpu_meter.indices} ({nvml_reason})"
+    return gpu_meter
+
+
+def _add_codecarbon(
+    side: list[Meter], side_unavailable: dict[str, str], country_iso_code: str, measure_power_secs: float
+) -> None:
+    """CodeCarbon as a side meter when it is importable (``measure_power_secs`` s between its readings), else why
+    not in ``side_unavailable["codecarbon"]``."""
+    from bench.meters.codecarbon import CodeCarbonMeter, codecarbon_available
+
+    ok, why = codecarbon_available()
+    if ok:
+        side.append(CodeCarbonMeter(country_iso_code=country_iso_code, measure_power_secs=measure_power_secs))
     else:
-        from bench.meters.nvml import NvmlMeter
-
-        try:
-            gpu_meter = NvmlMeter(gpu_indices, sample_hz=gpu_sample_hz, nvml=nvml)
-        except MeterError as exc:  # e.g. no GPU visible under CUDA_VISIBLE_DEVICES, a GPU without power readings
-            unavailable["gpu"] = str(exc)
-        else:
-            # Last in the list: started last and stopped first, so the GPU window is the tightest around the work.
-            primary.append(gpu_meter)
-            notes["gpu"] = f"{gpu_meter.method} on GPU(s) {gpu_meter.indices} ({nvml_reason})"
-
-    side: list[Meter] = []
-    side_unavailable: dict[str, str] = {}
-    if gpu_cross_check:
-        _add_gpu_side_meters(primary, side, side_unavailable, unavailable, nvml, nvidia_smi_command)
-    if codecarbon:
-        from bench.meters.codecarbon import CodeCarbonMeter, codecarbon_available
-
-        ok, why = codecarbon_available()
-        if ok:
-            side.append(
-                CodeCarbonMeter(country_iso_code=country_iso_code, measure_power_secs=codecarbon_measure_power_secs)
-            )
-        else:
-            side_unavailable["codecarbon"] = why
-    from bench.meters.series import SERIES_HZ
-
-    return MeterSet(
-        primary,
-        side,
-        unavailable=unavailable,
-        side_unavailable=side_unavailable,
-        notes=notes,
-        series_hz=(SERIES_HZ if series_hz is None else series_hz) if series else None,
-    )
+        side_unavailable["codecarbon"] = why
 
 
 def _add_gpu_side_meters(

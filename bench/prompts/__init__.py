@@ -49,11 +49,17 @@ def _environment() -> Any:
 @functools.cache
 def template_sha256() -> str:
     """sha256 over both template files (bytes), so any wording change shows up in the results."""
-    digest = hashlib.sha256()
     folder = resources.files("bench.prompts") / "templates"
-    for name in _TEMPLATE_FILES:
+    return _named_contents_sha256([(name, (folder / name).read_bytes()) for name in _TEMPLATE_FILES])
+
+
+def _named_contents_sha256(contents: Sequence[tuple[str, bytes]]) -> str:
+    """sha256 over ``name`` (UTF-8) then its bytes, for each (name, bytes) in order: a digest of several files'
+    contents held in memory (a file's own digest is ``bench.fsutil.file_sha256``)."""
+    digest = hashlib.sha256()
+    for name, data in contents:
         digest.update(name.encode())
-        digest.update((folder / name).read_bytes())
+        digest.update(data)
     return digest.hexdigest()
 
 

@@ -276,8 +276,8 @@ def check_prequantized_checkpoint(spec: Any, profile: HardwareProfile, quantizat
 
     Raises ConfigError naming the model, what its config says and what is allowed; also when the model has no
     pinned revision, is a package model (plain weights), or its config.json is not on this machine offline."""
-    from bench.backends.hf_pipeline import MODEL_STORE_ENV, PACKAGE_PREFIX
     from bench.backends.zero_shot import check_prequantized
+    from bench.catalog.resolve import MODEL_STORE_ENV, PACKAGE_PREFIX
 
     model = str(spec.params["model"])
     what = f"model {spec.name!r} (quantization={quantization})"

@@ -148,7 +148,7 @@ def test_acceptance_own_file_with_linear_bow_and_a_clf_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`bench run --dataset my.csv --model linear-bow --model clf:<folder>` offline, then `bench validate`."""
-    from bench.backends.hf_classifier import folder_sha256
+    from bench.fsutil import folder_sha256
     from tests.tiny_models import build_tiny_classifier
 
     folder = build_tiny_classifier(tmp_path / "my-model", {0: "LABEL_0", 1: "LABEL_1"})
@@ -200,7 +200,7 @@ def test_an_hf_folder_llm_end_to_end_with_its_context_window_checked(
     """`bench run --dataset my.csv --model hf:<folder>`: prompts over the model's context window stop the run before
     the grid, naming the rows; with --truncate they are cut, recorded per text, and the run validates."""
     pytest.importorskip("transformers")
-    from bench.backends.hf_classifier import folder_sha256
+    from bench.fsutil import folder_sha256
     from tests.tiny_models import build_tiny_llama
 
     folder = build_tiny_llama(tmp_path / "tiny-llm", max_position_embeddings=400)

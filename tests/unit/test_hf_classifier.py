@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.backends.hf_classifier import HFClassifierBackend, check_labels, folder_sha256, resolve_user_model
+from bench.backends.hf_classifier import HFClassifierBackend, check_labels
 from bench.catalog.models import absolute_user_model, get_model_spec, split_placement, user_model_ref
+from bench.catalog.resolve import resolve_user_model
 from bench.errors import ConfigError
+from bench.fsutil import folder_sha256
 from tests.tiny_models import build_tiny_classifier
 
 
@@ -79,7 +81,7 @@ def test_an_unpinned_hub_model_is_resolved_to_the_commit_the_hub_names(
     import huggingface_hub
     from huggingface_hub.hf_api import ModelInfo
 
-    import bench.backends.hf_classifier as module
+    import bench.catalog.resolve as module
 
     sha = "0123456789abcdef0123456789abcdef01234567"
     asked: list[tuple[str, object]] = []

