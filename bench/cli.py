@@ -392,8 +392,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check results files: JSON, schema, content hash, internal consistency."""
-    from bench.validation import validate_file
+    """Check results files: JSON, schema, content hash, internal consistency, plausibility (``bench.validation``).
+
+    Exit 1 when any file is INVALID (unreadable, or a finding of the document's own consistency or an implausible
+    reading); 0 otherwise. Flags (conditions of the machine during a window) keep a file OK: it prints how many cells
+    are flagged and each flag as a warning, with the command that redoes them."""
+    from bench.results import planned_cells
+    from bench.validation import flagged_cells, split_problems, validate_file
 
     worst = 0
     for path in args.files:
@@ -403,19 +408,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"INVALID {exc}")
             worst = max(worst, 1)
             continue
-        if problems:
-            print(f"INVALID {path}: {len(problems)} problem(s)")
-            for p in problems:
+        invalid, flags = split_problems(problems)
+        flagged = flagged_cells(flags)
+        if invalid:
+            print(f"INVALID {path}: {len(invalid)} problem(s)")
+            for p in invalid:
                 print(f"  - {p}")
             worst = max(worst, 1)
         else:
-            from bench.results import planned_cells
-
             ok = sum(c.status == "ok" for c in doc.cells)
             planned = max(planned_cells(doc.suite) or 0, len(doc.cells))  # an interrupted run lacks some
             print(
                 f"OK {path}: schema v{doc.schema_version}, run {doc.run_id}, status {doc.status}, "
-                f"{ok}/{planned} cells ok, {doc.content_hash}"
+                f"{ok}/{planned} cells ok"
+                + (f", {len(flagged)} flagged (left out of the means)" if flagged else "")
+                + f", {doc.content_hash}"
+            )
+        for p in flags:
+            print(f"  warning: {p}")
+        if flagged and not invalid:
+            print(
+                f"  {len(flagged)} cell(s) flagged: redo them in place with `bench run --run-id {doc.run_id} "
+                "--redo-flagged`"
             )
         for warning in getattr(doc, "warnings", []) or []:
             print(f"  warning: {warning}")
