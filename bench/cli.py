@@ -298,6 +298,7 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
                 escape(r.model),  # `smollm2-135m[serving=batched]` is not rich markup
                 f"{r.n_ok}"
                 + (f" ({r.n_failed} failed)" if r.n_failed else "")
+                + (f" ({r.n_invalid} invalid)" if r.n_invalid else "")
                 + (f" ({r.n_flagged} flagged)" if r.n_flagged else ""),
                 acc,
                 _fmt(r.paper_accuracy, 2),
@@ -338,6 +339,18 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
         return
     for warning in doc.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
+    flagged = [c for c in doc.cells if c.status == "ok" and c.flags]
+    if flagged:
+        console.print(
+            f"[yellow]{len(flagged)} cell(s) flagged[/] (other processes, throttling or a temperature out of range "
+            "during the window; their energy and duration are left out of the means): redo them with "
+            f"`bench run --run-id {escape(doc.run_id)} --redo-flagged`"
+        )
+    for repair in doc.repairs:
+        console.print(
+            f"repaired: session {repair.session} ({repair.started_at}) ran {len(repair.cells)} cell(s) again "
+            "(`bench report` lists them)"
+        )
 
 
 def _invalid_rates(doc: Any) -> dict[tuple[str, str], float]:

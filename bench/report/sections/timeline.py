@@ -88,12 +88,14 @@ def timeline_view(doc: Any) -> list[TimelineChart] | None:
         who = f"{get(cell, 'dataset')} · {model} · repetition {get(cell, 'repetition')}"
         missing = get(series, "missing") or {}
         notes = [f"{c}: {why}" for c, why in missing.items() if c in COMPONENTS]
-        validity = list(get(cell, "validity") or [])
+        validity = [str(r) for r in get(cell, "validity") or []]
+        flags = [str(r) for r in get(cell, "flags") or []]
         caption = (
             f"{who}: the whole metered window of {num(get(window, 'duration_s'))} s ({get(window, 'loops')} "
             f"loop(s)), mean power per bin. Dashed: the session's idle power per component."
             + (f" No series for {'; '.join(notes)}." if notes else "")
             + (f" This cell is invalid: {'; '.join(validity)}." if validity else "")
+            + (f" This cell is flagged: {'; '.join(flags)}." if flags else "")
         )
         charts.append(
             TimelineChart(
