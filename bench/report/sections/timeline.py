@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from bench.report import svg
 from bench.report.format import get, num
+from bench.results import idle_power_for
 
 COMPONENTS = ("gpu", "cpu", "ram")
 
@@ -40,8 +41,6 @@ def _idle_for(doc: Any, cell: Any) -> dict[str, float | None]:
     records = (get(gpu, "detail") or {}).get("gpus") if gpu is not None else None
     indices = [r.get("index") for r in records if isinstance(r, dict)] if isinstance(records, list) else None
     if indices and power.get("gpu") is not None:
-        from bench.run.session import idle_power_for
-
         narrowed = idle_power_for(idle, [i for i in indices if isinstance(i, int)])
         power["gpu"] = (narrowed or {}).get("gpu")
     return power
