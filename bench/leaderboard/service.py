@@ -1,17 +1,20 @@
 """The leaderboard's ASGI app (Starlette), served by uvicorn (``bench leaderboard serve``).
 
 Writes: ``POST /api/v1/submissions`` with ``Authorization: Bearer <token>`` and the submission envelope as JSON
-(see ``validate``). Answers 201 ``{"id", "url", "created": true}`` for a new run, 200 with the existing id for a run
-stored before (same content hash), 4xx ``{"error", "reasons"}`` otherwise with nothing stored:
-400 malformed JSON or envelope, 401 missing/unknown/revoked token, 413 body above the limit, 415 not JSON,
-422 schema, hash, plausibility, provenance or names, 429 rate limit (with Retry-After).
+(see ``validate``). Answers 201 ``{"id", "url", "created": true, "replaced", "flagged_cells"}`` for a new run
+(``replaced``: the ids of the submitter's earlier submissions of the same run it replaces, a repaired run;
+``flagged_cells``: its cells left out of the means), 200 with the existing id for a run stored before (same content
+hash), 4xx ``{"error", "reasons"}`` otherwise with nothing stored: 400 malformed JSON or envelope, 401
+missing/unknown/revoked token, 409 an older document of a run whose newer one the submitter stored, 413 body above
+the limit, 415 not JSON, 422 schema, hash, plausibility, provenance or names, 429 rate limit (with Retry-After).
 
 Reads are public, at the same paths as the static export: ``/`` and ``/index.html``, ``/datasets.json``,
 ``/datasets/<name>.html|.json|.csv`` (filters ``hardware_profile``, ``gpu_model``, ``model_family``, ``method``;
 ``sort`` accuracy|j_per_text|j_per_correct; ``limit``, ``offset``), ``/submissions.json``,
 ``/submissions/<id>.html|.json``, ``/submissions/<id>/results.json``, ``/submissions/<id>/report.html``,
 ``/submissions/<id>/submitted-report.html`` (the HTML the submitter sent, under a sandboxing CSP).
-Hidden submissions answer 410 and are left out of every list.
+Hidden submissions answer 410 and are left out of every list; replaced ones are left out of every list and their
+page names the submission that replaced them.
 """
 
 from __future__ import annotations
@@ -211,17 +214,23 @@ def create_app(engine: Any, settings: Settings | None = None) -> Any:
             prepared = await run_in_threadpool(prepare, body)
         except Invalid as exc:
             return _error(exc.status, f"submission refused ({len(exc.reasons)} reason(s))", exc.reasons)
-        submission_id, created = await run_in_threadpool(storage.insert_submission, engine, prepared, owner)
+        try:
+            stored = await run_in_threadpool(storage.store_submission, engine, prepared, owner)
+        except storage.Superseded as exc:
+            return _error(409, "submission refused (a newer document of this run is stored)", [str(exc)])
         base = _base_url(request, settings)
         return JSONResponse(
             {
-                "id": submission_id,
-                "url": f"{base}submissions/{submission_id}.html",
-                "json": f"{base}submissions/{submission_id}.json",
+                "id": stored.id,
+                "url": f"{base}submissions/{stored.id}.html",
+                "json": f"{base}submissions/{stored.id}.json",
                 "content_hash": prepared.fields["content_hash"],
-                "created": created,
+                "created": stored.created,
+                "replaced": list(stored.replaced),
+                "flagged_cells": prepared.fields["n_flagged"],
+                "run_id": prepared.fields["run_id"],
             },
-            status_code=201 if created else 200,
+            status_code=201 if stored.created else 200,
         )
 
     def _int(request: Request, name: str, default: int, maximum: int) -> int:
@@ -321,11 +330,12 @@ def create_app(engine: Any, settings: Settings | None = None) -> Any:
             return refusal
         assert found is not None
         rows = storage.submission_rows(engine, found["id"])
+        replaces = storage.replaced_submissions(engine, found["id"])
         if request.path_params["fmt"] == "json":
-            return JSONResponse(views.submission_json(found, rows))
+            return JSONResponse(views.submission_json(found, rows, replaces))
         if request.path_params["fmt"] != "html":
             return HTMLResponse(views.message_page("Not found", "No such page.", "../"), status_code=404)
-        return HTMLResponse(views.submission_page(found, rows, static=False))
+        return HTMLResponse(views.submission_page(found, rows, static=False, replaces=replaces))
 
     def submission_file(request: Request) -> Response:
         what = request.path_params["file"]
