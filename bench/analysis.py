@@ -100,9 +100,11 @@ def _catalog_paper_label(model: str) -> str | None:
 class ModelRow:
     """One (dataset, model) aggregated over its repetitions: what the summary table and reports show.
 
-    Accuracy and macro-F1 are over every ok cell. Duration and energy are over the ok cells that passed the
-    plausibility checks only: every check is about the measurement (window, power, GPU count), so a flagged cell's
-    predictions still count, its joules and seconds do not. ``n_flagged`` says how many were left out.
+    Accuracy and macro-F1 are over every ok cell. Duration and energy are over the sound cells only
+    (``sound_cells``): every check is about the measurement (window, power, GPU count, what else ran on the machine),
+    so an invalid or flagged cell's predictions still count, its joules and seconds do not. ``n_invalid`` (an
+    implausible reading, ``Cell.validity``) and ``n_flagged`` (a condition of the machine only, ``Cell.flags``) say how
+    many ok cells were left out; a cell with both counts as invalid. ``n_ok - n_invalid - n_flagged`` cells are sound.
     """
 
     dataset: str
@@ -111,6 +113,7 @@ class ModelRow:
     n_ok: int
     n_failed: int
     n_flagged: int
+    n_invalid: int
     accuracy: Summary | None
     macro_f1: Summary | None
     duration_s: Summary | None
@@ -212,7 +215,8 @@ def model_rows(doc: object) -> list[ModelRow]:
                     paper_label=label,
                     n_ok=len(ok),
                     n_failed=len(cells) - len(ok),
-                    n_flagged=len(ok) - len(sound),
+                    n_flagged=sum(1 for c in ok if c.flags and not c.validity),
+                    n_invalid=sum(1 for c in ok if c.validity),
                     accuracy=acc,
                     macro_f1=summarize(c.macro_f1 for c in ok),
                     duration_s=summarize(c.duration_s for c in sound),

@@ -298,6 +298,7 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
                 escape(r.model),  # `smollm2-135m[serving=batched]` is not rich markup
                 f"{r.n_ok}"
                 + (f" ({r.n_failed} failed)" if r.n_failed else "")
+                + (f" ({r.n_invalid} invalid)" if r.n_invalid else "")
                 + (f" ({r.n_flagged} flagged)" if r.n_flagged else ""),
                 acc,
                 _fmt(r.paper_accuracy, 2),
@@ -338,6 +339,18 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
         return
     for warning in doc.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
+    flagged = [c for c in doc.cells if c.status == "ok" and c.flags]
+    if flagged:
+        console.print(
+            f"[yellow]{len(flagged)} cell(s) flagged[/] (other processes, throttling or a temperature out of range "
+            "during the window; their energy and duration are left out of the means): redo them with "
+            f"`bench run --run-id {escape(doc.run_id)} --redo-flagged`"
+        )
+    for repair in doc.repairs:
+        console.print(
+            f"repaired: session {repair.session} ({repair.started_at}) ran {len(repair.cells)} cell(s) again "
+            "(`bench report` lists them)"
+        )
 
 
 def _invalid_rates(doc: Any) -> dict[tuple[str, str], float]:
@@ -392,8 +405,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check results files: JSON, schema, content hash, internal consistency."""
-    from bench.validation import validate_file
+    """Check results files: JSON, schema, content hash, internal consistency, plausibility (``bench.validation``).
+
+    Exit 1 when any file is INVALID (unreadable, or a finding of the document's own consistency or an implausible
+    reading); 0 otherwise. Flags (conditions of the machine during a window) keep a file OK: it prints how many cells
+    are flagged and each flag as a warning, with the command that redoes them."""
+    from bench.results import planned_cells
+    from bench.validation import flagged_cells, split_problems, validate_file
 
     worst = 0
     for path in args.files:
@@ -403,19 +421,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"INVALID {exc}")
             worst = max(worst, 1)
             continue
-        if problems:
-            print(f"INVALID {path}: {len(problems)} problem(s)")
-            for p in problems:
+        invalid, flags = split_problems(problems)
+        flagged = flagged_cells(flags)
+        if invalid:
+            print(f"INVALID {path}: {len(invalid)} problem(s)")
+            for p in invalid:
                 print(f"  - {p}")
             worst = max(worst, 1)
         else:
-            from bench.results import planned_cells
-
             ok = sum(c.status == "ok" for c in doc.cells)
             planned = max(planned_cells(doc.suite) or 0, len(doc.cells))  # an interrupted run lacks some
             print(
                 f"OK {path}: schema v{doc.schema_version}, run {doc.run_id}, status {doc.status}, "
-                f"{ok}/{planned} cells ok, {doc.content_hash}"
+                f"{ok}/{planned} cells ok"
+                + (f", {len(flagged)} flagged (left out of the means)" if flagged else "")
+                + f", {doc.content_hash}"
+            )
+        for p in flags:
+            print(f"  warning: {p}")
+        if flagged and not invalid:
+            print(
+                f"  {len(flagged)} cell(s) flagged: redo them in place with `bench run --run-id {doc.run_id} "
+                "--redo-flagged`"
             )
         for warning in getattr(doc, "warnings", []) or []:
             print(f"  warning: {warning}")

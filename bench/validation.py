@@ -1,34 +1,42 @@
 """Checks on a results document beyond its schema: consistency and plausibility a reviewer can rely on.
 
 ``load_results`` already refuses truncated files, hash mismatches and schema violations. This module checks that the
-numbers agree with each other and with physics:
+numbers agree with each other and with physics, and records the conditions of the machine each window ran in.
 
+Two kinds of finding, and which check is which (the README says the same):
+
+**Invalid** (``Problem.flag`` False): the document's own consistency, or a reading that cannot be. ``bench validate``
+calls such a document INVALID (exit 1) and the leaderboard refuses it. A hand edit that clears ``Cell.validity`` is
+still caught: ``check_document`` recomputes every check.
+
+- schema and content hash (``load_results``, before any check here);
 - consistency: accuracy recomputed from the stored predictions and true labels, split sizes, no duplicate cells,
-  every component with a known method label, per-pass duration = window / loops, per-GPU energies add up;
-- plausibility (``cell_validity``, run on every cell by the runner, which stores the reasons in ``Cell.validity``,
-  and again here on every file): the window at least as long as its minimum (and that minimum not below the run's
-  setting or the meters' floor); the average power of every device above zero when measured and below a bound for
-  that device (GPU: 1.1 x its power limit); no measured component at exactly 0 J; as many GPUs metered as the
-  profile (or the cell's allocation) asked for, and a cell's allocation (``cell.gpus``) equal to its model's placement;
-  other processes (``others_problems``): no more than the profile's ``max_other_cpu_share`` of the machine's CPU time
-  used outside the run's process tree over a window long enough to judge, and no other process on a metered GPU;
-  GPU telemetry at the window's edges (``gpu_telemetry_problems``): no thermal or power throttling, temperatures
-  within ``GPU_TEMPERATURE_RANGE_C``.
+  every component with a known method label, per-pass duration = window / loops, per-GPU energies add up, a complete
+  run with every planned cell;
+- implausible readings (``cell_validity``, run on every cell by the runner, which stores the reasons in
+  ``Cell.validity``, and again here on every file): the window at least as long as its minimum (and that minimum not
+  below the run's setting or the meters' floor); the average power of every device above zero when measured and below
+  a bound for that device (GPU: 1.1 x its power limit); no measured component at exactly 0 J; as many GPUs metered as
+  the profile (or the cell's allocation) asked for, and a cell's allocation (``cell.gpus``) equal to its model's
+  placement; the same power bounds for every idle baseline;
 - power series (``series_energy_problems``, in ``check_document`` only): each component's stored power over time
   integrates to the cell's metered gross energy of that component, within the tolerance its bin layout allows.
 
-Two kinds of finding, written down here and in the README:
+**Flags** (``Problem.flag`` True): conditions of the machine during a window, not faults of the document. The
+document stays valid: ``bench validate`` prints OK with the number of flagged cells and each flag as a warning (exit
+0), the leaderboard accepts it. A flagged cell's energy and duration are kept out of every mean, plot, fit and
+ranking (``bench.analysis.sound_cells``) until ``bench run --run-id X --redo-flagged`` runs it again in a new session.
 
-- **flags** (``cell_flags``, stored in ``Cell.flags``): conditions of the machine during a window, not faults of the
-  document: other processes on the CPU or a metered GPU, throttling, a temperature out of range (idle drift is a
-  run-level warning of the same kind). The document stays valid, with warnings; flagged cells are kept out of every
-  mean and ranking until ``bench run --run-id X --redo-flagged`` runs them again in a new session.
-- **invalid** (``cell_validity``, stored in ``Cell.validity``, and everything ``check_document`` finds in the
-  document's own consistency): schema, content hash, accuracy against predictions, split sizes, and physically
-  implausible readings (power above the limit, a measured 0 J, a power series that does not integrate to its
-  energy). ``bench validate`` calls such a document INVALID and the leaderboard refuses it.
+- other processes (``others_problems``, per cell in ``cell_flags``, stored in ``Cell.flags``; per idle baseline in
+  ``check_document``): no more than the profile's ``max_other_cpu_share`` of the machine's CPU time used outside the
+  run's process tree over a window long enough to judge, and no other process on a metered GPU;
+- GPU telemetry at the window's edges (``gpu_telemetry_problems``, in ``cell_flags``): no thermal or power
+  throttling, temperatures within ``GPU_TEMPERATURE_RANGE_C``;
+- idle drift (``drift_warnings``): idle power that moved more than ``IDLE_DRIFT_LIMIT`` between the start and the end
+  of a session; a run-level warning (``ResultDocument.warnings``), written by the runner.
 
-``redo_reasons`` names why a cell would be run again by a redo: failed, flagged or invalid alike.
+``redo_reasons`` names why a cell would be run again by a redo: failed, flagged or invalid alike. ``split_problems``
+parts ``check_document``'s findings into the invalid ones and the flags.
 """
 
 from __future__ import annotations
@@ -474,11 +482,14 @@ def drift_warnings(start: IdleBaseline, end: IdleBaseline, limit: float = IDLE_D
 
 
 def check_document(doc: ResultDocument) -> list[Problem]:
-    """Every consistency and plausibility problem of a loaded document (empty list: consistent and plausible).
+    """Every finding on a loaded document (empty list: consistent, plausible, nothing flagged), in document order.
 
-    Plausibility is recomputed for every ok cell (so a hand edit that clears ``validity`` is still caught); reasons
-    stored at run time that the recomputation does not reproduce are reported too.
-    """
+    Findings with ``flag`` True are conditions of the machine (other processes, throttling, temperature; the document
+    stays valid, ``split_problems``); every other finding makes the document invalid. Plausibility and flags are
+    recomputed for every ok cell (so a hand edit that clears ``validity`` is still caught); reasons stored at run time
+    that the recomputation does not reproduce are reported too. A flag the recomputation finds that the cell does not
+    store in ``Cell.flags`` is invalid: the stored flags decide which cells the means leave out, so clearing them would
+    let a disturbed window into them. Raises nothing."""
     problems: list[Problem] = []
     expect = Expectations.from_document(doc)
     seen: set[tuple[str, str, int]] = set()
@@ -508,7 +519,12 @@ def check_document(doc: ResultDocument) -> list[Problem]:
         problems.extend(Problem(where, r) for r in reasons)
         problems.extend(Problem(where, f"marked invalid at run time: {r}") for r in cell.validity if r not in reasons)
         flags = cell_flags(cell, expect)
-        problems.extend(Problem(where, f, flag=True) for f in flags)
+        problems.extend(Problem(where, f, flag=True) for f in flags if f in cell.flags)
+        problems.extend(
+            Problem(where, f"{f} (not in the cell's stored flags: the file was edited after the run)")
+            for f in flags
+            if f not in cell.flags
+        )
         problems.extend(Problem(where, f"flagged at run time: {f}", flag=True) for f in cell.flags if f not in flags)
         problems.extend(Problem(where, p) for p in series_energy_problems(cell))
     for i, idle in enumerate(doc.idle):
@@ -539,6 +555,18 @@ def check_document(doc: ResultDocument) -> list[Problem]:
         if len(doc.cells) != expected:
             problems.append(Problem("cells", f"status complete but {len(doc.cells)} cells for a grid of {expected}"))
     return problems
+
+
+def split_problems(problems: list[Problem]) -> tuple[list[Problem], list[Problem]]:
+    """``check_document``'s findings parted into (invalid, flags): the first make a document INVALID, the second are
+    conditions of the machine (warnings; the document stays valid). Order is kept within each."""
+    return [p for p in problems if not p.flag], [p for p in problems if p.flag]
+
+
+def flagged_cells(problems: list[Problem]) -> list[str]:
+    """The cells (``Problem.where``, ``cell <dataset>/<model>/rep<n>``) with at least one flag, in first-seen order;
+    idle baselines and other sections are not cells and are not counted."""
+    return list(dict.fromkeys(p.where for p in problems if p.flag and p.where.startswith("cell ")))
 
 
 def validate_file(path: Path | str) -> tuple[ResultDocument, list[Problem]]:

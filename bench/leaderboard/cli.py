@@ -39,6 +39,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
     receipt = submit(args.run, args.to, args.token or os.environ.get(TOKEN_ENV, ""))
     state = "stored" if receipt.created else "already stored (same content hash)"
     print(f"{state}: submission {receipt.id}\n{receipt.url}")
+    if receipt.replaced:
+        print(
+            "replaces submission(s) "
+            + ", ".join(str(i) for i in receipt.replaced)
+            + ": the earlier document(s) of this run, kept and counted nowhere"
+        )
+    if receipt.flagged_cells:
+        print(
+            f"{receipt.flagged_cells} cell(s) flagged (other processes, throttling or temperature): accepted, left "
+            f"out of the leaderboard's means; redo them with `bench run --run-id {receipt.run_id or 'RUN'} "
+            "--redo-flagged` and submit the run again (it replaces this submission)"
+        )
     return 0
 
 
@@ -100,7 +112,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     for s in storage.list_submissions(engine, limit=args.limit, include_hidden=True):
-        flag = "  HIDDEN" if s["hidden"] else ""
+        flag = ("  HIDDEN" if s["hidden"] else "") + (f"  REPLACED by {s['replaced_by']}" if s["replaced_by"] else "")
         machine = f"{s['hardware_profile']:<10} {s['gpu_model']:<28}"
         print(f"{s['id']:>6}  {s['submitted_at']}  {machine} {s['run_id']}{flag}")
     return 0

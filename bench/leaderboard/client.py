@@ -27,6 +27,12 @@ class Receipt:
     url: str
     created: bool
     content_hash: str
+    #: the submitter's earlier submissions of the same run this one replaced (a repaired run)
+    replaced: tuple[int, ...] = ()
+    #: the run's cells flagged for a condition of the machine (accepted, left out of the means)
+    flagged_cells: int = 0
+    #: the run's id, as the service read it (None from a leaderboard older than the kit)
+    run_id: str | None = None
 
 
 def _envelope(data: Any, report: str | None) -> bytes:
@@ -94,6 +100,10 @@ def _receipt(raw: bytes, url: str, status: int) -> Receipt:
             url=str(answer["url"]),
             created=bool(answer["created"]),
             content_hash=str(answer["content_hash"]),
+            # absent from a leaderboard older than the kit: nothing replaced, nothing said about flags
+            replaced=tuple(int(i) for i in answer.get("replaced") or []),
+            flagged_cells=int(answer.get("flagged_cells") or 0),
+            run_id=str(answer["run_id"]) if answer.get("run_id") is not None else None,
         )
     except (TypeError, ValueError):
         raise LeaderboardError(f"{where} with an id that is not a number; it began: {shown!r}") from None

@@ -3,9 +3,9 @@
 The same pages and JSON as the service, at the same relative paths (so links work from any web server or from
 disk): index.html, datasets.json, submissions.json, datasets/<name>.html|.json|.csv, submissions/<id>.html|.json,
 (and each further page and sort of a data set as datasets/<name>+<sort>+<page>.html, linked from the first),
-submissions/<id>/results.json and submissions/<id>/report.html. Hidden submissions are left out. Files are written
-through a temporary name and renamed, and files of submissions and data sets no longer visible are removed, so the
-folder always mirrors the database.
+submissions/<id>/results.json and submissions/<id>/report.html. Hidden and replaced submissions are left out. Files
+are written through a temporary name and renamed, and files of submissions and data sets no longer visible are
+removed, so the folder always mirrors the database.
 """
 
 from __future__ import annotations
@@ -91,8 +91,9 @@ def export_site(engine: Any, output: Path | str) -> dict[str, int]:
         full = storage.get_submission(engine, sid, with_document=True)
         assert full is not None
         rows = storage.submission_rows(engine, sid)
-        _write(folder / f"{sid}.html", views.submission_page(summary, rows, static=True))
-        _write(folder / f"{sid}.json", dumps(views.submission_json(summary, rows)))
+        replaces = storage.replaced_submissions(engine, sid)
+        _write(folder / f"{sid}.html", views.submission_page(summary, rows, static=True, replaces=replaces))
+        _write(folder / f"{sid}.json", dumps(views.submission_json(summary, rows, replaces)))
         _write(folder / str(sid) / "results.json", full["document"])
         _write(folder / str(sid) / "report.html", views.report_page(full["document"]))
     if folder.is_dir():  # a submission hidden since the last export must not stay published

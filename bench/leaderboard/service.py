@@ -1,17 +1,21 @@
-"""The leaderboard's ASGI app (Starlette), served by uvicorn (``bench leaderboard serve``).
+"""The leaderboard's ASGI app (Starlette), served by uvicorn (``bench leaderboard serve``). Its routes live in
+``bench.leaderboard.routes`` (``api``: the write and the JSON lists; ``pages``: the public pages and files).
 
 Writes: ``POST /api/v1/submissions`` with ``Authorization: Bearer <token>`` and the submission envelope as JSON
-(see ``validate``). Answers 201 ``{"id", "url", "created": true}`` for a new run, 200 with the existing id for a run
-stored before (same content hash), 4xx ``{"error", "reasons"}`` otherwise with nothing stored:
-400 malformed JSON or envelope, 401 missing/unknown/revoked token, 413 body above the limit, 415 not JSON,
-422 schema, hash, plausibility, provenance or names, 429 rate limit (with Retry-After).
+(see ``validate``). Answers 201 ``{"id", "url", "created": true, "replaced", "flagged_cells"}`` for a new run
+(``replaced``: the ids of the submitter's earlier submissions of the same run it replaces, a repaired run;
+``flagged_cells``: its cells left out of the means), 200 with the existing id for a run stored before (same content
+hash), 4xx ``{"error", "reasons"}`` otherwise with nothing stored: 400 malformed JSON or envelope, 401
+missing/unknown/revoked token, 409 an older document of a run whose newer one the submitter stored, 413 body above
+the limit, 415 not JSON, 422 schema, hash, plausibility, provenance or names, 429 rate limit (with Retry-After).
 
 Reads are public, at the same paths as the static export: ``/`` and ``/index.html``, ``/datasets.json``,
 ``/datasets/<name>.html|.json|.csv`` (filters ``hardware_profile``, ``gpu_model``, ``model_family``, ``method``;
 ``sort`` accuracy|j_per_text|j_per_correct; ``limit``, ``offset``), ``/submissions.json``,
 ``/submissions/<id>.html|.json``, ``/submissions/<id>/results.json``, ``/submissions/<id>/report.html``,
 ``/submissions/<id>/submitted-report.html`` (the HTML the submitter sent, under a sandboxing CSP).
-Hidden submissions answer 410 and are left out of every list.
+Hidden submissions answer 410 and are left out of every list; replaced ones are left out of every list and their
+page names the submission that replaced them.
 """
 
 from __future__ import annotations
@@ -26,22 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
 
-from bench.leaderboard import storage, views
+from bench.leaderboard import storage
 from bench.leaderboard.errors import LeaderboardError
-from bench.leaderboard.validate import MAX_BODY_BYTES, Invalid, prepare
+from bench.leaderboard.routes import EXCEPTION_HANDLERS, ROUTES
+from bench.leaderboard.routes.common import PAGE_CSP, SANDBOX_CSP, State
+from bench.leaderboard.validate import MAX_BODY_BYTES
 
-#: Pages: nothing but the page itself and inline styles; forms post back to this site only.
-PAGE_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; base-uri 'none'; "
-    "frame-ancestors 'none'"
-)
-#: The report HTML a submitter sent is shown as a sandboxed document: no scripts, no same-origin access.
-SANDBOX_CSP = PAGE_CSP + "; sandbox"
+__all__ = ["PAGE_CSP", "SANDBOX_CSP", "RenderCache", "Settings", "create_app", "dumps", "serve"]
+
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -140,249 +137,18 @@ class SecurityHeaders:
         await self.app(scope, receive, wrapped)
 
 
-def _error(status: int, error: str, reasons: list[str] | None = None, headers: dict[str, str] | None = None) -> Any:
-    return JSONResponse({"error": error, "reasons": reasons or [error]}, status_code=status, headers=headers)
-
-
-async def _read_capped(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it grows past ``limit`` (never more than limit + one chunk in memory)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-
-
-def _base_url(request: Request, settings: Settings) -> str:
-    return (settings.public_url or str(request.base_url)).rstrip("/") + "/"
-
-
 def create_app(engine: Any, settings: Settings | None = None) -> Any:
-    """The ASGI app over ``engine`` (a migrated database: ``storage.upgrade`` first)."""
-    settings = settings or Settings()
-    # A report is about 2 MB for a paper-sized run; a data set's CSV about 100 bytes a row.
-    reports = RenderCache(max_entries=256, max_bytes=128 * 1024 * 1024)
-    csvs = RenderCache(max_entries=256, max_bytes=64 * 1024 * 1024)
-
-    async def submit(request: Request) -> Response:
-        token = _bearer(request)
-        if token is None:
-            return _error(
-                401,
-                "a submitter token is required: Authorization: Bearer <token> (bench submit --token T)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        owner = await run_in_threadpool(storage.token_id, engine, token)
-        if owner is None:
-            return _error(
-                401,
-                "token unknown or revoked; ask the leaderboard's admin for a token",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
-        # In the database, not in this process: every worker of `serve --workers N` counts against the same window.
-        wait_s = await run_in_threadpool(storage.take_submit_slot, engine, owner, settings.rate_limit_per_minute)
-        if wait_s is not None:
-            retry = max(1, int(wait_s + 0.999))
-            return _error(
-                429,
-                f"rate limit: at most {settings.rate_limit_per_minute} submissions per minute per token; "
-                f"retry in {retry} s",
-                headers={"Retry-After": str(retry)},
-            )
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            return _error(415, f"Content-Type must be application/json, got {content_type or 'none'!r}")
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return _error(413, f"body of {length} bytes is above the limit of {settings.max_body_bytes} bytes")
-        body = await _read_capped(request, settings.max_body_bytes)
-        if body is None:
-            return _error(413, f"body is above the limit of {settings.max_body_bytes} bytes")
-        try:
-            prepared = await run_in_threadpool(prepare, body)
-        except Invalid as exc:
-            return _error(exc.status, f"submission refused ({len(exc.reasons)} reason(s))", exc.reasons)
-        submission_id, created = await run_in_threadpool(storage.insert_submission, engine, prepared, owner)
-        base = _base_url(request, settings)
-        return JSONResponse(
-            {
-                "id": submission_id,
-                "url": f"{base}submissions/{submission_id}.html",
-                "json": f"{base}submissions/{submission_id}.json",
-                "content_hash": prepared.fields["content_hash"],
-                "created": created,
-            },
-            status_code=201 if created else 200,
-        )
-
-    def _int(request: Request, name: str, default: int, maximum: int) -> int:
-        raw = request.query_params.get(name)
-        if raw is None or raw == "":
-            return default
-        if not raw.isdigit():
-            raise Invalid(400, [f"query parameter {name}={raw!r} must be a non-negative integer"])
-        return min(int(raw), maximum)
-
-    def _leaderboard_args(request: Request) -> tuple[str, storage.Filters, str, int, int]:
-        params = request.query_params
-        unknown = sorted(
-            set(params) - {"hardware_profile", "gpu_model", "model_family", "method", "sort", "limit", "offset"}
-        )
-        if unknown:
-            raise Invalid(400, [f"unknown query parameter {k!r}" for k in unknown])
-        sort = params.get("sort") or "accuracy"
-        if sort not in storage.SORTS:
-            raise Invalid(400, [f"sort={sort!r}: one of {', '.join(storage.SORTS)}"])
-        filters = storage.Filters(
-            hardware_profile=params.get("hardware_profile") or None,
-            gpu_model=params.get("gpu_model") or None,
-            model_family=params.get("model_family") or None,
-            method=params.get("method") or None,
-        )
-        return (
-            request.path_params["name"],
-            filters,
-            sort,
-            _int(request, "limit", views.PAGE_ROWS, 1000),
-            _int(request, "offset", 0, 10**9),
-        )
-
-    def dataset_view(request: Request) -> Response:
-        fmt = request.path_params["fmt"]
-        try:
-            name, filters, sort, limit, offset = _leaderboard_args(request)
-        except Invalid as exc:
-            return _error(400, exc.reasons[0], exc.reasons)
-        if fmt == "csv":
-            # Every row of the data set: built once per data version (one primary-key read tells whether it is
-            # current), not per GET.
-            key = (storage.current_data_version(engine), name, sort, tuple(sorted(filters.active().items())))
-
-            def render_csv() -> bytes:
-                rows, _ = storage.leaderboard(engine, name, filters, sort, limit=10**9, offset=0)
-                return views.leaderboard_csv(rows).encode("utf-8")
-
-            return Response(
-                csvs.get(key, render_csv),
-                media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'inline; filename="{views.name_path(name)}.csv"'},
-            )
-        data = views.leaderboard_data(engine, name, filters, sort, limit=limit, offset=offset)
-        if fmt == "json":
-            return JSONResponse(views.leaderboard_json(data))
-        if fmt != "html":
-            return HTMLResponse(views.message_page("Not found", "No such page.", "../"), status_code=404)
-        return HTMLResponse(views.leaderboard_page(engine, data, static=False))
-
-    def datasets_json(request: Request) -> Response:
-        return JSONResponse({"datasets": storage.datasets(engine)})
-
-    def submissions_json(request: Request) -> Response:
-        try:
-            limit = _int(request, "limit", 100, 1000)
-            offset = _int(request, "offset", 0, 10**9)
-        except Invalid as exc:
-            return _error(400, exc.reasons[0], exc.reasons)
-        items = storage.list_submissions(engine, limit=limit, offset=offset)
-        return JSONResponse(
-            {
-                "total": storage.count_submissions(engine),
-                "limit": limit,
-                "offset": offset,
-                "submissions": [views.submission_json(s, []) | {"rows": None} for s in items],
-            }
-        )
-
-    def _visible(request: Request, *, document: bool = False) -> tuple[dict[str, Any] | None, Response | None]:
-        raw = request.path_params["sid"]
-        if not raw.isdigit():
-            return None, HTMLResponse(views.message_page("Not found", "No such submission.", "../"), 404)
-        found = storage.get_submission(engine, int(raw), with_document=document)
-        if found is None:
-            return None, HTMLResponse(views.message_page("Not found", f"No submission {int(raw)}.", "../"), 404)
-        if found["hidden"]:
-            return None, HTMLResponse(views.hidden_page(found["id"]), 410)
-        return found, None
-
-    def submission_view(request: Request) -> Response:
-        found, refusal = _visible(request)
-        if refusal is not None:
-            if request.path_params["fmt"] == "json":
-                return _error(refusal.status_code, "hidden by the admin" if refusal.status_code == 410 else "not found")
-            return refusal
-        assert found is not None
-        rows = storage.submission_rows(engine, found["id"])
-        if request.path_params["fmt"] == "json":
-            return JSONResponse(views.submission_json(found, rows))
-        if request.path_params["fmt"] != "html":
-            return HTMLResponse(views.message_page("Not found", "No such page.", "../"), status_code=404)
-        return HTMLResponse(views.submission_page(found, rows, static=False))
-
-    def submission_file(request: Request) -> Response:
-        what = request.path_params["file"]
-        # The report is rendered from the document (immutable) once per submission; visibility is checked on every
-        # GET, and the document (up to the body limit) is read only to render it.
-        found, refusal = _visible(request, document=what != "report.html")
-        if refusal is not None:
-            return refusal
-        assert found is not None
-        if what == "report.html":
-            sid = int(found["id"])
-
-            def render_report() -> bytes:
-                full = storage.get_submission(engine, sid, with_document=True)
-                assert full is not None
-                return views.report_page(full["document"]).encode("utf-8")
-
-            return HTMLResponse(reports.get(sid, render_report))
-        if what == "results.json":
-            return Response(found["document"], media_type="application/json")
-        if what == "submitted-report.html":
-            if not found["report_html"]:
-                return HTMLResponse(views.message_page("No report", "The run was submitted without its report."), 404)
-            return HTMLResponse(found["report_html"], headers={"Content-Security-Policy": SANDBOX_CSP})
-        return HTMLResponse(views.message_page("Not found", "No such file.", "../../"), status_code=404)
-
-    def index(request: Request) -> Response:
-        return HTMLResponse(views.index_page(engine, static=False))
-
-    def health(request: Request) -> Response:
-        return JSONResponse(
-            {
-                "ok": True,
-                "pid": os.getpid(),  # which worker answered (serve --workers N)
-                "submissions": storage.count_submissions(engine, include_hidden=True),
-                "caches": {"reports": reports.stats(), "csv": csvs.stats()},
-            }
-        )
-
-    routes = [
-        Route("/", index),
-        Route("/index.html", index),
-        Route("/healthz", health),
-        Route("/api/v1/submissions", submit, methods=["POST"]),
-        Route("/datasets.json", datasets_json),
-        Route("/submissions.json", submissions_json),
-        Route("/datasets/{name}.{fmt}", dataset_view),
-        Route("/submissions/{sid}.{fmt}", submission_view),
-        Route("/submissions/{sid}/{file}", submission_file),
-    ]
-
-    async def not_found(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith("/api/"):
-            return _error(getattr(exc, "status_code", 404), getattr(exc, "detail", "not found"))
-        return HTMLResponse(views.message_page("Not found", "No such page."), status_code=404)
-
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    """The ASGI app over ``engine`` (a migrated database: ``storage.upgrade`` first): the routes of
+    ``bench.leaderboard.routes`` over one ``State`` (engine, settings, render caches), behind ``SecurityHeaders``."""
+    state = State(
+        engine=engine,
+        settings=settings or Settings(),
+        # A report is about 2 MB for a paper-sized run; a data set's CSV about 100 bytes a row.
+        reports=RenderCache(max_entries=256, max_bytes=128 * 1024 * 1024),
+        csvs=RenderCache(max_entries=256, max_bytes=64 * 1024 * 1024),
+    )
+    app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS)
+    app.state.bench = state
     return SecurityHeaders(app)
 
 

@@ -11,7 +11,11 @@ Why the writes look the way they do:
   submissions racing each other both try to insert, the database lets one win, the other gets IntegrityError and
   answers with the winner's id;
 - SQLite write transactions start with ``BEGIN IMMEDIATE`` (take the write lock first), so two concurrent writers
-  queue on ``busy_timeout`` instead of failing with SQLITE_BUSY when a read transaction upgrades to a write.
+  queue on ``busy_timeout`` instead of failing with SQLITE_BUSY when a read transaction upgrades to a write;
+- a repaired run replaces its earlier submission (``store_submission``): same run id, same submitter (token), same
+  ``created_at`` of the document, later ``updated_at``. The earlier one is kept with ``replaced_by`` set and its rows'
+  ``hidden`` copy set, so it counts nowhere; the lookup and the insert share one write transaction, serialized per
+  token (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``SELECT ... FOR UPDATE`` on the token's row).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +77,16 @@ submissions = sa.Table(
     sa.Column("document", sa.Text, nullable=False),
     sa.Column("document_bytes", sa.Integer, nullable=False),
     sa.Column("report_html", sa.Text, nullable=True),
+    # Flags and repairs (migration 0007): the run's flagged cells and redo sessions; the document's created_at and
+    # updated_at (which submission of a run is the newer); the submission that replaced this one (None: current).
+    sa.Column("n_flagged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("n_repairs", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("run_created_at", sa.String(40), nullable=True),
+    sa.Column("run_updated_at", sa.String(40), nullable=True),
+    sa.Column("replaced_by", sa.Integer, nullable=True),
     sa.UniqueConstraint("content_hash", name="uq_submissions_content_hash"),
     sa.Index("ix_submissions_hidden", "hidden"),
+    sa.Index("ix_submissions_token", "token_id"),
 )
 
 results = sa.Table(
@@ -88,6 +101,9 @@ results = sa.Table(
     sa.Column("model_family", sa.String(100), nullable=False),
     sa.Column("n_ok", sa.Integer, nullable=False),
     sa.Column("n_failed", sa.Integer, nullable=False),
+    # Ok cells flagged for a condition of the machine (migration 0007; 0 before it): counted in n_ok, their energy
+    # and duration left out of the row's means.
+    sa.Column("n_flagged", sa.Integer, nullable=False, server_default="0"),
     sa.Column("n_test", sa.Float, nullable=True),
     sa.Column("accuracy", sa.Float, nullable=True),
     sa.Column("accuracy_ci95_low", sa.Float, nullable=True),
@@ -124,7 +140,8 @@ results = sa.Table(
     sa.Column("training_cpu_method", sa.String(80), nullable=True),
     sa.Column("training_ram_method", sa.String(80), nullable=True),
     sa.Column("training_reason", sa.Text, nullable=True),
-    # Copies of the submission's filter columns (see the migration): the leaderboard reads one table.
+    # Copies of the submission's filter columns (see the migration): the leaderboard reads one table. ``hidden``:
+    # the submission is hidden or replaced (``replaced_by``): either way the row is left out of every list.
     sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("hardware_profile", sa.Text, nullable=False),
     sa.Column("gpu_model", sa.Text, nullable=False),
@@ -162,6 +179,10 @@ SUBMISSION_FIELDS = (
     "cpu_model",
     "document",
     "report_html",
+    "n_flagged",
+    "n_repairs",
+    "run_created_at",
+    "run_updated_at",
 )
 RESULT_FIELDS = tuple(
     c.name for c in results.columns if c.name not in ("id", "submission_id", "hidden", "hardware_profile", "gpu_model")
@@ -393,13 +414,77 @@ def take_submit_slot(
 # --- submissions ----------------------------------------------------------------------------------------------------
 
 
-def insert_submission(engine: Engine, prepared: Prepared, token: int | None) -> tuple[int, bool]:
-    """Store a submission and its rows in one transaction. Returns (id, created); the same content hash stored
-    before gives (its id, False) and stores nothing."""
+class Superseded(LeaderboardError):
+    """A document older than the one of the same run the same submitter stored already (``store_submission``)."""
+
+    def __init__(self, existing: int, run_id: str, stored_at: str, sent_at: str) -> None:
+        super().__init__(
+            f"submission {existing} holds a newer document of run {run_id!r} from this submitter (updated_at "
+            f"{stored_at}; this one: {sent_at}); nothing stored. Submit the run's current results.json"
+        )
+        self.existing = existing
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What ``store_submission`` did: the submission's id, whether it was created (False: the same content hash was
+    stored before, nothing written), and the ids of the earlier submissions it replaced (a repaired run)."""
+
+    id: int
+    created: bool
+    replaced: tuple[int, ...] = ()
+
+
+def _when(text: str | None) -> datetime | None:
+    """An ISO 8601 time as an aware datetime (naive ones read as UTC); None where absent or not a time."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def store_submission(engine: Engine, prepared: Prepared, token: int | None) -> Stored:
+    """Store a submission and its rows in one transaction, replacing the submitter's earlier submissions of the same
+    run that it repairs.
+
+    The same content hash stored before (by anyone): its id, ``created`` False, nothing written. Otherwise, with a
+    ``token`` (a submitter), the submitter's current submissions of the same run (same ``run_id`` and document
+    ``created_at``) are compared by the document's ``updated_at``: every older one is replaced (``replaced_by`` set,
+    its rows' ``hidden`` copy set); a newer one raises ``Superseded`` (nothing stored); one of the same time (or
+    without times) stays beside it, as two runs of one name. Without a token nothing is replaced.
+    """
     values = dict(prepared.fields, submitted_at=now_iso(), token_id=token)
     values["document_bytes"] = len(values["document"].encode())
+    sent = _when(values.get("run_updated_at"))
     try:
         with _write(engine) as connection, connection.begin():
+            if token is not None and connection.dialect.name == "postgresql":
+                # One submitter's submissions one at a time: two repairs of a run racing must not both stay current.
+                connection.execute(sa.select(tokens.c.id).where(tokens.c.id == token).with_for_update())
+            existing = connection.execute(
+                sa.select(submissions.c.id).where(submissions.c.content_hash == values["content_hash"])
+            ).scalar_one_or_none()
+            if existing is not None:
+                return Stored(int(existing), False)
+            older: list[int] = []
+            if token is not None and values.get("run_created_at") and sent is not None:
+                earlier = connection.execute(
+                    sa.select(submissions.c.id, submissions.c.run_updated_at).where(
+                        submissions.c.token_id == token,
+                        submissions.c.run_id == values["run_id"],
+                        submissions.c.run_created_at == values["run_created_at"],
+                        submissions.c.replaced_by.is_(None),
+                    )
+                ).all()
+                for row in earlier:
+                    stored = _when(row.run_updated_at)
+                    if stored is not None and stored > sent:
+                        raise Superseded(int(row.id), values["run_id"], row.run_updated_at, values["run_updated_at"])
+                    if stored is not None and stored < sent:
+                        older.append(int(row.id))
             new_id = connection.execute(submissions.insert().values(**values)).inserted_primary_key[0]
             if prepared.rows:
                 copies = {
@@ -410,13 +495,22 @@ def insert_submission(engine: Engine, prepared: Prepared, token: int | None) -> 
                 connection.execute(
                     results.insert(), [dict(row, submission_id=new_id, **copies) for row in prepared.rows]
                 )
+            if older:
+                connection.execute(submissions.update().where(submissions.c.id.in_(older)).values(replaced_by=new_id))
+                connection.execute(results.update().where(results.c.submission_id.in_(older)).values(hidden=True))
             _bump_version(connection)
-        return int(new_id), True
+        return Stored(int(new_id), True, tuple(older))
     except sa.exc.IntegrityError:
         existing = find_by_hash(engine, values["content_hash"])
         if existing is None:  # the constraint that fired was not the hash's: a real error
             raise
-        return existing, False
+        return Stored(existing, False)
+
+
+def insert_submission(engine: Engine, prepared: Prepared, token: int | None) -> tuple[int, bool]:
+    """``store_submission``'s (id, created): the same content hash stored before gives (its id, False)."""
+    stored = store_submission(engine, prepared, token)
+    return stored.id, stored.created
 
 
 def _bump_version(connection: Any) -> None:
@@ -439,14 +533,20 @@ def find_by_hash(engine: Engine, content_hash: str) -> int | None:
 
 
 def set_hidden(engine: Engine, submission: int, hidden: bool, reason: str | None = None) -> None:
-    """Hide (or show again) a submission; it stays stored either way."""
+    """Hide (or show again) a submission; it stays stored either way. A replaced submission's rows stay out of the
+    lists when it is shown again (it still counts nowhere: its repaired run does)."""
     with _write(engine) as connection, connection.begin():
         done = connection.execute(
             submissions.update()
             .where(submissions.c.id == submission)
             .values(hidden=hidden, hidden_reason=reason if hidden else None)
         )
-        connection.execute(results.update().where(results.c.submission_id == submission).values(hidden=hidden))
+        replaced = connection.execute(
+            sa.select(submissions.c.replaced_by).where(submissions.c.id == submission)
+        ).scalar_one_or_none()
+        connection.execute(
+            results.update().where(results.c.submission_id == submission).values(hidden=hidden or replaced is not None)
+        )
         _bump_version(connection)
     if done.rowcount != 1:
         raise LeaderboardError(f"no submission with id {submission}; `bench leaderboard list` shows the ids")
@@ -463,6 +563,17 @@ def get_submission(engine: Engine, submission: int, *, with_document: bool = Fal
     return dict(row._mapping) if row else None
 
 
+def replaced_submissions(engine: Engine, submission: int) -> list[int]:
+    """The ids of the earlier submissions ``submission`` replaced (a repaired run), oldest first."""
+    with engine.connect() as connection:
+        return [
+            int(i)
+            for i in connection.execute(
+                sa.select(submissions.c.id).where(submissions.c.replaced_by == submission).order_by(submissions.c.id)
+            ).scalars()
+        ]
+
+
 def submission_rows(engine: Engine, submission: int) -> list[dict[str, Any]]:
     """The (dataset, model) rows of one submission."""
     with engine.connect() as connection:
@@ -475,19 +586,19 @@ def submission_rows(engine: Engine, submission: int) -> list[dict[str, Any]]:
 def list_submissions(
     engine: Engine, *, limit: int = 100, offset: int = 0, include_hidden: bool = False
 ) -> list[dict[str, Any]]:
-    """Submissions, newest first (summary columns only)."""
+    """Submissions, newest first (summary columns only); hidden and replaced ones only with ``include_hidden``."""
     query = sa.select(*SUMMARY_COLUMNS).order_by(submissions.c.id.desc()).limit(limit).offset(offset)
     if not include_hidden:
-        query = query.where(submissions.c.hidden == sa.false())
+        query = query.where(submissions.c.hidden == sa.false(), submissions.c.replaced_by.is_(None))
     with engine.connect() as connection:
         return [dict(r._mapping) for r in connection.execute(query)]
 
 
 def count_submissions(engine: Engine, *, include_hidden: bool = False) -> int:
-    """How many submissions are stored (visible ones unless ``include_hidden``)."""
+    """How many submissions are stored (visible ones, neither hidden nor replaced, unless ``include_hidden``)."""
     query = sa.select(sa.func.count()).select_from(submissions)
     if not include_hidden:
-        query = query.where(submissions.c.hidden == sa.false())
+        query = query.where(submissions.c.hidden == sa.false(), submissions.c.replaced_by.is_(None))
     with engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
 
@@ -544,6 +655,7 @@ ROW_COLUMNS = [
     results.c.model_family,
     results.c.n_ok,
     results.c.n_failed,
+    results.c.n_flagged,
     results.c.n_test,
     results.c.accuracy,
     results.c.accuracy_ci95_low,

@@ -7,8 +7,11 @@ null>}``. It is checked with the kit's own code, so the leaderboard accepts exac
   size (the service caps the body before it gets here);
 - schema: ``schema_version`` known (older ones migrate), the pydantic schema of ``bench.results``;
 - the content hash recomputed over the document as sent;
-- consistency and plausibility: every problem ``bench.validation.check_document`` finds (window shorter than its
-  minimum, power above a device's limit, measured 0 J, GPU count, accuracy that the predictions do not give, ...);
+- consistency and plausibility: every invalid finding of ``bench.validation.check_document`` (window shorter than
+  its minimum, power above a device's limit, measured 0 J, GPU count, accuracy that the predictions do not give, a
+  flag the cell does not store, ...). Flags (conditions of the machine during a window: other processes, throttling,
+  a temperature out of range) do not refuse a run: its flagged cells are counted per row (``n_flagged``) and left out
+  of every mean and ranking (``bench.analysis.model_rows`` leaves them out of energy and duration, as the report);
 - provenance: a complete run, with the profile, machine, software, data set pins and model records present;
 - names: data set and model names are identifiers (they become URLs and file names of the static site);
 - storable: every text stored in a column fits it (lengths of the String(n) columns, no NUL character, which
@@ -48,7 +51,7 @@ MAX_DEPTH = 100
 #: The String(n) columns a submission fills and their n (a test checks these against ``storage``'s tables): SQLite
 #: stores longer text silently, PostgreSQL refuses it, so the checks refuse it first on every database.
 STRING_LIMITS: dict[str, dict[str, int]] = {
-    "submissions": {"content_hash": 80, "kit_version": 40},
+    "submissions": {"content_hash": 80, "kit_version": 40, "run_created_at": 40, "run_updated_at": 40},
     "results": {
         "dataset": 200,
         "model": 200,
@@ -71,6 +74,8 @@ SOURCES = {
     "content_hash": "results.content_hash",
     "run_id": "results.run_id",
     "kit_version": "results.kit_version",
+    "run_created_at": "results.created_at",
+    "run_updated_at": "results.updated_at",
     "hardware_profile": "results.profile.name",
     "gpu_model": "results.environment.machine.gpus[].name",
     "cpu_model": "results.environment.machine.cpu_model",
@@ -218,7 +223,7 @@ def _prepare(body: bytes) -> Prepared:
 
     from bench.errors import ResultsError
     from bench.results import SCHEMA_VERSION, ResultDocument, canonical_json, content_hash, migrate
-    from bench.validation import check_document
+    from bench.validation import check_document, split_problems
 
     envelope = decode_body(body)
     data: dict[str, Any] = envelope["results"]
@@ -258,7 +263,8 @@ def _prepare(body: bytes) -> Prepared:
         raise Invalid(422, reasons + [f"results.{p}" for p in shape])
     reasons.extend(f"results.{p}" for p in name_problems(doc))
     reasons.extend(f"results.{p}" for p in provenance_problems(doc))
-    reasons.extend(f"plausibility: {p}" for p in check_document(doc))
+    invalid, _flags = split_problems(check_document(doc))  # flags: counted per row, out of the means
+    reasons.extend(f"plausibility: {p}" for p in invalid)
     if reasons:
         raise Invalid(422, reasons)
     prepared = Prepared(
@@ -399,7 +405,10 @@ def submission_fields(
     doc: Any, data: dict[str, Any], report_html: str | None, document: str, schema_version: int
 ) -> dict[str, Any]:
     """The submission's own columns: ``document`` is the canonical JSON of the document as sent, ``schema_version``
-    the version it was sent with (older ones are migrated to ``bench.results.SCHEMA_VERSION`` for the checks)."""
+    the version it was sent with (older ones are migrated to ``bench.results.SCHEMA_VERSION`` for the checks);
+    ``n_flagged`` its ok cells with flags, ``n_repairs`` its redo sessions, ``run_created_at`` and ``run_updated_at``
+    the document's times (which submission of a run is the newer: ``storage.store_submission``; None where a time
+    could not be stored: longer than its column or holding a NUL, so such a run is never replaced)."""
     machine = doc.environment.get("machine") or {}
     gpu_model, gpu_count = gpu_summary(machine)
     return {
@@ -414,7 +423,17 @@ def submission_fields(
         # The document exactly as sent (canonical form: same hash), so it can be downloaded and re-validated.
         "document": document,
         "report_html": report_html,
+        "n_flagged": sum(1 for c in doc.cells if c.status == "ok" and c.flags),
+        "n_repairs": len(doc.repairs),
+        "run_created_at": _stamp(doc.created_at),
+        "run_updated_at": _stamp(doc.updated_at),
     }
+
+
+def _stamp(value: str) -> str | None:
+    """A document's time as its column stores it: None where it would not fit (over 40 characters, a NUL)."""
+    limit = STRING_LIMITS["submissions"]["run_created_at"]
+    return value if len(value) <= limit and "\x00" not in value else None
 
 
 def rows(doc: Any) -> list[dict[str, Any]]:
@@ -451,6 +470,7 @@ def rows(doc: Any) -> list[dict[str, Any]]:
                 "model_family": model_family(row.model, info)[:100],
                 "n_ok": row.n_ok,
                 "n_failed": row.n_failed,
+                "n_flagged": row.n_flagged,
                 "n_test": float(n_test) if n_test else None,
                 "accuracy": row.accuracy.mean if row.accuracy else None,
                 "accuracy_ci95_low": row.accuracy.ci95_low if row.accuracy else None,

@@ -50,6 +50,7 @@ CSV_COLUMNS = (
     "cpu_model",
     "n_ok",
     "n_failed",
+    "n_flagged",
     "n_test",
     "accuracy",
     "accuracy_ci95_low",
@@ -358,9 +359,15 @@ def index_page(engine: Any, *, static: bool) -> str:
     )
 
 
-def submission_json(submission: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The JSON body of ``submissions/<id>.json``."""
+def submission_json(
+    submission: dict[str, Any], rows: list[dict[str, Any]], replaces: list[int] | None = None
+) -> dict[str, Any]:
+    """The JSON body of ``submissions/<id>.json``: the submission's columns (``n_flagged`` cells left out of the
+    means, ``n_repairs`` redo sessions, ``replaced_by`` the submission of its repaired run or None), ``replaces`` (the
+    earlier submissions of the same run it replaced; None where not looked up) and its rows."""
     info = {k: v for k, v in submission.items() if k not in ("token_id", "document", "report_html")}
+    if replaces is not None:
+        info["replaces"] = replaces
     info["results_url"] = f"submissions/{submission['id']}/results.json"
     info["page_url"] = f"submissions/{submission['id']}.html"
     info["rows"] = [
@@ -370,14 +377,19 @@ def submission_json(submission: dict[str, Any], rows: list[dict[str, Any]]) -> d
     return info
 
 
-def submission_page(submission: dict[str, Any], rows: list[dict[str, Any]], *, static: bool) -> str:
-    """The HTML of ``submissions/<id>.html``: who, what machine, its rows, links to its report and document."""
+def submission_page(
+    submission: dict[str, Any], rows: list[dict[str, Any]], *, static: bool, replaces: list[int] | None = None
+) -> str:
+    """The HTML of ``submissions/<id>.html``: who, what machine, its rows (flagged cells counted), links to its report
+    and document; for a repaired run the submissions it replaced, for a replaced one the submission that replaced it
+    (linked on the service; a static copy holds current submissions only)."""
     return render(
         "submission.html.j2",
         title=f"Submission {submission['id']}: {submission['run_id']}",
         static=static,
         s=submission,
         rows=rows,
+        replaces=replaces or [],
     )
 
 

@@ -138,6 +138,7 @@ def comparability(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
         if get(d, "status") != "complete":
             notices.append(Notice("warning", f"{lab}: the run is {get(d, 'status')}, not complete."))
     notices.extend(condition_notices(docs, labels))
+    notices.extend(repair_notices(docs, labels))
     indices = {lab: calibration_index(d) for lab, d in zip(labels, docs, strict=True)}
     if any(v is not None for v in indices.values()):
         notices.append(
@@ -170,16 +171,6 @@ def comparability(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
     return notices
 
 
-#: Validity reasons (``bench.validation``) that say a window was not the model's alone or the GPU was not in a state
-#: comparable across machines: other processes, throttling, temperatures out of range.
-CONDITION_MARKERS = (
-    "other processes used",
-    "other process(es) on a metered GPU",
-    " throttled (",
-    " C at the window's ",
-)
-
-
 def condition_notices(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
     """Per run, the cells whose window other processes shared or whose GPU throttled or ran outside its temperature
     range (left out of the energy columns), and the shared idle baselines; a note where only some runs record what
@@ -191,19 +182,15 @@ def condition_notices(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice
         observed[lab] = any(get(c, "others") is not None for c in cells) or any(
             get(i, "others") is not None for i in get(d, "idle") or []
         )
-        hit = [c for c in cells if any(m in str(r) for r in get(c, "validity") or [] for m in CONDITION_MARKERS)]
+        hit = [c for c in cells if get(c, "status") == "ok" and get(c, "flags")]
         if hit:
-            items = [
-                f"{c.dataset} · {c.model} · rep {c.repetition}: "
-                + "; ".join(str(r) for r in c.validity if any(m in str(r) for m in CONDITION_MARKERS))
-                for c in hit[:10]
-            ]
+            items = [f"{c.dataset} · {c.model} · rep {c.repetition}: " + "; ".join(map(str, c.flags)) for c in hit[:10]]
             more = [f"… and {len(hit) - 10} more"] if len(hit) > 10 else []
             notices.append(
                 Notice(
                     "warning",
-                    f"{lab}: {len(hit)} cell(s) measured while other processes ran or the GPU throttled; their energy "
-                    "is left out:",
+                    f"{lab}: {len(hit)} cell(s) measured while other processes ran or the GPU throttled (flagged); "
+                    "their energy is left out until they are redone:",
                     items + more,
                 )
             )
@@ -219,6 +206,30 @@ def condition_notices(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice
                 [f"{lab}: {'recorded' if seen else 'not recorded'}" for lab, seen in observed.items()],
             )
         )
+    return notices
+
+
+def repair_notices(docs: Sequence[Any], labels: Sequence[str]) -> list[Notice]:
+    """Per run with redo sessions (``ResultDocument.repairs``): a note naming each session, when it ran, and the
+    cells it ran again with what they were before and why (the run's report has the table)."""
+    notices: list[Notice] = []
+    for lab, d in zip(labels, docs, strict=True):
+        for repair in get(d, "repairs") or []:
+            redone = list(get(repair, "cells") or [])
+            items = [
+                f"{c.dataset} · {c.model} · rep {c.repetition}: was {c.before}"
+                + (f" ({'; '.join(map(str, c.reasons))})" if c.reasons else "")
+                for c in redone[:10]
+            ]
+            more = [f"… and {len(redone) - 10} more"] if len(redone) > 10 else []
+            notices.append(
+                Notice(
+                    "note",
+                    f"{lab}: repaired: session {repair.session} (started {repair.started_at}) ran {len(redone)} "
+                    "cell(s) again in place:",
+                    items + more,
+                )
+            )
     return notices
 
 

@@ -30,6 +30,7 @@ from bench.report.sections.conditions import conditions_view
 from bench.report.sections.datasets import dataset_views
 from bench.report.sections.facts import head_facts, manifest, meters_table, warnings
 from bench.report.sections.proxy import regression_view
+from bench.report.sections.repairs import repairs_view
 from bench.report.sections.scaleout import scaleout_view
 from bench.report.sections.serving import configuration_views, serving_view
 from bench.report.sections.timeline import timeline_view
@@ -60,6 +61,7 @@ def report_context(doc: Any) -> dict[str, Any]:
         "scaleout": scaleout_view(doc, all_rows),
         "timeline": timeline_view(doc),
         "conditions": conditions_view(doc),
+        "repairs": repairs_view(doc),
         **_frame(),
     }
 

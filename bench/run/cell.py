@@ -10,7 +10,6 @@ power; the finished cell is checked for plausibility (``bench.validation.cell_va
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import traceback
 from collections.abc import Sequence
@@ -18,59 +17,21 @@ from typing import Any
 
 from bench.analysis import accuracy, macro_f1, total_energy_j
 from bench.fsutil import now_iso
+from bench.meters.window import measure_window, other_load, per_pass
 from bench.results import (
     Cell,
     CellError,
-    EnergyValue,
     NodeEnergy,
-    OtherLoad,
     PowerSeries,
     ServingStats,
     TrainingWindow,
     TruncatedText,
-    Window,
 )
 from bench.run.plan import WARMUP_TEXTS, PreparedDataset
 from bench.validation import Expectations, cell_flags, cell_validity
 
 #: How many raw LLM answers per cell are kept in the results (to see what the parser saw), not all 200.
 ANSWER_SAMPLE = 5
-
-
-def measure_window(
-    backend: Any, texts: Sequence[str], meter_set: Any, min_window_s: float, max_loops: int
-) -> tuple[list[int], Window, Any]:
-    """One metered window: whole-set inference, repeated until ``min_window_s`` (s) or ``max_loops``.
-
-    Returns (the last pass's predictions, the window, the meter set's reading). Raises RuntimeError when repeated
-    passes predict differently (accuracy would depend on the loop count)."""
-    # Synchronize before opening (queued warm-up work must not land in the window) and before closing (the window
-    # must contain all the work it started): on a GPU, kernels run asynchronously to the Python that launched them.
-    backend.synchronize()
-    meter_set.start()
-    started = time.perf_counter()
-    loops = 0
-    predictions: list[int] = []
-    first: list[int] | None = None
-    while True:
-        predictions = backend.predict(texts)
-        loops += 1
-        if first is None:
-            first = predictions
-        if time.perf_counter() - started >= min_window_s or loops >= max_loops:
-            break
-    backend.synchronize()
-    reading = meter_set.stop()
-    if first != predictions:
-        # Greedy inference must be deterministic; if it is not, accuracy would depend on the loop count.
-        raise RuntimeError("predictions differ between repeated passes of the same window (non-deterministic model)")
-    window = Window(
-        duration_s=reading.duration_s,
-        loops=loops,
-        min_window_s=min_window_s,
-        max_loops_reached=loops >= max_loops and reading.duration_s < min_window_s,
-    )
-    return predictions, window, reading
 
 
 def measure_training(
@@ -115,31 +76,6 @@ def measure_training(
         n_train=len(texts),
         energy=per_pass(reading.components, loops, duration_s, idle_w, getattr(reading, "component_duration_s", None)),
     )
-
-
-def per_pass(
-    components: dict[str, Any],
-    loops: int,
-    duration_s: float,
-    idle_power_w: dict[str, float | None] | None,
-    window_s: dict[str, float] | None = None,
-) -> dict[str, EnergyValue]:
-    """Window energies divided by the loop count; net = gross - idle power x the per-pass time it was integrated over.
-
-    ``window_s``: per component, the window its meter integrated over (a hair longer than the set's ``duration_s``
-    x loops, since each meter starts before and stops after it); idle is subtracted over that same span so that a
-    constant draw nets to zero exactly rather than to the start/stop skew. Without it, ``duration_s`` per pass."""
-    out = {}
-    for component, ce in components.items():
-        energy = None if ce.energy_j is None else ce.energy_j / loops
-        idle_w = (idle_power_w or {}).get(component)
-        own_s = (window_s or {}).get(component)
-        span_s = own_s / loops if own_s else duration_s
-        net = energy - idle_w * span_s if energy is not None and idle_w is not None else None
-        out[component] = EnergyValue(
-            energy_j=energy, net_energy_j=net, method=ce.method, reason=ce.reason, detail=dict(ce.detail)
-        )
-    return out
 
 
 def run_cell(
@@ -297,19 +233,6 @@ def serving_stats(stats: dict[str, Any], n_texts: int, duration_s: float) -> Ser
         batch_p95_s=percentile(calls, 95) if batched else None,
         texts_per_s=n_texts / duration_s if duration_s > 0 else None,
     )
-
-
-def other_load(reading: Any) -> OtherLoad | None:
-    """The ``others`` observer's record of a window (``bench.meters.others``) as stored; None where the meter set
-    observes nothing (multi-node windows). Over the whole window, not per pass: a share needs no dividing."""
-    record = (getattr(reading, "observed", None) or {}).get("others")
-    if record is None:
-        return None
-    if "error" in record:
-        return OtherLoad(
-            wall_s=reading.duration_s, logical_cpus=os.cpu_count() or 1, note=f"observer failed: {record['error']}"
-        )
-    return OtherLoad.model_validate(record)
 
 
 def failed_cell(dataset: str, model: str, rep: int, started: str, exc: BaseException, stage: str) -> Cell:

@@ -20,7 +20,7 @@ from bench.errors import BenchError
 from bench.fsutil import now_iso
 from bench.meters import build_meter_set, multinode
 from bench.meters.others import OthersObserver
-from bench.results import IdleBaseline, ResultDocument
+from bench.results import IdleBaseline, ResultDocument, idle_power_for  # noqa: F401  (moved to the results)
 from bench.run.cell import other_load
 from bench.validation import drift_warnings, idle_drift
 
@@ -159,28 +159,6 @@ def host_placement_gpus(spec: Any, profile: HardwareProfile, *, gpus: int | None
         return placement_for(spec, profile, max_nodes=1).gpus_per_node
     except BenchError:
         return None  # the model cannot be placed here: its load fails with the reason, its cells carry it
-
-
-def idle_power_for(idle: IdleBaseline | None, indices: list[int] | None) -> dict[str, float | None] | None:
-    """The idle power (W per component) to subtract from cells metered on GPU ``indices`` only: GPU idle summed over
-    those GPUs; all of the idle power when ``indices`` is None; None without an idle baseline.
-
-    The idle phase meters every visible GPU; a cell of a 1-GPU placement must not have four GPUs' idle power taken
-    from one GPU's energy. Without per-GPU idle records the GPU's net energy is left unknown, never guessed.
-    """
-    if idle is None or indices is None:
-        return idle.power_w if idle is not None else None
-    power = dict(idle.power_w)
-    gpu_detail = idle.detail.get("gpu") or {}
-    records = gpu_detail.get("gpus") if isinstance(gpu_detail, dict) else None
-    per_gpu: dict[int, float] = {}
-    for record in records or []:
-        energy = record.get("energy_j") if isinstance(record, dict) else None
-        if isinstance(record, dict) and isinstance(record.get("index"), int) and isinstance(energy, int | float):
-            per_gpu[record["index"]] = float(energy) / idle.duration_s if idle.duration_s > 0 else 0.0
-    known = power.get("gpu") is not None and all(i in per_gpu for i in indices)
-    power["gpu"] = sum(per_gpu[i] for i in indices) if known else None
-    return power
 
 
 @contextmanager

@@ -54,7 +54,7 @@ def with_conditions(doc: Any) -> Any:
             gpu_processes=procs,
         )
         if i == 0:
-            cell.validity = [*cell.validity, "other process(es) on a metered GPU: GPU 0 pid 4242 (other) 1024 MiB"]
+            cell.flags = [*cell.flags, "other process(es) on a metered GPU: GPU 0 pid 4242 (other) 1024 MiB"]
         gpu = cell.energy["gpu"]
         if gpu.energy_j is not None and not gpu.detail.get("gpus"):  # the sample keeps no per-GPU records
             gpu.detail["gpus"] = [{"index": 0, "name": "NVIDIA H100 80GB HBM3"}]
@@ -183,7 +183,7 @@ def test_report_opens_offline_with_tables_and_charts(browser: Any, tmp_path: Pat
         assert page.evaluate("() => document.scripts.length") == 0
         conditions = page.locator("table.conditions")
         assert conditions.count() == 1 and conditions.bounding_box()["height"] > 100
-        assert page.locator("table.conditions tbody tr").first.inner_text().endswith("invalid")  # flagged first
+        assert page.locator("table.conditions tbody tr").first.inner_text().endswith("flagged")  # flagged first
         assert page.get_by_text("too short to judge").count() >= 1
         assert page.get_by_text("machine index (session 0)").count() == 1
         assert page.locator("table.results th", has_text="CO₂e (derived)").count() == 3  # one per data set

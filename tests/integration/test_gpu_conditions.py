@@ -1,5 +1,6 @@
 """A cuda profile's run on the fake NVML: a GPU that heats up and throttles during the cells, and a process of
-someone else on a metered GPU, each make the cells invalid with the reason; the state is stored per cell."""
+someone else on a metered GPU, each flag the cells with the reason (``Cell.flags``: conditions of the machine, the
+document stays valid, the cells are left out of the means); the state is stored per cell."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from bench.calibration import GPU_REFERENCE
 from bench.report import render_compare, render_report
 from bench.results import load_results
 from bench.runner import run
-from bench.validation import check_document
+from bench.validation import check_document, split_problems
 from tests.fakes.fake_pynvml import FakePynvml, nvmlClocksEventReasonSwThermalSlowdown
 from tests.golden import document_path
 from tests.integration.test_runner import cuda_request, fake_nvml, no_cuda_sync  # noqa: F401  (fixtures)
@@ -29,17 +30,19 @@ def test_a_hot_throttling_gpu_and_a_foreign_process_flag_the_cells(
     doc = load_results(outcome.results_path)
     cell = doc.cells[0]
     name = "NVIDIA A100-SXM4-80GB"
-    assert f"energy.gpu: GPU 1 ({name}) at 96 C at the window's start, outside 20-95 C" in cell.validity
-    assert f"energy.gpu: GPU 1 ({name}) throttled (thermal: sw_thermal_slowdown) at the window's end" in cell.validity
-    foreign = [r for r in cell.validity if r.startswith("other process(es) on a metered GPU: GPU 3 pid ")]
+    assert f"energy.gpu: GPU 1 ({name}) at 96 C at the window's start, outside 20-95 C" in cell.flags
+    assert f"energy.gpu: GPU 1 ({name}) throttled (thermal: sw_thermal_slowdown) at the window's end" in cell.flags
+    foreign = [r for r in cell.flags if r.startswith("other process(es) on a metered GPU: GPU 3 pid ")]
     assert len(foreign) == 1 and f"pid {stranger} " in foreign[0] and "1024 MiB" in foreign[0]
     records = cell.energy["gpu"].detail["gpus"]
     assert [r["temperature_c_end"] for r in records] == [45, 96, 45, 45]
     assert cell.others is not None and cell.others.gpu_processes is not None
     own = {(p.pid, p.own) for p in cell.others.gpu_processes}
     assert (os.getpid(), True) in own and (stranger, False) in own
-    problems = [str(p) for p in check_document(doc)]
-    assert any("throttled (thermal" in p for p in problems) and any("other process(es)" in p for p in problems)
+    assert not any("throttled" in r or "other process" in r or " C at the window" in r for r in cell.validity)
+    invalid, flags = split_problems(check_document(doc))
+    assert any("throttled (thermal" in str(p) for p in flags) and any("other process(es)" in str(p) for p in flags)
+    assert not any("throttled" in str(p) or "other process" in str(p) for p in invalid)
     assert fake_nvml.init_count == 0, "the observer shut NVML down as often as it initialized it"
 
     (calibration,) = doc.calibration  # a GPU profile: the GPU reference, which needs CUDA (none here), and why not

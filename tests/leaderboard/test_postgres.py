@@ -139,3 +139,19 @@ def test_postgres_training_energy(pg_live: Live) -> None:
     from tests.leaderboard.test_training import test_the_service_answers_training_energy
 
     test_the_service_answers_training_energy(pg_live)
+
+
+def test_postgres_flagged_run_and_its_repair(pg_live: Live) -> None:
+    from tests.leaderboard import test_flags
+
+    test_flags.test_the_service_shows_flagged_cells_and_ranks_without_them(pg_live)
+    with pg_live.engine.begin() as connection:  # start the repair from an empty leaderboard
+        connection.exec_driver_sql("DELETE FROM results")
+        connection.exec_driver_sql("DELETE FROM submissions")
+    test_flags.test_a_repaired_run_replaces_its_earlier_submission(pg_live)
+
+
+def test_postgres_database_at_0006_upgrades_with_its_rows_kept(pg_live: Live) -> None:
+    from tests.leaderboard.test_flags import check_upgrade_from_0006_keeps_rows
+
+    check_upgrade_from_0006_keeps_rows(pg_live.engine)

@@ -172,3 +172,15 @@ def test_accepted_connections_get_tcp_nodelay_even_from_a_proto_0_listener(monke
     finally:
         for s in (client, accepted, listener):
             s.close()
+
+
+def test_the_routes_live_in_their_own_modules_and_create_app_is_short() -> None:
+    """create_app wires state, routes and middleware; the handlers are functions of bench.leaderboard.routes."""
+    import inspect
+
+    from bench.leaderboard.routes import ROUTES
+    from bench.leaderboard.service import create_app
+
+    assert len(inspect.getsource(create_app).splitlines()) <= 20
+    assert {r.endpoint.__module__ for r in ROUTES} == {"bench.leaderboard.routes.api", "bench.leaderboard.routes.pages"}
+    assert {r.path for r in ROUTES} >= {"/api/v1/submissions", "/datasets/{name}.{fmt}", "/submissions/{sid}/{file}"}

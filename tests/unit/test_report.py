@@ -297,7 +297,7 @@ def test_flagged_cells_count_for_accuracy_but_not_for_energy_or_duration() -> No
     )
     doc = factories.document(cells=[*sound, flagged], repetitions=3)
     (row,) = model_rows(doc)
-    assert (row.n_ok, row.n_failed, row.n_flagged) == (3, 0, 1)
+    assert (row.n_ok, row.n_failed, row.n_invalid, row.n_flagged) == (3, 0, 1, 0)
     assert row.accuracy is not None and row.accuracy.n == 3
     assert row.accuracy.mean == pytest.approx((0.75 + 0.75 + 1.0) / 3)
     assert row.energy_j is not None and row.energy_j.n == 2 and row.energy_j.mean == pytest.approx(1.5)
@@ -306,7 +306,7 @@ def test_flagged_cells_count_for_accuracy_but_not_for_energy_or_duration() -> No
 
     ctx = report_context(doc)["datasets"][0]
     runs = ctx.results.rows[0][1]
-    assert runs.text == "3" and runs.sub == "1 flagged" and "left out of the means" in runs.title
+    assert runs.text == "3" and runs.sub == "1 invalid" and "left out of the means" in runs.title
     html = render_report(doc)
     assert "1 cell(s) failed a plausibility check; their accuracy counts" in html
     assert "900" not in "".join(parse(html).text)  # the flagged joules appear nowhere, not even in the energy table

@@ -11,7 +11,7 @@ from tests.factories import cell, document
 def _cells() -> list:
     judged, short = cell(0), cell(1)
     judged.others = OtherLoad(wall_s=2.0, logical_cpus=4, other_cpu_share=0.25, resolution_share=0.01, judged=True)
-    judged.validity = ["other processes used 25.0% of the machine's CPU time (limit 10%; ...)"]
+    judged.flags = ["other processes used 25.0% of the machine's CPU time (limit 10%; ...)"]
     short.others = OtherLoad(wall_s=0.2, logical_cpus=4, other_cpu_share=0.5, judged=False, note="too short")
     return [short, judged]
 
@@ -20,7 +20,7 @@ def test_flagged_cells_come_first_and_short_windows_are_shown_as_unjudged() -> N
     view = conditions_view(document(_cells()))
     assert view is not None and (view.flagged, view.total) == (1, 2)
     first, second = view.table.rows
-    assert first[0].text.endswith(" · 0") and first[2].text == "25.0%" and first[-1].text == "invalid"
+    assert first[0].text.endswith(" · 0") and first[2].text == "25.0%" and first[-1].text == "flagged"
     assert second[2].text == "(50.0%)" and second[2].sub == "too short to judge" and second[-1].text == "ok"
 
 

@@ -73,3 +73,10 @@ def test_timeline_chart_draws_steps_and_says_no_data() -> None:
     chart = str(svg.timeline([line], title="t"))
     assert chart.count("<polyline") == 1 and 'stroke-dasharray="5 3"' in chart
     assert "no data" in str(svg.timeline([], title="t"))
+
+
+def test_a_flagged_cell_says_so_under_its_chart() -> None:
+    shared = "other processes used 30.0% of the machine's CPU time"
+    doc = document([cell(0, power_series=_series([10.0, 20.0]), flags=[shared])])
+    (chart,) = timeline_view(doc) or []
+    assert f"This cell is flagged: {shared}." in chart.caption and "invalid" not in chart.caption

@@ -11,15 +11,18 @@ import pytest
 from bench import results
 from bench.cli import main
 from bench.errors import ResultsError
-from bench.results import EnergyValue, IdleBaseline, Window, write_results
+from bench.results import EnergyValue, IdleBaseline, OtherLoad, Window, write_results
 from bench.validation import (
     IDLE_DRIFT_LIMIT,
     Expectations,
+    cell_flags,
     cell_validity,
     check_document,
     drift_warnings,
+    flagged_cells,
     idle_drift,
     series_energy_problems,
+    split_problems,
     validate_file,
 )
 from tests.factories import cell, document, energy
@@ -363,3 +366,99 @@ def test_a_series_of_few_bins_is_not_checked() -> None:
 
     assert series_energy_problems(cell_of(3)) == []
     assert len(series_energy_problems(cell_of(10))) == 1
+
+
+# --- flags: conditions of the machine, not faults of the document ---------------------------------------------------
+
+
+def shared_cell(rep: int = 0, share: float = 0.25, **overrides: Any) -> Any:
+    """A cell whose window other processes shared (``share`` of the machine's CPU time), its flag stored as the
+    runner stores it."""
+    others = OtherLoad(
+        wall_s=2.0, logical_cpus=4, machine_busy_cpu_s=4.0, own_cpu_s=4.0 - share * 8.0, other_cpu_share=share,
+        judged=True,
+    )  # fmt: skip
+    c = cell(rep, others=others, **overrides)
+    c.flags = cell_flags(c, Expectations())
+    return c
+
+
+def hot_gpu_cell(rep: int = 0) -> Any:
+    """A GPU cell whose GPU 1 was at 97 C and thermally throttled at the window's end, its flags stored."""
+    c = gpu_cell(rep)
+    record = c.energy["gpu"].detail["gpus"][1]
+    record.update(temperature_c_start=60, temperature_c_end=97, clocks_event_reason_names_end=["sw_thermal_slowdown"])
+    c.flags = cell_flags(c, Expectations())
+    return c
+
+
+def test_machine_conditions_are_flags_not_validity() -> None:
+    shared = shared_cell(0)
+    assert shared.flags == [
+        "other processes used 25.0% of the machine's CPU time (limit 10%; 2.00 CPU-s of 2.00 s x 4 CPUs): "
+        "machine-scope energy counts them"
+    ]
+    assert cell_validity(shared, Expectations()) == []
+    hot = hot_gpu_cell(0)
+    assert cell_validity(hot, Expectations.from_document(cuda_doc([hot, gpu_cell(1)]))) == []
+    assert hot.flags == [
+        "energy.gpu: GPU 1 (NVIDIA A100-SXM4-80GB) at 97 C at the window's end, outside 20-95 C",
+        "energy.gpu: GPU 1 (NVIDIA A100-SXM4-80GB) throttled (thermal: sw_thermal_slowdown) at the window's end",
+    ]
+    problems = check_document(cuda_doc([hot, gpu_cell(1)]))
+    invalid, flags = split_problems(problems)
+    assert invalid == [] and [p.message for p in flags] == hot.flags
+    assert flagged_cells(problems) == ["cell toy/linear-bow/rep0"]
+
+
+def test_a_shared_idle_baseline_is_a_flag() -> None:
+    others = OtherLoad(
+        wall_s=2.0, logical_cpus=4, other_cpu_share=0.5, machine_busy_cpu_s=4.0, own_cpu_s=0.0, judged=True
+    )
+    idle = IdleBaseline(
+        session=0, phase="start", measured_at="2026-01-01T00:00:00+00:00", duration_s=2.0,
+        power_w={"cpu": 5.0}, methods={"cpu": "measured:rapl"}, others=others,
+    )  # fmt: skip
+    invalid, flags = split_problems(check_document(document(idle=[idle])))
+    assert invalid == [] and len(flags) == 1 and flags[0].where.startswith("idle[0]")
+    assert flagged_cells(flags) == []  # an idle baseline is not a cell
+
+
+def test_a_flag_cleared_by_hand_is_invalid() -> None:
+    """The stored flags decide which cells the means leave out: a flag the check finds that the cell does not store is
+    an edit of the document, not a condition of the machine."""
+    edited = shared_cell(0)
+    edited.flags = []
+    invalid, flags = split_problems(check_document(document(cells=[edited, cell(1)])))
+    assert flags == [] and len(invalid) == 1
+    assert "not in the cell's stored flags" in invalid[0].message and invalid[0].where == "cell toy/linear-bow/rep0"
+
+
+def test_an_implausible_reading_beside_a_flag_stays_invalid() -> None:
+    shared = shared_cell(0, energy={**energy(), "cpu": EnergyValue(energy_j=0.0, method="measured:rapl")})
+    invalid, flags = split_problems(check_document(document(cells=[shared, cell(1)])))
+    assert [p.message for p in invalid] == ["energy.cpu: measured exactly 0 J (meter not counting?)"]
+    assert len(flags) == 1 and flags[0].message.startswith("other processes used 25.0%")
+
+
+def test_validate_calls_a_flagged_document_ok_with_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = document(cells=[shared_cell(0), cell(1)], status="complete", run_id="r1")
+    path, _ = _write(tmp_path, doc)
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"OK {path}: schema v5, run r1, status complete, 2/2 cells ok, 1 flagged (left out of the means)" in out
+    assert "  warning: cell toy/linear-bow/rep0: other processes used 25.0% of the machine's CPU time" in out
+    assert "bench run --run-id r1 --redo-flagged" in out
+    assert "INVALID" not in out
+
+
+def test_validate_lists_only_invalid_findings_as_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A flagged document that is also invalid: INVALID with the invalid findings counted, the flags as warnings."""
+    doc = document(cells=[shared_cell(0), cell(1, validity=["window 1.000 s shorter than the minimum 2 s"])])
+    path, _ = _write(tmp_path, doc)
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"INVALID {path}: 1 problem(s)" in out
+    assert "  - cell toy/linear-bow/rep1: marked invalid at run time: window 1.000 s shorter" in out
+    assert "  warning: cell toy/linear-bow/rep0: other processes used 25.0%" in out
+    assert "--redo-flagged" not in out

@@ -1,7 +1,8 @@
 """Measurement conditions per cell (``_conditions.html.j2``): what else ran on the machine during each window (the
 share of CPU time outside the run's process tree, other processes on the metered GPUs: ``bench.meters.others``) and
 the GPUs' state at the window's edges (temperature, SM clock, power limit, clocks event reasons: ``bench.meters.nvml``),
-with the validator's verdict. Only shown for documents that record them (schema v3 on); older reports are unchanged."""
+with the validator's verdict (``flagged``: a condition of the machine, left out of the means until redone; ``invalid``:
+an implausible reading). Only shown for documents that record them (schema v3 on); older reports are unchanged."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class ConditionsView:
     """The per-cell conditions table and what it leaves out."""
 
     table: Table
+    #: cells with flags (conditions of the machine)
     flagged: int
     shown: int
     total: int
@@ -82,14 +84,24 @@ def _gpu_others(others: Any) -> str:
     return text + (f" (+{len(unknown)} not attributable)" if unknown else "")
 
 
+def verdict_td(cell: Any) -> Td:
+    """A cell's verdict: ``invalid`` (an implausible reading, ``Cell.validity``), else ``flagged`` (a condition of the
+    machine during its window, ``Cell.flags``), else ``ok``; the reasons in the title."""
+    validity = [str(r) for r in get(cell, "validity") or []]
+    flags = [str(r) for r in get(cell, "flags") or []]
+    text = "invalid" if validity else "flagged" if flags else "ok"
+    return Td(text, title="; ".join(validity + flags), cls="bad" if validity or flags else "")
+
+
 def conditions_view(doc: Any) -> ConditionsView | None:
     """The conditions of every ok cell that records them; None where no cell does (documents before schema v3)."""
     cells = [c for c in get(doc, "cells") or [] if get(c, "status") == "ok" and (get(c, "others") or _has_telemetry(c))]
     if not cells:
         return None
     gpus = any(_gpus(c) or get(get(c, "others"), "gpu_processes") is not None for c in cells)
-    cells.sort(key=lambda c: not get(c, "validity"))  # stable: flagged first, run order kept within
-    flagged = sum(1 for c in cells if get(c, "validity"))
+    # stable: flagged and invalid cells first, run order kept within
+    cells.sort(key=lambda c: not (get(c, "flags") or get(c, "validity")))
+    flagged = sum(1 for c in cells if get(c, "flags"))
     columns = [
         Column("cell", "data set · model · rep", numeric=False),
         Column("window", "s"),
@@ -122,7 +134,6 @@ def conditions_view(doc: Any) -> ConditionsView | None:
                 Td(_edges(records, "power_limit_w")),
                 Td(_reasons(records) if records else "—"),
             ]
-        validity = list(get(c, "validity") or [])
-        line.append(Td("invalid" if validity else "ok", title="; ".join(validity)))
+        line.append(verdict_td(c))
         rows.append(line)
     return ConditionsView(Table(columns, rows, css_class="conditions"), flagged, len(rows), len(cells))

@@ -126,17 +126,7 @@ def results_table(rows: list[ModelRow], by_model: dict[str, list[Any]], grid: An
         out.append(
             [
                 Td(r.model, title=r.paper_label or "", cls="name"),
-                Td(
-                    str(r.n_ok) + (f" ({r.n_failed})" if r.n_failed else ""),
-                    sub=f"{r.n_flagged} flagged" if r.n_flagged else "",
-                    title=(
-                        f"{r.n_flagged} cell(s) failed a plausibility check: their accuracy counts, their duration "
-                        "and energy are left out of the means"
-                        if r.n_flagged
-                        else ""
-                    ),
-                    cls="bad" if r.n_failed or r.n_flagged else "",
-                ),
+                _runs_td(r),
                 Td(
                     fixed(acc.mean if acc else None),
                     sub=f"{fixed(acc.ci95_low)}–{fixed(acc.ci95_high)}" if acc and acc.n > 1 else "",
@@ -233,3 +223,27 @@ def accuracy_energy_plot(rows: list[ModelRow], title: str) -> Markup:
     ]
     series = [svg.Series("models (filled: on the Pareto front)", points, color=svg.PALETTE[0], front=True)]
     return svg.energy_accuracy_scatter(series, title=title)
+
+
+def _runs_td(row: Any) -> Td:
+    """A row's ok cells (failed ones in parentheses), with how many were left out of the duration and energy means:
+    invalid (an implausible reading) and flagged (a condition of the machine during the window) said apart."""
+    sub, titles = [], []
+    if row.n_invalid:
+        sub.append(f"{row.n_invalid} invalid")
+        titles.append(
+            f"{row.n_invalid} cell(s) failed a plausibility check: their accuracy counts, their duration and energy "
+            "are left out of the means"
+        )
+    if row.n_flagged:
+        sub.append(f"{row.n_flagged} flagged")
+        titles.append(
+            f"{row.n_flagged} cell(s) flagged (other processes, throttling or a temperature out of range during the "
+            "window): their accuracy counts, their duration and energy are left out of the means until redone"
+        )
+    return Td(
+        str(row.n_ok) + (f" ({row.n_failed})" if row.n_failed else ""),
+        sub=", ".join(sub),
+        title="; ".join(titles),
+        cls="bad" if row.n_failed or sub else "",
+    )

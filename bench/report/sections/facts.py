@@ -132,6 +132,20 @@ def warnings(doc: Any) -> list[Notice]:
                 items + more,
             )
         )
+    flagged = [c for c in cells if get(c, "status") == "ok" and get(c, "flags")]
+    if flagged:
+        items = [f"{c.dataset} · {c.model} · rep {c.repetition}: {'; '.join(map(str, c.flags))}" for c in flagged[:20]]
+        more = [f"… and {len(flagged) - 20} more"] if len(flagged) > 20 else []
+        out.append(
+            Notice(
+                "warning",
+                f"{len(flagged)} cell(s) flagged: the machine was not quiet during their window (other processes, "
+                "throttling or a temperature out of range). The results stay valid; their accuracy counts, their "
+                "duration and energy are left out of every mean, plot and fit until they are redone with "
+                f"`bench run --run-id {get(doc, 'run_id', 'RUN')} --redo-flagged`:",
+                items + more,
+            )
+        )
     cut = [c for c in cells if get(c, "truncated")]
     if cut:
         items = [

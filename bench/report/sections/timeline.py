@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from bench.report import svg
 from bench.report.format import get, num
+from bench.results import idle_power_for
 
 COMPONENTS = ("gpu", "cpu", "ram")
 
@@ -40,8 +41,6 @@ def _idle_for(doc: Any, cell: Any) -> dict[str, float | None]:
     records = (get(gpu, "detail") or {}).get("gpus") if gpu is not None else None
     indices = [r.get("index") for r in records if isinstance(r, dict)] if isinstance(records, list) else None
     if indices and power.get("gpu") is not None:
-        from bench.run.session import idle_power_for
-
         narrowed = idle_power_for(idle, [i for i in indices if isinstance(i, int)])
         power["gpu"] = (narrowed or {}).get("gpu")
     return power
@@ -88,12 +87,14 @@ def timeline_view(doc: Any) -> list[TimelineChart] | None:
         who = f"{get(cell, 'dataset')} · {model} · repetition {get(cell, 'repetition')}"
         missing = get(series, "missing") or {}
         notes = [f"{c}: {why}" for c, why in missing.items() if c in COMPONENTS]
-        validity = list(get(cell, "validity") or [])
+        validity = [str(r) for r in get(cell, "validity") or []]
+        flags = [str(r) for r in get(cell, "flags") or []]
         caption = (
             f"{who}: the whole metered window of {num(get(window, 'duration_s'))} s ({get(window, 'loops')} "
             f"loop(s)), mean power per bin. Dashed: the session's idle power per component."
             + (f" No series for {'; '.join(notes)}." if notes else "")
             + (f" This cell is invalid: {'; '.join(validity)}." if validity else "")
+            + (f" This cell is flagged: {'; '.join(flags)}." if flags else "")
         )
         charts.append(
             TimelineChart(
