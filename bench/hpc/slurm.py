@@ -33,9 +33,9 @@ from bench.containers.apptainer import default_sif_path
 from bench.errors import BenchError, ConfigError
 from bench.fsutil import atomic_write_bytes, now_iso
 from bench.hpc.multinode import bench_run_line, ray_start_lines
-from bench.run.plan import effective_suite, run_settings, settings_sha256
-from bench.run.preflight import check_inputs
-from bench.run.request import RunRequest, is_adhoc, resolve_request
+from bench.run.plan import settings_sha256
+from bench.run.request import RunRequest
+from bench.run.resolve import RunPlan, resolve_plan
 
 MANIFEST_KIND = "bench.slurm-manifest"
 MANIFEST_VERSION = 1
@@ -190,8 +190,8 @@ def _absolute_datasets(values: list[str] | None) -> list[str] | None:
 
 
 def _run_request(profile: HardwareProfile, suite: str, overrides: dict[str, Any], **extra: Any) -> RunRequest:
-    """The whole run's RunRequest from the manifest's ``overrides`` (``force`` is the tasks' own option), resolved as
-    ``bench run`` resolves it (own files and models without a suite: the ad-hoc suite)."""
+    """The whole run's RunRequest from the manifest's ``overrides`` (``force`` is the tasks' own option), as asked:
+    ``resolve_plan`` resolves it as ``bench run`` does (own files and models without a suite: the ad-hoc suite)."""
     request = RunRequest(
         profile=with_truncate(profile, bool(overrides.get("truncate"))),
         suite_name=suite,
@@ -206,7 +206,7 @@ def _run_request(profile: HardwareProfile, suite: str, overrides: dict[str, Any]
         **{key: overrides[key] for key in _OWN_DATA_FIELDS if key in overrides},
         **extra,
     )
-    return resolve_request(request)
+    return request
 
 
 def _manifest_run_request(manifest: dict[str, Any]) -> RunRequest:
@@ -218,7 +218,7 @@ def _manifest_run_request(manifest: dict[str, Any]) -> RunRequest:
 def task_settings(run_request: RunRequest, task: Task) -> dict[str, Any]:
     """The run settings the task's ``bench run`` line computes: its one model, its GPUs per node and its nodes.
 
-    The same function the runner uses (``run_settings``) over the same request the sbatch line makes (see
+    The same resolution the runner does (``resolve_plan``) over the same request the sbatch line makes (see
     ``render_script``: ``--model``, ``--gpus`` when the task has GPUs, ``--nodes`` when more than one), so settings
     that depend on the model subset (the model lock's hash, only with a Hub LLM) match each part exactly.
     """
@@ -230,7 +230,7 @@ def task_settings(run_request: RunRequest, task: Task) -> dict[str, Any]:
         gpus=task.placement.gpus_per_node or None,
         nodes=task.placement.nodes,
     )
-    return run_settings(request, effective_suite(request))
+    return resolve_plan(request).settings
 
 
 def expected_task_settings(manifest: dict[str, Any], task: Task) -> dict[str, Any]:
@@ -271,19 +271,16 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
     """
     import dataclasses
 
-    from bench.catalog.models import get_model_spec
-
     # Each task runs with the absolute path (its working folder is not ours): the manifest must hold the same one.
     request = dataclasses.replace(request, data_paths=resolved_data_paths(request.data_paths))
     profile = load_profile(request.profile)
     overrides = _overrides(request)
     run_request = _run_request(profile, request.suite or "default", overrides, reports_dir=request.output / "parts")
-    suite = effective_suite(run_request)
-    settings = run_settings(run_request, suite)
-    specs = {model: get_model_spec(model) for model in suite.models}
-    warnings: list[str] = []
-    if is_adhoc(run_request):  # own files and models: checked here, in a second, not in every task after it queued
-        warnings = check_inputs(run_request, suite, specs)[1]
+    # The run as `bench run` resolves it; own files and models (ad-hoc) are checked here, in a second, not in every
+    # task after it queued.
+    run_plan: RunPlan = resolve_plan(run_request, inputs="adhoc")
+    suite, settings, specs = run_plan.suite, run_plan.settings, run_plan.models
+    warnings = list(run_plan.checks.notes)
     tasks = []
     for index, model in enumerate(suite.models):
         spec = specs[model]
@@ -305,10 +302,11 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
         "profile": request.profile,
         "profile_name": profile.name,
         "profile_config": profile.model_dump(mode="json"),
-        "suite_name": run_request.suite_name,  # ADHOC_SUITE for own files and models without a suite
+        "suite_name": run_plan.suite_name,  # ADHOC_SUITE for own files and models without a suite
         "settings": settings,
+        # over the profile as loaded (its [llm] truncate not applied), as manifests have always been hashed
         "settings_sha256": settings_sha256(profile, settings),
-        "task_settings": {t.name: task_settings(run_request, t) for t in tasks},
+        "task_settings": {t.name: task_settings(run_plan.request, t) for t in tasks},
         "overrides": overrides,
     }
     if warnings:

@@ -22,9 +22,9 @@ from bench.results import Cell, IdleBaseline, ResultDocument, write_results
 from bench.run import cell as cells
 from bench.run import models
 from bench.run import plan as planning
-from bench.run.preflight import check_inputs
 from bench.run.progress import Eta, RunProgress
-from bench.run.request import RunRequest, resolve_request
+from bench.run.request import RunRequest
+from bench.run.resolve import RunPlan, resolve_plan
 from bench.run.session import Session, host_placement_gpus, idle_power_for, sigterm_as_interrupt
 from bench.validation import MAX_OTHER_CPU_SHARE, Expectations, idle_others_warnings, others_problems
 
@@ -81,29 +81,20 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
 
     Raises ConfigError / HardwareMismatchError (bad input, the wrong machine) before any work, MeterError when the
     machine cannot be metered as asked, and RunInterrupted after keeping the partial result."""
-    from bench.catalog.models import get_model_spec
-    from bench.environment import detect_machine, enforce_profile, software_manifest
+    from bench.environment import software_manifest
 
-    request = resolve_request(request)  # `bench run --run-id X` of an ad-hoc run: as it was started
-    profile = request.profile
-    suite = planning.effective_suite(request)
-    settings = planning.run_settings(request, suite)
-    settings_sha = planning.settings_sha256(profile, settings)
-
-    # Resolve every name and check the machine before any work, so a typo fails in a second, not after an hour.
-    model_specs = {name: get_model_spec(name) for name in suite.models}
-    request.check_allocation()
-    machine = detect_machine()
-    mismatches = enforce_profile(request.allocated_profile(), machine, force=request.force)
-    datasets, notes = check_inputs(request, suite, model_specs)  # data and models, before any energy is spent
+    # Resolve every name and check the machine and the inputs before any work, so a typo fails in a second, not
+    # after an hour: once, into the plan the rest of the run reads.
+    plan = resolve_plan(request, machine=True, inputs="all")
+    request, profile, suite, settings = plan.request, plan.profile, plan.suite, plan.settings
+    model_specs, datasets, mismatches = plan.models, plan.datasets, plan.checks.mismatches
+    notes = list(plan.checks.notes)
 
     session = Session(profile, settings, nodes=request.nodes)
     try:
         runs = list(planning.stored_runs(request.reports_dir))
-        record = planning.session_record(machine, software_manifest())
-        results_path, document, resumed = planning.open_document(
-            request, suite, settings, settings_sha, datasets, record, mismatches, runs
-        )
+        record = planning.session_record(plan.checks.machine, software_manifest())
+        results_path, document, resumed = planning.open_document(plan, record, runs)
         if resumed:
             models.check_user_model_pins(document.models, model_specs)
     except BaseException:
@@ -150,7 +141,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     previous = (
         None
         if resumed or request.new
-        else planning.latest_complete(runs, profile.name, request.suite_name, settings_sha)
+        else planning.latest_complete(runs, profile.name, request.suite_name, plan.settings_sha256)
     )
     if previous is not None:
         console.print(f"(the latest run with these settings, {previous}, is complete: this is a new run beside it)")
@@ -174,7 +165,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         min_window_s=settings["min_window_s"],
         floor_cell_s=session.min_window_s,
     )
-    slot = _ModelSlot(request, session, suite.seed)
+    slot = _ModelSlot(plan, session)
     try:
         with sigterm_as_interrupt():
             if todo and settings["idle_baseline_s"] > 0:
@@ -259,10 +250,11 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
 class _ModelSlot:
     """The model the loop has loaded now, with the meters and idle power its cells use; one at a time."""
 
-    def __init__(self, request: RunRequest, session: Session, seed: int) -> None:
-        self.request = request
+    def __init__(self, plan: RunPlan, session: Session) -> None:
+        self.plan = plan
+        self.request = plan.request
         self.session = session
-        self.seed = seed
+        self.seed = plan.suite.seed
         self.idle: IdleBaseline | None = None
         self.model: str | None = None
         self.backend: Any = None
@@ -280,11 +272,11 @@ class _ModelSlot:
         request = self.request
         self.model = model_name
         self.trains = spec.kind in ("traditional", "finetuned")
-        self.placed = host_placement_gpus(spec, request.profile, gpus=request.gpus, nodes=request.nodes)
+        self.placed = host_placement_gpus(spec, self.plan.profile, gpus=request.gpus, nodes=request.nodes)
         self.meters, indices = self.session.meters_for(self.placed)
         self.idle_w = idle_power_for(self.idle, indices)
         self.backend, self.load_s, self.load_error = models.load_model(
-            spec, request.profile, self.seed, nodes=request.nodes, label_map=request.label_map
+            spec, self.plan.profile, self.seed, nodes=request.nodes, label_map=request.label_map
         )
 
     def run_cell(
@@ -294,7 +286,7 @@ class _ModelSlot:
         assert self.model is not None
         if self.load_error is not None:
             return cells.failed_cell(dataset_name, self.model, rep, now_iso(), self.load_error, stage="load")
-        allocated = self.request.cell_gpus()
+        allocated = self.plan.cell_gpus()
         cell = cells.run_cell(
             self.backend,
             data,
