@@ -13,8 +13,10 @@ call; the rooms behind it:
 - ``models``: which backend serves a catalog model on the profile (LLM serving settings, placement, locked
   revision), loaded and timed;
 - ``cell``: one cell: fit, warm-up, the metered window with the loop rule, per-pass energies, validity;
-- ``progress``: the progress bar and the ETA from what each model's cells cost;
-- ``loop``: the grid tied together, with atomic persistence after every cell and interruption kept resumable.
+- ``progress``: what a run prints, in one ``RunReporter`` (header, phases, warnings, the progress bar and the ETA
+  from what each model's cells cost);
+- ``loop``: a session as named phases (``prepare``, ``idle_baseline``, ``calibration``, ``run_grid``, ``finish``),
+  with atomic persistence after every cell and interruption kept resumable.
 
 Only ``session`` and ``cell`` meet meters; only ``models`` and ``cell`` meet backends; nothing here imports torch at
 import time.
