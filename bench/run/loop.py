@@ -11,8 +11,6 @@ that the next run resumes. A cell that raises is recorded as failed with its err
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,16 +24,18 @@ from bench.results import Cell, IdleBaseline, ResultDocument, write_results
 from bench.run import cell as cells
 from bench.run import models
 from bench.run import plan as planning
+from bench.run.options import measurement_options, resume_command
 from bench.run.plan import GridKey
 from bench.run.progress import Eta, RunReporter, SessionStart
 from bench.run.request import RunRequest
 from bench.run.resolve import RunPlan, resolve_plan
 from bench.run.session import Session, host_placement_gpus, idle_power_for, sigterm_as_interrupt
-from bench.validation import MAX_OTHER_CPU_SHARE, Expectations, idle_others_warnings, others_problems
+from bench.validation import Expectations, idle_others_warnings, others_problems
 
 
 class RunInterrupted(BenchError):
-    """Ctrl-C or SIGTERM: the partial result was written and the run can be resumed with ``resume_command``."""
+    """Ctrl-C or SIGTERM: the partial result was written and the run can be resumed with ``resume_command``
+    (``bench.run.options``)."""
 
     def __init__(self, results_path: Path, done: int, total: int, resume_command: str) -> None:
         super().__init__(
@@ -43,29 +43,6 @@ class RunInterrupted(BenchError):
             f"To resume it: {resume_command}"
         )
         self.results_path = results_path
-
-
-def resume_command(request: RunRequest, run_id: str) -> str:
-    """The ``bench run`` line that resumes run ``run_id`` (its id names its suite and overrides: ``--run-id`` alone
-    restores them), with the profile and reports folder it lives under when not the defaults."""
-    # as the user started it: `.venv/bin/bench` when that is how it ran (`bench` need not be on PATH)
-    program = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "bench" else "bench"
-    words = [program, "run"]
-    if request.profile.name != "cpu":
-        words += ["--profile", request.profile.name]
-    if request.reports_dir != Path("reports"):
-        words += ["--reports-dir", str(request.reports_dir)]
-    share = request.profile.measurement.max_other_cpu_share
-    if share != MAX_OTHER_CPU_SHARE:  # part of the profile the run recorded: a resume must give it again
-        words += ["--max-other-cpu-share", f"{share:g}"]
-    if request.profile.llm.truncate:
-        words.append("--truncate")
-    measurement = request.profile.measurement
-    for field_name, option in request.grid_options.items():  # the same: given again, or the settings differ
-        value = getattr(measurement, field_name, None)
-        if value is not None:
-            words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
-    return shlex.join([*words, "--run-id", run_id])
 
 
 @dataclass
@@ -194,7 +171,7 @@ def _start_session(state: SessionState) -> None:
     notes = list(plan.checks.notes)
     document.meters = state.session.describe()
     if document.grid is None:  # what the derived gCO2e and cost rest on, fixed at the run's start (bench.derived)
-        document.grid = grid_record(plan.profile.measurement, options=plan.request.grid_options)
+        document.grid = grid_record(plan.profile.measurement, options=measurement_options(plan.request))
     earlier = [w for w in document.warnings if w not in notes]  # a resumed run's warnings of its earlier sessions
     document.warnings += [note for note in notes if note not in document.warnings]
     request = plan.request

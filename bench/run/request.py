@@ -25,7 +25,10 @@ DEFAULT_N_TEST = 200
 
 @dataclass
 class RunRequest:
-    """What to run. Overrides (None: the profile's value) are recorded in the results' settings."""
+    """What to run, as asked. Overrides (None: the profile's value) are recorded in the results' settings.
+
+    ``bench run`` builds it from its parsed arguments through the options' declaration
+    (``bench.run.options.request_from_args``); each option names the field it sets there."""
 
     profile: HardwareProfile
     suite_name: str = "default"
@@ -59,9 +62,15 @@ class RunRequest:
     #: split sizes (None: the data set's own, the paper's 200/200 for a file)
     n_train: int | None = None
     n_test: int | None = None
-    #: the command-line options that set the grid's carbon intensity or price (``--grid-intensity``,
-    #: ``--price-per-kwh``), by MeasurementSpec field: the results' ``grid`` names them as the source
-    grid_options: dict[str, str] = field(default_factory=dict)
+    #: measurement settings given on the command line (None: the profile's), by their MeasurementSpec field name:
+    #: applied to the profile the run sees (``bench.run.options.run_profile``), part of the profile it records; the
+    #: results' ``grid`` names the options as the source of the intensity and price
+    max_other_cpu_share: float | None = None
+    grid_intensity_gco2e_per_kwh: float | None = None
+    price_per_kwh: float | None = None
+    currency: str | None = None
+    #: ``--truncate``: ``[llm] truncate = true`` in the profile the run sees (part of the settings hash)
+    truncate: bool = False
     #: a classifier's labels -> the data's label names, for those that do not match by name (``--label-map``)
     label_map: dict[str, str] = field(default_factory=dict)
     #: a serving configuration for every LLM of the run (``--serving``, ``--batch-size``, ``--dtype``,

@@ -113,7 +113,10 @@ def resolve_plan(request: RunRequest, *, machine: bool = False, inputs: InputChe
     match), DataError (a file that cannot be read or split) and HardwareMismatchError (the wrong machine, without
     ``--force``), all before any energy is spent."""
     from bench.catalog.models import get_model_spec
+    from bench.run.options import run_profile
 
+    # The profile as the run sees it: the command line's measurement settings and --truncate applied (idempotent).
+    request = dataclasses.replace(request, profile=run_profile(request))
     adhoc = is_adhoc(request)
     if adhoc:
         request = dataclasses.replace(request, suite_name=ADHOC_SUITE)
@@ -286,12 +289,13 @@ def _file_spec(request: RunRequest, value: str) -> tuple[str, DataFileSpec]:
 
 def stored_request(request: RunRequest) -> RunRequest | None:
     """``bench run --run-id X`` of a stored run, without ``--suite``, ``--dataset`` or ``--model``: the request run X
-    was started with (its suite, data sets, models, files and the overrides its settings recorded; options given now
-    still win), so that it resumes instead of starting the default suite under X's name. None for any other request
-    (nothing stored to restore).
+    was started with (its suite, data sets, models, files, and the options its settings recorded: each option's
+    ``stored`` in ``bench.run.options``; options given now still win), so that it resumes instead of starting the
+    default suite under X's name. None for any other request (nothing stored to restore).
 
     Raises ConfigError when run X was made with another profile (naming it), or its stored files are unreadable."""
     from bench.results import load_results
+    from bench.run.options import restored_fields
 
     if request.suite_given or not request.run_id or request.datasets or request.models or request.data_files:
         return None
@@ -311,9 +315,6 @@ def stored_request(request: RunRequest) -> RunRequest | None:
     except ValidationError as exc:
         raise override_error(f"{path}: settings.data_files", exc) from None
 
-    def given_or_stored(value: object, stored: object) -> object:
-        return value if value is not None else stored
-
     return dataclasses.replace(
         request,
         suite_name=doc.suite_name,
@@ -321,14 +322,5 @@ def stored_request(request: RunRequest) -> RunRequest | None:
         datasets=[d for d in doc.suite.get("datasets", []) if d not in files],
         models=list(doc.suite.get("models", [])),
         data_files=files,
-        repetitions=given_or_stored(request.repetitions, doc.suite.get("repetitions")),  # type: ignore[arg-type]
-        n_train=given_or_stored(request.n_train, doc.suite.get("n_train")),  # type: ignore[arg-type]
-        n_test=given_or_stored(request.n_test, doc.suite.get("n_test")),  # type: ignore[arg-type]
-        min_window_s=given_or_stored(request.min_window_s, settings.get("min_window_s")),  # type: ignore[arg-type]
-        idle_baseline_s=given_or_stored(request.idle_baseline_s, settings.get("idle_baseline_s")),  # type: ignore[arg-type]
-        codecarbon=given_or_stored(request.codecarbon, settings.get("codecarbon")),  # type: ignore[arg-type]
-        data_paths=request.data_paths or dict(settings.get("data_paths") or {}),
-        label_map=request.label_map or dict(settings.get("label_map") or {}),
-        gpus=given_or_stored(request.gpus, settings.get("gpus")),  # type: ignore[arg-type]
-        nodes=request.nodes if request.nodes != 1 else int(settings.get("nodes", 1)),
+        **restored_fields(request, doc),  # the options not given now, as run X recorded them
     )

@@ -21,9 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = dict(repetitions=1, min_window_s=0.2, idle_baseline_s=0.1, codecarbon=False)
 
 
-def _request(out: Path, **kw: object) -> SlurmRequest:
-    base: dict[str, object] = {"profile": "cpu", "suite": "smoke", "output": out, "mode": "host", **TINY}
-    return SlurmRequest(**{**base, **kw})  # type: ignore[arg-type]
+def _request(out: Path, profile: str = "cpu", suite: str = "smoke", **run: object) -> SlurmRequest:
+    """``bench slurm --host`` of ``suite`` with the tiny windows; ``run``: more of the run's request fields."""
+    return SlurmRequest(profile=profile, output=out, mode="host", run={"suite_name": suite, **TINY, **run})
 
 
 def _run_task(out: Path, model: str, **kw: object) -> None:
