@@ -1,7 +1,8 @@
 """The ``bench`` command line. Subcommands import what they need when they run, so ``bench --help`` is instant.
 
-Exit codes: 0 success; 1 the command ran but found problems (invalid results, failed cells); 2 bad input or an
-error the message explains; 130 interrupted (the partial result is kept).
+Exit codes: 0 success (``bench run``: also when cells were flagged, saying how to redo them; ``--strict`` makes that
+1); 1 the command ran but found problems (invalid results, failed cells); 2 bad input or an error the message
+explains; 130 interrupted (the partial result is kept).
 """
 
 from __future__ import annotations
@@ -52,25 +53,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     console = _console(stderr=args.json)
     _print_summary(outcome.document, console, warnings=False)  # the run printed each warning as it came
-    invalid = sum(1 for c in outcome.document.cells if c.validity)
-    console.print(
-        f"\nran {outcome.ran} cell(s), skipped {outcome.skipped} already done, {outcome.failed} failed"
-        + (f", {invalid} invalid (failed a plausibility check: see `bench validate`)" if invalid else "")
-    )
-    problems = bool(outcome.failed or invalid)  # exit 1: the run finished but its results need attention
-    shared = sum(1 for c in outcome.document.cells if any(r.startswith("other processes") for r in c.validity))
-    if shared:
-        console.print(
-            f"[yellow]{shared} cell(s) ran beside other processes[/] (their energy is left out of the means): stop "
-            "them and rerun those cells in a fresh run, or accept their share with --max-other-cpu-share"
-        )
+    status = _run_status(outcome, request, console, strict=args.strict)
     if args.json:
         # The document exactly as stored (hash intact), for pipelines and containers run without a mounted reports/.
         sys.stdout.write(outcome.results_path.read_text(encoding="utf-8"))
         sys.stdout.flush()
     console.print(f"results: {outcome.results_path}")
     if args.no_report:
-        return 1 if problems else 0
+        return status
     from bench.report import write_report
 
     # The report is rendered from the file just written (not the in-memory document), so it shows exactly what
@@ -85,7 +75,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 1
     print(f"report: {report}", file=sys.stderr if args.json else sys.stdout, flush=True)
-    return 1 if problems else 0
+    return status
+
+
+def _run_status(outcome: Any, request: Any, console: Any, *, strict: bool) -> int:
+    """Print what a finished run's cells need and return ``bench run``'s exit status: 1 when cells failed or are
+    invalid (an implausible reading), or (``--strict``, for CI) were flagged; 0 when every cell ran, flagged ones
+    included, with how many were flagged, why, and the exact command that redoes them (``--redo-flagged``)."""
+    from bench.run.options import resume_command
+    from bench.run.progress import Attention
+
+    attention = Attention.of(outcome.document)
+    console.print(
+        f"\nran {outcome.ran} cell(s), skipped {outcome.skipped} already done, {outcome.failed} failed"
+        + (
+            f", {attention.invalid} invalid (failed a plausibility check: see `bench validate`)"
+            if attention.invalid
+            else ""
+        )
+    )
+    for line in attention.lines(resume_command(request, outcome.run_id, "--redo-flagged")):
+        console.print(line, soft_wrap=True)  # a command is one line, never wrapped
+    if outcome.failed or attention.invalid:  # the run finished but its results need attention
+        return 1
+    return 1 if strict and attention.flagged else 0
 
 
 def _with_measurement(profile: Any, **overrides: Any) -> Any:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.derived import grid_record
-from bench.errors import BenchError
+from bench.errors import BenchError, ConfigError
 from bench.fsutil import now_iso
-from bench.results import Cell, IdleBaseline, ResultDocument, write_results
+from bench.results import Cell, IdleBaseline, Repair, ResultDocument, write_results
 from bench.run import cell as cells
 from bench.run import models
 from bench.run import plan as planning
@@ -101,9 +101,9 @@ class SessionState:
     runs: list[tuple[Path, ResultDocument]]
     expectations: Expectations
     index: int
+    repair: Repair | None = None
     ran: int = 0
     failed: int = 0
-    warnings: list[str] = field(default_factory=list)
 
     def save(self) -> None:
         """Write the document atomically, stamped now."""
@@ -118,13 +118,16 @@ class SessionState:
 
 def prepare(request: RunRequest) -> SessionState | RunOutcome:
     """Phase ``prepare``: the request resolved and checked once (``resolve_plan``), the session's meters, the results
-    document opened (new or resumed) with this session in it, and the header printed. A complete run asked again
-    returns its ``RunOutcome`` untouched (nothing to do: no session, the same file and content hash).
+    document opened (new or resumed) with this session in it (and, for ``--redo-flagged``, the ``Repair`` record of
+    the cells it runs again), and the header printed. A complete run asked again, or a repair with nothing to redo,
+    returns its ``RunOutcome`` untouched (no session, the same file and content hash).
 
     Raises what ``resolve_plan`` raises (before any energy is spent), MeterError when the meters cannot be opened,
-    ConfigError when a stored run cannot be resumed with this plan."""
+    ConfigError when a stored run cannot be resumed with this plan, or ``--redo-flagged`` names no stored run."""
     from bench.environment import software_manifest
 
+    if request.redo_flagged:
+        _check_repairable(request)
     # Every name resolved and the machine and the inputs checked before any work, so a typo fails in a second, not
     # after an hour: once, into the plan the rest of the run reads.
     plan = resolve_plan(request, machine=True, inputs="all")
@@ -140,14 +143,25 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
         session.close()
         raise
     grid = planning.grid(plan.suite)
-    todo = planning.pending(plan.suite, document)
-    if resumed and not todo and document.status == "complete":
+    todo = planning.pending(plan.suite, document, redo=plan.request.redo_flagged)
+    if resumed and not todo and (document.status == "complete" or plan.request.redo_flagged):
         session.close()
-        reporter.nothing_to_do(document.run_id, len(grid))
+        if plan.request.redo_flagged:
+            reporter.nothing_to_redo(document.run_id, len(grid))
+        else:
+            reporter.nothing_to_do(document.run_id, len(grid))
         return RunOutcome(results_path, document.run_id, True, 0, len(grid), 0, document)
     if resumed:
         document.status = "running"
         document.environment.setdefault("sessions", []).append(record)
+    repair = None
+    if plan.request.redo_flagged:  # which cells this session runs again, what they were and why, from its start
+        repair = Repair(
+            session=len(document.environment["sessions"]) - 1,
+            started_at=record["started_at"],
+            cells=planning.repaired_cells(document, todo),
+        )
+        document.repairs.append(repair)
     state = SessionState(
         plan=plan,
         session=session,
@@ -160,9 +174,23 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
         runs=runs,
         expectations=Expectations.from_document(document),
         index=len(document.environment.get("sessions", [])) - 1,
+        repair=repair,
     )
     _start_session(state)
     return state
+
+
+def _check_repairable(request: RunRequest) -> None:
+    """``--redo-flagged`` repairs a stored run: ConfigError unless ``--run-id`` names one under the reports folder."""
+    if not request.run_id:
+        raise ConfigError(
+            "--redo-flagged repairs a stored run: name it with --run-id X (the run id its results folder has)"
+        )
+    if not (request.reports_dir / request.run_id / "results.json").is_file():
+        raise ConfigError(
+            f"--redo-flagged --run-id {request.run_id}: no stored run {request.run_id} under {request.reports_dir}; "
+            "give the --reports-dir it was written to"
+        )
 
 
 def _start_session(state: SessionState) -> None:
@@ -197,6 +225,7 @@ def _start_session(state: SessionState) -> None:
             window_raised=(window_s, floor_s, state.session.meter_set.min_window_by()) if floor_s > window_s else None,
             mismatches=tuple(plan.checks.mismatches),
             warnings=(*earlier, *notes),
+            repairing=len(state.repair.cells) if state.repair is not None else 0,
         )
     )
 
@@ -276,7 +305,8 @@ def interrupted(state: SessionState, exc: BaseException) -> None:
     state.document.status = "interrupted"
     state.save()
     if isinstance(exc, KeyboardInterrupt):
-        resume = resume_command(state.plan.request, state.document.run_id)
+        redo = ["--redo-flagged"] if state.plan.request.redo_flagged else []  # a repair goes on as one
+        resume = resume_command(state.plan.request, state.document.run_id, *redo)
         raise RunInterrupted(state.results_path, len(state.document.cells), len(state.grid), resume) from None
 
 
@@ -284,6 +314,8 @@ def finish(state: SessionState) -> RunOutcome:
     """Phase ``finish``: the document complete, its cells in suite order, written; the outcome."""
     document = state.document
     document.status = "complete"
+    if state.repair is not None:
+        state.repair.finished_at = now_iso()
     planning.sort_cells(document, state.plan.suite)
     state.save()
     return RunOutcome(

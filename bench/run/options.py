@@ -205,6 +205,15 @@ RUN_OPTIONS: list[RunOption] = [
         container=True,
     ),
     RunOption(
+        "--redo-flagged",
+        "with --run-id: run again, in place and in a new session (its own idle baseline and calibration), only the "
+        "cells that failed, were flagged (other processes, throttling, temperature) or are invalid; every other cell "
+        "stays as it was, and the results record the repair",
+        field="redo_flagged",
+        action="store_true",
+        container=True,
+    ),
+    RunOption(
         "--force",
         "run even if the machine does not match the profile",
         field="force",
@@ -443,6 +452,13 @@ RUN_OPTIONS: list[RunOption] = [
     RunOption("--no-report", "do not render report.html at the end", action="store_true", container=True),
     RunOption(
         "--json", "print results.json to stdout (human output goes to stderr)", action="store_true", container=True
+    ),
+    RunOption(
+        "--strict",
+        "exit 1 when cells were flagged (for CI); without it a run whose cells all ran exits 0, saying how many were "
+        "flagged, why, and the command that redoes them",
+        action="store_true",
+        container=True,
     ),
     RunOption(
         "--engine",

@@ -25,6 +25,7 @@ from bench.errors import BenchError, ConfigError, DataError
 from bench.fsutil import now_iso
 from bench.results import (
     DatasetRecord,
+    RepairedCell,
     ResultDocument,
     SplitRecord,
     canonical_json,
@@ -393,10 +394,36 @@ def grid(suite: SuiteSpec) -> list[GridKey]:
     return [(m, d, r) for m in suite.models for d in suite.datasets for r in range(suite.repetitions_of(m))]
 
 
-def pending(suite: SuiteSpec, document: ResultDocument) -> list[GridKey]:
-    """The cells of the grid not yet done (absent, or failed: a resumed run retries them), in grid order."""
+def pending(suite: SuiteSpec, document: ResultDocument, *, redo: bool = False) -> list[GridKey]:
+    """The cells of the grid not yet done (absent, or failed: a resumed run retries them), in grid order; with
+    ``redo`` (``--redo-flagged``) also those flagged or invalid (``bench.validation.redo_reasons``)."""
+    from bench.validation import redo_reasons
+
     done = document.cell_map()
-    return [(m, d, r) for m, d, r in grid(suite) if (d, m, r) not in done or done[(d, m, r)].status != "ok"]
+
+    def left(key: tuple[str, str, int]) -> bool:
+        cell = done.get(key)
+        return cell is None or cell.status != "ok" or (redo and bool(redo_reasons(cell)))
+
+    return [(m, d, r) for m, d, r in grid(suite) if left((d, m, r))]
+
+
+def repaired_cells(document: ResultDocument, todo: list[GridKey]) -> list[RepairedCell]:
+    """The cells of ``todo`` a redo session runs again, each with what it was (failed, invalid or flagged, in that
+    order of precedence) and why (``bench.validation.redo_reasons``); cells not yet in the document are not repairs."""
+    from bench.validation import redo_reasons
+
+    done = document.cell_map()
+    out = []
+    for model, dataset, rep in todo:
+        cell = done.get((dataset, model, rep))
+        if cell is None:
+            continue
+        before = "failed" if cell.status != "ok" else "invalid" if cell.validity else "flagged"
+        out.append(
+            RepairedCell(dataset=dataset, model=model, repetition=rep, before=before, reasons=redo_reasons(cell))
+        )
+    return out
 
 
 def sort_cells(document: ResultDocument, suite: SuiteSpec) -> None:

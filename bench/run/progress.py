@@ -236,10 +236,19 @@ class RunReporter:
         """A complete run asked again: nothing runs and the stored run stays as it is."""
         self.console.print(f"[bold]bench[/] run [cyan]{run_id}[/] is complete ({cells} cells): nothing to do")
 
+    def nothing_to_redo(self, run_id: str, cells: int) -> None:
+        """``--redo-flagged`` on a run none of whose cells failed, was flagged or is invalid: it stays as it is."""
+        self.console.print(
+            f"[bold]bench[/] run [cyan]{run_id}[/]: nothing to redo (none of its {cells} cells failed, was flagged or "
+            "is invalid)"
+        )
+
     def started(self, start: SessionStart) -> None:
         """The header of a session: the run, how many cells, which run it is beside or resumes, the meters, and the
         warnings of the checks before it (and of a resumed run's earlier sessions)."""
         resumed = " — resumed" if start.resumed else ""
+        if start.repairing:
+            resumed = f" — repair: {start.repairing} cell(s) that failed, were flagged or are invalid, run again"
         self.console.print(
             f"[bold]bench[/] run [cyan]{start.run_id}[/]: profile {start.profile}, suite {start.suite}, "
             f"{start.cells} cells ({start.skipped} already done){resumed}"
@@ -272,7 +281,7 @@ class SessionStart:
     settings this new one starts beside; ``new_name``: (run id, reports folder) of a ``--run-id`` that names no
     stored run; ``meters``: the results' ``meters.components``; ``window_raised``: (the setting, the meters' floor,
     the meter) when a meter raised the window minimum [s]; ``mismatches``: hardware mismatches forced; ``warnings``:
-    the run's warnings so far."""
+    the run's warnings so far; ``repairing``: the cells a ``--redo-flagged`` session runs again."""
 
     run_id: str
     profile: str
@@ -286,3 +295,71 @@ class SessionStart:
     window_raised: tuple[float, float, str] | None = None
     mismatches: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    repairing: int = 0
+
+
+#: Short names of the conditions a flag reports (``bench.validation``'s wording), for the end of a run.
+FLAG_KINDS: tuple[tuple[str, str], ...] = (
+    ("other processes used", "other processes on the CPU"),
+    ("other process(es) on a metered GPU", "other processes on a metered GPU"),
+    (" throttled (", "GPU throttling"),
+    (" C at the window's ", "GPU temperature out of range"),
+)
+
+
+def flag_kind(reason: str) -> str:
+    """A flag's reason, short (``other processes on the CPU``); an unknown one up to its first colon."""
+    for marker, kind in FLAG_KINDS:
+        if marker in reason:
+            return kind
+    return reason.split(":", 1)[0][:60]
+
+
+@dataclass(frozen=True)
+class Attention:
+    """What a finished run's cells need: ``failed`` (an error), ``invalid`` (an implausible reading), ``flagged`` (a
+    condition of the machine: kept out of the means) cell counts, the flags' kinds with how many cells each
+    (``flag_kind``), and whether another process's CPU share is among them (``--max-other-cpu-share`` accepts it)."""
+
+    failed: int
+    invalid: int
+    flagged: int
+    kinds: dict[str, int]
+    cpu_share: bool
+
+    @classmethod
+    def of(cls, document: ResultDocument) -> Attention:
+        """The attention ``document``'s cells need."""
+        kinds: Counter[str] = Counter()
+        flagged = [c for c in document.cells if c.status == "ok" and c.flags]
+        for cell in flagged:
+            kinds.update({flag_kind(r) for r in cell.flags})  # a cell counts once per kind
+        return cls(
+            failed=sum(c.status == "failed" for c in document.cells),
+            invalid=sum(1 for c in document.cells if c.validity),
+            flagged=len(flagged),
+            kinds=dict(kinds),
+            cpu_share=any("other processes used" in r for c in flagged for r in c.flags),
+        )
+
+    @property
+    def redo(self) -> int:
+        """Cells ``--redo-flagged`` would run again."""
+        return self.failed + self.invalid + self.flagged
+
+    def lines(self, redo_command: str) -> list[str]:
+        """What the end of a run says about them (rich markup): how many were flagged and why, and the command that
+        redoes every cell that failed, was flagged or is invalid; nothing when no cell needs it."""
+        out = []
+        if self.flagged:
+            why = ", ".join(f"{kind} ({n})" for kind, n in self.kinds.items())
+            out.append(
+                f"[yellow]{self.flagged} cell(s) flagged[/] (their energy is kept out of the means): {escape(why)}"
+            )
+        if self.redo:
+            out.append(f"redo them in place: {escape(redo_command)}")
+        if self.cpu_share:
+            out.append(
+                "(on a machine that is never quiet, accept the others' share instead with --max-other-cpu-share)"
+            )
+        return out

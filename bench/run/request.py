@@ -71,6 +71,9 @@ class RunRequest:
     currency: str | None = None
     #: ``--truncate``: ``[llm] truncate = true`` in the profile the run sees (part of the settings hash)
     truncate: bool = False
+    #: ``--redo-flagged``: repair stored run ``run_id``: run again, in a new session, only its cells that failed, were
+    #: flagged or are invalid (``bench.validation.redo_reasons``), keeping every other cell as it was
+    redo_flagged: bool = False
     #: a classifier's labels -> the data's label names, for those that do not match by name (``--label-map``)
     label_map: dict[str, str] = field(default_factory=dict)
     #: a serving configuration for every LLM of the run (``--serving``, ``--batch-size``, ``--dtype``,
