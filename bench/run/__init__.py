@@ -1,6 +1,9 @@
 """A run of a suite on this machine, by responsibility. ``bench.runner`` is the entry point the CLI and Slurm tasks
 call; the rooms behind it:
 
+- ``options``: every option of a run, declared once (``RUN_OPTIONS``): the ``bench run`` and ``bench slurm``
+  parsers, the ``RunRequest`` of parsed arguments, a container's arguments, each Slurm task's line and the resume
+  command are built from it, so a new option is one record there;
 - ``request``: what was asked: the ``RunRequest``, as given;
 - ``resolve``: the request resolved once into an immutable ``RunPlan`` (``resolve_plan``): ad-hoc or not (files and
   models named on the command line), ``--run-id X`` as the request run X was started with, the suite, data files,

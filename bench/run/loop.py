@@ -65,7 +65,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     HardwareMismatchError (bad input, the wrong machine) before any work, MeterError when the machine cannot be
     metered as asked, and RunInterrupted after keeping the partial result."""
     state = prepare(request)
-    if isinstance(state, RunOutcome):  # a complete run asked again: nothing to do
+    if isinstance(state, RunOutcome):  # a complete run asked again, or a repair with nothing to redo
         return state
     slot = _ModelSlot(state.plan, state.session)
     try:
