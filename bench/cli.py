@@ -1,7 +1,8 @@
 """The ``bench`` command line. Subcommands import what they need when they run, so ``bench --help`` is instant.
 
-Exit codes: 0 success; 1 the command ran but found problems (invalid results, failed cells); 2 bad input or an
-error the message explains; 130 interrupted (the partial result is kept).
+Exit codes: 0 success (``bench run``: also when cells were flagged, saying how to redo them; ``--strict`` makes that
+1); 1 the command ran but found problems (invalid results, failed cells); 2 bad input or an error the message
+explains; 130 interrupted (the partial result is kept).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
-from bench.catalog.models import SERVING_DTYPES, SERVING_MODES, SERVING_QUANTIZATIONS
-from bench.cliargs import add_own_data_options, own_data_fields, parse_data_paths, with_truncate
+from bench.cliargs import parse_data_paths
 from bench.containers.cli import add_parsers as add_container_parsers
 from bench.errors import BenchError, ConfigError
 from bench.hpc.cli import add_parsers as add_hpc_parsers
 from bench.leaderboard.cli import add_parsers as add_leaderboard_parsers
+from bench.run.options import add_run_options, container_args, request_from_args, with_measurement
 
 
 def _console(*, stderr: bool = False) -> Any:
@@ -36,51 +37,15 @@ def _console(*, stderr: bool = False) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run (or resume) a suite of a profile and print the summary table."""
-    from bench.config import load_profile
-    from bench.runner import RunInterrupted, RunRequest, run
+    from bench.runner import RunInterrupted, run
 
-    grid = {
-        "grid_intensity_gco2e_per_kwh": args.grid_intensity,
-        "price_per_kwh": args.price_per_kwh,
-        "currency": args.currency.upper() if args.currency else None,
-    }
-    profile = _with_measurement(load_profile(args.profile), max_other_cpu_share=args.max_other_cpu_share, **grid)
-    profile = with_truncate(profile, args.truncate)
+    request = request_from_args(args)  # through the options' declaration (bench.run.options)
     if args.model_store:
         _use_model_store(args.model_store)
     if args.engine != "host":
-        status = _run_elsewhere(args, profile)
+        status = _run_elsewhere(args, request.profile)
         if status is not None:
             return status
-    request = RunRequest(
-        profile=profile,
-        suite_name=args.suite or "default",
-        suite_given=args.suite is not None,
-        **own_data_fields(args),
-        reports_dir=Path(args.reports_dir),
-        run_id=args.run_id,
-        new=args.new,
-        force=args.force,
-        data_paths=parse_data_paths(args.data),
-        repetitions=args.repetitions,
-        min_window_s=args.min_window_s,
-        idle_baseline_s=args.idle_s,
-        codecarbon=False if args.no_codecarbon else None,
-        progress=not args.no_progress,
-        gpus=args.gpus,
-        nodes=args.nodes,
-        grid_options={name: MEASUREMENT_OPTIONS[name][0] for name, value in grid.items() if value is not None},
-        serving={
-            key: value
-            for key, value in (
-                ("serving", args.serving),
-                ("batch_size", args.batch_size),
-                ("dtype", args.dtype),
-                ("quantization", args.quantization),
-            )
-            if value is not None
-        },
-    )
     try:
         outcome = run(request)
     except RunInterrupted as exc:
@@ -88,25 +53,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     console = _console(stderr=args.json)
     _print_summary(outcome.document, console, warnings=False)  # the run printed each warning as it came
-    invalid = sum(1 for c in outcome.document.cells if c.validity)
-    console.print(
-        f"\nran {outcome.ran} cell(s), skipped {outcome.skipped} already done, {outcome.failed} failed"
-        + (f", {invalid} invalid (failed a plausibility check: see `bench validate`)" if invalid else "")
-    )
-    problems = bool(outcome.failed or invalid)  # exit 1: the run finished but its results need attention
-    shared = sum(1 for c in outcome.document.cells if any(r.startswith("other processes") for r in c.validity))
-    if shared:
-        console.print(
-            f"[yellow]{shared} cell(s) ran beside other processes[/] (their energy is left out of the means): stop "
-            "them and rerun those cells in a fresh run, or accept their share with --max-other-cpu-share"
-        )
+    status = _run_status(outcome, request, console, strict=args.strict)
     if args.json:
         # The document exactly as stored (hash intact), for pipelines and containers run without a mounted reports/.
         sys.stdout.write(outcome.results_path.read_text(encoding="utf-8"))
         sys.stdout.flush()
     console.print(f"results: {outcome.results_path}")
     if args.no_report:
-        return 1 if problems else 0
+        return status
     from bench.report import write_report
 
     # The report is rendered from the file just written (not the in-memory document), so it shows exactly what
@@ -121,53 +75,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 1
     print(f"report: {report}", file=sys.stderr if args.json else sys.stdout, flush=True)
-    return 1 if problems else 0
+    return status
 
 
-#: Measurement settings ``bench run`` takes on the command line: MeasurementSpec field -> (option, what it must be).
-MEASUREMENT_OPTIONS: dict[str, tuple[str, str]] = {
-    "max_other_cpu_share": (
-        "--max-other-cpu-share",
-        "a fraction of the machine's CPU time from 0 to 1: 0.2 accepts windows where other processes used up to 20% "
-        "of it",
-    ),
-    "grid_intensity_gco2e_per_kwh": (
-        "--grid-intensity",
-        "the grid's carbon intensity in gCO2e per kWh, from 0 to 2000 (your supplier's or grid operator's figure)",
-    ),
-    "price_per_kwh": ("--price-per-kwh", "the electricity price per kWh in --currency, 0 or more"),
-    "currency": ("--currency", "the price's currency as a three-letter ISO 4217 code, e.g. EUR or USD"),
-}
+def _run_status(outcome: Any, request: Any, console: Any, *, strict: bool) -> int:
+    """Print what a finished run's cells need and return ``bench run``'s exit status: 1 when cells failed or are
+    invalid (an implausible reading), or (``--strict``, for CI) were flagged; 0 when every cell ran, flagged ones
+    included, with how many were flagged, why, and the exact command that redoes them (``--redo-flagged``)."""
+    from bench.run.options import resume_command
+    from bench.run.progress import Attention
+
+    attention = Attention.of(outcome.document)
+    console.print(
+        f"\nran {outcome.ran} cell(s), skipped {outcome.skipped} already done, {outcome.failed} failed"
+        + (
+            f", {attention.invalid} invalid (failed a plausibility check: see `bench validate`)"
+            if attention.invalid
+            else ""
+        )
+    )
+    for line in attention.lines(resume_command(request, outcome.run_id, "--redo-flagged")):
+        console.print(line, soft_wrap=True)  # a command is one line, never wrapped
+    if outcome.failed or attention.invalid:  # the run finished but its results need attention
+        return 1
+    return 1 if strict and attention.flagged else 0
 
 
 def _with_measurement(profile: Any, **overrides: Any) -> Any:
-    """``profile`` with measurement settings overridden from the command line (None: the profile's), validated with
-    the profile's limits; they are part of the profile the results record, so the validator reads them there.
-
-    Raises ConfigError naming each option, the value given and what it must be (``MEASUREMENT_OPTIONS``), and for
-    ``--currency`` without a price (neither ``--price-per-kwh`` nor the profile's ``measurement.price_per_kwh``)."""
-    updates = {k: v for k, v in overrides.items() if v is not None}
-    if not updates:
-        return profile
-    from pydantic import ValidationError
-
-    from bench.config import MeasurementSpec
-
-    try:
-        measurement = MeasurementSpec.model_validate({**profile.measurement.model_dump(), **updates})
-    except ValidationError as exc:
-        problems = []
-        for e in exc.errors():
-            field_name = str(e["loc"][-1]) if e["loc"] else "?"
-            option, meaning = MEASUREMENT_OPTIONS.get(field_name, ("--" + field_name.replace("_", "-"), ""))
-            problems.append(f"{option} {e['input']!r}: {e['msg']}" + (f" ({meaning})" if meaning else ""))
-        raise ConfigError("; ".join(problems)) from None
-    if "currency" in updates and measurement.price_per_kwh is None:
-        raise ConfigError(
-            f"--currency {updates['currency']} without a price: give --price-per-kwh too (or set "
-            f"measurement.price_per_kwh in profile {profile.name!r})"
-        )
-    return profile.model_copy(update={"measurement": measurement})
+    """``profile`` with measurement settings overridden from the command line (``bench.run.options.with_measurement``:
+    validated, errors naming each option)."""
+    return with_measurement(profile, **overrides)
 
 
 def _use_model_store(path: str) -> None:
@@ -183,36 +120,9 @@ def _use_model_store(path: str) -> None:
 
 
 def _container_run_args(args: argparse.Namespace) -> list[str]:
-    """The options of this ``bench run`` that the run inside the container takes unchanged."""
-    # no --suite: the default suite, or an ad-hoc one of --dataset/--model
-    out = ["--suite", args.suite] if args.suite else []
-    for flag, value in (
-        ("--run-id", args.run_id),
-        ("--repetitions", args.repetitions),
-        ("--min-window-s", args.min_window_s),
-        ("--idle-s", args.idle_s),
-        ("--max-other-cpu-share", args.max_other_cpu_share),
-        ("--grid-intensity", args.grid_intensity),
-        ("--price-per-kwh", args.price_per_kwh),
-        ("--currency", args.currency),
-        ("--gpus", args.gpus),
-        ("--nodes", args.nodes if args.nodes != 1 else None),
-        ("--text-column", args.text_column),
-        ("--label-column", args.label_column),
-        ("--language", args.language),
-        ("--encoding", args.encoding),
-        ("--n-train", args.n_train),
-        ("--n-test", args.n_test),
-    ):
-        if value is not None:
-            out += [flag, str(value)]
-    for flag, values in (("--label-names", args.label_names), ("--label-map", args.label_map)):
-        for value in values or []:
-            out += [flag, value]
-    for flag in ("new", "force", "truncate", "no_codecarbon", "no_progress", "no_report", "json"):
-        if getattr(args, flag):
-            out.append("--" + flag.replace("_", "-"))
-    return out
+    """The options of this ``bench run`` that the run inside the container takes unchanged: those the declaration
+    marks ``container`` (``bench.run.options.container_args``)."""
+    return container_args(args)
 
 
 def _run_elsewhere(args: argparse.Namespace, profile: Any) -> int | None:
@@ -587,88 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run or resume a suite of a hardware profile")
-    p.add_argument(
-        "--profile",
-        default=os.environ.get("BENCH_PROFILE", "cpu"),
-        help="hardware profile name or TOML path (default: $BENCH_PROFILE, which the images set, else cpu)",
-    )
-    p.add_argument(
-        "--suite",
-        help="suite of the profile (default: default; with a --dataset file or a clf:/hf: --model and no --suite, "
-        "an ad-hoc suite of what you name)",
-    )
-    p.add_argument("--run-id", help="run folder name under --reports-dir; an existing one is resumed")
-    p.add_argument("--new", action="store_true", help="start a fresh run even if an unfinished one could resume")
-    p.add_argument("--force", action="store_true", help="run even if the machine does not match the profile")
-    p.add_argument("--data", action="append", metavar="NAME=PATH", help="local file for a data set (e.g. fktg)")
-    p.add_argument("--repetitions", type=int, help="override the suite's repetitions")
-    p.add_argument("--min-window-s", type=float, help="override the profile's minimum window")
-    p.add_argument("--idle-s", type=float, help="override the idle-baseline length (0: skip)")
-    p.add_argument(
-        "--max-other-cpu-share",
-        type=float,
-        metavar="SHARE",
-        help="accept windows where other processes used up to SHARE (0-1) of the machine's CPU time (default: the "
-        "profile's, 0.10); above it a cell's energy is flagged and left out of the means",
-    )
-    p.add_argument(
-        "--grid-intensity",
-        type=float,
-        metavar="G",
-        help="the grid's carbon intensity in gCO2e/kWh for the derived CO2e (default: the profile's, else "
-        "CodeCarbon's table for its country); recorded in the results as 'user, --grid-intensity'",
-    )
-    p.add_argument(
-        "--price-per-kwh",
-        type=float,
-        metavar="P",
-        help="electricity price per kWh in --currency for the derived cost (default: the profile's; none: no cost)",
-    )
-    p.add_argument(
-        "--currency",
-        metavar="XXX",
-        help="ISO 4217 code of --price-per-kwh (default: the profile's measurement.currency, EUR)",
-    )
-    p.add_argument("--no-codecarbon", action="store_true", help="do not run CodeCarbon side by side")
-    add_own_data_options(p)
-    p.add_argument("--reports-dir", default="reports", help="where run folders go (default: reports)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-report", action="store_true", help="do not render report.html at the end")
-    p.add_argument("--json", action="store_true", help="print results.json to stdout (human output goes to stderr)")
-    p.add_argument(
-        "--engine",
-        choices=["host", "container", "auto"],
-        default="host",
-        help="where to run: host (default), container (the profile's image; needs Docker or Podman's service), "
-        "auto (container when an engine answers, else host; what `make bench` uses)",
-    )
-    p.add_argument("--gpus", type=int, help="GPUs per node this run was given (a Slurm task's allocation)")
-    p.add_argument("--nodes", type=int, default=1, help="nodes of the allocation (> 1: pipeline parallel over Ray)")
-    p.add_argument(
-        "--model-store",
-        metavar="DIR",
-        help="load Hub LLMs from this model store (`bench models fetch --store DIR`), each file checked against the "
-        "model lock's sha256 before a cell loads it; with --engine container it is mounted read-only",
-    )
-    p.add_argument(
-        "--serving",
-        choices=list(SERVING_MODES),
-        help="how the run's LLMs are served: sequential (one request at a time, the paper's), batched, or scoring "
-        "(label likelihood, no generation; HF pipeline and vLLM); each configuration is a row of its own",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        metavar="N",
-        help="texts per engine call of the run's LLMs (1 to the profile's [llm] max_batch_size)",
-    )
-    p.add_argument("--dtype", choices=list(SERVING_DTYPES), help="weights' dtype of the run's LLMs")
-    p.add_argument(
-        "--quantization",
-        choices=list(SERVING_QUANTIZATIONS),
-        help="int8: PyTorch dynamic int8 (HF pipeline, CPU); fp8: vLLM on a GPU with FP8 support; awq, gptq: a "
-        "checkpoint quantized so (vLLM; its config.json is checked)",
-    )
+    add_run_options(p)  # declared once, in bench/run/options.py
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render the self-contained report.html of a run")

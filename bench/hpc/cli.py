@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.cliargs import add_own_data_options, own_data_fields, parse_data_paths
+from bench.run.options import add_run_options, run_fields
 
 
 def cmd_slurm(args: argparse.Namespace) -> int:
@@ -16,19 +16,11 @@ def cmd_slurm(args: argparse.Namespace) -> int:
 
     request = SlurmRequest(
         profile=args.profile,
-        suite=args.suite,
-        **own_data_fields(args),
-        truncate=args.truncate,
+        run=run_fields(args, "slurm"),  # the run options bench slurm takes, declared in bench/run/options.py
         output=Path(args.output),
         mode="host" if args.host else "apptainer",
         venv=Path(args.venv).resolve() if args.venv else None,
         image=args.image,
-        repetitions=args.repetitions,
-        min_window_s=args.min_window_s,
-        idle_baseline_s=args.idle_s,
-        codecarbon=False if args.no_codecarbon else None,
-        data_paths=parse_data_paths(args.data),
-        force=args.force,
         partition=args.partition,
         account=args.account,
         cpus_per_task=args.cpus_per_task,
@@ -93,11 +85,7 @@ def add_parsers(sub: Any) -> None:
     """Add ``slurm`` and ``merge`` to the main parser's subcommands."""
     p = sub.add_parser("slurm", help="write (and submit) Slurm array jobs for a suite, one task per model")
     p.add_argument("--profile", required=True, help="hardware profile name or TOML path")
-    p.add_argument(
-        "--suite",
-        help="suite of the profile (default: default; with a --dataset file or a clf:/hf: --model and no --suite, "
-        "an ad-hoc suite of what you name)",
-    )
+    add_run_options(p, place="slurm")  # the run's options bench slurm takes (bench/run/options.py)
     p.add_argument("--output", required=True, help="run folder on a shared file system (manifest, scripts, parts)")
     p.add_argument("--submit", action="store_true", help="submit with sbatch and print the job id(s)")
     p.add_argument("--host", action="store_true", help="run tasks on the host in a venv instead of the Apptainer image")
@@ -106,25 +94,11 @@ def add_parsers(sub: Any) -> None:
         "--image",
         help="the Apptainer .sif (default: the profile's [slurm] apptainer_image, else ./bench-<profile>.sif)",
     )
-    p.add_argument("--repetitions", type=int, help="override the suite's repetitions")
-    p.add_argument("--min-window-s", type=float, help="override the profile's minimum window")
-    p.add_argument("--idle-s", type=float, help="override the idle-baseline length (0: skip)")
-    p.add_argument("--no-codecarbon", action="store_true", help="do not run CodeCarbon side by side")
-    p.add_argument("--data", action="append", metavar="NAME=PATH", help="local file for a data set (e.g. fktg)")
-    add_own_data_options(p)
-    p.add_argument("--force", action="store_true", help="tasks run even if a node does not match the profile")
     p.add_argument("--partition", help="override [slurm] partition")
     p.add_argument("--account", help="override [slurm] account")
     p.add_argument("--cpus-per-task", type=int, help="override [slurm] cpus_per_task")
     p.add_argument("--mem-gb", type=float, help="override [slurm] mem_gb")
     p.add_argument("--time", help="override [slurm] time ([D-]HH:MM:SS)")
-    p.add_argument(
-        "--model-store",
-        metavar="DIR",
-        help="every task's `bench run --model-store DIR`: Hub LLMs load from this model store (`bench models fetch "
-        "--store DIR`), each file checked against the model lock; Apptainer tasks see it read-only; recorded in the "
-        "manifest",
-    )
     p.set_defaults(func=cmd_slurm)
 
     p = sub.add_parser("merge", help="merge the parts of a `bench slurm` run folder into one run")

@@ -21,21 +21,22 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import SOURCE_ROOT, __version__
 from bench.catalog.placement import Placement, placement_for
-from bench.cliargs import with_truncate
 from bench.config import HardwareProfile, load_profile
 from bench.containers.apptainer import default_sif_path
 from bench.errors import BenchError, ConfigError
 from bench.fsutil import atomic_write_bytes, now_iso
 from bench.hpc.multinode import bench_run_line, ray_start_lines
-from bench.run.plan import effective_suite, run_settings, settings_sha256
-from bench.run.preflight import check_inputs
-from bench.run.request import RunRequest, is_adhoc, resolve_request
+from bench.run.options import task_args
+from bench.run.plan import settings_sha256
+from bench.run.request import RunRequest
+from bench.run.resolve import RunPlan, resolve_plan
 
 MANIFEST_KIND = "bench.slurm-manifest"
 MANIFEST_VERSION = 1
@@ -50,32 +51,19 @@ class SlurmError(BenchError):
 
 @dataclass(frozen=True)
 class SlurmRequest:
-    """What ``bench slurm`` was asked: the run (as ``bench run`` would take it) and how to reach the cluster."""
+    """What ``bench slurm`` was asked: the run (as ``bench run`` would take it) and how to reach the cluster.
+
+    ``run``: the run's ``RunRequest`` fields, as the options ``bench slurm`` shares with ``bench run`` give them
+    (``bench.run.options.run_fields``; e.g. ``{"suite_name": "smoke", "repetitions": 2, "datasets": ["a.csv"]}``);
+    without ``suite_name`` the profile's default suite, or an ad-hoc one of own files and models (``suite_given``
+    False). The other fields say where and how the tasks run."""
 
     profile: str
-    suite: str | None = None  # None: the profile's default suite, or an ad-hoc one of own files and models
+    run: Mapping[str, Any] = field(default_factory=dict)
     output: Path = Path("slurm-run")
     mode: str = "apptainer"  # or "host"
     venv: Path | None = None
     image: str | None = None
-    repetitions: int | None = None
-    min_window_s: float | None = None
-    idle_baseline_s: float | None = None
-    codecarbon: bool | None = None
-    data_paths: dict[str, str] = field(default_factory=dict)
-    models: list[str] | None = None
-    #: as ``bench run`` takes them (``bench.cliargs.add_own_data_options``): --dataset values and how files are read
-    datasets: list[str] | None = None
-    text_column: str | None = None
-    label_column: str | None = None
-    label_names: dict[str, str] = field(default_factory=dict)
-    language: str | None = None
-    encoding: str | None = None
-    n_train: int | None = None
-    n_test: int | None = None
-    label_map: dict[str, str] = field(default_factory=dict)
-    truncate: bool = False
-    force: bool = False
     partition: str | None = None
     account: str | None = None
     cpus_per_task: int | None = None
@@ -132,48 +120,18 @@ def task_name(model: str) -> str:
 
 
 def _overrides(request: SlurmRequest) -> dict[str, Any]:
-    """The run options of a ``bench slurm`` request, as the manifest stores them (``overrides``)."""
+    """The run options of a ``bench slurm`` request, as the manifest stores them (``overrides``): the run's request
+    fields that differ from a ``RunRequest``'s defaults (the suite's name is the manifest's ``suite_name``), --dataset
+    files as ``NAME=/absolute/path``. Manifests written before also hold some fields at their defaults."""
+    from bench.run.options import request_defaults
+
+    defaults = request_defaults()
+    run = {**request.run, "datasets": _absolute_datasets(request.run.get("datasets"))}
     return {
-        "repetitions": request.repetitions,
-        "min_window_s": request.min_window_s,
-        "idle_baseline_s": request.idle_baseline_s,
-        "codecarbon": request.codecarbon,
-        "data_paths": dict(sorted(request.data_paths.items())),
-        "models": request.models,
-        "force": request.force,
-        **{
-            key: value
-            for key, value in (
-                ("suite_given", request.suite is not None),
-                ("datasets", _absolute_datasets(request.datasets)),
-                ("text_column", request.text_column),
-                ("label_column", request.label_column),
-                ("label_names", dict(request.label_names)),
-                ("language", request.language),
-                ("encoding", request.encoding),
-                ("n_train", request.n_train),
-                ("n_test", request.n_test),
-                ("label_map", dict(request.label_map)),
-                ("truncate", request.truncate),
-            )
-            # Stored only when given (suite_given: when False), so manifests of suites read as before.
-            if (key == "suite_given" and value is False) or (key != "suite_given" and value not in (None, False, {}))
-        },
+        key: dict(sorted(value.items())) if key == "data_paths" else value
+        for key, value in run.items()
+        if key != "suite_name" and value != defaults.get(key)
     }
-
-
-#: RunRequest fields the manifest's ``overrides`` may carry (own data; absent from manifests that did not use them).
-_OWN_DATA_FIELDS = (
-    "datasets",
-    "text_column",
-    "label_column",
-    "label_names",
-    "language",
-    "encoding",
-    "n_train",
-    "n_test",
-    "label_map",
-)
 
 
 def _absolute_datasets(values: list[str] | None) -> list[str] | None:
@@ -189,24 +147,15 @@ def _absolute_datasets(values: list[str] | None) -> list[str] | None:
     return out
 
 
-def _run_request(profile: HardwareProfile, suite: str, overrides: dict[str, Any], **extra: Any) -> RunRequest:
-    """The whole run's RunRequest from the manifest's ``overrides`` (``force`` is the tasks' own option), resolved as
-    ``bench run`` resolves it (own files and models without a suite: the ad-hoc suite)."""
-    request = RunRequest(
-        profile=with_truncate(profile, bool(overrides.get("truncate"))),
-        suite_name=suite,
-        suite_given=overrides.get("suite_given", True),
-        data_paths=dict(overrides["data_paths"]),
-        repetitions=overrides["repetitions"],
-        min_window_s=overrides["min_window_s"],
-        idle_baseline_s=overrides["idle_baseline_s"],
-        codecarbon=overrides["codecarbon"],
-        models=overrides["models"],
-        progress=False,
-        **{key: overrides[key] for key in _OWN_DATA_FIELDS if key in overrides},
-        **extra,
-    )
-    return resolve_request(request)
+def _run_request(profile: HardwareProfile, suite: str, overrides: Mapping[str, Any], **extra: Any) -> RunRequest:
+    """The whole run's RunRequest from the manifest's ``overrides`` (request fields; ``--truncate`` and the other
+    profile options are applied by ``resolve_plan``), as asked: ``resolve_plan`` resolves it as ``bench run`` does
+    (own files and models without a suite: the ad-hoc suite)."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(RunRequest)} - {"profile", "suite_name", "progress"}
+    fields = {key: value for key, value in overrides.items() if key in known}
+    return RunRequest(profile=profile, suite_name=suite, progress=False, **{**fields, **extra})
 
 
 def _manifest_run_request(manifest: dict[str, Any]) -> RunRequest:
@@ -218,7 +167,7 @@ def _manifest_run_request(manifest: dict[str, Any]) -> RunRequest:
 def task_settings(run_request: RunRequest, task: Task) -> dict[str, Any]:
     """The run settings the task's ``bench run`` line computes: its one model, its GPUs per node and its nodes.
 
-    The same function the runner uses (``run_settings``) over the same request the sbatch line makes (see
+    The same resolution the runner does (``resolve_plan``) over the same request the sbatch line makes (see
     ``render_script``: ``--model``, ``--gpus`` when the task has GPUs, ``--nodes`` when more than one), so settings
     that depend on the model subset (the model lock's hash, only with a Hub LLM) match each part exactly.
     """
@@ -230,7 +179,7 @@ def task_settings(run_request: RunRequest, task: Task) -> dict[str, Any]:
         gpus=task.placement.gpus_per_node or None,
         nodes=task.placement.nodes,
     )
-    return run_settings(request, effective_suite(request))
+    return resolve_plan(request).settings
 
 
 def expected_task_settings(manifest: dict[str, Any], task: Task) -> dict[str, Any]:
@@ -271,19 +220,18 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
     """
     import dataclasses
 
-    from bench.catalog.models import get_model_spec
-
     # Each task runs with the absolute path (its working folder is not ours): the manifest must hold the same one.
-    request = dataclasses.replace(request, data_paths=resolved_data_paths(request.data_paths))
+    data_paths = resolved_data_paths(request.run.get("data_paths") or {})
+    request = dataclasses.replace(request, run={**request.run, "data_paths": data_paths})
     profile = load_profile(request.profile)
     overrides = _overrides(request)
-    run_request = _run_request(profile, request.suite or "default", overrides, reports_dir=request.output / "parts")
-    suite = effective_suite(run_request)
-    settings = run_settings(run_request, suite)
-    specs = {model: get_model_spec(model) for model in suite.models}
-    warnings: list[str] = []
-    if is_adhoc(run_request):  # own files and models: checked here, in a second, not in every task after it queued
-        warnings = check_inputs(run_request, suite, specs)[1]
+    suite = request.run.get("suite_name") or "default"
+    run_request = _run_request(profile, suite, overrides, reports_dir=request.output / "parts")
+    # The run as `bench run` resolves it; own files and models (ad-hoc) are checked here, in a second, not in every
+    # task after it queued.
+    run_plan: RunPlan = resolve_plan(run_request, inputs="adhoc")
+    suite, settings, specs = run_plan.suite, run_plan.settings, run_plan.models
+    warnings = list(run_plan.checks.notes)
     tasks = []
     for index, model in enumerate(suite.models):
         spec = specs[model]
@@ -305,10 +253,11 @@ def plan(request: SlurmRequest) -> tuple[HardwareProfile, dict[str, Any], list[T
         "profile": request.profile,
         "profile_name": profile.name,
         "profile_config": profile.model_dump(mode="json"),
-        "suite_name": run_request.suite_name,  # ADHOC_SUITE for own files and models without a suite
+        "suite_name": run_plan.suite_name,  # ADHOC_SUITE for own files and models without a suite
         "settings": settings,
+        # over the profile as loaded (its [llm] truncate not applied), as manifests have always been hashed
         "settings_sha256": settings_sha256(profile, settings),
-        "task_settings": {t.name: task_settings(run_request, t) for t in tasks},
+        "task_settings": {t.name: task_settings(run_plan.request, t) for t in tasks},
         "overrides": overrides,
     }
     if warnings:
@@ -569,7 +518,7 @@ def render_script(
     if profile_arg.endswith(".toml") or "/" in profile_arg:
         profile_arg = str(Path(profile_arg).resolve())
         binds.append(f"{Path(profile_arg).parent}:{Path(profile_arg).parent}:ro")
-    for data_path in manifest["overrides"]["data_paths"].values():
+    for data_path in (manifest["overrides"].get("data_paths") or {}).values():
         parent = Path(data_path).resolve().parent
         binds.append(f"{parent}:{parent}:ro")
     for path in own_paths(manifest["overrides"], [t.model for t in tasks]):  # own files and model folders
@@ -583,31 +532,7 @@ def render_script(
         lines += ray_start_lines(
             port=resources.ray_port, gpus_per_node=shape.gpus_per_node, cpus_per_task=resources.cpus_per_task, ray=ray
         )
-    overrides = manifest["overrides"]
-    args = ["run", "--profile", profile_arg]
-    if overrides.get("suite_given", True):  # else the ad-hoc suite of the --dataset files and --model
-        args += ["--suite", manifest["suite_name"]]
-    args += ["--model", "__MODEL__"]
-    args += ["--run-id", "__TASK__", "--reports-dir", f"{folder}/parts", "--no-report", "--no-progress"]
-    args += own_data_args(overrides)
-    if overrides["repetitions"] is not None:
-        args += ["--repetitions", str(overrides["repetitions"])]
-    if overrides["min_window_s"] is not None:
-        args += ["--min-window-s", repr(float(overrides["min_window_s"]))]
-    if overrides["idle_baseline_s"] is not None:
-        args += ["--idle-s", repr(float(overrides["idle_baseline_s"]))]
-    if overrides["codecarbon"] is False:
-        args.append("--no-codecarbon")
-    for name, data_path in overrides["data_paths"].items():
-        args += ["--data", f"{name}={data_path}"]  # absolute since plan(): the manifest holds the same path
-    if overrides["force"]:
-        args.append("--force")
-    if store:
-        args += ["--model-store", store]
-    if shape.gpus_per_node:
-        args += ["--gpus", str(shape.gpus_per_node)]
-    if shape.nodes > 1:
-        args += ["--nodes", str(shape.nodes)]
+    args = task_run_args(manifest, shape, profile=profile_arg, parts=f"{folder}/parts")
     run_line = bench_run_line(bench, args).replace("__MODEL__", '"$BENCH_MODEL"').replace("__TASK__", '"$BENCH_TASK"')
     lines += [
         "# One model load; its data sets and repetitions; resumes the part if an earlier attempt left one",
@@ -620,20 +545,22 @@ def render_script(
     return "\n".join(lines)
 
 
-def own_data_args(overrides: dict[str, Any]) -> list[str]:
-    """The ``bench run`` options of a manifest's own data (``--dataset`` files as NAME=/absolute/path, how they are
-    read, ``--label-map``, ``--truncate``): the task's run resolves the same ad-hoc suite as the one planned."""
-    args: list[str] = []
-    for value in overrides.get("datasets") or []:
-        args += ["--dataset", value]
-    for key in ("text_column", "label_column", "language", "encoding", "n_train", "n_test"):
-        if overrides.get(key) is not None:
-            args += ["--" + key.replace("_", "-"), str(overrides[key])]
-    for key in ("label_names", "label_map"):
-        if overrides.get(key):
-            args += ["--" + key.replace("_", "-"), ",".join(f"{k}={v}" for k, v in overrides[key].items())]
-    if overrides.get("truncate"):
-        args.append("--truncate")
+def task_run_args(manifest: dict[str, Any], shape: Placement, *, profile: str, parts: str) -> list[str]:
+    """A task's ``bench run`` arguments (``__MODEL__`` and ``__TASK__`` stand for the array task's model and name):
+    where it runs and writes, its one model, its allocation, and the run's options from the manifest's
+    ``overrides`` through their declaration (``bench.run.options.task_args``; files absolute since ``plan``)."""
+    overrides = manifest["overrides"]
+    args = ["run", "--profile", profile]
+    if overrides.get("suite_given", True):  # else the ad-hoc suite of the --dataset files and --model
+        args += ["--suite", manifest["suite_name"]]
+    args += ["--model", "__MODEL__", "--run-id", "__TASK__", "--reports-dir", parts, "--no-report", "--no-progress"]
+    args += task_args(overrides)
+    if manifest.get("model_store"):
+        args += ["--model-store", manifest["model_store"]]
+    if shape.gpus_per_node:
+        args += ["--gpus", str(shape.gpus_per_node)]
+    if shape.nodes > 1:
+        args += ["--nodes", str(shape.nodes)]
     return args
 
 

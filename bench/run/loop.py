@@ -1,14 +1,16 @@
 """The grid of a run tied together: plan, session, models and cells, with progress and atomic persistence.
 
-For a profile's suite it runs the grid dataset x model x repetition, model-major (each model loaded once). Results
-are written atomically after every cell, so an interrupted run (Ctrl-C, SIGTERM) is a valid partial result that the
-next run resumes. A cell that raises is recorded as failed with its error and the grid goes on.
+For a profile's suite it runs the grid dataset x model x repetition, model-major (each model loaded once). A session
+runs as named phases, each a function of its own: ``prepare`` (the plan resolved once, the session's meters, the
+results document opened or resumed), ``idle_baseline`` (at the start and again at the end), ``calibration`` (the
+machine's index), ``run_grid`` (the cells) and ``finish``. What it prints goes through one ``RunReporter``.
+
+Results are written atomically after every cell, so an interrupted run (Ctrl-C, SIGTERM) is a valid partial result
+that the next run resumes. A cell that raises is recorded as failed with its error and the grid goes on.
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,21 +18,24 @@ from pathlib import Path
 from typing import Any
 
 from bench.derived import grid_record
-from bench.errors import BenchError
+from bench.errors import BenchError, ConfigError
 from bench.fsutil import now_iso
-from bench.results import Cell, IdleBaseline, ResultDocument, write_results
+from bench.results import Cell, IdleBaseline, Repair, ResultDocument, write_results
 from bench.run import cell as cells
 from bench.run import models
 from bench.run import plan as planning
-from bench.run.preflight import check_inputs
-from bench.run.progress import Eta, RunProgress
-from bench.run.request import RunRequest, resolve_request
+from bench.run.options import measurement_options, resume_command
+from bench.run.plan import GridKey
+from bench.run.progress import Eta, RunReporter, SessionStart
+from bench.run.request import RunRequest
+from bench.run.resolve import RunPlan, resolve_plan
 from bench.run.session import Session, host_placement_gpus, idle_power_for, sigterm_as_interrupt
-from bench.validation import MAX_OTHER_CPU_SHARE, Expectations, idle_others_warnings, others_problems
+from bench.validation import Expectations, idle_others_warnings, others_problems
 
 
 class RunInterrupted(BenchError):
-    """Ctrl-C or SIGTERM: the partial result was written and the run can be resumed with ``resume_command``."""
+    """Ctrl-C or SIGTERM: the partial result was written and the run can be resumed with ``resume_command``
+    (``bench.run.options``)."""
 
     def __init__(self, results_path: Path, done: int, total: int, resume_command: str) -> None:
         super().__init__(
@@ -38,29 +43,6 @@ class RunInterrupted(BenchError):
             f"To resume it: {resume_command}"
         )
         self.results_path = results_path
-
-
-def resume_command(request: RunRequest, run_id: str) -> str:
-    """The ``bench run`` line that resumes run ``run_id`` (its id names its suite and overrides: ``--run-id`` alone
-    restores them), with the profile and reports folder it lives under when not the defaults."""
-    # as the user started it: `.venv/bin/bench` when that is how it ran (`bench` need not be on PATH)
-    program = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "bench" else "bench"
-    words = [program, "run"]
-    if request.profile.name != "cpu":
-        words += ["--profile", request.profile.name]
-    if request.reports_dir != Path("reports"):
-        words += ["--reports-dir", str(request.reports_dir)]
-    share = request.profile.measurement.max_other_cpu_share
-    if share != MAX_OTHER_CPU_SHARE:  # part of the profile the run recorded: a resume must give it again
-        words += ["--max-other-cpu-share", f"{share:g}"]
-    if request.profile.llm.truncate:
-        words.append("--truncate")
-    measurement = request.profile.measurement
-    for field_name, option in request.grid_options.items():  # the same: given again, or the settings differ
-        value = getattr(measurement, field_name, None)
-        if value is not None:
-            words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
-    return shlex.join([*words, "--run-id", run_id])
 
 
 @dataclass
@@ -79,179 +61,270 @@ class RunOutcome:
 def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -> RunOutcome:
     """Run (or resume) a suite on this machine and return where the results are.
 
-    Raises ConfigError / HardwareMismatchError (bad input, the wrong machine) before any work, MeterError when the
-    machine cannot be metered as asked, and RunInterrupted after keeping the partial result."""
-    from bench.catalog.models import get_model_spec
-    from bench.environment import detect_machine, enforce_profile, software_manifest
-
-    request = resolve_request(request)  # `bench run --run-id X` of an ad-hoc run: as it was started
-    profile = request.profile
-    suite = planning.effective_suite(request)
-    settings = planning.run_settings(request, suite)
-    settings_sha = planning.settings_sha256(profile, settings)
-
-    # Resolve every name and check the machine before any work, so a typo fails in a second, not after an hour.
-    model_specs = {name: get_model_spec(name) for name in suite.models}
-    request.check_allocation()
-    machine = detect_machine()
-    mismatches = enforce_profile(request.allocated_profile(), machine, force=request.force)
-    datasets, notes = check_inputs(request, suite, model_specs)  # data and models, before any energy is spent
-
-    session = Session(profile, settings, nodes=request.nodes)
-    try:
-        runs = list(planning.stored_runs(request.reports_dir))
-        record = planning.session_record(machine, software_manifest())
-        results_path, document, resumed = planning.open_document(
-            request, suite, settings, settings_sha, datasets, record, mismatches, runs
-        )
-        if resumed:
-            models.check_user_model_pins(document.models, model_specs)
-    except BaseException:
-        session.close()
-        raise
-    grid = planning.grid(suite)
-    todo = planning.pending(suite, document)
-    skipped = len(grid) - len(todo)
-
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if not console.is_terminal:  # logs (CI, Slurm): one line per cell, not wrapped at rich's default 80 columns
-        console = Console(stderr=True, width=160)
-    if resumed and not todo and document.status == "complete":
-        # Nothing to run: the stored run stays as it is (no new session, same content hash).
-        session.close()
-        console.print(f"[bold]bench[/] run [cyan]{document.run_id}[/] is complete ({len(grid)} cells): nothing to do")
-        return RunOutcome(
-            results_path=results_path,
-            run_id=document.run_id,
-            resumed=True,
-            ran=0,
-            skipped=skipped,
-            failed=0,
-            document=document,
-        )
-    if resumed:
-        document.status = "running"
-        document.environment.setdefault("sessions", []).append(record)
-    document.meters = session.describe()
-    if document.grid is None:  # what the derived gCO2e and cost rest on, fixed at the run's start (bench.derived)
-        document.grid = grid_record(profile.measurement, options=request.grid_options)
-    earlier = [w for w in document.warnings if w not in notes]  # a resumed run's warnings of its earlier sessions
-    document.warnings += [note for note in notes if note not in document.warnings]
-    expectations = Expectations.from_document(document)
-    ran = failed = 0
-    session_index = len(document.environment.get("sessions", [])) - 1
-
-    console.print(
-        f"[bold]bench[/] run [cyan]{document.run_id}[/]: profile {profile.name}, suite {request.suite_name}, "
-        f"{len(grid)} cells ({skipped} already done){' — resumed' if resumed else ''}"
-    )
-    previous = (
-        None
-        if resumed or request.new
-        else planning.latest_complete(runs, profile.name, request.suite_name, settings_sha)
-    )
-    if previous is not None:
-        console.print(f"(the latest run with these settings, {previous}, is complete: this is a new run beside it)")
-    elif request.run_id and not resumed:
-        console.print(f"(no stored run {request.run_id} under {request.reports_dir}: a new run of that name)")
-    console.print("meters: " + ", ".join(f"{c}={v['method']}" for c, v in document.meters["components"].items()))
-    if session.min_window_s > settings["min_window_s"]:
-        console.print(
-            f"window minimum raised from {settings['min_window_s']:g} s to {session.min_window_s:g} s "
-            f"(meter {session.meter_set.min_window_by()} needs it)"
-        )
-    if mismatches:
-        console.print("[yellow]hardware mismatch forced:[/] " + "; ".join(mismatches))
-    for note in [*earlier, *notes]:
-        console.print(f"[yellow]warning:[/] {note}")
-
-    eta = Eta(
-        todo,
-        history=[doc for _, doc in runs],
-        profile=profile.name,
-        min_window_s=settings["min_window_s"],
-        floor_cell_s=session.min_window_s,
-    )
-    slot = _ModelSlot(request, session, suite.seed)
+    ``on_cell``: called with every finished cell (tests interrupt the run from it). Raises ConfigError /
+    HardwareMismatchError (bad input, the wrong machine) before any work, MeterError when the machine cannot be
+    metered as asked, and RunInterrupted after keeping the partial result."""
+    state = prepare(request)
+    if isinstance(state, RunOutcome):  # a complete run asked again, or a repair with nothing to redo
+        return state
+    slot = _ModelSlot(state.plan, state.session)
     try:
         with sigterm_as_interrupt():
-            if todo and settings["idle_baseline_s"] > 0:
-                console.print(f"idle baseline: {settings['idle_baseline_s']:g} s ...")
-                document.idle.append(session.measure_idle(settings["idle_baseline_s"], session_index, "start"))
-                for warning in idle_others_warnings(document.idle[-1], expectations.max_other_cpu_share):
-                    console.print(f"[yellow]warning:[/] {warning}")
-                    document.warnings.append(warning)
-                write_results(document, results_path)
-            slot.idle = document.idle[-1] if document.idle else None
-            if todo and profile.measurement.calibration:
-                # The machine's index: the reference workload metered like a cell, once per session (bench.calibration)
-                from bench.calibration import calibrate
-
-                console.print("calibration: reference workload ...")
-                document.calibration.append(
-                    calibrate(session.meter_set, session.min_window_s, session_index, profile.hardware.device)
-                )
-                for problem in others_problems(document.calibration[-1].others, expectations.max_other_cpu_share):
-                    warning = f"session {session_index}: calibration: {problem}; the machine's index is doubtful"
-                    console.print(f"[yellow]warning:[/] {warning}")
-                    document.warnings.append(warning)
-                write_results(document, results_path)
-            with RunProgress(console, len(todo), eta, enabled=request.progress) as progress:
-                for model_name, dataset_name, rep in todo:
-                    if model_name != slot.model:
-                        slot.switch(model_name, model_specs[model_name])
-                        if slot.backend is not None:
-                            document.models[model_name] = models.model_record(model_specs[model_name], slot.backend)
-                        progress.model_loaded(model_name, slot.load_s)
-                    progress.cell_started(model_name, dataset_name, rep)
-                    cell_started = time.perf_counter()
-                    cell = slot.run_cell(datasets[dataset_name], dataset_name, rep, settings, expectations)
-                    document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
-                    document.updated_at = now_iso()
-                    write_results(document, results_path)
-                    ran += 1
-                    failed += cell.status == "failed"
-                    progress.cell_finished(cell, time.perf_counter() - cell_started)
-                    if on_cell is not None:
-                        on_cell(cell)
+            idle_baseline(state, "start")
+            slot.idle = state.document.idle[-1] if state.document.idle else None
+            calibration(state)
+            run_grid(state, slot, on_cell)
             slot.close()
-            if ran and settings["idle_baseline_s"] > 0:
-                # The same idle phase again, after the work: a baseline that moved during the session (thermal
-                # drift, another tenant, a clock change) makes every net energy of the session doubtful.
-                console.print(f"idle baseline (end of session): {settings['idle_baseline_s']:g} s ...")
-                for warning in session.end_of_session_idle(document, settings["idle_baseline_s"], session_index):
-                    console.print(f"[yellow]warning:[/] {warning}")
-                for warning in idle_others_warnings(document.idle[-1], expectations.max_other_cpu_share):
-                    console.print(f"[yellow]warning:[/] {warning}")
-                    document.warnings.append(warning)
-                document.updated_at = now_iso()
-                write_results(document, results_path)
+            idle_baseline(state, "end")
     except BaseException as exc:
-        # Ctrl-C, SIGTERM or an error outside a cell (a meter, the disk): the cells so far are kept and resumable.
-        document.status = "interrupted"
-        document.updated_at = now_iso()
-        write_results(document, results_path)
-        if isinstance(exc, KeyboardInterrupt):
-            raise RunInterrupted(
-                results_path, len(document.cells), len(grid), resume_command(request, document.run_id)
-            ) from None
+        interrupted(state, exc)
         raise
     finally:
         slot.close()
+        state.session.close()
+    return finish(state)
+
+
+@dataclass
+class SessionState:
+    """A session of a run in progress, as its phases share it: the plan, the session's meters, the reporter, the
+    results document and where it is written, the grid and the cells this session runs, and what it has done."""
+
+    plan: RunPlan
+    session: Session
+    reporter: RunReporter
+    results_path: Path
+    document: ResultDocument
+    resumed: bool
+    grid: list[GridKey]
+    todo: list[GridKey]
+    runs: list[tuple[Path, ResultDocument]]
+    expectations: Expectations
+    index: int
+    repair: Repair | None = None
+    ran: int = 0
+    failed: int = 0
+
+    def save(self) -> None:
+        """Write the document atomically, stamped now."""
+        self.document.updated_at = now_iso()
+        write_results(self.document, self.results_path)
+
+    def warn(self, message: str) -> None:
+        """A warning: printed now and stored in the results."""
+        self.reporter.warning(message)
+        self.document.warnings.append(message)
+
+
+def prepare(request: RunRequest) -> SessionState | RunOutcome:
+    """Phase ``prepare``: the request resolved and checked once (``resolve_plan``), the session's meters, the results
+    document opened (new or resumed) with this session in it (and, for ``--redo-flagged``, the ``Repair`` record of
+    the cells it runs again), and the header printed. A complete run asked again, or a repair with nothing to redo,
+    returns its ``RunOutcome`` untouched (no session, the same file and content hash).
+
+    Raises what ``resolve_plan`` raises (before any energy is spent), MeterError when the meters cannot be opened,
+    ConfigError when a stored run cannot be resumed with this plan, or ``--redo-flagged`` names no stored run."""
+    from bench.environment import software_manifest
+
+    if request.redo_flagged:
+        _check_repairable(request)
+    # Every name resolved and the machine and the inputs checked before any work, so a typo fails in a second, not
+    # after an hour: once, into the plan the rest of the run reads.
+    plan = resolve_plan(request, machine=True, inputs="all")
+    reporter = RunReporter(progress=plan.request.progress)
+    session = Session(plan.profile, plan.settings, nodes=plan.request.nodes)
+    try:
+        runs = list(planning.stored_runs(plan.request.reports_dir))
+        record = planning.session_record(plan.checks.machine, software_manifest())
+        results_path, document, resumed = planning.open_document(plan, record, runs)
+        if resumed:
+            models.check_user_model_pins(document.models, plan.models)
+    except BaseException:
         session.close()
-    document.status = "complete"
-    document.updated_at = now_iso()
-    planning.sort_cells(document, suite)
-    write_results(document, results_path)
-    return RunOutcome(
+        raise
+    grid = planning.grid(plan.suite)
+    todo = planning.pending(plan.suite, document, redo=plan.request.redo_flagged)
+    if resumed and not todo and (document.status == "complete" or plan.request.redo_flagged):
+        session.close()
+        if plan.request.redo_flagged:
+            reporter.nothing_to_redo(document.run_id, len(grid))
+        else:
+            reporter.nothing_to_do(document.run_id, len(grid))
+        return RunOutcome(results_path, document.run_id, True, 0, len(grid), 0, document)
+    if resumed:
+        document.status = "running"
+        document.environment.setdefault("sessions", []).append(record)
+    repair = None
+    if plan.request.redo_flagged:  # which cells this session runs again, what they were and why, from its start
+        repair = Repair(
+            session=len(document.environment["sessions"]) - 1,
+            started_at=record["started_at"],
+            cells=planning.repaired_cells(document, todo),
+        )
+        document.repairs.append(repair)
+    state = SessionState(
+        plan=plan,
+        session=session,
+        reporter=reporter,
         results_path=results_path,
-        run_id=document.run_id,
+        document=document,
         resumed=resumed,
-        ran=ran,
-        skipped=skipped,
-        failed=failed,
+        grid=grid,
+        todo=todo,
+        runs=runs,
+        expectations=Expectations.from_document(document),
+        index=len(document.environment.get("sessions", [])) - 1,
+        repair=repair,
+    )
+    _start_session(state)
+    return state
+
+
+def _check_repairable(request: RunRequest) -> None:
+    """``--redo-flagged`` repairs a stored run: ConfigError unless ``--run-id`` names one under the reports folder."""
+    if not request.run_id:
+        raise ConfigError(
+            "--redo-flagged repairs a stored run: name it with --run-id X (the run id its results folder has)"
+        )
+    if not (request.reports_dir / request.run_id / "results.json").is_file():
+        raise ConfigError(
+            f"--redo-flagged --run-id {request.run_id}: no stored run {request.run_id} under {request.reports_dir}; "
+            "give the --reports-dir it was written to"
+        )
+
+
+def _start_session(state: SessionState) -> None:
+    """The session's meters, grid record and warnings in the document, and the header printed."""
+    plan, document = state.plan, state.document
+    notes = list(plan.checks.notes)
+    document.meters = state.session.describe()
+    if document.grid is None:  # what the derived gCO2e and cost rest on, fixed at the run's start (bench.derived)
+        document.grid = grid_record(plan.profile.measurement, options=measurement_options(plan.request))
+    earlier = [w for w in document.warnings if w not in notes]  # a resumed run's warnings of its earlier sessions
+    document.warnings += [note for note in notes if note not in document.warnings]
+    request = plan.request
+    beside = (
+        None
+        if state.resumed or request.new
+        else planning.latest_complete(state.runs, plan.profile.name, plan.suite_name, plan.settings_sha256)
+    )
+    window_s, floor_s = plan.settings["min_window_s"], state.session.min_window_s
+    state.reporter.started(
+        SessionStart(
+            run_id=document.run_id,
+            profile=plan.profile.name,
+            suite=plan.suite_name,
+            cells=len(state.grid),
+            skipped=len(state.grid) - len(state.todo),
+            resumed=state.resumed,
+            meters=document.meters["components"],
+            beside=beside,
+            new_name=(request.run_id, str(request.reports_dir))
+            if beside is None and request.run_id and not state.resumed
+            else None,
+            window_raised=(window_s, floor_s, state.session.meter_set.min_window_by()) if floor_s > window_s else None,
+            mismatches=tuple(plan.checks.mismatches),
+            warnings=(*earlier, *notes),
+            repairing=len(state.repair.cells) if state.repair is not None else 0,
+        )
+    )
+
+
+def idle_baseline(state: SessionState, phase: str) -> None:
+    """Phase ``idle baseline``: idle power with the cells' meters, at the session's ``start`` (when it has cells to
+    run) or ``end`` (when it ran some: a baseline that moved during the session, by thermal drift, another tenant or a
+    clock change, makes every net energy of the session doubtful, and says so). Skipped when the settings' idle
+    baseline is 0 s. Writes the document."""
+    idle_s = state.plan.settings["idle_baseline_s"]
+    if idle_s <= 0 or (phase == "start" and not state.todo) or (phase == "end" and not state.ran):
+        return
+    document = state.document
+    if phase == "start":
+        state.reporter.phase(f"idle baseline: {idle_s:g} s ...")
+        document.idle.append(state.session.measure_idle(idle_s, state.index, "start"))
+    else:
+        state.reporter.phase(f"idle baseline (end of session): {idle_s:g} s ...")
+        for warning in state.session.end_of_session_idle(document, idle_s, state.index):
+            state.reporter.warning(warning)  # stored by end_of_session_idle
+    for warning in idle_others_warnings(document.idle[-1], state.expectations.max_other_cpu_share):
+        state.warn(warning)
+    state.save()
+
+
+def calibration(state: SessionState) -> None:
+    """Phase ``calibration``: the machine's index, the reference workload metered like a cell once per session
+    (``bench.calibration``), when the profile asks for it and the session has cells to run. Writes the document."""
+    profile = state.plan.profile
+    if not state.todo or not profile.measurement.calibration:
+        return
+    from bench.calibration import calibrate
+
+    state.reporter.phase("calibration: reference workload ...")
+    session = state.session
+    record = calibrate(session.meter_set, session.min_window_s, state.index, profile.hardware.device)
+    state.document.calibration.append(record)
+    for problem in others_problems(record.others, state.expectations.max_other_cpu_share):
+        state.warn(f"session {state.index}: calibration: {problem}; the machine's index is doubtful")
+    state.save()
+
+
+def run_grid(state: SessionState, slot: _ModelSlot, on_cell: Callable[[Cell], None] | None) -> None:
+    """Phase ``grid``: every cell this session runs, model-major (a model loaded once for its cells), each written
+    into the document (replacing the cell of the same key) and persisted as it finishes."""
+    plan, document = state.plan, state.document
+    eta = Eta(
+        state.todo,
+        history=[doc for _, doc in state.runs],
+        profile=plan.profile.name,
+        min_window_s=plan.settings["min_window_s"],
+        floor_cell_s=state.session.min_window_s,
+    )
+    with state.reporter.grid(len(state.todo), eta) as progress:
+        for model_name, dataset_name, rep in state.todo:
+            if model_name != slot.model:
+                slot.switch(model_name, plan.models[model_name])
+                if slot.backend is not None:
+                    document.models[model_name] = models.model_record(plan.models[model_name], slot.backend)
+                progress.model_loaded(model_name, slot.load_s)
+            progress.cell_started(model_name, dataset_name, rep)
+            cell_started = time.perf_counter()
+            cell = slot.run_cell(plan.datasets[dataset_name], dataset_name, rep, plan.settings, state.expectations)
+            document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
+            state.save()
+            state.ran += 1
+            state.failed += cell.status == "failed"
+            progress.cell_finished(cell, time.perf_counter() - cell_started)
+            if on_cell is not None:
+                on_cell(cell)
+
+
+def interrupted(state: SessionState, exc: BaseException) -> None:
+    """Ctrl-C, SIGTERM or an error outside a cell (a meter, the disk): the cells so far are kept, the document marked
+    ``interrupted`` (resumable). Raises RunInterrupted, with the command that resumes the run, for Ctrl-C and
+    SIGTERM; returns for any other error (the caller re-raises it)."""
+    state.document.status = "interrupted"
+    state.save()
+    if isinstance(exc, KeyboardInterrupt):
+        redo = ["--redo-flagged"] if state.plan.request.redo_flagged else []  # a repair goes on as one
+        resume = resume_command(state.plan.request, state.document.run_id, *redo)
+        raise RunInterrupted(state.results_path, len(state.document.cells), len(state.grid), resume) from None
+
+
+def finish(state: SessionState) -> RunOutcome:
+    """Phase ``finish``: the document complete, its cells in suite order, written; the outcome."""
+    document = state.document
+    document.status = "complete"
+    if state.repair is not None:
+        state.repair.finished_at = now_iso()
+    planning.sort_cells(document, state.plan.suite)
+    state.save()
+    return RunOutcome(
+        results_path=state.results_path,
+        run_id=document.run_id,
+        resumed=state.resumed,
+        ran=state.ran,
+        skipped=len(state.grid) - len(state.todo),
+        failed=state.failed,
         document=document,
     )
 
@@ -259,10 +332,11 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
 class _ModelSlot:
     """The model the loop has loaded now, with the meters and idle power its cells use; one at a time."""
 
-    def __init__(self, request: RunRequest, session: Session, seed: int) -> None:
-        self.request = request
+    def __init__(self, plan: RunPlan, session: Session) -> None:
+        self.plan = plan
+        self.request = plan.request
         self.session = session
-        self.seed = seed
+        self.seed = plan.suite.seed
         self.idle: IdleBaseline | None = None
         self.model: str | None = None
         self.backend: Any = None
@@ -280,11 +354,11 @@ class _ModelSlot:
         request = self.request
         self.model = model_name
         self.trains = spec.kind in ("traditional", "finetuned")
-        self.placed = host_placement_gpus(spec, request.profile, gpus=request.gpus, nodes=request.nodes)
+        self.placed = host_placement_gpus(spec, self.plan.profile, gpus=request.gpus, nodes=request.nodes)
         self.meters, indices = self.session.meters_for(self.placed)
         self.idle_w = idle_power_for(self.idle, indices)
         self.backend, self.load_s, self.load_error = models.load_model(
-            spec, request.profile, self.seed, nodes=request.nodes, label_map=request.label_map
+            spec, self.plan.profile, self.seed, nodes=request.nodes, label_map=request.label_map
         )
 
     def run_cell(
@@ -294,7 +368,7 @@ class _ModelSlot:
         assert self.model is not None
         if self.load_error is not None:
             return cells.failed_cell(dataset_name, self.model, rep, now_iso(), self.load_error, stage="load")
-        allocated = self.request.cell_gpus()
+        allocated = self.plan.cell_gpus()
         cell = cells.run_cell(
             self.backend,
             data,

@@ -1,8 +1,10 @@
-"""What a run is before any energy is spent: the request, the suite after its overrides, the settings that define
-what the numbers mean and their hash, the data sets with their splits, the cells left to run, and the results
-document the run writes into (a new one, or a resumed one with the same settings and data).
+"""The pieces of what a run is before any energy is spent: the suite after the request's overrides
+(``build_suite``), the settings that define what the numbers mean (``run_settings``) and their hash, the data sets
+with their splits, the cells left to run, and the results document the run writes into (a new one, or a resumed one
+with the same settings and data).
 
-``bench.hpc`` plans Slurm tasks with the same functions (``effective_suite``, ``run_settings``, ``settings_sha256``,
+``bench.run.resolve.resolve_plan`` puts them together once into a ``RunPlan``; the rest of the run reads that plan.
+``bench.hpc`` plans Slurm tasks through the same ``resolve_plan`` (and ``bench merge`` compares profiles with
 ``hashed_profile``), so a task's part and the whole run agree on what a setting is.
 """
 
@@ -10,10 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -23,6 +25,7 @@ from bench.errors import BenchError, ConfigError, DataError
 from bench.fsutil import now_iso
 from bench.results import (
     DatasetRecord,
+    RepairedCell,
     ResultDocument,
     SplitRecord,
     canonical_json,
@@ -30,16 +33,10 @@ from bench.results import (
     load_results,
     write_results,
 )
-from bench.run.request import (
-    ADHOC_SUITE,
-    DEFAULT_N_TEST,
-    DEFAULT_N_TRAIN,
-    RunRequest,
-    data_files,
-    is_adhoc,
-    override_error,
-    resolve_datasets,
-)
+from bench.run.request import DEFAULT_N_TEST, DEFAULT_N_TRAIN, RunRequest, override_error
+
+if TYPE_CHECKING:
+    from bench.run.resolve import RunPlan
 
 #: How many test texts a warm-up pass uses (first call costs: lazy init, caches, JIT); not measured. A setting.
 WARMUP_TEXTS = 8
@@ -48,24 +45,21 @@ WARMUP_TEXTS = 8
 GridKey = tuple[str, str, int]
 
 
-def effective_suite(request: RunRequest) -> SuiteSpec:
-    """The suite after the request's overrides (subset of models/datasets, repetitions, split sizes), or the ad-hoc
-    suite of files and models named on the command line (``is_adhoc``).
+def build_suite(request: RunRequest, suite: SuiteSpec, *, adhoc: bool, datasets: list[str]) -> SuiteSpec:
+    """``suite`` (the profile's suite the run starts from) after the request's overrides: subset of models and data
+    sets (``datasets``: the names ``resolve_datasets`` gave, files included), repetitions, split sizes, the CLI's
+    serving configuration; for an ``adhoc`` run, the suite of the files and models named on the command line.
 
     Raises ConfigError naming a model or data set not in the suite, a ``--data`` file for a data set the run does not
     have, or an override outside the profile's limits."""
     from bench.catalog.models import absolute_user_model, get_model_spec, is_user_model, split_serving
 
-    adhoc = is_adhoc(request)
-    base_name = "default" if adhoc and ADHOC_SUITE not in request.profile.suites else request.suite_name
-    suite = request.profile.suite(base_name)
     updates: dict[str, Any] = {}
     if request.repetitions is not None:
         updates["repetitions"] = request.repetitions
     for attr, value in (("n_train", request.n_train), ("n_test", request.n_test)):
         if value is not None:
             updates[attr] = value
-    datasets, _ = resolve_datasets(request, suite, adhoc)
     if datasets:
         updates["datasets"] = datasets
     if request.models:
@@ -186,8 +180,12 @@ def checked_measurement(request: RunRequest) -> MeasurementSpec:
         raise override_error("invalid measurement override", exc) from None
 
 
-def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
-    """The settings that define what the numbers mean; a resumed run must have the same ones."""
+def run_settings(request: RunRequest, suite: SuiteSpec, files: Mapping[str, DataFileSpec]) -> dict[str, Any]:
+    """The settings that define what the numbers mean (JSON-ready); a resumed run must have the same ones.
+
+    ``suite``: the run's suite (``build_suite``); ``files``: the data files it reads (``--dataset PATH``, or restored
+    from a resumed run), by data set name. Raises ConfigError for a measurement override outside the profile's
+    limits."""
     m = checked_measurement(request)
     settings: dict[str, Any] = {
         "suite": suite.model_dump(mode="json"),
@@ -206,7 +204,6 @@ def run_settings(request: RunRequest, suite: SuiteSpec) -> dict[str, Any]:
     }
     # Recorded only when present, so runs without them keep their settings hash: the files an ad-hoc run reads
     # (path, columns, label names, language, encoding) and a classifier's label map.
-    files = data_files(request, suite)
     if files:
         settings["data_files"] = {name: spec.model_dump(mode="json") for name, spec in sorted(files.items())}
     if request.label_map:
@@ -397,10 +394,36 @@ def grid(suite: SuiteSpec) -> list[GridKey]:
     return [(m, d, r) for m in suite.models for d in suite.datasets for r in range(suite.repetitions_of(m))]
 
 
-def pending(suite: SuiteSpec, document: ResultDocument) -> list[GridKey]:
-    """The cells of the grid not yet done (absent, or failed: a resumed run retries them), in grid order."""
+def pending(suite: SuiteSpec, document: ResultDocument, *, redo: bool = False) -> list[GridKey]:
+    """The cells of the grid not yet done (absent, or failed: a resumed run retries them), in grid order; with
+    ``redo`` (``--redo-flagged``) also those flagged or invalid (``bench.validation.redo_reasons``)."""
+    from bench.validation import redo_reasons
+
     done = document.cell_map()
-    return [(m, d, r) for m, d, r in grid(suite) if (d, m, r) not in done or done[(d, m, r)].status != "ok"]
+
+    def left(key: tuple[str, str, int]) -> bool:
+        cell = done.get(key)
+        return cell is None or cell.status != "ok" or (redo and bool(redo_reasons(cell)))
+
+    return [(m, d, r) for m, d, r in grid(suite) if left((d, m, r))]
+
+
+def repaired_cells(document: ResultDocument, todo: list[GridKey]) -> list[RepairedCell]:
+    """The cells of ``todo`` a redo session runs again, each with what it was (failed, invalid or flagged, in that
+    order of precedence) and why (``bench.validation.redo_reasons``); cells not yet in the document are not repairs."""
+    from bench.validation import redo_reasons
+
+    done = document.cell_map()
+    out = []
+    for model, dataset, rep in todo:
+        cell = done.get((dataset, model, rep))
+        if cell is None:
+            continue
+        before = "failed" if cell.status != "ok" else "invalid" if cell.validity else "flagged"
+        out.append(
+            RepairedCell(dataset=dataset, model=model, repetition=rep, before=before, reasons=redo_reasons(cell))
+        )
+    return out
 
 
 def sort_cells(document: ResultDocument, suite: SuiteSpec) -> None:
@@ -455,20 +478,17 @@ def latest_complete(runs: list[tuple[Path, ResultDocument]], profile: str, suite
 
 
 def open_document(
-    request: RunRequest,
-    suite: SuiteSpec,
-    settings: dict[str, Any],
-    settings_sha: str,
-    datasets: dict[str, PreparedDataset],
-    session: dict[str, Any],
-    mismatches: list[str],
-    runs: list[tuple[Path, ResultDocument]],
+    plan: RunPlan, session: dict[str, Any], runs: list[tuple[Path, ResultDocument]]
 ) -> tuple[Path, ResultDocument, bool]:
     """Resume the run asked for (or the newest unfinished compatible one among ``runs``) or start a new document,
     with ``session`` (``session_record``) as its first session; a resumed document is returned as stored (the loop
-    adds the session when it has work). Returns (results path, document, resumed).
+    adds the session when it has work). ``plan``: the run, checked (its data sets loaded). Returns (results path,
+    document, resumed).
 
     Raises ConfigError when the run asked for was made with other settings or other data, or exists under --new."""
+    request = plan.request
+    suite, settings, settings_sha = plan.suite, plan.settings, plan.settings_sha256
+    datasets, mismatches = plan.datasets, list(plan.checks.mismatches)
     reports_dir = request.reports_dir
     path: Path | None = None
     if request.run_id:
@@ -478,14 +498,14 @@ def open_document(
                 raise ConfigError(f"--new with --run-id {request.run_id}: that run exists; pick another run id")
             path = candidate
     elif not request.new:
-        path = find_resumable(runs, request.profile.name, request.suite_name, settings_sha)
+        path = find_resumable(runs, plan.profile.name, plan.suite_name, settings_sha)
     if path is not None:
         doc = load_results(path)
         if stored_settings_sha256(doc) != settings_sha:
             names = ("now", "in the run")
             diffs = [
                 f"profile.{d}"
-                for d in json_differences(hashed_profile(request.profile), hashed_profile(doc.profile), names=names)
+                for d in json_differences(hashed_profile(plan.profile), hashed_profile(doc.profile), names=names)
             ]
             diffs += [f"settings.{d}" for d in json_differences(settings, doc.settings, names=names)]
             shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
@@ -501,7 +521,7 @@ def open_document(
                     f"{path}: data set {name!r} or its splits changed since this run started; use --new for a fresh run"
                 )
         return path, doc, True
-    run_id = request.run_id or _new_run_id(request.profile.name, request.suite_name)
+    run_id = request.run_id or _new_run_id(plan.profile.name, plan.suite_name)
     path = reports_dir / run_id / "results.json"
     now = session["started_at"]
     doc = ResultDocument(
@@ -510,8 +530,8 @@ def open_document(
         created_at=now,
         updated_at=now,
         kit_version=__version__,
-        profile=request.profile.model_dump(mode="json"),
-        suite_name=request.suite_name,
+        profile=plan.profile.model_dump(mode="json"),
+        suite_name=plan.suite_name,
         suite=suite.model_dump(mode="json"),
         settings=settings,
         settings_sha256=settings_sha,

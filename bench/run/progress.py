@@ -1,4 +1,5 @@
-"""Progress of a run: a live bar on a terminal, one line per cell in logs (CI, Slurm), and the time left.
+"""What a run prints, in one place (``RunReporter``): its header, phases and warnings, the progress over the grid (a
+live bar on a terminal, one line per cell in logs: CI, Slurm) and the time left.
 
 The time left (``Eta``) adds up, per model and data set still to run, what their cells cost: cells timed in this
 session first, then the same model's cells in earlier sessions and runs of this profile under the same reports
@@ -188,6 +189,8 @@ class RunProgress:
             self.print(f"[red]failed[/] {where}: {escape(f'{cell.error.type}: {cell.error.message}')}")
         elif cell.validity:
             self.print(f"[yellow]invalid[/] {where}: " + escape("; ".join(cell.validity)))
+        if cell.flags:
+            self.print(f"[yellow]flagged[/] {where}: " + escape("; ".join(cell.flags)))
         left = self.eta.remaining()
         if not self.console.is_terminal and self.enabled:
             # No live bar in logs (CI, Slurm): one line per cell with the time left instead.
@@ -197,3 +200,166 @@ class RunProgress:
                 f"ETA {escape(left.long())})"
             )
         self._bar.update(self._task, advance=1, eta=left.short())
+
+
+class RunReporter:
+    """The one place a run prints: its header, the phases, warnings as they come, the progress over the grid (a bar on
+    a terminal, one line per cell in logs) and the end. Everything goes to stderr (stdout is the document's with
+    ``bench run --json``).
+
+    ``console``: a rich Console (default: stderr, 160 columns wide in logs so lines are not wrapped at 80);
+    ``progress``: whether to show progress over the grid (``--no-progress`` turns it off)."""
+
+    def __init__(self, console: Any = None, *, progress: bool = True) -> None:
+        if console is None:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+            if not console.is_terminal:  # logs (CI, Slurm): one line per cell, not wrapped at rich's 80 columns
+                console = Console(stderr=True, width=160)
+        self.console = console
+        self.progress = progress
+
+    def line(self, message: str) -> None:
+        """One line (rich markup)."""
+        self.console.print(message)
+
+    def warning(self, message: str) -> None:
+        """A warning, as it comes (the run also stores it in the results)."""
+        self.console.print(f"[yellow]warning:[/] {escape(message)}")
+
+    def phase(self, message: str) -> None:
+        """A phase of the session starts: ``idle baseline: 2 s ...``, ``calibration: reference workload ...``."""
+        self.console.print(message)
+
+    def nothing_to_do(self, run_id: str, cells: int) -> None:
+        """A complete run asked again: nothing runs and the stored run stays as it is."""
+        self.console.print(f"[bold]bench[/] run [cyan]{run_id}[/] is complete ({cells} cells): nothing to do")
+
+    def nothing_to_redo(self, run_id: str, cells: int) -> None:
+        """``--redo-flagged`` on a run none of whose cells failed, was flagged or is invalid: it stays as it is."""
+        self.console.print(
+            f"[bold]bench[/] run [cyan]{run_id}[/]: nothing to redo (none of its {cells} cells failed, was flagged or "
+            "is invalid)"
+        )
+
+    def started(self, start: SessionStart) -> None:
+        """The header of a session: the run, how many cells, which run it is beside or resumes, the meters, and the
+        warnings of the checks before it (and of a resumed run's earlier sessions)."""
+        resumed = " — resumed" if start.resumed else ""
+        if start.repairing:
+            resumed = f" — repair: {start.repairing} cell(s) that failed, were flagged or are invalid, run again"
+        self.console.print(
+            f"[bold]bench[/] run [cyan]{start.run_id}[/]: profile {start.profile}, suite {start.suite}, "
+            f"{start.cells} cells ({start.skipped} already done){resumed}"
+        )
+        if start.beside is not None:
+            self.console.print(
+                f"(the latest run with these settings, {start.beside}, is complete: this is a new run beside it)"
+            )
+        elif start.new_name is not None:
+            self.console.print(f"(no stored run {start.new_name[0]} under {start.new_name[1]}: a new run of that name)")
+        self.console.print("meters: " + ", ".join(f"{c}={v['method']}" for c, v in start.meters.items()))
+        if start.window_raised is not None:
+            setting_s, floor_s, meter = start.window_raised
+            self.console.print(f"window minimum raised from {setting_s:g} s to {floor_s:g} s (meter {meter} needs it)")
+        if start.mismatches:
+            self.console.print("[yellow]hardware mismatch forced:[/] " + "; ".join(start.mismatches))
+        for note in start.warnings:
+            self.warning(note)
+
+    def grid(self, total: int, eta: Eta) -> RunProgress:
+        """The progress over the grid's ``total`` cells (a context manager), with the time left from ``eta``."""
+        return RunProgress(self.console, total, eta, enabled=self.progress)
+
+
+@dataclass(frozen=True)
+class SessionStart:
+    """What the header of a session says (``RunReporter.started``).
+
+    ``cells``/``skipped``: the grid's cells and those already done; ``beside``: the id of a complete run with the same
+    settings this new one starts beside; ``new_name``: (run id, reports folder) of a ``--run-id`` that names no
+    stored run; ``meters``: the results' ``meters.components``; ``window_raised``: (the setting, the meters' floor,
+    the meter) when a meter raised the window minimum [s]; ``mismatches``: hardware mismatches forced; ``warnings``:
+    the run's warnings so far; ``repairing``: the cells a ``--redo-flagged`` session runs again."""
+
+    run_id: str
+    profile: str
+    suite: str
+    cells: int
+    skipped: int
+    resumed: bool
+    meters: dict[str, Any]
+    beside: str | None = None
+    new_name: tuple[str, str] | None = None
+    window_raised: tuple[float, float, str] | None = None
+    mismatches: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    repairing: int = 0
+
+
+#: Short names of the conditions a flag reports (``bench.validation``'s wording), for the end of a run.
+FLAG_KINDS: tuple[tuple[str, str], ...] = (
+    ("other processes used", "other processes on the CPU"),
+    ("other process(es) on a metered GPU", "other processes on a metered GPU"),
+    (" throttled (", "GPU throttling"),
+    (" C at the window's ", "GPU temperature out of range"),
+)
+
+
+def flag_kind(reason: str) -> str:
+    """A flag's reason, short (``other processes on the CPU``); an unknown one up to its first colon."""
+    for marker, kind in FLAG_KINDS:
+        if marker in reason:
+            return kind
+    return reason.split(":", 1)[0][:60]
+
+
+@dataclass(frozen=True)
+class Attention:
+    """What a finished run's cells need: ``failed`` (an error), ``invalid`` (an implausible reading), ``flagged`` (a
+    condition of the machine: kept out of the means) cell counts, the flags' kinds with how many cells each
+    (``flag_kind``), and whether another process's CPU share is among them (``--max-other-cpu-share`` accepts it)."""
+
+    failed: int
+    invalid: int
+    flagged: int
+    kinds: dict[str, int]
+    cpu_share: bool
+
+    @classmethod
+    def of(cls, document: ResultDocument) -> Attention:
+        """The attention ``document``'s cells need."""
+        kinds: Counter[str] = Counter()
+        flagged = [c for c in document.cells if c.status == "ok" and c.flags]
+        for cell in flagged:
+            kinds.update({flag_kind(r) for r in cell.flags})  # a cell counts once per kind
+        return cls(
+            failed=sum(c.status == "failed" for c in document.cells),
+            invalid=sum(1 for c in document.cells if c.validity),
+            flagged=len(flagged),
+            kinds=dict(kinds),
+            cpu_share=any("other processes used" in r for c in flagged for r in c.flags),
+        )
+
+    @property
+    def redo(self) -> int:
+        """Cells ``--redo-flagged`` would run again."""
+        return self.failed + self.invalid + self.flagged
+
+    def lines(self, redo_command: str) -> list[str]:
+        """What the end of a run says about them (rich markup): how many were flagged and why, and the command that
+        redoes every cell that failed, was flagged or is invalid; nothing when no cell needs it."""
+        out = []
+        if self.flagged:
+            why = ", ".join(f"{kind} ({n})" for kind, n in self.kinds.items())
+            out.append(
+                f"[yellow]{self.flagged} cell(s) flagged[/] (their energy is kept out of the means): {escape(why)}"
+            )
+        if self.redo:
+            out.append(f"redo them in place: {escape(redo_command)}")
+        if self.cpu_share:
+            out.append(
+                "(on a machine that is never quiet, accept the others' share instead with --max-other-cpu-share)"
+            )
+        return out

@@ -21,9 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = dict(repetitions=1, min_window_s=0.2, idle_baseline_s=0.1, codecarbon=False)
 
 
-def _request(out: Path, **kw: object) -> SlurmRequest:
-    base: dict[str, object] = {"profile": "cpu", "suite": "smoke", "output": out, "mode": "host", **TINY}
-    return SlurmRequest(**{**base, **kw})  # type: ignore[arg-type]
+def _request(out: Path, profile: str = "cpu", suite: str = "smoke", **run: object) -> SlurmRequest:
+    """``bench slurm --host`` of ``suite`` with the tiny windows; ``run``: more of the run's request fields."""
+    return SlurmRequest(profile=profile, output=out, mode="host", run={"suite_name": suite, **TINY, **run})
 
 
 def _run_task(out: Path, model: str, **kw: object) -> None:
@@ -242,13 +242,13 @@ def test_a_relative_data_path_is_the_same_in_manifest_script_and_part(
 def test_gpus_and_nodes_are_settings_only_when_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Defaults leave the settings (and their hash) as before; a part run on another allocation is refused."""
     from bench.meters import build_meter_set
-    from bench.runner import effective_suite, run_settings
+    from bench.runner import resolve_plan
 
     request = RunRequest(profile=load_profile("cpu"), suite_name="smoke")
-    plain = run_settings(request, effective_suite(request))
+    plain = resolve_plan(request).settings
     assert "gpus" not in plain and "nodes" not in plain
     request.gpus, request.nodes = 2, 3
-    assert run_settings(request, effective_suite(request)) == {**plain, "gpus": 2, "nodes": 3}
+    assert resolve_plan(request).settings == {**plain, "gpus": 2, "nodes": 3}
 
     def fake_connect(local: object, meter_kwargs: dict, *, expected_nodes: int) -> multinode.NodesMeterSet:
         return multinode.NodesMeterSet(local, "head", {"worker": build_meter_set(**meter_kwargs)})

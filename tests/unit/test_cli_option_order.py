@@ -89,13 +89,11 @@ def test_grid_intensity_price_and_currency_from_the_command_line() -> None:
 
 
 def test_the_resume_command_gives_the_grid_options_again() -> None:
-    from bench.cli import _with_measurement
     from bench.config import load_profile
     from bench.run.loop import resume_command
     from bench.run.request import RunRequest
 
-    profile = _with_measurement(load_profile("cpu"), grid_intensity_gco2e_per_kwh=120.0, price_per_kwh=0.3)
-    options = {"grid_intensity_gco2e_per_kwh": "--grid-intensity", "price_per_kwh": "--price-per-kwh"}
-    line = resume_command(RunRequest(profile=profile, grid_options=options), "r1")
+    request = RunRequest(profile=load_profile("cpu"), grid_intensity_gco2e_per_kwh=120.0, price_per_kwh=0.3)
+    line = resume_command(request, "r1")
     assert line.endswith("run --grid-intensity 120 --price-per-kwh 0.3 --run-id r1")
     assert "--grid" not in resume_command(RunRequest(profile=load_profile("cpu")), "r1")

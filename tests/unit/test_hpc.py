@@ -106,7 +106,9 @@ def test_gpu_scripts_in_apptainer_one_per_shape(tmp_path: Path) -> None:
         '"qwen-72b"]\nrepetitions = 3\n',
     )
     prepared = prepare(
-        SlurmRequest(profile=str(profile), suite="mix", output=tmp_path / "out", image="/images/bench-h100.sif")
+        SlurmRequest(
+            profile=str(profile), run={"suite_name": "mix"}, output=tmp_path / "out", image="/images/bench-h100.sif"
+        )
     )
     shapes = {p.name: [t.model for t in tasks] for p, tasks in prepared.scripts}
     assert shapes == {
@@ -133,7 +135,9 @@ def test_gpu_scripts_in_apptainer_one_per_shape(tmp_path: Path) -> None:
 
 def test_host_mode_uses_the_venv(tmp_path: Path) -> None:
     prepared = prepare(
-        SlurmRequest(profile="cpu", suite="smoke", output=tmp_path / "o", mode="host", venv=Path("/opt/venv"))
+        SlurmRequest(
+            profile="cpu", run={"suite_name": "smoke"}, output=tmp_path / "o", mode="host", venv=Path("/opt/venv")
+        )
     )
     ((script, _),) = prepared.scripts
     text = script.read_text()
@@ -149,7 +153,7 @@ def test_multi_node_script_starts_ray_and_runs_pipeline_parallel(tmp_path: Path)
         '\n[suites.mn]\ndatasets = ["news"]\nmodels = ["llama-3.1-70b@1x2", "llama-3.1-70b@2x1"]\nrepetitions = 10\n',
         replace=("max_nodes = 2\n", "max_nodes = 2\nray_port = 6380\n"),
     )
-    prepared = prepare(SlurmRequest(profile=str(profile), suite="mn", output=tmp_path / "o", mode="host"))
+    prepared = prepare(SlurmRequest(profile=str(profile), run={"suite_name": "mn"}, output=tmp_path / "o", mode="host"))
     text = (tmp_path / "o" / "slurm" / "array-2x1.sbatch").read_text()
     assert "#SBATCH --nodes=2\n" in text and "#SBATCH --gres=gpu:1\n" in text
     assert 'srun --overlap --nodes=1 --ntasks=1 -w "$BENCH_HEAD"' in text
@@ -399,12 +403,14 @@ def test_the_default_sif_is_the_one_make_sif_writes_in_the_current_folder(
     from bench.containers.apptainer import default_sif_path
 
     monkeypatch.chdir(tmp_path)
-    prepared = prepare(SlurmRequest(profile="cpu", suite="smoke", output=Path("out")))
+    prepared = prepare(SlurmRequest(profile="cpu", run={"suite_name": "smoke"}, output=Path("out")))
     sif = str(tmp_path / default_sif_path("cpu"))
     assert prepared.manifest["image"] == sif and sif.endswith("/bench-cpu.sif")
     ((script, _),) = prepared.scripts
     assert f" {sif} bench run " in script.read_text()
-    relative = prepare(SlurmRequest(profile="cpu", suite="smoke", output=Path("out2"), image="imgs/x.sif"))
+    relative = prepare(
+        SlurmRequest(profile="cpu", run={"suite_name": "smoke"}, output=Path("out2"), image="imgs/x.sif")
+    )
     assert relative.manifest["image"] == str(tmp_path / "imgs" / "x.sif")  # --image still wins, made absolute
 
 
@@ -446,12 +452,15 @@ def test_own_data_ships_to_apptainer_tasks_with_its_files_bound(tmp_path: Path) 
             profile="cpu",
             output=tmp_path / "o",
             image="/images/bench-cpu.sif",
-            datasets=[str(data)],
-            models=["linear-bow", f"clf:{folder}"],
-            text_column="review",
-            label_column="stars",
-            label_names={"0": "neg", "1": "pos"},
-            truncate=True,
+            run={
+                "suite_given": False,
+                "datasets": [str(data)],
+                "models": ["linear-bow", f"clf:{folder}"],
+                "text_column": "review",
+                "label_column": "stars",
+                "label_names": {"0": "neg", "1": "pos"},
+                "truncate": True,
+            },
         )
     )
     assert prepared.manifest["suite_name"] == "adhoc" and prepared.manifest["overrides"]["suite_given"] is False
@@ -471,7 +480,12 @@ def test_an_adhoc_slurm_run_is_checked_before_any_job_is_written(tmp_path: Path)
     bad.write_text("text,label\n" + "".join(f"word{i} other{i},a\n" for i in range(100)))  # a single class
     with pytest.raises(DataError, match=r"one\.csv.*class"):
         prepare(
-            SlurmRequest(profile="cpu", output=tmp_path / "o", mode="host", datasets=[str(bad)], models=["linear-bow"])
+            SlurmRequest(
+                profile="cpu",
+                output=tmp_path / "o",
+                mode="host",
+                run={"suite_given": False, "datasets": [str(bad)], "models": ["linear-bow"]},
+            )
         )
     assert not (tmp_path / "o").exists()
     good = tmp_path / "two.csv"
@@ -482,8 +496,7 @@ def test_an_adhoc_slurm_run_is_checked_before_any_job_is_written(tmp_path: Path)
                 profile="cpu",
                 output=tmp_path / "o",
                 mode="host",
-                datasets=[str(good)],
-                models=[f"clf:{tmp_path}/nothere"],
+                run={"suite_given": False, "datasets": [str(good)], "models": [f"clf:{tmp_path}/nothere"]},
             )
         )
     assert not (tmp_path / "o").exists()
@@ -507,13 +520,21 @@ def test_model_store_is_recorded_bound_read_only_and_passed_to_every_task(
     apptainer, run_args = text.split(" bench run ", 1)[0].rsplit("\n", 1)[-1], text.split(" bench run ", 1)[1]
     assert f"--bind {store.resolve()}:{store.resolve()}:ro" in apptainer
     assert f"--model-store {store.resolve()}" in run_args.splitlines()[0]
-    host = prepare(SlurmRequest(profile="cpu", suite="smoke", output=tmp_path / "h", mode="host", model_store=store))
+    host = prepare(
+        SlurmRequest(profile="cpu", run={"suite_name": "smoke"}, output=tmp_path / "h", mode="host", model_store=store)
+    )
     host_text = host.scripts[0][0].read_text()
     assert f"--model-store {store.resolve()}" in host_text and "--bind" not in host_text
     # without the option: nothing bound, nothing passed, recorded as None
-    plain = prepare(SlurmRequest(profile="cpu", suite="smoke", output=tmp_path / "p", image="/images/b.sif"))
+    plain = prepare(
+        SlurmRequest(profile="cpu", run={"suite_name": "smoke"}, output=tmp_path / "p", image="/images/b.sif")
+    )
     assert plain.manifest["model_store"] is None and "--model-store" not in plain.scripts[0][0].read_text()
     # a folder that is not there is refused before anything is written
     with pytest.raises(ConfigError, match=r"--model-store .*no such folder"):
-        prepare(SlurmRequest(profile="cpu", suite="smoke", output=tmp_path / "x", model_store=tmp_path / "nothere"))
+        prepare(
+            SlurmRequest(
+                profile="cpu", run={"suite_name": "smoke"}, output=tmp_path / "x", model_store=tmp_path / "nothere"
+            )
+        )
     assert not (tmp_path / "x").exists()

@@ -1,4 +1,4 @@
-"""What a run is before it runs (bench.run.plan): the suite after overrides and the files given for its data sets."""
+"""What a run is before it runs (bench.run.resolve): the suite after overrides and the files given for its data sets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 
 from bench.config import load_profile
 from bench.errors import ConfigError
-from bench.run.plan import RunRequest, effective_suite
+from bench.run.request import RunRequest
+from bench.run.resolve import effective_suite
 
 
 def test_a_data_file_for_a_data_set_the_run_does_not_have_is_refused() -> None:

@@ -11,7 +11,9 @@ from bench.catalog.models import get_model_spec, serving_label, split_serving, w
 from bench.config import load_profile
 from bench.errors import ConfigError
 from bench.run.models import check_serving, llm_setup
-from bench.run.plan import RunRequest, effective_suite, run_settings, settings_sha256
+from bench.run.plan import settings_sha256
+from bench.run.request import RunRequest
+from bench.run.resolve import effective_suite, resolve_plan
 
 pytest.importorskip("transformers")
 
@@ -72,8 +74,8 @@ def test_cli_options_make_each_llm_a_configured_row_of_its_own_and_change_the_ha
     assert suite.models[:6] == effective_suite(plain).models[:6]  # traditional models keep their names
     llms = {m: n for m, n in suite.model_repetitions.items() if m.startswith("smollm2")}
     assert llms == {"smollm2-135m[serving=scoring,batch_size=8]": 1}
-    hash_plain = settings_sha256(profile, run_settings(plain, effective_suite(plain)))
-    assert settings_sha256(profile, run_settings(scored, suite)) != hash_plain
+    hash_plain = resolve_plan(plain).settings_sha256
+    assert resolve_plan(scored).settings_sha256 != hash_plain
 
 
 def test_a_suite_model_can_be_narrowed_to_under_a_configuration() -> None:
@@ -129,10 +131,10 @@ def test_max_batch_size_is_a_limit_left_out_of_the_settings_hash(tmp_path: Path)
     assert raised.model_dump(mode="json")["llm"]["max_batch_size"] == 128  # recorded in the results' profile
     for name in ("plain", "raised"):
         profile = plain if name == "plain" else raised
-        settings = run_settings(RunRequest(profile=profile, suite_name="default"), profile.suite("default"))
+        settings = resolve_plan(RunRequest(profile=profile, suite_name="default")).settings
         assert "max_batch_size" not in settings["llm"], name
     request = RunRequest(profile=plain, suite_name="default")
-    settings = run_settings(request, effective_suite(request))
+    settings = resolve_plan(request).settings
     assert settings_sha256(raised, settings) == settings_sha256(plain, settings)
     smaller = plain.model_copy(update={"llm": plain.llm.model_copy(update={"batch_size": 8})})
     assert settings_sha256(smaller, settings) != settings_sha256(plain, settings)  # what a cell runs with is hashed
