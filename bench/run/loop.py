@@ -20,16 +20,17 @@ from typing import Any
 from bench.derived import grid_record
 from bench.errors import BenchError, ConfigError
 from bench.fsutil import now_iso
-from bench.results import Cell, IdleBaseline, Repair, ResultDocument, write_results
+from bench.results import Cell, IdleBaseline, Repair, ResultDocument, idle_power_for, write_results
 from bench.run import cell as cells
 from bench.run import models
 from bench.run import plan as planning
+from bench.run.document import open_document
 from bench.run.options import measurement_options, resume_command
 from bench.run.plan import GridKey
 from bench.run.progress import Eta, RunReporter, SessionStart
 from bench.run.request import RunRequest
 from bench.run.resolve import RunPlan, resolve_plan
-from bench.run.session import Session, host_placement_gpus, idle_power_for, sigterm_as_interrupt
+from bench.run.session import Session, host_placement_gpus, sigterm_as_interrupt
 from bench.validation import Expectations, idle_others_warnings, others_problems
 
 
@@ -136,7 +137,7 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
     try:
         runs = list(planning.stored_runs(plan.request.reports_dir))
         record = planning.session_record(plan.checks.machine, software_manifest())
-        results_path, document, resumed = planning.open_document(plan, record, runs)
+        results_path, document, resumed = open_document(plan, record, runs)
         if resumed:
             models.check_user_model_pins(document.models, plan.models)
     except BaseException:

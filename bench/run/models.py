@@ -92,7 +92,7 @@ def llm_revision(spec: Any) -> str | None:
     if is_user_model(spec.name):  # hf:ORG/NAME[@REV] or hf:/folder: its own revision, or the cached snapshot's
         if Path(model).is_dir():
             return spec.params.get("revision")
-        from bench.backends.hf_classifier import resolve_user_model
+        from bench.catalog.resolve import resolve_user_model
 
         return resolve_user_model(model, spec.params.get("revision"), option="hf")[1]["revision"]
     if model.startswith("package:"):
@@ -116,7 +116,8 @@ def check_classifier_labels(spec: Any, label_names_by_dataset: dict[str, list[st
     """Before the grid: a ``clf:`` model's labels (its config's ``id2label``) must each match a label of every data
     set of the run, by name or through ``label_map``; ConfigError listing both sides otherwise. Also refuses a Hub
     model that is not in the local cache, saying how to pin and fetch it."""
-    from bench.backends.hf_classifier import check_labels, read_id2label, resolve_user_model
+    from bench.backends.hf_classifier import check_labels, read_id2label
+    from bench.catalog.resolve import resolve_user_model
 
     path, _ = resolve_user_model(str(spec.params["model"]), spec.params.get("revision"))
     id2label = read_id2label(path)
@@ -181,8 +182,8 @@ def check_user_model_pins(stored_models: dict[str, Any], specs: dict[str, Any]) 
     """A resumed run's own models (``clf:``/``hf:``) must be what its earlier sessions ran: a local folder's sha256
     and a Hub model's commit as recorded. Raises ConfigError naming the model, both values and what to do; a model
     the run has not loaded yet, or that cannot be resolved now (its cells fail at load, saying why), passes."""
-    from bench.backends.hf_classifier import resolve_user_model
     from bench.catalog.models import is_user_model
+    from bench.catalog.resolve import resolve_user_model
     from bench.errors import ConfigError
 
     for name, spec in specs.items():
@@ -226,7 +227,6 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
     if spec.kind != "llm":
         return
     from bench.backends.zero_shot import PREQUANTIZED
-    from bench.run.plan import check_batch_size_limit
 
     llm = profile.llm
     dtype = spec.params.get("dtype", llm.dtype)
@@ -296,7 +296,7 @@ def check_prequantized_checkpoint(spec: Any, profile: HardwareProfile, quantizat
 
     store = os.environ.get(MODEL_STORE_ENV)
     if store:
-        from bench.catalog.fetch import store_folder
+        from bench.catalog.resolve import store_folder
 
         check_prequantized(store_folder(Path(store), model, revision), spec.name, quantization)
         return
@@ -320,3 +320,21 @@ def check_prequantized_checkpoint(spec: Any, profile: HardwareProfile, quantizat
                 f"({type(exc).__name__}: {exc})"
             ) from None
     check_prequantized(Path(cached).parent, spec.name, quantization)
+
+
+def check_batch_size_limit(batch_size: Any, profile: HardwareProfile, *, where: str) -> None:
+    """Refuse a batch size above the profile's ``[llm] max_batch_size`` (``HardwareProfile.max_batch_size``).
+
+    ``batch_size``: the value as given (None or a value that is not an integer pass: ``check_serving_value`` names
+    those); ``where`` names the entry or option in the message. Raises ConfigError naming it, the value and the
+    limit."""
+    try:
+        number = int(str(batch_size)) if batch_size is not None else None
+    except ValueError:
+        return
+    if number is not None and number > profile.max_batch_size:
+        raise ConfigError(
+            f"{where}: batch_size={number} is above the limit of profile {profile.name!r} ([llm] max_batch_size = "
+            f"{profile.max_batch_size}); allowed: 1 to {profile.max_batch_size}, or raise max_batch_size in the "
+            "profile"
+        )

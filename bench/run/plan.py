@@ -15,11 +15,10 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
-from bench import __version__
 from bench.config import DataFileSpec, HardwareProfile, MeasurementSpec, SuiteSpec
 from bench.errors import BenchError, ConfigError, DataError
 from bench.fsutil import now_iso
@@ -29,14 +28,9 @@ from bench.results import (
     ResultDocument,
     SplitRecord,
     canonical_json,
-    json_differences,
     load_results,
-    write_results,
 )
 from bench.run.request import DEFAULT_N_TEST, DEFAULT_N_TRAIN, RunRequest, override_error
-
-if TYPE_CHECKING:
-    from bench.run.resolve import RunPlan
 
 #: How many test texts a warm-up pass uses (first call costs: lazy init, caches, JIT); not measured. A setting.
 WARMUP_TEXTS = 8
@@ -105,6 +99,8 @@ def build_suite(request: RunRequest, suite: SuiteSpec, *, adhoc: bool, datasets:
                 updates["model_repetitions"] = {**suite.model_repetitions, **inherited}
         updates["models"] = chosen
     if request.serving:
+        from bench.run.models import check_batch_size_limit
+
         check_batch_size_limit(request.serving.get("batch_size"), request.profile, where="--batch-size")
         renamed = serving_overrides(updates.get("models", suite.models), request.serving)
         updates["models"] = list(dict.fromkeys(renamed.values()))
@@ -130,24 +126,6 @@ def build_suite(request: RunRequest, suite: SuiteSpec, *, adhoc: bool, datasets:
             f"{', narrowed by --dataset' if request.datasets else ''}): {', '.join(suite.datasets)}"
         )
     return suite
-
-
-def check_batch_size_limit(batch_size: Any, profile: HardwareProfile, *, where: str) -> None:
-    """Refuse a batch size above the profile's ``[llm] max_batch_size`` (``HardwareProfile.max_batch_size``).
-
-    ``batch_size``: the value as given (None or a value that is not an integer pass: ``check_serving_value`` names
-    those); ``where`` names the entry or option in the message. Raises ConfigError naming it, the value and the
-    limit."""
-    try:
-        number = int(str(batch_size)) if batch_size is not None else None
-    except ValueError:
-        return
-    if number is not None and number > profile.max_batch_size:
-        raise ConfigError(
-            f"{where}: batch_size={number} is above the limit of profile {profile.name!r} ([llm] max_batch_size = "
-            f"{profile.max_batch_size}); allowed: 1 to {profile.max_batch_size}, or raise max_batch_size in the "
-            "profile"
-        )
 
 
 def serving_overrides(models: list[str], serving: dict[str, Any]) -> dict[str, str]:
@@ -475,76 +453,6 @@ def latest_complete(runs: list[tuple[Path, ResultDocument]], profile: str, suite
         and stored_settings_sha256(doc) == settings_sha
     ]
     return max(done)[1] if done else None
-
-
-def open_document(
-    plan: RunPlan, session: dict[str, Any], runs: list[tuple[Path, ResultDocument]]
-) -> tuple[Path, ResultDocument, bool]:
-    """Resume the run asked for (or the newest unfinished compatible one among ``runs``) or start a new document,
-    with ``session`` (``session_record``) as its first session; a resumed document is returned as stored (the loop
-    adds the session when it has work). ``plan``: the run, checked (its data sets loaded). Returns (results path,
-    document, resumed).
-
-    Raises ConfigError when the run asked for was made with other settings or other data, or exists under --new."""
-    request = plan.request
-    suite, settings, settings_sha = plan.suite, plan.settings, plan.settings_sha256
-    datasets, mismatches = plan.datasets, list(plan.checks.mismatches)
-    reports_dir = request.reports_dir
-    path: Path | None = None
-    if request.run_id:
-        candidate = reports_dir / request.run_id / "results.json"
-        if candidate.exists():
-            if request.new:
-                raise ConfigError(f"--new with --run-id {request.run_id}: that run exists; pick another run id")
-            path = candidate
-    elif not request.new:
-        path = find_resumable(runs, plan.profile.name, plan.suite_name, settings_sha)
-    if path is not None:
-        doc = load_results(path)
-        if stored_settings_sha256(doc) != settings_sha:
-            names = ("now", "in the run")
-            diffs = [
-                f"profile.{d}"
-                for d in json_differences(hashed_profile(plan.profile), hashed_profile(doc.profile), names=names)
-            ]
-            diffs += [f"settings.{d}" for d in json_differences(settings, doc.settings, names=names)]
-            shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
-            raise ConfigError(
-                f"{path}: this run was made with other settings, so its cells cannot be mixed with new ones "
-                f"({shown or 'the settings hash differs'}). Resume it with `--run-id {doc.run_id}` and no other "
-                "options, or start a fresh run with another --run-id."
-            )
-        for name, prepared in datasets.items():
-            old = doc.datasets.get(name)
-            if old is not None and not old.same_data(prepared.record):
-                raise ConfigError(
-                    f"{path}: data set {name!r} or its splits changed since this run started; use --new for a fresh run"
-                )
-        return path, doc, True
-    run_id = request.run_id or _new_run_id(plan.profile.name, plan.suite_name)
-    path = reports_dir / run_id / "results.json"
-    now = session["started_at"]
-    doc = ResultDocument(
-        run_id=run_id,
-        status="running",
-        created_at=now,
-        updated_at=now,
-        kit_version=__version__,
-        profile=plan.profile.model_dump(mode="json"),
-        suite_name=plan.suite_name,
-        suite=suite.model_dump(mode="json"),
-        settings=settings,
-        settings_sha256=settings_sha,
-        hardware_mismatch=mismatches,
-        forced=bool(mismatches and request.force),
-        environment={"machine": session["machine"], "software": session["software"], "sessions": [session]},
-        meters={},
-        datasets={n: p.record for n, p in datasets.items()},
-        models={},
-        cells=[],
-    )
-    write_results(doc, path)
-    return path, doc, False
 
 
 def session_record(machine: Any, software: dict[str, Any]) -> dict[str, Any]:

@@ -11,24 +11,31 @@ unverified entries are named.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any
 
 from bench.data.checks import check_vocabulary, leakage_warnings
 from bench.run import models
 from bench.run import plan as planning
 
-if TYPE_CHECKING:
-    from bench.run.resolve import RunPlan
 
-
-def check_inputs(plan: RunPlan) -> tuple[dict[str, planning.PreparedDataset], list[str]]:
-    """The inputs of a resolved ``plan`` (``bench.run.resolve.resolve_plan`` calls this once): (the prepared data
-    sets by name, warnings for the results). Raises DataError / ConfigError naming the file, row, column, model or
-    label at fault and how to fix it."""
-    profile, suite, model_specs = plan.profile, plan.suite, plan.models
+def check_inputs(
+    profile: Any,
+    suite: Any,
+    model_specs: Mapping[str, Any],
+    *,
+    data_paths: Mapping[str, str],
+    data_files: Mapping[str, Any],
+    label_map: Mapping[str, str],
+    nodes: int,
+) -> tuple[dict[str, planning.PreparedDataset], list[str]]:
+    """The inputs of a plan being resolved (``bench.run.resolve.resolve_plan`` calls this once, with its profile,
+    suite, model specs by name, ``--data`` paths, data files by name, ``--label-map`` and node count): (the prepared
+    data sets by name, warnings for the results). Raises DataError / ConfigError naming the file, row, column, model
+    or label at fault and how to fix it."""
     for spec in model_specs.values():
         models.check_serving(spec, profile)  # a configuration this profile cannot serve
-    datasets = planning.prepare_datasets(suite, plan.request.data_paths, dict(plan.data_files))
+    datasets = planning.prepare_datasets(suite, dict(data_paths), dict(data_files))
     notes = [note for prepared in datasets.values() for note in prepared.notes]
     notes += planning.lock_warnings(suite)  # an unverified model lock entry runs, with a warning in the results
     features = {str(spec.params.get("features")) for spec in model_specs.values() if spec.kind == "traditional"}
@@ -38,7 +45,7 @@ def check_inputs(plan: RunPlan) -> tuple[dict[str, planning.PreparedDataset], li
     labels = {name: p.record.label_names for name, p in datasets.items()}
     for spec in model_specs.values():
         if spec.kind == "classifier":  # its labels against every data set's
-            models.check_classifier_labels(spec, labels, plan.request.label_map)
+            models.check_classifier_labels(spec, labels, dict(label_map))
         elif spec.kind == "llm":  # every prompt against its context window (only the tokenizer is loaded)
-            notes += models.check_context(spec, profile, datasets, nodes=plan.request.nodes)
+            notes += models.check_context(spec, profile, datasets, nodes=nodes)
     return datasets, notes

@@ -146,7 +146,15 @@ def resolve_plan(request: RunRequest, *, machine: bool = False, inputs: InputChe
     if inputs == "all" or (inputs == "adhoc" and adhoc):
         from bench.run.preflight import check_inputs
 
-        datasets, notes = check_inputs(plan)
+        datasets, notes = check_inputs(
+            plan.profile,
+            plan.suite,
+            plan.models,
+            data_paths=plan.request.data_paths,
+            data_files=plan.data_files,
+            label_map=plan.request.label_map,
+            nodes=plan.request.nodes,
+        )
         checks = dataclasses.replace(
             checks, datasets=MappingProxyType(datasets), notes=tuple(notes), inputs_checked=True
         )
@@ -201,7 +209,7 @@ def is_adhoc(request: RunRequest) -> bool:
 def _file_value(value: str, suite: SuiteSpec) -> bool:
     """A ``--dataset`` value that names a file (``NAME=PATH`` or a path), not a catalog name or suite member."""
     from bench.catalog.datasets import DATASETS
-    from bench.data.loaders import looks_like_path
+    from bench.data.local import looks_like_path
 
     if value in suite.datasets or value in DATASETS:
         return False

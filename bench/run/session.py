@@ -20,7 +20,7 @@ from bench.errors import BenchError
 from bench.fsutil import now_iso
 from bench.meters import build_meter_set, multinode
 from bench.meters.others import OthersObserver
-from bench.results import IdleBaseline, ResultDocument, idle_power_for  # noqa: F401  (moved to the results)
+from bench.results import IdleBaseline, ResultDocument
 from bench.run.cell import other_load
 from bench.validation import drift_warnings, idle_drift
 
