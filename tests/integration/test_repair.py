@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bench.cli import main
@@ -113,6 +114,40 @@ def test_flagged_cells_exit_0_and_are_repaired_in_place(
     assert main([*shlex.split(redo)[1:], *QUIET]) == 0  # nothing left to redo: said, and the file stays
     assert "nothing to redo" in capsys.readouterr().err
     assert path.read_bytes() == unchanged
+    _submit_before_and_after(tmp_path, written, unchanged, capsys)
+
+
+def _submit_before_and_after(
+    tmp_path: Path, flagged: bytes, repaired: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The leaderboard (a real server over SQLite) takes the flagged run, its flagged cells out of the rankings, and
+    then the repaired run, which replaces it instead of counting twice."""
+    from bench.leaderboard import storage
+    from tests.leaderboard.server import running
+
+    db = tmp_path / "leaderboard.db"
+    engine = storage.make_engine(db)
+    storage.upgrade(engine)
+    token = storage.create_token(engine, "tester")
+    folder = tmp_path / "submit" / "r1"
+    folder.mkdir(parents=True)
+    with running(str(db), tmp_path / "server.log") as server:
+
+        def rows() -> list[dict[str, Any]]:
+            return httpx.get(f"{server.url}/datasets/tomatoes-offline.json", timeout=30).json()["rows"]
+
+        (folder / "results.json").write_bytes(flagged)
+        assert main(["submit", str(folder), "--to", server.url, "--token", token]) == 0
+        assert "2 cell(s) flagged" in capsys.readouterr().out
+        before = {r["model"]: r for r in rows()}
+        assert {m: r["n_flagged"] for m, r in before.items()} == {"linear-bow": 1, "xgboost-tfidf": 1}
+        (folder / "results.json").write_bytes(repaired)
+        assert main(["submit", str(folder), "--to", server.url, "--token", token]) == 0
+        assert "replaces submission(s)" in capsys.readouterr().out
+        after = {r["model"]: r for r in rows()}
+        assert {m: r["n_flagged"] for m, r in after.items()} == {"linear-bow": 0, "xgboost-tfidf": 0}
+        assert storage.count_submissions(engine) == 1
+    engine.dispose()
 
 
 def test_a_failed_cell_exits_1_and_is_redone(
