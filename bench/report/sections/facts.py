@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from bench.analysis import model_warnings
 from bench.report.format import (
     COMPONENTS,
     Column,
@@ -109,6 +110,17 @@ def warnings(doc: Any) -> list[Notice]:
         out.append(Notice("warning", f"This machine does not match the profile{forced}:", mismatch))
     for w in get(doc, "warnings", None) or []:  # document-level warnings, where the runner records them
         out.append(Notice("warning", str(w.get("message", w) if isinstance(w, dict) else w)))
+    about_models = model_warnings(doc)  # what the models predicted, computed from the cells
+    if about_models:
+        out.append(
+            Notice(
+                "warning",
+                f"{len(about_models)} model(s) predicted one class for every text of a test split that holds several "
+                "(their numbers stay in the tables; they describe the model, not the machine, so a redo does not "
+                "clear this):",
+                [w.message for w in about_models],
+            )
+        )
     failed = [c for c in cells if get(c, "status") == "failed"]
     if failed:
         items = [
