@@ -24,7 +24,7 @@ from bench.report.format import (
     pct,
     short_hash,
 )
-from bench.results import planned_cells
+from bench.results import GridRecord, planned_cells
 
 
 def head_facts(doc: Any) -> list[tuple[str, str]]:
@@ -69,10 +69,18 @@ def carbon_facts(doc: Any) -> list[tuple[str, str]]:
     energy_j, n = run_energy_j(doc)
     derived = derive(energy_j, grid)
     intensity = get(grid, "intensity_gco2e_per_kwh")
+    assumed = grid.assumed_country() if isinstance(grid, GridRecord) else None
     facts = [
         (
             "grid (for derived CO₂e)",
-            (f"{intensity:g} gCO2e/kWh, PUE {grid.pue:g}; {grid.intensity_source}")
+            (
+                (
+                    f"assumed: the average grid of {assumed}, the profile's country (no --grid-intensity given); "
+                    if assumed
+                    else ""
+                )
+                + f"{intensity:g} gCO2e/kWh, PUE {grid.pue:g}; {grid.intensity_source}"
+            )
             if intensity is not None
             else f"no carbon intensity ({grid.intensity_source})",
         )
@@ -82,7 +90,7 @@ def carbon_facts(doc: Any) -> list[tuple[str, str]]:
             (
                 "run CO₂e (derived)",
                 f"{num(derived.gco2e)} g from {num(energy_j)} J gross: one pass of each of {n} valid cell(s) x PUE x "
-                "intensity",
+                "intensity" + (f" (assumed grid: {assumed})" if assumed else ""),
             )
         )
     if derived is not None and derived.cost is not None:
