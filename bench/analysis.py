@@ -236,6 +236,98 @@ def model_rows(doc: object) -> list[ModelRow]:
     return rows
 
 
+# --- warnings about the model (not the machine) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelWarning:
+    """Something a model's predictions say about the model, computed from the document (``model_warnings``): one
+    per (data set, model) and kind, whatever the number of repetitions it concerns. Neither a flag (a condition of the
+    machine, which a redo clears) nor a validity finding (an implausible reading): the numbers are what the model
+    did, and they stay in every mean; the warning says they do not mean what they seem to.
+
+    ``kind``: ``"one-class"`` (every test text got the same class while the test split holds several).
+    ``repetitions``: the repetitions it concerns, of ``of`` ok cells whose predictions could be judged."""
+
+    kind: str
+    dataset: str
+    model: str
+    repetitions: tuple[int, ...]
+    of: int
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def model_warnings(doc: object) -> list[ModelWarning]:
+    """Warnings about what the models of a ResultDocument predicted, in suite order, one per (data set, model).
+
+    ``one-class``: an ok cell whose predictions (``Cell.predictions``, invalid answers -1 aside) are all one class
+    while its repetition's test labels (``DatasetRecord.test_labels``) hold two or more: its accuracy is that class's
+    share of the test split, whatever the model learned (a tokenizer that maps every word to one token, a script the
+    vectorizer cannot split, labels the scoring rule cannot tell apart). Cells without predictions or without test
+    labels (older documents) are not judged."""
+    cells: dict[tuple[str, str], list[Any]] = {}
+    for cell in getattr(doc, "cells", None) or []:
+        if cell.status == "ok" and cell.predictions is not None:
+            cells.setdefault((cell.dataset, cell.model), []).append(cell)
+    suite = getattr(doc, "suite", None) or {}
+    datasets = {name: i for i, name in enumerate(suite.get("datasets") or [])}
+    models = {name: i for i, name in enumerate(suite.get("models") or [])}
+    out = []
+    for dataset, model in sorted(
+        cells, key=lambda key: (datasets.get(key[0], len(datasets)), models.get(key[1], len(models)), key)
+    ):
+        record = getattr(doc, "datasets", {}).get(dataset)
+        warning = _one_class_warning(dataset, model, record, cells[(dataset, model)]) if record is not None else None
+        if warning is not None:
+            out.append(warning)
+    return out
+
+
+def _one_class_warning(dataset: str, model: str, record: Any, cells: list[Any]) -> ModelWarning | None:
+    """The ``one-class`` warning of one (data set, model) over its ok cells with predictions, or None."""
+    from bench.data.classes import repetition_ranges
+
+    names = list(record.label_names)
+    single: dict[int, int] = {}  # repetition -> the one class predicted
+    held: set[int] = set()  # how many classes those repetitions' test splits hold
+    judged = 0
+    for cell in sorted(cells, key=lambda c: c.repetition):
+        truth = record.test_labels.get(str(cell.repetition))
+        if not truth:
+            continue
+        judged += 1
+        predicted = set(cell.predictions) - {-1}
+        if len(predicted) == 1 and len(set(truth)) > 1:
+            single[cell.repetition] = next(iter(predicted))
+            held.add(len(set(truth)))
+    if not single:
+        return None
+
+    def name(label: int) -> str:
+        return repr(names[label]) if 0 <= label < len(names) else str(label)
+
+    by_class: dict[int, list[int]] = {}
+    for repetition, label in single.items():
+        by_class.setdefault(label, []).append(repetition)
+    if len(by_class) == 1:
+        what = f"class {name(next(iter(by_class)))}"
+    else:
+        each = ", ".join(f"{name(label)} in {repetition_ranges(reps)}" for label, reps in sorted(by_class.items()))
+        what = f"one class each ({each})"
+    reps = tuple(sorted(single))
+    classes = str(min(held)) if len(held) == 1 else f"{min(held)} to {max(held)}"
+    message = (
+        f"{model} on {dataset}: predicted {what} for every test text in repetition(s) {repetition_ranges(reps)} "
+        f"({len(reps)} of {judged}), while the test split holds {classes} classes: its accuracy there is that "
+        "class's share of the test split, not what the model learned. Check the model (its tokenizer files, the "
+        "label names it was given, the script of the texts)."
+    )
+    return ModelWarning("one-class", dataset, model, reps, judged, message)
+
+
 # --- Pareto front, regression, normalization (used by reports and compare) ------------------------------------------
 
 

@@ -165,11 +165,12 @@ ENERGY_COLUMNS = (
 
 
 def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
-    """The per-data-set tables, how energy was obtained, and (``warnings``) the run's warnings."""
+    """The per-data-set tables, how energy was obtained, the warnings about the models (always: computed from the
+    cells, so the run printed none of them), and (``warnings``) the run's warnings."""
     from rich.markup import escape
     from rich.table import Table
 
-    from bench.analysis import model_rows
+    from bench.analysis import model_rows, model_warnings
 
     rows = model_rows(doc)
     invalid = _invalid_rates(doc)
@@ -243,12 +244,15 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
         console.print(f"[dim]{ENERGY_COLUMNS}[/]")
     if doc.hardware_mismatch:
         console.print("[yellow]hardware mismatch (forced):[/] " + "; ".join(doc.hardware_mismatch))
+    # About the models, computed from the document: the run printed none of them (they need its cells)
+    for warning in model_warnings(doc):
+        console.print(f"[yellow]model warning:[/] {escape(warning.message)}")
     if not warnings:
         if doc.warnings:
             console.print(f"[yellow]{len(doc.warnings)} warning(s)[/] (printed above; in results.json and the report)")
         return
     for warning in doc.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     flagged = [c for c in doc.cells if c.status == "ok" and c.flags]
     if flagged:
         console.print(
@@ -319,7 +323,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     Exit 1 when any file is INVALID (unreadable, or a finding of the document's own consistency or an implausible
     reading); 0 otherwise. Flags (conditions of the machine during a window) keep a file OK: it prints how many cells
-    are flagged and each flag as a warning, with the command that redoes them."""
+    are flagged and each flag as a warning, with the command that redoes them. The run's warnings and the warnings
+    about its models (``bench.analysis.model_warnings``: one class predicted for every text) are printed as warnings
+    and change nothing of the exit status."""
+    from bench.analysis import model_warnings
     from bench.results import planned_cells
     from bench.validation import flagged_cells, split_problems, validate_file
 
@@ -356,6 +363,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             )
         for warning in getattr(doc, "warnings", []) or []:
             print(f"  warning: {warning}")
+        for model_warning in model_warnings(doc):  # what a model predicted: a warning, the file stays valid
+            print(f"  warning: {model_warning.message}")
     return worst
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -376,6 +377,33 @@ class GridRecord(_Model):
     price_source: str | None = Field(
         default=None, description="where the price came from: 'user, --price-per-kwh' or the profile's setting"
     )
+
+    def assumed_country(self) -> str | None:
+        """The country whose average grid the intensity assumes (``assumed_grid_country``), None where the intensity
+        was given (``--grid-intensity``, the profile's setting) or there is none."""
+        if self.intensity_gco2e_per_kwh is None:
+            return None
+        return assumed_grid_country(self.intensity_source, self.country_iso_code)
+
+
+#: The start of ``intensity_source`` for an intensity read from CodeCarbon's per-country table (``bench.derived``).
+TABLE_SOURCE_START = "CodeCarbon "
+_TABLE_COUNTRY = re.compile(r": (?P<name>[^:]+?) \((?P<iso>[A-Z]{3})\), [^,]* energy mix$")
+
+
+def assumed_grid_country(source: str | None, country_iso_code: str | None = None) -> str | None:
+    """Where a grid intensity is an assumption, the country it assumes: ``"Germany (DEU)"``; None otherwise.
+
+    An intensity read from CodeCarbon's table (``bench.derived.codecarbon_intensity``: the source reads ``CodeCarbon
+    <version> ...: Germany (DEU), 2023 energy mix``) is the average of the profile's ``country_iso_code`` (Germany
+    in the shipped profiles), not the machine's grid: the user gave no intensity. One given with ``--grid-intensity``
+    (``user, --grid-intensity``) or in the profile (``the profile's measurement...``) is not assumed."""
+    if not source or not source.startswith(TABLE_SOURCE_START):
+        return None
+    found = _TABLE_COUNTRY.search(source)
+    if found:
+        return f"{found['name']} ({found['iso']})"
+    return country_iso_code or "the profile's country"
 
 
 class Calibration(_Model):

@@ -21,6 +21,7 @@ Why the writes look the way they do:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import time
@@ -140,6 +141,14 @@ results = sa.Table(
     sa.Column("training_cpu_method", sa.String(80), nullable=True),
     sa.Column("training_ram_method", sa.String(80), nullable=True),
     sa.Column("training_reason", sa.Text, nullable=True),
+    # Warnings and failures (migration 0008): the label names the row's run gave its data set (JSON list; a user's file
+    # is keyed by its data, not its names, so one page can hold several namings), the warnings about the model
+    # (JSON list: one class predicted for every text, a test class absent from training; ``validate.row_warnings``)
+    # and what its failed cells failed with (``validate.failure_summary``). A model whose every cell failed is a row
+    # with ``n_ok`` 0 from this revision on.
+    sa.Column("dataset_label_names", sa.Text, nullable=True),
+    sa.Column("warnings", sa.Text, nullable=True),
+    sa.Column("failure", sa.Text, nullable=True),
     # Copies of the submission's filter columns (see the migration): the leaderboard reads one table. ``hidden``:
     # the submission is hidden or replaced (``replaced_by``): either way the row is left out of every list.
     sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -623,6 +632,27 @@ def datasets(engine: Engine) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in connection.execute(query)]
 
 
+def label_namings(engine: Engine, dataset: str) -> list[tuple[list[str] | None, int]]:
+    """The label names the visible rows of ``dataset`` were run with, and how many rows each: a user's file is keyed
+    by its data (``validate.data_key``), so one page can hold runs that named its labels differently. Most rows
+    first; None: rows stored before the leaderboard kept the names (revision 0008)."""
+    query = (
+        sa.select(results.c.dataset_label_names, sa.func.count().label("n"))
+        .where(results.c.dataset == dataset, results.c.hidden == sa.false())
+        .group_by(results.c.dataset_label_names)
+    )
+    with engine.connect() as connection:
+        found = [(r.dataset_label_names, int(r.n)) for r in connection.execute(query)]
+    out: list[tuple[list[str] | None, int]] = []
+    for text, n in sorted(found, key=lambda item: (-item[1], str(item[0]))):
+        try:
+            names = json.loads(text) if text is not None else None
+        except ValueError:
+            names = None
+        out.append(([str(v) for v in names] if isinstance(names, list) else None, n))
+    return out
+
+
 @dataclass(frozen=True)
 class Filters:
     """Leaderboard filters; None: any. ``method`` is a class (measured, estimated, mixed) or a method label."""
@@ -681,6 +711,9 @@ ROW_COLUMNS = [
     results.c.training_cpu_method,
     results.c.training_ram_method,
     results.c.training_reason,
+    results.c.dataset_label_names,
+    results.c.warnings,
+    results.c.failure,
     submissions.c.run_id,
     submissions.c.submitted_at,
     results.c.hardware_profile,

@@ -94,6 +94,9 @@ SOURCES = {
     "training_gpu_method": "results.cells[].training.energy.gpu.method",
     "training_cpu_method": "results.cells[].training.energy.cpu.method",
     "training_ram_method": "results.cells[].training.energy.ram.method",
+    "dataset_label_names": "results.datasets.<name>.label_names",
+    "warnings": "results.cells[].predictions and results.warnings",
+    "failure": "results.cells[].error",
 }
 
 log = logging.getLogger("bench.leaderboard")
@@ -437,10 +440,12 @@ def _stamp(value: str) -> str | None:
 
 
 def rows(doc: Any) -> list[dict[str, Any]]:
-    """One row per (data set, model) with at least one ok cell: the kit's own aggregates (``model_rows``), with the
+    """One row per (data set, model) with at least one cell: the kit's own aggregates (``model_rows``), with the
     run's machine index (``bench.calibration.machine_index``) and energy per text divided by it (reference units per
-    text), the derived gCO2e per 1,000 texts with the intensity and its source (``bench.derived``), and the energy
-    and duration of one training pass with their method labels (``training_columns``)."""
+    text), the derived gCO2e per 1,000 texts with the intensity and its source (``bench.derived``), the energy and
+    duration of one training pass with their method labels (``training_columns``), the warnings about the model
+    (``row_warnings``) and the error of its failed cells (``failure_summary``). A model whose every cell failed is a
+    row too (``n_ok`` 0, no numbers), so its data set's page shows it failed instead of leaving it out."""
     from bench.analysis import model_rows
     from bench.calibration import machine_index
     from bench.derived import per_1000_texts
@@ -453,14 +458,18 @@ def rows(doc: Any) -> list[dict[str, Any]]:
     for cell in doc.cells:
         if cell.status == "ok" and cell.n_test is not None:
             n_tests.setdefault((cell.dataset, cell.model), []).append(cell.n_test)
+    warnings = row_warnings(doc)
     out = []
     for row in model_rows(doc):
-        if row.n_ok == 0:
+        if row.n_ok == 0 and row.n_failed == 0:  # no cell of the pair (a complete run has them all)
             continue
         info = doc.models.get(row.model) or {}
         numbered = {c: m for c, m in row.component_methods.items() if row.component_j.get(c) is not None}
         sizes = n_tests.get((row.dataset, row.model))
         n_test = sum(sizes) / len(sizes) if sizes else None
+        training = training_columns(doc, row.dataset, row.model)
+        if row.n_ok == 0:
+            training["training_reason"] = f"every cell failed ({row.n_failed}): no training energy"
         out.append(
             {
                 **dataset_columns(doc, row.dataset),
@@ -490,10 +499,55 @@ def rows(doc: Any) -> list[dict[str, Any]]:
                 "gco2e_per_1000_texts": _gco2e(per_1000_texts(row.j_per_text, grid)),
                 "grid_intensity_gco2e_per_kwh": intensity,
                 "grid_source": grid.intensity_source if grid is not None and intensity is not None else None,
-                **training_columns(doc, row.dataset, row.model),
+                **training,
+                "warnings": json.dumps(warnings.get((row.dataset, row.model), []), ensure_ascii=False),
+                "failure": failure_summary(doc, row.dataset, row.model),
             }
         )
     return out
+
+
+def row_warnings(doc: Any) -> dict[tuple[str, str], list[str]]:
+    """Per (data set, model), the warnings its row shows: the run's warnings about its data set's classes (a test
+    class absent from training, ``bench.data.classes``: they concern every trained model of the data set) and the
+    warnings about the model's predictions (``bench.analysis.model_warnings``). Empty lists are left out."""
+    from bench.analysis import model_warnings
+    from bench.data.classes import is_absent_class_warning
+
+    out: dict[tuple[str, str], list[str]] = {}
+    for dataset in doc.suite.get("datasets", []):
+        about_data = [w for w in doc.warnings if is_absent_class_warning(w, dataset)]
+        for model in doc.suite.get("models", []):
+            if about_data:
+                out[(dataset, model)] = list(about_data)
+    for warning in model_warnings(doc):
+        out.setdefault((warning.dataset, warning.model), []).append(warning.message)
+    return out
+
+
+#: How much of a failed cell's error message a row keeps.
+FAILURE_CHARS = 300
+
+
+def failure_summary(doc: Any, dataset: str, model: str) -> str | None:
+    """What the failed cells of (``dataset``, ``model``) failed with: the most common error (type and the start of
+    its message, a NUL shown as ``\\0``) and how many of them share it; None where no cell failed."""
+    from collections import Counter
+
+    failed = [c for c in doc.cells if c.dataset == dataset and c.model == model and c.status == "failed"]
+    if not failed:
+        return None
+    errors = Counter(
+        # a NUL cannot be stored (PostgreSQL): shown as \0, so an odd message never refuses the run
+        f"{c.error.type}: {c.error.message[:FAILURE_CHARS]}".replace("\x00", "\\0") if c.error else "unknown error"
+        for c in failed
+    )
+    (error, count), others = errors.most_common(1)[0], len(errors) - 1
+    return (
+        f"{error} ({count} of {len(failed)} failed cell(s)"
+        + (f"; {others} other error(s), in the run's report" if others else "")
+        + ")"
+    )
 
 
 #: Why a row has no training energy, by the model's kind (``models.<name>.kind``) when none of its cells trained.
@@ -542,23 +596,56 @@ def training_columns(doc: Any, dataset: str, model: str) -> dict[str, Any]:
     }
 
 
+#: The parts of a local file's pin that say what was read (``bench.data.local.load_local_file``): the file's bytes
+#: and how they were read into texts and label ids. Not the label names (``--label-names`` renames the ids, the data
+#: stays), nor where the file lay or what the data set was called.
+DATA_READING_KEYS = ("file_sha256", "text_column", "label_column", "format", "delimiter", "encoding")
+
+
+def data_key(pin: dict[str, Any]) -> str | None:
+    """The sha256 hex naming a user's file on the leaderboard: over the canonical JSON of the pin's
+    ``DATA_READING_KEYS`` (the file's sha256 and how it was read), so the same texts and label ids are one data set
+    whatever label names were given; None for a pin without a file hash (then its ``content_sha256``, which covers
+    the names too, is the key)."""
+    import hashlib
+
+    from bench.results import canonical_json
+
+    if not pin.get("file_sha256"):
+        return None
+    reading = {key: pin.get(key) for key in DATA_READING_KEYS}
+    return hashlib.sha256(canonical_json(reading)).hexdigest()
+
+
 def dataset_columns(doc: Any, name: str) -> dict[str, Any]:
-    """A row's data set: a catalog name as it is; a user's own file (a local file under a name outside the catalog) as
-    ``name@<first 12 hex of its content sha256>``, so two users' ``reviews`` files are two pages, marked as user data
-    with the content hash, rows and classes. Never its texts (the results hold none)."""
+    """A row's data set: a catalog name as it is (its pin as the catalog has it); a user's own file (a local file under
+    a name outside the catalog) as ``name@<first 12 hex of its data key>`` (``data_key``: the file and how it was
+    read, not the label names), so two users' ``reviews`` files are two pages and one file run with and without
+    ``--label-names`` is one, marked as user data with the key, rows and classes. Every row keeps the label names its
+    run used (``dataset_label_names``, JSON), shown beside it. Never its texts (the results hold none)."""
     from bench.catalog.datasets import DATASETS
 
     record = doc.datasets.get(name)
     pin = (record.pin or {}) if record is not None else {}
+    names = json.dumps(list(record.label_names), ensure_ascii=False) if record is not None else None
     content = str(pin.get("content_sha256") or "")
     if name in DATASETS or record is None or pin.get("source") != "local" or not content:
-        return {"dataset": name, "dataset_source": "catalog" if name in DATASETS else None}
+        return {
+            "dataset": name,
+            "dataset_source": "catalog" if name in DATASETS else None,
+            "dataset_sha256": None,
+            "dataset_rows": None,
+            "dataset_classes": None,
+            "dataset_label_names": names,
+        }
+    key = data_key(pin) or content
     return {
-        "dataset": f"{name}@{content[:12]}",
+        "dataset": f"{name}@{key[:12]}",
         "dataset_source": "user",
-        "dataset_sha256": content,
+        "dataset_sha256": key,
         "dataset_rows": record.n_items,
         "dataset_classes": len(record.label_names),
+        "dataset_label_names": names,
     }
 
 

@@ -76,7 +76,13 @@ CSV_COLUMNS = (
     "gco2e_per_1000_texts",
     "grid_intensity_gco2e_per_kwh",
     "grid_source",
+    "grid_assumed",
+    "dataset_label_names",
+    "warnings",
+    "failure",
 )
+#: Columns computed from the stored ones when a row is shown (``row_value``); lists are JSON text in the CSV.
+COMPUTED_COLUMNS = ("training_reason", "grid_assumed", "dataset_label_names", "warnings")
 #: What a row without training energy says when it carries no reason of its own: stored before revision 0006.
 TRAINING_NOT_STORED = (
     "not stored: this row was submitted before the leaderboard kept training energy (database revision 0006)"
@@ -147,11 +153,59 @@ def training_reason(row: dict[str, Any]) -> str | None:
     return row.get("training_reason") or TRAINING_NOT_STORED
 
 
+def grid_assumed(row: dict[str, Any]) -> str | None:
+    """The country whose average grid ``row``'s derived CO2e assumes (``"Germany (DEU)"``: the run gave no grid
+    intensity, so CodeCarbon's table for the profile's country was used; ``bench.results.assumed_grid_country``);
+    None where the intensity was given or there is no CO2e."""
+    from bench.results import assumed_grid_country
+
+    if row.get("grid_intensity_gco2e_per_kwh") is None:
+        return None
+    return assumed_grid_country(row.get("grid_source"))
+
+
+def _json_list(text: Any) -> list[str] | None:
+    """A stored JSON list of strings; None where not stored (rows before revision 0008) or not a list."""
+    if not isinstance(text, str):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return [str(v) for v in value] if isinstance(value, list) else None
+
+
+def row_warnings(row: dict[str, Any]) -> list[str]:
+    """The warnings ``row`` shows (JSON list in ``results.warnings``): a model that predicted one class for every text
+    of a test split that holds several, a test class absent from training; empty where none (or not stored)."""
+    return _json_list(row.get("warnings")) or []
+
+
+def label_names(row: dict[str, Any]) -> list[str] | None:
+    """The label names ``row``'s run gave its data set; None where not stored (rows before revision 0008)."""
+    return _json_list(row.get("dataset_label_names"))
+
+
+def row_value(row: dict[str, Any], key: str) -> Any:
+    """One of ``CSV_COLUMNS`` of a row: stored, or computed (``COMPUTED_COLUMNS``)."""
+    if key == "training_reason":
+        return training_reason(row)
+    if key == "grid_assumed":
+        return grid_assumed(row)
+    if key == "dataset_label_names":
+        return label_names(row)
+    if key == "warnings":
+        return row_warnings(row) if row.get("warnings") is not None else None
+    return _finite_or_none(row.get(key))
+
+
 def row_json(row: dict[str, Any]) -> dict[str, Any]:
     """A leaderboard row for the JSON API (plain values, the submission's page as a relative link). A row without
-    training energy has ``training_energy_j_per_pass`` null and ``training_reason`` saying why (``training_reason``)."""
-    out = {k: _finite_or_none(row.get(k)) for k in CSV_COLUMNS}
-    out["training_reason"] = training_reason(row)
+    training energy has ``training_energy_j_per_pass`` null and ``training_reason`` saying why (``training_reason``);
+    ``grid_assumed`` names the country whose average grid its CO2e assumes (null: the intensity was given);
+    ``warnings`` and ``dataset_label_names`` are lists (null: stored before the leaderboard kept them); a model whose
+    every cell failed has ``n_ok`` 0, ``n_failed`` its cells and ``failure`` what they failed with."""
+    out = {k: row_value(row, k) for k in CSV_COLUMNS}
     out["submission_url"] = f"submissions/{row['submission_id']}.html"
     return out
 
@@ -166,10 +220,11 @@ def comparability_notes(rows: list[dict[str, Any]]) -> list[str]:
             f"Calibration versions differ between these entries ({', '.join(references)}): energy / index is "
             "comparable only between entries of the same reference workload, named under each value."
         )
-    missing = sum(1 for r in rows if r.get("j_per_text_per_index") is None)
-    if rows and missing and references:
+    measured = [r for r in rows if r.get("n_ok") != 0]  # a model whose every cell failed has no energy to divide
+    missing = sum(1 for r in measured if r.get("j_per_text_per_index") is None)
+    if measured and missing and references:
         notes.append(
-            f"{missing} of {len(rows)} entries have no energy / index: their run recorded no calibration (a job "
+            f"{missing} of {len(measured)} entries have no energy / index: their run recorded no calibration (a job "
             "that could not run or failed, e.g. a GPU run before the GPU reference existed, or a submission stored "
             "before the leaderboard kept the index)."
         )
@@ -180,7 +235,27 @@ def comparability_notes(rows: list[dict[str, Any]]) -> list[str]:
             "each run named (hover a value for its intensity and source)"
             + (", which differ here: it compares grids as well as models." if len(intensities) > 1 else ".")
         )
+        assumed: dict[str, int] = {}
+        for r in rows:
+            country = grid_assumed(r) if r.get("gco2e_per_1000_texts") is not None else None
+            if country:
+                assumed[country] = assumed.get(country, 0) + 1
+        if assumed:
+            notes.append(
+                "Assumed grid: "
+                + ", ".join(
+                    f"{n} entr{'y' if n == 1 else 'ies'} assume the average grid of {c}" for c, n in assumed.items()
+                )
+                + ". Their run gave no grid intensity (bench run --grid-intensity), so the CO₂e rests on the "
+                "country of the hardware profile (CodeCarbon's table), not on the machine's own grid; marked "
+                "'assumed' beside the value."
+            )
     return notes
+
+
+def failed_models(rows: list[dict[str, Any]]) -> int:
+    """How many of ``rows`` are models whose every cell failed (no numbers: shown as failed, ranked last)."""
+    return sum(1 for r in rows if r.get("n_ok") == 0)
 
 
 # --- plot -----------------------------------------------------------------------------------------------------------
@@ -247,6 +322,7 @@ def leaderboard_data(
     rows, total = storage.leaderboard(engine, dataset, filters, sort, limit=limit, offset=offset)
     return {
         "dataset": dataset,
+        "namings": storage.label_namings(engine, dataset),
         "filters": filters.active(),
         "sort": sort,
         "total": total,
@@ -268,6 +344,7 @@ def leaderboard_json(data: dict[str, Any]) -> dict[str, Any]:
         "offset": data["offset"],
         "rows": [row_json(r) for r in data["rows"]],
         "reference": list(data["reference"]),
+        "label_names": [{"names": names, "rows": n} for names, n in data["namings"]],
     }
 
 
@@ -281,7 +358,9 @@ def leaderboard_csv(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         values = []
         for key in CSV_COLUMNS:
-            value = training_reason(row) if key == "training_reason" else row.get(key)
+            value = row_value(row, key)
+            if isinstance(value, list):
+                value = json.dumps(value, ensure_ascii=False)
             if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
                 value = "'" + value
             values.append("" if value is None else value)
@@ -342,6 +421,7 @@ def leaderboard_page(engine: Any, data: dict[str, Any], *, static: bool) -> str:
         method_classes=METHOD_CLASSES,
         plot_points=PLOT_POINTS,
         comparability=comparability_notes(data["rows"]),
+        failed=failed_models(data["rows"]),
     )
 
 
@@ -364,14 +444,16 @@ def submission_json(
 ) -> dict[str, Any]:
     """The JSON body of ``submissions/<id>.json``: the submission's columns (``n_flagged`` cells left out of the
     means, ``n_repairs`` redo sessions, ``replaced_by`` the submission of its repaired run or None), ``replaces`` (the
-    earlier submissions of the same run it replaced; None where not looked up) and its rows."""
+    earlier submissions of the same run it replaced; None where not looked up) and its rows, with the computed
+    columns of ``row_value`` (warnings and label names as lists, the assumed grid's country)."""
     info = {k: v for k, v in submission.items() if k not in ("token_id", "document", "report_html")}
     if replaces is not None:
         info["replaces"] = replaces
     info["results_url"] = f"submissions/{submission['id']}/results.json"
     info["page_url"] = f"submissions/{submission['id']}.html"
     info["rows"] = [
-        {k: _finite_or_none(v) for k, v in r.items() if k not in ("id",)} | {"training_reason": training_reason(r)}
+        {k: _finite_or_none(v) for k, v in r.items() if k not in ("id",)}
+        | {k: row_value(r, k) for k in COMPUTED_COLUMNS}
         for r in rows
     ]
     return info
@@ -422,6 +504,9 @@ def _environment() -> Any:
     env = jinja_environment(TEMPLATES_DIR)  # the report's settings: every submitted string is text, never markup
     env.filters["path"] = name_path
     env.globals["training_reason"] = training_reason
+    env.globals["grid_assumed"] = grid_assumed
+    env.globals["row_warnings"] = row_warnings
+    env.globals["label_names"] = label_names
     return env
 
 

@@ -85,11 +85,13 @@ def test_page_and_csv_show_the_columns_and_the_notice(tmp_path: Path) -> None:
     assert "Calibration versions differ between these entries" in page
     assert "derived at 400 gCO2e/kWh: user, --grid-intensity" in page
     header = leaderboard_csv(data["rows"]).splitlines()[0].split(",")
-    assert header[-6:] == [
+    start = header.index("calibration_reference")
+    assert header[start : start + 7] == [
         "calibration_reference",
         "calibration_j_per_unit",
         "j_per_text_per_index",
         "gco2e_per_1000_texts",
         "grid_intensity_gco2e_per_kwh",
         "grid_source",
+        "grid_assumed",
     ]

@@ -223,7 +223,7 @@ def check_upgrade_from_0006_keeps_rows(engine: sa.engine.Engine) -> None:
     assert len(before["submissions"]) == 2 and len(before["results"]) == 2
 
     storage.upgrade(engine)
-    assert storage.current_revision(engine) == storage.head_revision() == "0007"
+    assert storage.current_revision(engine) == storage.head_revision()  # 0007, and what came after it
     after = {name: _table(engine, name) for name in ("submissions", "results")}
     for name in after:
         assert [{k: r[k] for k in before[name][0]} for r in after[name]] == before[name], name

@@ -155,3 +155,15 @@ def test_postgres_database_at_0006_upgrades_with_its_rows_kept(pg_live: Live) ->
     from tests.leaderboard.test_flags import check_upgrade_from_0006_keeps_rows
 
     check_upgrade_from_0006_keeps_rows(pg_live.engine)
+
+
+def test_postgres_database_at_0007_upgrades_with_its_rows_kept(pg_live: Live, tmp_path: Path) -> None:
+    from tests.leaderboard.test_warnings import check_upgrade_from_0007_keeps_rows
+
+    check_upgrade_from_0007_keeps_rows(pg_live.engine, tmp_path)
+
+
+def test_postgres_warnings_failed_models_and_label_names(pg_live: Live, tmp_path: Path) -> None:
+    from tests.leaderboard import test_warnings
+
+    test_warnings.check_rows_on(pg_live.engine, tmp_path)

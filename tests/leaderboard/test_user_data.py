@@ -1,5 +1,6 @@
 """Own data on the leaderboard (issue 13): an ad-hoc run of a user's file is accepted, its data set stored as
-``name@<content sha256 prefix>`` and marked as user data (hash, rows, classes), and none of its texts is sent."""
+``name@<data key prefix>`` (``validate.data_key``: the file and how it was read) and marked as user data (hash,
+rows, classes), and none of its texts is sent."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from bench.config import load_profile
 from bench.leaderboard import storage
-from bench.leaderboard.validate import prepare
+from bench.leaderboard.validate import data_key, prepare
 from bench.leaderboard.views import index_page
 from bench.results import load_results
 from bench.runner import RunRequest, run
@@ -42,7 +43,8 @@ def test_an_adhoc_run_is_accepted_as_user_data_without_its_texts(tmp_path: Path)
     assert any("duplicated rows" in w for w in doc.warnings)  # the warning names rows, not texts
 
     prepared = prepare(json.dumps({"results": json.loads(sent)}).encode())
-    content = doc.datasets["reviews"].pin["content_sha256"]
+    content = data_key(doc.datasets["reviews"].pin)  # the file and how it was read (issue 24: not the label names)
+    assert content is not None
     row = next(r for r in prepared.rows if r["dataset"].startswith("reviews@"))
     assert row["dataset"] == f"reviews@{content[:12]}" and row["dataset_source"] == "user"
     assert (row["dataset_sha256"], row["dataset_rows"], row["dataset_classes"]) == (content, 100, 2)

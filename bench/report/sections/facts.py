@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from bench.analysis import model_warnings
 from bench.report.format import (
     COMPONENTS,
     Column,
@@ -23,7 +24,7 @@ from bench.report.format import (
     pct,
     short_hash,
 )
-from bench.results import planned_cells
+from bench.results import GridRecord, planned_cells
 
 
 def head_facts(doc: Any) -> list[tuple[str, str]]:
@@ -68,10 +69,18 @@ def carbon_facts(doc: Any) -> list[tuple[str, str]]:
     energy_j, n = run_energy_j(doc)
     derived = derive(energy_j, grid)
     intensity = get(grid, "intensity_gco2e_per_kwh")
+    assumed = grid.assumed_country() if isinstance(grid, GridRecord) else None
     facts = [
         (
             "grid (for derived CO₂e)",
-            (f"{intensity:g} gCO2e/kWh, PUE {grid.pue:g}; {grid.intensity_source}")
+            (
+                (
+                    f"assumed: the average grid of {assumed}, the profile's country (no --grid-intensity given); "
+                    if assumed
+                    else ""
+                )
+                + f"{intensity:g} gCO2e/kWh, PUE {grid.pue:g}; {grid.intensity_source}"
+            )
             if intensity is not None
             else f"no carbon intensity ({grid.intensity_source})",
         )
@@ -81,7 +90,7 @@ def carbon_facts(doc: Any) -> list[tuple[str, str]]:
             (
                 "run CO₂e (derived)",
                 f"{num(derived.gco2e)} g from {num(energy_j)} J gross: one pass of each of {n} valid cell(s) x PUE x "
-                "intensity",
+                "intensity" + (f" (assumed grid: {assumed})" if assumed else ""),
             )
         )
     if derived is not None and derived.cost is not None:
@@ -109,6 +118,17 @@ def warnings(doc: Any) -> list[Notice]:
         out.append(Notice("warning", f"This machine does not match the profile{forced}:", mismatch))
     for w in get(doc, "warnings", None) or []:  # document-level warnings, where the runner records them
         out.append(Notice("warning", str(w.get("message", w) if isinstance(w, dict) else w)))
+    about_models = model_warnings(doc)  # what the models predicted, computed from the cells
+    if about_models:
+        out.append(
+            Notice(
+                "warning",
+                f"{len(about_models)} model(s) predicted one class for every text of a test split that holds several "
+                "(their numbers stay in the tables; they describe the model, not the machine, so a redo does not "
+                "clear this):",
+                [w.message for w in about_models],
+            )
+        )
     failed = [c for c in cells if get(c, "status") == "failed"]
     if failed:
         items = [
