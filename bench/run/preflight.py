@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.data.checks import check_vocabulary, leakage_warnings
+from bench.data.classes import absent_class_warnings
 from bench.run import models
 from bench.run import plan as planning
 
@@ -42,6 +43,7 @@ def check_inputs(
     for name, prepared in datasets.items():  # a data set a model cannot train on
         check_vocabulary(name, prepared.texts, prepared.record.splits, features)
         notes += leakage_warnings(name, prepared.texts, prepared.record.splits)
+        notes += absent_class_warnings(name, prepared.labels, prepared.record.splits, prepared.record.label_names)
     labels = {name: p.record.label_names for name, p in datasets.items()}
     for spec in model_specs.values():
         if spec.kind == "classifier":  # its labels against every data set's
