@@ -11,8 +11,6 @@ import argparse
 import os
 from typing import Any
 
-from bench.leaderboard.errors import LeaderboardError
-
 DB_HELP = (
     "database: an SQLite file path or a URL (postgresql://user:pw@host/db); "
     "default $BENCH_LEADERBOARD_DB or ./leaderboard.db"
@@ -20,12 +18,8 @@ DB_HELP = (
 
 
 def _engine(args: argparse.Namespace, *, migrate: bool = True) -> Any:
-    try:
-        from bench.leaderboard import storage
-    except ModuleNotFoundError as exc:
-        raise LeaderboardError(
-            f"the leaderboard needs the 'leaderboard' extra ({exc.name} is missing): pip install -e '.[leaderboard]'"
-        ) from None
+    from bench.leaderboard import storage  # a missing extra: bench.cli.main names it (bench.extras)
+
     engine = storage.make_engine(getattr(args, "db", None))
     if migrate:
         storage.upgrade(engine)

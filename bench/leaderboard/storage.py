@@ -231,9 +231,11 @@ def make_engine(db: str | os.PathLike[str] | None = None) -> Engine:
     try:
         return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     except ModuleNotFoundError as exc:  # e.g. psycopg not installed
+        from bench.extras import install_hint
+
         raise LeaderboardError(
             f"database URL {parsed.render_as_string(hide_password=True)}: driver missing ({exc.name}); "
-            "install the leaderboard extra: pip install -e '.[leaderboard]'"
+            f"{install_hint(exc.name or 'psycopg')}"
         ) from None
 
 
