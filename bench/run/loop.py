@@ -270,6 +270,13 @@ def _start_session(state: SessionState) -> None:
             mismatches=tuple(plan.checks.mismatches),
             warnings=(*earlier, *notes),
             repairing=len(state.repair.cells) if state.repair is not None else 0,
+            repetitions=plan.suite.repetitions,
+            per_model=tuple(
+                (m, plan.suite.repetitions_of(m))
+                for m in plan.suite.models
+                if plan.suite.repetitions_of(m) != plan.suite.repetitions
+            ),
+            replaced=tuple(plan.repetitions_replaced.items()),
         )
     )
 
