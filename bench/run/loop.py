@@ -163,16 +163,16 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
         if resumed:
             models.check_user_model_pins(document.models, plan.models)
         state = _session_state(plan, session, reporter, runs, record, (results_path, document, resumed), lock)
+        if isinstance(state, SessionState):
+            _start_session(state)
     except BaseException:
         session.close()
         if lock is not None:
             lock.release()
         raise
-    if isinstance(state, RunOutcome):
+    if isinstance(state, RunOutcome):  # nothing to do: the folder is let go now
         session.close()
         lock.release()
-        return state
-    _start_session(state)
     return state
 
 
