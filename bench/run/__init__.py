@@ -10,6 +10,9 @@ call; the rooms behind it:
   models with their serving, settings and their hash, and the checks done (machine, inputs); everything after reads
   the plan, ``bench.hpc`` included;
 - ``preflight``: the inputs checked before any energy is spent (data sets loaded and split, labels, prompts);
+- ``document``: the results document a run writes into (which one, chosen apart from opening it) and ``lock``: the
+  run folder held by one process at a time between the two (the holder named in a refusal, a dead holder's lock
+  taken over, another host's honoured);
 - ``plan``: the pieces the plan is made of and the run's bookkeeping: the suite after overrides, the settings and
   their hash, the data sets and their splits, which cells are left, the results document (new or resumed);
 - ``session``: this session's meters (narrowed to an LLM placement's GPUs, or spread over nodes) and idle baselines;

@@ -2,8 +2,9 @@
 
 For a profile's suite it runs the grid dataset x model x repetition, model-major (each model loaded once). A session
 runs as named phases, each a function of its own: ``prepare`` (the plan resolved once, the session's meters, the
-results document opened or resumed), ``idle_baseline`` (at the start and again at the end), ``calibration`` (the
-machine's index), ``run_grid`` (the cells) and ``finish``. What it prints goes through one ``RunReporter``.
+run folder held by this process until the run ends (``bench.run.lock``), the results document opened or resumed),
+``idle_baseline`` (at the start and again at the end), ``calibration`` (the machine's index), ``run_grid`` (the
+cells) and ``finish``. What it prints goes through one ``RunReporter``.
 
 Results are written atomically after every cell, so an interrupted run (Ctrl-C, SIGTERM) is a valid partial result
 that the next run resumes. A cell that raises is recorded as failed with its error and the grid goes on.
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from bench.derived import grid_record
 from bench.errors import BenchError, ConfigError
 from bench.fsutil import now_iso
@@ -24,7 +27,8 @@ from bench.results import Cell, IdleBaseline, Repair, ResultDocument, idle_power
 from bench.run import cell as cells
 from bench.run import models
 from bench.run import plan as planning
-from bench.run.document import open_document
+from bench.run.document import choose_document, open_document
+from bench.run.lock import RunFolderLock, check_reports_dir, hold_run_folder
 from bench.run.options import measurement_options, resume_command
 from bench.run.plan import GridKey
 from bench.run.progress import Eta, RunReporter, SessionStart
@@ -70,20 +74,24 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
         return state
     slot = _ModelSlot(state.plan, state.session)
     try:
-        with sigterm_as_interrupt():
-            idle_baseline(state, "start")
-            slot.idle = state.document.idle[-1] if state.document.idle else None
-            calibration(state)
-            run_grid(state, slot, on_cell)
+        try:
+            with sigterm_as_interrupt():
+                idle_baseline(state, "start")
+                slot.idle = state.document.idle[-1] if state.document.idle else None
+                calibration(state)
+                run_grid(state, slot, on_cell)
+                slot.close()
+                idle_baseline(state, "end")
+        except BaseException as exc:
+            interrupted(state, exc)
+            raise
+        finally:
             slot.close()
-            idle_baseline(state, "end")
-    except BaseException as exc:
-        interrupted(state, exc)
-        raise
-    finally:
-        slot.close()
-        state.session.close()
-    return finish(state)
+            state.session.close()
+        return finish(state)
+    finally:  # the run folder is let go on every way out: finished, failed, Ctrl-C or SIGTERM
+        if state.lock is not None:
+            state.lock.release()
 
 
 @dataclass
@@ -103,6 +111,8 @@ class SessionState:
     expectations: Expectations
     index: int
     repair: Repair | None = None
+    #: the run folder, held by this process from before the document was opened until ``run`` ends
+    lock: RunFolderLock | None = None
     ran: int = 0
     failed: int = 0
 
@@ -118,15 +128,19 @@ class SessionState:
 
 
 def prepare(request: RunRequest) -> SessionState | RunOutcome:
-    """Phase ``prepare``: the request resolved and checked once (``resolve_plan``), the session's meters, the results
-    document opened (new or resumed) with this session in it (and, for ``--redo-flagged``, the ``Repair`` record of
-    the cells it runs again), and the header printed. A complete run asked again, or a repair with nothing to redo,
-    returns its ``RunOutcome`` untouched (no session, the same file and content hash).
+    """Phase ``prepare``: the request resolved and checked once (``resolve_plan``), the session's meters, the run
+    folder held by this process (``bench.run.lock``), the results document opened (new or resumed) with this session
+    in it (and, for ``--redo-flagged``, the ``Repair`` record of the cells it runs again), and the header printed. A
+    complete run asked again, or a repair with nothing to redo, returns its ``RunOutcome`` untouched (no session, the
+    same file and content hash) and lets the folder go; otherwise the state holds it (``SessionState.lock``) until
+    ``run`` ends, however it ends.
 
-    Raises what ``resolve_plan`` raises (before any energy is spent), MeterError when the meters cannot be opened,
+    Raises what ``resolve_plan`` raises (before any energy is spent), ConfigError for a reports folder that cannot be
+    written, RunFolderBusy when another run holds the run folder, MeterError when the meters cannot be opened,
     ConfigError when a stored run cannot be resumed with this plan, or ``--redo-flagged`` names no stored run."""
     from bench.environment import software_manifest
 
+    check_reports_dir(request.reports_dir)  # before data sets load: a folder no run can be written to is refused now
     if request.redo_flagged:
         _check_repairable(request)
     # Every name resolved and the machine and the inputs checked before any work, so a typo fails in a second, not
@@ -134,19 +148,49 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
     plan = resolve_plan(request, machine=True, inputs="all")
     reporter = RunReporter(progress=plan.request.progress)
     session = Session(plan.profile, plan.settings, nodes=plan.request.nodes)
+    lock: RunFolderLock | None = None
     try:
         runs = list(planning.stored_runs(plan.request.reports_dir))
         record = planning.session_record(plan.checks.machine, software_manifest())
-        results_path, document, resumed = open_document(plan, record, runs)
+        choice = choose_document(plan, runs)
+        lock = hold_run_folder(choice.folder)  # before the document is read to resume, or created
+        if lock.took_over is not None:
+            reporter.line(
+                escape(f"took over the lock of run folder {choice.folder}: its holder, {lock.took_over.describe()}, ")
+                + "is no longer running"
+            )
+        results_path, document, resumed = open_document(plan, record, choice)
         if resumed:
             models.check_user_model_pins(document.models, plan.models)
+        state = _session_state(plan, session, reporter, runs, record, (results_path, document, resumed), lock)
+        if isinstance(state, SessionState):
+            _start_session(state)
     except BaseException:
         session.close()
+        if lock is not None:
+            lock.release()
         raise
+    if isinstance(state, RunOutcome):  # nothing to do: the folder is let go now
+        session.close()
+        lock.release()
+    return state
+
+
+def _session_state(
+    plan: RunPlan,
+    session: Session,
+    reporter: RunReporter,
+    runs: list[tuple[Path, ResultDocument]],
+    record: dict[str, Any],
+    opened: tuple[Path, ResultDocument, bool],
+    lock: RunFolderLock,
+) -> SessionState | RunOutcome:
+    """The session's state over the opened document (``opened``: path, document, resumed), this session added to it
+    (and the ``Repair`` record of a ``--redo-flagged`` session); a ``RunOutcome`` when there is nothing to do."""
+    results_path, document, resumed = opened
     grid = planning.grid(plan.suite)
     todo = planning.pending(plan.suite, document, redo=plan.request.redo_flagged)
     if resumed and not todo and (document.status == "complete" or plan.request.redo_flagged):
-        session.close()
         if plan.request.redo_flagged:
             reporter.nothing_to_redo(document.run_id, len(grid))
         else:
@@ -163,7 +207,7 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
             cells=planning.repaired_cells(document, todo),
         )
         document.repairs.append(repair)
-    state = SessionState(
+    return SessionState(
         plan=plan,
         session=session,
         reporter=reporter,
@@ -176,9 +220,8 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
         expectations=Expectations.from_document(document),
         index=len(document.environment.get("sessions", [])) - 1,
         repair=repair,
+        lock=lock,
     )
-    _start_session(state)
-    return state
 
 
 def _check_repairable(request: RunRequest) -> None:
@@ -227,6 +270,13 @@ def _start_session(state: SessionState) -> None:
             mismatches=tuple(plan.checks.mismatches),
             warnings=(*earlier, *notes),
             repairing=len(state.repair.cells) if state.repair is not None else 0,
+            repetitions=plan.suite.repetitions,
+            per_model=tuple(
+                (m, plan.suite.repetitions_of(m))
+                for m in plan.suite.models
+                if plan.suite.repetitions_of(m) != plan.suite.repetitions
+            ),
+            replaced=tuple(plan.repetitions_replaced.items()),
         )
     )
 

@@ -235,7 +235,8 @@ RUN_OPTIONS: list[RunOption] = [
     ),
     RunOption(
         "--repetitions",
-        "override the suite's repetitions",
+        "repetitions of every model of the run (default: the suite's, with its per-model ones, e.g. setfit's 1 in the "
+        "cpu profile's default suite)",
         field="repetitions",
         type=int,
         stored=_suite("repetitions"),

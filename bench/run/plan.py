@@ -51,6 +51,9 @@ def build_suite(request: RunRequest, suite: SuiteSpec, *, adhoc: bool, datasets:
     updates: dict[str, Any] = {}
     if request.repetitions is not None:
         updates["repetitions"] = request.repetitions
+        updates["model_repetitions"] = {}  # --repetitions applies to every model: the suite's per-model are defaults
+    if request.model_repetitions is not None:  # a stored run's, as it recorded them: its grid is kept
+        updates["model_repetitions"] = dict(request.model_repetitions)
     for attr, value in (("n_train", request.n_train), ("n_test", request.n_test)):
         if value is not None:
             updates[attr] = value
@@ -84,19 +87,10 @@ def build_suite(request: RunRequest, suite: SuiteSpec, *, adhoc: bool, datasets:
                     f"{request.profile.name!r} (it has: {', '.join(suite.models)}); a model of your own is "
                     "clf:ORG/NAME[@REV], clf:/a/folder, hf:ORG/NAME[@REV] or hf:/a/folder"
                 )
-            # a configuration the suite does not hold runs as many repetitions as the suite's entries of its model
-            # (the fewest of them), as `--serving` does: `smollm2-135m[serving=sequential]` in the cpu default suite
-            # is one pass, like its `smollm2-135m[serving=scoring]`, not the suite's 10. Recorded only where it
-            # lowers the run's repetitions, so a run with `--repetitions 1` keeps the settings (and hash) it had.
-            repetitions = updates.get("repetitions", suite.repetitions)
-            inherited: dict[str, int] = {}
-            for x in (x for x in chosen if x not in suite.models):
-                base = split_serving(x)[0]
-                own = [n for m, n in suite.model_repetitions.items() if split_serving(m)[0] == base]
-                if own and min(own) < repetitions:
-                    inherited[x] = min(own)
-            if inherited:
-                updates["model_repetitions"] = {**suite.model_repetitions, **inherited}
+            if "model_repetitions" not in updates:  # neither --repetitions nor a stored run's grid
+                inherited = inherited_repetitions(suite, chosen)
+                if inherited:
+                    updates["model_repetitions"] = {**suite.model_repetitions, **inherited}
         updates["models"] = chosen
     if request.serving:
         from bench.run.models import check_batch_size_limit
@@ -126,6 +120,32 @@ def build_suite(request: RunRequest, suite: SuiteSpec, *, adhoc: bool, datasets:
             f"{', narrowed by --dataset' if request.datasets else ''}): {', '.join(suite.datasets)}"
         )
     return suite
+
+
+def inherited_repetitions(suite: SuiteSpec, chosen: list[str]) -> dict[str, int]:
+    """The per-model repetitions the configurations among ``chosen`` that ``suite`` does not hold take from its
+    entries of their model (the fewest of them), as ``--serving`` gives them: ``smollm2-135m[serving=sequential]`` in
+    the cpu default suite is one pass, like its ``smollm2-135m[serving=scoring]``, not the suite's 10. Only where that
+    is below the suite's repetitions, so a run with ``--repetitions 1`` kept the settings (and hash) it had. Not used
+    under an explicit ``--repetitions`` (it applies to every model) nor for a stored run (its grid is recorded)."""
+    from bench.catalog.models import split_serving
+
+    inherited: dict[str, int] = {}
+    for name in (x for x in chosen if x not in suite.models):
+        base = split_serving(name)[0]
+        own = [n for m, n in suite.model_repetitions.items() if split_serving(m)[0] == base]
+        if own and min(own) < suite.repetitions:
+            inherited[name] = min(own)
+    return inherited
+
+
+def replaced_repetitions(request: RunRequest, base: SuiteSpec, suite: SuiteSpec) -> dict[str, int]:
+    """The per-model repetitions of ``base`` (the profile's suite the run starts from) that an explicit
+    ``--repetitions`` replaced in ``suite`` (the run's), model -> the base suite's count: what the run's header
+    names, so the override is never silent. Empty without ``--repetitions`` and for a stored run's grid."""
+    if request.repetitions is None or request.model_repetitions is not None:
+        return {}
+    return {m: n for m, n in base.model_repetitions.items() if m in suite.models and n != suite.repetitions_of(m)}
 
 
 def serving_overrides(models: list[str], serving: dict[str, Any]) -> dict[str, str]:

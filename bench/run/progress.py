@@ -259,6 +259,8 @@ class RunReporter:
             )
         elif start.new_name is not None:
             self.console.print(f"(no stored run {start.new_name[0]} under {start.new_name[1]}: a new run of that name)")
+        if start.repetitions_line():
+            self.console.print(escape(start.repetitions_line()))
         self.console.print("meters: " + ", ".join(f"{c}={v['method']}" for c, v in start.meters.items()))
         if start.window_raised is not None:
             setting_s, floor_s, meter = start.window_raised
@@ -281,7 +283,9 @@ class SessionStart:
     settings this new one starts beside; ``new_name``: (run id, reports folder) of a ``--run-id`` that names no
     stored run; ``meters``: the results' ``meters.components``; ``window_raised``: (the setting, the meters' floor,
     the meter) when a meter raised the window minimum [s]; ``mismatches``: hardware mismatches forced; ``warnings``:
-    the run's warnings so far; ``repairing``: the cells a ``--redo-flagged`` session runs again."""
+    the run's warnings so far; ``repairing``: the cells a ``--redo-flagged`` session runs again; ``repetitions``: the
+    suite's repetitions, ``per_model``: (model, repetitions) of the models that run another count, ``replaced``:
+    (model, the suite's own count) that an explicit ``--repetitions`` replaced."""
 
     run_id: str
     profile: str
@@ -296,6 +300,23 @@ class SessionStart:
     mismatches: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     repairing: int = 0
+    repetitions: int = 0
+    per_model: tuple[tuple[str, int], ...] = ()
+    replaced: tuple[tuple[str, int], ...] = ()
+
+    def repetitions_line(self) -> str:
+        """What the header says of the repetitions when the models do not all run the suite's, or an explicit
+        ``--repetitions`` replaced the suite's per-model ones (plain text); empty otherwise."""
+        if self.replaced:
+            own = ", ".join(f"{m} {n}" for m, n in self.replaced)
+            return (
+                f"repetitions: {self.repetitions} for every model (--repetitions {self.repetitions}, over the suite's "
+                f"own per-model repetitions: {own})"
+            )
+        if self.per_model:
+            others = ", ".join(f"{m} {n}" for m, n in self.per_model)
+            return f"repetitions: {self.repetitions} per model, except {others}"
+        return ""
 
 
 #: Short names of the conditions a flag reports (``bench.validation``'s wording), for the end of a run.

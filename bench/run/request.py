@@ -37,7 +37,12 @@ class RunRequest:
     new: bool = False
     force: bool = False
     data_paths: dict[str, str] = field(default_factory=dict)
+    #: ``--repetitions``: every model of the run runs this many, over the suite's per-model repetitions (its
+    #: ``model_repetitions``, which stay the defaults when it is not given)
     repetitions: int | None = None
+    #: per-model repetitions as a stored run recorded them: ``bench run --run-id X`` alone restores them with X's
+    #: repetitions, so X keeps the grid it was started with (None: the suite's, or none under ``repetitions``)
+    model_repetitions: dict[str, int] | None = None
     min_window_s: float | None = None
     idle_baseline_s: float | None = None
     codecarbon: bool | None = None

@@ -61,7 +61,9 @@ class RunPlan:
     ``adhoc``: whether the suite is the ad-hoc one of files and models named on the command line; ``suite``: the suite
     after overrides; ``data_files``: the files it reads, by data set name; ``models``: each model's catalog entry
     (``ModelSpec``, serving configuration included), in suite order; ``settings`` and ``settings_sha256``: what the
-    numbers mean and its hex sha256 (``bench.run.plan.settings_sha256``); ``checks``: what was checked.
+    numbers mean and its hex sha256 (``bench.run.plan.settings_sha256``); ``checks``: what was checked;
+    ``repetitions_replaced``: the suite's own per-model repetitions an explicit ``--repetitions`` replaced (model ->
+    the suite's count; ``bench.run.plan.replaced_repetitions``), which the run's header names.
     """
 
     request: RunRequest
@@ -73,6 +75,7 @@ class RunPlan:
     settings: dict[str, Any]
     settings_sha256: str
     checks: Checks = field(default_factory=Checks)
+    repetitions_replaced: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def suite_name(self) -> str:
@@ -139,6 +142,7 @@ def resolve_plan(request: RunRequest, *, machine: bool = False, inputs: InputChe
         models=MappingProxyType({name: get_model_spec(name) for name in suite.models}),
         settings=settings,
         settings_sha256=planning.settings_sha256(profile, settings),
+        repetitions_replaced=MappingProxyType(planning.replaced_repetitions(request, base, suite)),
     )
     checks = Checks()
     if machine:
@@ -323,6 +327,9 @@ def stored_request(request: RunRequest) -> RunRequest | None:
     except ValidationError as exc:
         raise override_error(f"{path}: settings.data_files", exc) from None
 
+    restored = restored_fields(request, doc)  # the options not given now, as run X recorded them
+    if "repetitions" in restored:  # with its per-model ones: the grid run X recorded, whatever the suite says now
+        restored["model_repetitions"] = dict(doc.suite.get("model_repetitions") or {})
     return dataclasses.replace(
         request,
         suite_name=doc.suite_name,
@@ -330,5 +337,5 @@ def stored_request(request: RunRequest) -> RunRequest | None:
         datasets=[d for d in doc.suite.get("datasets", []) if d not in files],
         models=list(doc.suite.get("models", [])),
         data_files=files,
-        **restored_fields(request, doc),  # the options not given now, as run X recorded them
+        **restored,
     )

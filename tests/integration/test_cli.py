@@ -114,6 +114,7 @@ def test_signal_leaves_a_valid_partial_result(tmp_path: Path, sig: signal.Signal
     doc = load_results(results)
     assert doc.status == "interrupted" and 1 <= len(doc.cells) < 80
     assert bench("validate", str(results)).returncode == 0
+    assert not (tmp_path / "sig" / ".bench-run.holder.json").exists(), "the run folder is let go on a signal too"
 
 
 def test_run_json_prints_the_stored_document_to_stdout(tmp_path: Path) -> None:

@@ -71,6 +71,7 @@ def test_a_complete_run_rerun_by_its_id_is_left_as_it_was(tmp_path: Path) -> Non
     again = run(request(tmp_path, run_id="done"))
     assert again.ran == 0 and again.skipped == 4 and again.resumed
     assert first.results_path.read_bytes() == before
+    assert not (tmp_path / "done" / ".bench-run.holder.json").exists(), "the folder is let go with nothing to do"
 
 
 def test_an_interrupted_run_says_the_command_that_resumes_it(tmp_path: Path) -> None:

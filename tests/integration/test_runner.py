@@ -363,7 +363,8 @@ def test_llm_cells_record_tokens_answers_and_serving(tmp_path: Path, monkeypatch
     # not about a quiet machine (tests/integration/test_other_processes.py is): others may use any share here.
     measurement = profile.measurement.model_copy(update={"max_other_cpu_share": 1.0})
     profile = profile.model_copy(update={"suites": {**profile.suites, "smoke": suite}, "measurement": measurement})
-    outcome = run(request(tmp_path / "reports", profile=profile, repetitions=2))
+    # the suite's repetitions (2) with its per-model ones (the LLMs 1): an explicit --repetitions would run every model
+    outcome = run(request(tmp_path / "reports", profile=profile, repetitions=None))
     doc = load_results(outcome.results_path)
     assert check_document(doc) == []
     llm_cells = [c for c in doc.cells if c.model == "tiny-llm"]
@@ -425,6 +426,36 @@ def test_model_subset_drops_per_model_repetitions_of_the_others() -> None:
     assert effective_suite(flag).repetitions_of("smollm2-135m[serving=sequential]") == 1
     with pytest.raises(ConfigError, match="not in suite 'default'"):
         effective_suite(RunRequest(profile=load_profile("cpu"), models=["qwen-7b"]))
+
+
+def test_an_explicit_repetitions_runs_every_model_and_the_header_says_what_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--repetitions 2` ran setfit once on the cpu profile (its suite's per-model 1 won without a word): here a
+    suite whose xgboost-tfidf runs once unless --repetitions says otherwise."""
+    profile = load_profile("cpu")
+    suite = profile.suites["smoke"].model_copy(update={"model_repetitions": {"xgboost-tfidf": 1}})
+    profile = profile.model_copy(update={"suites": {**profile.suites, "smoke": suite}})
+
+    own = run(request(tmp_path, profile=profile, repetitions=None, run_id="own"))  # the suite's: 2, xgboost-tfidf 1
+    assert sorted((c.model, c.repetition) for c in own.document.cells) == [
+        ("linear-bow", 0),
+        ("linear-bow", 1),
+        ("xgboost-tfidf", 0),
+    ]
+    assert "repetitions: 2 per model, except xgboost-tfidf 1" in capsys.readouterr().err
+
+    every = run(request(tmp_path, profile=profile, repetitions=2, run_id="every"))  # --repetitions 2
+    assert sorted((c.model, c.repetition) for c in every.document.cells) == [
+        ("linear-bow", 0),
+        ("linear-bow", 1),
+        ("xgboost-tfidf", 0),
+        ("xgboost-tfidf", 1),
+    ]
+    assert every.document.suite["model_repetitions"] == {} and every.failed == 0
+    err = capsys.readouterr().err
+    assert "repetitions: 2 for every model (--repetitions 2, over the suite's own per-model repetitions: " in err
+    assert "xgboost-tfidf 1)" in err
 
 
 def test_host_run_of_gpu_placements_meters_only_each_placements_gpus(

