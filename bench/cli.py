@@ -98,7 +98,10 @@ def _run_status(outcome: Any, request: Any, console: Any, *, strict: bool) -> in
         console.print(line, soft_wrap=True)  # a command is one line, never wrapped
     if outcome.failed or attention.invalid:  # the run finished but its results need attention
         return 1
-    return 1 if strict and attention.flagged else 0
+    if strict and attention.flagged:
+        console.print(f"exit 1: {attention.flagged} cell(s) flagged, and --strict asks for none")
+        return 1
+    return 0
 
 
 def _with_measurement(profile: Any, **overrides: Any) -> Any:
@@ -164,13 +167,14 @@ ENERGY_COLUMNS = (
 )
 
 
-def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
+def _print_summary(doc: Any, console: Any, *, warnings: bool = True, folder: Any = None) -> None:
     """The per-data-set tables, how energy was obtained, the warnings about the models (always: computed from the
     cells, so the run printed none of them), and (``warnings``) the run's warnings."""
     from rich.markup import escape
     from rich.table import Table
 
     from bench.analysis import model_rows, model_warnings
+    from bench.validation import redo_command
 
     rows = model_rows(doc)
     invalid = _invalid_rates(doc)
@@ -258,7 +262,7 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True) -> None:
         console.print(
             f"[yellow]{len(flagged)} cell(s) flagged[/] (other processes, throttling or a temperature out of range "
             "during the window; their energy and duration are left out of the means): redo them with "
-            f"`bench run --run-id {escape(doc.run_id)} --redo-flagged`"
+            f"`{escape(redo_command(doc, folder))}`"
         )
     for repair in doc.repairs:
         console.print(
@@ -290,7 +294,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from bench.results import load_results
 
     doc = load_results(args.run)
-    _print_summary(doc, _console())
+    _print_summary(doc, _console(), folder=args.run)
     return 0
 
 
@@ -328,7 +332,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     and change nothing of the exit status."""
     from bench.analysis import model_warnings
     from bench.results import planned_cells
-    from bench.validation import flagged_cells, split_problems, validate_file
+    from bench.validation import flagged_cells, redo_command, split_problems, validate_file
 
     worst = 0
     for path in args.files:
@@ -357,10 +361,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for p in flags:
             print(f"  warning: {p}")
         if flagged and not invalid:
-            print(
-                f"  {len(flagged)} cell(s) flagged: redo them in place with `bench run --run-id {doc.run_id} "
-                "--redo-flagged`"
-            )
+            print(f"  {len(flagged)} cell(s) flagged: redo them in place with `{redo_command(doc, path)}`")
         for warning in getattr(doc, "warnings", []) or []:
             print(f"  warning: {warning}")
         for model_warning in model_warnings(doc):  # what a model predicted: a warning, the file stays valid

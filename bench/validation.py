@@ -318,6 +318,28 @@ def cell_flags(cell: Cell, expect: Expectations) -> list[str]:
     return flags
 
 
+def redo_command(doc: Any, folder: Path | str | None = None) -> str:
+    """The ``bench run`` line that repairs run ``doc`` in place (``--redo-flagged``): its profile when not the
+    default ``cpu``, the reports folder that holds ``folder`` (the run's folder or its results.json, named after the
+    run as ``bench run`` names it) when not ``reports``, and its run id; ``--run-id`` alone restores the rest of what
+    the run recorded (``bench.run.options.restored_fields``). ``doc``: a ResultDocument or its dict."""
+    import shlex
+
+    def get(key: str) -> Any:
+        return doc.get(key) if isinstance(doc, dict) else getattr(doc, key, None)
+
+    profile = get("profile")
+    profile_name = profile.get("name") if isinstance(profile, dict) else None
+    words = ["bench", "run"]
+    if profile_name and profile_name != "cpu":
+        words += ["--profile", str(profile_name)]
+    if folder is not None:
+        run_folder = Path(folder).parent if Path(folder).name == "results.json" else Path(folder)
+        if run_folder.name == str(get("run_id")) and run_folder.parent != Path("reports"):
+            words += ["--reports-dir", str(run_folder.parent)]
+    return shlex.join([*words, "--run-id", str(get("run_id") or "RUN"), "--redo-flagged"])
+
+
 def redo_reasons(cell: Cell) -> list[str]:
     """Why ``--redo-flagged`` runs ``cell`` again (empty: it stays): its error when it failed, its flags, and its
     stored validity reasons (implausible readings)."""

@@ -40,10 +40,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
             + ": the earlier document(s) of this run, kept and counted nowhere"
         )
     if receipt.flagged_cells:
+        from bench.results import load_results
+        from bench.validation import redo_command
+
         print(
             f"{receipt.flagged_cells} cell(s) flagged (other processes, throttling or temperature): accepted, left "
-            f"out of the leaderboard's means; redo them with `bench run --run-id {receipt.run_id or 'RUN'} "
-            "--redo-flagged` and submit the run again (it replaces this submission)"
+            f"out of the leaderboard's means; redo them with `{redo_command(load_results(args.run), args.run)}` "
+            "and submit the run again (it replaces this submission)"
         )
     return 0
 

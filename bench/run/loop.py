@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from rich.markup import escape
 from bench.derived import grid_record
 from bench.errors import BenchError, ConfigError
 from bench.fsutil import now_iso
-from bench.results import Cell, IdleBaseline, Repair, ResultDocument, idle_power_for, write_results
+from bench.results import Cell, IdleBaseline, Repair, RepairedCell, ResultDocument, idle_power_for, write_results
 from bench.run import cell as cells
 from bench.run import models
 from bench.run import plan as planning
@@ -111,6 +111,10 @@ class SessionState:
     expectations: Expectations
     index: int
     repair: Repair | None = None
+    #: the stored cells a ``--redo-flagged`` session runs again, by key, with what they were and why
+    redo: dict[tuple[str, str, int], RepairedCell] = field(default_factory=dict)
+    #: the document's status when the session opened it (a repair interrupted keeps a complete grid complete)
+    status_before: str = "running"
     #: the run folder, held by this process from before the document was opened until ``run`` ends
     lock: RunFolderLock | None = None
     ran: int = 0
@@ -196,16 +200,15 @@ def _session_state(
         else:
             reporter.nothing_to_do(document.run_id, len(grid))
         return RunOutcome(results_path, document.run_id, True, 0, len(grid), 0, document)
+    status_before = document.status
     if resumed:
         document.status = "running"
         document.environment.setdefault("sessions", []).append(record)
-    repair = None
-    if plan.request.redo_flagged:  # which cells this session runs again, what they were and why, from its start
-        repair = Repair(
-            session=len(document.environment["sessions"]) - 1,
-            started_at=record["started_at"],
-            cells=planning.repaired_cells(document, todo),
-        )
+    repair, redo = None, {}
+    if plan.request.redo_flagged:  # which stored cells this session runs again, what they were and why
+        redo = {(c.dataset, c.model, c.repetition): c for c in planning.repaired_cells(document, todo)}
+    if redo:  # the record lists each cell as it is redone (an interrupted repair lists only what ran)
+        repair = Repair(session=len(document.environment["sessions"]) - 1, started_at=record["started_at"])
         document.repairs.append(repair)
     return SessionState(
         plan=plan,
@@ -220,6 +223,8 @@ def _session_state(
         expectations=Expectations.from_document(document),
         index=len(document.environment.get("sessions", [])) - 1,
         repair=repair,
+        redo=redo,
+        status_before=status_before,
         lock=lock,
     )
 
@@ -269,7 +274,7 @@ def _start_session(state: SessionState) -> None:
             window_raised=(window_s, floor_s, state.session.meter_set.min_window_by()) if floor_s > window_s else None,
             mismatches=tuple(plan.checks.mismatches),
             warnings=(*earlier, *notes),
-            repairing=len(state.repair.cells) if state.repair is not None else 0,
+            repairing=len(state.redo),
             repetitions=plan.suite.repetitions,
             per_model=tuple(
                 (m, plan.suite.repetitions_of(m))
@@ -341,6 +346,8 @@ def run_grid(state: SessionState, slot: _ModelSlot, on_cell: Callable[[Cell], No
             cell_started = time.perf_counter()
             cell = slot.run_cell(plan.datasets[dataset_name], dataset_name, rep, plan.settings, state.expectations)
             document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
+            if state.repair is not None and cell.key in state.redo:
+                state.repair.cells.append(state.redo[cell.key])
             state.save()
             state.ran += 1
             state.failed += cell.status == "failed"
@@ -353,12 +360,20 @@ def interrupted(state: SessionState, exc: BaseException) -> None:
     """Ctrl-C, SIGTERM or an error outside a cell (a meter, the disk): the cells so far are kept, the document marked
     ``interrupted`` (resumable). Raises RunInterrupted, with the command that resumes the run, for Ctrl-C and
     SIGTERM; returns for any other error (the caller re-raises it)."""
-    state.document.status = "interrupted"
+    document = state.document
+    if state.repair is not None and not state.repair.cells:  # stopped before it redid a cell: no repair to record
+        document.repairs.remove(state.repair)
+    # A repair of a complete run leaves every cell of the grid in place: the run stays complete (its remaining flags
+    # say what is left to redo); any other session's grid is unfinished.
+    grid_whole = {(d, m, r) for m, d, r in state.grid} <= set(document.cell_map())
+    document.status = "complete" if state.status_before == "complete" and grid_whole else "interrupted"
     state.save()
     if isinstance(exc, KeyboardInterrupt):
         redo = ["--redo-flagged"] if state.plan.request.redo_flagged else []  # a repair goes on as one
-        resume = resume_command(state.plan.request, state.document.run_id, *redo)
-        raise RunInterrupted(state.results_path, len(state.document.cells), len(state.grid), resume) from None
+        resume = resume_command(state.plan.request, document.run_id, *redo)
+        if state.plan.request.redo_flagged:  # this session's cells, not the grid's
+            raise RunInterrupted(state.results_path, state.ran, len(state.todo), resume) from None
+        raise RunInterrupted(state.results_path, len(document.cells), len(state.grid), resume) from None
 
 
 def finish(state: SessionState) -> RunOutcome:

@@ -599,18 +599,33 @@ def resume_command(request: RunRequest, run_id: str, *extra: str) -> str:
 
 def restored_fields(request: RunRequest, doc: ResultDocument) -> dict[str, Any]:
     """For ``bench run --run-id X`` alone: the fields of the options not given now (their request field at its
-    default), as run X recorded them (``stored``); options given now win."""
+    default), as run X recorded them (``stored``; for an option that overrides a profile setting, ``profile_key``,
+    the value run X's recorded profile holds where it differs from the profile loaded now, so that
+    ``bench run --run-id X --redo-flagged`` of a run made with ``--max-other-cpu-share 0.5`` needs no option again);
+    options given now win."""
     defaults = request_defaults()
     out: dict[str, Any] = {}
     for option in RUN_OPTIONS:
-        if option.stored is None or option.field is None:
+        if option.field is None or getattr(request, option.field, None) != defaults.get(option.field):
             continue
-        if getattr(request, option.field) != defaults.get(option.field):
+        if option.stored is not None:
+            value = option.stored(doc)
+        elif option.profile_key is not None:
+            recorded = _dotted(doc.profile, option.profile_key)
+            now = _dotted(request.profile.model_dump(mode="json"), option.profile_key)
+            value = recorded if recorded != now else None
+        else:
             continue
-        value = option.stored(doc)
         if value is not None:
             out[option.field] = value
     return out
+
+
+def _dotted(data: Any, key: str) -> Any:
+    """``data["a"]["b"]`` for ``key`` ``"a.b"``; None where a level is missing."""
+    for part in key.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
 
 
 def request_defaults() -> dict[str, Any]:

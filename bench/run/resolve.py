@@ -125,8 +125,9 @@ def resolve_plan(request: RunRequest, *, machine: bool = False, inputs: InputChe
         request = dataclasses.replace(request, suite_name=ADHOC_SUITE)
     else:
         stored = stored_request(request)
-        if stored is not None:
-            request, adhoc = stored, stored.suite_name == ADHOC_SUITE
+        if stored is not None:  # with the profile settings run X recorded (restored options) applied too
+            request = dataclasses.replace(stored, profile=run_profile(stored))
+            adhoc = stored.suite_name == ADHOC_SUITE
     profile = request.profile
     base = profile.suite("default" if adhoc and ADHOC_SUITE not in profile.suites else request.suite_name)
     names, files = resolve_datasets(request, base, adhoc=adhoc)

@@ -201,3 +201,75 @@ def test_redo_flagged_needs_a_stored_run(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["run", *SMOKE, "--reports-dir", str(tmp_path), "--run-id", "nope", "--redo-flagged", *QUIET]) == 2
     assert "no stored run nope under" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_run_made_with_measurement_options_is_repaired_by_the_command_validate_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--run-id X` alone restores what run X recorded in its profile (here --max-other-cpu-share and
+    --grid-intensity), so the redo command `bench validate`, `bench summary` and the report print works as printed."""
+    reports = tmp_path / "reports"
+    options = ["--max-other-cpu-share", "0.4", "--grid-intensity", "300"]
+    argv = ["run", *SMOKE, *options, "--repetitions", "1", "--reports-dir", str(reports), "--run-id", "m1", *QUIET]
+    with monkeypatch.context() as patch:
+        _with_cells(patch, _others_beside)
+        assert main(argv) == 0
+    capsys.readouterr()
+    folder = reports / "m1"
+    assert main(["validate", str(folder)]) == 0
+    printed = capsys.readouterr().out.split("redo them in place with `")[1].split("`")[0]
+    assert printed == f"bench run --reports-dir {reports} --run-id m1 --redo-flagged"
+    assert main(["summary", str(folder)]) == 0
+    assert f"`{printed}`" in capsys.readouterr().out.replace("\n", "")
+    assert main([*shlex.split(printed)[1:], *QUIET]) == 0  # the settings restored: not "made with other settings"
+    after = load_results(folder)
+    assert check_document(after) == [] and after.profile["measurement"]["max_other_cpu_share"] == 0.4
+    assert len(after.repairs) == 1 and len(after.repairs[0].cells) == 1
+
+
+def test_a_repair_stopped_before_any_cell_records_nothing_and_keeps_the_run_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports = tmp_path / "reports"
+    argv = ["run", *SMOKE, "--reports-dir", str(reports), "--run-id", "s1", *QUIET]
+    with monkeypatch.context() as patch:
+        _with_cells(patch, _others_beside)
+        assert main(argv) == 0
+    capsys.readouterr()
+
+    def stop(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # Ctrl-C during the repair's calibration, before any cell
+
+    with monkeypatch.context() as patch:
+        patch.setattr("bench.calibration.calibrate", stop)
+        assert main([*argv, "--redo-flagged"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after 0 of 2 cells" in err and "--redo-flagged" in err
+    doc = load_results(reports / "s1")
+    assert doc.status == "complete" and doc.repairs == []  # every cell of the grid is there; none was redone
+    assert {c.key for c in doc.cells if c.flags} == FLAGGED
+
+    assert main([*argv, "--redo-flagged"]) == 0  # the repair, run again, does it
+    (repair,) = load_results(reports / "s1").repairs
+    assert len(repair.cells) == 2 and repair.finished_at is not None
+
+
+def test_redo_flagged_of_an_unfinished_run_without_flags_is_a_plain_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.cli import build_parser
+    from bench.run import loop
+    from bench.run.options import request_from_args
+
+    reports = tmp_path / "reports"
+    argv = ["run", *SMOKE, "--repetitions", "1", "--reports-dir", str(reports), "--run-id", "u1", *QUIET]
+
+    def stop_after_one(cell: Any) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(loop.RunInterrupted):
+        loop.run(request_from_args(build_parser().parse_args(argv)), on_cell=stop_after_one)
+    assert load_results(reports / "u1").status == "interrupted"
+    assert main([*argv, "--redo-flagged"]) == 0
+    doc = load_results(reports / "u1")
+    assert doc.status == "complete" and len(doc.cells) == 2 and doc.repairs == []  # nothing was repaired

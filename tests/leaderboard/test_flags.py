@@ -169,7 +169,9 @@ def test_bench_submit_sends_a_flagged_run_and_says_what_it_replaced(
     assert main(["submit", str(folder), "--to", live.url, "--token", live.token]) == 0
     out = capsys.readouterr().out
     first = int(out.split("stored: submission ")[1].split()[0])
-    assert "1 cell(s) flagged" in out and f"bench run --run-id {RUN} --redo-flagged" in out
+    assert (
+        "1 cell(s) flagged" in out and f"bench run --reports-dir {folder.parent} --run-id {RUN} --redo-flagged" in out
+    )
     write_results(repaired_run(), folder / "results.json")
     (folder / "report.html").unlink(missing_ok=True)
     assert main(["submit", str(folder), "--to", live.url, "--token", live.token]) == 0

@@ -25,6 +25,7 @@ from bench.report.format import (
     short_hash,
 )
 from bench.results import GridRecord, planned_cells
+from bench.validation import redo_command
 
 
 def head_facts(doc: Any) -> list[tuple[str, str]]:
@@ -162,7 +163,7 @@ def warnings(doc: Any) -> list[Notice]:
                 f"{len(flagged)} cell(s) flagged: the machine was not quiet during their window (other processes, "
                 "throttling or a temperature out of range). The results stay valid; their accuracy counts, their "
                 "duration and energy are left out of every mean, plot and fit until they are redone with "
-                f"`bench run --run-id {get(doc, 'run_id', 'RUN')} --redo-flagged`:",
+                f"`{redo_command(doc)}`:",
                 items + more,
             )
         )
