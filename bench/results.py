@@ -591,13 +591,15 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Substrings of the reasons ``bench.validation`` writes for conditions of the machine during a window (its
-#: ``others_problems`` and ``gpu_telemetry_problems``): how a v4 document's ``validity`` is split into v5's ``flags``.
-MACHINE_CONDITION_MARKERS = (
-    "other processes used",
-    "other process(es) on a metered GPU",
-    " throttled (",
-    " C at the window's ",
-)
+#: ``others_problems`` and ``gpu_telemetry_problems``), each with its kind in a few words: how a v4 document's
+#: ``validity`` is split into v5's ``flags``, and how a run's end names what flagged its cells.
+MACHINE_CONDITION_KINDS: dict[str, str] = {
+    "other processes used": "other processes on the CPU",
+    "other process(es) on a metered GPU": "other processes on a metered GPU",
+    " throttled (": "GPU throttling",
+    " C at the window's ": "GPU temperature out of range",
+}
+MACHINE_CONDITION_MARKERS = tuple(MACHINE_CONDITION_KINDS)
 
 
 def is_machine_condition(reason: str) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from bench.results import Cell, ResultDocument
+from bench.results import MACHINE_CONDITION_KINDS, Cell, ResultDocument
 from bench.run.cell import cell_brief
 from bench.run.plan import WARMUP_TEXTS, GridKey
 
@@ -319,18 +319,10 @@ class SessionStart:
         return ""
 
 
-#: Short names of the conditions a flag reports (``bench.validation``'s wording), for the end of a run.
-FLAG_KINDS: tuple[tuple[str, str], ...] = (
-    ("other processes used", "other processes on the CPU"),
-    ("other process(es) on a metered GPU", "other processes on a metered GPU"),
-    (" throttled (", "GPU throttling"),
-    (" C at the window's ", "GPU temperature out of range"),
-)
-
-
 def flag_kind(reason: str) -> str:
-    """A flag's reason, short (``other processes on the CPU``); an unknown one up to its first colon."""
-    for marker, kind in FLAG_KINDS:
+    """A flag's reason, short (``other processes on the CPU``: ``bench.results.MACHINE_CONDITION_KINDS``), for the
+    end of a run; an unknown one up to its first colon."""
+    for marker, kind in MACHINE_CONDITION_KINDS.items():
         if marker in reason:
             return kind
     return reason.split(":", 1)[0][:60]
