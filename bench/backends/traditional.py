@@ -1,6 +1,11 @@
 """The paper's traditional models: LogisticRegression or XGBClassifier on word counts, character TF-IDF or sentence
 embeddings, all with library defaults and no tuning (Zschache & Hartwig, section "Models").
 
+Bag-of-words tokenises by the data's script (``bench.data.scripts.bow_tokenisation``): texts written without spaces
+between words (Chinese, Japanese, Thai, ...; from ``language`` or detected from the training texts) are segmented
+into words by ICU; all others keep scikit-learn's default token pattern, as the paper. ``info()["tokenisation"]``
+records which and why.
+
 sklearn, xgboost, torch and sentence-transformers are imported inside methods (``load`` imports them, so their
 import cost lands in the separately timed load phase, never in the metered ``predict`` window).
 """
@@ -17,10 +22,18 @@ from typing import Any
 from bench.backends import import_optional
 from bench.backends.base import cuda_synchronize, library_versions
 from bench.catalog.embedders import PAPER_EMBEDDER, get_embedder_spec, resolve_embedder_path
+from bench.data.scripts import Tokenisation, bow_tokenisation
 from bench.errors import ConfigError, DataError, did_you_mean
 
 CLASSIFIERS: tuple[str, ...] = ("logreg", "xgboost")
 FEATURES: tuple[str, ...] = ("bow", "tfidf-char", "embedding")
+
+#: How bag-of-words splits texts into words, recorded in ``info()["tokenisation"]`` (see the module).
+TOKENISATION_RULE = (
+    "per data set at fit (bench.data.scripts.bow_tokenisation): ICU word segmentation when the language or the "
+    "training texts' script is one written without spaces (Chinese, Japanese, Thai, Lao, Khmer, Burmese), else "
+    "scikit-learn's default token pattern, as the paper"
+)
 
 #: sentence-transformers' own default; fixed here so it is recorded and cannot drift with a library upgrade.
 ENCODE_BATCH_SIZE = 32
@@ -91,6 +104,7 @@ class TraditionalBackend:
         self._encoder_cache_hit: bool | None = None
         self._embedder_pin: dict[str, Any] | None = None
         self._vectorizer: Any = None
+        self._tokenisation: Tokenisation | None = None
         self._model: Any = None
         # Sorted original label ids seen in training; XGBoost is trained on their positions 0..K-1.
         self._classes: Any = None
@@ -112,7 +126,10 @@ class TraditionalBackend:
     def fit(
         self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *, language: str = "en"
     ) -> None:
-        """Train the vectorizer (BoW / TF-IDF) and the classifier on the training texts."""
+        """Train the vectorizer (BoW / TF-IDF) and the classifier on the training texts. ``language`` (BCP 47,
+        ``und``: not given) and the texts' script decide bag-of-words tokenisation (see the module).
+
+        Raises DataError when texts and labels differ in number or the training split has fewer than two classes."""
         import numpy as np
 
         if len(texts) != len(labels):
@@ -125,6 +142,8 @@ class TraditionalBackend:
             )
         self.load()
         self._classes = np.asarray(classes, dtype=np.int64)
+        if self.features == "bow":
+            self._tokenisation = bow_tokenisation(texts, language)
         self._vectorizer = self._make_vectorizer()
         x = self._featurize(texts, training=True)
         y = np.asarray([int(label) for label in labels], dtype=np.int64)
@@ -154,6 +173,7 @@ class TraditionalBackend:
         """Drop the trained model and the reference to the encoder (which stays cached for other cells)."""
         self._model = None
         self._vectorizer = None
+        self._tokenisation = None
         self._classes = None
         self._encoder = None
         self._loaded = False
@@ -184,9 +204,19 @@ class TraditionalBackend:
             "embedder": embedder,
             "classifier_params": _jsonable(self._model.get_params()) if self._model is not None else None,
             "vectorizer_params": _jsonable(self._vectorizer.get_params()) if self._vectorizer is not None else None,
+            "tokenisation": self._tokenisation_info(),
             "classes": [int(c) for c in self._classes] if self._classes is not None else None,
             "threads": _threads(),
         }
+
+    def _tokenisation_info(self) -> dict[str, Any] | None:
+        """Bag-of-words only: the rule, and once ``fit`` ran, which tokenisation it chose and why."""
+        if self.features != "bow":
+            return None
+        out: dict[str, Any] = {"rule": TOKENISATION_RULE}
+        if self._tokenisation is not None:
+            out.update(self._tokenisation.record())
+        return out
 
     # -- internals -------------------------------------------------------------------------------------------------
 
@@ -196,7 +226,10 @@ class TraditionalBackend:
         from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
         if self.features == "bow":
-            return CountVectorizer()
+            tokenizer = self._tokenisation.tokenizer() if self._tokenisation is not None else None
+            if tokenizer is None:
+                return CountVectorizer()  # scikit-learn's defaults, as the paper
+            return CountVectorizer(tokenizer=tokenizer, token_pattern=None)
         return TfidfVectorizer(analyzer="char", ngram_range=(2, 3))
 
     def _make_classifier(self) -> Any:

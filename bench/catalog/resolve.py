@@ -184,14 +184,18 @@ def resolve_user_model(model: str, revision: str | None, *, option: str = "clf")
 
     A local folder: ``{"source": "local", "path", "folder_sha256"}``. A Hub id: its snapshot at ``@REV``, else at the
     commit the Hub's default branch points at now (``hub_commit``), else (offline, no answer) the cached one; the pin
-    records the commit and where it came from. Raises ConfigError for a missing folder,
-    or a Hub model that is not in the cache, saying how to pin (``@REV``) and fetch it."""
+    records the commit and where it came from. A classifier (``option="clf"``), folder or Hub snapshot, is checked
+    for its tokenizer (``check_classifier_folder``) before anything runs on it. Raises ConfigError for a missing
+    folder, a classifier whose tokenizer is missing or does not fit its embedding, or a Hub model that is not in the
+    cache, saying how to pin (``@REV``) and fetch it."""
     local = Path(model).expanduser()
     if model.startswith(("/", ".", "~")) or local.is_dir():
         if not local.is_dir():
             raise ConfigError(f"--model {option}:{model}: no such folder ({local.absolute()})")
         if not (local / "config.json").is_file():
             raise ConfigError(f"--model {option}:{model}: {local} has no config.json; give a transformers model folder")
+        if option == "clf":
+            check_classifier_folder(local, model=f"{option}:{model}")
         return local.resolve(), {
             "source": "local",
             "path": str(local.resolve()),
@@ -216,6 +220,8 @@ def resolve_user_model(model: str, revision: str | None, *, option: str = "clf")
                 + (pin_hint if revision is None else "Fetch it once with Hub access, or point HF_HOME at a cache.")
             ) from None
         path = Path(snapshot_download(model, revision=revision or from_hub))  # fetch the pinned or named commit
+    if option == "clf":
+        check_classifier_folder(path, model=f"{option}:{model}@{revision or path.name}", hub=True)
     pin: dict[str, Any] = {"source": "hub", "hub_id": model, "revision": revision or path.name, "path": str(path)}
     if revision is None:
         where = "the Hub's default branch at this run" if from_hub else "the local cache"
@@ -232,3 +238,112 @@ def hub_commit(model: str) -> str | None:
         return HfApi().model_info(model, timeout=10).sha
     except Exception:
         return None
+
+
+#: The files ``transformers.AutoTokenizer`` builds a tokenizer from, one alternative per line: a fast tokenizer's
+#: ``tokenizer.json``; WordPiece's ``vocab.txt`` (BERT and kin); byte-level BPE's ``vocab.json`` with ``merges.txt``
+#: (GPT-2, RoBERTa); a SentencePiece model (T5/ALBERT ``spiece.model``, XLM-R ``sentencepiece.bpe.model``, Llama
+#: ``tokenizer.model``, DeBERTa-v2 ``spm.model``, ...): the ``vocab_files_names`` of transformers' tokenizer classes.
+#: One of them, and ``TOKENIZER_CONFIG``, must be in a classifier's folder.
+TOKENIZER_VOCAB_FILES: tuple[tuple[str, ...], ...] = (
+    ("tokenizer.json",),
+    ("vocab.txt",),
+    ("vocab.json", "merges.txt"),
+    ("spiece.model",),
+    ("sentencepiece.bpe.model",),
+    ("sentencepiece.model",),
+    ("tokenizer.model",),
+    ("spm.model",),
+)
+#: The tokenizer's own settings (its class, lower-casing, special tokens, maximum length): without it transformers
+#: guesses them from the model type, which silently lower-cases a cased vocabulary, for one.
+TOKENIZER_CONFIG = "tokenizer_config.json"
+
+
+def _fix_hint(folder: Path, hub: bool) -> str:
+    if hub:
+        return (
+            "The model repository lacks them: save the tokenizer the model was fine-tuned with next to it "
+            "(`tokenizer.save_pretrained(folder)` and `model.save_pretrained(folder)`) and give that folder, "
+            "--model clf:/that/folder"
+        )
+    return (
+        "Save the tokenizer the model was fine-tuned with into the folder: "
+        f"`AutoTokenizer.from_pretrained(BASE_MODEL).save_pretrained({str(folder)!r})` (BASE_MODEL: the model it was "
+        "fine-tuned from), or `tokenizer.save_pretrained(folder)` in the script that fine-tuned it"
+    )
+
+
+def missing_tokenizer_files(folder: Path) -> list[str]:
+    """What ``folder`` lacks for ``AutoTokenizer`` (``TOKENIZER_VOCAB_FILES``, ``TOKENIZER_CONFIG``): an empty list
+    when it has a tokenizer; else the missing names, e.g. ``["a vocabulary (tokenizer.json, or vocab.txt, ...)",
+    "tokenizer_config.json"]``, or ``["merges.txt (beside vocab.json)"]`` for an incomplete alternative."""
+    present = {p.name for p in folder.iterdir() if p.is_file()}
+    missing: list[str] = []
+    if not any(set(files) <= present for files in TOKENIZER_VOCAB_FILES):
+        partial = [files for files in TOKENIZER_VOCAB_FILES if len(files) > 1 and set(files) & present]
+        for files in partial:
+            beside = ", ".join(sorted(set(files) & present))
+            missing += [f"{name} (beside {beside})" for name in files if name not in present]
+        if not partial:
+            names = " or ".join(" + ".join(files) for files in TOKENIZER_VOCAB_FILES)
+            missing.append(f"a tokenizer vocabulary ({names})")
+    if TOKENIZER_CONFIG not in present:
+        missing.append(TOKENIZER_CONFIG)
+    return missing
+
+
+def declared_vocab_size(folder: Path) -> int | None:
+    """The embedding rows a model folder's ``config.json`` declares (``vocab_size``, at the top level or in its
+    ``text_config``); None when it declares none or the file cannot be read."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    for section in (config, config.get("text_config") or {}):
+        value = section.get("vocab_size") if isinstance(section, dict) else None
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def check_classifier_folder(folder: Path, *, model: str, hub: bool = False) -> dict[str, Any]:
+    """A classifier's folder (or Hub snapshot, ``hub=True``) holds a tokenizer that fits its model, checked before
+    any energy is spent: without tokenizer files transformers builds a default tokenizer that maps every word to
+    ``[UNK]`` and the model answers at chance, without a word.
+
+    Checks, in order: the tokenizer files (``missing_tokenizer_files``); the tokenizer loads (``AutoTokenizer``,
+    imported here); its vocabulary, added tokens included (``len(tokenizer)``), has no more entries than the model's
+    embedding rows (config.json ``vocab_size``; more rows than entries is common padding and fine; a config without
+    ``vocab_size`` is not compared). Returns ``{"tokenizer_class", "tokenizer_vocab_size", "embedding_rows"}``
+    (counts in tokens/rows). Raises ConfigError naming ``model``, the folder, what is missing or too large, and the
+    fix."""
+    folder = Path(folder)
+    missing = missing_tokenizer_files(folder)
+    if missing:
+        raise ConfigError(
+            f"model {model}: {folder} has no complete tokenizer (missing: {'; '.join(missing)}). Without it "
+            "transformers builds a default tokenizer that maps every word to [UNK], and the model would answer at "
+            f"chance. {_fix_hint(folder, hub)}"
+        )
+    import transformers
+
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:  # transformers raises many types for a broken tokenizer: all mean the same here
+        raise ConfigError(
+            f"model {model}: the tokenizer in {folder} cannot be loaded ({type(exc).__name__}: {exc}). "
+            f"{_fix_hint(folder, hub)}"
+        ) from None
+    vocab = len(tokenizer)
+    rows = declared_vocab_size(folder)
+    if rows is not None and vocab > rows:
+        raise ConfigError(
+            f"model {model}: the tokenizer in {folder} has {vocab:,} tokens but the model's embedding has "
+            f"{rows:,} rows (config.json vocab_size): token ids from {rows:,} on have no embedding, so this is not "
+            f"the tokenizer the model was trained with. {_fix_hint(folder, hub)}; if tokens were added after "
+            "training, resize the embedding (`model.resize_token_embeddings(len(tokenizer))`) and fine-tune again"
+        )
+    return {"tokenizer_class": type(tokenizer).__name__, "tokenizer_vocab_size": vocab, "embedding_rows": rows}

@@ -19,11 +19,12 @@ from typing import Any
 from bench.catalog.datasets import DatasetSpec
 from bench.data.labeled import LabeledTexts, finalize, listing
 from bench.data.packaged import OFFLINE_SETS
+from bench.data.scripts import detected_language
 from bench.data.tables import LOCAL_EXTENSIONS, SPREADSHEET_EXTENSIONS, Table, read_table
 from bench.errors import DataError, did_you_mean
 from bench.fsutil import file_sha256
 
-UNDETERMINED_LANGUAGE = "und"  # BCP 47 "undetermined": a local file's language unless the caller says
+UNDETERMINED_LANGUAGE = "und"  # BCP 47 "undetermined": a local file's language unless the caller says (or its script)
 
 
 def looks_like_path(value: str) -> bool:
@@ -77,8 +78,11 @@ def load_local_file(
     """Read a local table and map its labels: to ``label_names`` if given, else to its sorted distinct values
     (renamed through ``label_map`` when given).
 
-    ``name`` names the data set; ``encoding`` is the file's text encoding when not UTF-8. The pin records the file's
-    resolved path, its sha256, the two columns and how it was read. Raises DataError, naming rows and columns and
+    ``name`` names the data set; ``encoding`` is the file's text encoding when not UTF-8. ``language`` ``und`` (not
+    given) becomes ``und-Hani``, ``und-Jpan``, ``und-Thai``, ... when most letters of the texts are in a script
+    written without spaces (``bench.data.scripts.detected_language``), so that the record says so and bag-of-words
+    models segment its words. The pin records the file's resolved path, its sha256, the two columns and how it was
+    read. Raises DataError, naming rows and columns and
     what to do: as :func:`bench.data.tables.read_table`, for no data rows, missing or identical text and label
     columns, texts that are lists or objects, rows without a label, a single class, labels outside ``label_names``,
     a ``label_map`` that does not match the labels, and as :func:`bench.data.labeled.finalize`.
@@ -97,6 +101,8 @@ def load_local_file(
     if label_values is not None:
         details["label_values"] = label_values
     index = {label: i for i, label in enumerate(label_names)}
+    if language == UNDETERMINED_LANGUAGE and all(isinstance(t, str) for t in texts):
+        language = detected_language(texts)
     pin = {
         "source": "local",
         "path": str(table.path.resolve()),

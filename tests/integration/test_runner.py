@@ -387,6 +387,9 @@ def test_llm_cells_record_tokens_answers_and_serving(tmp_path: Path, monkeypatch
     assert scored.invalid_rate == 0.0 and scored.tokens["output_tokens"] == 0
     assert scored.serving is not None and scored.serving.serving == "scoring" and scored.serving.calls == 3
     assert doc.models[SCORED]["info"]["serving"] == "scoring" and doc.models[SCORED]["info"]["batch_size"] == 4
+    # the rule that ranked the labels is in the results with the serving mode (issue 24, 2); generation has none
+    assert doc.models[SCORED]["info"]["scoring_rule"]["rule"] == "sum-logprob-label-and-end-marker"
+    assert info["scoring_rule"] is None
 
 
 def test_overrides_are_validated_and_deduplicated(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ pipeline, its labels matched to the data's, its pin, on a tiny BERT the test bui
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,8 @@ def test_an_unpinned_hub_model_is_resolved_to_the_commit_the_hub_names(
         if local_files_only:
             raise FileNotFoundError("not cached")
         folder = tmp_path / "snapshots" / str(revision)
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():  # a complete classifier: the snapshot is checked for its tokenizer like a folder
+            build_tiny_classifier(folder, {0: "neg", 1: "pos"})
         return str(folder)
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -122,3 +124,90 @@ def test_a_generative_model_given_as_clf_is_refused_naming_hf(tmp_path: Path) ->
     with pytest.raises(ConfigError, match=r"names LlamaForCausalLM, not a sequence classifier.*--model hf:"):
         read_id2label(folder)
     assert read_id2label(build_tiny_classifier(tmp_path / "clf", {0: "neg", 1: "pos"})) == {0: "neg", 1: "pos"}
+
+
+# --- issue 24, 1: the folder's tokenizer is checked before any energy is spent ---------------------------------------
+
+
+def _without_tokenizer(folder: Path) -> Path:
+    """The classifier's folder as a user saves it with ``model.save_pretrained`` only: config and weights."""
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        (folder / name).unlink(missing_ok=True)
+    return folder
+
+
+def test_a_folder_without_its_tokenizer_is_refused_naming_the_folder_and_the_fix(tmp_path: Path) -> None:
+    """Before: transformers built a default BertTokenizer (5 tokens, every word [UNK]) and the model ran at chance."""
+    folder = _without_tokenizer(build_tiny_classifier(tmp_path / "clf", {0: "neg", 1: "pos"}))
+    for load in (lambda: resolve_user_model(str(folder), None), HFClassifierBackend(str(folder)).load):
+        with pytest.raises(ConfigError) as err:
+            load()
+        message = str(err.value)
+        assert f"model clf:{folder}: {folder} has no complete tokenizer" in message
+        assert "a tokenizer vocabulary (tokenizer.json or vocab.txt or vocab.json + merges.txt" in message
+        assert "tokenizer_config.json" in message and "[UNK]" in message and ".save_pretrained(" in message
+
+
+def test_half_a_tokenizer_names_the_file_missing(tmp_path: Path) -> None:
+    folder = _without_tokenizer(build_tiny_classifier(tmp_path / "clf", {0: "neg", 1: "pos"}))
+    (folder / "vocab.json").write_text("{}")
+    (folder / "tokenizer_config.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"missing: merges.txt \(beside vocab.json\)\)"):
+        resolve_user_model(str(folder), None)
+
+
+def test_the_same_folder_with_its_tokenizer_runs_and_records_it(tmp_path: Path) -> None:
+    folder = build_tiny_classifier(tmp_path / "clf", {0: "neg", 1: "pos"})
+    backend = HFClassifierBackend(str(folder))
+    backend.load()
+    backend.fit([], [], ["neg", "pos"])
+    assert len(backend.predict(["a great movie", "a bad film"])) == 2
+    facts = backend.info()["tokenizer"]
+    assert facts["vocab_size"] <= facts["embedding_rows"] and facts["class"]
+    # padded embeddings (more rows than tokens) are common and fine
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "vocab_size": config["vocab_size"] + 64}))
+    from bench.catalog.resolve import check_classifier_folder
+
+    padded = check_classifier_folder(folder, model="clf:x")
+    assert padded["embedding_rows"] == padded["tokenizer_vocab_size"] + 64
+
+
+def test_a_tokenizer_larger_than_the_embedding_is_refused(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    folder = build_tiny_classifier(tmp_path / "clf", {0: "neg", 1: "pos"})
+    rows = json.loads((folder / "config.json").read_text())["vocab_size"]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_tokens([f"newword{i}" for i in range(10)])  # not the tokenizer the model was trained with
+    tokenizer.save_pretrained(folder)
+    with pytest.raises(ConfigError) as err:
+        resolve_user_model(str(folder), None)
+    message = str(err.value)
+    assert f"the tokenizer in {folder} has {rows + 10:,} tokens" in message
+    assert f"embedding has {rows:,} rows (config.json vocab_size)" in message
+
+
+def test_the_run_preflight_refuses_such_a_folder_before_the_grid(tmp_path: Path) -> None:
+    """``bench run``'s preflight checks a classifier's labels through ``resolve_user_model``: the tokenizer check
+    comes with it, before any meter starts."""
+    from bench.catalog.models import get_model_spec
+    from bench.run.models import check_classifier_labels
+
+    folder = _without_tokenizer(build_tiny_classifier(tmp_path / "clf", {0: "neg", 1: "pos"}))
+    with pytest.raises(ConfigError, match=r"has no complete tokenizer"):
+        check_classifier_labels(get_model_spec(f"clf:{folder}"), {"d": ["neg", "pos"]}, {})
+
+
+def test_a_hub_snapshot_without_tokenizer_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = _without_tokenizer(build_tiny_classifier(tmp_path / "snapshots" / sha, {0: "neg", 1: "pos"}))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: str(snapshot))
+    with pytest.raises(ConfigError) as err:
+        resolve_user_model("org/name", sha)
+    message = str(err.value)
+    assert f"model clf:org/name@{sha}: {snapshot} has no complete tokenizer" in message
+    assert "The model repository lacks them" in message

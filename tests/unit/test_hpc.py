@@ -444,9 +444,9 @@ def test_own_data_ships_to_apptainer_tasks_with_its_files_bound(tmp_path: Path) 
     data = tmp_path / "data" / "my.csv"
     data.parent.mkdir()
     data.write_text("review,stars\n" + "".join(f"w{i} x{i},{i % 2}\n" for i in range(100)))
-    folder = tmp_path / "my-model"
-    folder.mkdir()
-    (folder / "config.json").write_text('{"id2label": {"0": "neg", "1": "pos"}}')
+    from tests.tiny_models import build_tiny_classifier
+
+    folder = build_tiny_classifier(tmp_path / "my-model", {0: "neg", 1: "pos"})  # config, weights and tokenizer
     prepared = prepare(
         SlurmRequest(
             profile="cpu",

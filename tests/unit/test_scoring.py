@@ -35,8 +35,9 @@ def _favour(backend: object, label: str) -> None:
     (``tests.tiny_models.favour_tokens``)."""
     from tests.tiny_models import favour_tokens
 
-    favoured = set(backend._label_ids[LABELS.index(label)])  # type: ignore[attr-defined]
-    others = {t for i, ids in enumerate(backend._label_ids) if LABELS[i] != label for t in ids}  # type: ignore[attr-defined]
+    answers = backend._continuation_ids  # type: ignore[attr-defined]
+    favoured = set(answers[LABELS.index(label)])
+    others = {t for i, ids in enumerate(answers) if LABELS[i] != label for t in ids}
     assert favoured - others, "the labels must differ in a token"
     favour_tokens(backend._pipe.model, favoured - others)  # type: ignore[attr-defined]
 
@@ -81,13 +82,112 @@ def test_the_vllm_backend_refuses_such_a_label_with_only_the_tokenizer_loaded(ti
         backend.fit([], [], ["pos", ""])
     assert backend._llm is None
     backend.fit([], [], LABELS)  # scorable labels: their tokens are ready for the engine
-    assert all(backend._label_ids) and backend._score_prefix
+    assert all(backend._continuation_ids) and backend._score_prefix
 
 
-def test_best_label_is_the_highest_mean_log_probability_first_on_ties() -> None:
+def test_best_label_is_the_highest_summed_log_probability_first_on_ties() -> None:
     from bench.backends.zero_shot import best_label
 
-    assert best_label([-3.0, -2.5], [3, 1]) == 0  # -1.0 per token beats -2.5
-    assert best_label([-2.0, -1.0], [2, 1]) == 0  # a tie: the first label, as torch.argmax
-    with pytest.raises(ValueError, match="2 scores for 1 labels"):
-        best_label([-1.0, -2.0], [1])
+    assert best_label([-3.0, -2.5]) == 1  # the sum: -2.5 wins, however many tokens each answer has
+    assert best_label([-1.0, -1.0]) == 0  # a tie: the first label, as torch.argmax
+    with pytest.raises(ValueError, match="no label scores"):
+        best_label([])
+    with pytest.raises(ValueError, match="not a number"):
+        best_label([-1.0, float("nan")])
+
+
+# --- issue 24, 2: the answer's log-likelihood, label and end marker, on a model whose right labels are known -------
+
+#: Multi-word labels; "good" is a prefix of "good overall".
+CUE_LABELS = ["bad", "somewhat bad but watchable", "good", "good overall"]
+#: The model's answer distribution per cue word in the text (``tests.tiny_models.build_cue_llama``). "awful": the
+#: right answer is "bad", but "somewhat bad but watchable"'s later tokens are certain, so the mean per token (the
+#: old rule) picks it. "lovely": "good overall"; scoring "good" without the end marker after it would pick "good".
+CUE_ANSWERS = {
+    "awful": {"bad": 0.6, "somewhat bad but watchable": 0.4},
+    "dull": {"somewhat bad but watchable": 0.9, "bad": 0.1},
+    "lovely": {"good overall": 0.7, "good": 0.3},
+    "superb": {"good": 0.8, "good overall": 0.2},
+}
+RIGHT = {cue: max(answers, key=answers.__getitem__) for cue, answers in CUE_ANSWERS.items()}
+FILLER = ["the", "movie", "film", "was", "plot", "acting", "story", "really", "quite", "today", "and", "it"]
+
+
+def cue_texts(per_cue: int, seed: int = 7) -> tuple[list[str], list[str]]:
+    """``per_cue`` texts per cue word (one to eight filler words around it); and each text's cue."""
+    import random
+
+    rng = random.Random(seed)
+    texts, cues = [], []
+    for cue in CUE_ANSWERS:
+        for _ in range(per_cue):
+            words = rng.sample(FILLER, rng.randint(1, 8))
+            words.insert(rng.randint(0, len(words)), cue)
+            texts.append(" ".join(words))
+            cues.append(cue)
+    return texts, cues
+
+
+@pytest.fixture(scope="module")
+def cue_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.tiny_models import build_cue_llama
+
+    return build_cue_llama(tmp_path_factory.mktemp("cue") / "model", CUE_LABELS, CUE_ANSWERS)
+
+
+def _answer_logprobs(backend: object, text: str) -> list[list[float]]:
+    """Per label, the log-probability of each of its answer tokens after the prompt, by one plain forward pass per
+    label (no cache, no padding): the reference the backend's batched, cached scoring must agree with."""
+    import torch
+
+    from bench.prompts import build_messages
+
+    prompt = backend._scoring_prompt_ids(build_messages(text, CUE_LABELS))  # type: ignore[attr-defined]
+    out = []
+    for answer in backend._continuation_ids:  # type: ignore[attr-defined]
+        ids = torch.tensor([prompt + answer])
+        with torch.inference_mode():
+            logits = backend._pipe.model(input_ids=ids).logits[0].float()  # type: ignore[attr-defined]
+        logprobs = torch.log_softmax(logits[len(prompt) - 1 : -1], dim=-1)
+        out.append([float(logprobs[k, token]) for k, token in enumerate(answer)])
+    return out
+
+
+def test_scoring_picks_the_likeliest_answer_and_agrees_with_constrained_generation(cue_model: Path) -> None:
+    """Before (mean log-probability per label token): every "awful" text scored "somewhat bad but watchable" (0.75
+    accuracy and agreement with constrained generation here); the answer's summed log-likelihood gets every text."""
+    from bench.backends.hf_pipeline import HFPipelineBackend
+
+    texts, cues = cue_texts(6)
+    right = [CUE_LABELS.index(RIGHT[cue]) for cue in cues]
+    scorer = HFPipelineBackend(str(cue_model), serving="scoring", batch_size=8)
+    scorer.load()
+    scorer.fit([], [], CUE_LABELS)
+    scored = scorer.predict(texts)
+    assert scored == right
+    from bench.backends.zero_shot import SCORING_RULE
+
+    assert scorer.info()["scoring_rule"]["rule"] == SCORING_RULE == "sum-logprob-label-and-end-marker"
+    assert "lm-evaluation-harness acc" in scorer.info()["scoring_rule"]["source"]
+
+    # the backend's cached, padded batch agrees with plain forward passes; and the other rules would not
+    label_tokens = [len(scorer._tokenizer(label, add_special_tokens=False)["input_ids"]) for label in CUE_LABELS]
+    assert label_tokens[1] > label_tokens[0]  # the long label's tokens after its first are near-certain
+    for text, cue in zip(texts, cues, strict=True):
+        per_token = _answer_logprobs(scorer, text)
+        sums = [sum(lp) for lp in per_token]
+        assert sums.index(max(sums)) == CUE_LABELS.index(RIGHT[cue])
+        means = [sum(lp[:n]) / n for lp, n in zip(per_token, label_tokens, strict=True)]  # the old rule
+        label_only = [sum(lp[:n]) for lp, n in zip(per_token, label_tokens, strict=True)]  # no end marker
+        if cue == "awful":
+            assert CUE_LABELS[means.index(max(means))] == "somewhat bad but watchable"
+        if cue == "lovely":
+            assert CUE_LABELS[label_only.index(max(label_only))] == "good"
+
+    generator = HFPipelineBackend(str(cue_model), serving="batched", constrained=True, batch_size=8)
+    generator.load()
+    generator.fit([], [], CUE_LABELS)
+    generated = generator.predict(texts)
+    agreement = sum(s == g for s, g in zip(scored, generated, strict=True)) / len(texts)
+    print(f"scoring vs constrained generation: agreement {agreement:.3f} on {len(texts)} texts")
+    assert generated == right and agreement == 1.0

@@ -160,8 +160,9 @@ def test_scoring_picks_the_label_made_likeliest(scoring_engine: tuple[VllmBacken
     assert engine.last_answers == [label] * len(TEXTS)
     usage = engine.usage()
     prompts = [engine._scoring_prompt_ids(c) for c in map(_conversation, TEXTS)]
-    label_tokens = sum(len(ids) for ids in engine._label_ids)
-    # one request per (text, label), each prefilled in full: its prompt and the label's tokens
+    label_tokens = sum(len(ids) for ids in engine._continuation_ids)
+    # one request per (text, label), each prefilled in full: its prompt and the label's answer tokens (label, end
+    # marker)
     assert usage["requests"] == len(TEXTS)
     assert usage["input_tokens"] == sum(len(p) * len(SCORED_LABELS) + label_tokens for p in prompts)
     assert usage["output_tokens"] == len(TEXTS) * len(SCORED_LABELS)  # max_tokens=1: the least vLLM decodes
@@ -170,6 +171,36 @@ def test_scoring_picks_the_label_made_likeliest(scoring_engine: tuple[VllmBacken
     info = engine.info()
     assert info["decoding"] == "label-likelihood" and info["engine"]["enable_prefix_caching"] is True
     assert engine.predict(TEXTS) == [SCORED_LABELS.index(label)] * len(TEXTS)  # a second pass: the same answers
+
+
+@pytest.mark.slow
+def test_scoring_ranks_whole_answers_and_agrees_with_constrained_generation(
+    vllm_module: ModuleType, tmp_path: Path
+) -> None:
+    """Issue 24, 2 on vLLM: the model of tests/unit/test_scoring.py, whose right multi-word labels are known by
+    construction (the mean per token picked "somewhat bad but watchable" for every "awful" text); vLLM scores by the
+    same rule as the HF backend, and its constrained generation (structured outputs) agrees."""
+    from tests.tiny_models import build_cue_llama
+    from tests.unit.test_scoring import CUE_ANSWERS, CUE_LABELS, RIGHT, cue_texts
+
+    folder = build_cue_llama(tmp_path / "cue", CUE_LABELS, CUE_ANSWERS)
+    texts, cues = cue_texts(4)
+    right = [CUE_LABELS.index(RIGHT[cue]) for cue in cues]
+    spec = ModelSpec("tiny-llama", "", "llm", LLM_BACKENDS["vllm"], {"model": str(folder)})
+    backend = create_backend(spec, device="cpu", seed=0, serving="scoring", batch_size=8)
+    assert isinstance(backend, VllmBackend)
+    backend.load()
+    try:
+        backend.fit([], [], CUE_LABELS)
+        scored = backend.predict(texts)
+        assert scored == right and backend.info()["scoring_rule"]["rule"] == "sum-logprob-label-and-end-marker"
+        backend.serving, backend.constrained = "batched", True
+        generated = backend.predict(texts)
+    finally:
+        backend.close()
+    agreement = sum(s == g for s, g in zip(scored, generated, strict=True)) / len(texts)
+    print(f"vLLM scoring vs constrained generation: agreement {agreement:.3f} on {len(texts)} texts")
+    assert generated == right and agreement == 1.0
 
 
 def _conversation(text: str) -> list[dict[str, str]]:
