@@ -166,6 +166,7 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
         results_path, document, resumed = open_document(plan, record, choice)
         if resumed:
             models.check_user_model_pins(document.models, plan.models)
+            models.check_stored_methods(document.models, {n: d.record.language for n, d in plan.datasets.items()})
         state = _session_state(plan, session, reporter, runs, record, (results_path, document, resumed), lock)
         if isinstance(state, SessionState):
             _start_session(state)

@@ -338,3 +338,30 @@ def check_batch_size_limit(batch_size: Any, profile: HardwareProfile, *, where: 
             f"{profile.max_batch_size}); allowed: 1 to {profile.max_batch_size}, or raise max_batch_size in the "
             "profile"
         )
+
+
+def check_stored_methods(stored_models: dict[str, Any], dataset_languages: dict[str, str]) -> None:
+    """A resumed run's cells must have been computed by the methods this kit uses, or its cells would mix two:
+    label scoring by the answer's summed log-likelihood (``bench.backends.zero_shot.SCORING_RULE``; a stored scoring
+    LLM without ``info.scoring_rule`` ranked labels by the mean per token), and bag-of-words tokenised by the data's
+    script (a stored bag-of-words model without ``info.tokenisation`` split text without spaces as one word) on a
+    data set whose language (``dataset_languages``, by name) is written without spaces. Raises ConfigError naming
+    the model and what to do."""
+    from bench.data.scripts import spaceless_locale
+    from bench.errors import ConfigError
+
+    for name, record in stored_models.items():
+        info = (record or {}).get("info") or {}
+        if info.get("decoding") == "label-likelihood" and not info.get("scoring_rule"):
+            raise ConfigError(
+                f"model {name}: this run's earlier cells ranked labels by the mean log-probability per token; this "
+                "kit ranks them by the answer's summed log-likelihood (label and end marker): resumed, its cells "
+                "would mix two rules. Start a new run (another --run-id, or none)"
+            )
+        spaceless = [d for d, language in dataset_languages.items() if spaceless_locale(language)]
+        if info.get("features") == "bow" and "tokenisation" not in info and spaceless:
+            raise ConfigError(
+                f"model {name}: this run's earlier cells split {', '.join(spaceless)} (written without spaces) as "
+                "whole sentences; this kit segments its words: resumed, its cells would mix two tokenisations. Start "
+                "a new run (another --run-id, or none)"
+            )

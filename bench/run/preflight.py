@@ -42,7 +42,13 @@ def check_inputs(
     features = {str(spec.params.get("features")) for spec in model_specs.values() if spec.kind == "traditional"}
     for name, prepared in datasets.items():  # a data set a model cannot train on
         check_vocabulary(name, prepared.texts, prepared.record.splits, features)
-        notes += leakage_warnings(name, prepared.texts, prepared.record.splits)
+        notes += leakage_warnings(  # and, for bag-of-words, test texts that share no word with training
+            name,
+            prepared.texts,
+            prepared.record.splits,
+            vocabulary="bow" in features,
+            language=prepared.record.language,
+        )
         notes += absent_class_warnings(name, prepared.labels, prepared.record.splits, prepared.record.label_names)
     labels = {name: p.record.label_names for name, p in datasets.items()}
     for spec in model_specs.values():

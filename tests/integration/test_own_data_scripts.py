@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from bench.runner import run
 from tests.integration.test_own_data import adhoc
 from tests.unit.test_scripts import chinese_set
-
-pytest.importorskip("icu4py")
 
 
 def test_a_chinese_file_is_segmented_and_learned(tmp_path: Path) -> None:
