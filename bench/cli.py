@@ -253,7 +253,9 @@ def _print_summary(doc: Any, console: Any, *, warnings: bool = True, folder: Any
         console.print(f"[yellow]model warning:[/] {escape(warning.message)}")
     if not warnings:
         if doc.warnings:
-            console.print(f"[yellow]{len(doc.warnings)} warning(s)[/] (printed above; in results.json and the report)")
+            console.print(
+                f"[yellow]{len(doc.warnings)} run warning(s)[/] (printed above; in results.json and the report)"
+            )
         return
     for warning in doc.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")

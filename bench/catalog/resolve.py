@@ -324,9 +324,10 @@ def check_classifier_folder(folder: Path, *, model: str, hub: bool = False) -> d
     missing = missing_tokenizer_files(folder)
     if missing:
         raise ConfigError(
-            f"model {model}: {folder} has no complete tokenizer (missing: {'; '.join(missing)}). Without it "
-            "transformers builds a default tokenizer that maps every word to [UNK], and the model would answer at "
-            f"chance. {_fix_hint(folder, hub)}"
+            f"model {model}: {folder} has no complete tokenizer (missing: {'; '.join(missing)}). Without its "
+            "files transformers guesses the tokenizer (with no vocabulary file, one that maps every word to [UNK]; "
+            "without tokenizer_config.json, its casing and special tokens), and the model's answers would not be "
+            f"its own. {_fix_hint(folder, hub)}"
         )
     import transformers
 

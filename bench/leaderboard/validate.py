@@ -508,15 +508,21 @@ def rows(doc: Any) -> list[dict[str, Any]]:
 
 
 def row_warnings(doc: Any) -> dict[tuple[str, str], list[str]]:
-    """Per (data set, model), the warnings its row shows: the run's warnings about its data set's classes (a test
-    class absent from training, ``bench.data.classes``: they concern every trained model of the data set) and the
+    """Per (data set, model), the warnings its row shows: the run's warnings about its data set's classes and words
+    (a test class absent from training, ``bench.data.classes``; test texts sharing no word with training,
+    ``bench.data.checks.vocabulary_warnings``: they concern every trained model of the data set) and the
     warnings about the model's predictions (``bench.analysis.model_warnings``). Empty lists are left out."""
     from bench.analysis import model_warnings
     from bench.data.classes import is_absent_class_warning
 
     out: dict[tuple[str, str], list[str]] = {}
     for dataset in doc.suite.get("datasets", []):
-        about_data = [w for w in doc.warnings if is_absent_class_warning(w, dataset)]
+        about_data = [
+            w
+            for w in doc.warnings
+            if is_absent_class_warning(w, dataset)
+            or w.startswith(f"data set {dataset!r}: most test texts share no word")
+        ]
         for model in doc.suite.get("models", []):
             if about_data:
                 out[(dataset, model)] = list(about_data)

@@ -56,7 +56,7 @@ def report_context(doc: Any) -> dict[str, Any]:
         "datasets": datasets,
         "regression": regression_view(doc),
         "serving": serving_view(doc, all_rows),
-        "configurations": configuration_views(all_rows),
+        "configurations": configuration_views(all_rows, doc),
         "breakeven": breakeven_view(doc),
         "scaleout": scaleout_view(doc, all_rows),
         "timeline": timeline_view(doc),

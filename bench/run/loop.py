@@ -166,7 +166,7 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
         results_path, document, resumed = open_document(plan, record, choice)
         if resumed:
             models.check_user_model_pins(document.models, plan.models)
-            models.check_stored_methods(document.models, {n: d.record.language for n, d in plan.datasets.items()})
+            models.check_stored_methods(document.models, {n: _script_language(d) for n, d in plan.datasets.items()})
         state = _session_state(plan, session, reporter, runs, record, (results_path, document, resumed), lock)
         if isinstance(state, SessionState):
             _start_session(state)
@@ -347,6 +347,7 @@ def run_grid(state: SessionState, slot: _ModelSlot, on_cell: Callable[[Cell], No
             cell_started = time.perf_counter()
             cell = slot.run_cell(plan.datasets[dataset_name], dataset_name, rep, plan.settings, state.expectations)
             document.cells = [c for c in document.cells if c.key != cell.key] + [cell]
+            models.record_fit(document.models.get(model_name), dataset_name, slot.backend)
             if state.repair is not None and cell.key in state.redo:
                 state.repair.cells.append(state.redo[cell.key])
             state.save()
@@ -459,3 +460,12 @@ class _ModelSlot:
         if self.backend is not None:
             self.backend.close()
             self.backend = None
+
+
+def _script_language(prepared: Any) -> str:
+    """A data set's language as far as its script goes: its tag when that names a script written without spaces,
+    else the script detected from its texts (a Chinese file given ``--language en`` is still ``und-Hani``)."""
+    from bench.data.scripts import detected_language, spaceless_locale
+
+    language = prepared.record.language
+    return language if spaceless_locale(language) else detected_language(prepared.texts)

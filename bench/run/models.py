@@ -365,3 +365,16 @@ def check_stored_methods(stored_models: dict[str, Any], dataset_languages: dict[
                 "whole sentences; this kit segments its words: resumed, its cells would mix two tokenisations. Start "
                 "a new run (another --run-id, or none)"
             )
+
+
+def record_fit(record: dict[str, Any] | None, dataset: str, backend: Any) -> None:
+    """After a cell of ``dataset``: a bag-of-words model's tokenisation chosen at its fit (``info.tokenisation``:
+    method, ICU locale, why) kept in its record (``document.models[name]``) under
+    ``info.tokenisation_by_dataset[dataset]``, since the record's info is taken at load, before any fit. Other
+    models: nothing."""
+    info = (record or {}).get("info")
+    if backend is None or not isinstance(info, dict) or info.get("features") != "bow":
+        return
+    chosen = {k: v for k, v in ((backend.info() or {}).get("tokenisation") or {}).items() if k != "rule"}
+    if chosen:
+        info.setdefault("tokenisation_by_dataset", {})[dataset] = chosen

@@ -21,6 +21,8 @@ def test_a_chinese_file_is_segmented_and_learned(tmp_path: Path) -> None:
     assert len(set(cell.predictions or [])) == 2
     assert doc.datasets["zh"].language == "und-Hani"  # the record says what the texts are written in
     assert "per data set at fit" in doc.models["linear-bow"]["info"]["tokenisation"]["rule"]
+    chosen = doc.models["linear-bow"]["info"]["tokenisation_by_dataset"]["zh"]  # what the fit chose, per data set
+    assert chosen["method"] == "icu-word-break" and chosen["locale"] == "zh"
     assert not any("share no word" in w for w in doc.warnings)
 
 

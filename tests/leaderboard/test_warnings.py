@@ -317,3 +317,12 @@ def check_rows_on(engine: sa.engine.Engine, tmp_path: Path) -> None:
         folder = tmp_path / str(number)
         folder.mkdir()
         test(engine, folder)
+
+
+def test_a_row_shows_that_most_test_texts_share_no_word_with_training() -> None:
+    from bench.data.checks import vocabulary_warnings
+
+    texts = [f"word{i} other{i}" for i in range(8)]
+    (disjoint,) = vocabulary_warnings("toy", texts, [Split(0, 0, (0, 1, 2, 3), (4, 5, 6, 7))])
+    rows = {r["model"]: r for r in prepare(body(warned_run(warnings=[disjoint]))).rows}
+    assert json.loads(rows["linear-bow"]["warnings"]) == [disjoint]  # about the data: every model's row

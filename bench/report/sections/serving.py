@@ -97,6 +97,20 @@ def serving_view(doc: Any, rows: list[ModelRow]) -> ServingView | None:
 SCORING_NOTE = "label scoring: the label of highest likelihood, not the paper's generated answer"
 
 
+def scoring_note(doc: Any, model: str) -> str:
+    """``SCORING_NOTE`` with the rule the model's record names (``info.scoring_rule``, e.g. the summed
+    log-likelihood of label and end marker, lm-evaluation-harness's acc), or, for a record of label-likelihood
+    decoding without one, the mean log-probability per token that earlier kits used; as is where nothing is
+    recorded."""
+    info = model_info(doc, model).get("info") or {} if doc is not None else {}
+    rule = info.get("scoring_rule") if isinstance(info, dict) else None
+    if isinstance(rule, dict) and rule.get("what"):
+        return f"label scoring by the {rule['what']} ({rule.get('source', '')}), not the paper's generated answer"
+    if isinstance(info, dict) and info.get("decoding") == "label-likelihood":
+        return "label scoring by the mean log-probability per token (an earlier kit's rule), not the paper's answer"
+    return SCORING_NOTE
+
+
 @dataclass
 class ConfigurationView:
     """Every serving configuration of one LLM on one data set: a table and energy per text against median latency."""
@@ -122,7 +136,7 @@ def _configurations(rows: list[ModelRow]) -> dict[tuple[str, str], list[ModelRow
     return groups
 
 
-def configuration_views(rows: list[ModelRow]) -> list[ConfigurationView]:
+def configuration_views(rows: list[ModelRow], doc: Any = None) -> list[ConfigurationView]:
     """Per LLM and data set where any configuration recorded its latency: one row per configuration (serving, batch
     size, accuracy, J per text, texts per second, latency median and p95, time per batch, the Pareto front of energy
     per text and median latency, and "x less energy per text than sequential" where the sequential one ran)."""
@@ -152,7 +166,7 @@ def configuration_views(rows: list[ModelRow]) -> list[ConfigurationView]:
                 [
                     Td(label, cls="name"),
                     Td(r.serving or "—", cls="name"),
-                    Td(fixed(accuracy), sub=SCORING_NOTE if r.serving == "scoring" else ""),
+                    Td(fixed(accuracy), sub=scoring_note(doc, r.model) if r.serving == "scoring" else ""),
                     Td(num(r.j_per_text)),
                     Td(num(less, 2) if less is not None else "—"),
                     Td(num(r.texts_per_s)),
