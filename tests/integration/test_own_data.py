@@ -265,7 +265,7 @@ def test_the_terminal_prints_each_warning_once_and_explains_the_energy_columns(
     printed = out.out + out.err
     assert printed.count("duplicated rows") == 1, printed
     assert "no stored run" not in printed
-    assert re.search(r"\d+ warning\(s\) \(printed above", printed), printed
+    assert re.search(r"\d+ run warning\(s\) \(printed above", printed), printed
     assert "net J: the same less the idle baseline" in " ".join(printed.split())
 
 
