@@ -23,6 +23,8 @@ from bench.validation import Expectations, cell_flags
 from tests import factories
 from tests.leaderboard.conftest import Live
 from tests.leaderboard.docs import body, valid_document
+from tests.leaderboard.migrations import migrate as _migrate
+from tests.leaderboard.migrations import table as _table
 from tests.leaderboard.server import post
 
 RUN = "flagged-run"
@@ -180,19 +182,6 @@ def test_bench_submit_sends_a_flagged_run_and_says_what_it_replaced(
 
 
 # --- revision 0007 ----------------------------------------------------------------------------------------------------
-
-
-def _migrate(engine: sa.engine.Engine, target: str, *, down: bool = False) -> None:
-    from alembic import command
-
-    with engine.begin() as connection:
-        config = storage._alembic_config(connection)
-        (command.downgrade if down else command.upgrade)(config, target)
-
-
-def _table(engine: sa.engine.Engine, name: str) -> list[dict[str, Any]]:
-    with engine.connect() as connection:
-        return [dict(r._mapping) for r in connection.execute(sa.text(f"SELECT * FROM {name} ORDER BY id"))]
 
 
 def check_upgrade_from_0006_keeps_rows(engine: sa.engine.Engine) -> None:

@@ -28,6 +28,8 @@ from bench.report.sample import sample_document
 from bench.results import EnergyValue, ResultDocument, TrainingWindow
 from tests.leaderboard.conftest import Live
 from tests.leaderboard.docs import body
+from tests.leaderboard.migrations import migrate as _migrate
+from tests.leaderboard.migrations import table as _table
 from tests.leaderboard.server import post
 
 LLM = "llama-3.1-8b"
@@ -140,17 +142,8 @@ def test_the_service_answers_training_energy(live: Live) -> None:
     assert by_model(one["rows"])["linear-bow"]["training_cpu_method"] == "measured:rapl"
 
 
-def _migrate(engine: sa.engine.Engine, target: str, *, down: bool = False) -> None:
-    from alembic import command
-
-    with engine.begin() as connection:
-        config = storage._alembic_config(connection)
-        (command.downgrade if down else command.upgrade)(config, target)
-
-
 def _rows(engine: sa.engine.Engine) -> list[dict[str, Any]]:
-    with engine.connect() as connection:
-        return [dict(r._mapping) for r in connection.execute(sa.text("SELECT * FROM results ORDER BY id"))]
+    return _table(engine, "results")
 
 
 def check_upgrade_from_0005_keeps_rows(engine: sa.engine.Engine) -> None:

@@ -40,6 +40,8 @@ from bench.results import Cell, CellError, GridRecord, ResultDocument, assumed_g
 from tests import factories
 from tests.integration.test_own_data import write_reviews
 from tests.leaderboard.docs import body, valid_document
+from tests.leaderboard.migrations import migrate as _migrate
+from tests.leaderboard.migrations import table as _table
 
 #: CodeCarbon's table as ``bench.derived.codecarbon_intensity`` names it (its version aside).
 GERMANY = "CodeCarbon 3.3.2 data/private_infra/global_energy_mix.json: Germany (DEU), 2023 energy mix"
@@ -216,19 +218,6 @@ def test_another_file_or_another_reading_is_another_data_set(tmp_path: Path) -> 
 
 
 # --- revision 0008 ----------------------------------------------------------------------------------------------------
-
-
-def _migrate(engine: sa.engine.Engine, target: str, *, down: bool = False) -> None:
-    from alembic import command
-
-    with engine.begin() as connection:
-        config = storage._alembic_config(connection)
-        (command.downgrade if down else command.upgrade)(config, target)
-
-
-def _table(engine: sa.engine.Engine, name: str) -> list[dict[str, Any]]:
-    with engine.connect() as connection:
-        return [dict(r._mapping) for r in connection.execute(sa.text(f"SELECT * FROM {name} ORDER BY id"))]
 
 
 NEW_COLUMNS = ("dataset_label_names", "warnings", "failure")
