@@ -697,14 +697,3 @@ def load_results(path: Path | str, *, check_hash: bool = True) -> ResultDocument
             "cells cannot be recovered from it: move the run folder aside and run again (or use another --run-id)."
         ) from None
     return parse_results(data, path, check_hash=check_hash)
-
-
-def to_dataframe(path: Path | str) -> Any:
-    """The cells of a run (its folder or results.json) as a pandas DataFrame, one row per cell: the columns of
-    ``bench.tables.CELL_COLUMNS`` (units in the names: ``energy_j``, ``duration_s``, ``j_per_text``; ``flags`` and
-    ``validity`` lists; ``in_means`` False for a cell left out of means). pandas is imported here only, never by
-    ``import bench``. Raises ResultsError naming the file (unreadable, edited, not a results document) and
-    MissingExtraError when pandas or pyarrow is not installed."""
-    from bench.tables import to_dataframe as _to_dataframe
-
-    return _to_dataframe(path)

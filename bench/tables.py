@@ -1,8 +1,10 @@
 """Results as flat tables: one row per cell of a run, typed, with the unit in each column's name.
 
-What ``bench export RUN``, :func:`bench.results.to_dataframe` and the leaderboard's Hugging Face dataset
-(``bench.leaderboard.dataset``) share. Only the standard library at import: pandas and pyarrow are imported inside the
-functions that need them, through :func:`require` (a missing one names its extra, ``bench.extras``).
+What ``bench export RUN``, :func:`to_dataframe` and the leaderboard's Hugging Face dataset
+(``bench.leaderboard.dataset``) share. :func:`to_dataframe` lives here, not in ``bench.results``: the rows rest on
+``bench.analysis``, which imports ``bench.results``, so ``bench.results`` importing this module would close an
+import cycle. Only the standard library at import: pandas and pyarrow are imported inside the functions that need
+them, through :func:`require` (a missing one names its extra, ``bench.extras``).
 
 Column types are the Hub's feature dtypes: ``string``, ``int64``, ``float64``, ``bool``, and ``list`` (a list of
 strings). A missing value is None (null), never 0: an unmeasured component has no energy, not zero energy.
@@ -132,8 +134,8 @@ def to_dataframe(path: Path | str) -> Any:
     from bench.results import load_results
 
     doc = load_results(path)
-    require("pandas", needed_by="bench.results.to_dataframe")
-    return arrow_table(cell_rows(doc), CELL_COLUMNS, needed_by="bench.results.to_dataframe").to_pandas()
+    require("pandas", needed_by="bench.tables.to_dataframe")
+    return arrow_table(cell_rows(doc), CELL_COLUMNS, needed_by="bench.tables.to_dataframe").to_pandas()
 
 
 def write_table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...], fmt: str, output: Path) -> None:
@@ -159,8 +161,17 @@ def write_table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]
         return
     if fmt != "parquet":
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    write_parquet(arrow_table(rows, columns, needed_by=needed_by), output, needed_by=needed_by)
+
+
+def write_parquet(table: Any, output: Path, *, needed_by: str) -> None:
+    """Write the pyarrow ``table`` to ``output`` through a temporary name. A table without rows is written with its
+    schema and no row group (an empty row group makes ``datasets``' Parquet reader fail: batch size 0)."""
     pq = require("pyarrow.parquet", needed_by=needed_by)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    pq.write_table(arrow_table(rows, columns, needed_by=needed_by), tmp)
+    tmp = output.with_name(f".{output.name}.tmp")
+    if table.num_rows:
+        pq.write_table(table, tmp)
+    else:
+        pq.ParquetWriter(tmp, table.schema).close()
     tmp.replace(output)
