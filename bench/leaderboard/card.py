@@ -101,7 +101,7 @@ Cite the paper whose measurements the kit reruns, and the kit (see CITATION.cff 
 ```bibtex
 @article{zschache2026comparing,
   title   = {Comparing energy consumption and accuracy in text classification inference},
-  author  = {Zschache, Johannes and Hartwig, Tilman},
+  author  = {Zschache and Hartwig},
   journal = {Scientific Reports},
   year    = {2026},
   note    = {arXiv:2508.14170}
