@@ -291,6 +291,20 @@ def _mean_ci(summary: Any) -> str:
     return f"{summary.mean:.3f} ± {summary.ci95_high - summary.mean:.3f}"
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """One run's cells as a flat table (``bench.tables.CELL_COLUMNS``) in csv, parquet or json; a results.json that
+    cannot be read, or was edited, is refused naming the file (exit 2), as ``bench validate`` refuses it."""
+    from bench.results import load_results
+    from bench.tables import CELL_COLUMNS, cell_rows, write_table
+
+    doc = load_results(args.run)
+    output = Path(args.output) if args.output else Path(f"{doc.run_id}.cells.{args.format}")
+    rows = cell_rows(doc)
+    write_table(rows, CELL_COLUMNS, args.format, output)
+    print(f"wrote {output}: {len(rows)} cell(s) of run {doc.run_id} ({args.format})")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the summary table of a finished or partial run."""
     from bench.results import load_results
@@ -525,6 +539,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check results files (schema, hash, consistency)")
     p.add_argument("files", nargs="+", help="results.json files or run folders")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("export", help="write one run's cells as a flat table (csv, parquet or json)")
+    p.add_argument("run", help="run folder (reports/<run-id>) or its results.json")
+    p.add_argument("--format", choices=["csv", "parquet", "json"], default="csv", help="table format (default: csv)")
+    p.add_argument("-o", "--output", help="where to write (default: <run-id>.cells.<format> here)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("summary", help="print the summary table of a run")
     p.add_argument("run", help="results.json or run folder")

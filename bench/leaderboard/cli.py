@@ -116,7 +116,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write the leaderboard as static files."""
+    """Write the leaderboard as static files, or (``--format hf-dataset``) as a Hugging Face dataset."""
+    if args.format == "hf-dataset":
+        from bench.leaderboard.dataset import export_hf_dataset
+
+        rows = export_hf_dataset(_engine(args), args.output)
+        print(
+            f"wrote {args.output}: Hugging Face dataset, {rows['cells']} cell(s), {rows['runs']} run(s), "
+            f"{rows['models']} model row(s) as Parquet, with its card README.md"
+        )
+        return 0
     from bench.leaderboard.export import export_site
 
     counts = export_site(_engine(args), args.output)
@@ -186,4 +195,10 @@ def add_parsers(sub: Any) -> None:
 
     p = with_db(lsub.add_parser("export", help="write the leaderboard as static files (for a git repository)"))
     p.add_argument("-o", "--output", default="site", help="output folder (default: site)")
+    p.add_argument(
+        "--format",
+        choices=["site", "hf-dataset"],
+        default="site",
+        help="site: HTML, JSON and CSV (default); hf-dataset: Parquet tables (cells, runs, models) and a dataset card",
+    )
     p.set_defaults(func=cmd_export)

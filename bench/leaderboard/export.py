@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.fsutil import atomic_write_bytes
 from bench.leaderboard import storage, views
+from bench.leaderboard.dataset import export_rows
 from bench.leaderboard.service import dumps
 
 
@@ -33,11 +34,13 @@ def _remove_except(folder: Path, keep: set[str]) -> None:
 
 
 def export_site(engine: Any, output: Path | str) -> dict[str, int]:
-    """Write the static site to ``output``; returns counts of what was written."""
+    """Write the static site to ``output``; returns counts of what was written. Its data sets' CSV and JSON and its
+    submissions' JSON come from ``dataset.export_rows``, the rows the Hugging Face dataset is built from."""
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     _write(out / "index.html", views.index_page(engine, static=True))
-    datasets = storage.datasets(engine)
+    shared = export_rows(engine)
+    datasets = shared.datasets
     _write(out / "datasets.json", dumps({"datasets": datasets}))
     dataset_files: set[str] = set()
     pages = 0
@@ -57,7 +60,7 @@ def export_site(engine: Any, output: Path | str) -> dict[str, int]:
                 if offset >= data["total"]:
                     break
             pages += offset // data["limit"]
-        everything, _ = storage.leaderboard(engine, name, storage.Filters(), "accuracy", limit=10**9)
+        everything = shared.by_dataset[name]
         _write(stem.with_name(stem.name + ".csv"), views.leaderboard_csv(everything))
         _write(
             stem.with_name(stem.name + ".json"),
@@ -68,11 +71,8 @@ def export_site(engine: Any, output: Path | str) -> dict[str, int]:
     # A data set whose only submissions were hidden since the last export (spam with its own data set name) must not
     # stay published: anything in datasets/ that is not a page of a visible data set goes.
     _remove_except(out / "datasets", dataset_files)
-    total = storage.count_submissions(engine)
-    summaries: list[dict[str, Any]] = []
-    batch = 500
-    for offset in range(0, total, batch):
-        summaries.extend(storage.list_submissions(engine, limit=batch, offset=offset))
+    summaries = shared.summaries
+    total = len(summaries)
     _write(
         out / "submissions.json",
         dumps(
@@ -90,7 +90,7 @@ def export_site(engine: Any, output: Path | str) -> dict[str, int]:
         sid = summary["id"]
         full = storage.get_submission(engine, sid, with_document=True)
         assert full is not None
-        rows = storage.submission_rows(engine, sid)
+        rows = shared.by_submission[sid]
         replaces = storage.replaced_submissions(engine, sid)
         _write(folder / f"{sid}.html", views.submission_page(summary, rows, static=True, replaces=replaces))
         _write(folder / f"{sid}.json", dumps(views.submission_json(summary, rows, replaces)))
