@@ -23,6 +23,7 @@ from bench.validation import Expectations, cell_flags
 from tests import factories
 from tests.leaderboard.conftest import Live
 from tests.leaderboard.docs import body, valid_document
+from tests.leaderboard.migrations import insert_stored
 from tests.leaderboard.migrations import migrate as _migrate
 from tests.leaderboard.migrations import table as _table
 from tests.leaderboard.server import post
@@ -199,17 +200,7 @@ def check_upgrade_from_0006_keeps_rows(engine: sa.engine.Engine) -> None:
         prepared = prepare(body(doc))
         values = dict(prepared.fields, submitted_at=f"2026-12-0{number + 1}T00:00:00+00:00", token_id=owner)
         values["document_bytes"] = len(values["document"].encode())
-        with engine.begin() as connection:
-            new_id = connection.execute(
-                tables["submissions"]
-                .insert()
-                .values(**{k: v for k, v in values.items() if k in tables["submissions"].c})
-            ).inserted_primary_key[0]
-            copies = {"submission_id": new_id, "hidden": False, "hardware_profile": "cpu", "gpu_model": "none"}
-            connection.execute(
-                tables["results"].insert(),
-                [{k: v for k, v in dict(r, **copies).items() if k in tables["results"].c} for r in prepared.rows],
-            )
+        insert_stored(engine, tables, values, prepared.rows)
     before = {name: _table(engine, name) for name in ("submissions", "results")}
     assert len(before["submissions"]) == 2 and len(before["results"]) == 2
 

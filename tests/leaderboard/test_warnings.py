@@ -40,6 +40,7 @@ from bench.results import Cell, CellError, GridRecord, ResultDocument, assumed_g
 from tests import factories
 from tests.integration.test_own_data import write_reviews
 from tests.leaderboard.docs import body, valid_document
+from tests.leaderboard.migrations import insert_stored
 from tests.leaderboard.migrations import migrate as _migrate
 from tests.leaderboard.migrations import table as _table
 
@@ -245,17 +246,7 @@ def check_upgrade_from_0007_keeps_rows(engine: sa.engine.Engine, tmp_path: Path)
                 content = plain.pin["content_sha256"]
                 row = dict(row, dataset=f"toy@{content[:12]}", dataset_sha256=content)
             rows.append(row)
-        with engine.begin() as connection:
-            new_id = connection.execute(
-                tables["submissions"]
-                .insert()
-                .values(**{k: v for k, v in values.items() if k in tables["submissions"].c})
-            ).inserted_primary_key[0]
-            copies = {"submission_id": new_id, "hidden": False, "hardware_profile": "cpu", "gpu_model": "none"}
-            connection.execute(
-                tables["results"].insert(),
-                [{k: v for k, v in dict(r, **copies).items() if k in tables["results"].c} for r in rows],
-            )
+        insert_stored(engine, tables, values, rows)
     before = {name: _table(engine, name) for name in ("submissions", "results")}
     assert len(before["results"]) == 3 and before["results"][2]["dataset"].startswith("toy@")
 
