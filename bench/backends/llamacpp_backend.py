@@ -186,8 +186,12 @@ class LlamaCppBackend(ZeroShotBackend):
             return
         path = self._resolve()
         llama_cpp = import_optional("llama_cpp", "the llamacpp backend")
+        from llama_cpp._utils import suppress_stdout_stderr
+
         try:
-            self._vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+            # A vocab-only model has no trained context, and llama.cpp warns about it whatever the log level: quiet.
+            with suppress_stdout_stderr(disable=False):
+                self._vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
         except ValueError as exc:  # llama.cpp says only "Failed to load model from file"
             raise ConfigError(f"model {self.model!r}: llama.cpp cannot load {path} ({exc})") from None
         self._set_template(self._vocab)
