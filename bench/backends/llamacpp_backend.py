@@ -441,6 +441,8 @@ class LlamaCppBackend(ZeroShotBackend):
             "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
             "llama_cpp_system_info": system.decode("utf-8", errors="replace").strip() if system else None,
             "reuse_prefix": self.reuse_prefix,
+            # llama.cpp's OpenMP threads spin while waiting unless told otherwise: it matters on a loaded machine
+            "omp_env": {var: os.environ.get(var) for var in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OMP_PROC_BIND")},
             "grammar": "gbnf-label-completions" if self.constrained else None,
             "llama_cpp_python": importlib.metadata.version("llama_cpp_python"),
         }
