@@ -25,7 +25,7 @@ RUN_STAMP := $(VENV)/.bench-run-installed
 
 .DEFAULT_GOAL := help
 .PHONY: help setup chromium bench image sif constraints test lint format clean image-check vllm-setup test-vllm \
-	gpu-check gpu-check-wheels
+	gpu-check gpu-check-wheels llamacpp-setup
 
 help: ## list the targets
 	@echo "bench — energy and accuracy of text-classification inference"
@@ -84,6 +84,15 @@ lint: setup ## ruff: lint and format check
 format: setup ## ruff: apply formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# llama-cpp-python compiles llama.cpp (CMake, a C++ compiler): GGML_NATIVE=OFF builds for any x86-64 CPU with AVX2 (or
+# any ARM64), not only this one; LLAVA_BUILD=OFF skips the multimodal library the kit does not use. Add e.g.
+# LLAMACPP_CMAKE_ARGS='-DGGML_CUDA=on' (CUDA) or '-DGGML_METAL=on' (macOS) for GPU offload.
+LLAMACPP_CMAKE_ARGS ?=
+llamacpp-setup: setup ## install the llamacpp extra into .venv: llama-cpp-python, compiled here (about 4 min on 2 cores)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF $(LLAMACPP_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/python -m pip install -q -e ".[llamacpp]"
+	$(BIN)/python -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__, llama_cpp.llama_print_system_info().decode())"
 
 vllm-setup: ## create .venv-vllm: vLLM's CPU build for the vllm backend (own venv: vLLM pins torch and transformers)
 	VLLM_VENV=$(VLLM_VENV) TORCH_SPEC="$(TORCH_SPEC)" TORCH_INDEX="$(TORCH_INDEX)" .ci/vllm-setup.sh

@@ -55,6 +55,11 @@ OPTIONAL_MODULES: dict[str, OptionalModule] = {
     "codecarbon": OptionalModule("cpu", "codecarbon"),
     "datasets": OptionalModule("cpu", "datasets"),
     "setfit": OptionalModule("cpu", "setfit"),
+    "llama_cpp": OptionalModule(
+        "llamacpp",
+        "llama-cpp-python",
+        "(it compiles llama.cpp with CMake and a C++ compiler, minutes: `make llamacpp-setup` in the checkout)",
+    ),
     "pynvml": OptionalModule("gpu", "nvidia-ml-py"),
     "vllm": OptionalModule("gpu", "vllm"),
     "ray": OptionalModule("multinode", "ray"),

