@@ -173,9 +173,7 @@ def _refs(schema: Any) -> Iterator[tuple[str, str]]:
             yield from ((name, ".<key>" + how) for name, how in _refs(schema["additionalProperties"]))
 
 
-def _model_tables(
-    schema: dict[str, Any], module: Any, root_path: str, join: Callable[[str, str, str], str]
-) -> str:
+def _model_tables(schema: dict[str, Any], module: Any, root_path: str, join: Callable[[str, str, str], str]) -> str:
     """One table per model of ``schema`` (the root first, then breadth first as they are reached), each headed by
     where it sits in the document (``join(parent path, field, how)``); ``module`` holds the models' classes (for
     the defaults that a factory makes, which JSON Schema leaves out)."""
@@ -241,11 +239,12 @@ def results_page() -> str:
             f"One JSON document per run, `reports/<run-id>/results.json`, at `schema_version` {SCHEMA_VERSION}. "
             "This page and [`results.schema.json`](results.schema.json) (JSON Schema 2020-12, the same models) are "
             "generated from the code that writes and reads it. Validate a file against the schema with any JSON "
-            "Schema tool, e.g. `python -c \"import json, jsonschema; jsonschema.validate(json.load(open("
+            'Schema tool, e.g. `python -c "import json, jsonschema; jsonschema.validate(json.load(open('
             "'results.json')), json.load(open('docs/reference/results.schema.json')))\"`; "
             "`bench validate` checks more than the schema can say (the content hash, accuracy against the stored "
             "predictions, plausibility: see [Validity](../concepts/measurement.md#validity)). Older schema versions "
-            "load in the kit through explicit migrations (`bench.results.MIGRATIONS`); the schema here is the newest.\n",
+            "load in the kit through explicit migrations (`bench.results.MIGRATIONS`); the schema here is the "
+            "newest.\n",
             _model_tables(schema, bench.results, "(document)", _results_path),
         ]
     )
