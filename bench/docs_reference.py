@@ -106,7 +106,7 @@ def cli_page() -> str:
         "\n",
     ]
     for words, help_text, sub in _commands(parser, ()):
-        lines.append(f"\n## bench {' '.join(words)} {{#{_anchor(words)}}}\n\n")
+        lines.append(f"\n## bench {' '.join(words)}\n\n")
         if help_text:
             lines.append(_md(help_text[0].upper() + help_text[1:]) + ".\n\n")
         lines.append(f"```text\n{_usage(sub)}\n```\n\n")
@@ -196,7 +196,7 @@ def _model_tables(schema: dict[str, Any], module: Any, root_path: str, join: Cal
         i += 1
     out = []
     for name, model, paths in order:
-        out.append(f"\n## {name} {{#{name.lower()}}}\n\n")
+        out.append(f"\n## {name}\n\n")
         out.append("At " + ", ".join(_code(p) for p in paths) + "." if paths != [root_path] else "The top level.")
         if model.get("description") and model is not schema:
             out.append(" " + _md(model["description"]))

@@ -233,7 +233,7 @@ def test_the_reference_lists_every_command_and_option() -> None:
         for option in set(action.option_strings) - {"-h", "--help"}:
             assert f"`{option}" in page or f", {option}" in page, option
     for name in ("bench slurm", "bench leaderboard token create", "bench profiles validate"):
-        assert f"## {name} " in page, name
+        assert f"\n## {name}\n" in page, name
 
 
 def test_results_json_schema_accepts_a_document_the_kit_writes_and_refuses_a_wrong_one() -> None:
