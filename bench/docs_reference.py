@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -96,7 +97,14 @@ def cli_page() -> str:
     """Markdown of every command of ``bench`` and its options, from the parser the console script uses."""
     from bench.cli import build_parser
 
-    parser = build_parser()
+    # Defaults read from the environment when the parser is built ($BENCH_PROFILE, which the images set) are the
+    # page's only machine-dependent input: build it as on a plain machine.
+    saved = os.environ.pop("BENCH_PROFILE", None)
+    try:
+        parser = build_parser()
+    finally:
+        if saved is not None:
+            os.environ["BENCH_PROFILE"] = saved
     lines = [
         _HEADER.format(command=REGENERATE, source="`bench.cli.build_parser`"),
         "# Command line\n\n",
