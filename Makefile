@@ -7,7 +7,7 @@ VENV ?= .venv
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu, or pip takes PyPI's default (CUDA, several GB) build.
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
-EXTRAS ?= cpu,dev,container,leaderboard,multinode
+EXTRAS ?= cpu,dev,container,leaderboard,multinode,docs
 # What `make bench` alone needs (a run on the host or in its container): `make setup`/`make test` install EXTRAS.
 BENCH_EXTRAS ?= cpu,container
 # Where `make bench` runs: auto (the profile's image when a Docker engine answers, else the host), container, host.
@@ -25,7 +25,7 @@ RUN_STAMP := $(VENV)/.bench-run-installed
 
 .DEFAULT_GOAL := help
 .PHONY: help setup chromium bench image sif constraints test lint format clean image-check vllm-setup test-vllm \
-	gpu-check gpu-check-wheels llamacpp-setup
+	gpu-check gpu-check-wheels llamacpp-setup docs docs-reference docs-pictures
 
 help: ## list the targets
 	@echo "bench — energy and accuracy of text-classification inference"
@@ -80,6 +80,21 @@ lint: setup ## ruff: lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile.cpu Dockerfile.cuda
+
+# The documentation site: mkdocs.yml and docs/, built offline into DOCS_DIR (not site/, where `bench leaderboard
+# export` writes by default). --strict: a broken link, a missing page or anchor, any warning fails the build.
+DOCS_DIR ?= build/docs
+# NO_MKDOCS_2_WARNING: Material 9.7+ prints a banner on every build (Material for MkDocs reaches end of life on May 5,
+# 2027; Zensical is its successor), which is news about the tool, not about these pages.
+docs: setup ## build the documentation site into DOCS_DIR (offline; a warning or a stale reference page fails it)
+	$(BIN)/python -m bench.docs_reference --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(DOCS_DIR)
+
+docs-reference: setup ## regenerate docs/reference/ (CLI, results schema, profile keys) from the code
+	$(BIN)/python -m bench.docs_reference
+
+docs-pictures: setup ## remake docs/assets/ (the README's chart, the report's picture) from a stored real run
+	$(BIN)/python scripts/docs_pictures.py
 
 format: setup ## ruff: apply formatting and safe fixes
 	$(BIN)/ruff check --fix .

@@ -3,7 +3,7 @@
 ``load_results`` already refuses truncated files, hash mismatches and schema violations. This module checks that the
 numbers agree with each other and with physics, and records the conditions of the machine each window ran in.
 
-Two kinds of finding, and which check is which (the README says the same):
+Two kinds of finding, and which check is which (docs/concepts/measurement.md says the same):
 
 **Invalid** (``Problem.flag`` False): the document's own consistency, or a reading that cannot be. ``bench validate``
 calls such a document INVALID (exit 1) and the leaderboard refuses it. A hand edit that clears ``Cell.validity`` is

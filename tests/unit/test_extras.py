@@ -24,7 +24,7 @@ from bench.extras import OPTIONAL_MODULES, install_command, missing_extra, missi
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 #: Extras of tools for working on the kit, never imported by it.
-TOOL_EXTRAS = {"dev"}
+TOOL_EXTRAS = {"dev", "docs"}
 #: Modules the core dependencies bring (markupsafe comes with jinja2).
 CORE_MODULES = {"pydantic", "jinja2", "markupsafe", "rich", "numpy", "psutil", "filelock"}
 #: Installed with `pip install --no-deps` by `make setup` (its own message says so), not through an extra.
