@@ -55,7 +55,8 @@ OPTIONAL_MODULES: dict[str, OptionalModule] = {
     "codecarbon": OptionalModule("cpu", "codecarbon"),
     "datasets": OptionalModule("cpu", "datasets"),
     "setfit": OptionalModule("cpu", "setfit"),
-    "pynvml": OptionalModule("gpu", "nvidia-ml-py"),
+    "pynvml": OptionalModule("gpu", "nvidia-ml-py"),  # named, not imported: bench/devices/nvidia.py imports it
+    "zeus": OptionalModule("gpu", "zeus"),
     "vllm": OptionalModule("gpu", "vllm"),
     "ray": OptionalModule("multinode", "ray"),
     "docker": OptionalModule("container", "docker"),

@@ -76,7 +76,7 @@ IDLE_DRIFT_LIMIT = 0.05
 #: GPU temperatures (C) a window may start and end at: 20 to 95 C, the range ML.ENERGY's validator accepts (as issue 16
 #: cites it). Below, the sensor or the room is implausible; above, the GPU is at its thermal limits.
 GPU_TEMPERATURE_RANGE_C = (20.0, 95.0)
-#: Clocks event reasons (``bench.meters.nvml.CLOCKS_EVENT_REASONS``) that mean the GPU was held back by power or heat:
+#: Clocks event reasons (``bench.meters.gpu.CLOCKS_EVENT_REASONS``) that mean the GPU was held back by power or heat:
 #: its energy and duration then describe a throttled GPU, not the model. ``hw_slowdown`` is set with either.
 THROTTLE_REASONS = {
     "sw_power_cap": "power",
@@ -245,7 +245,7 @@ def power_problems(
 
 def gpu_telemetry_problems(detail: Mapping[str, Any]) -> list[str]:
     """Throttling and out-of-range temperatures in the GPU meter's per-GPU records (``_start``/``_end`` telemetry
-    of ``bench.meters.nvml``); records without telemetry (older documents, unsupported queries) are not judged."""
+    of ``bench.meters.gpu``); records without telemetry (older documents, unsupported queries) are not judged."""
     problems: list[str] = []
     low, high = GPU_TEMPERATURE_RANGE_C
     for record in _gpu_records(detail):

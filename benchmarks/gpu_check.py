@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 
         fake = FakePynvml([FakeGpu(name="NVIDIA H200 (fake NVML)", power_w=args.fake_power_w, power_limit_w=700.0)])
         sys.modules["pynvml"] = fake
-        from bench.meters import nvml as nvml_module
+        from bench.meters import gpu as nvml_module
 
         nvml_module.DEFAULT_MIN_WINDOW_S = min(nvml_module.DEFAULT_MIN_WINDOW_S, args.window_s)
 

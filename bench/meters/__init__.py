@@ -359,7 +359,7 @@ def build_meter_set(
     set (a container with the host's tree mounted elsewhere, e.g. ``/host-rapl``), else ``/sys/class/powercap``.
 
     cpu: RAPL packages when readable, else the TDP x utilization estimate. ram: RAPL DRAM when exposed, else
-    0.375 W/GB x installed RAM. gpu: ``NvmlMeter`` (energy counter, power sampling where missing) over
+    0.375 W/GB x installed RAM. gpu: ``bench.meters.gpu.GpuMeter`` (energy counter, power sampling where missing) over
     ``gpu_indices`` (None: the GPUs CUDA_VISIBLE_DEVICES makes visible) when NVML works and ``use_gpu`` is not False;
     otherwise unavailable with the reason. ``use_gpu``: True for cuda profiles, False for cpu profiles (their runs use
     no GPU), None to meter GPUs whenever NVML works (``bench env``). ``nvml`` injects a module shaped like pynvml.
@@ -440,10 +440,9 @@ def _gpu_meter(
 ) -> Meter | None:
     """The NVML meter over ``gpu_indices`` (``gpu_sample_hz`` Hz power sampling where a GPU has no energy counter),
     noted in ``notes["gpu"]``; or None with the reason in ``unavailable["gpu"]`` (a CPU profile, no NVML, no GPU)."""
-    from bench.meters.nvml import nvml_probe
+    from bench.devices import vendor_module
 
-    # Called without arguments when nothing is injected (tests replace the probe with a zero-argument stand-in).
-    nvml_ok, nvml_reason = nvml_probe(nvml) if nvml is not None else nvml_probe()
+    nvml_ok, nvml_reason = vendor_module("nvidia").probe(nvml)
     if use_gpu is False:
         unavailable["gpu"] = "the profile runs on the CPU (device = 'cpu'), so no GPU is metered" + (
             f"; {nvml_reason}" if nvml_ok else ""
@@ -452,14 +451,18 @@ def _gpu_meter(
     if not nvml_ok:
         unavailable["gpu"] = nvml_reason
         return None
-    from bench.meters.nvml import NvmlMeter
+    from bench.meters.gpu import GpuMeter
 
     try:
-        gpu_meter = NvmlMeter(gpu_indices, sample_hz=gpu_sample_hz, nvml=nvml)
+        gpu_meter = GpuMeter(gpu_indices, sample_hz=gpu_sample_hz, nvml=nvml)
     except MeterError as exc:  # e.g. no GPU visible under CUDA_VISIBLE_DEVICES, a GPU without power readings
+        if use_gpu and getattr(exc, "kind", None) == "mig":
+            raise  # a GPU run on a MIG instance is refused before any energy is spent, never run unmetered
         unavailable["gpu"] = str(exc)
         return None
     notes["gpu"] = f"{gpu_meter.method} on GPU(s) {gpu_meter.indices} ({nvml_reason})"
+    if gpu_meter.skipped:
+        notes["gpu_skipped"] = "; ".join(f"GPU {s['index']}: {s['reason']}" for s in gpu_meter.skipped)
     return gpu_meter
 
 
@@ -486,17 +489,17 @@ def _add_gpu_side_meters(
     nvidia_smi_command: list[str] | None,
 ) -> None:
     """NVML power sampling at 10 Hz and nvidia-smi polling over the primary GPU meter's GPUs, or why not."""
-    from bench.meters.nvml import NvmlMeter, NvmlSamplingMeter
+    from bench.meters.gpu import GpuMeter, GpuSamplingMeter
     from bench.meters.smi import NvidiaSmiMeter, nvidia_smi_available
 
-    gpu_meter = next((m for m in primary if isinstance(m, NvmlMeter)), None)
+    gpu_meter = next((m for m in primary if isinstance(m, GpuMeter)), None)
     if gpu_meter is None:
         why = f"no GPU is metered: {unavailable.get('gpu', 'no NVML meter')}"
         side_unavailable["nvml-sampling"] = why
         side_unavailable["nvidia-smi"] = why
         return
     try:
-        side.append(NvmlSamplingMeter(gpu_meter.indices, sample_hz=10.0, nvml=nvml))
+        side.append(GpuSamplingMeter(gpu_meter.indices, sample_hz=10.0, nvml=nvml))
     except MeterError as exc:
         side_unavailable["nvml-sampling"] = str(exc)
     if nvidia_smi_command is not None:

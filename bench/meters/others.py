@@ -18,13 +18,13 @@ per own process, over wall x CPUs); sampling adds noise of the same order over a
 ``MIN_JUDGED_S`` (100 ticks) is stored but not judged (``judged`` False, with a note), so the kit never flags a
 0.2 s test window for the noise of its counters.
 
-GPUs: ``nvmlDeviceGetComputeRunningProcesses`` on each metered GPU at the window's start and end, with the memory each
-process holds. A pid in the run's own tree is ``own``; a pid not visible in this PID namespace (NVML reports host pids,
-a container sees its own) cannot be attributed and is stored with ``own`` None (not flagged: the run's own process
-looks like that from inside a container). An NVML failure leaves ``gpu_processes`` None with ``gpu_note``; it never
-breaks a window.
+GPUs: the compute processes of each metered GPU (``Accelerator.processes``; NVIDIA:
+``nvmlDeviceGetComputeRunningProcesses``) at the window's start and end, with the memory each process holds. A pid
+in the run's own tree is ``own``; a pid not visible in this PID namespace (NVML reports host pids, a container sees
+its own) cannot be attributed and is stored with ``own`` None (not flagged: the run's own process looks like that
+from inside a container). A failure leaves ``gpu_processes`` None with ``gpu_note``; it never breaks a window.
 
-psutil and pynvml are imported when an observer is built, not when this module is imported.
+psutil and the device layer (``bench.devices``) are imported when an observer is built, not with this module.
 """
 
 from __future__ import annotations
@@ -88,8 +88,7 @@ class OthersObserver:
         self.logical_cpus = int(psutil_module.cpu_count(logical=True) or 1)
         self.tick_s = clock_tick_s()
         self.gpu_indices = list(gpu_indices or [])
-        self._nvml: Any = None
-        self._handles: dict[int, Any] = {}
+        self._opened: Any = None
         self._gpu_note: str | None = None
         if self.gpu_indices:
             self._open_nvml(nvml)
@@ -97,47 +96,36 @@ class OthersObserver:
         self._window_note: str | None = None
         self._gpu_start: list[dict[str, Any]] | None = None
 
-    # --- NVML ---------------------------------------------------------------------------------------------------
+    # --- GPUs -------------------------------------------------------------------------------------------------
 
     def _open_nvml(self, nvml: Any) -> None:
-        try:
-            if nvml is None:
-                import pynvml  # type: ignore[import-not-found]
+        from bench.devices import vendor_module
 
-                nvml = pynvml
-            nvml.nvmlInit()
-        except Exception as exc:
-            self._gpu_note = f"NVML unavailable for the process list: {type(exc).__name__}: {exc}"
-            return
-        self._nvml = nvml
         try:
-            self._handles = {i: nvml.nvmlDeviceGetHandleByIndex(i) for i in self.gpu_indices}
+            self._opened = vendor_module("nvidia").open_devices(self.gpu_indices, library=nvml)
         except Exception as exc:
-            self._gpu_note = f"NVML could not open the metered GPUs: {type(exc).__name__}: {exc}"
-            self.close()
+            self._gpu_note = f"the metered GPUs could not be opened for the process list: {type(exc).__name__}: {exc}"
 
     def _gpu_processes(self, at: str, own: set[int]) -> list[dict[str, Any]] | None:
-        if self._nvml is None:
+        if self._opened is None:
             return None
         found: list[dict[str, Any]] = []
         try:
-            for index, handle in self._handles.items():
-                for proc in self._nvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                    pid = int(proc.pid)
-                    memory = getattr(proc, "usedGpuMemory", None)
+            for device in self._opened.devices:
+                for pid, memory in device.processes():
                     name, mine = self._attribute(pid, own)
                     found.append(
                         {
-                            "gpu_index": index,
+                            "gpu_index": device.facts.index,
                             "pid": pid,
-                            "used_memory_bytes": int(memory) if isinstance(memory, int) and memory >= 0 else None,
+                            "used_memory_bytes": memory,
                             "name": name,
                             "own": mine,
                             "at": at,
                         }
                     )
         except Exception as exc:
-            self._window_note = f"nvmlDeviceGetComputeRunningProcesses failed: {type(exc).__name__}: {exc}"
+            self._window_note = f"listing the GPUs' compute processes failed: {type(exc).__name__}: {exc}"
             return None
         return found
 
@@ -237,8 +225,7 @@ class OthersObserver:
         return record
 
     def close(self) -> None:
-        """Release NVML (idempotent)."""
-        if self._nvml is not None:
-            with contextlib.suppress(Exception):
-                self._nvml.nvmlShutdown()
-            self._nvml = None
+        """Release the GPUs' library (idempotent)."""
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None

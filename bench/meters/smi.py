@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from bench.errors import MeterError
 from bench.meters.base import ComponentEnergy, Reading
-from bench.meters.nvml import integrate_trapezoid_j
+from bench.meters.gpu import integrate_trapezoid_j
 
 NVIDIA_SMI_METHOD = "measured:nvidia-smi-polling"
 #: Polling period asked of nvidia-smi (``-lms``), milliseconds.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main as bench_main
-from bench.meters import nvml as nvml_module
+from bench.meters import gpu as nvml_module
 from bench.meters import smi as smi_module
 from bench.results import load_results
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.devices.nvidia import COUNTER_METHOD as ENERGY_COUNTER_METHOD
+from bench.devices.nvidia import SAMPLING_METHOD as POWER_SAMPLING_METHOD
 from bench.meters import build_meter_set
 from bench.meters import smi as smi_module
-from bench.meters.nvml import ENERGY_COUNTER_METHOD, POWER_SAMPLING_METHOD
 from bench.meters.smi import NVIDIA_SMI_METHOD, NvidiaSmiMeter
 from tests.fakes.fake_pynvml import FakePynvml, fake_gpus
 
