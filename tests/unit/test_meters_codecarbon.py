@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.devices.nvidia import probe as nvml_probe
 from bench.errors import MeterError
 from bench.meters.codecarbon import CodeCarbonMeter, codecarbon_available
-from bench.devices.nvidia import probe as nvml_probe
 
 
 def busy(seconds: float) -> None:
