@@ -160,11 +160,19 @@ def probe(nvml: Any = None) -> tuple[bool, str]:
         call(lib, "nvmlInit", lib.nvmlInit)
     except Exception as exc:
         return False, f"NVML unavailable: {exc}"
+    notes = ""
     try:
         count = int(call(lib, "nvmlDeviceGetCount", lib.nvmlDeviceGetCount))
         driver = "driver ?"
         with contextlib.suppress(Exception):
             driver = _text(lib.nvmlSystemGetDriverVersion())
+        inventory, skipped = _inventory(lib, count)
+        notes = "".join(f"; GPU {s['index']} may not be opened" for s in skipped)
+        for gpu in inventory:
+            with contextlib.suppress(DeviceError):
+                _refuse_mig(lib, gpu, f"GPU {gpu['index']}")
+                continue
+            notes += f"; GPU {gpu['index']} in MIG mode (runs on it are refused)"
     except Exception as exc:
         return False, f"NVML initialized but counting devices failed: {exc}"
     finally:
@@ -172,7 +180,7 @@ def probe(nvml: Any = None) -> tuple[bool, str]:
             lib.nvmlShutdown()
     if count == 0:
         return False, "NVML works but sees no GPU (check CUDA_VISIBLE_DEVICES / container GPU access)"
-    return True, f"NVML {driver}: {count} device(s)"
+    return True, f"NVML {driver}: {count} device(s){notes}"
 
 
 class NvidiaGpu:

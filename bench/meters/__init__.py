@@ -374,6 +374,8 @@ def build_meter_set(
     unavailable: dict[str, str] = {}
     gpu_meter = _gpu_meter(use_gpu, gpu_indices, gpu_sample_hz, nvml, unavailable, notes)
     if gpu_meter is not None:
+        if getattr(gpu_meter, "scope", "gpu") == "module":
+            primary = _module_scope(primary, unavailable, notes)
         # Last in the list: started last and stopped first, so the GPU window is the tightest around the work.
         primary.append(gpu_meter)
 
@@ -428,6 +430,17 @@ def _cpu_and_ram_meters(
         meters.append(RamEstimateMeter(ram_gb))
         notes["ram"] = "estimated: no RAPL DRAM domain on this machine"
     return meters, notes
+
+
+def _module_scope(primary: list[Meter], unavailable: dict[str, str], notes: dict[str, str]) -> list[Meter]:
+    """A Grace Hopper/Blackwell module's power covers GPU, Grace CPU and memory: drop the CPU and RAM estimates
+    (they would count Grace twice) and say where those components are; measured RAPL stays (not on Grace)."""
+    kept = [m for m in primary if not m.name.endswith("estimate")]
+    for component in ("cpu", "ram"):
+        if not any(component in m.components() for m in kept):
+            unavailable[component] = "included in the GPU's module-scope reading (Grace Hopper/Blackwell superchip)"
+            notes[component] = "module scope: counted in the gpu component"
+    return kept
 
 
 def _gpu_meter(

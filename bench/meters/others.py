@@ -38,6 +38,9 @@ from typing import Any
 #: The shortest window whose share of others is judged: 100 clock ticks of /proc/stat, so one tick of quantization
 #: per counter is about 1% of the window (``resolution_share`` says the exact bound for each window).
 MIN_JUDGED_S = 1.0
+#: PIDs NVML returns when the driver and the binding disagree on the process struct (0, and 0xFFFFFFFF: NVML's "not
+#: available"): never attributed to anyone, never flagged.
+GARBLED_PIDS = frozenset({0, 0xFFFFFFFF})
 
 
 def clock_tick_s() -> float:
@@ -130,6 +133,9 @@ class OthersObserver:
         return found
 
     def _attribute(self, pid: int, own: set[int]) -> tuple[str | None, bool | None]:
+        if pid in GARBLED_PIDS:  # a driver and a binding that disagree on the struct: never a real process
+            self._window_note = f"NVML reported pid {pid}: garbled (driver and nvidia-ml-py mismatch?), not attributed"
+            return None, None
         if pid in own:
             return self._name(pid), True
         if not self._psutil.pid_exists(pid):
