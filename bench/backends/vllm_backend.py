@@ -71,6 +71,20 @@ def choice_constraint(choices: list[str]) -> dict[str, Any]:
     )
 
 
+def spawn_workers_if_parent_initialized(environ: Any = None) -> str | None:
+    """Set ``VLLM_WORKER_MULTIPROC_METHOD=spawn`` (unless the user set it) where NVML or CUDA is already initialised in
+    this process: the GPU meter opens NVML before the engine starts, and vLLM's multiprocessing design notes say a
+    forked worker inherits a broken CUDA/NVML state. Returns the method now in force (None: vLLM's default)."""
+    import sys
+
+    environ = os.environ if environ is None else environ
+    torch = sys.modules.get("torch")
+    cuda_up = bool(torch is not None and getattr(torch, "cuda", None) and torch.cuda.is_initialized())
+    if sys.modules.get("pynvml") is not None or cuda_up:
+        environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+    return environ.get("VLLM_WORKER_MULTIPROC_METHOD")
+
+
 def _has_dist(name: str) -> bool:
     try:
         importlib.metadata.version(name)
@@ -200,6 +214,7 @@ class VllmBackend(ZeroShotBackend):
         self.load_tokenizer()  # resolves the model; its tokenizer counts prompt tokens as vLLM's chat() makes them
         path = str(self._model_path)
         self._engine_args = self._resolve_engine_args(path)
+        spawn_workers_if_parent_initialized()
         self._llm = vllm.LLM(**self._engine_args)
 
     def context_window(self) -> int | None:

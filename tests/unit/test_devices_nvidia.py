@@ -190,3 +190,15 @@ def test_probe_all_says_per_vendor_why_not(monkeypatch: pytest.MonkeyPatch) -> N
     assert "nvidia-ml-py not installed" in probe_all()["nvidia"][1]
     monkeypatch.setitem(sys.modules, "pynvml", types.ModuleType("pynvml"))
     assert "official binding" in probe_all()["nvidia"][1]
+
+
+def test_vllm_workers_spawn_once_nvml_is_initialised_in_the_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.backends.vllm_backend import spawn_workers_if_parent_initialized
+
+    monkeypatch.setitem(sys.modules, "pynvml", FakePynvml([]))
+    environ: dict[str, str] = {}
+    assert spawn_workers_if_parent_initialized(environ) == "spawn"
+    assert spawn_workers_if_parent_initialized({"VLLM_WORKER_MULTIPROC_METHOD": "fork"}) == "fork"  # the user's
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert spawn_workers_if_parent_initialized({}) is None
