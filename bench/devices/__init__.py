@@ -16,6 +16,7 @@ from bench.devices.base import Accelerator, DeviceError, DeviceFacts, DeviceUnav
 #: vendor name -> module; probed in this order, the first with devices meters the run's GPUs.
 VENDORS: dict[str, str] = {
     "nvidia": "bench.devices.nvidia",
+    "amd": "bench.devices.amd",
 }
 
 __all__ = [

@@ -250,8 +250,8 @@ class NvidiaGpu:
 
     def state(self) -> dict[str, Any]:
         """Edge telemetry: ``sm``/``mem`` clocks (MHz), ``temperature_c`` (Zeus: ``nvmlDeviceGetTemperatureV``),
-        ``power_limit_w``, ``reasons`` (clocks-event bitmask), ``violation_ns`` (power and thermal violation
-        counters, ns since driver load: ``nvmlDeviceGetViolationStatus``); None where unsupported."""
+        ``power_limit_w``, ``reasons`` (clocks-event bitmask) and ``reason_names``, ``violation_ns`` (power and
+        thermal violation counters, ns since driver load: ``nvmlDeviceGetViolationStatus``); None where unsupported."""
         lib, handle = self._lib, self.handle
         out: dict[str, Any] = {
             key: self._opt("nvmlDeviceGetClockInfo", lambda c=clock: lib.nvmlDeviceGetClockInfo(handle, c))
@@ -266,6 +266,7 @@ class NvidiaGpu:
                 out["reasons"] = self._opt(function, lambda f=function: getattr(lib, f)(handle))
                 if out["reasons"] is not None:
                     break
+        out["reason_names"] = clocks_event_reason_names(out["reasons"]) if out["reasons"] is not None else None
         violation: dict[str, int] = {}
         for key, policy in (("power", "NVML_PERF_POLICY_POWER"), ("thermal", "NVML_PERF_POLICY_THERMAL")):
             got = self._opt(

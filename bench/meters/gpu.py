@@ -50,6 +50,8 @@ COUNTER_PROBE_S = 0.5
 #: A counter whose energy over the probe is off the power readings' by more than this factor is not trusted
 #: (a good one is within one update, 20% of a 0.5 s probe; the power reading itself may lag by its averaging).
 PLAUSIBLE_RATIO = 2.0
+#: The meter's name per vendor: its library's (``min_window_by`` and the side meters name it).
+LIBRARY_NAMES = {"nvidia": "nvml", "amd": "amdsmi"}
 #: A counter that stands still for this many update periods on a powered GPU is broken, not merely quantized.
 _STUCK_PERIODS = 5
 
@@ -98,13 +100,12 @@ class GpuMeter:
 
     ``indices``: the vendor library's device indices (NVML's); None takes those the framework makes visible
     (CUDA_VISIBLE_DEVICES mapped by UUID or PCI bus id). ``sample_hz``: power sampling rate (10 to 1000 Hz).
-    ``nvml``: a module shaped like pynvml (tests inject the fake); default imports it. ``vendor``: a key of
-    ``bench.devices.VENDORS``. ``min_window_s``: the shortest trusted window (default ``DEFAULT_MIN_WINDOW_S``).
-    ``cross_check``: also sample power on GPUs with the counter, recorded beside it. ``counter_probe_s``: how long
-    each counter is checked at open (``COUNTER_PROBE_S`` when None). ``clock``: monotonic seconds.
+    ``library``: the vendor's library module (tests inject a fake; ``nvml`` is its older name); default imports it.
+    ``vendor``: a key of ``bench.devices.VENDORS``; the meter is named after its library (``nvml``, ``amdsmi``).
+    ``min_window_s``: the shortest trusted window (default ``DEFAULT_MIN_WINDOW_S``). ``cross_check``: also sample
+    power on GPUs with the counter, recorded beside it. ``counter_probe_s``: how long each counter is checked at
+    open (``COUNTER_PROBE_S`` when None). ``clock``: monotonic seconds.
     """
-
-    name = "nvml"
 
     def __init__(
         self,
@@ -113,6 +114,7 @@ class GpuMeter:
         sample_hz: float = 20.0,
         nvml: Any = None,
         vendor: str = "nvidia",
+        library: Any = None,
         min_window_s: float | None = None,
         cross_check: bool = False,
         counter_probe_s: float | None = None,
@@ -138,7 +140,9 @@ class GpuMeter:
         self._state_start: dict[int, dict[str, Any]] = {}
         self._edge_start: dict[int, float] = {}
         self._t_start = 0.0
-        self._opened = vendor_module(vendor).open_devices(indices, library=nvml)
+        self.vendor = vendor
+        self.name = getattr(self, "name", None) or LIBRARY_NAMES.get(vendor, vendor)
+        self._opened = vendor_module(vendor).open_devices(indices, library=library if library is not None else nvml)
         self.driver: str | None = self._opened.driver
         self.skipped = list(self._opened.skipped)
         self._gpus = [_Gpu(d) for d in self._opened.devices]
@@ -360,18 +364,14 @@ class GpuMeter:
 
     def _edges(self, gpu: _Gpu, record: dict[str, Any]) -> None:
         """The state at both edges into ``record``, and the time held back inside the window (violation counters)."""
-        from bench.devices.nvidia import clocks_event_reason_names
-
         start, end = self._state_start.get(gpu.index, {}), gpu.device.state()
         for edge, state in (("start", start), ("end", end)):
-            reasons = state.get("reasons")
             record[f"sm_clock_mhz_{edge}"] = state.get("sm")
             record[f"mem_clock_mhz_{edge}"] = state.get("mem")
             record[f"temperature_c_{edge}"] = state.get("temperature_c")
             record[f"power_limit_w_{edge}"] = state.get("power_limit_w")
-            record[f"clocks_event_reasons_{edge}"] = reasons
-            names = clocks_event_reason_names(reasons) if isinstance(reasons, int) else None
-            record[f"clocks_event_reason_names_{edge}"] = names
+            record[f"clocks_event_reasons_{edge}"] = state.get("reasons")
+            record[f"clocks_event_reason_names_{edge}"] = state.get("reason_names")
         v0, v1 = start.get("violation_ns") or {}, end.get("violation_ns") or {}
         for kind in ("power", "thermal"):
             ok = kind in v0 and kind in v1 and v1[kind] >= v0[kind]
@@ -452,9 +452,8 @@ class GpuSamplingMeter(GpuMeter):
     labelled with the vendor's sampling method. It declares no window floor (only primary meters set one).
     """
 
-    name = "nvml-sampling"
-
     def __init__(self, indices: list[int] | None = None, *, sample_hz: float = 10.0, nvml: Any = None, **kw: Any):
+        self.name = f"{LIBRARY_NAMES.get(kw.get('vendor', 'nvidia'), 'gpu')}-sampling"
         super().__init__(indices, sample_hz=sample_hz, nvml=nvml, min_window_s=0.0, counter_probe_s=0.0, **kw)
         for gpu in self._gpus:
             gpu.has_counter = False
