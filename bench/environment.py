@@ -87,14 +87,15 @@ class MachineInfo:
 def _probe_gpus() -> tuple[list[GpuInfo], str | None, str]:
     """The GPUs this process uses, through the device layer (``bench.devices``: CUDA indices mapped to NVML's by
     UUID or PCI bus id; a GPU the process may not open is listed as skipped). Never raises."""
-    from bench.devices import vendor_module
+    from bench.devices import VENDORS, vendor_module
 
-    nvidia = vendor_module("nvidia")
-    ok, why = nvidia.probe()
-    if not ok:
-        return [], None, why
+    found = {v: vendor_module(v).probe() for v in VENDORS}
+    vendor = next((v for v, (ok, _) in found.items() if ok), None)
+    if vendor is None:
+        return [], None, "; ".join(f"{v}: {why}" for v, (_, why) in found.items())
+    why = found[vendor][1]
     try:
-        opened = nvidia.open_devices()
+        opened = vendor_module(vendor).open_devices()
     except Exception as exc:  # no GPU visible, MIG mode, a GPU the run uses that cannot be read: say so
         return [], None, str(exc)
     try:
