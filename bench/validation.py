@@ -307,6 +307,11 @@ def others_problems(others: Any, limit: float) -> list[str]:
             for (gpu, pid), p in sorted(foreign.items())
         )
         problems.append(f"other process(es) on a metered GPU: {listed}: the GPU's energy counts them")
+    for gpu, extra in sorted((getattr(others, "gpu_other_tenants", None) or {}).items()):
+        problems.append(
+            f"GPU {gpu} ran {extra} compute process(es) more than this run's own CUDA contexts there (pids not "
+            "visible here, a container): another tenant; the GPU's energy counts it"
+        )
     return problems
 
 

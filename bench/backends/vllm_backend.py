@@ -32,6 +32,7 @@ import gc
 import importlib
 import importlib.metadata
 import os
+import sys
 from typing import Any
 
 from bench.backends import import_optional
@@ -137,6 +138,14 @@ class VllmBackend(ZeroShotBackend):
         self.trust_remote_code = trust_remote_code
         self._llm: Any = None
         self._engine_args: dict[str, Any] = {}
+
+    @property
+    def cuda_contexts_per_gpu(self) -> int:
+        """CUDA contexts the run's own process tree holds on each GPU it uses, for the others observer's tenant count
+        (``bench.meters.others``): one vLLM worker per GPU (tensor parallel; the engine core process at 1), plus this
+        process's where it initialised CUDA (counted on every GPU: an upper bound, so the kit never flags itself)."""
+        torch = sys.modules.get("torch")
+        return 1 + int(bool(torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()))
 
     @property
     def _on_cpu(self) -> bool:
