@@ -69,8 +69,8 @@ class OthersObserver:
 
     ``gpu_indices``: the vendor's indices of the metered GPUs (None or empty: no GPU is looked at). ``vendor``: a key
     of ``bench.devices.VENDORS``; ``library`` (or ``nvml``): its library module (tests' fakes). ``pid``: the run's
-    process (default this one). ``psutil_module`` and ``clock`` are for tests. Never raises from ``start``/``stop``: what it
-    cannot read is None with a note.
+    process (default this one). ``psutil_module`` and ``clock`` are for tests. Never raises from ``start``/``stop``:
+    what it cannot read is None with a note.
     """
 
     name = "others"
