@@ -118,7 +118,7 @@ test-vllm: vllm-setup ## run the vllm backend's end-to-end tests in .venv-vllm (
 OUT ?= gpu-check
 WHEELS ?=
 EMBEDDER ?=
-gpu-check: ## one GPU: NVML counter vs sampling vs nvidia-smi over idle/traditional/embedding/decoder windows, then a kit run (results.json, report.html in OUT)
+gpu-check: ## one GPU: NVML counter vs 10 Hz sampling over idle/traditional/embedding/decoder windows, then a kit run (results.json, report.html in OUT)
 	HF_HUB_OFFLINE=1 $(PYTHON) benchmarks/gpu_check.py --out $(OUT) $(if $(WHEELS),--wheels $(WHEELS)) \
 		$(if $(EMBEDDER),--embedder $(EMBEDDER)) $(BENCH_ARGS)
 

@@ -425,24 +425,32 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 def cmd_env(args: argparse.Namespace) -> int:
     """Show what the kit detects on this machine and whether it matches a profile."""
     from bench.config import load_profile
+    from bench.devices import probe_all
     from bench.environment import check_profile, detect_machine, software_manifest
+    from bench.errors import MeterError
     from bench.meters import build_meter_set
 
     machine = detect_machine()
     profile = load_profile(args.profile)
-    meters = build_meter_set(
-        cpu_tdp_w=profile.hardware.cpu_tdp_w,
-        codecarbon=profile.measurement.codecarbon,
-        use_gpu=profile.hardware.device == "cuda",
-    )
+    try:
+        meters = build_meter_set(
+            cpu_tdp_w=profile.hardware.cpu_tdp_w,
+            codecarbon=profile.measurement.codecarbon,
+            use_gpu=profile.hardware.device == "cuda",
+        )
+        described: dict[str, object] = meters.describe()
+        meters.close()
+    except MeterError as exc:  # e.g. a GPU in MIG mode: a run would be refused; say so instead of failing
+        described = {"refused": str(exc)}
     info = {
         "machine": machine.to_dict(),
         "software": software_manifest(),
-        "meters": meters.describe(),
+        # per vendor: found, or why not (library missing, no device, no permission, MIG, module scope)
+        "devices": {vendor: {"ok": ok, "why": why} for vendor, (ok, why) in probe_all().items()},
+        "meters": described,
         "profile": profile.name,
         "profile_mismatch": check_profile(profile, machine),
     }
-    meters.close()
     print(json.dumps(info, indent=2, default=str))
     return 0
 

@@ -6,7 +6,6 @@ Everything here reads, nothing changes the machine. NVML is optional: no driver 
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import os
 import platform
@@ -34,6 +33,8 @@ TRACKED_LIBRARIES = (
     "datasets",
     "codecarbon",
     "nvidia-ml-py",
+    "zeus",
+    "amdsmi",
     "vllm",
     "pydantic",
 )
@@ -84,44 +85,26 @@ class MachineInfo:
 
 
 def _probe_gpus() -> tuple[list[GpuInfo], str | None, str]:
-    """GPUs via NVML (nvidia-ml-py), honouring CUDA_VISIBLE_DEVICES when it lists indices. Never raises."""
+    """The GPUs this process uses, through the device layer (``bench.devices``: CUDA indices mapped to NVML's by
+    UUID or PCI bus id; a GPU the process may not open is listed as skipped). Never raises."""
+    from bench.devices import VENDORS, vendor_module
+
+    found = {v: vendor_module(v).probe() for v in VENDORS}
+    vendor = next((v for v, (ok, _) in found.items() if ok), None)
+    if vendor is None:
+        return [], None, "; ".join(f"{v}: {why}" for v, (_, why) in found.items())
+    why = found[vendor][1]
     try:
-        import pynvml  # type: ignore[import-not-found]
-    except ImportError:
-        return [], None, "nvidia-ml-py not installed (no NVML)"
+        opened = vendor_module(vendor).open_devices()
+    except Exception as exc:  # no GPU visible, MIG mode, a GPU the run uses that cannot be read: say so
+        return [], None, str(exc)
     try:
-        pynvml.nvmlInit()
-    except Exception as exc:  # NVMLError has many subclasses; all mean "no usable NVML here"
-        return [], None, f"NVML unavailable: {exc}"
-    try:
-        driver = pynvml.nvmlSystemGetDriverVersion()
-        driver = driver.decode() if isinstance(driver, bytes) else driver
-        count = pynvml.nvmlDeviceGetCount()
-        visible = _visible_indices(count)
-        gpus = []
-        for index in visible:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            name = pynvml.nvmlDeviceGetName(handle)
-            name = name.decode() if isinstance(name, bytes) else name
-            memory_gb = pynvml.nvmlDeviceGetMemoryInfo(handle).total / 1e9
-            try:
-                limit_w: float | None = pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0
-            except Exception:
-                limit_w = None
-            try:
-                uuid = pynvml.nvmlDeviceGetUUID(handle)
-                uuid = uuid.decode() if isinstance(uuid, bytes) else uuid
-            except Exception:
-                uuid = None
-            gpus.append(
-                GpuInfo(index=index, name=name, memory_gb=round(memory_gb, 2), power_limit_w=limit_w, uuid=uuid)
-            )
-        return gpus, driver, f"ok: {count} GPU(s), {len(gpus)} visible"
-    except Exception as exc:
-        return [], None, f"NVML error while listing GPUs: {exc}"
+        facts = [d.facts for d in opened.devices]
+        gpus = [GpuInfo(f.index, f.name, f.memory_gb or 0.0, f.power_limit_w, f.uuid) for f in facts]
+        skipped = "".join(f"; GPU {s['index']} skipped: {s['reason']}" for s in opened.skipped)
+        return gpus, opened.driver, f"ok: {why}, {len(gpus)} visible{skipped}"
     finally:
-        with contextlib.suppress(Exception):  # shutting down a half-initialized NVML must not mask the result
-            pynvml.nvmlShutdown()
+        opened.close()
 
 
 def _visible_indices(count: int) -> list[int]:

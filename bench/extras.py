@@ -60,7 +60,8 @@ OPTIONAL_MODULES: dict[str, OptionalModule] = {
         "llama-cpp-python",
         "(it compiles llama.cpp with CMake and a C++ compiler, minutes: `make llamacpp-setup` in the checkout)",
     ),
-    "pynvml": OptionalModule("gpu", "nvidia-ml-py"),
+    "pynvml": OptionalModule("gpu", "nvidia-ml-py"),  # named, not imported: bench/devices/nvidia.py imports it
+    "zeus": OptionalModule("gpu", "zeus"),
     "vllm": OptionalModule("gpu", "vllm"),
     "ray": OptionalModule("multinode", "ray"),
     "docker": OptionalModule("container", "docker"),

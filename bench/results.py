@@ -147,6 +147,11 @@ class OtherLoad(_Model):
         default=None, description="NVML compute processes on the metered GPUs; None: no GPU metered or NVML failed"
     )
     gpu_note: str | None = None
+    gpu_other_tenants: dict[int, int] | None = Field(
+        default=None,
+        description="per metered GPU index: compute processes NVML listed beyond the run's own CUDA contexts there "
+        "that could not be attributed by pid (NVML reports host pids, a container sees its own): another tenant",
+    )
 
 
 class TruncatedText(_Model):

@@ -76,7 +76,7 @@ IDLE_DRIFT_LIMIT = 0.05
 #: GPU temperatures (C) a window may start and end at: 20 to 95 C, the range ML.ENERGY's validator accepts (as issue 16
 #: cites it). Below, the sensor or the room is implausible; above, the GPU is at its thermal limits.
 GPU_TEMPERATURE_RANGE_C = (20.0, 95.0)
-#: Clocks event reasons (``bench.meters.nvml.CLOCKS_EVENT_REASONS``) that mean the GPU was held back by power or heat:
+#: Clocks event reasons (``bench.meters.gpu.CLOCKS_EVENT_REASONS``) that mean the GPU was held back by power or heat:
 #: its energy and duration then describe a throttled GPU, not the model. ``hw_slowdown`` is set with either.
 THROTTLE_REASONS = {
     "sw_power_cap": "power",
@@ -84,7 +84,12 @@ THROTTLE_REASONS = {
     "sw_thermal_slowdown": "thermal",
     "hw_thermal_slowdown": "thermal",
     "hw_slowdown": "hardware (thermal or power brake)",
+    "board_limit": "power (board limit)",
+    "reliability": "reliability (voltage/reliability limit)",
 }
+#: Share of a window a GPU may spend held back by power or heat (NVML's violation counters, read at both edges)
+#: before the window is flagged: catches throttling that started and ended inside the window.
+MAX_THROTTLED_SHARE = 0.01
 #: Relative rounding of a power series' bins: each mean power is stored to ``bench.meters.series.DIGITS`` (3)
 #: significant digits, off by at most half a unit in the last digit: 0.005 x 10^k for a value d.dd x 10^k, at most
 #: 0.5% of it (at 1.00 x 10^k; 0.05% at 9.99 x 10^k).
@@ -245,7 +250,7 @@ def power_problems(
 
 def gpu_telemetry_problems(detail: Mapping[str, Any]) -> list[str]:
     """Throttling and out-of-range temperatures in the GPU meter's per-GPU records (``_start``/``_end`` telemetry
-    of ``bench.meters.nvml``); records without telemetry (older documents, unsupported queries) are not judged."""
+    of ``bench.meters.gpu``); records without telemetry (older documents, unsupported queries) are not judged."""
     problems: list[str] = []
     low, high = GPU_TEMPERATURE_RANGE_C
     for record in _gpu_records(detail):
@@ -256,12 +261,20 @@ def gpu_telemetry_problems(detail: Mapping[str, Any]) -> list[str]:
                 problems.append(
                     f"energy.gpu: {label} at {temperature:g} C at the window's {edge}, outside {low:g}-{high:g} C"
                 )
-            names = record.get(f"clocks_event_reason_names_{edge}")
+            names = record.get(f"clocks_event_reason_names_{edge}")  # edge == "start"/"end"
             throttled = [n for n in names if n in THROTTLE_REASONS] if isinstance(names, list) else []
             if throttled:
                 kinds = sorted({THROTTLE_REASONS[n] for n in throttled})
                 problems.append(
                     f"energy.gpu: {label} throttled ({', '.join(kinds)}: {', '.join(throttled)}) at the window's {edge}"
+                )
+        duration_s = _float_or_none(record.get("duration_s"))
+        for kind in ("power", "thermal"):
+            held_s = _float_or_none(record.get(f"throttled_{kind}_s"))
+            if held_s is not None and duration_s and held_s / duration_s > MAX_THROTTLED_SHARE:
+                problems.append(
+                    f"energy.gpu: {label} held back by {kind} for {held_s:.2f} s of the {duration_s:.2f} s window "
+                    f"(NVML violation counters; limit {MAX_THROTTLED_SHARE:.0%})"
                 )
     return problems
 
@@ -294,6 +307,11 @@ def others_problems(others: Any, limit: float) -> list[str]:
             for (gpu, pid), p in sorted(foreign.items())
         )
         problems.append(f"other process(es) on a metered GPU: {listed}: the GPU's energy counts them")
+    for gpu, extra in sorted((getattr(others, "gpu_other_tenants", None) or {}).items()):
+        problems.append(
+            f"GPU {gpu} ran {extra} compute process(es) more than this run's own CUDA contexts there (pids not "
+            "visible here, a container): another tenant; the GPU's energy counts it"
+        )
     return problems
 
 

@@ -6,10 +6,9 @@ Windows metered (each ``--window-s`` long, 10 s by default: NVML's counter floor
 cell (bag of words + logistic regression on generated texts); an embedding cell (``--embedder`` folder, or a tiny
 random-weight sentence-transformer built here; float16 on CUDA); a tiny random-weight decoder (built here with a
 locally trained tokenizer) through the transformers pipeline, sequential, batched and scoring. Over every window
-three GPU methods integrate the same span: NVML's energy counter (the primary meter), NVML power sampled at 10 Hz and
-``nvidia-smi`` power polling (side meters, ``build_meter_set(gpu_cross_check=True)``). The ratios counter/sampling
-and counter/nvidia-smi are printed per window and written to DIR/gpu-check.json; nvidia-smi's column is
-"unavailable" with the reason where the tool is absent, never a zero.
+two GPU methods integrate the same span: NVML's energy counter (the primary meter) and NVML power sampled at 10 Hz
+(the side meter of ``build_meter_set(gpu_cross_check=True)``). The ratio counter/sampling is printed per window and
+written to DIR/gpu-check.json; a side meter that cannot run is "unavailable" with the reason, never a zero.
 
 Then the kit's own run (``run_kit``): the generated texts as a CSV (DIR/gpu-check-texts.csv), an ad-hoc run through
 ``bench.runner.run`` (what ``bench run --dataset FILE --model ...`` does: meters, idle baseline, calibration, the loop
@@ -132,7 +131,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def window_record(name: str, reading: Any, side_unavailable: dict[str, str]) -> dict[str, Any]:
-    """The three GPU energies of one window and their ratios, with the plausibility checks of the primary reading."""
+    """The two GPU energies of one window and their ratios, with the plausibility checks of the primary reading."""
     counter = reading.components["gpu"]
     counter_s = reading.component_duration_s.get("gpu") or reading.duration_s
     out: dict[str, Any] = {
@@ -142,7 +141,7 @@ def window_record(name: str, reading: Any, side_unavailable: dict[str, str]) -> 
         "counter_method": counter.method,
         "counter_reason": counter.reason,
     }
-    for key, meter in (("sampling", "nvml-sampling"), ("nvidia_smi", "nvidia-smi")):
+    for key, meter in (("sampling", "nvml-sampling"),):
         side = reading.side.get(meter)
         ce = side.components.get("gpu") if side is not None else None
         energy = ce.energy_j if ce is not None else None
@@ -160,12 +159,12 @@ def window_record(name: str, reading: Any, side_unavailable: dict[str, str]) -> 
 
 def check_window(record: dict[str, Any], gpu_limit_w: float | None) -> list[str]:
     """Plausibility of one window (the rules ``bench.validation`` applies to cells): energies not negative, GPU power
-    within its limit, the three methods within 10% of one another."""
+    within its limit, the two methods within 10% of one another."""
     problems: list[str] = []
     power = record["gpu_power_w"]
     if power is not None and gpu_limit_w and power > gpu_limit_w * 1.1:
         problems.append(f"GPU power {power:.1f} W above 110% of its limit {gpu_limit_w:.0f} W")
-    for key in ("counter_vs_sampling", "counter_vs_nvidia_smi"):
+    for key in ("counter_vs_sampling",):
         r = record[key]
         if r is not None and not 0.9 <= r <= 1.1:
             problems.append(f"{key} = {r:.3f}: the methods disagree by more than 10%")
@@ -306,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
 
         fake = FakePynvml([FakeGpu(name="NVIDIA H200 (fake NVML)", power_w=args.fake_power_w, power_limit_w=700.0)])
         sys.modules["pynvml"] = fake
-        from bench.meters import nvml as nvml_module
+        from bench.meters import gpu as nvml_module
 
         nvml_module.DEFAULT_MIN_WINDOW_S = min(nvml_module.DEFAULT_MIN_WINDOW_S, args.window_s)
 
@@ -395,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         "total_s": time.perf_counter() - started,
     }
     (args.out / "gpu-check.json").write_text(json.dumps(doc, indent=2, default=str))
-    head = f"{'counter J':>10s} {'sampled J':>10s} {'smi J':>8s} {'cnt/smp':>8s} {'cnt/smi':>8s}"
+    head = f"{'counter J':>10s} {'sampled J':>10s} {'cnt/smp':>8s}"
     print(f"\n{'window':40s} {'s':>6s} {head}   (ratios: mean power over each meter's own span)")
 
     def fmt(value: float | None, spec: str) -> str:
@@ -411,8 +410,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(
             f"{w['window']:40s} {w['duration_s']:6.1f} {fmt(w['counter_j'], '10.1f')} {fmt(w['sampling_j'], '10.1f')} "
-            f"{fmt(w['nvidia_smi_j'], '8.1f')} {fmt(w['counter_vs_sampling'], '8.3f')} "
-            f"{fmt(w['counter_vs_nvidia_smi'], '8.3f')}"
+            f"{fmt(w['counter_vs_sampling'], '8.3f')}"
         )
     for name, why in side_unavailable.items():
         print(f"unavailable: {name}: {why}")

@@ -31,7 +31,7 @@ from bench.meters import build_meter_set
 from bench.meters.multinode import connect_ray_nodes
 from tests.ray_cluster import two_node_cluster
 
-GPU_WINDOW_S = 10.0  # the kit's minimum window where NVML's energy counter meters (bench.meters.nvml)
+GPU_WINDOW_S = 10.0  # the kit's minimum window where NVML's energy counter meters (bench.meters.gpu)
 
 
 def _edges_ms(meters: object) -> tuple[float, float]:

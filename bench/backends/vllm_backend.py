@@ -32,6 +32,7 @@ import gc
 import importlib
 import importlib.metadata
 import os
+import sys
 from typing import Any
 
 from bench.backends import import_optional
@@ -69,6 +70,20 @@ def choice_constraint(choices: list[str]) -> dict[str, Any]:
         f"vLLM {vllm_version()} offers neither structured outputs nor guided decoding: constrained decoding is "
         "unavailable with it; run with constrained = false"
     )
+
+
+def spawn_workers_if_parent_initialized(environ: Any = None) -> str | None:
+    """Set ``VLLM_WORKER_MULTIPROC_METHOD=spawn`` (unless the user set it) where NVML or CUDA is already initialised in
+    this process: the GPU meter opens NVML before the engine starts, and vLLM's multiprocessing design notes say a
+    forked worker inherits a broken CUDA/NVML state. Returns the method now in force (None: vLLM's default)."""
+    import sys
+
+    environ = os.environ if environ is None else environ
+    torch = sys.modules.get("torch")
+    cuda_up = bool(torch is not None and getattr(torch, "cuda", None) and torch.cuda.is_initialized())
+    if sys.modules.get("pynvml") is not None or cuda_up:
+        environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+    return environ.get("VLLM_WORKER_MULTIPROC_METHOD")
 
 
 def _has_dist(name: str) -> bool:
@@ -123,6 +138,14 @@ class VllmBackend(ZeroShotBackend):
         self.trust_remote_code = trust_remote_code
         self._llm: Any = None
         self._engine_args: dict[str, Any] = {}
+
+    @property
+    def cuda_contexts_per_gpu(self) -> int:
+        """CUDA contexts the run's own process tree holds on each GPU it uses, for the others observer's tenant count
+        (``bench.meters.others``): one vLLM worker per GPU (tensor parallel; the engine core process at 1), plus this
+        process's where it initialised CUDA (counted on every GPU: an upper bound, so the kit never flags itself)."""
+        torch = sys.modules.get("torch")
+        return 1 + int(bool(torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()))
 
     @property
     def _on_cpu(self) -> bool:
@@ -200,6 +223,7 @@ class VllmBackend(ZeroShotBackend):
         self.load_tokenizer()  # resolves the model; its tokenizer counts prompt tokens as vLLM's chat() makes them
         path = str(self._model_path)
         self._engine_args = self._resolve_engine_args(path)
+        spawn_workers_if_parent_initialized()
         self._llm = vllm.LLM(**self._engine_args)
 
     def context_window(self) -> int | None:

@@ -348,8 +348,9 @@ def build_meter_set(
     gpu_indices: list[int] | None = None,
     gpu_sample_hz: float = 20.0,
     nvml: Any = None,
+    libraries: dict[str, Any] | None = None,
+    soc: Any = None,
     gpu_cross_check: bool = False,
-    nvidia_smi_command: list[str] | None = None,
     series_hz: float | None = None,
     series: bool = True,
 ) -> MeterSet:
@@ -358,29 +359,39 @@ def build_meter_set(
     ``rapl_root``: the powercap tree RAPL is read from; None takes the environment variable ``BENCH_RAPL_ROOT`` when
     set (a container with the host's tree mounted elsewhere, e.g. ``/host-rapl``), else ``/sys/class/powercap``.
 
-    cpu: RAPL packages when readable, else the TDP x utilization estimate. ram: RAPL DRAM when exposed, else
-    0.375 W/GB x installed RAM. gpu: ``NvmlMeter`` (energy counter, power sampling where missing) over
-    ``gpu_indices`` (None: the GPUs CUDA_VISIBLE_DEVICES makes visible) when NVML works and ``use_gpu`` is not False;
-    otherwise unavailable with the reason. ``use_gpu``: True for cuda profiles, False for cpu profiles (their runs use
-    no GPU), None to meter GPUs whenever NVML works (``bench env``). ``nvml`` injects a module shaped like pynvml.
-    ``codecarbon=True`` adds CodeCarbon as a side meter when it is importable; otherwise describe() says why.
-    ``gpu_cross_check=True`` adds, over the same GPUs and windows, NVML power sampled at 10 Hz (side meter
-    ``nvml-sampling``) and ``nvidia-smi`` power polling every 100 ms (side meter ``nvidia-smi``; ``nvidia_smi_command``
-    replaces the program, for tests), each left out with its reason where it cannot run (``bench/meters/smi.py``).
+    A SoC (Apple Silicon, Jetson: ``bench.meters.soc``, ``soc`` injects Zeus's object) meters the components it
+    reports. cpu: RAPL packages when readable, else the TDP x utilization estimate. ram: RAPL DRAM when exposed, else
+    0.375 W/GB x installed RAM. gpu: ``bench.meters.gpu.GpuMeter`` (energy counter, power sampling where missing) of
+    the first vendor of ``bench.devices.VENDORS`` whose library works, over ``gpu_indices`` (None: the GPUs the
+    framework makes visible) unless ``use_gpu`` is False; otherwise unavailable with each vendor's reason.
+    ``use_gpu``: True for cuda profiles, False for cpu profiles (their runs use no GPU), None to meter GPUs whenever
+    a vendor's library works (``bench env``). ``libraries`` injects vendor library modules by vendor (tests' fakes;
+    ``nvml`` is ``libraries["nvidia"]``). ``codecarbon=True`` adds CodeCarbon as a side meter when it is importable;
+    otherwise describe() says why. ``gpu_cross_check=True`` adds the vendor's power sampled at 10 Hz over the same
+    GPUs and windows (side meter ``nvml-sampling``/``amdsmi-sampling``), or says why not.
     ``series_hz``: how often the power series reads the counters (None: ``bench.meters.series.SERIES_HZ``);
     ``series=False`` records none (to measure what recording costs: ``benchmarks/measurement_overhead.py``).
     """
     primary, notes = _cpu_and_ram_meters(rapl_root, cpu_tdp_w, ram_gb)
     unavailable: dict[str, str] = {}
-    gpu_meter = _gpu_meter(use_gpu, gpu_indices, gpu_sample_hz, nvml, unavailable, notes)
+    libraries = {**({"nvidia": nvml} if nvml is not None else {}), **(libraries or {})}
+    soc_meter = _soc_meter(soc, notes)
+    if soc_meter is not None:  # first: it owns what it reports; meters left with nothing to own are dropped
+        owned = set(soc_meter.components())
+        primary = [soc_meter, *(m for m in primary if set(m.components()) - owned)]
+    gpu_meter = None
+    if soc_meter is None or "gpu" not in soc_meter.components():
+        gpu_meter = _gpu_meter(use_gpu, gpu_indices, gpu_sample_hz, libraries, unavailable, notes)
     if gpu_meter is not None:
+        if getattr(gpu_meter, "scope", "gpu") == "module":
+            primary = _module_scope(primary, unavailable, notes)
         # Last in the list: started last and stopped first, so the GPU window is the tightest around the work.
         primary.append(gpu_meter)
 
     side: list[Meter] = []
     side_unavailable: dict[str, str] = {}
     if gpu_cross_check:
-        _add_gpu_side_meters(primary, side, side_unavailable, unavailable, nvml, nvidia_smi_command)
+        _add_gpu_side_meter(primary, side, side_unavailable, unavailable, libraries)
     if codecarbon:
         _add_codecarbon(side, side_unavailable, country_iso_code, codecarbon_measure_power_secs)
     from bench.meters.series import SERIES_HZ
@@ -430,36 +441,65 @@ def _cpu_and_ram_meters(
     return meters, notes
 
 
+def _module_scope(primary: list[Meter], unavailable: dict[str, str], notes: dict[str, str]) -> list[Meter]:
+    """A Grace Hopper/Blackwell module's power covers GPU, Grace CPU and memory: drop the CPU and RAM estimates
+    (they would count Grace twice) and say where those components are; measured RAPL stays (not on Grace)."""
+    kept = [m for m in primary if not m.name.endswith("estimate")]
+    for component in ("cpu", "ram"):
+        if not any(component in m.components() for m in kept):
+            unavailable[component] = "included in the GPU's module-scope reading (Grace Hopper/Blackwell superchip)"
+            notes[component] = "module scope: counted in the gpu component"
+    return kept
+
+
+def _soc_meter(soc: Any, notes: dict[str, str]) -> Meter | None:
+    """The SoC meter where Zeus finds Apple Silicon or a Jetson (noted), else None."""
+    from bench.meters.soc import SocMeter
+
+    try:
+        meter = SocMeter(soc)
+    except MeterError:
+        return None
+    notes["soc"] = f"{meter.method} ({meter.kind}) for {', '.join(meter.components())}"
+    return meter
+
+
 def _gpu_meter(
     use_gpu: bool | None,
     gpu_indices: list[int] | None,
     gpu_sample_hz: float,
-    nvml: Any,
+    libraries: dict[str, Any],
     unavailable: dict[str, str],
     notes: dict[str, str],
 ) -> Meter | None:
-    """The NVML meter over ``gpu_indices`` (``gpu_sample_hz`` Hz power sampling where a GPU has no energy counter),
-    noted in ``notes["gpu"]``; or None with the reason in ``unavailable["gpu"]`` (a CPU profile, no NVML, no GPU)."""
-    from bench.meters.nvml import nvml_probe
+    """The GPU meter of the first vendor whose library works, over ``gpu_indices`` (``gpu_sample_hz`` Hz power
+    sampling where a GPU has no energy counter), noted in ``notes["gpu"]``; or None with the reason in
+    ``unavailable["gpu"]`` (a CPU profile, no vendor library, no GPU)."""
+    from bench.devices import VENDORS, vendor_module
 
-    # Called without arguments when nothing is injected (tests replace the probe with a zero-argument stand-in).
-    nvml_ok, nvml_reason = nvml_probe(nvml) if nvml is not None else nvml_probe()
+    found = {v: vendor_module(v).probe(libraries.get(v)) for v in VENDORS}
+    vendor = next((v for v, (ok, _) in found.items() if ok), None)
+    why_not = "; ".join(f"{v}: {why}" for v, (_, why) in found.items())
     if use_gpu is False:
         unavailable["gpu"] = "the profile runs on the CPU (device = 'cpu'), so no GPU is metered" + (
-            f"; {nvml_reason}" if nvml_ok else ""
+            f"; {found[vendor][1]}" if vendor else ""
         )
         return None
-    if not nvml_ok:
-        unavailable["gpu"] = nvml_reason
+    if vendor is None:
+        unavailable["gpu"] = why_not
         return None
-    from bench.meters.nvml import NvmlMeter
+    from bench.meters.gpu import GpuMeter
 
     try:
-        gpu_meter = NvmlMeter(gpu_indices, sample_hz=gpu_sample_hz, nvml=nvml)
+        gpu_meter = GpuMeter(gpu_indices, sample_hz=gpu_sample_hz, vendor=vendor, library=libraries.get(vendor))
     except MeterError as exc:  # e.g. no GPU visible under CUDA_VISIBLE_DEVICES, a GPU without power readings
+        if use_gpu and getattr(exc, "kind", None) == "mig":
+            raise  # a GPU run on a MIG instance is refused before any energy is spent, never run unmetered
         unavailable["gpu"] = str(exc)
         return None
-    notes["gpu"] = f"{gpu_meter.method} on GPU(s) {gpu_meter.indices} ({nvml_reason})"
+    notes["gpu"] = f"{gpu_meter.method} on GPU(s) {gpu_meter.indices} ({found[vendor][1]})"
+    if gpu_meter.skipped:
+        notes["gpu_skipped"] = "; ".join(f"GPU {s['index']}: {s['reason']}" for s in gpu_meter.skipped)
     return gpu_meter
 
 
@@ -477,33 +517,22 @@ def _add_codecarbon(
         side_unavailable["codecarbon"] = why
 
 
-def _add_gpu_side_meters(
+def _add_gpu_side_meter(
     primary: list[Meter],
     side: list[Meter],
     side_unavailable: dict[str, str],
     unavailable: dict[str, str],
-    nvml: Any,
-    nvidia_smi_command: list[str] | None,
+    libraries: dict[str, Any],
 ) -> None:
-    """NVML power sampling at 10 Hz and nvidia-smi polling over the primary GPU meter's GPUs, or why not."""
-    from bench.meters.nvml import NvmlMeter, NvmlSamplingMeter
-    from bench.meters.smi import NvidiaSmiMeter, nvidia_smi_available
+    """The vendor's power sampled at 10 Hz over the primary GPU meter's GPUs, or why not."""
+    from bench.meters.gpu import LIBRARY_NAMES, GpuMeter, GpuSamplingMeter
 
-    gpu_meter = next((m for m in primary if isinstance(m, NvmlMeter)), None)
+    gpu_meter = next((m for m in primary if isinstance(m, GpuMeter)), None)
     if gpu_meter is None:
-        why = f"no GPU is metered: {unavailable.get('gpu', 'no NVML meter')}"
-        side_unavailable["nvml-sampling"] = why
-        side_unavailable["nvidia-smi"] = why
+        side_unavailable["gpu-sampling"] = f"no GPU is metered: {unavailable.get('gpu', 'no GPU meter')}"
         return
+    vendor = gpu_meter.vendor
     try:
-        side.append(NvmlSamplingMeter(gpu_meter.indices, sample_hz=10.0, nvml=nvml))
+        side.append(GpuSamplingMeter(gpu_meter.indices, vendor=vendor, library=libraries.get(vendor)))
     except MeterError as exc:
-        side_unavailable["nvml-sampling"] = str(exc)
-    if nvidia_smi_command is not None:
-        side.append(NvidiaSmiMeter(gpu_meter.indices, command=nvidia_smi_command))
-        return
-    ok, why = nvidia_smi_available()
-    if ok:
-        side.append(NvidiaSmiMeter(gpu_meter.indices))
-    else:
-        side_unavailable["nvidia-smi"] = why
+        side_unavailable[f"{LIBRARY_NAMES.get(vendor, vendor)}-sampling"] = str(exc)

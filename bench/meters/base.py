@@ -20,7 +20,11 @@ COMPONENTS: tuple[Component, ...] = ("gpu", "cpu", "ram")
 METHODS = (
     "measured:nvml-energy-counter",
     "measured:nvml-power-sampling",
-    "measured:nvidia-smi-polling",
+    "measured:amdsmi-energy-counter",
+    "measured:amdsmi-power-sampling",
+    "measured:apple-ioreport",
+    "measured:jetson-ina3221",
+    "measured:nvidia-smi-polling",  # results stored by the nvidia-smi side meter (removed): still read
     "measured:rapl",
     "estimated:tdp-utilization",
     "estimated:ram-0.375W/GB",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from typing import Any
 
 from bench.errors import MeterError
@@ -131,10 +132,18 @@ class CodeCarbonMeter:
         """Create and start a fresh offline tracker (imports codecarbon on first use)."""
         if self._tracker is not None:
             raise MeterError("CodeCarbonMeter.start() called twice without stop()")
+        # Its import probes GPU libraries and logs what it finds at INFO/WARNING (amdsmi installed without ROCm: "AMD
+        # GPU detected but amdsmi is not properly configured") unless told otherwise; the user's own level is kept.
+        quiet = "CODECARBON_LOG_LEVEL" not in os.environ
+        if quiet:
+            os.environ["CODECARBON_LOG_LEVEL"] = "error"
         try:
             from codecarbon import OfflineEmissionsTracker
         except ImportError as exc:
             raise MeterError(f"{_INSTALL_HINT} ({exc})") from exc
+        finally:
+            if quiet:
+                os.environ.pop("CODECARBON_LOG_LEVEL", None)
         # After the import (which sets its logger to INFO) and before the constructor (which logs at INFO/WARNING
         # before applying our log_level).
         logging.getLogger("codecarbon").setLevel(logging.ERROR)

@@ -18,13 +18,16 @@ per own process, over wall x CPUs); sampling adds noise of the same order over a
 ``MIN_JUDGED_S`` (100 ticks) is stored but not judged (``judged`` False, with a note), so the kit never flags a
 0.2 s test window for the noise of its counters.
 
-GPUs: ``nvmlDeviceGetComputeRunningProcesses`` on each metered GPU at the window's start and end, with the memory each
-process holds. A pid in the run's own tree is ``own``; a pid not visible in this PID namespace (NVML reports host pids,
-a container sees its own) cannot be attributed and is stored with ``own`` None (not flagged: the run's own process
-looks like that from inside a container). An NVML failure leaves ``gpu_processes`` None with ``gpu_note``; it never
-breaks a window.
+GPUs: the compute processes of each metered GPU (``Accelerator.processes``; NVIDIA:
+``nvmlDeviceGetComputeRunningProcesses``) at the window's start and end, with the memory each process holds. A pid
+in the run's own tree is ``own``; a pid not visible in this PID namespace (NVML reports host pids, a container sees
+its own) cannot be attributed by pid and is stored with ``own`` None. Such pids are counted instead: more of them on
+a GPU, at one edge, than the run's own CUDA contexts there not already seen by pid (``own_contexts_per_gpu``: the
+backend says how many workers it started, ``cuda_contexts_per_gpu``; 1 by default) means another tenant, recorded in
+``gpu_other_tenants`` and flagged by ``bench.validation``; equal counts stay unflagged. A failure leaves
+``gpu_processes`` None with ``gpu_note``; it never breaks a window.
 
-psutil and pynvml are imported when an observer is built, not when this module is imported.
+psutil and the device layer (``bench.devices``) are imported when an observer is built, not with this module.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from typing import Any
 #: The shortest window whose share of others is judged: 100 clock ticks of /proc/stat, so one tick of quantization
 #: per counter is about 1% of the window (``resolution_share`` says the exact bound for each window).
 MIN_JUDGED_S = 1.0
+#: PIDs NVML returns when the driver and the binding disagree on the process struct (0, and 0xFFFFFFFF: NVML's "not
+#: available"): never attributed to anyone, never flagged.
+GARBLED_PIDS = frozenset({0, 0xFFFFFFFF})
 
 
 def clock_tick_s() -> float:
@@ -61,10 +67,10 @@ def busy_cpu_s(times: Any) -> float:
 class OthersObserver:
     """Observes one window at a time: ``start()``, ``stop() -> dict`` (the fields of ``bench.results.OtherLoad``).
 
-    ``gpu_indices``: NVML indices of the metered GPUs (None or empty: no GPU is looked at). ``nvml``: a module shaped
-    like pynvml (tests inject the fake); default imports pynvml when GPUs are given. ``pid``: the run's process
-    (default this one). ``psutil_module`` and ``clock`` are for tests. Never raises from ``start``/``stop``: what it
-    cannot read is None with a note.
+    ``gpu_indices``: the vendor's indices of the metered GPUs (None or empty: no GPU is looked at). ``vendor``: a key
+    of ``bench.devices.VENDORS``; ``library`` (or ``nvml``): its library module (tests' fakes). ``pid``: the run's
+    process (default this one). ``psutil_module`` and ``clock`` are for tests. Never raises from ``start``/``stop``:
+    what it cannot read is None with a note.
     """
 
     name = "others"
@@ -74,6 +80,8 @@ class OthersObserver:
         gpu_indices: list[int] | None = None,
         *,
         nvml: Any = None,
+        library: Any = None,
+        vendor: str = "nvidia",
         pid: int | None = None,
         psutil_module: Any = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -88,60 +96,53 @@ class OthersObserver:
         self.logical_cpus = int(psutil_module.cpu_count(logical=True) or 1)
         self.tick_s = clock_tick_s()
         self.gpu_indices = list(gpu_indices or [])
-        self._nvml: Any = None
-        self._handles: dict[int, Any] = {}
+        self._opened: Any = None
         self._gpu_note: str | None = None
+        #: CUDA contexts the run's own process tree holds on each metered GPU (set per window from the backend)
+        self.own_contexts_per_gpu = 1
         if self.gpu_indices:
-            self._open_nvml(nvml)
+            self._open_devices(vendor, library if library is not None else nvml)
         self._start: tuple[float, float | None, float | None, int] | None = None
         self._window_note: str | None = None
         self._gpu_start: list[dict[str, Any]] | None = None
 
-    # --- NVML ---------------------------------------------------------------------------------------------------
+    # --- GPUs -------------------------------------------------------------------------------------------------
 
-    def _open_nvml(self, nvml: Any) -> None:
-        try:
-            if nvml is None:
-                import pynvml  # type: ignore[import-not-found]
+    def _open_devices(self, vendor: str, library: Any) -> None:
+        from bench.devices import vendor_module
 
-                nvml = pynvml
-            nvml.nvmlInit()
-        except Exception as exc:
-            self._gpu_note = f"NVML unavailable for the process list: {type(exc).__name__}: {exc}"
-            return
-        self._nvml = nvml
         try:
-            self._handles = {i: nvml.nvmlDeviceGetHandleByIndex(i) for i in self.gpu_indices}
+            self._opened = vendor_module(vendor).open_devices(self.gpu_indices, library=library)
         except Exception as exc:
-            self._gpu_note = f"NVML could not open the metered GPUs: {type(exc).__name__}: {exc}"
-            self.close()
+            self._gpu_note = f"the metered GPUs could not be opened for the process list: {type(exc).__name__}: {exc}"
 
     def _gpu_processes(self, at: str, own: set[int]) -> list[dict[str, Any]] | None:
-        if self._nvml is None:
+        if self._opened is None:
             return None
         found: list[dict[str, Any]] = []
         try:
-            for index, handle in self._handles.items():
-                for proc in self._nvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                    pid = int(proc.pid)
-                    memory = getattr(proc, "usedGpuMemory", None)
+            for device in self._opened.devices:
+                for pid, memory in device.processes():
                     name, mine = self._attribute(pid, own)
                     found.append(
                         {
-                            "gpu_index": index,
+                            "gpu_index": device.facts.index,
                             "pid": pid,
-                            "used_memory_bytes": int(memory) if isinstance(memory, int) and memory >= 0 else None,
+                            "used_memory_bytes": memory,
                             "name": name,
                             "own": mine,
                             "at": at,
                         }
                     )
         except Exception as exc:
-            self._window_note = f"nvmlDeviceGetComputeRunningProcesses failed: {type(exc).__name__}: {exc}"
+            self._window_note = f"listing the GPUs' compute processes failed: {type(exc).__name__}: {exc}"
             return None
         return found
 
     def _attribute(self, pid: int, own: set[int]) -> tuple[str | None, bool | None]:
+        if pid in GARBLED_PIDS:  # a driver and a binding that disagree on the struct: never a real process
+            self._window_note = f"NVML reported pid {pid}: garbled (driver and nvidia-ml-py mismatch?), not attributed"
+            return None, None
         if pid in own:
             return self._name(pid), True
         if not self._psutil.pid_exists(pid):
@@ -226,19 +227,32 @@ class OthersObserver:
             gpu_notes = [n for n in (self._gpu_note, self._window_note) if n]
             if start is not None and gpu_end is not None:
                 record["gpu_processes"] = start + gpu_end
+                record["gpu_other_tenants"] = self._tenants(start + gpu_end) or None
                 unattributed = sorted({p["pid"] for p in start + gpu_end if p["own"] is None})
                 if unattributed:
                     gpu_notes.append(
                         f"pid(s) {unattributed} on the GPUs are not visible in this PID namespace (a container?): "
-                        "not attributed, not flagged"
+                        f"counted against the run's own {self.own_contexts_per_gpu} CUDA context(s) per GPU"
                     )
             record["gpu_note"] = "; ".join(gpu_notes) or None
         self._gpu_start = None
         return record
 
+    def _tenants(self, processes: list[dict[str, Any]]) -> dict[int, int]:
+        """Per GPU, the most processes at one edge that could not be attributed by pid beyond the run's own
+        contexts not seen by pid (garbled pids left out): other tenants."""
+        out: dict[int, int] = {}
+        for gpu, at in {(p["gpu_index"], p["at"]) for p in processes}:
+            here = [p for p in processes if p["gpu_index"] == gpu and p["at"] == at and p["pid"] not in GARBLED_PIDS]
+            own_seen = len({p["pid"] for p in here if p["own"] is True})
+            hidden = len({p["pid"] for p in here if p["own"] is None})
+            extra = hidden - max(0, self.own_contexts_per_gpu - own_seen)
+            if extra > 0:
+                out[gpu] = max(out.get(gpu, 0), extra)
+        return out
+
     def close(self) -> None:
-        """Release NVML (idempotent)."""
-        if self._nvml is not None:
-            with contextlib.suppress(Exception):
-                self._nvml.nvmlShutdown()
-            self._nvml = None
+        """Release the GPUs' library (idempotent)."""
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None

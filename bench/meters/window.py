@@ -27,6 +27,9 @@ def measure_window(
     passes predict differently (accuracy would depend on the loop count)."""
     # Synchronize before opening (queued warm-up work must not land in the window) and before closing (the window
     # must contain all the work it started): on a GPU, kernels run asynchronously to the Python that launched them.
+    for observer in getattr(meter_set, "observers", []):  # the others observer counts the backend's own contexts
+        if hasattr(observer, "own_contexts_per_gpu"):
+            observer.own_contexts_per_gpu = int(getattr(backend, "cuda_contexts_per_gpu", 1))
     backend.synchronize()
     meter_set.start()
     started = time.perf_counter()

@@ -81,10 +81,13 @@ class Badge:
 def badge(method: str | None, reason: str | None = None) -> Badge:
     """The badge for a method label (bench.meters.base.METHODS); unknown labels still show, as 'other'."""
     method = method or "unavailable"
-    if method in ("measured:nvml-energy-counter", "measured:rapl"):
-        what = "the GPU's energy counter (NVML)" if "nvml" in method else "RAPL energy counters"
+    if method.endswith("-energy-counter") or method in ("measured:rapl", "measured:apple-ioreport"):
+        what = {
+            "measured:nvml-energy-counter": "the GPU's energy counter (NVML)",
+            "measured:rapl": "RAPL energy counters",
+        }.get(method, "the device's energy counter")
         return Badge("counter", "counter", f"{method}: measured by {what}")
-    if method in ("measured:nvml-power-sampling", "measured:codecarbon"):
+    if method.endswith("-power-sampling") or method in ("measured:codecarbon", "measured:jetson-ina3221"):
         return Badge("sampled", "sampled", f"{method}: power sampled and integrated over the window")
     if method.startswith("estimated:"):
         return Badge("estimated", "estimated", f"{method}: estimated, not measured")

@@ -140,7 +140,7 @@ def observe_others(meter_set: Any) -> None:
         return
     gpu_meter = meter_set.owner("gpu")
     indices = list(getattr(gpu_meter, "indices", []) or [])
-    meter_set.observe(OthersObserver(indices))
+    meter_set.observe(OthersObserver(indices, vendor=getattr(gpu_meter, "vendor", "nvidia")))
 
 
 def host_placement_gpus(spec: Any, profile: HardwareProfile, *, gpus: int | None, nodes: int) -> int | None:

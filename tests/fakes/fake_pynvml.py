@@ -20,12 +20,13 @@ What it simulates:
   (``FakeGpu.clocks_event_reasons``, pynvml's ``nvmlClocksEventReason*`` bits), both settable during a test.
 
 Install it where code does ``import pynvml``: ``monkeypatch.setitem(sys.modules, "pynvml", fake)``; or pass it to
-``NvmlMeter(nvml=fake)``.
+``GpuMeter(nvml=fake)``.
 """
 
 from __future__ import annotations
 
 import bisect
+import ctypes
 import itertools
 import math
 import string
@@ -44,6 +45,23 @@ NVML_CLOCK_SM = 1
 NVML_CLOCK_MEM = 2
 NVML_CLOCK_VIDEO = 3
 NVML_TEMPERATURE_GPU = 0
+NVML_FEATURE_DISABLED = 0
+NVML_FEATURE_ENABLED = 1
+NVML_DEVICE_MIG_DISABLE = 0x0
+NVML_DEVICE_MIG_ENABLE = 0x1
+NVML_DEVICE_ARCH_PASCAL = 4
+NVML_DEVICE_ARCH_VOLTA = 5
+NVML_DEVICE_ARCH_AMPERE = 7
+NVML_DEVICE_ARCH_HOPPER = 9
+NVML_PERF_POLICY_POWER = 0
+NVML_PERF_POLICY_THERMAL = 1
+NVML_FI_DEV_POWER_AVERAGE = 185
+NVML_FI_DEV_POWER_INSTANT = 186
+NVML_POWER_SCOPE_GPU = 0
+NVML_POWER_SCOPE_MODULE = 1
+NVML_POWER_SCOPE_MEMORY = 2
+NVML_VALUE_TYPE_UNSIGNED_INT = 1
+nvmlTemperature_v1 = 0x1000008
 
 #: pynvml's clocks event (formerly "throttle") reason bits, same names and values
 nvmlClocksEventReasonGpuIdle = 0x1
@@ -56,6 +74,44 @@ nvmlClocksEventReasonHwThermalSlowdown = 0x40
 nvmlClocksEventReasonHwPowerBrakeSlowdown = 0x80
 nvmlClocksEventReasonDisplayClockSetting = 0x100
 nvmlClocksEventReasonNone = 0x0
+#: defined by nvidia-ml-py 13.615 only under the deprecated throttle names
+nvmlClocksThrottleReasonBoardLimit = 0x200
+nvmlClocksThrottleReasonReliability = 0x400
+
+
+class c_nvmlValue_t(ctypes.Union):
+    """pynvml's ``c_nvmlValue_t``, field for field."""
+
+    _fields_ = [
+        ("dVal", ctypes.c_double),
+        ("uiVal", ctypes.c_uint),
+        ("ulVal", ctypes.c_ulong),
+        ("ullVal", ctypes.c_ulonglong),
+        ("sllVal", ctypes.c_longlong),
+        ("siVal", ctypes.c_int),
+        ("usVal", ctypes.c_ushort),
+    ]
+
+
+class c_nvmlFieldValue_t(ctypes.Structure):
+    """pynvml's ``c_nvmlFieldValue_t`` (what ``nvmlDeviceGetFieldValues`` returns an array of), field for field."""
+
+    _fields_ = [
+        ("fieldId", ctypes.c_uint32),
+        ("scopeId", ctypes.c_uint32),
+        ("timestamp", ctypes.c_int64),
+        ("latencyUsec", ctypes.c_int64),
+        ("valueType", ctypes.c_uint),
+        ("nvmlReturn", ctypes.c_uint),
+        ("value", c_nvmlValue_t),
+    ]
+
+
+class c_nvmlViolationTime_t(ctypes.Structure):
+    """pynvml's ``c_nvmlViolationTime_t``: ``referenceTime`` (CPU timestamp, us), ``violationTime`` (ns)."""
+
+    _fields_ = [("referenceTime", ctypes.c_ulonglong), ("violationTime", ctypes.c_ulonglong)]
+
 
 #: Every NVML return code pynvml 13.x knows (name -> value), from which the error classes are generated.
 ERROR_CODES: dict[str, int] = {
@@ -235,7 +291,7 @@ class FakeGpu:
     power_limit_w: float | None = 400.0  # None: the limit query is not supported
     memory_total_bytes: int = 80 * 10**9
     energy_counter: bool = True  # False: pre-Volta, nvmlDeviceGetTotalEnergyConsumption -> NotSupported
-    power_reading: bool = True  # False: nvmlDeviceGetPowerUsage -> NotSupported
+    power_reading: bool = True  # False: nvmlDeviceGetPowerUsage and the power fields -> NotSupported
     counter_period_s: float = 0.0  # 0: counter continuous; 0.1: updated every 100 ms like current hardware
     counter_base_mj: int = 4_200_000_000  # counters count from driver load, so they start far from zero
     power_average_s: float = 0.0  # 0: instantaneous; 1.0: mean over the last second (A100/H100, drivers >= 530)
@@ -244,6 +300,18 @@ class FakeGpu:
     temperature_c: int | None = 45  # None: the query is not supported
     clocks_event_reasons: int | None = 0  # bitmask of nvmlClocksEventReason*; None: not supported
     processes: list[tuple[int, int | None]] = field(default_factory=list)  # (pid, used GPU memory in bytes or None)
+    architecture: int = NVML_DEVICE_ARCH_AMPERE  # nvmlDeviceGetArchitecture (Zeus: counter from Volta on)
+    instant_power_field: bool = True  # False: NVML_FI_DEV_POWER_INSTANT answers NOT_SUPPORTED (older drivers)
+    c2c_module: bool = False  # Grace Hopper: nvmlDeviceGetC2cModeInfoV says C2C; fields read in module scope
+    module_extra_w: float = 0.0  # Grace CPU + memory power that module-scope readings and the counter add
+    mig_mode: int | None = NVML_DEVICE_MIG_DISABLE  # None: nvmlDeviceGetMigMode NOT_SUPPORTED (no MIG on the GPU)
+    persistence_mode: int = NVML_FEATURE_ENABLED
+    power_limit_range_w: tuple[float, float] = (100.0, 400.0)
+    pci_bus_id: str | None = None  # default 00000000:<0x18 + index>:00.0
+    violation_ns: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0})  # NVML_PERF_POLICY_* -> ns
+    counter_stuck: bool = False  # the counter never moves (seen on virtualized GPUs)
+    counter_scale: float = 1.0  # the counter counts this many times the true energy (a broken counter)
+    no_access: bool = False  # nvmlDeviceGetHandleByIndex -> NO_PERMISSION (cgroups, Slurm, containers)
     errors: dict[str, int] = field(default_factory=dict)  # function name -> NVML error code raised on every call
     # function name -> how many more calls raise its ``errors`` code (absent: every call); e.g. NOT_READY twice
     errors_left: dict[str, int] = field(default_factory=dict)
@@ -332,6 +400,8 @@ class FakePynvml(types.ModuleType):
             gpu.index = i
             if gpu.uuid is None:
                 gpu.uuid = f"GPU-{i:08d}-fake-4a5b-8c9d-{i:012x}"
+            if gpu.pci_bus_id is None:
+                gpu.pci_bus_id = f"00000000:{0x18 + i:02X}:00.0"
         self.driver = driver
         self.clock = clock
         self.t0 = clock()
@@ -344,6 +414,9 @@ class FakePynvml(types.ModuleType):
         self._lock = threading.Lock()
         for name, value in ERROR_CODES.items():
             setattr(self, name, value)
+        for name, value in list(globals().items()):  # the constants, as module attributes of pynvml
+            if name.startswith(("NVML_", "nvmlClocks", "nvmlTemperature")) and isinstance(value, int):
+                setattr(self, name, value)
         for name, cls in ERROR_CLASSES.items():
             setattr(self, name, cls)
 
@@ -415,10 +488,19 @@ class FakePynvml(types.ModuleType):
         self._enter("nvmlDeviceGetCount")
         return len(self.gpus)
 
+    def _nvmlGetFunctionPointer(self, name: str) -> Callable[..., Any]:
+        """pynvml's lookup of a C function (Zeus checks it exists to tell the official binding from others)."""
+        function = getattr(self, name, None)
+        if not callable(function):
+            raise NVMLError(ERROR_CODES["NVML_ERROR_FUNCTION_NOT_FOUND"])
+        return function
+
     def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeHandle:
         self._enter("nvmlDeviceGetHandleByIndex")
         if not 0 <= int(index) < len(self.gpus):
             raise NVMLError(ERROR_CODES["NVML_ERROR_INVALID_ARGUMENT"])
+        if self.gpus[int(index)].no_access:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_NO_PERMISSION"])
         return FakeHandle(int(index))
 
     def nvmlDeviceGetHandleByUUID(self, uuid: str | bytes) -> FakeHandle:
@@ -479,8 +561,14 @@ class FakePynvml(types.ModuleType):
         assert gpu is not None
         return [FakeProcessInfo(pid=pid, usedGpuMemory=memory) for pid, memory in gpu.processes]
 
-    def nvmlDeviceGetTemperature(self, handle: FakeHandle, sensor: int) -> int:
-        gpu = self._enter("nvmlDeviceGetTemperature", handle)
+    def nvmlDeviceGetTemperatureV(self, handle: FakeHandle, sensor: int, version: int = nvmlTemperature_v1) -> int:
+        if version != nvmlTemperature_v1:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_ARGUMENT_VERSION_MISMATCH"])
+        return self.nvmlDeviceGetTemperature(handle, sensor, _name="nvmlDeviceGetTemperatureV")
+
+    def nvmlDeviceGetTemperature(self, handle: FakeHandle, sensor: int, _name: str = "nvmlDeviceGetTemperature") -> int:
+        """Deprecated in nvidia-ml-py 13 (removed in CUDA 14): the kit calls ``nvmlDeviceGetTemperatureV``."""
+        gpu = self._enter(_name, handle)
         assert gpu is not None
         if gpu.temperature_c is None or sensor != NVML_TEMPERATURE_GPU:
             raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
@@ -508,14 +596,92 @@ class FakePynvml(types.ModuleType):
         if not gpu.power_reading:
             raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
         t = self.now()
-        if gpu.power_average_s > 0:
-            power = gpu.trace.energy_j(t - gpu.power_average_s, t) / gpu.power_average_s
-        else:
-            power = gpu.trace.power_w(t)
-        mw = round(power * 1000)
+        mw = round(self._power_at(gpu, t, average=True, module=False) * 1000)
         with self._lock:
             gpu.power_reads.append((t, mw / 1000))
         return mw
+
+    def _power_at(self, gpu: FakeGpu, t: float, *, average: bool, module: bool) -> float:
+        assert gpu.trace is not None
+        if average and gpu.power_average_s > 0:
+            power = gpu.trace.energy_j(t - gpu.power_average_s, t) / gpu.power_average_s
+        else:
+            power = gpu.trace.power_w(t)
+        return power + (gpu.module_extra_w if module else 0.0)
+
+    def nvmlDeviceGetFieldValues(self, handle: FakeHandle, fieldIds: Sequence[Any]) -> Any:
+        """An array of ``c_nvmlFieldValue_t``, each with its own ``nvmlReturn`` (as NVML answers per field): power
+        fields in mW (``uiVal``); the instant field NOT_SUPPORTED where the board lacks it, the module scope
+        NOT_SUPPORTED off Grace Hopper."""
+        gpu = self._enter("nvmlDeviceGetFieldValues", handle)
+        assert gpu is not None
+        values = (c_nvmlFieldValue_t * len(fieldIds))()
+        t = self.now()
+        for i, spec in enumerate(fieldIds):
+            field_id, scope = spec if isinstance(spec, tuple) else (spec, 0)
+            value = values[i]
+            value.fieldId, value.scopeId, value.timestamp = field_id, scope, int(time.time() * 1e6)
+            value.valueType = NVML_VALUE_TYPE_UNSIGNED_INT
+            known = field_id in (NVML_FI_DEV_POWER_INSTANT, NVML_FI_DEV_POWER_AVERAGE)
+            supported = known and gpu.power_reading
+            supported = supported and (field_id != NVML_FI_DEV_POWER_INSTANT or gpu.instant_power_field)
+            supported = supported and (
+                scope == NVML_POWER_SCOPE_GPU or (scope == NVML_POWER_SCOPE_MODULE and gpu.c2c_module)
+            )
+            if not supported:
+                value.nvmlReturn = ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"]
+                continue
+            average = field_id == NVML_FI_DEV_POWER_AVERAGE
+            power = self._power_at(gpu, t, average=average, module=scope == NVML_POWER_SCOPE_MODULE)
+            value.nvmlReturn = NVML_SUCCESS
+            value.value.uiVal = round(power * 1000)
+            with self._lock:
+                gpu.power_reads.append((t, round(power * 1000) / 1000))
+        return values
+
+    def nvmlDeviceGetC2cModeInfoV(self, handle: FakeHandle) -> Any:
+        """Grace Hopper's chip-to-chip link (``isC2cEnabled``); NOT_SUPPORTED on other GPUs."""
+        gpu = self._enter("nvmlDeviceGetC2cModeInfoV", handle)
+        assert gpu is not None
+        if not gpu.c2c_module:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
+        return types.SimpleNamespace(isC2cEnabled=1)
+
+    def nvmlDeviceGetArchitecture(self, handle: FakeHandle) -> int:
+        gpu = self._enter("nvmlDeviceGetArchitecture", handle)
+        assert gpu is not None
+        return gpu.architecture
+
+    def nvmlDeviceGetPersistenceMode(self, handle: FakeHandle) -> int:
+        gpu = self._enter("nvmlDeviceGetPersistenceMode", handle)
+        assert gpu is not None
+        return gpu.persistence_mode
+
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, handle: FakeHandle) -> list[int]:
+        gpu = self._enter("nvmlDeviceGetPowerManagementLimitConstraints", handle)
+        assert gpu is not None
+        return [round(gpu.power_limit_range_w[0] * 1000), round(gpu.power_limit_range_w[1] * 1000)]
+
+    def nvmlDeviceGetMigMode(self, handle: FakeHandle) -> list[int]:
+        """[current, pending] MIG mode; NOT_SUPPORTED on GPUs without MIG."""
+        gpu = self._enter("nvmlDeviceGetMigMode", handle)
+        assert gpu is not None
+        if gpu.mig_mode is None:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
+        return [gpu.mig_mode, gpu.mig_mode]
+
+    def nvmlDeviceGetViolationStatus(self, handle: FakeHandle, perfPolicyType: int) -> c_nvmlViolationTime_t:
+        gpu = self._enter("nvmlDeviceGetViolationStatus", handle)
+        assert gpu is not None
+        if perfPolicyType not in gpu.violation_ns:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
+        return c_nvmlViolationTime_t(int(time.time() * 1e6), gpu.violation_ns[perfPolicyType])
+
+    def nvmlDeviceGetPciInfo(self, handle: FakeHandle) -> Any:
+        """Like pynvml's ``c_nvmlPciInfo_t`` where the kit reads it: ``busId`` as bytes."""
+        gpu = self._enter("nvmlDeviceGetPciInfo", handle)
+        assert gpu is not None and gpu.pci_bus_id is not None
+        return types.SimpleNamespace(busId=gpu.pci_bus_id.encode(), busIdLegacy=gpu.pci_bus_id[4:].encode())
 
     def nvmlDeviceGetTotalEnergyConsumption(self, handle: FakeHandle) -> int:
         """Energy since driver load in millijoules (an integer), updated every ``counter_period_s``."""
@@ -525,7 +691,8 @@ class FakePynvml(types.ModuleType):
             raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
         t = self.now()
         t_counted = math.floor(t / gpu.counter_period_s) * gpu.counter_period_s if gpu.counter_period_s > 0 else t
-        mj = gpu.counter_base_mj + math.floor(gpu.trace.energy_j(0.0, t_counted) * 1000)
+        true_j = gpu.trace.energy_j(0.0, t_counted) + (gpu.module_extra_w * t_counted if gpu.c2c_module else 0.0)
+        mj = gpu.counter_base_mj + (0 if gpu.counter_stuck else math.floor(true_j * 1000 * gpu.counter_scale))
         with self._lock:
             gpu.counter_reads.append((t, mj))
         return mj

@@ -15,9 +15,9 @@ import pytest
 from bench.catalog import models as model_catalog
 from bench.catalog.models import ModelSpec
 from bench.config import load_profile
+from bench.devices.nvidia import COUNTER_METHOD as ENERGY_COUNTER_METHOD
 from bench.errors import ConfigError, HardwareMismatchError
-from bench.meters import nvml as nvml_module
-from bench.meters.nvml import ENERGY_COUNTER_METHOD
+from bench.meters import gpu as nvml_module
 from bench.results import load_results
 from bench.runner import RunInterrupted, RunRequest, measure_window, run
 from bench.validation import check_document

@@ -18,7 +18,7 @@ from bench.calibration import (
     torch_gemm_reference,
 )
 from bench.meters import MeterSet, build_meter_set
-from bench.meters import nvml as nvml_module
+from bench.meters import gpu as nvml_module
 from bench.meters.base import ComponentEnergy, Reading
 from bench.report.compare import calibration_index, compare_context
 from bench.results import Calibration, EnergyValue

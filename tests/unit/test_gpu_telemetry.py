@@ -4,7 +4,8 @@ temperatures outside 20-95 C."""
 
 from __future__ import annotations
 
-from bench.meters.nvml import NvmlMeter, clocks_event_reason_names
+from bench.devices.nvidia import clocks_event_reason_names
+from bench.meters.gpu import GpuMeter
 from bench.validation import gpu_telemetry_problems
 from tests.fakes.fake_pynvml import (
     FakeGpu,
@@ -24,7 +25,7 @@ def test_reason_bits_have_names_and_unknown_bits_are_kept() -> None:
 def test_the_meter_records_the_gpus_state_at_both_edges() -> None:
     fake = FakePynvml([FakeGpu(name="NVIDIA H100 80GB HBM3", power_limit_w=700.0, temperature_c=41)])
     fake.gpus[0].clocks_event_reasons = nvmlClocksEventReasonGpuIdle
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     meter.start()
     gpu = fake.gpus[0]
     gpu.temperature_c, gpu.sm_clock_mhz, gpu.power_limit_w = 97, 1290, 600.0  # hot, slowed, capped lower
@@ -46,7 +47,7 @@ def test_the_meter_records_the_gpus_state_at_both_edges() -> None:
 
 def test_unsupported_telemetry_is_none_and_not_judged() -> None:
     fake = FakePynvml([FakeGpu(temperature_c=None, clocks_event_reasons=None)])
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     meter.start()
     reading = meter.stop()
     meter.close()

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.devices import nvidia as nvidia_module
+from bench.devices.nvidia import probe as nvml_probe
 from bench.errors import MeterError
 from bench.meters import MeterSet, WindowReading, build_meter_set
-from bench.meters import nvml as nvml_module
 from bench.meters.base import ComponentEnergy, Meter, Reading
-from bench.meters.nvml import nvml_probe
+from tests.fakes.fake_pynvml import ERROR_CODES, FakePynvml, fake_gpus
 
 
 class FakeMeter:
@@ -196,7 +197,7 @@ def _fake_powercap(root: Path, *, dram: bool) -> Path:
 
 @pytest.fixture
 def no_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nvml_module, "nvml_probe", lambda: (False, "nvidia-ml-py not installed"))
+    monkeypatch.setattr(nvidia_module, "probe", lambda nvml=None: (False, "nvidia-ml-py not installed"))
 
 
 @pytest.mark.usefixtures("no_nvml")
@@ -205,7 +206,8 @@ def test_build_uses_rapl_for_cpu_and_dram(tmp_path: Path) -> None:
     d = ms.describe()
     assert d["components"]["cpu"]["meter"] == "rapl" and d["components"]["cpu"]["method"] == "measured:rapl"
     assert d["components"]["ram"]["meter"] == "rapl"
-    assert d["components"]["gpu"]["reason"] == "nvidia-ml-py not installed"
+    reason = d["components"]["gpu"]["reason"]
+    assert reason.startswith("nvidia: nvidia-ml-py not installed; amd: amdsmi unavailable"), reason  # every vendor
     ms.close()
 
 
@@ -285,32 +287,29 @@ def test_build_codecarbon_as_side_meter(tmp_path: Path) -> None:
 
 def test_nvml_probe_without_library(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)
-    assert nvml_probe() == (False, "nvidia-ml-py not installed")
+    ok, why = nvml_probe()
+    assert not ok and "nvidia-ml-py not installed" in why
 
 
-def _fake_pynvml(*, init_error: Exception | None = None, count: int = 0) -> types.ModuleType:
-    mod = types.ModuleType("pynvml")
-
-    def nvml_init() -> None:
-        if init_error is not None:
-            raise init_error
-
-    mod.nvmlInit = nvml_init  # type: ignore[attr-defined]
-    mod.nvmlDeviceGetCount = lambda: count  # type: ignore[attr-defined]
-    mod.nvmlSystemGetDriverVersion = lambda: b"550.54"  # type: ignore[attr-defined]
-    mod.nvmlShutdown = lambda: None  # type: ignore[attr-defined]
-    return mod
+def test_nvml_probe_refuses_an_unofficial_binding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old `pynvml` package lacks `_nvmlGetFunctionPointer` (the test Zeus makes): a reason, not a crash."""
+    fake = FakePynvml(fake_gpus(1))
+    monkeypatch.setitem(sys.modules, "pynvml", types.ModuleType("pynvml"))
+    ok, why = nvml_probe()
+    assert not ok and "not NVIDIA's official binding" in why
+    assert nvml_probe(fake)[0] is True
 
 
 def test_nvml_probe_init_failure_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(init_error=RuntimeError("Driver Not Loaded")))
+    fake = FakePynvml(fake_gpus(1), init_error=ERROR_CODES["NVML_ERROR_DRIVER_NOT_LOADED"])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
     ok, why = nvml_probe()
     assert not ok and "Driver Not Loaded" in why
 
 
 def test_nvml_probe_counts_devices(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(count=2))
+    monkeypatch.setitem(sys.modules, "pynvml", FakePynvml(fake_gpus(2), driver="550.54"))
     assert nvml_probe() == (True, "NVML 550.54: 2 device(s)")
-    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(count=0))
+    monkeypatch.setitem(sys.modules, "pynvml", FakePynvml([]))
     ok, why = nvml_probe()
     assert not ok and "no GPU" in why

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.devices.nvidia import probe as nvml_probe
 from bench.errors import MeterError
 from bench.meters.codecarbon import CodeCarbonMeter, codecarbon_available
-from bench.meters.nvml import nvml_probe
 
 
 def busy(seconds: float) -> None:
@@ -25,7 +25,7 @@ def busy(seconds: float) -> None:
 def test_import_bench_meters_does_not_import_codecarbon() -> None:
     code = (
         "import sys, bench.meters, bench.meters.codecarbon, bench.meters.estimate, bench.meters.rapl, "
-        "bench.meters.nvml\n"
+        "bench.meters.gpu\n"
         "def loaded(*names): return [m for m in sys.modules if m.split('.')[0] in names]\n"
         "assert not loaded('codecarbon', 'pynvml'), loaded('codecarbon', 'pynvml')\n"
         # Building the set probes NVML (may import pynvml) and checks codecarbon is installed without importing it.

@@ -15,21 +15,15 @@ import time
 
 import pytest
 
+from bench.devices import DeviceError, DeviceUnavailableError
+from bench.devices import nvidia as nvidia_module
+from bench.devices.nvidia import COUNTER_METHOD as ENERGY_COUNTER_METHOD
+from bench.devices.nvidia import SAMPLING_METHOD as POWER_SAMPLING_METHOD
+from bench.devices.nvidia import probe as nvml_probe
 from bench.errors import MeterError
 from bench.meters import MeterSet, build_meter_set
-from bench.meters import nvml as nvml_module
-from bench.meters.nvml import (
-    DEFAULT_MIN_WINDOW_S,
-    ENERGY_COUNTER_METHOD,
-    POWER_SAMPLING_METHOD,
-    NvmlDeviceError,
-    NvmlError,
-    NvmlMeter,
-    NvmlUnavailableError,
-    integrate_trapezoid_j,
-    nvml_probe,
-    visible_gpu_indices,
-)
+from bench.meters import gpu as nvml_module
+from bench.meters.gpu import DEFAULT_MIN_WINDOW_S, GpuMeter, integrate_trapezoid_j
 from tests.fakes import fake_pynvml
 from tests.fakes.fake_pynvml import ERROR_CODES, FakeGpu, FakePynvml, PowerTrace, fake_gpus
 
@@ -37,9 +31,11 @@ from tests.fakes.fake_pynvml import ERROR_CODES, FakeGpu, FakePynvml, PowerTrace
 @pytest.fixture(autouse=True)
 def _all_gpus_visible(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    monkeypatch.setattr(nvml_module, "COUNTER_PROBE_S", 0.0)  # the probe's own tests set it
 
 
-def window(meter: NvmlMeter, seconds: float) -> tuple[float, dict]:
+def window(meter: GpuMeter, seconds: float) -> tuple[float, dict]:
     """Run one window of ``seconds``; return (energy J, gpu detail)."""
     meter.start()
     time.sleep(seconds)
@@ -123,7 +119,7 @@ def test_trapezoid_is_exact_on_linear_pieces_sampled_at_the_knots() -> None:
 
 def test_trapezoid_on_an_inference_like_trace_sampled_at_20_hz_is_within_the_step_bound() -> None:
     # Idle 65 W, a 0.6 s ramp to 420 W, 3 s of load with a dip, a fall back to idle: the shape of a batch of LLM
-    # requests on an A100 (synthetic: no real GPU was available to record one; NvmlMeter.samples() records real ones).
+    # requests on an A100 (synthetic: no real GPU was available to record one; GpuMeter.samples() records real ones).
     trace = PowerTrace(
         [(0.0, 65.0), (1.0, 65.0), (1.6, 420.0), (3.0, 410.0), (3.05, 250.0), (3.1, 415.0), (4.6, 400.0), (4.6, 70.0)]
     )
@@ -144,7 +140,7 @@ def test_trapezoid_on_an_inference_like_trace_sampled_at_20_hz_is_within_the_ste
 
 def test_counter_is_exact_over_the_span_it_read() -> None:
     fake = FakePynvml([FakeGpu(power_w=200.0)])
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     energy_j, detail = window(meter, 0.3)
     (t0, _), (t1, _) = fake.gpus[0].counter_reads[-2:]
     assert energy_j == pytest.approx(fake.true_energy_j(0, t0, t1), abs=0.002)  # two 1 mJ floors
@@ -156,7 +152,7 @@ def test_counter_is_exact_over_the_span_it_read() -> None:
 
 def test_counter_quantization_is_one_update_period_at_most() -> None:
     fake = FakePynvml([FakeGpu(power_w=200.0, counter_period_s=0.1)])
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     energy_j, detail = window(meter, 0.55)
     span_s = detail["gpus"][0]["duration_s"]
     # What a 100 ms counter costs: up to one update (200 W x 0.1 s = 20 J) per window, hence the 10 s minimum.
@@ -167,7 +163,7 @@ def test_counter_quantization_is_one_update_period_at_most() -> None:
 
 def test_sampling_constant_200_w_for_1_s_gives_200_j() -> None:
     fake = FakePynvml([FakeGpu(power_w=200.0, energy_counter=False)])
-    meter = NvmlMeter(nvml=fake, sample_hz=20.0)
+    meter = GpuMeter(nvml=fake, sample_hz=20.0)
     energy_j, detail = window(meter, 1.0)
     record = detail["gpus"][0]
     assert record["method"] == POWER_SAMPLING_METHOD and meter.method == POWER_SAMPLING_METHOD
@@ -181,7 +177,7 @@ def test_sampling_constant_200_w_for_1_s_gives_200_j() -> None:
 
 def test_sampling_a_ramp_is_exact_and_a_step_within_its_bound() -> None:
     fake = FakePynvml([FakeGpu(energy_counter=False, power_average_s=0.0)])  # instantaneous power: no lag
-    meter = NvmlMeter(nvml=fake, sample_hz=20.0)
+    meter = GpuMeter(nvml=fake, sample_hz=20.0)
     # One linear piece that outlasts the window however late a loaded machine stops it: trapezoids are exact on a
     # line, so only mW rounding remains (a knot inside the window would make the result depend on sample timing).
     fake.replay(0, [(0.0, 100.0), (30.0, 700.0)])
@@ -204,7 +200,7 @@ def test_sampling_a_ramp_is_exact_and_a_step_within_its_bound() -> None:
 
 def test_mixed_gpus_sum_with_per_gpu_methods_and_the_weaker_label() -> None:
     fake = FakePynvml([FakeGpu(power_w=250.0), FakeGpu(power_w=150.0, energy_counter=False)])
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     energy_j, detail = window(meter, 0.4)
     methods = [g["method"] for g in detail["gpus"]]
     assert methods == [ENERGY_COUNTER_METHOD, POWER_SAMPLING_METHOD] and meter.method == POWER_SAMPLING_METHOD
@@ -215,7 +211,7 @@ def test_mixed_gpus_sum_with_per_gpu_methods_and_the_weaker_label() -> None:
 
 def test_cross_check_records_sampled_energy_beside_the_counter() -> None:
     fake = FakePynvml([FakeGpu(power_w=300.0)])
-    meter = NvmlMeter(nvml=fake, cross_check=True)
+    meter = GpuMeter(nvml=fake, cross_check=True)
     energy_j, detail = window(meter, 0.4)
     record = detail["gpus"][0]
     assert record["method"] == ENERGY_COUNTER_METHOD
@@ -226,7 +222,7 @@ def test_cross_check_records_sampled_energy_beside_the_counter() -> None:
 
 def test_per_gpu_context_is_recorded() -> None:
     fake = FakePynvml([FakeGpu(name="NVIDIA H100 80GB HBM3", power_limit_w=700.0, sm_clock_mhz=1980)])
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     fake.gpus[0].sm_clock_mhz = 1755  # clocks change during the window (thermal or power capping)
     _, detail = window(meter, 0.05)
     record = detail["gpus"][0]
@@ -240,7 +236,7 @@ def test_per_gpu_context_is_recorded() -> None:
 
 def test_unsupported_limit_and_clocks_are_none_not_errors() -> None:
     fake = FakePynvml([FakeGpu(power_limit_w=None, sm_clock_mhz=None, mem_clock_mhz=None)])
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     _, detail = window(meter, 0.05)
     record = detail["gpus"][0]
     assert record["power_limit_w"] is None and record["sm_clock_mhz_start"] is None
@@ -258,30 +254,47 @@ def test_integer_visible_devices(monkeypatch: pytest.MonkeyPatch, value: str | N
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", value)
     fake = FakePynvml(fake_gpus(3))
     fake.nvmlInit()
-    assert visible_gpu_indices(fake, 3) == expected
+    inventory, _ = nvidia_module._inventory(fake, 3)
+    assert [m[0] for m in nvidia_module.map_cuda_devices(inventory)] == expected
+
+
+def test_cuda_index_is_mapped_to_nvml_index_by_pci_bus_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NVML numbers GPUs one way, CUDA (PCI_BUS_ID order) another: CUDA device 0 is the GPU on the lowest bus."""
+    gpus = [FakeGpu(pci_bus_id="00000000:C1:00.0"), FakeGpu(pci_bus_id="00000000:18:00.0")]
+    fake = FakePynvml(gpus)
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    meter = GpuMeter(nvml=fake)
+    (record,) = meter.describe()["gpus"]
+    assert (record["index"], record["cuda_index"], record["matched_by"]) == (1, 0, "pci-bus-id")
+    meter.close()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpus[0].uuid)
+    meter = GpuMeter(nvml=fake)
+    assert [(g["index"], g["matched_by"]) for g in meter.describe()["gpus"]] == [(0, "uuid")]
+    meter.close()
 
 
 def test_uuid_visible_devices_resolve_by_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakePynvml(fake_gpus(3))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", f"{fake.gpus[2].uuid[:12]},{fake.gpus[0].uuid}")
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     assert meter.indices == [2, 0]
     meter.close()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-1234")
-    with pytest.raises(NvmlUnavailableError, match="MIG"):
-        NvmlMeter(nvml=fake)
+    with pytest.raises(DeviceError, match="MIG"):
+        GpuMeter(nvml=fake)
     assert fake.init_count == 0
 
 
 def test_no_visible_gpu_is_unavailable_and_bad_indices_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakePynvml(fake_gpus(2))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    with pytest.raises(NvmlUnavailableError, match="none is visible"):
-        NvmlMeter(nvml=fake)
+    with pytest.raises(DeviceUnavailableError, match="none is visible"):
+        GpuMeter(nvml=fake)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     with pytest.raises(MeterError, match=r"indices \[0, 5\] invalid"):
-        NvmlMeter([0, 5], nvml=fake)
-    assert NvmlMeter([1], nvml=fake).indices == [1]
+        GpuMeter([0, 5], nvml=fake)
+    assert GpuMeter([1], nvml=fake).indices == [1]
 
 
 # --- errors -------------------------------------------------------------------------------------------------------
@@ -298,8 +311,8 @@ def test_no_visible_gpu_is_unavailable_and_bad_indices_are_refused(monkeypatch: 
 )
 def test_init_failures_are_typed_unavailable_with_a_hint(code: str, hint: str) -> None:
     fake = FakePynvml(fake_gpus(1), init_error=ERROR_CODES[code])
-    with pytest.raises(NvmlUnavailableError, match=hint) as err:
-        NvmlMeter(nvml=fake)
+    with pytest.raises(DeviceUnavailableError, match=hint) as err:
+        GpuMeter(nvml=fake)
     assert isinstance(err.value, MeterError) and err.value.code == ERROR_CODES[code]
     ok, why = nvml_probe(fake)
     assert not ok and "nvmlInit failed" in why
@@ -307,39 +320,40 @@ def test_init_failures_are_typed_unavailable_with_a_hint(code: str, hint: str) -
 
 def test_missing_library_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)
-    with pytest.raises(NvmlUnavailableError, match="nvidia-ml-py not installed"):
-        NvmlMeter()
+    with pytest.raises(DeviceUnavailableError, match="nvidia-ml-py not installed"):
+        GpuMeter()
 
 
 def test_gpu_lost_mid_window_names_the_gpu_and_the_call() -> None:
     fake = FakePynvml(fake_gpus(2))
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     meter.start()
     fake.gpus[1].errors["nvmlDeviceGetTotalEnergyConsumption"] = ERROR_CODES["NVML_ERROR_GPU_IS_LOST"]
-    with pytest.raises(NvmlDeviceError, match=r"GPU 1 \(NVIDIA A100.*GPU is lost.*Xid") as err:
+    with pytest.raises(DeviceError, match=r"GPU 1 \(NVIDIA A100.*GPU is lost.*Xid") as err:
         meter.stop()
-    assert err.value.gpu_index == 1 and err.value.function == "nvmlDeviceGetTotalEnergyConsumption"
+    assert err.value.device == "GPU 1 (NVIDIA A100-SXM4-80GB)" and err.value.call == "energy counter"
+    assert err.value.kind == "lost"
     meter.close()
     assert fake.init_count == 0
 
 
 def test_sampler_thread_error_surfaces_at_stop() -> None:
     fake = FakePynvml([FakeGpu(energy_counter=False)])
-    meter = NvmlMeter(nvml=fake, sample_hz=50.0)
+    meter = GpuMeter(nvml=fake, sample_hz=50.0)
     meter.start()
-    fake.gpus[0].errors["nvmlDeviceGetPowerUsage"] = ERROR_CODES["NVML_ERROR_NO_PERMISSION"]
+    fake.gpus[0].errors["nvmlDeviceGetFieldValues"] = ERROR_CODES["NVML_ERROR_NO_PERMISSION"]
     time.sleep(0.1)
-    with pytest.raises(NvmlDeviceError, match="NoPermission"):
+    with pytest.raises(DeviceError, match="NoPermission"):
         meter.stop()
-    del fake.gpus[0].errors["nvmlDeviceGetPowerUsage"]
+    del fake.gpus[0].errors["nvmlDeviceGetFieldValues"]
     window(meter, 0.05)  # the meter is usable again after a failed window
     meter.close()
 
 
 def test_gpu_without_counter_or_power_cannot_be_metered() -> None:
     fake = FakePynvml([FakeGpu(energy_counter=False, power_reading=False)])
-    with pytest.raises(NvmlDeviceError, match="neither an energy counter nor its power draw"):
-        NvmlMeter(nvml=fake)
+    with pytest.raises(DeviceError, match="neither an energy counter nor its power draw"):
+        GpuMeter(nvml=fake)
     assert fake.init_count == 0  # the failed constructor shut NVML down again
 
 
@@ -347,29 +361,29 @@ def test_old_driver_without_the_counter_function_falls_back_to_sampling() -> Non
     gpu = FakeGpu(
         power_w=90.0, errors={"nvmlDeviceGetTotalEnergyConsumption": ERROR_CODES["NVML_ERROR_FUNCTION_NOT_FOUND"]}
     )
-    meter = NvmlMeter(nvml=FakePynvml([gpu]))
+    meter = GpuMeter(nvml=FakePynvml([gpu]))
     assert meter.method == POWER_SAMPLING_METHOD
     meter.close()
 
 
 def test_counter_going_backwards_or_standing_still_is_an_error() -> None:
     fake = FakePynvml([FakeGpu(power_w=100.0)])
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     meter.start()
     fake.gpus[0].counter_base_mj -= 10**6  # driver reload: the counter restarts lower
-    with pytest.raises(NvmlDeviceError, match="went backwards"):
+    with pytest.raises(DeviceError, match="went backwards"):
         meter.stop()
     fake.gpus[0].trace = PowerTrace.constant(0.0)  # a dead (virtualized) counter
     meter.start()
     time.sleep(0.55)
-    with pytest.raises(NvmlDeviceError, match="did not advance"):
+    with pytest.raises(DeviceError, match="did not move"):
         meter.stop()
     meter.close()
 
 
 def test_protocol_misuse_and_idempotent_close() -> None:
     fake = FakePynvml(fake_gpus(1))
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     with pytest.raises(MeterError, match="without start"):
         meter.stop()
     meter.start()
@@ -381,19 +395,19 @@ def test_protocol_misuse_and_idempotent_close() -> None:
     with pytest.raises(MeterError, match="closed"):
         meter.start()
     with pytest.raises(MeterError, match="sample_hz"):
-        NvmlMeter(nvml=fake, sample_hz=5.0)
+        GpuMeter(nvml=fake, sample_hz=5.0)
 
 
 def test_errors_are_typed_meter_errors() -> None:
-    assert issubclass(NvmlUnavailableError, NvmlError) and issubclass(NvmlDeviceError, NvmlError)
-    assert issubclass(NvmlError, MeterError)
+    assert issubclass(DeviceUnavailableError, DeviceError) and issubclass(DeviceError, DeviceError)
+    assert issubclass(DeviceError, MeterError)
 
 
 # --- MeterSet and build_meter_set --------------------------------------------------------------------------------
 
 
 def test_meter_set_takes_the_gpu_floor_as_window_minimum() -> None:
-    meter = NvmlMeter(nvml=FakePynvml(fake_gpus(1)), min_window_s=12.0)
+    meter = GpuMeter(nvml=FakePynvml(fake_gpus(1)), min_window_s=12.0)
     ms = MeterSet([meter])
     assert ms.min_window_s == 12.0 and ms.min_window_by() == "nvml"
     assert ms.describe()["min_window_s"] == 12.0
@@ -436,8 +450,8 @@ def test_real_pynvml_without_driver_is_a_normal_state(tmp_path: pytest.TempPathF
     if ok:
         pytest.skip("a real NVIDIA GPU is visible here")
     ms = build_meter_set(rapl_root=tmp_path, ram_gb=8.0, use_gpu=True)
-    assert ms.describe()["components"]["gpu"]["reason"] == why
-    assert nvml_module.nvml_probe()[0] is False
+    assert f"nvidia: {why}" in ms.describe()["components"]["gpu"]["reason"]
+    assert nvidia_module.probe()[0] is False
 
 
 # --- NVML_ERROR_NOT_READY (27): the driver is still initializing the GPU ----------------------------------------
@@ -447,9 +461,9 @@ def test_real_pynvml_without_driver_is_a_normal_state(tmp_path: pytest.TempPathF
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """NOT_READY retries without the real pauses; returns the pauses the kit asked for."""
     pauses: list[float] = []
-    monkeypatch.setattr(nvml_module, "NOT_READY_BACKOFF_S", (0.01, 0.02, 0.04))
+    monkeypatch.setattr(nvidia_module, "NOT_READY_BACKOFF_S", (0.01, 0.02, 0.04))
     real_sleep = time.sleep
-    monkeypatch.setattr(nvml_module.time, "sleep", lambda s: (pauses.append(s), real_sleep(0))[1])
+    monkeypatch.setattr(nvidia_module.time, "sleep", lambda s: (pauses.append(s), real_sleep(0))[1])
     return pauses
 
 
@@ -470,7 +484,7 @@ def test_not_ready_at_init_is_retried_then_works(quick_backoff: list[float]) -> 
     fake = FakePynvml(fake_gpus(1, power_w=90.0))
     fake.errors["nvmlInit"] = ERROR_CODES["NVML_ERROR_NOT_READY"]
     fake.errors_left["nvmlInit"] = 2
-    meter = NvmlMeter(nvml=fake)
+    meter = GpuMeter(nvml=fake)
     assert meter.method == ENERGY_COUNTER_METHOD and quick_backoff == [0.01, 0.02]
     meter.close()
 
@@ -478,8 +492,8 @@ def test_not_ready_at_init_is_retried_then_works(quick_backoff: list[float]) -> 
 def test_not_ready_at_init_that_persists_says_what_it_means(quick_backoff: list[float]) -> None:
     fake = FakePynvml(fake_gpus(1))
     fake.errors["nvmlInit"] = ERROR_CODES["NVML_ERROR_NOT_READY"]
-    with pytest.raises(NvmlUnavailableError, match="not ready yet: the driver is still initializing") as err:
-        NvmlMeter(nvml=fake)
+    with pytest.raises(DeviceUnavailableError, match="not ready yet: the driver is still initializing") as err:
+        GpuMeter(nvml=fake)
     assert err.value.code == 27 and quick_backoff == [0.01, 0.02, 0.04]
     ok, why = nvml_probe(fake)
     assert not ok and "not ready yet" in why
@@ -491,7 +505,7 @@ def test_not_ready_at_init_that_persists_says_what_it_means(quick_backoff: list[
 
 def test_counter_not_ready_falls_back_to_sampling_with_the_reason(quick_backoff: list[float]) -> None:
     gpu = FakeGpu(power_w=90.0, errors={"nvmlDeviceGetTotalEnergyConsumption": ERROR_CODES["NVML_ERROR_NOT_READY"]})
-    meter = NvmlMeter(nvml=FakePynvml([gpu]), sample_hz=50.0)
+    meter = GpuMeter(nvml=FakePynvml([gpu]), sample_hz=50.0)
     assert meter.method == POWER_SAMPLING_METHOD
     described = meter.describe()["gpus"][0]
     assert "not ready yet" in described["counter_fallback_reason"]
@@ -509,7 +523,7 @@ def test_counter_not_ready_for_a_moment_keeps_the_counter(quick_backoff: list[fl
         errors={"nvmlDeviceGetTotalEnergyConsumption": ERROR_CODES["NVML_ERROR_NOT_READY"]},
         errors_left={"nvmlDeviceGetTotalEnergyConsumption": 1},
     )
-    meter = NvmlMeter(nvml=FakePynvml([gpu]))
+    meter = GpuMeter(nvml=FakePynvml([gpu]))
     assert meter.method == ENERGY_COUNTER_METHOD and quick_backoff == [0.01]
     assert "counter_fallback_reason" not in meter.describe()["gpus"][0]
     meter.close()

@@ -131,6 +131,53 @@ def test_processes_on_the_metered_gpus_are_attributed() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("hidden", "own_contexts", "tenants"), [(1, 1, None), (2, 2, None), (2, 1, {0: 1}), (3, 1, {0: 2})]
+)
+def test_inside_a_container_counts_tell_another_tenant(
+    hidden: int, own_contexts: int, tenants: dict[int, int] | None
+) -> None:
+    """NVML reports host pids: inside a container none is visible, so the kit compares counts. ``hidden`` processes
+    on the GPU against the run's ``own_contexts`` (e.g. vLLM's workers): more is another tenant, equal is not."""
+    ps, clock = FakePsutil(), Clock()
+    nvml = FakePynvml(fake_gpus(1))
+    nvml.gpus[0].processes = [(300_000 + k, 2**30) for k in range(hidden)] + [(0, None)]  # + a garbled pid
+    observer = OthersObserver([0], nvml=nvml, pid=10, psutil_module=ps, clock=clock)
+    observer.own_contexts_per_gpu = own_contexts
+    observer.start()
+    clock.t = 1.5
+    record = OtherLoad.model_validate(observer.stop())
+    observer.close()
+    assert record.gpu_other_tenants == tenants
+    problems = others_problems(record, 1.0)
+    if tenants:
+        assert problems == [
+            f"GPU 0 ran {tenants[0]} compute process(es) more than this run's own CUDA contexts there (pids not "
+            "visible here, a container): another tenant; the GPU's energy counts it"
+        ]
+    else:
+        assert problems == []
+
+
+def test_measure_window_tells_the_observer_the_backends_contexts() -> None:
+    from bench.meters.window import measure_window
+
+    class Backend:
+        cuda_contexts_per_gpu = 4  # vLLM, tensor parallel over 4 GPUs... per GPU one worker, plus the parent's
+
+        def synchronize(self) -> None: ...
+
+        def predict(self, texts: list[str]) -> list[int]:
+            return [0 for _ in texts]
+
+    ps = FakePsutil()
+    observer = OthersObserver(pid=10, psutil_module=ps)
+    meter_set = MeterSet([])
+    meter_set.observe(observer)
+    measure_window(Backend(), ["a"], meter_set, 0.0, 1)
+    assert observer.own_contexts_per_gpu == 4
+
+
 def test_nvml_failing_leaves_the_gpu_list_unknown_with_the_reason() -> None:
     nvml = FakePynvml(fake_gpus(1))
     nvml.gpus[0].errors["nvmlDeviceGetComputeRunningProcesses"] = nvml.NVML_ERROR_NO_PERMISSION

@@ -32,7 +32,7 @@ PASS_S, LOOPS = 0.5, 4
 
 
 def gpu_energy(powers_w: list[float], limits_w: list[float | None] | None = None) -> EnergyValue:
-    """GPU energy per pass as NvmlMeter records it (per-GPU detail is per window)."""
+    """GPU energy per pass as GpuMeter records it (per-GPU detail is per window)."""
     limits = limits_w or [400.0] * len(powers_w)
     records = [
         {

@@ -1,6 +1,6 @@
 """Measurement conditions per cell (``_conditions.html.j2``): what else ran on the machine during each window (the
 share of CPU time outside the run's process tree, other processes on the metered GPUs: ``bench.meters.others``) and
-the GPUs' state at the window's edges (temperature, SM clock, power limit, clocks event reasons: ``bench.meters.nvml``),
+the GPUs' state at the window's edges (temperature, SM clock, power limit, clocks event reasons: ``bench.meters.gpu``),
 with the validator's verdict (``flagged``: a condition of the machine, left out of the means until redone; ``invalid``:
 an implausible reading). Only shown for documents that record them (schema v3 on); older reports are unchanged."""
 

@@ -1,0 +1,214 @@
+"""AMD GPUs (Instinct MI200/MI300, ROCm 6.2+): through Zeus (``zeus.device.gpu.amd.AMDGPU``, one GPU at a time by HIP
+index) and, for what Zeus does not expose, through ``amdsmi``. The one file of ``bench/`` that imports amdsmi.
+
+Through Zeus: the energy counter (``get_total_energy_consumption``: ``amdsmi_get_energy_count``'s accumulator x
+``counter_resolution`` (uJ per tick), in mJ), power (``get_instant_power_usage``: ``current_socket_power``, whole W;
+``get_average_power_usage`` where the board reports only the average), the power cap and its range (uW -> mW), the
+hotspot temperature, the name. Through amdsmi: the GPU list and each GPU's HIP index
+(``amdsmi_get_gpu_enumeration_info``: amd-smi numbers GPUs by PCI BDF, HIP may not), UUID, BDF, VRAM size (bytes),
+clocks (MHz) and the processes on the GPU. Persistence mode, clocks-event reasons and violation counters do not exist
+here (None). The counter is judged when the meter opens (``bench.meters.gpu``), as amdsmi's is known to be wrong
+on some boards (ROCm/amdsmi#38).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+from bench.devices.base import DeviceError, DeviceFacts, DeviceUnavailableError, Opened
+
+COUNTER_METHOD = "measured:amdsmi-energy-counter"
+SAMPLING_METHOD = "measured:amdsmi-power-sampling"
+#: amdsmi status codes (``amdsmi_wrapper.AMDSMI_STATUS_*``) -> what the meter may do about them, and a hint
+_KINDS = {2: "unsupported", 10: "permission", 34: "unavailable", 45: "unavailable", 51: "unavailable"}
+_HINTS = {
+    2: "this GPU or driver does not support the query",
+    10: "this process may not open this GPU (cgroups, Slurm, or a container started without /dev/kfd and /dev/dri)",
+    32: "amdsmi was used before amdsmi_init (a bug in the kit; please report)",
+    34: "the amdgpu kernel driver is not loaded; run on a GPU node with ROCm",
+}
+
+
+def load_library(amdsmi: Any = None) -> Any:
+    """The amdsmi module (``amdsmi`` when given) with Zeus's AMD module pointed at it. DeviceUnavailableError."""
+    if amdsmi is None:
+        try:
+            with contextlib.redirect_stdout(None):  # amdsmi prints when libamd_smi.so is missing
+                import amdsmi  # type: ignore[import-not-found]
+        except Exception as exc:  # ImportError; OSError/KeyError: libamd_smi.so missing; AttributeError: version
+            raise DeviceUnavailableError(
+                f"amdsmi unusable ({type(exc).__name__}: {exc}): install ROCm 6.2+ and the amdsmi matching it"
+            ) from exc
+    try:
+        import zeus.device.gpu.amd as zeus_amd
+    except ImportError as exc:
+        raise DeviceUnavailableError(f"zeus not installed (pip install zeus==0.16.0): {exc}") from exc
+    zeus_amd.amdsmi = amdsmi
+    zeus_amd._hip_to_amdsmi_handle.cache_clear()  # cached per process: a new library, a new map
+    return amdsmi
+
+
+def call(lib: Any, what: str, function: Callable[[], Any], label: str | None = None) -> Any:
+    """``function()`` (amdsmi, direct or through Zeus); failures become DeviceError naming the call and device."""
+    try:
+        return function()
+    except Exception as exc:
+        error = next((e for e in (exc, exc.__cause__) if isinstance(e, lib.AmdSmiLibraryException)), None)
+        code = error.get_error_code() if error is not None else None
+        kind = _KINDS.get(code, "unsupported" if "NotSupported" in type(exc).__name__ else "other")  # type: ignore[arg-type]
+        hint = _HINTS.get(code, "")  # type: ignore[arg-type]
+        message = f"amdsmi {what}{f' on {label}' if label else ''} failed: {type(exc).__name__}: {exc}"
+        message += f". {hint}" if hint else ""
+        if kind == "unavailable" or what == "amdsmi_init":
+            raise DeviceUnavailableError(message, device=label, call=what, code=code) from exc
+        raise DeviceError(message, kind=kind, device=label, call=what, code=code) from exc
+
+
+def _inventory(lib: Any) -> list[dict[str, Any]]:
+    """Every GPU amdsmi lists (amd-smi index = BDF order) with its HIP index."""
+    handles = call(lib, "amdsmi_get_processor_handles", lib.amdsmi_get_processor_handles)
+    return [
+        {
+            "index": i,
+            "handle": h,
+            "hip": int(call(lib, "enumeration info", lambda h=h: lib.amdsmi_get_gpu_enumeration_info(h))["hip_id"]),
+        }
+        for i, h in enumerate(handles)
+    ]
+
+
+def probe(amdsmi: Any = None) -> tuple[bool, str]:
+    """Whether AMD GPUs can be metered here and why not. Never raises."""
+    try:
+        lib = load_library(amdsmi)
+        call(lib, "amdsmi_init", lambda: lib.amdsmi_init(lib.AmdSmiInitFlags.INIT_AMD_GPUS))
+    except Exception as exc:
+        return False, f"amdsmi unavailable: {exc}"
+    try:
+        count = len(_inventory(lib))
+    except Exception as exc:
+        return False, f"amdsmi initialized but listing GPUs failed: {exc}"
+    finally:
+        with contextlib.suppress(Exception):
+            lib.amdsmi_shut_down()
+    return (True, f"amdsmi: {count} GPU(s)") if count else (False, "amdsmi works but sees no AMD GPU")
+
+
+class AmdGpu:
+    """One AMD GPU, opened through Zeus (``AMDGPU(hip_index)``)."""
+
+    counter_method = COUNTER_METHOD
+    sampling_method = SAMPLING_METHOD
+
+    def __init__(self, lib: Any, hip_index: int, facts: DeviceFacts) -> None:
+        import zeus.device.gpu.amd as zeus_amd
+
+        self._lib, self.facts, label = lib, facts, facts.label
+        self.zeus = call(lib, "AMDGPU", lambda: zeus_amd.AMDGPU(hip_index), label)
+        self.handle = self.zeus.handle
+        facts.name = str(call(lib, "amdsmi_get_gpu_asic_info", self.zeus.get_name, label))
+        power = call(lib, "amdsmi_get_power_info", lambda: lib.amdsmi_get_power_info(self.handle), label)
+        # Zeus's own check (AMDGPUs): "N/A" where the board lacks the field; MI300X reports only the current power
+        self.zeus._supports_instant_power_usage = isinstance(power["current_socket_power"], int)
+        self.zeus._supports_average_power_usage = isinstance(power["average_socket_power"], int)
+        self._instant = self.zeus._supports_instant_power_usage
+        facts.power_source = "current_socket_power (W, through Zeus)" if self._instant else "average_socket_power (W)"
+        facts.uuid = self._opt("uuid", lambda: lib.amdsmi_get_gpu_device_uuid(self.handle))
+        facts.pci_bus_id = self._opt("bdf", lambda: lib.amdsmi_get_gpu_device_bdf(self.handle))
+        vram = self._opt("VRAM", lambda: lib.amdsmi_get_gpu_memory_total(self.handle, lib.AmdSmiMemoryType.VRAM))
+        facts.memory_gb = round(vram / 1e9, 2) if vram else None
+        facts.power_limit_w = self._limit_w()
+        limits = self._opt("power cap range", self.zeus.get_power_management_limit_constraints)
+        facts.power_limit_range_w = (limits[0] / 1e3, limits[1] / 1e3) if limits else None
+
+    def _opt(self, what: str, function: Callable[[], Any]) -> Any:
+        try:
+            return call(self._lib, what, function, self.facts.label)
+        except DeviceError:
+            return None
+
+    def _limit_w(self) -> float | None:
+        milliwatts = self._opt("power cap", self.zeus.get_power_management_limit)
+        return milliwatts / 1e3 if milliwatts is not None else None
+
+    def energy_mj(self) -> int:
+        """Energy counter, mJ since driver load (Zeus: accumulator x resolution uJ / 1000)."""
+        return int(call(self._lib, "energy counter", self.zeus.get_total_energy_consumption, self.facts.label))
+
+    def power_w(self) -> float:
+        """Power now, W (whole watts, as amdsmi reports them)."""
+        read = self.zeus.get_instant_power_usage if self._instant else self.zeus.get_average_power_usage
+        return float(call(self._lib, "power", read, self.facts.label)) / 1e3
+
+    def state(self) -> dict[str, Any]:
+        """Edge telemetry: ``sm`` (GFX) and ``mem`` clocks (MHz), ``temperature_c`` (hotspot), ``power_limit_w``."""
+        lib, clk = self._lib, self._lib.AmdSmiClkType
+        clocks = {
+            k: self._opt("clock", lambda t=t: lib.amdsmi_get_clock_info(self.handle, t))
+            for k, t in (("sm", clk.GFX), ("mem", clk.MEM))
+        }
+        return {
+            **{k: (v or {}).get("clk") for k, v in clocks.items()},
+            "temperature_c": self._opt("temperature", self.zeus.get_gpu_temperature),
+            "power_limit_w": self._limit_w(),
+            "reasons": None,
+            "violation_ns": None,
+        }
+
+    def processes(self) -> list[tuple[int, int | None]]:
+        """Processes on the GPU (``amdsmi_get_gpu_process_list``): pid, VRAM held in bytes."""
+        found = call(self._lib, "process list", lambda: self._lib.amdsmi_get_gpu_process_list(self.handle))
+        return [(int(p["pid"]), int(p["mem"]) if isinstance(p.get("mem"), int) else None) for p in found]
+
+    def close(self) -> None:
+        """Nothing per GPU: ``Opened.close`` shuts amdsmi down."""
+
+
+def _visible_hip(env: Any, hips: list[int]) -> list[int]:
+    """HIP indices this process sees, in its device order: HIP_VISIBLE_DEVICES, else CUDA_VISIBLE_DEVICES (as ROCm
+    PyTorch honours it), integers only; else every GPU by HIP index."""
+    value = env.get("HIP_VISIBLE_DEVICES", env.get("CUDA_VISIBLE_DEVICES"))
+    if value is None:
+        return sorted(hips)
+    out: list[int] = []
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        if not part.isdigit() or int(part) not in hips:
+            break  # as HIP: enumeration stops at the first entry that names no GPU
+        out.append(int(part))
+    return out
+
+
+def open_devices(indices: list[int] | None = None, *, library: Any = None, env: Any = None) -> Opened:
+    """Open the GPUs the run uses: ``indices`` (amd-smi's) or, when None, those HIP makes visible. amdsmi stays
+    initialized until ``opened.close()``. Raises DeviceUnavailableError and DeviceError."""
+    lib = load_library(library)
+    call(lib, "amdsmi_init", lambda: lib.amdsmi_init(lib.AmdSmiInitFlags.INIT_AMD_GPUS))
+    try:
+        inventory = _inventory(lib)
+        by_hip = {g["hip"]: g for g in inventory}
+        if indices is None:
+            chosen = [
+                (by_hip[h]["index"], h, k, "hip-id")
+                for k, h in enumerate(_visible_hip(env or os.environ, list(by_hip)))
+            ]
+        else:
+            if any(not 0 <= i < len(inventory) for i in indices):
+                raise DeviceError(f"amd-smi GPU indices {indices} invalid: amdsmi lists {len(inventory)} GPU(s)")
+            chosen = [(i, inventory[i]["hip"], None, "amd-smi index (given)") for i in indices]
+        if not chosen:
+            raise DeviceUnavailableError(f"amdsmi sees {len(inventory)} GPU(s) but none is visible to this process")
+        driver = None
+        with contextlib.suppress(Exception):
+            driver = lib.amdsmi_get_gpu_driver_info(inventory[0]["handle"])["driver_version"]
+        devices = [
+            AmdGpu(lib, hip, DeviceFacts("amd", index, "?", cuda_index=cuda, matched_by=how))
+            for index, hip, cuda, how in chosen
+        ]
+    except BaseException:
+        with contextlib.suppress(Exception):
+            lib.amdsmi_shut_down()
+        raise
+    return Opened(devices, [], driver, release=lib.amdsmi_shut_down)

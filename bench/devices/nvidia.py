@@ -1,0 +1,419 @@
+"""NVIDIA GPUs: through Zeus (``zeus.device.gpu.nvidia.NVIDIAGPU``, one GPU at a time by NVML index) and, for what
+Zeus does not expose, through ``pynvml`` (nvidia-ml-py). The one file of ``bench/`` that imports pynvml.
+
+Through Zeus: the energy counter (``get_total_energy_consumption``, mJ since driver load, Volta and newer), instant
+power (``get_instant_power_usage``: field ``NVML_FI_DEV_POWER_INSTANT``, mW, in the scope Zeus resolves: the module on
+Grace Hopper, where ``nvmlDeviceGetC2cModeInfoV`` reports C2C, else the GPU), the power limit and its range (mW),
+temperature (``nvmlDeviceGetTemperatureV``, C), persistence mode, the name.
+Through pynvml (absent from Zeus): device count and driver, UUID and PCI bus id (to map CUDA indices), memory size,
+enforced power limit, MIG mode, SM and memory clocks, clocks-event reasons, violation counters, compute processes,
+and ``nvmlDeviceGetPowerUsage`` where the instant field is unsupported (NVML's documentation: on Ampere (except
+GA100) and newer, e.g. H100 and L4, that call returns a 1 s average; A100 (GA100) reports instantaneous power).
+
+Zeus binds pynvml when it is imported; ``load_library()`` points Zeus at the binding the kit loaded, so both always call
+the same library (and tests can inject ``tests/fakes/fake_pynvml.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.devices.base import DeviceError, DeviceFacts, DeviceUnavailableError, Opened
+
+COUNTER_METHOD = "measured:nvml-energy-counter"
+SAMPLING_METHOD = "measured:nvml-power-sampling"
+
+#: NVML's clocks event ("throttle") reason bits by the name the results store; 0x200 and 0x400 are defined by
+#: nvidia-ml-py 13.615 only under the older names (``nvmlClocksThrottleReasonBoardLimit``, ``...Reliability``).
+CLOCKS_EVENT_REASONS: dict[int, str] = {
+    0x1: "gpu_idle",
+    0x2: "applications_clocks_setting",
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+    0x100: "display_clock_setting",
+    0x200: "board_limit",
+    0x400: "reliability",
+}
+
+
+def clocks_event_reason_names(mask: int) -> list[str]:
+    """The names of the bits set in a clocks event reasons ``mask`` (unknown bits as ``bit_0x...``)."""
+    names = [name for bit, name in CLOCKS_EVENT_REASONS.items() if mask & bit]
+    unknown, bit = mask & ~sum(CLOCKS_EVENT_REASONS), 1
+    while unknown >= bit:
+        if unknown & bit:
+            names.append(f"bit_{bit:#x}")
+        bit <<= 1
+    return names
+
+
+#: What to do about an NVML error, by pynvml's error class name (the same names in the real module and the fake).
+_HINTS = {
+    "NVMLError_LibraryNotFound": (
+        "libnvidia-ml.so.1 was not found: no NVIDIA driver is installed here, or the container was started without "
+        "GPU access (docker run --gpus all, podman run --device nvidia.com/gpu=all, apptainer exec --nv)"
+    ),
+    "NVMLError_DriverNotLoaded": "the NVIDIA kernel driver is not loaded (nvidia-smi fails too); run on a GPU node",
+    "NVMLError_LibRmVersionMismatch": (
+        "the NVML library and the kernel driver differ in version (driver upgraded without a reboot, or the "
+        "container's libnvidia-ml does not match the host driver)"
+    ),
+    "NVMLError_FunctionNotFound": "the installed driver is too old for this NVML call",
+    "NVMLError_NoPermission": "this process may not open this GPU (cgroups, Slurm or the container hide it)",
+    "NVMLError_GpuIsLost": (
+        "the GPU stopped responding or fell off the bus; this window's energy is lost. Check `nvidia-smi` and the "
+        "kernel log (Xid errors), then rerun the cell"
+    ),
+    "NVMLError_ResetRequired": "the GPU needs a reset (nvidia-smi -r) before it can be read",
+    "NVMLError_Uninitialized": "NVML was used before nvmlInit or after nvmlShutdown (a bug in the kit; please report)",
+    "NVMLError_NotSupported": "this GPU or driver does not support the query",
+    "NVMLError_Timeout": "NVML timed out talking to the GPU",
+    "NVMLError_InsufficientPower": "the GPU's external power cables are not connected properly",
+    "NVMLError_NotReady": (
+        "the GPU is not ready yet: the driver is still initializing it (enabling persistence mode, "
+        "`nvidia-smi -pm 1`, keeps it initialized). The kit retried with a short backoff; rerun in a minute"
+    ),
+}
+_KINDS = {
+    "NVMLError_LibraryNotFound": "unavailable",
+    "NVMLError_DriverNotLoaded": "unavailable",
+    "NVMLError_LibRmVersionMismatch": "unavailable",
+    "NVMLError_NotSupported": "unsupported",
+    "NVMLError_FunctionNotFound": "unsupported",
+    "NVMLError_NotReady": "not_ready",
+    "NVMLError_NoPermission": "permission",
+    "NVMLError_GpuIsLost": "lost",
+}
+#: NVML_ERROR_NOT_READY: the call is retried after each of these pauses (s, 3.75 s in all), then raised.
+NOT_READY_BACKOFF_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+
+
+def load_library(nvml: Any = None) -> Any:
+    """The pynvml module (``nvml`` when given), checked to be NVIDIA's official binding (Zeus's own test:
+    ``_nvmlGetFunctionPointer``), with Zeus's NVIDIA module pointed at it. Raises DeviceUnavailableError."""
+    if nvml is None:
+        try:
+            import pynvml  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise DeviceUnavailableError(f"nvidia-ml-py not installed (pip install nvidia-ml-py): {exc}") from exc
+        nvml = pynvml
+    if not hasattr(nvml, "_nvmlGetFunctionPointer"):
+        raise DeviceUnavailableError(
+            "the `pynvml` module installed is not NVIDIA's official binding: pip uninstall pynvml, then pip install "
+            "nvidia-ml-py"
+        )
+    try:
+        import zeus.device.gpu.nvidia as zeus_nvidia
+    except ImportError as exc:
+        raise DeviceUnavailableError(f"zeus not installed (pip install zeus==0.16.0): {exc}") from exc
+    zeus_nvidia.pynvml = nvml
+    return nvml
+
+
+def _nvml_error(lib: Any, exc: BaseException) -> BaseException | None:
+    """The pynvml error behind ``exc`` (itself, or the cause of the Zeus error wrapping it)."""
+    for candidate in (exc, exc.__cause__):
+        if candidate is not None and isinstance(candidate, lib.NVMLError):
+            return candidate
+    return None
+
+
+def call(lib: Any, what: str, function: Callable[[], Any], label: str | None = None) -> Any:
+    """``function()`` (an NVML call, direct or through Zeus), retried while NVML answers NOT_READY; failures become
+    DeviceError naming ``what`` on the device ``label`` and what to do."""
+    for pause_s in (*NOT_READY_BACKOFF_S, None):
+        try:
+            return function()
+        except Exception as exc:
+            error = _nvml_error(lib, exc)
+            name = type(error).__name__ if error is not None else type(exc).__name__
+            if pause_s is not None and name == "NVMLError_NotReady":
+                time.sleep(pause_s)
+                continue
+            where = f"{what} on {label}" if label else what
+            hint = _HINTS.get(name)
+            message = f"NVML {where} failed: {name}: {error or exc}" + (f". {hint}" if hint else "")
+            code = getattr(error, "value", None)
+            if _KINDS.get(name) == "unavailable" or what == "nvmlInit":  # a failed init: no usable NVML here
+                raise DeviceUnavailableError(message, device=label, call=what, code=code) from exc
+            raise DeviceError(message, kind=_KINDS.get(name, "other"), device=label, call=what, code=code) from exc
+    raise AssertionError("unreachable")
+
+
+def _text(value: object) -> str:
+    """pynvml returns str for some queries and bytes for others (UUID, PCI bus id in 13.x)."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def probe(nvml: Any = None) -> tuple[bool, str]:
+    """Whether NVIDIA GPUs can be metered here and why not. Never raises."""
+    try:
+        lib = load_library(nvml)
+        call(lib, "nvmlInit", lib.nvmlInit)
+    except Exception as exc:
+        return False, f"NVML unavailable: {exc}"
+    notes = ""
+    try:
+        count = int(call(lib, "nvmlDeviceGetCount", lib.nvmlDeviceGetCount))
+        driver = "driver ?"
+        with contextlib.suppress(Exception):
+            driver = _text(lib.nvmlSystemGetDriverVersion())
+        inventory, skipped = _inventory(lib, count)
+        notes = "".join(f"; GPU {s['index']} may not be opened" for s in skipped)
+        for gpu in inventory:
+            with contextlib.suppress(DeviceError):
+                _refuse_mig(lib, gpu, f"GPU {gpu['index']}")
+                continue
+            notes += f"; GPU {gpu['index']} in MIG mode (runs on it are refused)"
+    except Exception as exc:
+        return False, f"NVML initialized but counting devices failed: {exc}"
+    finally:
+        with contextlib.suppress(Exception):
+            lib.nvmlShutdown()
+    if count == 0:
+        return False, "NVML works but sees no GPU (check CUDA_VISIBLE_DEVICES / container GPU access)"
+    return True, f"NVML {driver}: {count} device(s){notes}"
+
+
+class NvidiaGpu:
+    """One NVIDIA GPU, opened through Zeus (``NVIDIAGPU(index)``, ``index`` NVML's). See the module docstring for
+    which reads go through Zeus and which through pynvml."""
+
+    counter_method = COUNTER_METHOD
+    sampling_method = SAMPLING_METHOD
+
+    def __init__(self, lib: Any, index: int, facts: DeviceFacts) -> None:
+        import zeus.device.gpu.nvidia as zeus_nvidia
+
+        self._lib = lib
+        label = facts.label
+        self.zeus = call(lib, "NVIDIAGPU", lambda: zeus_nvidia.NVIDIAGPU(index), label)
+        self.handle = self.zeus.handle
+        self.facts = facts
+        facts.name = _text(call(lib, "nvmlDeviceGetName", self.zeus.get_name, label))
+        if getattr(self.zeus, "_is_grace_hopper", False):  # Zeus read C2C mode: power fields are module scope
+            facts.scope = "module"
+        self._instant = True
+        try:
+            self.power_w()
+            facts.power_source = "NVML_FI_DEV_POWER_INSTANT (instantaneous, through Zeus)"
+        except DeviceError as exc:
+            if exc.kind != "unsupported":
+                raise
+            self._instant = False
+            facts.power_source = "nvmlDeviceGetPowerUsage (a 1 s average on Ampere except GA100, and newer)"
+        self._facts_optional()
+
+    def _opt(self, what: str, function: Callable[[], Any]) -> Any:
+        """``function()`` or None where the GPU or driver does not support it (telemetry never fails a window)."""
+        try:
+            return call(self._lib, what, function, self.facts.label)
+        except (DeviceError, AttributeError):
+            return None
+
+    def _facts_optional(self) -> None:
+        lib, handle, facts = self._lib, self.handle, self.facts
+        memory = self._opt("nvmlDeviceGetMemoryInfo", lambda: lib.nvmlDeviceGetMemoryInfo(handle))
+        facts.memory_gb = round(memory.total / 1e9, 2) if memory is not None else None
+        facts.power_limit_w = self._limit_w()
+        limits = self._opt("power limit constraints", self.zeus.get_power_management_limit_constraints)
+        facts.power_limit_range_w = (limits[0] / 1000.0, limits[1] / 1000.0) if limits else None
+        facts.persistence_mode = self._opt("persistence mode", self.zeus.get_persistence_mode)
+
+    def _limit_w(self) -> float | None:
+        """The enforced power limit (W; pynvml: Zeus reads only the management limit, which it falls back to)."""
+        milliwatts = self._opt(
+            "nvmlDeviceGetEnforcedPowerLimit", lambda: self._lib.nvmlDeviceGetEnforcedPowerLimit(self.handle)
+        )
+        if milliwatts is None:
+            milliwatts = self._opt("power management limit", self.zeus.get_power_management_limit)
+        return float(milliwatts) / 1000.0 if milliwatts is not None else None
+
+    def energy_mj(self) -> int:
+        """Energy counter, mJ since driver load (Zeus ``get_total_energy_consumption``)."""
+        return int(call(self._lib, "energy counter", self.zeus.get_total_energy_consumption, self.facts.label))
+
+    def power_w(self) -> float:
+        """Power now, W: the instant field through Zeus, else ``nvmlDeviceGetPowerUsage`` (mW)."""
+        if self._instant:
+            return float(call(self._lib, "instant power", self.zeus.get_instant_power_usage, self.facts.label)) / 1e3
+        mw = call(self._lib, "nvmlDeviceGetPowerUsage", lambda: self._lib.nvmlDeviceGetPowerUsage(self.handle))
+        return float(mw) / 1000.0
+
+    def state(self) -> dict[str, Any]:
+        """Edge telemetry: ``sm``/``mem`` clocks (MHz), ``temperature_c`` (Zeus: ``nvmlDeviceGetTemperatureV``),
+        ``power_limit_w``, ``reasons`` (clocks-event bitmask) and ``reason_names``, ``violation_ns`` (power and
+        thermal violation counters, ns since driver load: ``nvmlDeviceGetViolationStatus``); None where unsupported."""
+        lib, handle = self._lib, self.handle
+        out: dict[str, Any] = {
+            key: self._opt("nvmlDeviceGetClockInfo", lambda c=clock: lib.nvmlDeviceGetClockInfo(handle, c))
+            for key, clock in (("sm", lib.NVML_CLOCK_SM), ("mem", lib.NVML_CLOCK_MEM))
+        }
+        out["temperature_c"] = self._opt("temperature", self.zeus.get_gpu_temperature)
+        out["power_limit_w"] = self._limit_w()
+        out["reasons"] = None
+        # the event-reasons call exists from driver 535 / pynvml 12.535; older ones know only the throttle name
+        for function in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
+            if callable(getattr(lib, function, None)):
+                out["reasons"] = self._opt(function, lambda f=function: getattr(lib, f)(handle))
+                if out["reasons"] is not None:
+                    break
+        out["reason_names"] = clocks_event_reason_names(out["reasons"]) if out["reasons"] is not None else None
+        violation: dict[str, int] = {}
+        for key, policy in (("power", "NVML_PERF_POLICY_POWER"), ("thermal", "NVML_PERF_POLICY_THERMAL")):
+            got = self._opt(
+                "nvmlDeviceGetViolationStatus",
+                lambda p=policy: lib.nvmlDeviceGetViolationStatus(handle, getattr(lib, p)),
+            )
+            if got is not None:
+                violation[key] = int(got.violationTime)
+        out["violation_ns"] = violation or None
+        return out
+
+    def processes(self) -> list[tuple[int, int | None]]:
+        """Compute processes (``nvmlDeviceGetComputeRunningProcesses``): host pid, used memory in bytes or None."""
+        found = call(
+            self._lib,
+            "nvmlDeviceGetComputeRunningProcesses",
+            lambda: self._lib.nvmlDeviceGetComputeRunningProcesses(self.handle),
+            self.facts.label,
+        )
+        out: list[tuple[int, int | None]] = []
+        for proc in found:
+            memory = getattr(proc, "usedGpuMemory", None)
+            out.append((int(proc.pid), int(memory) if isinstance(memory, int) and memory >= 0 else None))
+        return out
+
+    def close(self) -> None:
+        """Nothing to release per GPU: ``Opened.close`` shuts NVML down."""
+
+
+def _inventory(lib: Any, count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every GPU NVML lists, with UUID and PCI bus id; those this process may not open go to the second list."""
+    found: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for index in range(count):
+        label = f"GPU {index}"
+        try:
+            handle = call(lib, "nvmlDeviceGetHandleByIndex", lambda i=index: lib.nvmlDeviceGetHandleByIndex(i), label)
+            uuid = _text(call(lib, "nvmlDeviceGetUUID", lambda h=handle: lib.nvmlDeviceGetUUID(h), label))
+        except DeviceError as exc:
+            skipped.append({"index": index, "reason": str(exc)})
+            continue
+        pci = None
+        with contextlib.suppress(Exception):
+            pci = _text(lib.nvmlDeviceGetPciInfo(handle).busId).lower()
+        found.append({"index": index, "handle": handle, "uuid": uuid, "pci_bus_id": pci})
+    return found, skipped
+
+
+def map_cuda_devices(inventory: list[dict[str, Any]], env: Any = None) -> list[tuple[int, int, str]]:
+    """(NVML index, CUDA index, how matched) of each GPU CUDA makes visible to this process.
+
+    CUDA enumerates the GPUs it can open ordered by ``CUDA_DEVICE_ORDER`` (``PCI_BUS_ID``: by PCI bus id;
+    the default ``FASTEST_FIRST``: fastest first, which the kit can only match on identical models, then by PCI bus
+    id), then applies ``CUDA_VISIBLE_DEVICES`` (integers index that enumeration, stopping at the first invalid one;
+    UUIDs and unique UUID prefixes match a GPU). NVML numbers GPUs by PCI bus id (NVML's documentation: the two
+    numberings may differ). ``MIG-`` entries are refused. Raises DeviceError.
+    """
+    env = os.environ if env is None else env
+    order = env.get("CUDA_DEVICE_ORDER", "FASTEST_FIRST")
+    by_pci = sorted(inventory, key=lambda g: (g["pci_bus_id"] is None, g["pci_bus_id"] or "", g["index"]))
+    how = "pci-bus-id" if order == "PCI_BUS_ID" else "pci-bus-id (FASTEST_FIRST assumed equal to PCI order)"
+    value = env.get("CUDA_VISIBLE_DEVICES")
+    parts = [p.strip() for p in (value or "").split(",") if p.strip()] if value is not None else None
+    if parts is None:
+        return [(g["index"], k, how) for k, g in enumerate(by_pci)]
+    if any(p.upper().startswith("MIG-") for p in parts):
+        raise DeviceError(
+            f"CUDA_VISIBLE_DEVICES={value!r} selects MIG instances: NVML reports no energy per MIG instance (its "
+            "counter covers the whole physical GPU, other tenants included); run on whole GPUs",
+            kind="mig",
+        )
+    out: list[tuple[int, int, str]] = []
+    for k, part in enumerate(parts):
+        if part.lstrip("-").isdigit():
+            if not 0 <= int(part) < len(by_pci):
+                break
+            gpu, matched = by_pci[int(part)], how
+        else:
+            wanted = part.lower() if part.lower().startswith("gpu-") else f"gpu-{part.lower()}"
+            matches = [g for g in by_pci if g["uuid"].lower().startswith(wanted)]
+            if len(matches) != 1:  # none or ambiguous: CUDA stops enumerating here
+                break
+            gpu, matched = matches[0], "uuid"
+        if all(gpu["index"] != o[0] for o in out):
+            out.append((gpu["index"], k, matched))
+    return out
+
+
+def _refuse_mig(lib: Any, gpu: dict[str, Any], label: str) -> None:
+    """Raise DeviceError(kind="mig") when NVML says MIG mode is on: NVML gives no energy per MIG instance."""
+    try:
+        current, _pending = lib.nvmlDeviceGetMigMode(gpu["handle"])
+    except Exception:  # NotSupported on GPUs without MIG; anything else is no MIG either
+        return
+    if current == getattr(lib, "NVML_DEVICE_MIG_ENABLE", 1):
+        raise DeviceError(
+            f"{label} is in MIG mode: NVML reports no energy per MIG instance (the counter covers the whole GPU, "
+            f"other instances' tenants included), so this run is refused before any energy is spent. Run on a GPU "
+            f"without MIG, or disable it (sudo nvidia-smi -i {gpu['index']} -mig 0, then reset the GPU)",
+            kind="mig",
+            device=label,
+            call="nvmlDeviceGetMigMode",
+        )
+
+
+def open_devices(indices: list[int] | None = None, *, library: Any = None, env: Any = None) -> Opened:
+    """Open the GPUs the run uses: ``indices`` (NVML's) or, when None, those CUDA makes visible (mapped by
+    ``map_cuda_devices``). NVML stays initialized until ``opened.close()``. A GPU the process may not open is
+    skipped and recorded unless it is one the run uses. Raises DeviceUnavailableError (no NVML, no GPU visible)
+    and DeviceError (a GPU the run uses cannot be read, or is in MIG mode)."""
+    lib = load_library(library)
+    call(lib, "nvmlInit", lib.nvmlInit)
+    try:
+        count = int(call(lib, "nvmlDeviceGetCount", lib.nvmlDeviceGetCount))
+        driver = None
+        with contextlib.suppress(Exception):
+            driver = _text(lib.nvmlSystemGetDriverVersion())
+        inventory, skipped = _inventory(lib, count)
+        if indices is None:
+            chosen = map_cuda_devices(inventory, env)
+        else:
+            bad = [i for i in indices if not 0 <= i < count]
+            if bad or len(set(indices)) != len(indices):
+                raise DeviceError(f"NVML GPU indices {indices} invalid: NVML has {count} GPU(s) (0..{count - 1})")
+            chosen = [(i, None, "nvml-index (given)") for i in indices]
+        if not chosen:
+            raise DeviceUnavailableError(
+                f"NVML sees {count} GPU(s) but none is visible to this process (CUDA_VISIBLE_DEVICES="
+                f"{(os.environ if env is None else env).get('CUDA_VISIBLE_DEVICES')!r}"
+                + (f"; {len(skipped)} may not be opened: {skipped[0]['reason']}" if skipped else "")
+                + ")"
+            )
+        by_index = {g["index"]: g for g in inventory}
+        devices = []
+        for index, cuda_index, matched_by in chosen:
+            label = f"GPU {index}"
+            if index not in by_index:
+                reason = next(s["reason"] for s in skipped if s["index"] == index)
+                raise DeviceError(f"{label}, which this run uses, cannot be opened: {reason}", device=label)
+            gpu = by_index[index]
+            _refuse_mig(lib, gpu, label)
+            facts = DeviceFacts(
+                "nvidia", index, "?", gpu["uuid"], gpu["pci_bus_id"], cuda_index=cuda_index, matched_by=matched_by
+            )
+            devices.append(NvidiaGpu(lib, index, facts))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            lib.nvmlShutdown()
+        raise
+    return Opened(devices, skipped, driver, release=lib.nvmlShutdown)

@@ -1,0 +1,111 @@
+"""A system-on-chip's energy through Zeus (``zeus.device.soc.get_soc``): Apple Silicon (the ``zeus-apple-silicon``
+extra: IOReport energy counters, mJ) and NVIDIA Jetson (the INA3221 power rails, polled by Zeus about every 100 ms in
+a child process and integrated to mJ). Counters are cumulative; a window is the difference of two readings.
+
+What the SoC reports, mapped to the kit's components (``MAPS``): Apple: cpu = ``cpu_total_mj`` (every cluster),
+gpu = ``gpu_mj`` + ``gpu_sram_mj``, ram = ``dram_mj``; the Neural Engine (``ane_mj``) is no kit component, so it is
+recorded in ``detail["extra_j"]["ane"]`` and said so in the detail's note, never dropped. Jetson: the CPU and GPU
+rails; the board's input rail (``total_energy_mj``: SoC, memory, IO together) goes to the detail, and RAM keeps its
+estimate (no DRAM rail). A component the SoC does not report at open is not claimed (the kit's other meters keep it,
+with their reason); one that stops reporting mid-run is unavailable with the reason, never zero.
+Labels: ``measured:apple-ioreport``, ``measured:jetson-ina3221``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench.devices.base import DeviceUnavailableError
+from bench.meters.base import ComponentEnergy, Reading
+
+#: Zeus measurement class -> (method label, component -> fields summed, extra name -> field)
+MAPS: dict[str, tuple[str, dict[str, tuple[str, ...]], dict[str, str]]] = {
+    "AppleSiliconMeasurement": (
+        "measured:apple-ioreport",
+        {"cpu": ("cpu_total_mj",), "gpu": ("gpu_mj", "gpu_sram_mj"), "ram": ("dram_mj",)},
+        {"ane": "ane_mj"},
+    ),
+    "JetsonMeasurement": (
+        "measured:jetson-ina3221",
+        {"cpu": ("cpu_energy_mj",), "gpu": ("gpu_energy_mj",)},
+        {"board_input": "total_energy_mj"},
+    ),
+}
+
+
+def open_soc() -> Any:
+    """Zeus's SoC object. Raises DeviceUnavailableError (no Apple Silicon or Jetson, Zeus or the extra missing)."""
+    try:
+        from zeus.device.soc import get_soc
+
+        return get_soc()
+    except Exception as exc:  # ImportError, ZeusSoCInitError
+        raise DeviceUnavailableError(f"no SoC energy here (Zeus: {type(exc).__name__}: {exc})") from exc
+
+
+class SocMeter:
+    """The components a SoC reports (``MAPS``), from Zeus's cumulative counters. ``soc``: a Zeus ``SoC``."""
+
+    def __init__(self, soc: Any = None) -> None:
+        self._soc = open_soc() if soc is None else soc
+        first = self._soc.get_total_energy_consumption()
+        kind = type(first).__name__
+        if kind not in MAPS:
+            raise DeviceUnavailableError(f"Zeus returned {kind}, a SoC this kit has no component map for")
+        self.name = "soc"
+        self.method, self._fields, self._extra = MAPS[kind]
+        self.kind = kind
+        self._claimed = tuple(c for c, names in self._fields.items() if getattr(first, names[0], None) is not None)
+        self._start: tuple[float, Any] | None = None
+
+    def components(self) -> tuple[str, ...]:
+        """The kit components this SoC reports (checked at open)."""
+        return self._claimed
+
+    def describe(self) -> dict[str, object]:
+        """What the SoC gives and how it maps to the kit's components."""
+        return {
+            "soc": self.kind,
+            "method": self.method,
+            "components": {c: self._fields[c] for c in self._claimed},
+            "extra": self._extra,
+        }
+
+    def start(self) -> None:
+        """Open a window: the counters now."""
+        self._start = (time.perf_counter(), self._soc.get_total_energy_consumption())
+
+    def stop(self) -> Reading:
+        """Close the window: the counters' differences in J per component, the extras in the detail."""
+        if self._start is None:
+            raise RuntimeError("SocMeter.stop() called without start()")
+        (t0, m0), m1, t1 = self._start, self._soc.get_total_energy_consumption(), time.perf_counter()
+        self._start = None
+
+        def joules(field: str) -> float | None:
+            a, b = getattr(m0, field, None), getattr(m1, field, None)
+            return (b - a) / 1000.0 if isinstance(a, int | float) and isinstance(b, int | float) else None
+
+        extra = {name: joules(field) for name, field in self._extra.items()}
+        note = (
+            f"not a kit component, recorded here: {', '.join(self._extra)} (J, from {', '.join(self._extra.values())})"
+        )
+        components: dict[str, ComponentEnergy] = {}
+        for component in self._claimed:
+            parts = {f: joules(f) for f in self._fields[component]}
+            detail = {"fields": self._fields[component], "extra_j": extra, "note": note}
+            total = sum(v for v in parts.values() if v is not None)
+            reason = None
+            if parts[self._fields[component][0]] is None:
+                reason = f"{self.kind}.{self._fields[component][0]} was not reported in this window"
+            elif total < 0:
+                reason = f"{self.kind} counters of {component} went backwards ({total:.3f} J): the monitor restarted"
+            if reason:
+                components[component] = ComponentEnergy(None, "unavailable", reason=reason, detail=detail)
+            else:
+                components[component] = ComponentEnergy(total, self.method, detail={**detail, "parts_j": parts})
+        return Reading(meter=self.name, duration_s=t1 - t0, components=components)
+
+    def close(self) -> None:
+        """Nothing to release (Zeus keeps its SoC object for the process)."""
