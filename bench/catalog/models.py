@@ -438,8 +438,8 @@ def get_model_spec(name: str) -> ModelSpec:
         llm_only = [k for k in config if k not in DEVICE_SERVING_KEYS]
         if spec.kind != "llm" and llm_only:
             raise ConfigError(
-                f"model {name!r}: only LLMs take the serving keys {', '.join(llm_only)}; {base_name!r} is a "
-                f"{spec.kind} model (any model takes {' and '.join(DEVICE_SERVING_KEYS)})"
+                f"model {name!r}: only LLMs take a serving configuration; {base_name!r} is a {spec.kind} model, "
+                f"which takes only the device keys {' and '.join(DEVICE_SERVING_KEYS)} (not {', '.join(llm_only)})"
             )
         return dataclasses.replace(
             spec, name=serving_name(spec.name, config), params=FrozenParams({**dict(spec.params), **config})

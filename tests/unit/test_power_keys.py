@@ -27,7 +27,10 @@ def test_device_keys_parse_on_any_model_and_name_canonically() -> None:
     llm = get_model_spec("llama-3.1-8b[power_limit_w=438,serving=batched,batch_size=64]")
     assert llm.name == "llama-3.1-8b[serving=batched,batch_size=64,power_limit_w=438]"
     assert serving_label(llm.name) == "llama-3.1-8b[batched,bs=64,438 W]"
-    with pytest.raises(ConfigError, match="only LLMs take the serving keys batch_size"):
+    with pytest.raises(
+        ConfigError,
+        match=r"traditional model, which takes only the device keys power_limit_w and gpu_clock_mhz \(not batch_size\)",
+    ):
         get_model_spec("linear-bow[batch_size=4,power_limit_w=300]")
     for bad in ("0", "-5", "300.5", "max"):
         with pytest.raises(ConfigError, match=f"power_limit_w='{bad}': must be an integer >= 1"):
