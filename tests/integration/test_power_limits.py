@@ -131,6 +131,14 @@ def test_the_limit_is_in_the_settings_hash_and_the_results(tmp_path: Path, fake_
     assert len(hashes) == 3
     assert docs[0].settings["suite"]["models"] == ["linear-bow[power_limit_w=438]"]
     assert "device_settings" not in docs[2].cells[0].energy["gpu"].detail
+    # bench compare and the leaderboard carry it: each limit a row of its own, under its name
+    from bench.leaderboard.validate import name_problems, rows
+    from bench.report.page import render_compare
+
+    compared = render_compare(docs)
+    assert "linear-bow[power_limit_w=438]" in compared and "linear-bow[power_limit_w=525]" in compared
+    assert name_problems(docs[0]) == []
+    assert [r["model"] for r in rows(docs[0])] == ["linear-bow[power_limit_w=438]"]
 
 
 def test_restored_after_an_error_in_the_cell(
