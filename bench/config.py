@@ -299,6 +299,27 @@ class HardwareProfile(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _device_settings_fit_the_board(self) -> HardwareProfile:
+        """A suite's ``power_limit_w`` / ``gpu_clock_mhz`` (``bench.run.power``) need a GPU profile, and a power
+        limit must not exceed the board's maximum the profile cites (``gpu_max_power_w``). The minimum a board allows
+        is not in datasheets (nvidia-smi -q "Min Power Limit"): the run checks it on the GPU before any energy."""
+        from bench.catalog.models import split_serving
+
+        for suite_name, suite in self.suites.items():
+            for model in suite.models:
+                config = split_serving(model)[1]
+                keys = [k for k in ("power_limit_w", "gpu_clock_mhz") if k in config]
+                if keys and self.hardware.device != "cuda":
+                    raise ValueError(f"suite {suite_name!r}: {model} sets {keys[0]}, which needs device = 'cuda'")
+                limit_w, max_w = config.get("power_limit_w"), self.hardware.gpu_max_power_w
+                if limit_w is not None and max_w is not None and limit_w > max_w:
+                    raise ValueError(
+                        f"suite {suite_name!r}: {model} asks for power_limit_w={limit_w}, above the board's maximum "
+                        f"gpu_max_power_w = {max_w:g} W"
+                    )
+        return self
+
     @property
     def max_batch_size(self) -> int:
         """The largest LLM batch size this profile allows: ``[llm] max_batch_size``, else the device's default

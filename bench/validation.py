@@ -367,6 +367,36 @@ def redo_reasons(cell: Cell) -> list[str]:
     return [*cell.flags, *cell.validity]
 
 
+#: Two power limits within this many watts are the same setting (NVML counts mW; the kit sets whole watts).
+POWER_LIMIT_TOLERANCE_W = 0.5
+
+
+def limit_problems(model: str, records: list[dict[str, Any]]) -> list[str]:
+    """Where a cell's GPUs did not run at the power limit its model asks for (``bench.run.power`` sets it): each GPU
+    record's limit read at the window's edges (``power_limit_w_start``/``_end``, ``bench.meters.gpu``) against
+    ``power_limit_w`` of the model's serving configuration. Empty for models without one, and for records that did
+    not read a limit."""
+    from bench.catalog.models import split_serving
+    from bench.errors import ConfigError
+
+    try:
+        wanted = split_serving(model)[1].get("power_limit_w")
+    except ConfigError:
+        return []
+    if wanted is None:
+        return []
+    out = []
+    for r in records:
+        for edge in ("start", "end"):
+            read = r.get(f"power_limit_w_{edge}")
+            if isinstance(read, (int, float)) and abs(float(read) - float(wanted)) > POWER_LIMIT_TOLERANCE_W:
+                out.append(
+                    f"energy.gpu: GPU {r.get('index')} power limit read {read:g} W at the window's {edge}, the model "
+                    f"asks for power_limit_w={wanted}"
+                )
+    return out
+
+
 def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
     """Every plausibility problem of one cell (empty list: valid), machine conditions aside (``cell_flags``).
     Failed cells have none (they have an error)."""
@@ -406,6 +436,7 @@ def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
             )
         if component == "gpu":
             records = _gpu_records(value.detail)
+            reasons.extend(limit_problems(cell.model, records))  # the power limit the model asks for, in force
             parts = [_float_or_none(r.get("energy_j")) for r in records]
             if records and all(p is not None for p in parts):
                 window_j = value.energy_j * window.loops

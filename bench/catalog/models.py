@@ -333,12 +333,17 @@ SERVING_DTYPES: tuple[str, ...] = ("auto", "bfloat16", "float16", "float32")
 #: FP8 weight quantization (GPUs with FP8 support); ``awq``/``gptq``: a checkpoint quantized so (its config.json's
 #: ``quantization_config``), on vLLM; ``none``: the weights as stored.
 SERVING_QUANTIZATIONS: tuple[str, ...] = ("none", "int8", "fp8", "awq", "gptq")
-SERVING_KEYS: tuple[str, ...] = ("serving", "batch_size", "dtype", "quantization")
+#: Device settings (issue 26), taken by any model on a GPU run, not by LLMs only: ``power_limit_w``, the GPUs' power
+#: management limit in watts (NVML ``nvmlDeviceSetPowerManagementLimit``; nvidia-smi -pl), and ``gpu_clock_mhz``, the
+#: graphics clock locked at that many MHz (``nvmlDeviceSetGpuLockedClocks`` min = max; nvidia-smi -lgc). Set on every
+#: GPU a cell uses before its window and restored after it by ``bench.run.power``; integers >= 1.
+DEVICE_SERVING_KEYS: tuple[str, ...] = ("power_limit_w", "gpu_clock_mhz")
+SERVING_KEYS: tuple[str, ...] = ("serving", "batch_size", "dtype", "quantization", *DEVICE_SERVING_KEYS)
 _SERVING_SUFFIX = re.compile(r"^(?P<base>.+)\[(?P<body>[^\[\]]*)\]$")
 
 
 def _serving_allowed(key: str) -> str:
-    if key == "batch_size":
+    if key in ("batch_size", *DEVICE_SERVING_KEYS):
         return "an integer >= 1"
     return " | ".join({"serving": SERVING_MODES, "dtype": SERVING_DTYPES, "quantization": SERVING_QUANTIZATIONS}[key])
 
@@ -353,13 +358,13 @@ def check_serving_value(key: str, value: Any, *, where: str) -> Any:
             f"{where}: unknown serving key {key!r}.{did_you_mean(key, SERVING_KEYS)} Allowed keys: "
             + ", ".join(f"{k} ({_serving_allowed(k)})" for k in SERVING_KEYS)
         )
-    if key == "batch_size":
+    if key in ("batch_size", *DEVICE_SERVING_KEYS):
         try:
             number = int(str(value))
         except ValueError:
             number = 0
         if number < 1:
-            raise ConfigError(f"{where}: batch_size={value!r}: must be {_serving_allowed(key)}")
+            raise ConfigError(f"{where}: {key}={value!r}: must be {_serving_allowed(key)}")
         return number
     allowed = {"serving": SERVING_MODES, "dtype": SERVING_DTYPES, "quantization": SERVING_QUANTIZATIONS}[key]
     if str(value) not in allowed:
@@ -422,7 +427,14 @@ def serving_label(name: str) -> str:
     base, config = split_serving(name)
     if not config:
         return name
-    short = {"serving": "{}", "batch_size": "bs={}", "dtype": "{}", "quantization": "{}"}
+    short = {
+        "serving": "{}",
+        "batch_size": "bs={}",
+        "dtype": "{}",
+        "quantization": "{}",
+        "power_limit_w": "{} W",
+        "gpu_clock_mhz": "{} MHz",
+    }
     return base + "[" + ",".join(short[k].format(config[k]) for k in SERVING_KEYS if k in config) + "]"
 
 
@@ -435,14 +447,18 @@ def get_model_spec(name: str) -> ModelSpec:
 
     ``<llm>[key=value,...]`` is the LLM under a serving configuration (``SERVING_KEYS``: serving, batch_size, dtype,
     quantization), its own row, named canonically; its settings go into ``params`` and win over the profile's
-    ``[llm]`` table. Raises ConfigError for an unknown model, a bad configuration, or one on a model that is no LLM.
+    ``[llm]`` table. Any model, not only an LLM, takes the device keys (``DEVICE_SERVING_KEYS``: power_limit_w,
+    gpu_clock_mhz), which ``bench.run.power`` applies around its cells. Raises ConfigError for an unknown model, a bad
+    configuration, or LLM serving keys on a model that is no LLM.
     """
     base_name, config = split_serving(name)
     if config:
         spec = get_model_spec(base_name)
-        if spec.kind != "llm":
+        llm_only = [k for k in config if k not in DEVICE_SERVING_KEYS]
+        if spec.kind != "llm" and llm_only:
             raise ConfigError(
-                f"model {name!r}: only LLMs take a serving configuration; {base_name!r} is a {spec.kind} model"
+                f"model {name!r}: only LLMs take a serving configuration; {base_name!r} is a {spec.kind} model, "
+                f"which takes only the device keys {' and '.join(DEVICE_SERVING_KEYS)} (not {', '.join(llm_only)})"
             )
         return dataclasses.replace(
             spec, name=serving_name(spec.name, config), params=FrozenParams({**dict(spec.params), **config})

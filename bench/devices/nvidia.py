@@ -295,6 +295,117 @@ class NvidiaGpu:
     def close(self) -> None:
         """Nothing to release per GPU: ``Opened.close`` shuts NVML down."""
 
+    # --- control (issue 26): the power limit and locked clocks, through Zeus's setters ------------------------------
+
+    def controller(self) -> Any:
+        """The Zeus GPU that sets: ``ZeusdNVIDIAGPU`` (the Zeus daemon sets, no root needed) where ``ZEUSD_SOCK_PATH``
+        or ``ZEUSD_HOST_PORT`` names a daemon, else ``self.zeus`` (NVML directly: root). Built once. Raises
+        DeviceError(kind="permission") when the daemon does not grant GPU control."""
+        if getattr(self, "_controller", None) is None:
+            from zeus.utils.zeusd import ZeusdConfig
+
+            config = ZeusdConfig.from_env()
+            if config is None:
+                self.zeus._disable_sys_admin_warning = True  # the kit's preflight says what to do instead
+                self._controller = self.zeus
+            else:
+                self._controller = _zeusd_gpu(self.facts, config)
+        return self._controller
+
+    def power_management_limit_w(self) -> float:
+        """The power management limit now (W; Zeus ``get_power_management_limit``, mW): what ``nvidia-smi -pl``
+        sets, and what the kit restores after a cell."""
+        mw = call(self._lib, "power management limit", self.zeus.get_power_management_limit, self.facts.label)
+        return float(mw) / 1000.0
+
+    def power_limit_constraints_w(self) -> tuple[float, float]:
+        """The power limits this board allows, (min, max) W (NVML ``nvmlDeviceGetPowerManagementLimitConstraints``
+        through Zeus, mW; nvidia-smi -q: "Min Power Limit", "Max Power Limit")."""
+        low, high = call(
+            self._lib, "power limit constraints", self.zeus.get_power_management_limit_constraints, self.facts.label
+        )
+        return float(low) / 1000.0, float(high) / 1000.0
+
+    def set_power_limit_w(self, power_limit_w: float) -> None:
+        """Set the power management limit (W, sent as mW) through Zeus ``set_power_management_limit`` (the daemon's
+        where one is configured). Raises DeviceError (``permission``: not root and no daemon)."""
+        milliwatts = round(power_limit_w * 1000)
+        ctl = self.controller()
+        call(self._lib, "set power limit", lambda: ctl.set_power_management_limit(milliwatts), self.facts.label)
+
+    def probe_control(self) -> None:
+        """Whether this process may set the power limit and clocks, changing nothing: through a daemon, its
+        capabilities (checked when ``controller`` builds it); directly, NVML's own answer to writing the limit in
+        force back (``nvmlDeviceSetPowerManagementLimit`` with the current value: NO_PERMISSION without root); on a
+        board without a settable limit, whether the process has CAP_SYS_ADMIN. Raises DeviceError."""
+        if self.controller() is not self.zeus:
+            return
+        lib, handle, label = self._lib, self.handle, self.facts.label
+        try:
+            now_mw = call(lib, "power management limit", self.zeus.get_power_management_limit, label)
+            call(
+                lib, "nvmlDeviceSetPowerManagementLimit", lambda: lib.nvmlDeviceSetPowerManagementLimit(handle, now_mw)
+            )
+        except DeviceError as exc:
+            if exc.kind != "unsupported":
+                raise
+            from zeus.device.common import has_sys_admin
+
+            if not has_sys_admin():
+                raise DeviceError(
+                    f"{label}: this process lacks CAP_SYS_ADMIN, which setting clocks needs",
+                    kind="permission",
+                    device=label,
+                    call="has_sys_admin",
+                ) from exc
+
+    def supported_graphics_clocks_mhz(self) -> list[int]:
+        """Graphics clocks (MHz) the board supports at its highest memory clock (Zeus
+        ``get_supported_memory_clocks`` and ``get_supported_graphics_clocks``), ascending."""
+        label = self.facts.label
+        memory = call(self._lib, "supported memory clocks", self.zeus.get_supported_memory_clocks, label)
+        top = max(int(m) for m in memory)
+        clocks = call(
+            self._lib, "supported graphics clocks", lambda: self.zeus.get_supported_graphics_clocks(top), label
+        )
+        return sorted(int(c) for c in clocks)
+
+    def lock_gpu_clocks_mhz(self, min_clock_mhz: int, max_clock_mhz: int) -> None:
+        """Lock the graphics clock to [min, max] MHz (Zeus ``set_gpu_locked_clocks``; nvidia-smi -lgc)."""
+        ctl = self.controller()
+        call(
+            self._lib,
+            "set locked clocks",
+            lambda: ctl.set_gpu_locked_clocks(int(min_clock_mhz), int(max_clock_mhz)),
+            self.facts.label,
+        )
+
+    def reset_gpu_locked_clocks(self) -> None:
+        """Unlock the graphics clock (Zeus ``reset_gpu_locked_clocks``; nvidia-smi -rgc). NVML has no call that reads
+        a lock in force, so a lock set before cannot be put back, only removed."""
+        ctl = self.controller()
+        call(self._lib, "reset locked clocks", ctl.reset_gpu_locked_clocks, self.facts.label)
+
+
+def _zeusd_gpu(facts: DeviceFacts, config: Any) -> Any:
+    """A ``ZeusdNVIDIAGPU`` for ``facts.index``: the Zeus daemon sets the GPU's limits. Raises DeviceError
+    (``permission``) when the daemon cannot be reached or does not grant GPU control."""
+    from zeus.device.gpu.nvidia import ZeusdNVIDIAGPU
+    from zeus.utils.zeusd import ZeusdClient
+
+    try:
+        gpu = ZeusdNVIDIAGPU(facts.index, ZeusdClient(config))
+    except Exception as exc:
+        raise DeviceError(
+            f"{facts.label}: the Zeus daemon named by ZEUSD_SOCK_PATH/ZEUSD_HOST_PORT does not grant GPU control: "
+            f"{type(exc).__name__}: {exc}",
+            kind="permission",
+            device=facts.label,
+            call="ZeusdNVIDIAGPU",
+        ) from exc
+    gpu._disable_sys_admin_warning = True
+    return gpu
+
 
 def _inventory(lib: Any, count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every GPU NVML lists, with UUID and PCI bus id; those this process may not open go to the second list."""

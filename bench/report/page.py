@@ -29,6 +29,7 @@ from bench.report.sections.breakeven import breakeven_view
 from bench.report.sections.conditions import conditions_view
 from bench.report.sections.datasets import dataset_views
 from bench.report.sections.facts import head_facts, manifest, meters_table, warnings
+from bench.report.sections.power import power_views
 from bench.report.sections.proxy import regression_view
 from bench.report.sections.repairs import repairs_view
 from bench.report.sections.scaleout import scaleout_view
@@ -57,6 +58,7 @@ def report_context(doc: Any) -> dict[str, Any]:
         "regression": regression_view(doc),
         "serving": serving_view(doc, all_rows),
         "configurations": configuration_views(all_rows, doc),
+        "power_limits": power_views(all_rows, doc),
         "breakeven": breakeven_view(doc),
         "scaleout": scaleout_view(doc, all_rows),
         "timeline": timeline_view(doc),

@@ -21,12 +21,14 @@ from typing import Any
 from rich.markup import escape
 
 from bench.derived import grid_record
+from bench.devices.base import DeviceError
 from bench.errors import BenchError, ConfigError
 from bench.fsutil import now_iso
 from bench.results import Cell, IdleBaseline, Repair, RepairedCell, ResultDocument, idle_power_for, write_results
 from bench.run import cell as cells
 from bench.run import models
 from bench.run import plan as planning
+from bench.run import power as device_settings
 from bench.run.document import choose_document, open_document
 from bench.run.lock import RunFolderLock, check_reports_dir, hold_run_folder
 from bench.run.options import measurement_options, resume_command
@@ -73,6 +75,7 @@ def run(request: RunRequest, *, on_cell: Callable[[Cell], None] | None = None) -
     if isinstance(state, RunOutcome):  # a complete run asked again, or a repair with nothing to redo
         return state
     slot = _ModelSlot(state.plan, state.session)
+    slot.journal, slot.warn = state.journal, state.warn
     try:
         try:
             with sigterm_as_interrupt():
@@ -117,6 +120,10 @@ class SessionState:
     status_before: str = "running"
     #: the run folder, held by this process from before the document was opened until ``run`` ends
     lock: RunFolderLock | None = None
+    #: what the kit changed on the GPUs and has not restored yet (``bench.run.power``)
+    journal: device_settings.Journal = field(default_factory=device_settings.Journal)
+    #: the session start's device notes: changes a killed session left undone, checks of the suite's device settings
+    device_notes: list[str] = field(default_factory=list)
     ran: int = 0
     failed: int = 0
 
@@ -154,6 +161,10 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
     session = Session(plan.profile, plan.settings, nodes=plan.request.nodes)
     lock: RunFolderLock | None = None
     try:
+        # What a killed session left changed on these GPUs undone, and the suite's power limits and clocks checked
+        # (range, permission): before the run folder is touched and before any energy is spent.
+        journal = device_settings.Journal()
+        device_notes = device_settings.session_start(plan, session.meter_set, journal)
         runs = list(planning.stored_runs(plan.request.reports_dir))
         record = planning.session_record(plan.checks.machine, software_manifest())
         choice = choose_document(plan, runs)
@@ -169,6 +180,8 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
             models.check_stored_methods(document.models, {n: _script_language(d) for n, d in plan.datasets.items()})
         state = _session_state(plan, session, reporter, runs, record, (results_path, document, resumed), lock)
         if isinstance(state, SessionState):
+            journal.run_id = document.run_id
+            state.journal, state.device_notes = journal, device_notes
             _start_session(state)
     except BaseException:
         session.close()
@@ -246,7 +259,7 @@ def _check_repairable(request: RunRequest) -> None:
 def _start_session(state: SessionState) -> None:
     """The session's meters, grid record and warnings in the document, and the header printed."""
     plan, document = state.plan, state.document
-    notes = list(plan.checks.notes)
+    notes = [*plan.checks.notes, *state.device_notes]
     document.meters = state.session.describe()
     if document.grid is None:  # what the derived gCO2e and cost rest on, fixed at the run's start (bench.derived)
         document.grid = grid_record(plan.profile.measurement, options=measurement_options(plan.request))
@@ -414,6 +427,8 @@ class _ModelSlot:
         self.meters: Any = session.meter_set
         self.idle_w: dict[str, float | None] | None = None
         self.trains = False  # the loaded model trains on the split (its fit is metered in a window of its own)
+        self.journal = device_settings.Journal()
+        self.warn: Callable[[str], None] = lambda message: None
 
     def switch(self, model_name: str, spec: Any) -> None:
         """Close the loaded model and load ``spec``: its placement's meters and idle power, its backend (or the
@@ -437,7 +452,28 @@ class _ModelSlot:
         if self.load_error is not None:
             return cells.failed_cell(dataset_name, self.model, rep, now_iso(), self.load_error, stage="load")
         allocated = self.plan.cell_gpus()
-        cell = cells.run_cell(
+        spec = self.plan.models[self.model]
+        started = now_iso()
+        try:  # the model's power limit and clocks (if any) set around the cell, restored after it however it ends
+            cell, warnings = device_settings.around_cell(
+                lambda: self._cell(data, dataset_name, rep, settings, expectations, allocated),
+                self.model,
+                spec,
+                self.meters,
+                self.journal,
+            )
+        except DeviceError as exc:  # could not be set: the cell fails saying why, what was set is restored
+            return cells.failed_cell(dataset_name, self.model, rep, started, exc, stage="device settings")
+        for warning in warnings:
+            self.warn(warning)
+        self.load_s = 0.0  # the model stays loaded for the next cells
+        return cell
+
+    def _cell(
+        self, data: Any, dataset_name: str, rep: int, settings: dict[str, Any], expectations: Expectations, gpus: Any
+    ) -> Cell:
+        assert self.model is not None
+        return cells.run_cell(
             self.backend,
             data,
             dataset_name,
@@ -448,12 +484,10 @@ class _ModelSlot:
             max_loops=settings["max_loops"],
             idle_w=self.idle_w,
             load_s=self.load_s,
-            gpus=allocated if allocated is not None else self.placed,
+            gpus=gpus if gpus is not None else self.placed,
             expectations=expectations,
             meter_training=self.trains,
         )
-        self.load_s = 0.0  # the model stays loaded for the next cells
-        return cell
 
     def close(self) -> None:
         """Close the loaded backend, if any (idempotent)."""

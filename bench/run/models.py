@@ -34,6 +34,7 @@ def load_model(
         overrides["embedder"] = profile.embedder  # the profile pins the embedder it can have
     if spec.kind == "finetuned":
         overrides.update(profile.training.get(spec.name, {}))  # the profile's training budget ([training.<model>])
+    spec = without_device_settings(spec)  # bench.run.power sets them on the GPUs; no backend takes them
     t0 = time.perf_counter()
     try:
         if spec.kind == "llm":
@@ -46,6 +47,17 @@ def load_model(
     return backend, time.perf_counter() - t0, None
 
 
+def without_device_settings(spec: Any) -> Any:
+    """``spec`` without the device keys of its serving configuration (``power_limit_w``, ``gpu_clock_mhz``): the
+    run sets those on the GPUs around each cell (``bench.run.power``), so no backend is given them."""
+    from bench.catalog.models import DEVICE_SERVING_KEYS, FrozenParams
+
+    if not any(key in spec.params for key in DEVICE_SERVING_KEYS):
+        return spec
+    params = {k: v for k, v in dict(spec.params).items() if k not in DEVICE_SERVING_KEYS}
+    return dataclasses.replace(spec, params=FrozenParams(params))
+
+
 def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[Any, dict[str, Any]]:
     """The profile's serving settings for an LLM: (the spec with the profile's LLM backend, backend overrides).
 
@@ -54,6 +66,7 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
     tensor_parallel_size, per node), pipeline_parallel_size (nodes), and the locked revision of a Hub model.
     Raises ConfigError when the model needs more nodes than this run has, saying how to fix it.
     """
+    from bench.catalog.models import DEVICE_SERVING_KEYS as DEVICE
     from bench.catalog.models import ENTRY_BACKENDS, LLM_BACKENDS, SERVING_KEYS, is_user_model
     from bench.catalog.placement import placement_for
 
@@ -77,7 +90,8 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
     if own_backend:
         overrides["dtype"] = "auto"  # llama.cpp computes in the file's types; an entry's own dtype is refused
     # A model entry's own serving configuration (`smollm2-135m[serving=batched,batch_size=4]`) wins over the profile.
-    overrides.update({key: spec.params[key] for key in SERVING_KEYS if key in spec.params})
+    # Device keys (power_limit_w, gpu_clock_mhz) are set on the GPUs by bench.run.power, not given to a backend.
+    overrides.update({key: spec.params[key] for key in SERVING_KEYS if key in spec.params and key not in DEVICE})
     if is_user_model(spec.name) or not model.startswith("package:"):
         overrides["revision"] = llm_revision(spec)
     return (spec if own_backend else dataclasses.replace(spec, backend=LLM_BACKENDS[llm.backend])), overrides
@@ -144,7 +158,7 @@ def check_context(spec: Any, profile: HardwareProfile, datasets: dict[str, Any],
     from bench.errors import BenchError, ConfigError
 
     try:
-        served, overrides = llm_setup(spec, profile, nodes=nodes)
+        served, overrides = llm_setup(without_device_settings(spec), profile, nodes=nodes)
         backend = create_backend(served, device=profile.hardware.device, seed=0, **overrides)
         backend.load_tokenizer()
     except (BenchError, OSError, ValueError, ImportError):  # such a model fails its cells at load, saying why

@@ -319,10 +319,20 @@ class FakeGpu:
     index: int = -1
     power_reads: list[tuple[float, float]] = field(default_factory=list)  # (t_s, W as returned)
     counter_reads: list[tuple[float, int]] = field(default_factory=list)  # (t_s, mJ as returned)
+    # --- control (issue 26): NVML's setters need root (CAP_SYS_ADMIN); without it they raise NO_PERMISSION ---
+    control_permission: bool = False  # True: the process may set the power limit and lock clocks (root, as NVML asks)
+    default_power_limit_w: float | None = None  # nvmlDeviceGetPowerManagementDefaultLimit; default: power_limit_w
+    locked_clocks_mhz: tuple[int, int] | None = None  # the graphics clock lock in force (None: not locked)
+    supported_graphics_clocks_mhz: list[int] | None = None  # default: 210 MHz up to sm_clock_mhz by 15 MHz
+    control_log: list[tuple[str, Any]] = field(default_factory=list)  # (setter, value) in call order
 
     def __post_init__(self) -> None:
         if self.trace is None:
             self.trace = PowerTrace.constant(self.power_w)
+        if self.default_power_limit_w is None:
+            self.default_power_limit_w = self.power_limit_w
+        if self.supported_graphics_clocks_mhz is None:
+            self.supported_graphics_clocks_mhz = list(range(210, (self.sm_clock_mhz or 1410) + 1, 15))
 
 
 def _raise_injected(errors: dict[str, int], left: dict[str, int], function: str) -> None:
@@ -696,6 +706,70 @@ class FakePynvml(types.ModuleType):
         with self._lock:
             gpu.counter_reads.append((t, mj))
         return mj
+
+    # --- setters (issue 26) ------------------------------------------------------------------------------------
+
+    def _control(self, function: str, handle: FakeHandle) -> FakeGpu:
+        """A setter's entry: NO_PERMISSION unless the GPU grants control (NVML's setters need root)."""
+        gpu = self._enter(function, handle)
+        assert gpu is not None
+        if not gpu.control_permission:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_NO_PERMISSION"])
+        return gpu
+
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: FakeHandle) -> int:
+        """The board's default power limit (mW)."""
+        gpu = self._enter("nvmlDeviceGetPowerManagementDefaultLimit", handle)
+        assert gpu is not None
+        if gpu.default_power_limit_w is None:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
+        return round(gpu.default_power_limit_w * 1000)
+
+    def nvmlDeviceSetPowerManagementLimit(self, handle: FakeHandle, limit: int) -> None:
+        """As NVML: root only (NO_PERMISSION), in mW, INVALID_ARGUMENT outside the constraints, NOT_SUPPORTED where
+        the board has no settable limit."""
+        gpu = self._control("nvmlDeviceSetPowerManagementLimit", handle)
+        if gpu.power_limit_w is None:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
+        low, high = (round(w * 1000) for w in gpu.power_limit_range_w)
+        if not low <= int(limit) <= high:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_INVALID_ARGUMENT"])
+        gpu.power_limit_w = int(limit) / 1000.0
+        gpu.control_log.append(("power_limit_mw", int(limit)))
+
+    def nvmlDeviceGetSupportedMemoryClocks(self, handle: FakeHandle) -> list[int]:
+        gpu = self._enter("nvmlDeviceGetSupportedMemoryClocks", handle)
+        assert gpu is not None
+        if gpu.mem_clock_mhz is None:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
+        return [int(gpu.mem_clock_mhz)]
+
+    def nvmlDeviceGetSupportedGraphicsClocks(self, handle: FakeHandle, memoryClockMHz: int) -> list[int]:
+        """Graphics clocks (MHz) supported at ``memoryClockMHz``, highest first as NVML lists them; INVALID_ARGUMENT for
+        a memory clock the board does not support."""
+        gpu = self._enter("nvmlDeviceGetSupportedGraphicsClocks", handle)
+        assert gpu is not None
+        if int(memoryClockMHz) != gpu.mem_clock_mhz:
+            raise NVMLError(ERROR_CODES["NVML_ERROR_INVALID_ARGUMENT"])
+        return sorted(gpu.supported_graphics_clocks_mhz or [], reverse=True)
+
+    def nvmlDeviceSetGpuLockedClocks(self, handle: FakeHandle, minGpuClockMHz: int, maxGpuClockMHz: int) -> None:
+        """As NVML: root only; INVALID_ARGUMENT for min > max or a clock outside the supported range. The SM clock then
+        reads the lock's upper bound."""
+        gpu = self._control("nvmlDeviceSetGpuLockedClocks", handle)
+        clocks = gpu.supported_graphics_clocks_mhz or []
+        low, high = int(minGpuClockMHz), int(maxGpuClockMHz)
+        if low > high or not clocks or low < min(clocks) or high > max(clocks):
+            raise NVMLError(ERROR_CODES["NVML_ERROR_INVALID_ARGUMENT"])
+        gpu.locked_clocks_mhz = (low, high)
+        gpu.sm_clock_mhz = high
+        gpu.control_log.append(("locked_clocks_mhz", (low, high)))
+
+    def nvmlDeviceResetGpuLockedClocks(self, handle: FakeHandle) -> None:
+        gpu = self._control("nvmlDeviceResetGpuLockedClocks", handle)
+        gpu.locked_clocks_mhz = None
+        gpu.sm_clock_mhz = max(gpu.supported_graphics_clocks_mhz or [gpu.sm_clock_mhz or 0])
+        gpu.control_log.append(("locked_clocks_mhz", None))
 
 
 def fake_gpus(count: int, **kwargs: Any) -> list[FakeGpu]:
