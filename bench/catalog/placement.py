@@ -168,7 +168,7 @@ def fits_summary(profile: HardwareProfile, fits: list[Fit]) -> list[str]:
         return [f"profile {profile.name!r} runs on the CPU: no model is placed on a GPU"]
     lines = [
         f"machine of profile {profile.name!r}: {hw.gpu_count} GPU(s) of {hw.models_text()}, {hw.gpu_memory_gb:g} GB "
-        "each (datasheet size)"
+        "each"
     ]
     fitting = [f"{f.model} ({f.placement.label})" for f in fits if f.placement is not None]
     if fitting:
