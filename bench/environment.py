@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import math
 import os
 import platform
 import socket
@@ -234,7 +235,8 @@ MEMORY_SHARE_PERCENT = 90
 def resolve_profile(profile: HardwareProfile, machine: MachineInfo, *, count: bool = True) -> HardwareProfile:
     """``profile`` as this machine runs it: a GPU profile's ``gpu_count`` set to the GPUs of its model found here
     (``count``; not for a Slurm task, which is given its GPUs by ``--gpus``) and its ``gpu_memory_gb`` to their memory
-    size (``memory_size_of``, the smallest GPU's), so that placements, the results' profile and their validation use
+    size (``memory_size_of``, the smallest GPU's; a profile naming no size: their memory in GiB as NVML reports it,
+    rounded down to 0.1), so that placements, the results' profile and their validation use
     the machine's facts. Unchanged for a CPU profile and for a machine that does not match (a forced run)."""
     hw = profile.hardware
     if hw.device != "cuda" or check_profile(profile, machine):
@@ -249,6 +251,8 @@ def resolve_profile(profile: HardwareProfile, machine: MachineInfo, *, count: bo
     known = [s for s in sizes if s is not None]
     if known and min(known) != hw.gpu_memory_gb:
         update["gpu_memory_gb"] = min(known)
+    elif not hw.memory_sizes_gb and matching:  # a profile that names no size: what NVML reports, GiB rounded down
+        update["gpu_memory_gb"] = math.floor(min(gpu_memory_gib(g) for g in matching) * 10) / 10
     if not update:
         return profile
     hardware = hw.model_copy(update=update)

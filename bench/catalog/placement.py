@@ -127,6 +127,12 @@ def model_fit(spec: Any, profile: HardwareProfile, *, max_nodes: int | None = No
     GPUs), the GPUs that takes, and what the machine has, e.g. "needs ~141 GB of bfloat16 weights, ~162 GB with the
     KV cache (x1.15): 2 GPUs of 80 GB; this machine has 1 x 80 GB"."""
     hw = profile.hardware
+    if hw.device == "cuda" and not hw.gpu_memory_gb and spec.kind == "llm" and "params_b" in spec.params:
+        return Fit(
+            spec.name,
+            None,
+            f"profile {profile.name!r} gives no memory per GPU: set [hardware] gpu_memory_gb to place the LLMs",
+        )
     try:
         return Fit(spec.name, placement_for(spec, profile, max_nodes=max_nodes))
     except ConfigError as exc:
