@@ -194,6 +194,15 @@ def _machine_checks(request: RunRequest) -> dict[str, Any]:
     mismatches = enforce_profile(allocated(profile, request.gpus), found, force=request.force)
     host_run = request.gpus is None and request.nodes == 1
     resolved = resolve_profile(profile, found, count=host_run)
+    planned, here = profile.hardware.gpu_memory_gb, resolved.hardware.gpu_memory_gb
+    if not host_run and here != planned and not request.force:
+        # `bench slurm` placed the models by the profile's size on the login node; this node's differ
+        raise ConfigError(
+            f"profile {profile.name!r} plans with {planned:g} GB per GPU, this node's GPUs are of {here:g} GB: the "
+            "models were placed (GPUs per task) by the profile's size. Plan with a profile of this cluster's GPUs "
+            f"([hardware] gpu_memory_gb = {here:g}; `bench profiles init` on a compute node writes one), or pass "
+            "--force"
+        )
     return {"machine": found, "mismatches": tuple(mismatches), "resolved_profile": resolved}
 
 

@@ -166,3 +166,20 @@ def test_setup_gpu_installs_the_cuda_image_s_versions() -> None:
     assert value(makefile, r"^VLLM_VERSION \?= (\S+)") == value(dockerfile, r"^ARG VLLM_VERSION=(\S+)")
     assert value(makefile, r"^CUDA_TORCH_SPEC \?= torch==(\S+)") == value(dockerfile, r"^ARG TORCH_VERSION=(\S+)")
     assert re.search(r"^setup-gpu: .*## ", makefile, re.MULTILINE)
+
+
+def test_a_slurm_task_on_gpus_of_another_size_than_planned_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`bench slurm` placed the models by the profile's 94 GB; a task on 80 GB H100s would run other placements."""
+    import bench.environment
+    from bench.run.request import RunRequest
+    from bench.run.resolve import resolve_plan
+
+    node = machine(*(gpu("NVIDIA H100 80GB HBM3", 81_559, i) for i in range(2)))
+    monkeypatch.setattr(bench.environment, "detect_machine", lambda: node)
+    request = RunRequest(profile=load_profile("h100"), suite_name="default", reports_dir=tmp_path, gpus=2)
+    with pytest.raises(ConfigError, match=r"plans with 94 GB per GPU, this node's GPUs are of 80 GB"):
+        resolve_plan(request, machine=True)
+    host = resolve_plan(RunRequest(profile=load_profile("h100"), reports_dir=tmp_path), machine=True)
+    assert (host.profile.hardware.gpu_count, host.profile.hardware.gpu_memory_gb) == (2, 80)
