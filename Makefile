@@ -24,8 +24,8 @@ STAMP := $(VENV)/.bench-installed
 RUN_STAMP := $(VENV)/.bench-run-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup chromium bench image sif constraints test lint format clean image-check vllm-setup test-vllm \
-	gpu-check gpu-check-wheels llamacpp-setup docs docs-reference docs-pictures
+.PHONY: help setup setup-gpu chromium bench image sif constraints test lint format clean image-check vllm-setup \
+	test-vllm gpu-check gpu-check-wheels llamacpp-setup docs docs-reference docs-pictures
 
 help: ## list the targets
 	@echo "bench — energy and accuracy of text-classification inference"
@@ -54,6 +54,27 @@ $(STAMP): pyproject.toml
 $(RUN_STAMP): pyproject.toml
 	$(call install,$(BENCH_EXTRAS))
 	touch $@
+
+# The GPU set-up on the host (a workstation or node with an NVIDIA driver): its own venv, vLLM and the CUDA build of
+# PyTorch vLLM pins (PyPI's Linux x86_64 torch wheels are CUDA builds), then the kit with the gpu extra: the versions of
+# the CUDA image (Dockerfile.cuda's VLLM_VERSION and TORCH_VERSION). GPU_CONSTRAINTS=constraints/cuda.txt pins every
+# package as the image does (resolved for Python 3.12). Its stamps are set so `make bench VENV=$(GPU_VENV)` installs
+# no CPU PyTorch over it.
+GPU_VENV ?= .venv-gpu
+VLLM_VERSION ?= 0.33.0
+CUDA_TORCH_SPEC ?= torch==2.14.0
+GPU_CONSTRAINTS ?=
+setup-gpu: ## create .venv-gpu: vLLM, CUDA PyTorch and the gpu extra, for a machine with an NVIDIA GPU (GBs)
+	@echo "== setting up $(GPU_VENV): vllm==$(VLLM_VERSION), $(CUDA_TORCH_SPEC) (CUDA), the kit with [gpu,dev]"
+	test -x $(GPU_VENV)/bin/python || $(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/python -m pip install -q --upgrade pip
+	$(GPU_VENV)/bin/python -m pip install -q $(if $(GPU_CONSTRAINTS),--constraint $(GPU_CONSTRAINTS)) \
+		"vllm==$(VLLM_VERSION)" "$(CUDA_TORCH_SPEC)"
+	$(GPU_VENV)/bin/python -m pip install -q $(if $(GPU_CONSTRAINTS),--constraint $(GPU_CONSTRAINTS)) -e ".[gpu,dev]"
+	$(GPU_VENV)/bin/python -c "import torch; assert torch.cuda.is_available(), 'PyTorch sees no CUDA GPU'; \
+		print('== CUDA PyTorch', torch.__version__, 'on', torch.cuda.get_device_name(0))"
+	touch $(GPU_VENV)/.bench-installed $(GPU_VENV)/.bench-run-installed
+	$(GPU_VENV)/bin/bench env | head -40
 
 chromium: ## install Debian's chromium for the report's browser test (needs root and apt; CI does this)
 	@if command -v chromium >/dev/null 2>&1; then echo "== chromium present: $$(command -v chromium)"; \

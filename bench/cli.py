@@ -374,6 +374,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 + (f", {len(flagged)} flagged (left out of the means)" if flagged else "")
                 + f", {doc.content_hash}"
             )
+        for line in _fit_lines(doc):
+            print(f"  {line}")
         for p in flags:
             print(f"  warning: {p}")
         if flagged and not invalid:
@@ -383,6 +385,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for model_warning in model_warnings(doc):  # what a model predicted: a warning, the file stays valid
             print(f"  warning: {model_warning.message}")
     return worst
+
+
+def _fit_lines(doc: Any) -> list[str]:
+    """What ``bench validate`` says of a GPU run's machine: its GPUs as the run's profile recorded them and the paper's
+    LLMs that fit them, the others with the reason (``bench.catalog.placement``), and the suite's models the run left
+    out; nothing for a CPU run or a profile that does not parse."""
+    from bench.catalog.placement import fits_summary, paper_llm_fits
+    from bench.validation import Expectations
+
+    profile = Expectations.from_document(doc).profile
+    if profile is None or profile.hardware.device != "cuda":
+        return []
+    sessions = doc.environment.get("sessions") or [{}]
+    fit = sessions[-1].get("fit") if isinstance(sessions[-1], dict) else None
+    left_out = (fit or {}).get("left_out") or []
+    lines = fits_summary(profile, paper_llm_fits(profile, max_nodes=1))
+    return lines + [
+        f"left out of this run: {f.get('model')}: {f.get('reason')}" for f in left_out if isinstance(f, dict)
+    ]
 
 
 # --- profiles, env, catalog ---------------------------------------------------------------------------------------
@@ -397,13 +418,19 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         for name in list_profiles():
             try:
                 p = load_profile(name)
-                gpus = f"{p.hardware.gpu_count}x /{p.hardware.gpu_model_pattern}/" if p.hardware.gpu_count else "no GPU"
+                hw = p.hardware
+                gpus = f"{hw.min_gpus}-{hw.gpu_count}x" if hw.min_gpus != hw.gpu_count else f"{hw.gpu_count}x"
+                sizes = "/".join(f"{size:g}" for size in hw.memory_sizes_gb)
+                gpus = f"{gpus} {hw.models_text()} {sizes} GB" if hw.gpu_count else "no GPU"
                 console.print(
-                    f"{name:8s} {p.hardware.device:5s} {gpus:14s} suites: {', '.join(p.suites)}  — {p.description}"
+                    f"{name:8s} {hw.device:5s} {gpus:22s} suites: {', '.join(p.suites)}  — {p.description}",
+                    soft_wrap=True,
                 )
             except ConfigError as exc:
                 console.print(f"{name:8s} [red]INVALID[/] {exc}")
         return 0
+    if args.action == "init":
+        return _profiles_init(args)
     if args.action == "show":
         for name in args.names:
             print(json.dumps(load_profile(name).model_dump(mode="json"), indent=2))
@@ -422,16 +449,50 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def cmd_env(args: argparse.Namespace) -> int:
-    """Show what the kit detects on this machine and whether it matches a profile."""
-    from bench.config import load_profile
-    from bench.devices import probe_all
-    from bench.environment import check_profile, detect_machine, software_manifest
-    from bench.errors import MeterError
-    from bench.meters import build_meter_set
+def _profiles_init(args: argparse.Namespace) -> int:
+    """``bench profiles init``: write this machine's profile (``bench.machine_profile``), saying what it detected,
+    which profile already matches, which of the paper's LLMs fit and where the file is."""
+    from bench.catalog.placement import fits_summary, paper_llm_fits
+    from bench.config import profiles_dir
+    from bench.environment import detect_machine
+    from bench.machine_profile import find_profile, profile_from_machine, write_profile
 
     machine = detect_machine()
-    profile = load_profile(args.profile)
+    gpus = ", ".join(sorted({g.name for g in machine.gpus})) or f"no GPU ({machine.nvml_status})"
+    print(f"detected: {len(machine.gpus)} GPU(s): {gpus}; {machine.cpu_model}, {machine.ram_gb:.0f} GB RAM")
+    matching = find_profile(machine)
+    if matching is not None:
+        print(f"this machine matches profile {matching.name!r} already: `bench run --profile {matching.name}` runs it")
+    output = Path(args.output) if args.output else None
+    name = args.name or (output.stem if output is not None and output.suffix == ".toml" else None)
+    profile = profile_from_machine(machine, name=name)
+    if output is None:
+        path = profiles_dir() / f"{profile.name}.toml"
+    else:
+        path = output if output.suffix == ".toml" else output / f"{profile.name}.toml"
+    write_profile(profile, machine, path, overwrite=args.force)
+    for line in fits_summary(profile, paper_llm_fits(profile, max_nodes=1)):
+        print(line)
+    where = profile.name if path.parent.resolve() == profiles_dir().resolve() else str(path)
+    print(
+        f"wrote {path}\nrun it with `bench run --profile {where}`; profiles are read from {profiles_dir()} "
+        "($BENCH_PROFILES_DIR), or any path ending in .toml"
+    )
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    """Show what the kit detects on this machine, per device vendor what it found and why not, whether it matches a
+    profile (``auto``: which one), and which of the paper's LLMs fit its GPUs and why the others do not."""
+    from bench.catalog.placement import paper_llm_fits
+    from bench.devices import probe_all
+    from bench.environment import check_profile, detect_machine, resolve_profile, software_manifest
+    from bench.errors import MeterError
+    from bench.meters import build_meter_set
+    from bench.run.options import load_profile_or_auto
+
+    machine = detect_machine()
+    profile = resolve_profile(load_profile_or_auto(args.profile), machine)
     try:
         meters = build_meter_set(
             cpu_tdp_w=profile.hardware.cpu_tdp_w,
@@ -450,6 +511,10 @@ def cmd_env(args: argparse.Namespace) -> int:
         "meters": described,
         "profile": profile.name,
         "profile_mismatch": check_profile(profile, machine),
+        "gpus_as_run": {"gpu_count": profile.hardware.gpu_count, "gpu_memory_gb": profile.hardware.gpu_memory_gb}
+        if profile.hardware.device == "cuda"
+        else None,
+        "paper_llms": [fit.to_dict() for fit in paper_llm_fits(profile, max_nodes=1)],
     }
     print(json.dumps(info, indent=2, default=str))
     return 0
@@ -559,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("profiles", help="list, show or validate hardware profiles")
-    psub = p.add_subparsers(dest="action", required=True, metavar="list|show|validate")
+    psub = p.add_subparsers(dest="action", required=True, metavar="list|show|validate|init")
     psub.add_parser("list", help="the profiles that ship, one line each").set_defaults(func=cmd_profiles, names=[])
     show = psub.add_parser("show", help="one or more profiles, resolved, as JSON")
     show.add_argument("names", nargs="+", metavar="NAME", help="profile names or TOML paths")
@@ -567,9 +632,20 @@ def build_parser() -> argparse.ArgumentParser:
     check = psub.add_parser("validate", help="check profiles (default: every profile that ships)")
     check.add_argument("names", nargs="*", metavar="NAME", help="profile names or TOML paths")
     check.set_defaults(func=cmd_profiles)
+    init = psub.add_parser(
+        "init", help="write this machine's profile (detected GPUs, the paper's LLMs that fit) as a TOML to keep"
+    )
+    init.add_argument("--name", help="the profile's name (default: local-<GPU model>, e.g. local-l40s)")
+    init.add_argument(
+        "-o", "--output", help="file or folder to write (default: the profiles folder, hardware_profiles/)"
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    init.set_defaults(func=cmd_profiles, names=[])
 
-    p = sub.add_parser("env", help="show the detected machine, meters, and the match with a profile")
-    p.add_argument("--profile", default="cpu")
+    p = sub.add_parser("env", help="show the detected machine, meters, the match with a profile, the LLMs that fit")
+    p.add_argument(
+        "--profile", default="auto", help="profile name or TOML path; auto (default): the one this machine matches"
+    )
     p.set_defaults(func=cmd_env)
 
     p = sub.add_parser("datasets", help="list the data sets of the catalog")

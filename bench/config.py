@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -28,7 +28,8 @@ from bench import SOURCE_ROOT
 from bench.catalog.models import base_model_name  # light, and it does not import bench.config: no cycle
 from bench.errors import ConfigError, did_you_mean
 
-PROFILE_SCHEMA_VERSION = 1
+#: Schema 2 (hardware.gpu_models, gpu_count_min, gpu_memory_variants_gb) reads schema 1 too.
+PROFILE_SCHEMA_VERSION = 2
 
 #: Where profiles live: $BENCH_PROFILES_DIR, else ``hardware_profiles/`` of the source checkout.
 DEFAULT_PROFILES_DIR = SOURCE_ROOT / "hardware_profiles"
@@ -38,20 +39,83 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: A GPU model name is split into words at these characters: NVML names GPUs "NVIDIA H100 80GB HBM3",
+#: "NVIDIA A100-SXM4-80GB", "Tesla V100-SXM2-32GB", "NVIDIA L40S" (AMD's SMI: "AMD Instinct MI250X/MI250").
+_NAME_SEPARATORS = re.compile(r"[\s\-/_,()]+")
+
+#: The smallest share of a memory size (a datasheet's "80 GB", i.e. 80 GiB) a GPU's total as NVML reports it may be
+#: and still be that size: ECC on GDDR6 keeps 1/16 (an L4 of 24 GB reports 23,034 MiB, 93.7%) and the driver a little
+#: more; an H100 80GB HBM3 reports 81,559 MiB (99.6%), an H100 NVL 94 GB 95,830 MiB (99.6%).
+MEMORY_VARIANT_SHARE = 0.9
+
+
+def gpu_name_words(name: str) -> tuple[str, ...]:
+    """``name``'s words, upper case: "NVIDIA A100-SXM4-80GB" -> ("NVIDIA", "A100", "SXM4", "80GB")."""
+    return tuple(word.upper() for word in _NAME_SEPARATORS.split(name) if word)
+
+
+def gpu_model_matches(model: str, name: str) -> bool:
+    """Whether ``model`` (a profile's ``gpu_models`` entry) names the GPU NVML calls ``name``: its words appear in
+    ``name``'s words, in order and next to each other, each whole (case-insensitive). "H100" matches "NVIDIA H100
+    80GB HBM3", "NVIDIA H100 PCIe" and "NVIDIA H100 NVL", not "NVIDIA GH200 480GB"; "L4" matches "NVIDIA L4", not
+    "NVIDIA L40S"; "A10" matches "NVIDIA A10", not "NVIDIA A100-SXM4-80GB" nor "NVIDIA A10G"."""
+    wanted, words = gpu_name_words(model), gpu_name_words(name)
+    if not wanted:
+        return False
+    return any(words[i : i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1))
+
+
 class HardwareSpec(_Strict):
-    """What hardware the profile expects. Compared against the detected machine at run start."""
+    """What hardware the profile expects. Compared against the detected machine at run start
+    (``bench.environment.check_profile``); a run records the count and memory it found
+    (``bench.environment.resolve_profile``)."""
 
     device: Literal["cpu", "cuda"]
-    gpu_model_pattern: str | None = Field(
-        default=None, description="Regular expression matched (case-insensitive) against the NVML device name."
+    gpu_models: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="GPU models this profile accepts, each matched against the device name as NVML reports it by "
+        "whole words (bench.config.gpu_model_matches): 'H100' accepts 'NVIDIA H100 80GB HBM3' and 'NVIDIA H100 NVL', "
+        "'L4' accepts 'NVIDIA L4' but not 'NVIDIA L40S'. Schema 2; replaces gpu_model_pattern",
     )
-    gpu_count: Annotated[int, Field(ge=0)] = 0
-    gpu_memory_gb: Annotated[float, Field(ge=0)] = 0.0
+    gpu_model_pattern: str | None = Field(
+        default=None,
+        description="Schema 1 (still read): a regular expression searched (case-insensitive) in the NVML device name. "
+        "A plain word ('A100') is read as gpu_models = ['A100'] (whole words: 'L4' no longer accepts an L40S)",
+    )
+    gpu_count: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="GPUs of one node as the profile plans for them (suites, `bench slurm`); a host run uses, and "
+        "records, the GPUs it finds (at least gpu_count_min)",
+    )
+    gpu_count_min: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="the fewest GPUs a machine of this profile may have; None: gpu_count"
+    )
+    gpu_memory_gb: Annotated[float, Field(ge=0)] = Field(
+        default=0.0,
+        description="memory per GPU [GB as the datasheet gives it, e.g. 80 for an H100 80GB], what models are placed "
+        "by (bench.catalog.models.gpus_needed); a run records the size of the GPUs it found",
+    )
+    gpu_memory_variants_gb: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=list,
+        description="other memory sizes of the family this profile accepts [GB, datasheet], e.g. [80] beside "
+        "gpu_memory_gb = 94 for the H100's 80 GB PCIe/SXM and 94 GB NVL",
+    )
     gpu_max_power_w: Annotated[float, Field(ge=0)] | None = None
     min_ram_gb: Annotated[float, Field(ge=0)] = 0.0
     cpu_tdp_w: Annotated[float, Field(gt=0)] | None = Field(
         default=None, description="Rated CPU power for the estimate when RAPL is not readable; looked up if absent."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_pattern_is_a_model(cls, data: Any) -> Any:
+        """A schema-1 ``gpu_model_pattern`` that is plain words ("A100", "H100") is the model of that name."""
+        if isinstance(data, dict) and data.get("gpu_model_pattern") and not data.get("gpu_models"):
+            pattern = data["gpu_model_pattern"]
+            if isinstance(pattern, str) and re.fullmatch(r"[A-Za-z0-9 ]+", pattern.strip()):
+                data = {k: v for k, v in data.items() if k != "gpu_model_pattern"}
+                data["gpu_models"] = [pattern.strip()]
+        return data
 
     @field_validator("gpu_model_pattern")
     @classmethod
@@ -65,11 +129,56 @@ class HardwareSpec(_Strict):
 
     @model_validator(mode="after")
     def _cuda_needs_gpus(self) -> HardwareSpec:
-        if self.device == "cuda" and (self.gpu_count < 1 or not self.gpu_model_pattern):
-            raise ValueError("device = 'cuda' needs gpu_count >= 1 and a gpu_model_pattern")
-        if self.device == "cpu" and self.gpu_count:
-            raise ValueError("device = 'cpu' cannot ask for GPUs (gpu_count must be 0)")
+        if self.device == "cuda" and (self.gpu_count < 1 or not (self.gpu_models or self.gpu_model_pattern)):
+            raise ValueError("device = 'cuda' needs gpu_count >= 1 and gpu_models (e.g. gpu_models = ['H100'])")
+        if self.gpu_models and self.gpu_model_pattern:
+            raise ValueError("give gpu_models or gpu_model_pattern (schema 1), not both")
+        if self.device == "cpu" and (self.gpu_count or self.gpu_models or self.gpu_count_min):
+            raise ValueError("device = 'cpu' cannot ask for GPUs (gpu_count must be 0, no gpu_models)")
+        if self.gpu_count_min is not None and self.gpu_count_min > self.gpu_count:
+            raise ValueError(f"gpu_count_min = {self.gpu_count_min} is above gpu_count = {self.gpu_count}")
+        if self.gpu_memory_variants_gb and not self.gpu_memory_gb:
+            raise ValueError("gpu_memory_variants_gb needs gpu_memory_gb (the size the profile plans for)")
         return self
+
+    @property
+    def min_gpus(self) -> int:
+        """The fewest GPUs a machine of this profile may have (``gpu_count_min``, else ``gpu_count``)."""
+        return self.gpu_count if self.gpu_count_min is None else self.gpu_count_min
+
+    @property
+    def memory_sizes_gb(self) -> tuple[float, ...]:
+        """Every memory size [GB, datasheet] this profile accepts, smallest first (empty: any)."""
+        sizes = {self.gpu_memory_gb, *self.gpu_memory_variants_gb} - {0.0}
+        return tuple(sorted(sizes))
+
+    def accepts_gpu(self, name: str) -> bool:
+        """Whether a GPU NVML calls ``name`` is of this profile's model (``gpu_models`` by whole words, or the
+        schema-1 ``gpu_model_pattern`` searched as a regular expression)."""
+        if self.gpu_models:
+            return any(gpu_model_matches(model, name) for model in self.gpu_models)
+        if self.gpu_model_pattern:
+            return re.search(self.gpu_model_pattern, name, re.IGNORECASE) is not None
+        return False
+
+    def models_text(self) -> str:
+        """The accepted models for a message: "H100" or "H100 | H100 NVL" (or /pattern/ for schema 1)."""
+        return " | ".join(self.gpu_models) if self.gpu_models else f"/{self.gpu_model_pattern}/"
+
+    @model_serializer(mode="wrap")
+    def _new_fields_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """As ``MeasurementSpec``'s: the schema-2 fields are dumped only when set, and ``gpu_model_pattern`` only
+        when a schema-1 profile has one, so a results file keeps the form its profile had."""
+        return _without_later_defaults(handler(self), _LATER_HARDWARE_DEFAULTS)
+
+
+#: HardwareSpec fields of schema 2 (and the schema-1 pattern), dumped only when not their default.
+_LATER_HARDWARE_DEFAULTS: dict[str, object] = {
+    "gpu_models": [],
+    "gpu_model_pattern": None,
+    "gpu_count_min": None,
+    "gpu_memory_variants_gb": [],
+}
 
 
 class ContainerSpec(_Strict):
@@ -256,7 +365,7 @@ class DataFileSpec(_Strict):
 class HardwareProfile(_Strict):
     """One machine class (a TOML file in hardware_profiles/)."""
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = PROFILE_SCHEMA_VERSION
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     description: str
     hardware: HardwareSpec

@@ -7,9 +7,9 @@ Everything here reads, nothing changes the machine. NVML is optional: no driver 
 from __future__ import annotations
 
 import importlib.metadata
+import math
 import os
 import platform
-import re
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -147,29 +147,61 @@ def detect_machine() -> MachineInfo:
     )
 
 
+#: Bytes in a GiB: datasheets' "80 GB" of GPU memory are 80 x 2^30 bytes, NVML reports bytes.
+_GIB = 2**30
+
+
+def gpu_memory_gib(gpu: GpuInfo) -> float:
+    """``gpu``'s total memory in GiB (``GpuInfo.memory_gb`` is NVML's byte count / 1e9)."""
+    return gpu.memory_gb * 1e9 / _GIB
+
+
+def memory_size_of(profile: HardwareProfile, gpu: GpuInfo) -> float | None:
+    """The memory size [GB, datasheet] of the profile's that ``gpu`` is: the largest of ``memory_sizes_gb`` whose
+    ``MEMORY_VARIANT_SHARE`` (90%) the GPU's total reaches (an H100 80GB HBM3 reports 81,559 MiB = 79.6 GiB: the
+    80 GB size, not the 94 GB one). None when it reaches none, or the profile names no size."""
+    from bench.config import MEMORY_VARIANT_SHARE
+
+    found = gpu_memory_gib(gpu)
+    sizes = [size for size in profile.hardware.memory_sizes_gb if found >= MEMORY_VARIANT_SHARE * size]
+    return max(sizes) if sizes else None
+
+
+def matching_gpus(profile: HardwareProfile, machine: MachineInfo) -> list[GpuInfo]:
+    """The machine's GPUs of the profile's model (``HardwareSpec.accepts_gpu``)."""
+    return [g for g in machine.gpus if profile.hardware.accepts_gpu(g.name)]
+
+
 def check_profile(profile: HardwareProfile, machine: MachineInfo) -> list[str]:
-    """Return every way the machine differs from what the profile expects (empty list: it matches)."""
+    """Return every way the machine differs from what the profile expects (empty list: it matches).
+
+    A GPU profile wants at least ``min_gpus`` GPUs of one of its ``gpu_models`` (whole words of the NVML name), each
+    with one of its memory sizes (``memory_size_of``); more GPUs than ``gpu_count`` are fine (a run uses and records
+    those it finds)."""
     hw = profile.hardware
     problems: list[str] = []
     if hw.device == "cuda":
-        pattern = re.compile(hw.gpu_model_pattern or ".", re.IGNORECASE)
-        matching = [g for g in machine.gpus if pattern.search(g.name)]
+        matching = matching_gpus(profile, machine)
         seen = ", ".join(sorted({g.name for g in machine.gpus})) or f"no GPU ({machine.nvml_status})"
+        wanted = f"{hw.min_gpus} GPU(s)" if hw.min_gpus == hw.gpu_count else f"at least {hw.min_gpus} GPU(s)"
         if not matching:
             problems.append(
-                f"profile {profile.name!r} expects {hw.gpu_count} GPU(s) matching "
-                f"/{hw.gpu_model_pattern}/, this machine has: {seen}"
+                f"profile {profile.name!r} expects {wanted} of model {hw.models_text()}, this machine has: {seen}. "
+                "Make a profile of this machine with `bench profiles init`, or run with --profile auto"
             )
-        elif len(matching) < hw.gpu_count:
+        elif len(matching) < hw.min_gpus:
             problems.append(
-                f"profile {profile.name!r} expects {hw.gpu_count} GPU(s) matching "
-                f"/{hw.gpu_model_pattern}/, this machine has {len(matching)} ({seen})"
+                f"profile {profile.name!r} expects {wanted} of model {hw.models_text()}, this machine has "
+                f"{len(matching)} ({seen})"
             )
-        small = [g for g in matching if hw.gpu_memory_gb and g.memory_gb < 0.9 * hw.gpu_memory_gb]
+        small = [g for g in matching if hw.memory_sizes_gb and memory_size_of(profile, g) is None]
         if small:
+            sizes = " or ".join(f"{size:g}" for size in hw.memory_sizes_gb)
             problems.append(
-                f"profile {profile.name!r} expects {hw.gpu_memory_gb:g} GB per GPU, GPU(s) "
-                f"{[g.index for g in small]} have {min(g.memory_gb for g in small):.1f} GB"
+                f"profile {profile.name!r} expects {sizes} GB per GPU (datasheet sizes; NVML reports at least "
+                f"{MEMORY_SHARE_PERCENT}% of one), GPU(s) {[g.index for g in small]} have "
+                f"{min(gpu_memory_gib(g) for g in small):.1f} GiB. Make a profile of this machine with "
+                "`bench profiles init`, or add its size to [hardware] gpu_memory_variants_gb"
             )
     if hw.min_ram_gb and machine.ram_gb < hw.min_ram_gb:
         problems.append(
@@ -179,6 +211,38 @@ def check_profile(profile: HardwareProfile, machine: MachineInfo) -> list[str]:
     return problems
 
 
+#: ``MEMORY_VARIANT_SHARE`` as a percentage, for messages.
+MEMORY_SHARE_PERCENT = 90
+
+
+def resolve_profile(profile: HardwareProfile, machine: MachineInfo, *, count: bool = True) -> HardwareProfile:
+    """``profile`` as this machine runs it: a GPU profile's ``gpu_count`` set to the GPUs of its model found here
+    (``count``; not for a Slurm task, which is given its GPUs by ``--gpus``) and its ``gpu_memory_gb`` to their memory
+    size (``memory_size_of``, the smallest GPU's; a profile naming no size: their memory in GiB as NVML reports it,
+    rounded down to 0.1), so that placements, the results' profile and their validation use
+    the machine's facts. Unchanged for a CPU profile and for a machine that does not match (a forced run)."""
+    hw = profile.hardware
+    if hw.device != "cuda" or check_profile(profile, machine):
+        return profile
+    matching = matching_gpus(profile, machine)
+    sizes = [memory_size_of(profile, g) for g in matching]
+    update: dict[str, Any] = {}
+    if count and len(matching) != hw.gpu_count:
+        update["gpu_count"] = len(matching)
+        if hw.gpu_count_min is not None and hw.gpu_count_min > len(matching):  # pragma: no cover - checked above
+            update["gpu_count_min"] = len(matching)
+    known = [s for s in sizes if s is not None]
+    if known and min(known) != hw.gpu_memory_gb:
+        update["gpu_memory_gb"] = min(known)
+    elif not hw.memory_sizes_gb and matching:  # a profile that names no size: what NVML reports, GiB rounded down
+        update["gpu_memory_gb"] = math.floor(min(gpu_memory_gib(g) for g in matching) * 10) / 10
+    if not update:
+        return profile
+    hardware = hw.model_copy(update=update)
+    # validated again: a count below gpu_count_min, say, must fail here and not in a later reader
+    return type(profile).model_validate({**profile.model_dump(mode="json"), "hardware": hardware.model_dump()})
+
+
 def enforce_profile(profile: HardwareProfile, machine: MachineInfo, *, force: bool) -> list[str]:
     """Raise HardwareMismatchError on a mismatch unless ``force``; return the (forced) mismatches to record."""
     problems = check_profile(profile, machine)
@@ -186,8 +250,9 @@ def enforce_profile(profile: HardwareProfile, machine: MachineInfo, *, force: bo
         raise HardwareMismatchError(
             "this machine does not match the hardware profile:\n  - "
             + "\n  - ".join(problems)
-            + "\nPick the profile of this machine (`bench profiles list`), or pass --force to run anyway "
-            "(the mismatch is recorded in the results and shown in the report)."
+            + "\nPick the profile of this machine (`bench profiles list`), make one (`bench profiles init`, or "
+            "--profile auto), or pass --force to run anyway (the mismatch is recorded in the results and shown in "
+            "the report)."
         )
     return problems
 

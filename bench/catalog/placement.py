@@ -76,3 +76,108 @@ def placement_for(spec: Any, profile: HardwareProfile, *, max_nodes: int | None 
             f"model: {how}"
         )
     return chosen
+
+
+#: What ``gpus_needed`` multiplies 16-bit weights by for the KV cache and activations (its ``overhead``).
+MEMORY_OVERHEAD = 1.15
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Whether model ``model`` fits a profile's machine: its ``placement``, or None and the ``reason`` it does not
+    (the memory it needs against the GPUs there, or the nodes it would take)."""
+
+    model: str
+    placement: Placement | None
+    reason: str | None = None
+
+    @property
+    def fits(self) -> bool:
+        """Whether the model can be placed."""
+        return self.placement is not None
+
+    def line(self) -> str:
+        """``llama-3.1-8b: 1x1`` or ``llama-3.1-70b: does not fit: needs ...`` (one line, plain text)."""
+        if self.placement is not None:
+            return f"{self.model}: fits on {self.placement.total_gpus} GPU(s) ({self.placement.label})"
+        return f"{self.model}: does not fit: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form: model, placement label (None: does not fit), GPUs, reason."""
+        return {
+            "model": self.model,
+            "placement": self.placement.label if self.placement else None,
+            "gpus": self.placement.total_gpus if self.placement else None,
+            "reason": self.reason,
+        }
+
+
+def memory_needed_gb(params_b: float, *, bytes_per_param: int = 2) -> tuple[float, float]:
+    """(weights, weights x ``MEMORY_OVERHEAD``) in GB of a model of ``params_b`` billion parameters at
+    ``bytes_per_param`` (2: 16-bit), as ``gpus_needed`` counts them."""
+    weights = params_b * bytes_per_param
+    return weights, weights * MEMORY_OVERHEAD
+
+
+def model_fit(spec: Any, profile: HardwareProfile, *, max_nodes: int | None = None) -> Fit:
+    """Whether ``spec`` fits ``profile``'s machine (its GPUs per node and their memory, as a run resolved them:
+    ``bench.environment.resolve_profile``) within ``max_nodes`` (default the profile's ``[slurm] max_nodes``).
+
+    The reason names the memory the model needs in 16 bit (``gpus_needed``: weights x 1.15, on a power of two of
+    GPUs), the GPUs that takes, and what the machine has, e.g. "needs ~141 GB of bfloat16 weights, ~162 GB with the
+    KV cache (x1.15): 2 GPUs of 80 GB; this machine has 1 x 80 GB"."""
+    hw = profile.hardware
+    if hw.device == "cuda" and not hw.gpu_memory_gb and spec.kind == "llm" and "params_b" in spec.params:
+        return Fit(
+            spec.name,
+            None,
+            f"profile {profile.name!r} gives no memory per GPU: set [hardware] gpu_memory_gb to place the LLMs",
+        )
+    try:
+        return Fit(spec.name, placement_for(spec, profile, max_nodes=max_nodes))
+    except ConfigError as exc:
+        params = spec.params
+        if spec.kind != "llm" or "params_b" not in params or hw.device != "cuda" or not hw.gpu_memory_gb:
+            return Fit(spec.name, None, str(exc))
+        from bench.catalog.models import gpus_needed
+
+        weights, total = memory_needed_gb(float(params["params_b"]))
+        need = gpus_needed(float(params["params_b"]), hw.gpu_memory_gb)
+        dtype = profile.llm.dtype if profile.llm.dtype in ("bfloat16", "float16") else "16-bit"
+        allowed = profile.slurm.max_nodes if max_nodes is None else max_nodes
+        if "pipeline_parallel_size" in params:  # an explicit model@NxG: placement_for's own message says it
+            return Fit(spec.name, None, str(exc))
+        return Fit(
+            spec.name,
+            None,
+            f"needs ~{weights:.0f} GB of {dtype} weights, ~{total:.0f} GB with the KV cache and activations "
+            f"(x{MEMORY_OVERHEAD:g}): {need} GPUs of {hw.gpu_memory_gb:g} GB; here {hw.gpu_count} x "
+            f"{hw.gpu_memory_gb:g} GB per node, {allowed} node(s) per model",
+        )
+
+
+def paper_llm_fits(profile: HardwareProfile, *, max_nodes: int | None = None) -> list[Fit]:
+    """``model_fit`` of each of the paper's LLMs (the catalog's LLMs with a paper label) on ``profile``'s machine, in
+    the catalog's order; empty for a CPU profile (nothing is placed on GPUs there)."""
+    from bench.catalog.models import list_models
+
+    if profile.hardware.device != "cuda":
+        return []
+    return [model_fit(spec, profile, max_nodes=max_nodes) for spec in list_models("llm") if spec.paper_label]
+
+
+def fits_summary(profile: HardwareProfile, fits: list[Fit]) -> list[str]:
+    """What a run's header, ``bench env`` and ``bench validate`` say of ``fits``: the machine in one line, then the
+    models that fit and one line per model that does not, with its reason."""
+    hw = profile.hardware
+    if hw.device != "cuda":
+        return [f"profile {profile.name!r} runs on the CPU: no model is placed on a GPU"]
+    lines = [
+        f"machine of profile {profile.name!r}: {hw.gpu_count} GPU(s) of {hw.models_text()}, {hw.gpu_memory_gb:g} GB "
+        "each"
+    ]
+    fitting = [f"{f.model} ({f.placement.label})" for f in fits if f.placement is not None]
+    if fitting:
+        lines.append("the paper's LLMs that fit (nodes x GPUs): " + ", ".join(fitting))
+    lines += [f"does not fit: {f.model}: {f.reason}" for f in fits if f.placement is None]
+    return lines

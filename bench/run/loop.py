@@ -167,6 +167,8 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
         device_notes = device_settings.session_start(plan, session.meter_set, journal)
         runs = list(planning.stored_runs(plan.request.reports_dir))
         record = planning.session_record(plan.checks.machine, software_manifest())
+        if plan.checks.machine is not None and plan.profile.hardware.device == "cuda":
+            record["fit"] = machine_fit(plan)
         choice = choose_document(plan, runs)
         lock = hold_run_folder(choice.folder)  # before the document is read to resume, or created
         if lock.took_over is not None:
@@ -192,6 +194,21 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
         session.close()
         lock.release()
     return state
+
+
+def machine_fit(plan: RunPlan) -> dict[str, Any]:
+    """What the session records of the machine's fit (``environment.sessions[i].fit``): the GPU count and memory size
+    the run found (its resolved profile's), each of the paper's LLMs' placement here or the reason it does not fit
+    (``bench.catalog.placement.paper_llm_fits``, within the run's nodes), and the suite's models left out."""
+    from bench.catalog.placement import paper_llm_fits
+
+    hw = plan.profile.hardware
+    return {
+        "gpu_count": hw.gpu_count,
+        "gpu_memory_gb": hw.gpu_memory_gb,
+        "paper_llms": [f.to_dict() for f in paper_llm_fits(plan.profile, max_nodes=plan.request.nodes)],
+        "left_out": [f.to_dict() for f in plan.checks.left_out],
+    }
 
 
 def _session_state(
@@ -287,6 +304,7 @@ def _start_session(state: SessionState) -> None:
             else None,
             window_raised=(window_s, floor_s, state.session.meter_set.min_window_by()) if floor_s > window_s else None,
             mismatches=tuple(plan.checks.mismatches),
+            machine_fit=_fit_lines(plan),
             warnings=(*earlier, *notes),
             repairing=len(state.redo),
             repetitions=plan.suite.repetitions,
@@ -298,6 +316,15 @@ def _start_session(state: SessionState) -> None:
             replaced=tuple(plan.repetitions_replaced.items()),
         )
     )
+
+
+def _fit_lines(plan: RunPlan) -> tuple[str, ...]:
+    """The header's lines on this machine and the paper's LLMs on it (empty when the machine was not checked)."""
+    from bench.catalog.placement import fits_summary, paper_llm_fits
+
+    if plan.checks.machine is None or plan.profile.hardware.device != "cuda":
+        return ()
+    return tuple(fits_summary(plan.profile, paper_llm_fits(plan.profile, max_nodes=plan.request.nodes)))
 
 
 def idle_baseline(state: SessionState, phase: str) -> None:

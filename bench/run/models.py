@@ -227,8 +227,19 @@ def check_user_model_pins(stored_models: dict[str, Any], specs: dict[str, Any]) 
 
 
 #: GPUs with FP8 tensor cores (Ada Lovelace and Hopper, compute capability >= 8.9, where vLLM computes in FP8), matched
-#: against a profile's ``gpu_model_pattern``. NVIDIA's compute capability table: developer.nvidia.com/cuda-gpus.
-FP8_GPUS: tuple[str, ...] = ("H100", "H200", "GH200", "L4", "L40", "B200")
+#: by whole words against a profile's ``gpu_models`` (``bench.config.gpu_model_matches``; a schema-1
+#: ``gpu_model_pattern`` as a substring). NVIDIA's compute capability table: developer.nvidia.com/cuda-gpus.
+FP8_GPUS: tuple[str, ...] = ("H100", "H200", "GH200", "L4", "L40", "L40S", "B200")
+
+
+def has_fp8(hardware: Any) -> bool:
+    """Whether a profile's GPU model (``HardwareSpec``) is one of ``FP8_GPUS``."""
+    from bench.config import gpu_model_matches
+
+    if hardware.gpu_models:
+        return any(gpu_model_matches(fp8, model) for model in hardware.gpu_models for fp8 in FP8_GPUS)
+    pattern = (hardware.gpu_model_pattern or "").lower()
+    return any(name.lower() in pattern for name in FP8_GPUS)
 
 
 def check_serving(spec: Any, profile: HardwareProfile) -> None:
@@ -256,13 +267,13 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
     where = f"model {spec.name!r} on profile {profile.name!r} (LLM backend {llm.backend}, device {device})"
     check_batch_size_limit(spec.params.get("batch_size", llm.batch_size), profile, where=where)
     if quantization == "fp8":
-        gpu = profile.hardware.gpu_model_pattern or ""
+        gpu = " | ".join(profile.hardware.gpu_models) or profile.hardware.gpu_model_pattern or ""
         if profile.hardware.device != "cuda" or llm.backend != "vllm":
             raise ConfigError(
                 f"{where}: quantization=fp8 needs vLLM on a GPU with FP8 support; here the allowed values are "
                 + ("none" if profile.hardware.device == "cuda" else "none | int8")
             )
-        if not any(name.lower() in gpu.lower() for name in FP8_GPUS):
+        if not has_fp8(profile.hardware):
             raise ConfigError(
                 f"{where}: quantization=fp8 needs FP8 tensor cores (compute capability 8.9 or newer: "
                 f"{', '.join(FP8_GPUS)}); this profile's GPU ({gpu or 'unnamed'}) has none, so the allowed value is "

@@ -158,9 +158,33 @@ def _pairs_words(flag: str) -> Callable[[Any], list[str]]:
 
 
 def _load_profile(value: str) -> dict[str, Any]:
+    return {"profile": load_profile_or_auto(value)}
+
+
+def load_profile_or_auto(value: str) -> Any:
+    """``--profile`` as a profile: ``auto`` is this machine's (``bench.machine_profile.auto_profile``: the matching
+    profile of the profiles folder, else one made from the machine), anything else a name or a TOML path."""
     from bench.config import load_profile
 
-    return {"profile": load_profile(value)}
+    if value != "auto":
+        return load_profile(value)
+    from bench.environment import detect_machine
+    from bench.machine_profile import auto_profile
+
+    return auto_profile(detect_machine())[0]
+
+
+def _profile_words(profile: Any) -> list[str]:
+    """``--profile`` as a resume command gives it: the name, ``auto`` for a profile made from the machine and not
+    written (its name is no file), nothing for the default cpu."""
+    from bench.config import list_profiles
+    from bench.machine_profile import LOCAL_PREFIX
+
+    if profile.name == "cpu":
+        return []
+    if profile.name.startswith(LOCAL_PREFIX) and profile.name not in list_profiles():
+        return ["--profile", "auto"]
+    return ["--profile", profile.name]
 
 
 def _suite_fields(value: str | None) -> dict[str, Any]:
@@ -186,11 +210,12 @@ _SUITE_HELP = (
 RUN_OPTIONS: list[RunOption] = [
     RunOption(
         "--profile",
-        "hardware profile name or TOML path (default: $BENCH_PROFILE, which the images set, else cpu)",
+        "hardware profile name or TOML path, or auto: the profile that matches this machine, else one made from it "
+        "(`bench profiles init` writes it) (default: $BENCH_PROFILE, which the images set, else cpu)",
         field="profile",
         default=lambda: os.environ.get("BENCH_PROFILE", "cpu"),  # when the parser is built: tests set it
         request=_load_profile,
-        words=lambda profile: ["--profile", profile.name] if profile.name != "cpu" else [],
+        words=_profile_words,
         resume=True,
     ),
     RunOption("--suite", _SUITE_HELP, field="suite_name", request=_suite_fields, slurm=True, container=True),

@@ -263,18 +263,28 @@ UNHASHED_PROFILE_KEYS = frozenset({"slurm", "suites", "training"})
 UNHASHED_LLM_KEYS = frozenset({"max_batch_size"})
 
 
+#: ``[hardware]`` keys left out of the settings hash: which machines a profile accepts (its GPU models, the fewest GPUs,
+#: the memory sizes of its family; schema 2, or schema 1's pattern), not what the numbers mean. The GPU count and
+#: memory size a run found are hashed (``gpu_count``, ``gpu_memory_gb``: ``bench.environment.resolve_profile``), and so
+#: runs of schema-1 profiles still resume under their schema-2 successors. ``schema_version`` (top level) likewise.
+UNHASHED_HARDWARE_KEYS = frozenset({"gpu_models", "gpu_model_pattern", "gpu_count_min", "gpu_memory_variants_gb"})
+
+
 def _hashed_llm(llm: Any) -> Any:
     """An ``[llm]`` table's JSON form without ``UNHASHED_LLM_KEYS`` (anything else unchanged)."""
     return {k: v for k, v in llm.items() if k not in UNHASHED_LLM_KEYS} if isinstance(llm, dict) else llm
 
 
 def hashed_profile(profile: HardwareProfile | dict[str, Any]) -> dict[str, Any]:
-    """The profile as the settings hash and ``bench merge`` see it: its JSON form without ``UNHASHED_PROFILE_KEYS``
-    and without the ``UNHASHED_LLM_KEYS`` of its ``llm`` table."""
+    """The profile as the settings hash and ``bench merge`` see it: its JSON form without ``UNHASHED_PROFILE_KEYS``,
+    ``schema_version``, the ``UNHASHED_LLM_KEYS`` of its ``llm`` table and the ``UNHASHED_HARDWARE_KEYS`` of its
+    ``hardware`` table."""
     data = profile if isinstance(profile, dict) else profile.model_dump(mode="json")
-    out = {k: v for k, v in data.items() if k not in UNHASHED_PROFILE_KEYS}
+    out = {k: v for k, v in data.items() if k not in UNHASHED_PROFILE_KEYS and k != "schema_version"}
     if "llm" in out:
         out["llm"] = _hashed_llm(out["llm"])
+    if isinstance(out.get("hardware"), dict):
+        out["hardware"] = {k: v for k, v in out["hardware"].items() if k not in UNHASHED_HARDWARE_KEYS}
     return out
 
 

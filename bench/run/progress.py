@@ -265,6 +265,8 @@ class RunReporter:
         if start.window_raised is not None:
             setting_s, floor_s, meter = start.window_raised
             self.console.print(f"window minimum raised from {setting_s:g} s to {floor_s:g} s (meter {meter} needs it)")
+        for line in start.machine_fit:
+            self.console.print(escape(line), soft_wrap=True)
         if start.mismatches:
             self.console.print("[yellow]hardware mismatch forced:[/] " + "; ".join(start.mismatches))
         for note in start.warnings:
@@ -282,7 +284,8 @@ class SessionStart:
     ``cells``/``skipped``: the grid's cells and those already done; ``beside``: the id of a complete run with the same
     settings this new one starts beside; ``new_name``: (run id, reports folder) of a ``--run-id`` that names no
     stored run; ``meters``: the results' ``meters.components``; ``window_raised``: (the setting, the meters' floor,
-    the meter) when a meter raised the window minimum [s]; ``mismatches``: hardware mismatches forced; ``warnings``:
+    the meter) when a meter raised the window minimum [s]; ``mismatches``: hardware mismatches forced; ``machine_fit``:
+    the machine's GPUs and which of the paper's LLMs fit them (``bench.catalog.placement.fits_summary``); ``warnings``:
     the run's warnings so far; ``repairing``: the cells a ``--redo-flagged`` session runs again; ``repetitions``: the
     suite's repetitions, ``per_model``: (model, repetitions) of the models that run another count, ``replaced``:
     (model, the suite's own count) that an explicit ``--repetitions`` replaced."""
@@ -298,6 +301,7 @@ class SessionStart:
     new_name: tuple[str, str] | None = None
     window_raised: tuple[float, float, str] | None = None
     mismatches: tuple[str, ...] = ()
+    machine_fit: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     repairing: int = 0
     repetitions: int = 0

@@ -41,12 +41,17 @@ class Checks:
 
     ``machine``: the detected machine (``bench.environment.detect_machine``), None when not checked (a login node
     planning Slurm jobs); ``mismatches``: how it differs from the profile (a run goes on only with ``--force``);
+    ``resolved_profile``: the profile as this machine runs it (``bench.environment.resolve_profile``: the GPU count
+    and memory found), None when not checked; ``left_out``: the suite's models that do not fit this machine, as
+    ``bench.catalog.placement.Fit`` records (each with its reason; the run goes on without them);
     ``notes``: warnings for the results (smaller splits, leaked test texts, unverified model lock entries, prompts
     ``--truncate`` cuts); ``datasets``: the data sets loaded and split, by name (empty when inputs were not checked).
     """
 
     machine: Any = None
     mismatches: tuple[str, ...] = ()
+    resolved_profile: HardwareProfile | None = None
+    left_out: tuple[Any, ...] = ()
     notes: tuple[str, ...] = ()
     datasets: Mapping[str, planning.PreparedDataset] = field(default_factory=lambda: MappingProxyType({}))
     inputs_checked: bool = False
@@ -90,11 +95,7 @@ class RunPlan:
     def allocated_profile(self) -> HardwareProfile:
         """The profile as this run's allocation sees it: a Slurm task (``--gpus``) sees only the GPUs it was given, so
         the machine is checked against that, not the whole node."""
-        gpus = self.request.gpus
-        if gpus is None:
-            return self.profile
-        hardware = self.profile.hardware.model_copy(update={"gpu_count": gpus})
-        return self.profile.model_copy(update={"hardware": hardware})
+        return allocated(self.profile, self.request.gpus)
 
     def cell_gpus(self) -> int | None:
         """GPUs every cell of an allocated run (``--gpus`` or ``--nodes``) used over all nodes; None in a host run."""
@@ -128,10 +129,19 @@ def resolve_plan(request: RunRequest, *, machine: bool = False, inputs: InputChe
         if stored is not None:  # with the profile settings run X recorded (restored options) applied too
             request = dataclasses.replace(stored, profile=run_profile(stored))
             adhoc = stored.suite_name == ADHOC_SUITE
+    checks = Checks()
+    if machine:  # first: the profile as this machine runs it (its GPU count and memory) defines the plan's numbers
+        checks = dataclasses.replace(checks, **_machine_checks(request))
+        request = dataclasses.replace(request, profile=checks.resolved_profile or request.profile)
     profile = request.profile
     base = profile.suite("default" if adhoc and ADHOC_SUITE not in profile.suites else request.suite_name)
     names, files = resolve_datasets(request, base, adhoc=adhoc)
     suite = planning.build_suite(request, base, adhoc=adhoc, datasets=names)
+    if machine:
+        suite, left_out = _fitting_suite(request, suite)
+        checks = dataclasses.replace(
+            checks, left_out=tuple(left_out), notes=tuple(f"{f.model} left out: {f.reason}" for f in left_out)
+        )
     files = {name: spec for name, spec in files.items() if name in suite.datasets}
     settings = planning.run_settings(request, suite, files)
     plan = RunPlan(
@@ -144,10 +154,8 @@ def resolve_plan(request: RunRequest, *, machine: bool = False, inputs: InputChe
         settings=settings,
         settings_sha256=planning.settings_sha256(profile, settings),
         repetitions_replaced=MappingProxyType(planning.replaced_repetitions(request, base, suite)),
+        checks=checks,
     )
-    checks = Checks()
-    if machine:
-        checks = dataclasses.replace(checks, **_machine_checks(plan))
     if inputs == "all" or (inputs == "adhoc" and adhoc):
         from bench.run.preflight import check_inputs
 
@@ -161,29 +169,75 @@ def resolve_plan(request: RunRequest, *, machine: bool = False, inputs: InputChe
             nodes=plan.request.nodes,
         )
         checks = dataclasses.replace(
-            checks, datasets=MappingProxyType(datasets), notes=tuple(notes), inputs_checked=True
+            checks, datasets=MappingProxyType(datasets), notes=(*checks.notes, *notes), inputs_checked=True
         )
     return dataclasses.replace(plan, checks=checks)
 
 
-def _machine_checks(plan: RunPlan) -> dict[str, Any]:
-    """The allocation and this machine against the plan's profile: ``Checks`` fields (machine, mismatches).
+def _machine_checks(request: RunRequest) -> dict[str, Any]:
+    """The allocation and this machine against the request's profile: ``Checks`` fields (machine, mismatches, the
+    profile as this machine runs it: ``bench.environment.resolve_profile``, its GPU count only in a host run).
 
     Raises ConfigError for ``--gpus``/``--nodes`` the profile's nodes cannot give, HardwareMismatchError for the
     wrong machine without ``--force``."""
-    from bench.environment import detect_machine, enforce_profile
+    from bench.environment import detect_machine, enforce_profile, resolve_profile
 
-    request = plan.request
-    gpu_count = plan.profile.hardware.gpu_count
+    profile = request.profile
+    gpu_count = profile.hardware.gpu_count
     if request.gpus is not None and not 0 <= request.gpus <= gpu_count:
         raise ConfigError(
-            f"--gpus {request.gpus}: must be from 0 to the {gpu_count} GPU(s) per node of profile {plan.profile.name!r}"
+            f"--gpus {request.gpus}: must be from 0 to the {gpu_count} GPU(s) per node of profile {profile.name!r}"
         )
     if request.nodes < 1:
         raise ConfigError(f"--nodes {request.nodes}: must be >= 1")
     found = detect_machine()
-    mismatches = enforce_profile(plan.allocated_profile(), found, force=request.force)
-    return {"machine": found, "mismatches": tuple(mismatches)}
+    mismatches = enforce_profile(allocated(profile, request.gpus), found, force=request.force)
+    host_run = request.gpus is None and request.nodes == 1
+    resolved = resolve_profile(profile, found, count=host_run)
+    planned, here = profile.hardware.gpu_memory_gb, resolved.hardware.gpu_memory_gb
+    if not host_run and here != planned and not request.force:
+        # `bench slurm` placed the models by the profile's size on the login node; this node's differ
+        raise ConfigError(
+            f"profile {profile.name!r} plans with {planned:g} GB per GPU, this node's GPUs are of {here:g} GB: the "
+            "models were placed (GPUs per task) by the profile's size. Plan with a profile of this cluster's GPUs "
+            f"([hardware] gpu_memory_gb = {here:g}; `bench profiles init` on a compute node writes one), or pass "
+            "--force"
+        )
+    return {"machine": found, "mismatches": tuple(mismatches), "resolved_profile": resolved}
+
+
+def allocated(profile: HardwareProfile, gpus: int | None) -> HardwareProfile:
+    """``profile`` as an allocation of ``gpus`` GPUs (a Slurm task's ``--gpus``) sees it; itself when None."""
+    if gpus is None:
+        return profile
+    hardware = profile.hardware.model_copy(update={"gpu_count": gpus, "gpu_count_min": None})
+    return profile.model_copy(update={"hardware": hardware})
+
+
+def _fitting_suite(request: RunRequest, suite: SuiteSpec) -> tuple[SuiteSpec, list[Any]]:
+    """``suite`` without the models that do not fit this machine (``bench.catalog.placement.model_fit`` on the
+    resolved profile, within the run's ``--nodes``), and their ``Fit`` records (each with its reason).
+
+    Raises ConfigError when none of the suite's models fits, naming each with its reason."""
+    from bench.catalog.models import get_model_spec
+    from bench.catalog.placement import model_fit
+
+    profile = request.profile
+    if profile.hardware.device != "cuda":
+        return suite, []
+    fits = [model_fit(get_model_spec(name), profile, max_nodes=request.nodes) for name in suite.models]
+    left_out = [f for f in fits if not f.fits]
+    if not left_out:
+        return suite, []
+    kept = [f.model for f in fits if f.fits]
+    if not kept:
+        raise ConfigError(
+            f"no model of suite {request.suite_name!r} fits this machine (profile {profile.name!r}: "
+            f"{profile.hardware.gpu_count} GPU(s) of {profile.hardware.gpu_memory_gb:g} GB):\n  - "
+            + "\n  - ".join(f.line() for f in left_out)
+        )
+    repetitions = {m: r for m, r in suite.model_repetitions.items() if m in kept}
+    return suite.model_copy(update={"models": kept, "model_repetitions": repetitions}), left_out
 
 
 def effective_suite(request: RunRequest) -> SuiteSpec:

@@ -152,7 +152,7 @@ def test_slurm_scheduling_fields_do_not_change_the_settings_hash(slurm_run: Path
     import hashlib
 
     from bench.results import canonical_json
-    from bench.run.plan import UNHASHED_PROFILE_KEYS
+    from bench.run.plan import UNHASHED_HARDWARE_KEYS, UNHASHED_PROFILE_KEYS
     from bench.runner import settings_sha256 as _settings_sha256
 
     profile = load_profile("cpu")
@@ -160,7 +160,10 @@ def test_slurm_scheduling_fields_do_not_change_the_settings_hash(slurm_run: Path
     dump = profile.model_dump(mode="json")
     assert "slurm" in dump  # the hash leaves it out: the hashed dict is the profile of before the table existed
     # (and the profile's suites and training tables: what of them the run uses is in its settings)
-    body = {"profile": {k: v for k, v in dump.items() if k not in UNHASHED_PROFILE_KEYS}, "settings": settings}
+    # (and which machines it accepts, and the file's schema version: bench.run.plan.UNHASHED_HARDWARE_KEYS)
+    hashed = {k: v for k, v in dump.items() if k not in UNHASHED_PROFILE_KEYS and k != "schema_version"}
+    hashed["hardware"] = {k: v for k, v in hashed["hardware"].items() if k not in UNHASHED_HARDWARE_KEYS}
+    body = {"profile": hashed, "settings": settings}
     assert {"slurm", "suites", "training"} == UNHASHED_PROFILE_KEYS
     assert _settings_sha256(profile, settings) == hashlib.sha256(canonical_json(body)).hexdigest()
 

@@ -310,12 +310,26 @@ def test_fewer_gpus_visible_than_the_profile_asks_for(
     tmp_path: Path, fake_nvml: FakePynvml, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    a100 = load_profile("a100")
+    whole_node = a100.model_copy(update={"hardware": a100.hardware.model_copy(update={"gpu_count_min": 4})})
     with pytest.raises(HardwareMismatchError, match="expects 4 GPU"):
-        run(cuda_request(tmp_path))
-    outcome = run(cuda_request(tmp_path, force=True, repetitions=1))
+        run(cuda_request(tmp_path, profile=whole_node))
+    outcome = run(cuda_request(tmp_path, profile=whole_node, force=True, repetitions=1))
     cell = load_results(outcome.results_path).cells[0]
     assert [g["index"] for g in cell.energy["gpu"].detail["gpus"]] == [0, 1]
     assert cell.validity == ["GPU count: the profile asks for 4 GPU(s), the GPU meter saw 2"]
+
+
+def test_the_class_profile_runs_on_the_gpus_it_finds_and_records_them(
+    tmp_path: Path, fake_nvml: FakePynvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """a100 (a node of 4) takes 2 visible A100s: the run's profile records 2, and its cells are valid."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    outcome = run(cuda_request(tmp_path, repetitions=1))
+    doc = load_results(outcome.results_path)
+    assert doc.profile["hardware"]["gpu_count"] == 2 and doc.profile["hardware"]["gpu_memory_gb"] == 80
+    assert not doc.forced and doc.hardware_mismatch == []
+    assert check_document(doc) == [] and doc.cells[0].validity == []
 
 
 def test_gpu_without_energy_counter_is_power_sampled(tmp_path: Path, fake_nvml: FakePynvml) -> None:

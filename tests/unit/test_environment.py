@@ -49,8 +49,10 @@ def test_wrong_gpu_model_and_count() -> None:
     h100 = load_profile("h100")
     two_a100 = [GpuInfo(i, "NVIDIA A100-SXM4-80GB", 80.0, 400.0) for i in range(2)]
     assert "this machine has: NVIDIA A100-SXM4-80GB" in check_profile(h100, machine(two_a100))[0]
-    two_h100 = [GpuInfo(i, "NVIDIA H100 80GB HBM3", 94.0, 700.0) for i in range(2)]
-    assert "this machine has 2" in check_profile(h100, machine(two_h100))[0]
+    two_h100 = [GpuInfo(i, "NVIDIA H100 80GB HBM3", 85.52, 700.0) for i in range(2)]
+    assert check_profile(h100, machine(two_h100)) == []  # the class takes any count from gpu_count_min = 1
+    node_only = h100.model_copy(update={"hardware": h100.hardware.model_copy(update={"gpu_count_min": 4})})
+    assert "this machine has 2" in check_profile(node_only, machine(two_h100))[0]
     four = [GpuInfo(i, "NVIDIA H100", 94.0, 700.0) for i in range(4)]
     assert check_profile(h100, machine(four)) == []
 
