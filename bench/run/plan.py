@@ -262,6 +262,10 @@ UNHASHED_PROFILE_KEYS = frozenset({"slurm", "suites", "training"})
 #: would stop stored runs from resuming when it is raised, or set in a profile that did not have it.
 UNHASHED_LLM_KEYS = frozenset({"max_batch_size"})
 
+#: ``[hardware]`` keys left out of the settings hash: ``datasheet`` is reference data (a GPU's peak FLOP/s and power,
+#: cited), read by the report's reference ratio only; adding or correcting it must not stop a stored run resuming.
+UNHASHED_HARDWARE_KEYS = frozenset({"datasheet"})
+
 
 def _hashed_llm(llm: Any) -> Any:
     """An ``[llm]`` table's JSON form without ``UNHASHED_LLM_KEYS`` (anything else unchanged)."""
@@ -269,12 +273,14 @@ def _hashed_llm(llm: Any) -> Any:
 
 
 def hashed_profile(profile: HardwareProfile | dict[str, Any]) -> dict[str, Any]:
-    """The profile as the settings hash and ``bench merge`` see it: its JSON form without ``UNHASHED_PROFILE_KEYS``
-    and without the ``UNHASHED_LLM_KEYS`` of its ``llm`` table."""
+    """The profile as the settings hash and ``bench merge`` see it: its JSON form without ``UNHASHED_PROFILE_KEYS``,
+    the ``UNHASHED_LLM_KEYS`` of its ``llm`` table and the ``UNHASHED_HARDWARE_KEYS`` of its ``hardware`` table."""
     data = profile if isinstance(profile, dict) else profile.model_dump(mode="json")
     out = {k: v for k, v in data.items() if k not in UNHASHED_PROFILE_KEYS}
     if "llm" in out:
         out["llm"] = _hashed_llm(out["llm"])
+    if isinstance(out.get("hardware"), dict) and UNHASHED_HARDWARE_KEYS & out["hardware"].keys():
+        out["hardware"] = {k: v for k, v in out["hardware"].items() if k not in UNHASHED_HARDWARE_KEYS}
     return out
 
 
