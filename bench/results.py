@@ -39,7 +39,8 @@ from bench.fsutil import atomic_write_bytes
 # validity reasons that are machine conditions (``MACHINE_CONDITION_MARKERS``) move to ``flags``.
 # 6: LLM cells gained ``arithmetic`` (issue 27): the pass's prompt, cached and generated tokens, the parameters one
 # token runs through (active ones for mixture-of-experts models) with their source, and the derived 2 x parameters x
-# computed tokens. Optional (None in older documents and for other models): a v5 document is a v6 document without it.
+# computed tokens; ``serving.prefix`` records the reuse of the prompt's shared beginning (``prefix_cache=true``).
+# Optional (None in older documents and for other models): a v5 document is a v6 document without them.
 SCHEMA_VERSION = 6
 DOCUMENT_KIND = "bench.results"
 
@@ -187,6 +188,17 @@ class PowerSeries(_Model):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
+class PrefixReuse(_Model):
+    """``prefix_cache=true`` on the HF backend, last pass of the window: the prompt's shared beginning computed once
+    and reused (``bench.backends.hf_pipeline``). ``texts_whole``: prompts that did not begin with its tokens (or all,
+    where there is no prefix), computed whole; ``why_whole`` says why (None when every text reused it)."""
+
+    prefix_tokens: Annotated[int, Field(ge=0)]
+    texts_reused: Annotated[int, Field(ge=0)]
+    texts_whole: Annotated[int, Field(ge=0)]
+    why_whole: str | None = None
+
+
 class ServingStats(_Model):
     """How an LLM cell was served and how fast, from the last pass of its window (``bench.run.cell.serving_stats``).
 
@@ -204,6 +216,7 @@ class ServingStats(_Model):
     batch_median_s: Annotated[float, Field(ge=0)] | None = None
     batch_p95_s: Annotated[float, Field(ge=0)] | None = None
     texts_per_s: Annotated[float, Field(ge=0)] | None = None
+    prefix: PrefixReuse | None = Field(default=None, description="prefix_cache=true: the prefix's reuse (v6)")
 
 
 class Arithmetic(_Model):

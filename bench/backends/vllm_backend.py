@@ -242,14 +242,15 @@ class VllmBackend(ZeroShotBackend):
             )
         return generations
 
-    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
+    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int, int]:
         """``scoring``: one request per (text, label) over the text's scoring prompt and the label's answer tokens
         (``_continuation_ids``: the label's and the end marker's), asking for the log-probability of each prompt
         token; a label's score is the sum over its answer tokens; the highest wins (``best_label``, ``SCORING_RULE``;
         ties: the first label). All requests go in one ``generate`` call (vLLM schedules at most ``batch_size``
         sequences together).
 
-        Returns (label indices, prompt tokens of all requests, tokens generated: one per request, discarded).
+        Returns (label indices, prompt tokens of all requests, tokens generated: one per request, discarded, prompt
+        tokens vLLM read from its prefix cache: ``num_cached_tokens``).
         Raises RuntimeError before ``load``, or when vLLM returns no log-probability for a label token."""
         if self._llm is None:
             raise RuntimeError("load() must be called before predict()")
@@ -261,7 +262,7 @@ class VllmBackend(ZeroShotBackend):
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0, detokenize=False)
         outputs = self._llm.generate(requests, params, use_tqdm=False)
         n_labels = len(answers)
-        predictions, read, generated = [], 0, 0
+        predictions, read, generated, cached = [], 0, 0, 0
         for t, prompt in enumerate(prompts):
             totals = []
             for j, label in enumerate(answers):
@@ -279,8 +280,9 @@ class VllmBackend(ZeroShotBackend):
                 totals.append(total)
                 read += len(output.prompt_token_ids or ())
                 generated += len(output.outputs[0].token_ids) if output.outputs else 0
+                cached += int(getattr(output, "num_cached_tokens", None) or 0)  # 0 while prompt_logprobs skip it
             predictions.append(best_label(totals))
-        return predictions, read, generated
+        return predictions, read, generated, cached
 
     def info(self) -> dict[str, Any]:
         """Base provenance plus the model pin, the engine's arguments and library versions."""

@@ -490,10 +490,11 @@ class ZeroShotBackend:
         """The engine calls of batched and scoring serving: ``batch_size`` conversations each (vLLM: one call)."""
         return [conversations[i : i + self.batch_size] for i in range(0, len(conversations), self.batch_size)]
 
-    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
+    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[Any, ...]:
         """``scoring`` serving: (per conversation, the index of the label whose answer is likeliest by
         ``SCORING_RULE`` (``best_label`` over the sums of ``_continuation_ids``' log-probabilities), the input tokens
-        the forward passes read, the tokens generated: 0, or what an engine must decode to return at all).
+        the forward passes read, the tokens generated: 0, or what an engine must decode to return at all[, of the
+        input tokens those read from a reused KV cache instead of computed: optional, 0 when left out]).
         Backends that cannot score raise ConfigError."""
         raise ConfigError(f"backend {self.name}: serving=scoring is not implemented; use sequential or batched")
 

@@ -24,6 +24,7 @@ from bench.results import (
     CellError,
     NodeEnergy,
     PowerSeries,
+    PrefixReuse,
     ServingStats,
     TrainingWindow,
     TruncatedText,
@@ -241,6 +242,7 @@ def serving_stats(stats: dict[str, Any], n_texts: int, duration_s: float) -> Ser
         batch_median_s=percentile(calls, 50) if batched else None,
         batch_p95_s=percentile(calls, 95) if batched else None,
         texts_per_s=n_texts / duration_s if duration_s > 0 else None,
+        prefix=PrefixReuse.model_validate(stats["prefix"]) if stats.get("prefix") else None,
     )
 
 

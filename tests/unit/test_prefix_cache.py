@@ -122,6 +122,19 @@ def test_generation_with_the_prefix_reused_answers_as_without(tiny: Path, servin
     assert u_reused["cached_tokens"] == (stats["texts_reused"] - 1) * stats["prefix_tokens"]
 
 
+def test_the_cell_stores_how_the_prefix_was_reused(tiny: Path) -> None:
+    from bench.run.cell import serving_stats
+
+    reused = _backend(tiny, serving="scoring", batch_size=4, prefix_cache=True)
+    reused.predict(TEXTS)
+    stats = serving_stats(reused.serving_stats(), len(TEXTS), 1.0)
+    assert stats.prefix is not None and stats.prefix.texts_reused + stats.prefix.texts_whole == len(TEXTS)
+    assert stats.prefix.prefix_tokens == len(reused._prefix_ids) > 0
+    plain = _backend(tiny, serving="scoring", batch_size=4)
+    plain.predict(TEXTS)
+    assert serving_stats(plain.serving_stats(), len(TEXTS), 1.0).prefix is None
+
+
 def test_a_second_pass_computes_the_prefix_again_and_answers_the_same(tiny: Path) -> None:
     reused = _backend(tiny, serving="scoring", batch_size=2, prefix_cache=True)
     first = reused.predict(TEXTS)
