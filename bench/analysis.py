@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.arithmetic import cell_ratios
+
 # Two-sided 97.5% quantiles of Student's t for df = 1..30 (standard tables); above 30 the normal 1.96 is within 2%.
 _T975 = (
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
@@ -133,6 +135,12 @@ class ModelRow:
     latency_p95_s: float | None = None
     batch_median_s: float | None = None
     texts_per_s: float | None = None
+    #: LLM cells that recorded their arithmetic (``Cell.arithmetic``, derived): 2 x parameters x computed tokens per
+    #: text, and the sound cells' gross energy over that arithmetic at the calibration GEMM's and at the datasheet's J
+    #: per FLOP (``bench.arithmetic.cell_ratios``: reference ratios, not bounds); None for other models and old runs
+    flop_per_text: float | None = None
+    x_calibration: float | None = None
+    x_datasheet: float | None = None
 
 
 def total_energy_j(energy: dict, key: str = "energy_j") -> float | None:
@@ -231,6 +239,7 @@ def model_rows(doc: object) -> list[ModelRow]:
                     paper_accuracy=paper.accuracy if paper else None,
                     paper_energy_wh=paper.energy_wh if paper else None,
                     **_serving_means(sound),
+                    **cell_ratios(doc, sound),
                 )
             )
     return rows

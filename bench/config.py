@@ -65,6 +65,17 @@ def gpu_model_matches(model: str, name: str) -> bool:
     return any(words[i : i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1))
 
 
+class DatasheetPeak(_Strict):
+    """A GPU's peak dense matrix throughput and power from its datasheet, per GPU, with the source cited: the
+    ``datasheet`` reference of ``bench.arithmetic`` (J per FLOP at peak = ``power_w / peak_flop_per_s``). Reference
+    data, not a setting of the numbers: left out of the settings hash (``bench.run.plan.hashed_profile``)."""
+
+    peak_flop_per_s: Annotated[float, Field(gt=0)] = Field(description="dense (no sparsity) peak, FLOP/s per GPU")
+    dtype: str = Field(description="the arithmetic the peak is for, e.g. bfloat16 (Tensor Cores)")
+    power_w: Annotated[float, Field(gt=0)] = Field(description="the power the peak is given at (max TDP), W per GPU")
+    source: str = Field(min_length=1, description="the datasheet: title, version, URL, and which column")
+
+
 class HardwareSpec(_Strict):
     """What hardware the profile expects. Compared against the detected machine at run start
     (``bench.environment.check_profile``); a run records the count and memory it found
@@ -105,6 +116,14 @@ class HardwareSpec(_Strict):
     cpu_tdp_w: Annotated[float, Field(gt=0)] | None = Field(
         default=None, description="Rated CPU power for the estimate when RAPL is not readable; looked up if absent."
     )
+    datasheet: DatasheetPeak | None = Field(
+        default=None, description="GPU profiles: the datasheet's peak FLOP/s and power, cited (bench.arithmetic)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _datasheet_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """``datasheet`` (added after runs were stored) is dumped only when set, as ``MeasurementSpec``'s fields."""
+        return _without_later_defaults(handler(self), {"datasheet": None})
 
     @model_validator(mode="before")
     @classmethod

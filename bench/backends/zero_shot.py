@@ -133,6 +133,8 @@ class Generation:
     text: str
     input_tokens: int
     output_tokens: int
+    #: of ``input_tokens``, those read from a reused KV cache (a shared prompt prefix) instead of computed
+    cached_tokens: int = 0
 
 
 class ZeroShotBackend:
@@ -158,6 +160,9 @@ class ZeroShotBackend:
         reasoning: bool = False,
         truncate: bool = False,
         quantization: str = "none",
+        prefix_cache: bool | None = None,
+        active_params_b: float | None = None,
+        active_params_source: str | None = None,
     ) -> None:
         if serving not in SERVING_MODES:
             raise ConfigError(f"serving={serving!r}: expected one of {', '.join(SERVING_MODES)}")
@@ -180,6 +185,14 @@ class ZeroShotBackend:
         self.reasoning = reasoning
         self.truncate = truncate
         self.quantization = quantization
+        #: the ``prefix_cache`` serving key: True reuses the prompt's shared beginning (``text_prefix_ids``) for every
+        #: text, False computes every prompt whole; None: the backend's default (HF: False; vLLM: the engine's own)
+        self.prefix_cache = prefix_cache
+        #: mixture-of-experts models: the catalog's billions of parameters per token and where that number is from
+        self.active_params_b = active_params_b
+        self.active_params_source = active_params_source
+        #: parameters of the loaded weights (a backend that can count them sets it, before any quantization)
+        self.n_params: int | None = None
         #: seconds of each engine call of the last pass (a request in sequential serving, a batch otherwise)
         self.call_s: list[float] = []
         self.call_sizes: list[int] = []
@@ -243,6 +256,7 @@ class ZeroShotBackend:
             raise RuntimeError("fit() must be called before predict(): the label set is unknown")
         texts, self._truncations = self._fit_to_context(texts)
         conversations = [build_messages(text, self.label_names, self.language) for text in texts]
+        self._start_pass()
         if self.serving == "scoring":
             return self._predict_scored(conversations)
         calls = [[c] for c in conversations] if self.serving == "sequential" else self._batches(conversations)
@@ -260,6 +274,9 @@ class ZeroShotBackend:
             "input_tokens": sum(g.input_tokens for g in generations),
             "output_tokens": sum(g.output_tokens for g in generations),
         }
+        cached = sum(g.cached_tokens for g in generations)
+        if cached or self.prefix_cache:
+            self._usage["cached_tokens"] = cached
         self.last_answers = [g.text for g in generations]
         return [parse_answer(g.text, self.label_names) for g in generations]
 
@@ -357,15 +374,21 @@ class ZeroShotBackend:
         predictions: list[int] = []
         self.call_s, self.call_sizes = [], []
         self._usage = {"requests": 0, "input_tokens": 0, "output_tokens": 0}
+        if self.prefix_cache:
+            self._usage["cached_tokens"] = 0
         for call in self._batches(conversations):
             t0 = time.perf_counter()
-            labels, input_tokens, output_tokens = self._score(call)
+            # (labels, input tokens, output tokens[, of the input tokens those read from a reused cache])
+            result = self._score(call)
             self.call_s.append(time.perf_counter() - t0)
             self.call_sizes.append(len(call))
+            labels, input_tokens, output_tokens = result[:3]
             predictions += labels
             self._usage["requests"] += len(call)
             self._usage["input_tokens"] += input_tokens
             self._usage["output_tokens"] += output_tokens
+            if len(result) > 3 and (result[3] or "cached_tokens" in self._usage):
+                self._usage["cached_tokens"] = self._usage.get("cached_tokens", 0) + int(result[3])
         self.last_answers = [self.label_names[p] for p in predictions]
         return predictions
 
@@ -379,8 +402,51 @@ class ZeroShotBackend:
         }
 
     def usage(self) -> dict[str, int]:
-        """Requests and token counts of the last ``predict`` call (one pass over the texts)."""
+        """Requests and token counts of the last ``predict`` call (one pass over the texts): ``requests``,
+        ``input_tokens`` (every prompt's tokens, in ``scoring`` also the labels' answer tokens), ``output_tokens``
+        (generated), and, where a cache was reused (``prefix_cache``), ``cached_tokens``: of the input tokens, those
+        read from it instead of computed in this pass."""
         return dict(self._usage)
+
+    def arithmetic_params(self) -> tuple[int, str] | None:
+        """The parameters one token's forward pass multiplies by, and where the count is from: the catalog's active
+        parameters of a mixture-of-experts model (``active_params_b`` x 1e9, its source), else the loaded weights'
+        own count (``n_params``, set by the backend before any quantization), else the catalog's ``params_b`` x 1e9
+        (rounded to its digits); None where nothing says."""
+        if self.active_params_b is not None:
+            source = f"catalog active parameters per token: {self.active_params_source}"
+            return round(self.active_params_b * 1e9), source
+        if self.n_params is not None:
+            return int(self.n_params), "the loaded weights' parameter count (before any quantization)"
+        if self.params_b is not None:
+            return round(self.params_b * 1e9), "catalog params_b (billions, as rounded there)"
+        return None
+
+    def text_prefix_ids(self) -> tuple[list[int], str | None]:
+        """The tokens every prompt of the current label set and language begins with: the chat prompt up to the text
+        (system message, instruction, labels, the user turn's start), less its last token, which is left to each text
+        so that a text whose first characters merge with it into one token (a leading newline) still starts with the
+        rest. ([], why) where the chat template does not carry the text verbatim or the prefix tokenizes to nothing.
+
+        Each prompt must still be checked to begin with these tokens (``_prompt_ids(c)[:len(prefix)] == prefix``):
+        tokenizing the prefix alone and the whole prompt may differ at the boundary, and a prompt that does not begin
+        with them is computed whole."""
+        if self._tokenizer is None:
+            raise RuntimeError("load_tokenizer() or load() must be called before the prompt prefix is known")
+        marker = "\u2063TEXT\u2063"  # invisible separators around a word: not something a template writes
+        conversation = build_messages(marker, self.label_names, self.language)
+        rendered = self._tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+        at = rendered.find(marker) if isinstance(rendered, str) else -1
+        if at < 0:
+            return [], "the chat template does not carry the text verbatim"
+        ids = list(self._tokenizer(rendered[:at], add_special_tokens=False)["input_ids"])[:-1]
+        if not ids:
+            return [], "the prompt has no shared beginning before the text"
+        return ids, None
+
+    def _start_pass(self) -> None:
+        """Called at the start of every ``predict`` (inside the metered window), before the first engine call: a
+        backend that reuses a prompt prefix computes it here, once per pass. No-op by default."""
 
     def info(self) -> dict[str, Any]:
         """Provenance: model, revision, serving settings, prompt identity."""
@@ -401,6 +467,10 @@ class ZeroShotBackend:
             "truncate": self.truncate,
             "context_window": self.context_window(),
             "quantization": self.quantization,
+            "prefix_cache": self.prefix_cache,
+            "active_params_b": self.active_params_b,
+            "active_params_source": self.active_params_source,
+            "n_params": self.n_params,
             "decoding": "label-likelihood" if self.serving == "scoring" else "greedy",
             "scoring_rule": dict(SCORING_RULE_INFO) if self.serving == "scoring" else None,
             "prompt": prompt_info(self.language),
@@ -420,10 +490,11 @@ class ZeroShotBackend:
         """The engine calls of batched and scoring serving: ``batch_size`` conversations each (vLLM: one call)."""
         return [conversations[i : i + self.batch_size] for i in range(0, len(conversations), self.batch_size)]
 
-    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
+    def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[Any, ...]:
         """``scoring`` serving: (per conversation, the index of the label whose answer is likeliest by
         ``SCORING_RULE`` (``best_label`` over the sums of ``_continuation_ids``' log-probabilities), the input tokens
-        the forward passes read, the tokens generated: 0, or what an engine must decode to return at all).
+        the forward passes read, the tokens generated: 0, or what an engine must decode to return at all[, of the
+        input tokens those read from a reused KV cache instead of computed: optional, 0 when left out]).
         Backends that cannot score raise ConfigError."""
         raise ConfigError(f"backend {self.name}: serving=scoring is not implemented; use sequential or batched")
 

@@ -163,7 +163,15 @@ ENTRY_BACKENDS = {
 
 
 def _llm(
-    name: str, paper_label: str, hub_id: str, params_b: float, *, reasoning: bool = False, note: str = ""
+    name: str,
+    paper_label: str,
+    hub_id: str,
+    params_b: float,
+    *,
+    reasoning: bool = False,
+    note: str = "",
+    active_params_b: float | None = None,
+    active_params_source: str | None = None,
 ) -> ModelSpec:
     """A zero-shot LLM of the paper: 16-bit weights, greedy decoding, the paper's prompt.
 
@@ -173,8 +181,15 @@ def _llm(
     added to the catalog; not rechecked against the Hub here (no Hub access);
     ``reasoning`` models (DeepSeek-R1 distills) think before answering and get the profile's longer generation budget.
     The revision is not here: it comes from the model lock (``bench models lock``), never invented.
+    ``active_params_b`` (mixture-of-experts models only): the billions of parameters one token runs through (the
+    experts the router picks, plus everything shared), with ``active_params_source`` naming where the number is from;
+    the model's arithmetic per token (``bench.arithmetic``) counts these, not ``params_b``.
     """
-    params = {"model": hub_id, "params_b": params_b, "reasoning": reasoning}
+    if (active_params_b is None) != (active_params_source is None):
+        raise ValueError(f"model {name!r}: active_params_b needs its active_params_source, and the other way round")
+    params: dict[str, Any] = {"model": hub_id, "params_b": params_b, "reasoning": reasoning}
+    if active_params_b is not None:
+        params.update(active_params_b=active_params_b, active_params_source=active_params_source)
     return ModelSpec(name, paper_label, "llm", LLM_BACKENDS["hf_pipeline"], params, note)
 
 
@@ -197,8 +212,24 @@ _LLMS: tuple[ModelSpec, ...] = (
         note="the paper labels it Qwen 2.5 but links Qwen2-72B-Instruct; the kit runs what the paper linked",
     ),
     _llm("phi-3.5-mini", "Phi 3.5 Mini", "microsoft/Phi-3.5-mini-instruct", 3.8),
-    _llm("phi-3.5-moe", "Phi 3.5 MoE", "microsoft/Phi-3.5-MoE-instruct", 41.9),
-    _llm("jamba-mini-1.5", "Jamba Mini 1.5", "ai21labs/AI21-Jamba-1.5-Mini", 51.6),
+    _llm(
+        "phi-3.5-moe",
+        "Phi 3.5 MoE",
+        "microsoft/Phi-3.5-MoE-instruct",
+        41.9,
+        active_params_b=6.6,
+        active_params_source="model card (huggingface.co/microsoft/Phi-3.5-MoE-instruct): 16x3.8B parameters, 6.6B "
+        "active with 2 experts per token",
+    ),
+    _llm(
+        "jamba-mini-1.5",
+        "Jamba Mini 1.5",
+        "ai21labs/AI21-Jamba-1.5-Mini",
+        51.6,
+        active_params_b=12.0,
+        active_params_source="model card (huggingface.co/ai21labs/AI21-Jamba-1.5-Mini): 12B active of 52B total "
+        "parameters",
+    ),
     _llm("ds-llama-8b", "DS Llama 8B", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", 8.0, reasoning=True),
     _llm("ds-llama-70b", "DS Llama 70B", "deepseek-ai/DeepSeek-R1-Distill-Llama-70B", 70.6, reasoning=True),
     _llm("ds-qwen-14b", "DS Qwen 14B", "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B", 14.8, reasoning=True),
@@ -338,18 +369,30 @@ SERVING_QUANTIZATIONS: tuple[str, ...] = ("none", "int8", "fp8", "awq", "gptq")
 #: graphics clock locked at that many MHz (``nvmlDeviceSetGpuLockedClocks`` min = max; nvidia-smi -lgc). Set on every
 #: GPU a cell uses before its window and restored after it by ``bench.run.power``; integers >= 1.
 DEVICE_SERVING_KEYS: tuple[str, ...] = ("power_limit_w", "gpu_clock_mhz")
-SERVING_KEYS: tuple[str, ...] = ("serving", "batch_size", "dtype", "quantization", *DEVICE_SERVING_KEYS)
+#: ``prefix_cache``: ``true``: the prompt's shared beginning (everything before the text) is computed once per pass and
+#: its KV cache reused for every text (HF pipeline backend); vLLM's automatic prefix caching switched on
+#: (``enable_prefix_caching``); ``false``: every prompt computed whole (the paper's way; the HF backend's default).
+#: Written lower case in a canonical name (``smollm2-135m[serving=scoring,prefix_cache=true]``).
+SERVING_BOOLEANS: tuple[str, ...] = ("true", "false")
+SERVING_KEYS: tuple[str, ...] = ("serving", "batch_size", "dtype", "quantization", "prefix_cache", *DEVICE_SERVING_KEYS)
+_SERVING_CHOICES: dict[str, tuple[str, ...]] = {
+    "serving": SERVING_MODES,
+    "dtype": SERVING_DTYPES,
+    "quantization": SERVING_QUANTIZATIONS,
+    "prefix_cache": SERVING_BOOLEANS,
+}
 _SERVING_SUFFIX = re.compile(r"^(?P<base>.+)\[(?P<body>[^\[\]]*)\]$")
 
 
 def _serving_allowed(key: str) -> str:
     if key in ("batch_size", *DEVICE_SERVING_KEYS):
         return "an integer >= 1"
-    return " | ".join({"serving": SERVING_MODES, "dtype": SERVING_DTYPES, "quantization": SERVING_QUANTIZATIONS}[key])
+    return " | ".join(_SERVING_CHOICES[key])
 
 
 def check_serving_value(key: str, value: Any, *, where: str) -> Any:
-    """One serving setting, checked: ``batch_size`` as an int >= 1, the others one of their allowed strings.
+    """One serving setting, checked: ``batch_size`` as an int >= 1, ``prefix_cache`` as a bool (``true``/``false``,
+    any case, or a bool), the others one of their allowed strings.
 
     ``where`` names the entry or option in the message. Raises ConfigError naming the key, the value and what is
     allowed."""
@@ -366,7 +409,12 @@ def check_serving_value(key: str, value: Any, *, where: str) -> Any:
         if number < 1:
             raise ConfigError(f"{where}: {key}={value!r}: must be {_serving_allowed(key)}")
         return number
-    allowed = {"serving": SERVING_MODES, "dtype": SERVING_DTYPES, "quantization": SERVING_QUANTIZATIONS}[key]
+    if key == "prefix_cache":
+        word = str(value).lower()
+        if word not in SERVING_BOOLEANS:
+            raise ConfigError(f"{where}: {key}={value!r}: allowed values are {_serving_allowed(key)}")
+        return word == "true"
+    allowed = _SERVING_CHOICES[key]
     if str(value) not in allowed:
         raise ConfigError(f"{where}: {key}={value!r}: allowed values are {_serving_allowed(key)}")
     return str(value)
@@ -405,7 +453,12 @@ def serving_name(base: str, config: Mapping[str, Any]) -> str:
     configuration has one name (one row, one results key) however it was written; ``base`` alone when empty."""
     if not config:
         return base
-    return base + "[" + ",".join(f"{k}={config[k]}" for k in SERVING_KEYS if k in config) + "]"
+    return base + "[" + ",".join(f"{k}={_serving_text(config[k])}" for k in SERVING_KEYS if k in config) + "]"
+
+
+def _serving_text(value: Any) -> str:
+    """A serving value as a name writes it: booleans lower case (``true``), anything else as ``str``."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def with_serving(name: str, overrides: Mapping[str, Any]) -> str:
@@ -435,7 +488,13 @@ def serving_label(name: str) -> str:
         "power_limit_w": "{} W",
         "gpu_clock_mhz": "{} MHz",
     }
-    return base + "[" + ",".join(short[k].format(config[k]) for k in SERVING_KEYS if k in config) + "]"
+    parts = []
+    for k in (k for k in SERVING_KEYS if k in config):
+        if k == "prefix_cache":
+            parts.append("prefix reused" if config[k] else "no prefix reuse")
+        else:
+            parts.append(short[k].format(config[k]))
+    return base + "[" + ",".join(parts) + "]"
 
 
 def get_model_spec(name: str) -> ModelSpec:
@@ -446,10 +505,10 @@ def get_model_spec(name: str) -> ModelSpec:
     (``@1x1``, ``@1x2``, ``@1x4``) and single-vs-two-node comparison (``@1x2`` vs ``@2x1``) are rows of one run.
 
     ``<llm>[key=value,...]`` is the LLM under a serving configuration (``SERVING_KEYS``: serving, batch_size, dtype,
-    quantization), its own row, named canonically; its settings go into ``params`` and win over the profile's
-    ``[llm]`` table. Any model, not only an LLM, takes the device keys (``DEVICE_SERVING_KEYS``: power_limit_w,
-    gpu_clock_mhz), which ``bench.run.power`` applies around its cells. Raises ConfigError for an unknown model, a bad
-    configuration, or LLM serving keys on a model that is no LLM.
+    quantization, prefix_cache), its own row, named canonically; its settings go into ``params`` and win over the
+    profile's ``[llm]`` table. Any model, not only an LLM, takes the device keys (``DEVICE_SERVING_KEYS``:
+    power_limit_w, gpu_clock_mhz), which ``bench.run.power`` applies around its cells. Raises ConfigError for an
+    unknown model, a bad configuration, or LLM serving keys on a model that is no LLM.
     """
     base_name, config = split_serving(name)
     if config:

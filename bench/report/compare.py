@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.analysis import energy_duration_regression, model_rows, per_text
+from bench.arithmetic import RATIO_NOTE, calibration_j_per_flop
 from bench.derived import per_1000_texts
 from bench.report import svg
 from bench.report.format import (
@@ -294,6 +295,19 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
             )
             for i in indexed
         ]
+        # LLM rows that recorded their arithmetic (bench.arithmetic): energy as x times the run's calibration J per FLOP
+        limited = [
+            i for i in present if any(r.x_calibration is not None for (ds, _), r in index[i].items() if ds == dataset)
+        ]
+        columns += [
+            Column(
+                "energy / calibration J per FLOP",
+                "× (derived)",
+                group=labels[i],
+                title=f"{_calibration_label(docs[i])}. {RATIO_NOTE}",
+            )
+            for i in limited
+        ]
         table_rows = []
         series = []
         for i in present:
@@ -350,6 +364,9 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
             for i in indexed:
                 jpt = _run_jpt(index[i], dataset, model, docs[i])
                 line.append(Td(num(jpt / indices[i][0] if jpt is not None and indices[i][0] else None)))  # type: ignore[index]
+            for i in limited:
+                r = index[i].get((dataset, model))
+                line.append(Td(num(r.x_calibration if r else None, 3)))
             table_rows.append(line)
         sections.append(
             {
@@ -393,6 +410,12 @@ def compare_context(docs: Sequence[Any]) -> dict[str, Any]:
         "sections": sections,
         "regression": compare_regression(docs, labels),
     }
+
+
+def _calibration_label(doc: Any) -> str:
+    """A run's calibration J per FLOP with its reference (``bench.arithmetic.calibration_j_per_flop``)."""
+    ref = calibration_j_per_flop(doc)
+    return f"{ref[1]}: {ref[0]:.3g} J per FLOP" if ref else "no calibration recorded"
 
 
 def calibration_index(doc: Any) -> tuple[float, str] | None:

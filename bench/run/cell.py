@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.analysis import accuracy, macro_f1, total_energy_j
+from bench.arithmetic import arithmetic_record
 from bench.fsutil import now_iso
 from bench.meters.window import measure_window, other_load, per_pass
 from bench.results import (
@@ -23,6 +24,7 @@ from bench.results import (
     CellError,
     NodeEnergy,
     PowerSeries,
+    PrefixReuse,
     ServingStats,
     TrainingWindow,
     TruncatedText,
@@ -170,7 +172,15 @@ def run_cell(
         cell.gpus = gpus
     if hasattr(backend, "serving_stats"):
         cell.serving = serving_stats(backend.serving_stats(), len(test_texts), duration_s)
+    arithmetic_problem = None
+    if usage is not None and hasattr(backend, "arithmetic_params"):
+        try:  # derived (bench.arithmetic): tokens and 2 x parameters x computed tokens of the pass
+            cell.arithmetic = arithmetic_record(usage, backend.arithmetic_params())
+        except ValueError as exc:  # a backend's inconsistent token counts: no arithmetic, and the cell says why
+            arithmetic_problem = f"arithmetic not derived: {exc}"
     cell.validity = cell_validity(cell, expectations)
+    if arithmetic_problem:
+        cell.validity.append(arithmetic_problem)
     cell.flags = cell_flags(cell, expectations)
     return cell
 
@@ -232,6 +242,7 @@ def serving_stats(stats: dict[str, Any], n_texts: int, duration_s: float) -> Ser
         batch_median_s=percentile(calls, 50) if batched else None,
         batch_p95_s=percentile(calls, 95) if batched else None,
         texts_per_s=n_texts / duration_s if duration_s > 0 else None,
+        prefix=PrefixReuse.model_validate(stats["prefix"]) if stats.get("prefix") else None,
     )
 
 

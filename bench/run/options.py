@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from bench.catalog.models import SERVING_DTYPES, SERVING_MODES, SERVING_QUANTIZATIONS
+from bench.catalog.models import SERVING_BOOLEANS, SERVING_DTYPES, SERVING_MODES, SERVING_QUANTIZATIONS
 from bench.cliargs import parse_data_paths, parse_pairs
 from bench.errors import ConfigError
 
@@ -548,6 +548,15 @@ RUN_OPTIONS: list[RunOption] = [
         "checkpoint quantized so (vLLM; its config.json is checked)",
         field="serving.quantization",
         choices=tuple(SERVING_QUANTIZATIONS),
+        container=True,
+    ),
+    RunOption(
+        "--prefix-cache",
+        "true: the prompt's shared beginning (everything before the text) computed once per pass and its KV cache "
+        "reused for every text (HF pipeline), vLLM's automatic prefix caching on; false: every prompt whole (the "
+        "paper's way, the HF default)",
+        field="serving.prefix_cache",
+        choices=tuple(SERVING_BOOLEANS),
         container=True,
     ),
 ]

@@ -267,7 +267,11 @@ UNHASHED_LLM_KEYS = frozenset({"max_batch_size"})
 #: the memory sizes of its family; schema 2, or schema 1's pattern), not what the numbers mean. The GPU count and
 #: memory size a run found are hashed (``gpu_count``, ``gpu_memory_gb``: ``bench.environment.resolve_profile``), and so
 #: runs of schema-1 profiles still resume under their schema-2 successors. ``schema_version`` (top level) likewise.
-UNHASHED_HARDWARE_KEYS = frozenset({"gpu_models", "gpu_model_pattern", "gpu_count_min", "gpu_memory_variants_gb"})
+#: ``datasheet`` is reference data (a GPU's peak FLOP/s and power, cited), read by the report's reference ratio only;
+#: adding or correcting it must not stop a stored run resuming.
+UNHASHED_HARDWARE_KEYS = frozenset(
+    {"gpu_models", "gpu_model_pattern", "gpu_count_min", "gpu_memory_variants_gb", "datasheet"}
+)
 
 
 def _hashed_llm(llm: Any) -> Any:

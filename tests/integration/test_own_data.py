@@ -235,6 +235,13 @@ def test_an_hf_folder_llm_end_to_end_with_its_context_window_checked(
     assert info["pin"]["folder_sha256"] == folder_sha256(folder) and info["context_window"] == 400
     assert "--truncate" in out.err or "--truncate" in out.out  # the warning is printed
     assert "cut to fit the model&#39;s context window" in (run_dir / "report.html").read_text()
+    # the cell's arithmetic (issue 27): the loaded weights' count, 2 x params x the tokens the pass computed
+    arithmetic = cell.arithmetic
+    assert arithmetic is not None and arithmetic.params == info["n_params"] > 0
+    assert arithmetic.prompt_tokens == cell.tokens["input_tokens"] and arithmetic.cached_tokens == 0
+    assert arithmetic.flop == 2 * arithmetic.params * (arithmetic.prompt_tokens + arithmetic.generated_tokens)
+    if any(c.j_per_unit for c in doc.calibration):  # the session's GEMM ran: the LLM row shows the reference ratio
+        assert "energy / calibration J per FLOP" in (run_dir / "report.html").read_text()
 
 
 def test_the_terminal_prints_each_warning_once_and_explains_the_energy_columns(

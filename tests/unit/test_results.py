@@ -86,7 +86,7 @@ def test_a_v1_document_loads_as_v2(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
     doc = load_results(path)
-    assert doc.schema_version == results.SCHEMA_VERSION == 5
+    assert doc.schema_version == results.SCHEMA_VERSION == 6
     assert doc.parts == [] and all(c.gpus is None and c.nodes is None for c in doc.cells)
 
 
@@ -94,19 +94,44 @@ def test_a_v3_document_reads_as_v4_without_the_new_cell_fields(tmp_path: Path) -
     data = document().model_dump(mode="json")
     data["schema_version"] = 3
     for c in data["cells"]:
-        for key in ("truncated", "power_series", "serving", "training"):
+        for key in ("truncated", "power_series", "serving", "training", "arithmetic"):
             c.pop(key, None)
     data["content_hash"] = results.content_hash(data)
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
     doc = load_results(path)
-    assert doc.schema_version == 5
+    assert doc.schema_version == 6
     assert all(c.truncated is None and c.power_series is None and c.serving is None for c in doc.cells)
-    data["schema_version"] = 6
+    data["schema_version"] = 7
     data["content_hash"] = results.content_hash(data)
     path.write_text(json.dumps(data))
-    with pytest.raises(ResultsError, match=r"schema_version 6 is newer than this kit understands \(5\)"):
+    with pytest.raises(ResultsError, match=r"schema_version 7 is newer than this kit understands \(6\)"):
         load_results(path)
+
+
+def test_a_v5_document_reads_as_v6_without_arithmetic_and_a_v6_cell_keeps_it(tmp_path: Path) -> None:
+    data = document().model_dump(mode="json")
+    data["schema_version"] = 5
+    for c in data["cells"]:
+        c.pop("arithmetic", None)
+    data["content_hash"] = results.content_hash(data)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    doc = load_results(path)
+    assert doc.schema_version == 6 and all(c.arithmetic is None for c in doc.cells)
+    doc.cells[0].arithmetic = results.Arithmetic(
+        prompt_tokens=1000,
+        cached_tokens=400,
+        generated_tokens=10,
+        computed_tokens=610,
+        params=135_000_000,
+        params_source="test",
+        flop=2 * 135e6 * 610,
+    )
+    results.write_results(doc, path)
+    again = load_results(path)
+    assert again.cells[0].arithmetic == doc.cells[0].arithmetic
+    assert again.cells[0].arithmetic.method == "derived:2*params*tokens"
 
 
 def test_a_v4_document_splits_machine_conditions_from_validity_into_flags(tmp_path: Path) -> None:

@@ -446,7 +446,7 @@ def test_validate_calls_a_flagged_document_ok_with_warnings(tmp_path: Path, caps
     path, _ = _write(tmp_path, doc)
     assert main(["validate", str(path)]) == 0
     out = capsys.readouterr().out
-    assert f"OK {path}: schema v5, run r1, status complete, 2/2 cells ok, 1 flagged (left out of the means)" in out
+    assert f"OK {path}: schema v6, run r1, status complete, 2/2 cells ok, 1 flagged (left out of the means)" in out
     assert "  warning: cell toy/linear-bow/rep0: other processes used 25.0% of the machine's CPU time" in out
     assert "bench run --run-id r1 --redo-flagged" in out
     assert "INVALID" not in out

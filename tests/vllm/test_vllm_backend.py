@@ -112,6 +112,12 @@ def test_predict_in_both_serving_modes(engine: VllmBackend) -> None:
             assert -1 not in predictions, f"invalid answers under constrained decoding: {engine.last_answers}"
     # The same chat template renders the same prompts whichever way they are sent.
     assert usage["batched"]["input_tokens"] == usage["sequential"]["input_tokens"]
+    # vLLM's automatic prefix caching (on by default in V1): the prompts' shared beginning read from its cache,
+    # counted per answer (RequestOutput.num_cached_tokens), never more than the prompts' tokens
+    for mode in usage:
+        assert 0 <= usage[mode].get("cached_tokens", 0) <= usage[mode]["input_tokens"]
+    if engine.info()["enable_prefix_caching"]:
+        assert usage["sequential"].get("cached_tokens", 0) > 0  # the later requests found the first one's blocks
 
 
 @pytest.mark.slow
@@ -122,6 +128,8 @@ def test_info_records_engine_and_versions(engine: VllmBackend, tiny_model: Path)
     assert info["vllm"] and info["torch"] and info["transformers"]
     assert info["pin"]["source"] == "local" and info["pin"]["path"] == str(tiny_model.resolve())
     settings = info["engine"]
+    assert isinstance(info["enable_prefix_caching"], bool)  # what the running engine has, read from its config
+    assert info["prefix_cache"] is None and "enable_prefix_caching" not in settings  # not asked: vLLM's default
     assert settings["enforce_eager"] is True  # CPU: no torch.compile
     assert settings["max_model_len"] == 2048  # the tiny model's own maximum caps the default
     assert settings["tensor_parallel_size"] == 1 and settings["pipeline_parallel_size"] == 1
@@ -284,6 +292,17 @@ def test_engine_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         8 * 2**30
     )
     assert VllmBackend(long, enforce_eager=False)._resolve_engine_args(long)["enforce_eager"] is False
+
+    # The serving key prefix_cache sets vLLM's automatic prefix caching; unset, scoring asks for it, others leave it.
+    assert VllmBackend(long, prefix_cache=False)._resolve_engine_args(long)["enable_prefix_caching"] is False
+    assert VllmBackend(long, prefix_cache=True)._resolve_engine_args(long)["enable_prefix_caching"] is True
+    assert (
+        VllmBackend(long, serving="scoring", prefix_cache=False)._resolve_engine_args(long)["enable_prefix_caching"]
+        is False
+    )
+    assert VllmBackend(long, serving="scoring")._resolve_engine_args(long)["enable_prefix_caching"] is True
+    assert "enable_prefix_caching" not in VllmBackend(long)._resolve_engine_args(long)
+    assert VllmBackend(long, prefix_cache=True).prefix_caching_on() is None  # not loaded, nothing asked yet
 
     # vLLM's own CPU setting wins over the kit's default.
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "4")

@@ -31,6 +31,8 @@ class DatasetView:
     paper: Table | None
     codecarbon_line: str
     plots: list[tuple[str, Markup, str]]  # (heading, svg, caption)
+    #: where LLM rows show their reference ratios: what the references are and what the ratio is not
+    limit_note: str = ""
 
 
 def dataset_views(doc: Any, all_rows: list[ModelRow]) -> list[DatasetView]:
@@ -61,14 +63,46 @@ def dataset_views(doc: Any, all_rows: list[ModelRow]) -> list[DatasetView]:
             DatasetView(
                 name=name,
                 facts=dataset_facts(doc, name),
-                results=results_table(rows, by_model, get(doc, "grid")),
+                results=results_table(rows, by_model, get(doc, "grid"), references=limit_references(doc)),
                 energy=energy_table(rows, by_model),
                 paper=paper_table(name, rows, by_model),
                 codecarbon_line=codecarbon_line(rows, by_dataset[name]),
                 plots=plots,
+                limit_note=limit_note(doc, rows),
             )
         )
     return views
+
+
+def limit_references(doc: Any) -> dict[str, str]:
+    """The J-per-FLOP references of a run (``bench.arithmetic``), by key (``calibration``, ``datasheet``): a label
+    with the value, for column titles and the note; empty where the run has none."""
+    from bench.arithmetic import calibration_j_per_flop, datasheet_j_per_flop
+
+    out = {}
+    for key, ref in (
+        ("calibration", calibration_j_per_flop(doc)),
+        ("datasheet", datasheet_j_per_flop(get(doc, "profile"))),
+    ):
+        if ref is not None:
+            out[key] = f"{ref[1]}: {ref[0]:.3g} J per FLOP"
+    return out
+
+
+def limit_note(doc: Any, rows: list[ModelRow]) -> str:
+    """A sentence under a table whose LLM rows show reference ratios: the references and what the ratio is (derived,
+    not a bound); "" where no row has one."""
+    from bench.arithmetic import METHOD, RATIO_NOTE
+
+    if not any(r.flop_per_text is not None for r in rows):
+        return ""
+    refs = limit_references(doc)
+    listed = "; ".join(refs.values()) if refs else "none recorded (no calibration job, no datasheet in the profile)"
+    return (
+        f"LLM rows: the model's arithmetic per text (2 x parameters x computed tokens, {METHOD}; active parameters for "
+        f"mixture-of-experts models) and gross energy per text as x times the energy that arithmetic costs at a "
+        f"reference's J per FLOP ({listed}). {RATIO_NOTE[0].upper()}{RATIO_NOTE[1:]}."
+    )
 
 
 def _by_model(cells: Iterable[Any]) -> dict[str, list[Any]]:
@@ -79,9 +113,13 @@ def _by_model(cells: Iterable[Any]) -> dict[str, list[Any]]:
     return by_model
 
 
-def results_table(rows: list[ModelRow], by_model: dict[str, list[Any]], grid: Any = None) -> Table:
+def results_table(
+    rows: list[ModelRow], by_model: dict[str, list[Any]], grid: Any = None, references: dict[str, str] | None = None
+) -> Table:
     """Accuracy (with its 95% CI), macro-F1, invalid answers, duration, loops and energy per model; with the run's
-    ``grid`` record (``bench.results.GridRecord``), the derived gCO2e and cost per 1,000 texts (``bench.derived``)."""
+    ``grid`` record (``bench.results.GridRecord``), the derived gCO2e and cost per 1,000 texts (``bench.derived``);
+    where LLM rows recorded their arithmetic (``ModelRow.flop_per_text``), GFLOP per text and the reference ratios
+    (``limit_columns``; ``references``: ``limit_references``' labels for the column titles)."""
     columns = [
         Column("model", numeric=False),
         Column("runs", title="repetitions that completed (failed ones in parentheses)"),
@@ -164,7 +202,40 @@ def results_table(rows: list[ModelRow], by_model: dict[str, list[Any]], grid: An
                 out[-1].append(Td(num(derived.gco2e if derived else None), title=derived_from))
             if cost:
                 out[-1].append(Td(num(derived.cost if derived else None)))
+    limit, limit_cells = limit_columns(rows, references or {})
+    columns += limit
+    for line, extra in zip(out, limit_cells, strict=True):
+        line += extra
     return Table(columns, out, css_class="results")
+
+
+def limit_columns(rows: list[ModelRow], references: dict[str, str]) -> tuple[list[Column], list[list[Td]]]:
+    """The columns of how far each LLM row is from the limit, and each row's cells ('—' for other models): GFLOP per
+    text (derived: 2 x parameters x computed tokens), and gross energy as x times the calibration's and the
+    datasheet's J per FLOP for the same arithmetic. No columns where no row recorded its arithmetic; the datasheet
+    column only where some row has it (GPU profiles that cite one)."""
+    from bench.arithmetic import METHOD, RATIO_NOTE
+
+    if not any(r.flop_per_text is not None for r in rows):
+        return [], [[] for _ in rows]
+    columns = [Column("arithmetic (derived)", "GFLOP / text", title=f"{METHOD}: 2 x parameters x computed tokens")]
+    keys = ["x_calibration"] + (["x_datasheet"] if any(r.x_datasheet is not None for r in rows) else [])
+    names = {"x_calibration": "calibration", "x_datasheet": "datasheet peak"}
+    for key in keys:
+        reference = references.get(names[key].split()[0], "not recorded")
+        columns.append(
+            Column(
+                f"energy / {names[key]} J per FLOP",
+                "× (derived)",
+                title=f"{reference}. {RATIO_NOTE}",
+            )
+        )
+    cells = []
+    for r in rows:
+        line = [Td(num(r.flop_per_text / 1e9 if r.flop_per_text is not None else None))]
+        line += [Td(num(getattr(r, key), 3)) for key in keys]
+        cells.append(line)
+    return columns, cells
 
 
 def _per_token_cell(cells: list[Any]) -> Td:

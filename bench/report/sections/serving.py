@@ -17,6 +17,7 @@ from markupsafe import Markup
 from bench.analysis import ModelRow, pareto_front
 from bench.report import svg
 from bench.report.format import SERVING_KEYS, Column, Table, Td, fixed, get, model_info, num, pct, serving_mode
+from bench.report.sections.datasets import limit_columns, limit_note, limit_references
 
 
 @dataclass
@@ -118,6 +119,8 @@ class ConfigurationView:
     title: str
     plot: Markup
     table: Table
+    #: where the rows show reference ratios (``sections.datasets.limit_note``), else ""
+    note: str = ""
 
 
 def _configurations(rows: list[ModelRow]) -> dict[tuple[str, str], list[ModelRow]]:
@@ -198,5 +201,10 @@ def configuration_views(rows: list[ModelRow], doc: Any = None) -> list[Configura
             Column("per batch", "s", title="median seconds per engine call (batched and scoring)"),
             Column("Pareto front", numeric=False, title="no other configuration has both less energy and latency"),
         ]
-        views.append(ConfigurationView(title, plot, Table(columns, table_rows)))
+        limit, limit_cells = limit_columns(group, limit_references(doc) if doc is not None else {})
+        columns += limit
+        for line, extra in zip(table_rows, limit_cells, strict=True):
+            line += extra
+        note = limit_note(doc, group) if doc is not None else ""
+        views.append(ConfigurationView(title, plot, Table(columns, table_rows), note))
     return views
