@@ -158,7 +158,8 @@ class LlamaCppBackend(ZeroShotBackend):
         self.n_ctx = n_ctx
         self.n_threads = n_threads or len(os.sched_getaffinity(0))
         self.n_gpu_layers = n_gpu_layers
-        self.reuse_prefix = reuse_prefix
+        # the serving key prefix_cache, where given, decides (false: every prompt decoded whole, the paper's way)
+        self.reuse_prefix = reuse_prefix if self.prefix_cache is None else bool(self.prefix_cache)
         self._gguf_path: Path | None = None
         self._vocab: Any = None  # a vocab-only Llama: tokenizer, chat template and metadata, no weights
         self._llm: Any = None

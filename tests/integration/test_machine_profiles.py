@@ -21,7 +21,7 @@ from bench.cli import main
 from bench.config import load_profile, load_profile_file
 from bench.environment import check_profile, detect_machine
 from bench.machine_profile import auto_profile, find_profile, profile_from_machine
-from bench.meters import nvml as nvml_module
+from bench.meters import gpu as nvml_module
 from bench.results import load_results
 from bench.runner import RunRequest, run
 from bench.validation import check_document

