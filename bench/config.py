@@ -120,11 +120,6 @@ class HardwareSpec(_Strict):
         default=None, description="GPU profiles: the datasheet's peak FLOP/s and power, cited (bench.arithmetic)"
     )
 
-    @model_serializer(mode="wrap")
-    def _datasheet_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        """``datasheet`` (added after runs were stored) is dumped only when set, as ``MeasurementSpec``'s fields."""
-        return _without_later_defaults(handler(self), {"datasheet": None})
-
     @model_validator(mode="before")
     @classmethod
     def _plain_pattern_is_a_model(cls, data: Any) -> Any:
@@ -191,8 +186,10 @@ class HardwareSpec(_Strict):
         return _without_later_defaults(handler(self), _LATER_HARDWARE_DEFAULTS)
 
 
-#: HardwareSpec fields of schema 2 (and the schema-1 pattern), dumped only when not their default.
+#: HardwareSpec fields of schema 2 (and the schema-1 pattern), and ``datasheet`` (added after runs were stored), dumped
+#: only when not their default.
 _LATER_HARDWARE_DEFAULTS: dict[str, object] = {
+    "datasheet": None,
     "gpu_models": [],
     "gpu_model_pattern": None,
     "gpu_count_min": None,

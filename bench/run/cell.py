@@ -80,6 +80,19 @@ def measure_training(
     )
 
 
+def add_arithmetic(cell: Cell, usage: dict[str, Any] | None, backend: Any) -> str | None:
+    """Derived (``bench.arithmetic``): the pass's tokens and 2 x parameters x computed tokens, into ``cell.arithmetic``
+    for a backend that counts tokens and parameters. Returns why none was derived where the backend's token counts
+    are inconsistent (the cell then says so), else None."""
+    if usage is None or not hasattr(backend, "arithmetic_params"):
+        return None
+    try:
+        cell.arithmetic = arithmetic_record(usage, backend.arithmetic_params())
+    except ValueError as exc:
+        return f"arithmetic not derived: {exc}"
+    return None
+
+
 def run_cell(
     backend: Any,
     data: PreparedDataset,
@@ -172,12 +185,7 @@ def run_cell(
         cell.gpus = gpus
     if hasattr(backend, "serving_stats"):
         cell.serving = serving_stats(backend.serving_stats(), len(test_texts), duration_s)
-    arithmetic_problem = None
-    if usage is not None and hasattr(backend, "arithmetic_params"):
-        try:  # derived (bench.arithmetic): tokens and 2 x parameters x computed tokens of the pass
-            cell.arithmetic = arithmetic_record(usage, backend.arithmetic_params())
-        except ValueError as exc:  # a backend's inconsistent token counts: no arithmetic, and the cell says why
-            arithmetic_problem = f"arithmetic not derived: {exc}"
+    arithmetic_problem = add_arithmetic(cell, usage, backend)
     cell.validity = cell_validity(cell, expectations)
     if arithmetic_problem:
         cell.validity.append(arithmetic_problem)

