@@ -58,13 +58,13 @@ def call(lib: Any, what: str, function: Callable[[], Any], label: str | None = N
     except Exception as exc:
         error = next((e for e in (exc, exc.__cause__) if isinstance(e, lib.AmdSmiLibraryException)), None)
         code = error.get_error_code() if error is not None else None
-        kind = _KINDS.get(code, "unsupported" if "NotSupported" in type(exc).__name__ else "other")  # type: ignore[arg-type]
+        default = "unsupported" if "NotSupported" in type(exc).__name__ else "other"
+        kind = "unavailable" if what == "amdsmi_init" else _KINDS.get(code, default)  # type: ignore[arg-type]
         hint = _HINTS.get(code, "")  # type: ignore[arg-type]
         message = f"amdsmi {what}{f' on {label}' if label else ''} failed: {type(exc).__name__}: {exc}"
+        error_class = DeviceUnavailableError if kind == "unavailable" else DeviceError
         message += f". {hint}" if hint else ""
-        if kind == "unavailable" or what == "amdsmi_init":
-            raise DeviceUnavailableError(message, device=label, call=what, code=code) from exc
-        raise DeviceError(message, kind=kind, device=label, call=what, code=code) from exc
+        raise error_class(message, kind=kind, device=label, call=what, code=code) from exc
 
 
 def _inventory(lib: Any) -> list[dict[str, Any]]:
@@ -82,18 +82,16 @@ def _inventory(lib: Any) -> list[dict[str, Any]]:
 
 def probe(amdsmi: Any = None) -> tuple[bool, str]:
     """Whether AMD GPUs can be metered here and why not. Never raises."""
+    lib = None
     try:
         lib = load_library(amdsmi)
         call(lib, "amdsmi_init", lambda: lib.amdsmi_init(lib.AmdSmiInitFlags.INIT_AMD_GPUS))
-    except Exception as exc:
-        return False, f"amdsmi unavailable: {exc}"
-    try:
         count = len(_inventory(lib))
     except Exception as exc:
-        return False, f"amdsmi initialized but listing GPUs failed: {exc}"
+        return False, f"amdsmi unavailable: {exc}"
     finally:
         with contextlib.suppress(Exception):
-            lib.amdsmi_shut_down()
+            lib.amdsmi_shut_down()  # type: ignore[union-attr]
     return (True, f"amdsmi: {count} GPU(s)") if count else (False, "amdsmi works but sees no AMD GPU")
 
 

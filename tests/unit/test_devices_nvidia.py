@@ -134,9 +134,10 @@ def test_a_stuck_or_implausible_counter_falls_back_to_sampling_at_open(
 def test_mig_mode_refuses_the_run_before_energy_is_spent(tmp_path: Path) -> None:
     """MIG item: asked of NVML, not guessed from CUDA_VISIBLE_DEVICES."""
     fake = FakePynvml([FakeGpu(name="NVIDIA A100-SXM4-80GB", mig_mode=1)])
-    with pytest.raises(DeviceError, match=r"GPU 0 is in MIG mode.*refused.*nvidia-smi -i 0 -mig 0") as err:
+    refused = r"GPU 0 \(NVIDIA A100-SXM4-80GB\) is in MIG mode.*refused.*--force or not.*nvidia-smi -i 0 -mig 0"
+    with pytest.raises(DeviceError, match=refused) as err:
         build_meter_set(rapl_root=tmp_path, ram_gb=8.0, use_gpu=True, nvml=fake)
-    assert err.value.kind == "mig"
+    assert err.value.kind == "mig" and "pass --force" not in str(err.value) and "whole GPU" in str(err.value)
     assert fake.init_count == 0
     assert "GPU 0 in MIG mode (runs on it are refused)" in probe_all({"nvidia": fake})["nvidia"][1]
 
