@@ -88,7 +88,7 @@ class GpuMeter:
 
     ``indices``: the vendor library's (NVML's); None takes those the framework makes visible (mapped by UUID or PCI
     bus id). ``sample_hz``: 10 to 1000 Hz. ``vendor``: a key of ``bench.devices.VENDORS``; ``library``: its module
-    (tests' fakes; ``nvml`` is its older name), default imported. ``min_window_s``: the shortest trusted window
+    (tests' fakes), default imported. ``min_window_s``: the shortest trusted window
     (``DEFAULT_MIN_WINDOW_S``). ``counter_probe_s``: how long counters are checked at open (``COUNTER_PROBE_S``).
     """
 
@@ -100,7 +100,6 @@ class GpuMeter:
         indices: list[int] | None = None,
         *,
         sample_hz: float = 20.0,
-        nvml: Any = None,
         vendor: str = "nvidia",
         library: Any = None,
         min_window_s: float | None = None,
@@ -124,7 +123,7 @@ class GpuMeter:
         self._state_start: dict[int, dict[str, Any]] = {}
         self.vendor = vendor
         self.name = getattr(self, "name", None) or LIBRARY_NAMES.get(vendor, vendor)
-        self._opened = vendor_module(vendor).open_devices(indices, library=library if library is not None else nvml)
+        self._opened = vendor_module(vendor).open_devices(indices, library=library)
         self.driver: str | None = self._opened.driver
         self.skipped = list(self._opened.skipped)
         self._gpus = [_Gpu(d) for d in self._opened.devices]
@@ -383,8 +382,8 @@ class GpuSamplingMeter(GpuMeter):
     primary ``GpuMeter`` over its window (``build_meter_set(gpu_cross_check=True)``), labelled with the vendor's
     sampling method. It sets no window floor (only primary meters do)."""
 
-    def __init__(self, indices: list[int] | None = None, *, sample_hz: float = 10.0, nvml: Any = None, **kw: Any):
+    def __init__(self, indices: list[int] | None = None, *, sample_hz: float = 10.0, **kw: Any):
         self.name = f"{LIBRARY_NAMES.get(kw.get('vendor', 'nvidia'), 'gpu')}-sampling"
-        super().__init__(indices, sample_hz=sample_hz, nvml=nvml, min_window_s=0.0, counter_probe_s=0.0, **kw)
+        super().__init__(indices, sample_hz=sample_hz, min_window_s=0.0, counter_probe_s=0.0, **kw)
         for gpu in self._gpus:
             gpu.has_counter = False
