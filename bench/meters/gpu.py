@@ -44,6 +44,10 @@ PLAUSIBLE_RATIO = 2.0
 LIBRARY_NAMES = {"nvidia": "nvml", "amd": "amdsmi"}
 #: A counter still for this many update periods on a powered GPU is broken, not merely quantized.
 _STUCK_PERIODS = 5
+#: ``Accelerator.state()`` keys -> the record's field names (``_start``/``_end`` appended).
+_EDGE_FIELDS = {"sm": "sm_clock_mhz", "mem": "mem_clock_mhz", "temperature_c": "temperature_c",
+                "power_limit_w": "power_limit_w", "reasons": "clocks_event_reasons",
+                "reason_names": "clocks_event_reason_names"}  # fmt: skip
 
 
 def integrate_trapezoid_j(samples: Sequence[tuple[float, float]]) -> float:
@@ -315,12 +319,7 @@ class GpuMeter:
         """The state at both edges into ``record``, and the time held back inside the window (violation counters)."""
         start, end = self._state_start.get(gpu.index, {}), gpu.device.state()
         for edge, state in (("start", start), ("end", end)):
-            record[f"sm_clock_mhz_{edge}"] = state.get("sm")
-            record[f"mem_clock_mhz_{edge}"] = state.get("mem")
-            record[f"temperature_c_{edge}"] = state.get("temperature_c")
-            record[f"power_limit_w_{edge}"] = state.get("power_limit_w")
-            record[f"clocks_event_reasons_{edge}"] = state.get("reasons")
-            record[f"clocks_event_reason_names_{edge}"] = state.get("reason_names")
+            record.update({f"{name}_{edge}": state.get(key) for key, name in _EDGE_FIELDS.items()})
         v0, v1 = start.get("violation_ns") or {}, end.get("violation_ns") or {}
         for kind in ("power", "thermal"):
             ok = kind in v0 and kind in v1 and v1[kind] >= v0[kind]
