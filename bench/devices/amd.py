@@ -1,14 +1,14 @@
 """AMD GPUs (Instinct MI200/MI300, ROCm 6.2+): through Zeus (``zeus.device.gpu.amd.AMDGPU``, one GPU at a time by HIP
-index) and, for what Zeus does not expose, through ``amdsmi``. The one file of ``bench/`` that imports amdsmi.
+index) and, for what Zeus does not expose or gets wrong, through ``amdsmi``. The one file of ``bench/`` that imports
+amdsmi.
 
-Through Zeus: the energy counter (``get_total_energy_consumption``: ``amdsmi_get_energy_count``'s accumulator x
-``counter_resolution`` (uJ per tick), in mJ), power (``get_instant_power_usage``: ``current_socket_power``, whole W;
-``get_average_power_usage`` where the board reports only the average), the power cap and its range (uW -> mW), the
-hotspot temperature, the name. Through amdsmi: the GPU list and each GPU's HIP index
-(``amdsmi_get_gpu_enumeration_info``: amd-smi numbers GPUs by PCI BDF, HIP may not), UUID, BDF, VRAM size (bytes),
-clocks (MHz) and the processes on the GPU. Persistence mode, clocks-event reasons and violation counters do not exist
-here (None). The counter is judged when the meter opens (``bench.meters.gpu``), as amdsmi's is known to be wrong
-on some boards (ROCm/amdsmi#38).
+Through Zeus: the energy counter (``amdsmi_get_energy_count``'s accumulator x ``counter_resolution`` uJ, in mJ), power
+(``current_socket_power``, whole W; ``average_socket_power`` where the board reports only that), the power cap and its
+range (uW -> mW), the name. Through amdsmi: the GPU list and each GPU's HIP index (amd-smi numbers GPUs by PCI BDF, HIP
+may not), UUID, BDF, VRAM (bytes), clocks (MHz), the hotspot temperature (C: Zeus 0.16 divides amdsmi's degrees by
+1000 again) and the processes on the GPU. Persistence mode, clocks-event reasons and violation counters do not exist
+here (None). The counter is judged when the meter opens (``bench.meters.gpu``): amdsmi's is wrong on some boards
+(ROCm/amdsmi#38).
 """
 
 from __future__ import annotations
@@ -144,13 +144,14 @@ class AmdGpu:
     def state(self) -> dict[str, Any]:
         """Edge telemetry: ``sm`` (GFX) and ``mem`` clocks (MHz), ``temperature_c`` (hotspot), ``power_limit_w``."""
         lib, clk = self._lib, self._lib.AmdSmiClkType
+        hotspot = (lib.AmdSmiTemperatureType.HOTSPOT, lib.AmdSmiTemperatureMetric.CURRENT)  # C (Zeus 0.16: C / 1000)
         clocks = {
             k: self._opt("clock", lambda t=t: lib.amdsmi_get_clock_info(self.handle, t))
             for k, t in (("sm", clk.GFX), ("mem", clk.MEM))
         }
         return {
             **{k: (v or {}).get("clk") for k, v in clocks.items()},
-            "temperature_c": self._opt("temperature", self.zeus.get_gpu_temperature),
+            "temperature_c": self._opt("temperature", lambda: lib.amdsmi_get_temp_metric(self.handle, *hotspot)),
             "power_limit_w": self._limit_w(),
             "reasons": None,
             "violation_ns": None,

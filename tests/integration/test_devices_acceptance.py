@@ -4,7 +4,7 @@ right labels, scopes and flags; a GPU in MIG mode is refused before any energy i
 
 Fakes with real byte counts and units: H100 80GB HBM3 (NVML memory total 85,520,809,984 bytes = 81,559 MiB; the plain
 power call a 1 s average, the instant field instantaneous), GH200 (C2C: module-scope power), MI300X (amdsmi: energy
-accumulator x 15.259 uJ, whole-watt power, 196,592 MiB VRAM), four A100s of which one may not be opened.
+accumulator x 15.3 uJ, whole-watt power, 196,592 MiB VRAM), four A100s of which one may not be opened.
 """
 
 from __future__ import annotations
