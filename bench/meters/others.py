@@ -11,12 +11,12 @@ its reaped children and every live descendant. Both count in clock ticks (``SC_C
 ``resolution_share`` is the quantization bound (a tick per CPU and two per own process, over wall x CPUs), and a
 window under ``MIN_JUDGED_S`` is stored but not judged (``judged`` False, with a note).
 
-GPUs: each metered GPU's compute processes (``Accelerator.processes``) at both edges. A pid of the run's own tree is
+GPUs: the compute processes of each metered GPU (the GPU meter's open ``Accelerator``s) at both edges. A pid of the run's own tree is
 ``own``; one not visible in this PID namespace (NVML reports host pids; a container sees its own) is stored with
 ``own`` None and counted: more of them on a GPU, at one edge, than the run's own CUDA contexts there not seen by pid
 (``own_contexts_per_gpu``, from the backend's ``cuda_contexts_per_gpu``; 1 by default) is another tenant
 (``gpu_other_tenants``, flagged); equal counts stay unflagged. A failure leaves ``gpu_processes`` None with
-``gpu_note``; it never breaks a window. psutil and ``bench.devices`` are imported when an observer is built.
+``gpu_note``; it never breaks a window. psutil is imported when an observer is built.
 """
 
 from __future__ import annotations
@@ -50,20 +50,17 @@ def clock_tick_s() -> float:
 class OthersObserver:
     """Observes one window at a time: ``start()``, ``stop() -> dict`` (the fields of ``bench.results.OtherLoad``).
 
-    ``gpu_indices``: the vendor's indices of the metered GPUs (None or empty: no GPU is looked at). ``vendor``: a key
-    of ``bench.devices.VENDORS``; ``library``: its module (tests' fakes). ``pid``: the run's process (default this
-    one). ``psutil_module`` and ``clock`` are for tests. Never raises from ``start``/``stop``: what it cannot read is
-    None with a note.
+    ``devices``: the metered GPUs, open (``GpuMeter.devices``; None or empty: no GPU is looked at; their meter
+    closes them). ``pid``: the run's process (default this one). ``psutil_module`` and ``clock`` are for tests. Never
+    raises from ``start``/``stop``: what it cannot read is None with a note.
     """
 
     name = "others"
 
     def __init__(
         self,
-        gpu_indices: list[int] | None = None,
+        devices: list[Any] | None = None,
         *,
-        library: Any = None,
-        vendor: str = "nvidia",
         pid: int | None = None,
         psutil_module: Any = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -77,18 +74,9 @@ class OthersObserver:
         self._clock = clock
         self.logical_cpus = int(psutil_module.cpu_count(logical=True) or 1)
         self.tick_s = clock_tick_s()
-        self.gpu_indices = list(gpu_indices or [])
-        self._opened: Any = None
-        self._gpu_note: str | None = None
+        self.devices = list(devices or [])
         #: CUDA contexts the run's own process tree holds on each metered GPU (set per window from the backend)
         self.own_contexts_per_gpu = 1
-        if self.gpu_indices:
-            from bench.devices import vendor_module
-
-            try:
-                self._opened = vendor_module(vendor).open_devices(self.gpu_indices, library=library)
-            except Exception as exc:
-                self._gpu_note = f"the metered GPUs could not be opened to list processes: {type(exc).__name__}: {exc}"
         self._start: tuple[float, float | None, float | None, int] | None = None
         self._window_note: str | None = None
         self._gpu_start: list[dict[str, Any]] | None = None
@@ -96,11 +84,11 @@ class OthersObserver:
     # --- GPUs -------------------------------------------------------------------------------------------------
 
     def _gpu_processes(self, at: str, own: set[int]) -> list[dict[str, Any]] | None:
-        if self._opened is None:
+        if not self.devices:
             return None
         found: list[dict[str, Any]] = []
         try:
-            for device in self._opened.devices:
+            for device in self.devices:
                 for pid, memory in device.processes():
                     name, mine = self._attribute(pid, own)
                     record = {"gpu_index": device.facts.index, "pid": pid, "used_memory_bytes": memory, "name": name}
@@ -193,9 +181,9 @@ class OthersObserver:
                     f"(share resolution about {record['resolution_share']:.0%}); judged from {MIN_JUDGED_S:g} s"
                 )
         record["note"] = "; ".join(notes) or None
-        if self.gpu_indices:
+        if self.devices:
             start = self._gpu_start
-            gpu_notes = [n for n in (self._gpu_note, self._window_note) if n]
+            gpu_notes = [self._window_note] if self._window_note else []
             if start is not None and gpu_end is not None:
                 record["gpu_processes"] = start + gpu_end
                 record["gpu_other_tenants"] = self._tenants(start + gpu_end) or None
@@ -223,7 +211,4 @@ class OthersObserver:
         return out
 
     def close(self) -> None:
-        """Release the GPUs' library (idempotent)."""
-        if self._opened is not None:
-            self._opened.close()
-            self._opened = None
+        """Nothing to release: the GPU meter closes the devices."""

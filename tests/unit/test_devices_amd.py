@@ -130,7 +130,7 @@ def test_errors_name_the_device_and_what_to_do() -> None:
 
 def test_processes_on_an_amd_gpu_are_observed() -> None:
     fake = FakeAmdsmi([FakeAmdGpu(processes=[(4242, 8 * 2**30)])])
-    observer = OthersObserver([0], library=fake, vendor="amd")
+    observer = OthersObserver(amd.open_devices([0], library=fake).devices)
     observer.start()
     record = observer.stop()
     observer.close()

@@ -145,7 +145,7 @@ def test_mig_mode_refuses_the_run_before_energy_is_spent(tmp_path: Path) -> None
 def test_garbled_pids_are_never_attributed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Containers item: a driver/binding mismatch garbles pids (0, 4294967295)."""
     fake = FakePynvml([FakeGpu(processes=[(0, None), (4294967295, 1 << 30)])])
-    observer = OthersObserver([0], library=fake)
+    observer = OthersObserver(nvidia_module.open_devices([0], library=fake).devices)
     observer.start()
     record = observer.stop()
     observer.close()
