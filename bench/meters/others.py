@@ -11,9 +11,9 @@ its reaped children and every live descendant. Both count in clock ticks (``SC_C
 ``resolution_share`` is the quantization bound (a tick per CPU and two per own process, over wall x CPUs), and a
 window under ``MIN_JUDGED_S`` is stored but not judged (``judged`` False, with a note).
 
-GPUs: the compute processes of each metered GPU (the GPU meter's open ``Accelerator``s) at both edges. A pid of the run's own tree is
-``own``; one not visible in this PID namespace (NVML reports host pids; a container sees its own) is stored with
-``own`` None and counted: more of them on a GPU, at one edge, than the run's own CUDA contexts there not seen by pid
+GPUs: the compute processes of each metered GPU (the GPU meter's open devices) at both edges. A pid of the run's
+tree is ``own``; one not visible in this PID namespace (NVML reports host pids; a container sees its own) is stored
+with ``own`` None and counted: more of them on a GPU, at one edge, than the run's own CUDA contexts there not seen by pid
 (``own_contexts_per_gpu``, from the backend's ``cuda_contexts_per_gpu``; 1 by default) is another tenant
 (``gpu_other_tenants``, flagged); equal counts stay unflagged. A failure leaves ``gpu_processes`` None with
 ``gpu_note``; it never breaks a window. psutil is imported when an observer is built.
