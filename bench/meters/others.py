@@ -13,8 +13,8 @@ window under ``MIN_JUDGED_S`` is stored but not judged (``judged`` False, with a
 
 GPUs: the compute processes of each metered GPU (the GPU meter's open devices) at both edges. A pid of the run's
 tree is ``own``; one not visible in this PID namespace (NVML reports host pids; a container sees its own) is stored
-with ``own`` None and counted: more of them on a GPU, at one edge, than the run's own CUDA contexts there not seen by pid
-(``own_contexts_per_gpu``, from the backend's ``cuda_contexts_per_gpu``; 1 by default) is another tenant
+with ``own`` None and counted: more of them on a GPU, at one edge, than the run's own CUDA contexts there not seen by
+pid (``own_contexts_per_gpu``, from the backend's ``cuda_contexts_per_gpu``; 1 by default) is another tenant
 (``gpu_other_tenants``, flagged); equal counts stay unflagged. A failure leaves ``gpu_processes`` None with
 ``gpu_note``; it never breaks a window. psutil is imported when an observer is built.
 """
