@@ -50,43 +50,37 @@ def clocks_event_reason_names(mask: int) -> list[str]:
     ]
 
 
-#: pynvml's error class name (the same in the real module and the fake) -> (what the meter may do, what to do).
-_ERRORS = {
-    "NVMLError_LibraryNotFound": (
-        "unavailable",
+#: What to do about an NVML error, by pynvml's error class name less ``NVMLError_`` (the real module's and the fake's).
+_HINTS = {
+    "LibraryNotFound": (
         "libnvidia-ml.so.1 was not found: no NVIDIA driver is installed here, or the container was started without "
-        "GPU access (docker run --gpus all, podman run --device nvidia.com/gpu=all, apptainer exec --nv)",
+        "GPU access (docker run --gpus all, podman run --device nvidia.com/gpu=all, apptainer exec --nv)"
     ),
-    "NVMLError_DriverNotLoaded": (
-        "unavailable",
-        "the NVIDIA kernel driver is not loaded (nvidia-smi fails too); run on a GPU node",
-    ),
-    "NVMLError_LibRmVersionMismatch": (
-        "unavailable",
+    "DriverNotLoaded": "the NVIDIA kernel driver is not loaded (nvidia-smi fails too); run on a GPU node",
+    "LibRmVersionMismatch": (
         "the NVML library and the kernel driver differ in version (driver upgraded without a reboot, or the "
-        "container's libnvidia-ml does not match the host driver)",
+        "container's libnvidia-ml does not match the host driver)"
     ),
-    "NVMLError_FunctionNotFound": ("unsupported", "the installed driver is too old for this NVML call"),
-    "NVMLError_NotSupported": ("unsupported", "this GPU or driver does not support the query"),
-    "NVMLError_NoPermission": (
-        "permission",
-        "this process may not open this GPU (cgroups, Slurm or the container hide it)",
-    ),
-    "NVMLError_GpuIsLost": (
-        "lost",
+    "FunctionNotFound": "the installed driver is too old for this NVML call",
+    "NoPermission": "this process may not open this GPU (cgroups, Slurm or the container hide it)",
+    "GpuIsLost": (
         "the GPU stopped responding or fell off the bus; this window's energy is lost. Check `nvidia-smi` and the "
-        "kernel log (Xid errors), then rerun the cell",
+        "kernel log (Xid errors), then rerun the cell"
     ),
-    "NVMLError_NotReady": (
-        "not_ready",
+    "ResetRequired": "the GPU needs a reset (nvidia-smi -r) before it can be read",
+    "Uninitialized": "NVML was used before nvmlInit or after nvmlShutdown (a bug in the kit; please report)",
+    "NotSupported": "this GPU or driver does not support the query",
+    "Timeout": "NVML timed out talking to the GPU",
+    "InsufficientPower": "the GPU's external power cables are not connected properly",
+    "NotReady": (
         "the GPU is not ready yet: the driver is still initializing it (enabling persistence mode, "
-        "`nvidia-smi -pm 1`, keeps it initialized). The kit retried with a short backoff; rerun in a minute",
+        "`nvidia-smi -pm 1`, keeps it initialized). The kit retried with a short backoff; rerun in a minute"
     ),
-    "NVMLError_ResetRequired": ("other", "the GPU needs a reset (nvidia-smi -r) before it can be read"),
-    "NVMLError_Uninitialized": ("other", "NVML was used before nvmlInit or after nvmlShutdown (a kit bug; report it)"),
-    "NVMLError_Timeout": ("other", "NVML timed out talking to the GPU"),
-    "NVMLError_InsufficientPower": ("other", "the GPU's external power cables are not connected properly"),
 }
+#: What the meter may do about an error (``DeviceError.kind``); any other is ``other``.
+_KINDS = {"LibraryNotFound": "unavailable", "DriverNotLoaded": "unavailable", "LibRmVersionMismatch": "unavailable",
+          "NotSupported": "unsupported", "FunctionNotFound": "unsupported", "NotReady": "not_ready",
+          "NoPermission": "permission", "GpuIsLost": "lost"}  # fmt: skip
 #: NVML_ERROR_NOT_READY: the call is retried after each of these pauses (s, 3.75 s in all), then raised.
 NOT_READY_BACKOFF_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
 
@@ -125,7 +119,8 @@ def call(lib: Any, what: str, function: Callable[[], Any], label: str | None = N
             if pause_s is not None and name == "NVMLError_NotReady":
                 time.sleep(pause_s)
                 continue
-            kind, hint = _ERRORS.get(name, ("other", ""))
+            short = name.removeprefix("NVMLError_")
+            kind, hint = _KINDS.get(short, "other"), _HINTS.get(short)
             where = f"{what} on {label}" if label else what
             message = f"NVML {where} failed: {name}: {error or exc}" + (f". {hint}" if hint else "")
             kind = "unavailable" if what == "nvmlInit" else kind  # a failed init: no usable NVML here
