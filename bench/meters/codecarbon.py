@@ -30,15 +30,14 @@ _MEASURED_CPU_MODES = {"intel_rapl", "windows_emi", "intel_power_gadget", "apple
 
 def codecarbon_available() -> tuple[bool, str]:
     """Whether codecarbon can be imported (checked without importing it) and its version or the install hint."""
+    from importlib.metadata import version
+
     try:
-        spec = importlib.util.find_spec("codecarbon")
+        if importlib.util.find_spec("codecarbon") is None:
+            return False, _INSTALL_HINT
     except (ImportError, ValueError):
-        spec = None
-    if spec is None:
         return False, _INSTALL_HINT
     try:
-        from importlib.metadata import version
-
         return True, f"codecarbon {version('codecarbon')}"
     except Exception:
         return True, "codecarbon (version unknown)"
@@ -85,15 +84,14 @@ class CodeCarbonMeter:
     def describe(self) -> dict[str, object]:
         """Configuration, and the per-component methods CodeCarbon chose in the last window (once known)."""
         ok, version = codecarbon_available()
+        methods = "decided by CodeCarbon at the first window (measured:codecarbon where it reads counters)"
         return {
             "available": ok,
             "version": version,
             "country_iso_code": self.country_iso_code,
             "measure_power_secs": self.measure_power_secs,
             "tracking_mode": self.tracking_mode,
-            "methods": dict(self._last_methods)
-            if self._last_methods
-            else "decided by CodeCarbon at the first window (measured:codecarbon where it reads counters)",
+            "methods": dict(self._last_methods) if self._last_methods else methods,
         }
 
     # --- logging: quiet console, but keep what CodeCarbon says -------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from bench.errors import MeterError
@@ -202,16 +203,6 @@ def connect_ray_nodes(local: Any, meter_kwargs: dict[str, Any], *, expected_node
         def stop(self) -> Any:
             return self.meters.stop()
 
-    class _Handle:
-        def __init__(self, actor: Any) -> None:
-            self.actor = actor
-
-        def start(self) -> None:
-            ray.get(self.actor.start.remote())
-
-        def stop(self) -> Any:
-            return ray.get(self.actor.stop.remote())
-
     me = next((n for n in ray.nodes() if n["NodeID"] == here), {"NodeID": here})
     names = node_names([{"NodeManagerHostname": socket.gethostname(), **me}, *others])
     remotes: dict[str, Any] = {}
@@ -220,7 +211,9 @@ def connect_ray_nodes(local: Any, meter_kwargs: dict[str, Any], *, expected_node
         actor = _RemoteMeters.options(scheduling_strategy=strategy, runtime_env=METER_ACTOR_RUNTIME_ENV).remote(
             meter_kwargs
         )
-        remotes[name] = _Handle(actor)
+        remotes[name] = SimpleNamespace(  # what NodesMeterSet calls, each a blocking call to the actor
+            start=lambda a=actor: ray.get(a.start.remote()), stop=lambda a=actor: ray.get(a.stop.remote())
+        )
     return NodesMeterSet(local, names[0], remotes)
 
 

@@ -62,12 +62,8 @@ class SocMeter:
 
     def describe(self) -> dict[str, object]:
         """What the SoC gives and how it maps to the kit's components."""
-        return {
-            "soc": self.kind,
-            "method": self.method,
-            "components": {c: self._fields[c] for c in self._claimed},
-            "extra": self._extra,
-        }
+        components = {c: self._fields[c] for c in self._claimed}
+        return {"soc": self.kind, "method": self.method, "components": components, "extra": self._extra}
 
     def start(self) -> None:
         """Open a window: the counters now."""
