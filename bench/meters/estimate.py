@@ -76,7 +76,7 @@ def _load_cpu_table(path: Path) -> tuple[tuple[str, float], ...]:
         for row in csv.DictReader(fh):
             try:
                 rows.append((row["Name"].strip(), float(row["TDP"])))
-            except (KeyError, TypeError, ValueError, AttributeError):
+            except (KeyError, TypeError, ValueError):
                 continue
     return tuple(rows)
 
