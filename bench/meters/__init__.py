@@ -26,7 +26,8 @@ __all__ = ["COMPONENTS", "ComponentEnergy", "Meter", "MeterSet", "Reading", "Win
 class WindowReading:
     """One metered window: its duration (s), the primary energy per component (always gpu, cpu, ram), the side
     meters' readings by name, the observers' records by name (``others``), each component's own meter window
-    (``component_duration_s``: it encloses the set's) and the power series (``bench.meters.series``; None: none)."""
+    (``component_duration_s``: it encloses the set's), the power series (``bench.meters.series``; None: none) and,
+    over several nodes, each node's reading (``nodes``: ``bench.meters.multinode``)."""
 
     duration_s: float
     components: dict[str, ComponentEnergy]
@@ -34,6 +35,7 @@ class WindowReading:
     component_duration_s: dict[str, float] = field(default_factory=dict)
     observed: dict[str, dict[str, Any]] = field(default_factory=dict)
     series: dict[str, Any] | None = None
+    nodes: dict[str, Any] = field(default_factory=dict)
 
     def power_w(self, component: str) -> float | None:
         """Mean power (W) of ``component`` over its meter's own window (None where its energy is unavailable)."""

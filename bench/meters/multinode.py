@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 from bench.errors import MeterError
+from bench.meters import WindowReading
 from bench.meters.base import COMPONENTS, ComponentEnergy, Reading
 
 #: The meter actor asks Ray for no GPU (it must not take one from vLLM); whether Ray then empties CUDA_VISIBLE_DEVICES
@@ -32,36 +32,6 @@ def node_gpu_indices(environ: Mapping[str, str]) -> list[int] | None:
         if parts and all(p.isdigit() for p in parts):
             return [int(p) for p in parts]
     return None
-
-
-@dataclass(frozen=True)
-class MultiNodeReading:
-    """A window over several nodes: the summed/maximum numbers (as ``WindowReading``) plus each node's reading."""
-
-    duration_s: float
-    components: dict[str, ComponentEnergy]
-    side: dict[str, Reading] = field(default_factory=dict)
-    nodes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def component_duration_s(self) -> dict[str, float]:
-        """Per component, the span the summed power integrates to the summed energy over: the power-weighted mean
-        of the node windows (each node opens a little before and closes a little after the one that leads). Net
-        energy subtracts idle over it, so a constant draw on every node nets to zero."""
-        spans: dict[str, float] = {}
-        for component, energy in self.components.items():
-            power = self.power_w(component) if energy.energy_j is not None else None
-            if power:
-                spans[component] = float(energy.energy_j) / power  # type: ignore[arg-type]
-        return spans
-
-    def power_w(self, component: str) -> float | None:
-        """Mean power (W) of ``component`` over all nodes: the sum of each node's power over its own window (None
-        where the summed energy is unavailable, as a node that did not measure it)."""
-        if self.components[component].energy_j is None:
-            return None
-        powers = [reading.power_w(component) for reading in self.nodes.values()]
-        return None if None in powers else sum(powers)  # type: ignore[arg-type]
 
 
 def _sum_component(component: str, per_node: dict[str, ComponentEnergy]) -> ComponentEnergy:
@@ -99,8 +69,11 @@ def _sum_all(per_node: dict[str, Any]) -> dict[str, ComponentEnergy]:
     }
 
 
-def aggregate_nodes(readings: dict[str, Any]) -> MultiNodeReading:
-    """The paper's multi-node aggregation: energy summed over every node's meters, duration the maximum."""
+def aggregate_nodes(readings: dict[str, Any]) -> WindowReading:
+    """The paper's multi-node aggregation: energy summed over every node's meters, duration the maximum, each node's
+    reading in ``nodes``. A component's ``component_duration_s`` is the span the summed power (each node's over its
+    own window) integrates to the summed energy over: the power-weighted mean of the node windows, so subtracting
+    idle power over it nets a constant draw on every node to zero."""
     if not readings:
         raise MeterError("no node readings to aggregate")
     side: dict[str, Reading] = {}
@@ -109,8 +82,13 @@ def aggregate_nodes(readings: dict[str, Any]) -> MultiNodeReading:
         if len(per_node) == len(readings):  # a side meter that did not run everywhere has no comparable total
             duration_s = max(sr.duration_s for sr in per_node.values())
             side[name] = Reading(next(iter(per_node.values())).meter, duration_s, _sum_all(per_node))
+    components, spans = _sum_all(readings), {}
+    for component, energy in components.items():
+        powers = [reading.power_w(component) for reading in readings.values()]
+        if energy.energy_j is not None and None not in powers and sum(powers) > 0:  # type: ignore[arg-type]
+            spans[component] = energy.energy_j / sum(powers)  # type: ignore[arg-type]
     duration_s = max(r.duration_s for r in readings.values())
-    return MultiNodeReading(duration_s, _sum_all(readings), side=side, nodes=dict(readings))
+    return WindowReading(duration_s, components, side, component_duration_s=spans, nodes=dict(readings))
 
 
 class NodesMeterSet:
@@ -143,7 +121,7 @@ class NodesMeterSet:
             remote.start()
         self.local.start()
 
-    def stop(self) -> MultiNodeReading:
+    def stop(self) -> WindowReading:
         """Close every node's window and aggregate."""
         readings = {self.local_host: self.local.stop()}
         for host, remote in self.remotes.items():
