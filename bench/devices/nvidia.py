@@ -242,22 +242,15 @@ class NvidiaGpu:
         out["temperature_c"] = self._opt("temperature", self.zeus.get_gpu_temperature)
         out["power_limit_w"] = self._limit_w()
         out["reasons"] = None
-        # the event-reasons call exists from driver 535 / pynvml 12.535; older ones know only the throttle name
         for function in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
-            if callable(getattr(lib, function, None)):
+            if out["reasons"] is None:  # the first exists from driver 535 / pynvml 12.535; older: the throttle name
                 out["reasons"] = self._opt(function, lambda f=function: getattr(lib, f)(handle))
-                if out["reasons"] is not None:
-                    break
         out["reason_names"] = clocks_event_reason_names(out["reasons"]) if out["reasons"] is not None else None
-        violation: dict[str, int] = {}
-        for key, policy in (("power", "NVML_PERF_POLICY_POWER"), ("thermal", "NVML_PERF_POLICY_THERMAL")):
-            got = self._opt(
-                "nvmlDeviceGetViolationStatus",
-                lambda p=policy: lib.nvmlDeviceGetViolationStatus(handle, getattr(lib, p)),
-            )
-            if got is not None:
-                violation[key] = int(got.violationTime)
-        out["violation_ns"] = violation or None
+        violation = {
+            key: self._opt("violations", lambda p=policy: lib.nvmlDeviceGetViolationStatus(handle, getattr(lib, p)))
+            for key, policy in (("power", "NVML_PERF_POLICY_POWER"), ("thermal", "NVML_PERF_POLICY_THERMAL"))
+        }
+        out["violation_ns"] = {k: int(v.violationTime) for k, v in violation.items() if v is not None} or None
         return out
 
     def processes(self) -> list[tuple[int, int | None]]:
