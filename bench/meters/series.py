@@ -124,6 +124,15 @@ class PowerRecorder:
                     if self.owners.get(component) is meter:
                         self._reads.setdefault(component, []).append((t, float(joules)))
 
+    def _read_or_end(self) -> bool:
+        """One read; False, the series ended with its reason, where it failed (a description never fails a window)."""
+        try:
+            self._read()
+            return True
+        except Exception as exc:
+            self._error = f"{type(exc).__name__}: {exc}"
+            return False
+
     def _loop(self) -> None:
         self._go.wait()
         if self._stop_event.is_set():
@@ -131,10 +140,7 @@ class PowerRecorder:
         period_s = 1.0 / self.hz
         next_t = self._t0 + period_s
         while not self._stop_event.wait(max(next_t - self._clock(), 0.0)):
-            try:
-                self._read()
-            except Exception as exc:  # a series is a description: its failure must not fail the window
-                self._error = f"{type(exc).__name__}: {exc}"
+            if not self._read_or_end():
                 return
             next_t += period_s
             now = self._clock()
@@ -158,23 +164,16 @@ class PowerRecorder:
         if self._thread is None:
             self.arm()
         self._t0 = self._clock()
-        if self._counting:
-            try:
-                self._read()
-            except Exception as exc:
-                self._error = f"{type(exc).__name__}: {exc}"
-                self._join()
-                return
+        if self._counting and not self._read_or_end():
+            self._join()
+            return
         self._go.set()
 
     def stop(self) -> None:
         """Stop the thread and take the last reading (the window's end), while the meters are still open."""
         self._join()
         if self._counting and self._error is None:
-            try:
-                self._read()
-            except Exception as exc:
-                self._error = f"{type(exc).__name__}: {exc}"
+            self._read_or_end()
 
     def _join(self) -> None:
         if self._thread is not None:
