@@ -241,4 +241,3 @@ class PowerRecorder:
     def close(self) -> None:
         """Stop the thread if a window is still open. Idempotent."""
         self._join()
-

@@ -119,7 +119,7 @@ def test_trapezoid_is_exact_on_linear_pieces_sampled_at_the_knots() -> None:
 
 def test_trapezoid_on_an_inference_like_trace_sampled_at_20_hz_is_within_the_step_bound() -> None:
     # Idle 65 W, a 0.6 s ramp to 420 W, 3 s of load with a dip, a fall back to idle: the shape of a batch of LLM
-    # requests on an A100 (synthetic: no real GPU was available to record one; GpuMeter.power_samples() records real ones).
+    # requests on an A100 (synthetic: no real GPU was available to record one; power_samples() records real ones).
     trace = PowerTrace(
         [(0.0, 65.0), (1.0, 65.0), (1.6, 420.0), (3.0, 410.0), (3.05, 250.0), (3.1, 415.0), (4.6, 400.0), (4.6, 70.0)]
     )

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from bench.devices import nvidia
 from bench.meters import MeterSet
 from bench.meters.base import ComponentEnergy, Reading
-from bench.devices import nvidia
 from bench.meters.others import MIN_JUDGED_S, OthersObserver, busy_cpu_s, clock_tick_s
 from bench.results import OtherLoad
 from bench.validation import others_problems
