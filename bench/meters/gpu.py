@@ -150,8 +150,8 @@ class GpuMeter:
                 if exc.kind == "not_ready":
                     gpu.counter_fallback_reason = f"{exc}; falling back to power sampling at {self.sample_hz:g} Hz"
                 self._check_power(gpu)
-        if first:
-            time.sleep(max(0.0, probe_s - (self._clock() - min(t for t, _, _ in first.values()))))
+        if first and (pause_s := probe_s - (self._clock() - min(t for t, _, _ in first.values()))) > 0:
+            time.sleep(pause_s)
         for gpu in (g for g in self._gpus if g.index in first):
             t0, e0, p0 = first[gpu.index]
             e1, p1 = gpu.device.energy_mj(), gpu.device.power_w()
