@@ -190,7 +190,7 @@ def connect_ray_nodes(local: Any, meter_kwargs: dict[str, Any], *, expected_node
             meter_kwargs
         )
         remotes[name] = SimpleNamespace(  # what NodesMeterSet calls, each a blocking call to the actor
-            start=lambda a=actor: ray.get(a.start.remote()), stop=lambda a=actor: ray.get(a.stop.remote())
+            actor=actor, start=lambda a=actor: ray.get(a.start.remote()), stop=lambda a=actor: ray.get(a.stop.remote())
         )
     return NodesMeterSet(local, names[0], remotes)
 
