@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import __version__
 from bench.config import HardwareProfile
-from bench.errors import HardwareMismatchError
+from bench.errors import HardwareMismatchError, MeterError
 from bench.meters.estimate import cpu_model_name
 
 #: Libraries whose versions go into every result (those not installed are recorded as None).
@@ -66,6 +66,8 @@ class MachineInfo:
     cuda_visible_devices: str | None = None
     nvml_status: str = "not probed"
     rapl_status: str = "not probed"
+    #: why no GPU run may happen here, whatever the profile or --force (a GPU in MIG mode), with what to do
+    gpu_refusal: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -84,25 +86,26 @@ class MachineInfo:
         }
 
 
-def _probe_gpus() -> tuple[list[GpuInfo], str | None, str]:
+def _probe_gpus() -> tuple[list[GpuInfo], str | None, str, str | None]:
     """The GPUs this process uses, through the device layer (``bench.devices``: CUDA indices mapped to NVML's by
-    UUID or PCI bus id; a GPU the process may not open is listed as skipped). Never raises."""
+    UUID or PCI bus id; a GPU the process may not open is listed as skipped), the driver, the status, and why a GPU
+    run is refused here (MIG mode) or None. Never raises."""
     from bench.devices import VENDORS, vendor_module
 
     found = {v: vendor_module(v).probe() for v in VENDORS}
     vendor = next((v for v, (ok, _) in found.items() if ok), None)
     if vendor is None:
-        return [], None, "; ".join(f"{v}: {why}" for v, (_, why) in found.items())
+        return [], None, "; ".join(f"{v}: {why}" for v, (_, why) in found.items()), None
     why = found[vendor][1]
     try:
         opened = vendor_module(vendor).open_devices()
     except Exception as exc:  # no GPU visible, MIG mode, a GPU the run uses that cannot be read: say so
-        return [], None, str(exc)
+        return [], None, str(exc), str(exc) if getattr(exc, "kind", None) == "mig" else None
     try:
         facts = [d.facts for d in opened.devices]
         gpus = [GpuInfo(f.index, f.name, f.memory_gb or 0.0, f.power_limit_w, f.uuid) for f in facts]
         skipped = "".join(f"; GPU {s['index']} skipped: {s['reason']}" for s in opened.skipped)
-        return gpus, opened.driver, f"ok: {why}, {len(gpus)} visible{skipped}"
+        return gpus, opened.driver, f"ok: {why}, {len(gpus)} visible{skipped}", None
     finally:
         opened.close()
 
@@ -130,7 +133,7 @@ def detect_machine() -> MachineInfo:
 
     from bench.meters.rapl import RaplMeter
 
-    gpus, driver, nvml_status = _probe_gpus()
+    gpus, driver, nvml_status, gpu_refusal = _probe_gpus()
     rapl_ok, rapl_reason = RaplMeter.probe("/sys/class/powercap")
     return MachineInfo(
         hostname=platform.node(),
@@ -144,6 +147,7 @@ def detect_machine() -> MachineInfo:
         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
         nvml_status=nvml_status,
         rapl_status="ok" if rapl_ok else rapl_reason,
+        gpu_refusal=gpu_refusal,
     )
 
 
@@ -244,7 +248,11 @@ def resolve_profile(profile: HardwareProfile, machine: MachineInfo, *, count: bo
 
 
 def enforce_profile(profile: HardwareProfile, machine: MachineInfo, *, force: bool) -> list[str]:
-    """Raise HardwareMismatchError on a mismatch unless ``force``; return the (forced) mismatches to record."""
+    """Raise HardwareMismatchError on a mismatch unless ``force``; return the (forced) mismatches to record. A GPU
+    profile on a machine that refuses GPU runs (``MachineInfo.gpu_refusal``: MIG mode) raises MeterError with its
+    reason and what to do, ``force`` or not: such a run could not be metered."""
+    if profile.hardware.device == "cuda" and machine.gpu_refusal:
+        raise MeterError(machine.gpu_refusal)
     problems = check_profile(profile, machine)
     if problems and not force:
         raise HardwareMismatchError(

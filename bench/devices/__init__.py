@@ -19,16 +19,8 @@ VENDORS: dict[str, str] = {
     "amd": "bench.devices.amd",
 }
 
-__all__ = [
-    "VENDORS",
-    "Accelerator",
-    "DeviceError",
-    "DeviceFacts",
-    "DeviceUnavailableError",
-    "Opened",
-    "probe_all",
-    "vendor_module",
-]
+__all__ = ["VENDORS", "Accelerator", "DeviceError", "DeviceFacts", "DeviceUnavailableError", "Opened", "probe_all",
+           "vendor_module"]  # fmt: skip
 
 
 def vendor_module(vendor: str) -> Any:

@@ -1,14 +1,14 @@
 """AMD GPUs (Instinct MI200/MI300, ROCm 6.2+): through Zeus (``zeus.device.gpu.amd.AMDGPU``, one GPU at a time by HIP
-index) and, for what Zeus does not expose, through ``amdsmi``. The one file of ``bench/`` that imports amdsmi.
+index) and, for what Zeus does not expose or gets wrong, through ``amdsmi``. The one file of ``bench/`` that imports
+amdsmi.
 
-Through Zeus: the energy counter (``get_total_energy_consumption``: ``amdsmi_get_energy_count``'s accumulator x
-``counter_resolution`` (uJ per tick), in mJ), power (``get_instant_power_usage``: ``current_socket_power``, whole W;
-``get_average_power_usage`` where the board reports only the average), the power cap and its range (uW -> mW), the
-hotspot temperature, the name. Through amdsmi: the GPU list and each GPU's HIP index
-(``amdsmi_get_gpu_enumeration_info``: amd-smi numbers GPUs by PCI BDF, HIP may not), UUID, BDF, VRAM size (bytes),
-clocks (MHz) and the processes on the GPU. Persistence mode, clocks-event reasons and violation counters do not exist
-here (None). The counter is judged when the meter opens (``bench.meters.gpu``), as amdsmi's is known to be wrong
-on some boards (ROCm/amdsmi#38).
+Through Zeus: the energy counter (``amdsmi_get_energy_count``'s accumulator x ``counter_resolution`` uJ, in mJ), power
+(``current_socket_power``, whole W; ``average_socket_power`` where the board reports only that), the power cap and its
+range (uW -> mW), the name. Through amdsmi: the GPU list and each GPU's HIP index (amd-smi numbers GPUs by PCI BDF, HIP
+may not), UUID, BDF, VRAM (bytes), clocks (MHz), the hotspot temperature (C: Zeus 0.16 divides amdsmi's degrees by
+1000 again) and the processes on the GPU. Persistence mode, clocks-event reasons and violation counters do not exist
+here (None). The counter is judged when the meter opens (``bench.meters.gpu``): amdsmi's is wrong on some boards
+(ROCm/amdsmi#38).
 """
 
 from __future__ import annotations
@@ -58,13 +58,13 @@ def call(lib: Any, what: str, function: Callable[[], Any], label: str | None = N
     except Exception as exc:
         error = next((e for e in (exc, exc.__cause__) if isinstance(e, lib.AmdSmiLibraryException)), None)
         code = error.get_error_code() if error is not None else None
-        kind = _KINDS.get(code, "unsupported" if "NotSupported" in type(exc).__name__ else "other")  # type: ignore[arg-type]
+        default = "unsupported" if "NotSupported" in type(exc).__name__ else "other"
+        kind = "unavailable" if what == "amdsmi_init" else _KINDS.get(code, default)  # type: ignore[arg-type]
         hint = _HINTS.get(code, "")  # type: ignore[arg-type]
         message = f"amdsmi {what}{f' on {label}' if label else ''} failed: {type(exc).__name__}: {exc}"
+        error_class = DeviceUnavailableError if kind == "unavailable" else DeviceError
         message += f". {hint}" if hint else ""
-        if kind == "unavailable" or what == "amdsmi_init":
-            raise DeviceUnavailableError(message, device=label, call=what, code=code) from exc
-        raise DeviceError(message, kind=kind, device=label, call=what, code=code) from exc
+        raise error_class(message, kind=kind, device=label, call=what, code=code) from exc
 
 
 def _inventory(lib: Any) -> list[dict[str, Any]]:
@@ -82,18 +82,16 @@ def _inventory(lib: Any) -> list[dict[str, Any]]:
 
 def probe(amdsmi: Any = None) -> tuple[bool, str]:
     """Whether AMD GPUs can be metered here and why not. Never raises."""
+    lib = None
     try:
         lib = load_library(amdsmi)
         call(lib, "amdsmi_init", lambda: lib.amdsmi_init(lib.AmdSmiInitFlags.INIT_AMD_GPUS))
-    except Exception as exc:
-        return False, f"amdsmi unavailable: {exc}"
-    try:
         count = len(_inventory(lib))
     except Exception as exc:
-        return False, f"amdsmi initialized but listing GPUs failed: {exc}"
+        return False, f"amdsmi unavailable: {exc}"
     finally:
         with contextlib.suppress(Exception):
-            lib.amdsmi_shut_down()
+            lib.amdsmi_shut_down()  # type: ignore[union-attr]
     return (True, f"amdsmi: {count} GPU(s)") if count else (False, "amdsmi works but sees no AMD GPU")
 
 
@@ -146,13 +144,14 @@ class AmdGpu:
     def state(self) -> dict[str, Any]:
         """Edge telemetry: ``sm`` (GFX) and ``mem`` clocks (MHz), ``temperature_c`` (hotspot), ``power_limit_w``."""
         lib, clk = self._lib, self._lib.AmdSmiClkType
+        hotspot = (lib.AmdSmiTemperatureType.HOTSPOT, lib.AmdSmiTemperatureMetric.CURRENT)  # C (Zeus 0.16: C / 1000)
         clocks = {
             k: self._opt("clock", lambda t=t: lib.amdsmi_get_clock_info(self.handle, t))
             for k, t in (("sm", clk.GFX), ("mem", clk.MEM))
         }
         return {
             **{k: (v or {}).get("clk") for k, v in clocks.items()},
-            "temperature_c": self._opt("temperature", self.zeus.get_gpu_temperature),
+            "temperature_c": self._opt("temperature", lambda: lib.amdsmi_get_temp_metric(self.handle, *hotspot)),
             "power_limit_w": self._limit_w(),
             "reasons": None,
             "violation_ns": None,

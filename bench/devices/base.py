@@ -1,14 +1,9 @@
 """The device layer's interface: what the GPU meter and the observer need of one accelerator, whatever its vendor.
 
-A vendor file (``bench/devices/<vendor>.py``, one line in ``bench.devices.VENDORS``) provides ``probe(library)``
-and ``open_devices(indices, library=...) -> Opened``, whose devices follow ``Accelerator``. Device access goes
-through Zeus's device classes one device at a time (``zeus.device.gpu.nvidia.NVIDIAGPU(index)``,
-``zeus.device.gpu.amd.AMDGPU(index)``); what Zeus does not expose stays in the vendor file, with the vendor's library.
-
 Units are in the names: ``energy_mj`` (millijoules, as NVML and amdsmi count), ``power_w`` (watts). Errors are
-``DeviceError`` (a ``MeterError``) naming the device, the call and what to do; ``kind`` says what the meter may do
-about it (``unsupported``: fall back; ``not_ready``: retried, then fall back; ``unavailable``: no usable library or
-driver here; anything else: the window fails with the message).
+``DeviceError`` (a ``MeterError``) naming the device, the call and what to do; its ``kind`` says what the meter may
+do about it (``unsupported``: fall back; ``not_ready``: retried, then fall back; ``unavailable``: no usable library or
+driver here; ``permission``, ``lost``, ``mig``, ``other``: the window fails with the message).
 """
 
 from __future__ import annotations
@@ -22,41 +17,31 @@ from bench.errors import MeterError
 
 
 class DeviceError(MeterError):
-    """A device call failed. ``kind``: ``unsupported``, ``not_ready``, ``unavailable``, ``permission``, ``lost``,
-    ``mig`` or ``other``; ``device``: the device's label (``GPU 0 (NVIDIA H100 80GB HBM3)``) where known; ``code``:
-    the library's return code."""
+    """A device call failed: ``kind`` (above), ``device`` (its label, where known), ``call``, ``code`` (the
+    library's return code)."""
+
+    kind = "other"
 
     def __init__(
-        self,
-        message: str,
-        *,
-        kind: str = "other",
-        device: str | None = None,
-        call: str | None = None,
-        code: int | None = None,
-    ):
+        self, message: str, *, kind: str = "", device: str | None = None, call: str | None = None, code: Any = None
+    ) -> None:
         super().__init__(message)
-        self.kind = kind
-        self.device = device
-        self.call = call
-        self.code = code
+        self.kind, self.device, self.call, self.code = kind or self.kind, device, call, code
 
 
 class DeviceUnavailableError(DeviceError):
     """No usable device library here (not installed, driver missing, no device visible): a normal state on CPU
     machines, recorded as the reason a component is unavailable."""
 
-    def __init__(self, message: str, *, device: str | None = None, call: str | None = None, code: int | None = None):
-        super().__init__(message, kind="unavailable", device=device, call=call, code=code)
+    kind = "unavailable"
 
 
 @dataclass
 class DeviceFacts:
-    """What does not change while a device is open. ``index``: the vendor library's index (NVML's, amdsmi's);
-    ``cuda_index``: the index the run's framework uses (None where it does not use the device); ``matched_by``: how
-    the two were matched (``uuid``, ``pci-bus-id``, ``identity``, ...). ``scope``: what the power and energy cover:
-    ``gpu`` (the board), ``module`` (a Grace Hopper/Blackwell superchip: GPU, CPU and memory together) or ``soc``.
-    ``power_limit_w``: the enforced limit, ``power_limit_range_w``: what may be set (min, max)."""
+    """What does not change while a device is open. ``index``: the vendor library's; ``cuda_index``: the run's
+    framework's (None where it does not use the device); ``matched_by``: how the two were matched (``uuid``,
+    ``pci-bus-id``, ...). ``scope``: what power and energy cover: ``gpu`` (the board) or ``module`` (a Grace
+    Hopper/Blackwell superchip: GPU, CPU and memory). ``power_limit_w``: enforced; ``power_limit_range_w``: settable."""
 
     vendor: str
     index: int
@@ -65,13 +50,12 @@ class DeviceFacts:
     pci_bus_id: str | None = None
     cuda_index: int | None = None
     matched_by: str | None = None
+    scope: str = "gpu"
     memory_gb: float | None = None
     power_limit_w: float | None = None
     power_limit_range_w: tuple[float, float] | None = None
-    scope: str = "gpu"
     persistence_mode: bool | None = None
     power_source: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -80,44 +64,37 @@ class DeviceFacts:
 
 @runtime_checkable
 class Accelerator(Protocol):
-    """One open device. Reads are thread-safe (the meter's sampler thread and the power series call them)."""
+    """One open device. Reads are thread-safe (the meter's sampler and the power series call them)."""
 
     facts: DeviceFacts
-    #: method labels (``bench.meters.base.METHODS``) of its energy counter and of its power sampling
-    counter_method: str
+    counter_method: str  # method labels (``bench.meters.base.METHODS``) of its energy counter and power sampling
     sampling_method: str
 
     def energy_mj(self) -> int:
-        """The device's energy counter, mJ since the driver loaded. DeviceError(kind="unsupported") where none."""
-        ...
+        """The energy counter, mJ since the driver loaded. DeviceError(kind="unsupported") where none."""
 
     def power_w(self) -> float:
         """Power now, W: the instantaneous reading where the device has one (``facts.power_source`` says which)."""
-        ...
 
     def state(self) -> dict[str, Any]:
         """Telemetry at a window edge (clocks MHz, temperature C, power limit W, clocks-event reasons, violation
         counters ns); None where unsupported. Never raises."""
-        ...
 
     def processes(self) -> list[tuple[int, int | None]]:
         """Compute processes on the device: (pid as the library reports it, used memory in bytes or None)."""
-        ...
 
     def close(self) -> None:
         """Release the device (idempotent)."""
-        ...
 
 
 @dataclass
 class Opened:
-    """What a vendor's ``open_devices`` found: the devices opened, and those skipped with why (``index``,
-    ``reason``; e.g. no permission: a GPU the process may not open is recorded, not fatal)."""
+    """What a vendor's ``open_devices`` found: the devices opened, those skipped (``index``, ``reason``: a GPU the
+    process may not open is recorded, not fatal), the driver, and ``release`` (e.g. ``nvmlShutdown``)."""
 
     devices: list[Any]
     skipped: list[dict[str, Any]] = field(default_factory=list)
     driver: str | None = None
-    #: releases the vendor library (e.g. ``nvmlShutdown``); called once by ``close``
     release: Callable[[], Any] | None = None
 
     def close(self) -> None:

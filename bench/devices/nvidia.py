@@ -2,16 +2,14 @@
 Zeus does not expose, through ``pynvml`` (nvidia-ml-py). The one file of ``bench/`` that imports pynvml.
 
 Through Zeus: the energy counter (``get_total_energy_consumption``, mJ since driver load, Volta and newer), instant
-power (``get_instant_power_usage``: field ``NVML_FI_DEV_POWER_INSTANT``, mW, in the scope Zeus resolves: the module on
-Grace Hopper, where ``nvmlDeviceGetC2cModeInfoV`` reports C2C, else the GPU), the power limit and its range (mW),
-temperature (``nvmlDeviceGetTemperatureV``, C), persistence mode, the name.
-Through pynvml (absent from Zeus): device count and driver, UUID and PCI bus id (to map CUDA indices), memory size,
-enforced power limit, MIG mode, SM and memory clocks, clocks-event reasons, violation counters, compute processes,
-and ``nvmlDeviceGetPowerUsage`` where the instant field is unsupported (NVML's documentation: on Ampere (except
-GA100) and newer, e.g. H100 and L4, that call returns a 1 s average; A100 (GA100) reports instantaneous power).
-
-Zeus binds pynvml when it is imported; ``load_library()`` points Zeus at the binding the kit loaded, so both always call
-the same library (and tests can inject ``tests/fakes/fake_pynvml.py``).
+power (field ``NVML_FI_DEV_POWER_INSTANT``, mW, in the scope Zeus resolves: the module on Grace Hopper, where
+``nvmlDeviceGetC2cModeInfoV`` reports C2C), the power limit and its range (mW), temperature
+(``nvmlDeviceGetTemperatureV``, C), persistence mode, the name, and the setters of issue 26. Through pynvml (absent
+from Zeus): device count and driver, UUID and PCI bus id (to map CUDA indices), memory size, enforced power limit, MIG
+mode, clocks, clocks-event reasons, violation counters, compute processes, and ``nvmlDeviceGetPowerUsage`` where the
+instant field is unsupported (NVML's documentation: a 1 s average on Ampere except GA100, and newer, e.g. H100, L4;
+A100 (GA100) reports instantaneous power). ``load_library`` points Zeus at the binding the kit loaded, so both call the
+same library (and tests can inject ``tests/fakes/fake_pynvml.py``).
 """
 
 from __future__ import annotations
@@ -27,8 +25,8 @@ from bench.devices.base import DeviceError, DeviceFacts, DeviceUnavailableError,
 COUNTER_METHOD = "measured:nvml-energy-counter"
 SAMPLING_METHOD = "measured:nvml-power-sampling"
 
-#: NVML's clocks event ("throttle") reason bits by the name the results store; 0x200 and 0x400 are defined by
-#: nvidia-ml-py 13.615 only under the older names (``nvmlClocksThrottleReasonBoardLimit``, ``...Reliability``).
+#: NVML's clocks event ("throttle") reason bits by the name the results store; nvidia-ml-py 13.615 defines 0x200 and
+#: 0x400 only under the older names (``nvmlClocksThrottleReasonBoardLimit``, ``...Reliability``).
 CLOCKS_EVENT_REASONS: dict[int, str] = {
     0x1: "gpu_idle",
     0x2: "applications_clocks_setting",
@@ -46,52 +44,43 @@ CLOCKS_EVENT_REASONS: dict[int, str] = {
 
 def clocks_event_reason_names(mask: int) -> list[str]:
     """The names of the bits set in a clocks event reasons ``mask`` (unknown bits as ``bit_0x...``)."""
-    names = [name for bit, name in CLOCKS_EVENT_REASONS.items() if mask & bit]
-    unknown, bit = mask & ~sum(CLOCKS_EVENT_REASONS), 1
-    while unknown >= bit:
-        if unknown & bit:
-            names.append(f"bit_{bit:#x}")
-        bit <<= 1
-    return names
+    unknown = mask & ~sum(CLOCKS_EVENT_REASONS)
+    return [name for bit, name in CLOCKS_EVENT_REASONS.items() if mask & bit] + [
+        f"bit_{1 << b:#x}" for b in range(unknown.bit_length()) if unknown >> b & 1
+    ]
 
 
-#: What to do about an NVML error, by pynvml's error class name (the same names in the real module and the fake).
+#: What to do about an NVML error, by pynvml's error class name less ``NVMLError_`` (the real module's and the fake's).
 _HINTS = {
-    "NVMLError_LibraryNotFound": (
+    "LibraryNotFound": (
         "libnvidia-ml.so.1 was not found: no NVIDIA driver is installed here, or the container was started without "
         "GPU access (docker run --gpus all, podman run --device nvidia.com/gpu=all, apptainer exec --nv)"
     ),
-    "NVMLError_DriverNotLoaded": "the NVIDIA kernel driver is not loaded (nvidia-smi fails too); run on a GPU node",
-    "NVMLError_LibRmVersionMismatch": (
+    "DriverNotLoaded": "the NVIDIA kernel driver is not loaded (nvidia-smi fails too); run on a GPU node",
+    "LibRmVersionMismatch": (
         "the NVML library and the kernel driver differ in version (driver upgraded without a reboot, or the "
         "container's libnvidia-ml does not match the host driver)"
     ),
-    "NVMLError_FunctionNotFound": "the installed driver is too old for this NVML call",
-    "NVMLError_NoPermission": "this process may not open this GPU (cgroups, Slurm or the container hide it)",
-    "NVMLError_GpuIsLost": (
+    "FunctionNotFound": "the installed driver is too old for this NVML call",
+    "NoPermission": "this process may not open this GPU (cgroups, Slurm or the container hide it)",
+    "GpuIsLost": (
         "the GPU stopped responding or fell off the bus; this window's energy is lost. Check `nvidia-smi` and the "
         "kernel log (Xid errors), then rerun the cell"
     ),
-    "NVMLError_ResetRequired": "the GPU needs a reset (nvidia-smi -r) before it can be read",
-    "NVMLError_Uninitialized": "NVML was used before nvmlInit or after nvmlShutdown (a bug in the kit; please report)",
-    "NVMLError_NotSupported": "this GPU or driver does not support the query",
-    "NVMLError_Timeout": "NVML timed out talking to the GPU",
-    "NVMLError_InsufficientPower": "the GPU's external power cables are not connected properly",
-    "NVMLError_NotReady": (
+    "ResetRequired": "the GPU needs a reset (nvidia-smi -r) before it can be read",
+    "Uninitialized": "NVML was used before nvmlInit or after nvmlShutdown (a bug in the kit; please report)",
+    "NotSupported": "this GPU or driver does not support the query",
+    "Timeout": "NVML timed out talking to the GPU",
+    "InsufficientPower": "the GPU's external power cables are not connected properly",
+    "NotReady": (
         "the GPU is not ready yet: the driver is still initializing it (enabling persistence mode, "
         "`nvidia-smi -pm 1`, keeps it initialized). The kit retried with a short backoff; rerun in a minute"
     ),
 }
-_KINDS = {
-    "NVMLError_LibraryNotFound": "unavailable",
-    "NVMLError_DriverNotLoaded": "unavailable",
-    "NVMLError_LibRmVersionMismatch": "unavailable",
-    "NVMLError_NotSupported": "unsupported",
-    "NVMLError_FunctionNotFound": "unsupported",
-    "NVMLError_NotReady": "not_ready",
-    "NVMLError_NoPermission": "permission",
-    "NVMLError_GpuIsLost": "lost",
-}
+#: What the meter may do about an error (``DeviceError.kind``); any other is ``other``.
+_KINDS = {"LibraryNotFound": "unavailable", "DriverNotLoaded": "unavailable", "LibRmVersionMismatch": "unavailable",
+          "NotSupported": "unsupported", "FunctionNotFound": "unsupported", "NotReady": "not_ready",
+          "NoPermission": "permission", "GpuIsLost": "lost"}  # fmt: skip
 #: NVML_ERROR_NOT_READY: the call is retried after each of these pauses (s, 3.75 s in all), then raised.
 NOT_READY_BACKOFF_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
 
@@ -99,31 +88,22 @@ NOT_READY_BACKOFF_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
 def load_library(nvml: Any = None) -> Any:
     """The pynvml module (``nvml`` when given), checked to be NVIDIA's official binding (Zeus's own test:
     ``_nvmlGetFunctionPointer``), with Zeus's NVIDIA module pointed at it. Raises DeviceUnavailableError."""
-    if nvml is None:
-        try:
-            import pynvml  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise DeviceUnavailableError(f"nvidia-ml-py not installed (pip install nvidia-ml-py): {exc}") from exc
-        nvml = pynvml
+    try:
+        if nvml is None:
+            import pynvml as nvml  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise DeviceUnavailableError(f"nvidia-ml-py not installed (pip install nvidia-ml-py): {exc}") from exc
+    try:
+        import zeus.device.gpu.nvidia as zeus_nvidia
+    except ImportError as exc:
+        raise DeviceUnavailableError(f"zeus not installed (pip install zeus==0.16.0): {exc}") from exc
     if not hasattr(nvml, "_nvmlGetFunctionPointer"):
         raise DeviceUnavailableError(
             "the `pynvml` module installed is not NVIDIA's official binding: pip uninstall pynvml, then pip install "
             "nvidia-ml-py"
         )
-    try:
-        import zeus.device.gpu.nvidia as zeus_nvidia
-    except ImportError as exc:
-        raise DeviceUnavailableError(f"zeus not installed (pip install zeus==0.16.0): {exc}") from exc
     zeus_nvidia.pynvml = nvml
     return nvml
-
-
-def _nvml_error(lib: Any, exc: BaseException) -> BaseException | None:
-    """The pynvml error behind ``exc`` (itself, or the cause of the Zeus error wrapping it)."""
-    for candidate in (exc, exc.__cause__):
-        if candidate is not None and isinstance(candidate, lib.NVMLError):
-            return candidate
-    return None
 
 
 def call(lib: Any, what: str, function: Callable[[], Any], label: str | None = None) -> Any:
@@ -133,18 +113,19 @@ def call(lib: Any, what: str, function: Callable[[], Any], label: str | None = N
         try:
             return function()
         except Exception as exc:
-            error = _nvml_error(lib, exc)
-            name = type(error).__name__ if error is not None else type(exc).__name__
+            # the pynvml error: itself, or the cause of the Zeus error wrapping it
+            error = next((e for e in (exc, exc.__cause__) if isinstance(e, lib.NVMLError)), None)
+            name = type(error or exc).__name__
             if pause_s is not None and name == "NVMLError_NotReady":
                 time.sleep(pause_s)
                 continue
+            short = name.removeprefix("NVMLError_")
+            kind, hint = _KINDS.get(short, "other"), _HINTS.get(short)
             where = f"{what} on {label}" if label else what
-            hint = _HINTS.get(name)
             message = f"NVML {where} failed: {name}: {error or exc}" + (f". {hint}" if hint else "")
-            code = getattr(error, "value", None)
-            if _KINDS.get(name) == "unavailable" or what == "nvmlInit":  # a failed init: no usable NVML here
-                raise DeviceUnavailableError(message, device=label, call=what, code=code) from exc
-            raise DeviceError(message, kind=_KINDS.get(name, "other"), device=label, call=what, code=code) from exc
+            kind = "unavailable" if what == "nvmlInit" else kind  # a failed init: no usable NVML here
+            error_class = DeviceUnavailableError if kind == "unavailable" else DeviceError
+            raise error_class(message, kind=kind, device=label, call=what, code=getattr(error, "value", None)) from exc
     raise AssertionError("unreachable")
 
 
@@ -153,39 +134,45 @@ def _text(value: object) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
+def _start(library: Any) -> tuple[Any, str | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    """NVML initialized: the library, the driver version, every GPU NVML lists (``index``, ``handle``, ``uuid``,
+    ``pci_bus_id``) and those this process may not open (``index``, ``reason``). Shut down again if it fails."""
+    lib = load_library(library)
+    call(lib, "nvmlInit", lib.nvmlInit)
+    try:
+        count = int(call(lib, "nvmlDeviceGetCount", lib.nvmlDeviceGetCount))
+        driver = None
+        with contextlib.suppress(Exception):
+            driver = _text(lib.nvmlSystemGetDriverVersion())
+        found, skipped = _inventory(lib, count)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            lib.nvmlShutdown()
+        raise
+    return lib, driver, found, skipped
+
+
 def probe(nvml: Any = None) -> tuple[bool, str]:
     """Whether NVIDIA GPUs can be metered here and why not. Never raises."""
     try:
-        lib = load_library(nvml)
-        call(lib, "nvmlInit", lib.nvmlInit)
+        lib, driver, found, skipped = _start(nvml)
     except Exception as exc:
         return False, f"NVML unavailable: {exc}"
-    notes = ""
-    try:
-        count = int(call(lib, "nvmlDeviceGetCount", lib.nvmlDeviceGetCount))
-        driver = "driver ?"
-        with contextlib.suppress(Exception):
-            driver = _text(lib.nvmlSystemGetDriverVersion())
-        inventory, skipped = _inventory(lib, count)
-        notes = "".join(f"; GPU {s['index']} may not be opened" for s in skipped)
-        for gpu in inventory:
-            with contextlib.suppress(DeviceError):
-                _refuse_mig(lib, gpu, f"GPU {gpu['index']}")
-                continue
-            notes += f"; GPU {gpu['index']} in MIG mode (runs on it are refused)"
-    except Exception as exc:
-        return False, f"NVML initialized but counting devices failed: {exc}"
-    finally:
-        with contextlib.suppress(Exception):
-            lib.nvmlShutdown()
-    if count == 0:
+    notes = "".join(f"; GPU {s['index']} may not be opened" for s in skipped)
+    for gpu in found:
+        with contextlib.suppress(DeviceError):
+            _refuse_mig(lib, gpu)
+            continue
+        notes += f"; GPU {gpu['index']} in MIG mode (runs on it are refused)"
+    with contextlib.suppress(Exception):
+        lib.nvmlShutdown()
+    if not found and not skipped:
         return False, "NVML works but sees no GPU (check CUDA_VISIBLE_DEVICES / container GPU access)"
-    return True, f"NVML {driver}: {count} device(s){notes}"
+    return True, f"NVML {driver or 'driver ?'}: {len(found) + len(skipped)} device(s){notes}"
 
 
 class NvidiaGpu:
-    """One NVIDIA GPU, opened through Zeus (``NVIDIAGPU(index)``, ``index`` NVML's). See the module docstring for
-    which reads go through Zeus and which through pynvml."""
+    """One NVIDIA GPU, opened through Zeus (``NVIDIAGPU(index)``, ``index`` NVML's)."""
 
     counter_method = COUNTER_METHOD
     sampling_method = SAMPLING_METHOD
@@ -193,11 +180,9 @@ class NvidiaGpu:
     def __init__(self, lib: Any, index: int, facts: DeviceFacts) -> None:
         import zeus.device.gpu.nvidia as zeus_nvidia
 
-        self._lib = lib
-        label = facts.label
+        self._lib, self.facts, label = lib, facts, facts.label
         self.zeus = call(lib, "NVIDIAGPU", lambda: zeus_nvidia.NVIDIAGPU(index), label)
         self.handle = self.zeus.handle
-        self.facts = facts
         facts.name = _text(call(lib, "nvmlDeviceGetName", self.zeus.get_name, label))
         if getattr(self.zeus, "_is_grace_hopper", False):  # Zeus read C2C mode: power fields are module scope
             facts.scope = "module"
@@ -210,7 +195,12 @@ class NvidiaGpu:
                 raise
             self._instant = False
             facts.power_source = "nvmlDeviceGetPowerUsage (a 1 s average on Ampere except GA100, and newer)"
-        self._facts_optional()
+        memory = self._opt("nvmlDeviceGetMemoryInfo", lambda: lib.nvmlDeviceGetMemoryInfo(self.handle))
+        facts.memory_gb = round(memory.total / 1e9, 2) if memory is not None else None
+        facts.power_limit_w = self._limit_w()
+        limits = self._opt("power limit constraints", self.zeus.get_power_management_limit_constraints)
+        facts.power_limit_range_w = (limits[0] / 1000.0, limits[1] / 1000.0) if limits else None
+        facts.persistence_mode = self._opt("persistence mode", self.zeus.get_persistence_mode)
 
     def _opt(self, what: str, function: Callable[[], Any]) -> Any:
         """``function()`` or None where the GPU or driver does not support it (telemetry never fails a window)."""
@@ -219,17 +209,8 @@ class NvidiaGpu:
         except (DeviceError, AttributeError):
             return None
 
-    def _facts_optional(self) -> None:
-        lib, handle, facts = self._lib, self.handle, self.facts
-        memory = self._opt("nvmlDeviceGetMemoryInfo", lambda: lib.nvmlDeviceGetMemoryInfo(handle))
-        facts.memory_gb = round(memory.total / 1e9, 2) if memory is not None else None
-        facts.power_limit_w = self._limit_w()
-        limits = self._opt("power limit constraints", self.zeus.get_power_management_limit_constraints)
-        facts.power_limit_range_w = (limits[0] / 1000.0, limits[1] / 1000.0) if limits else None
-        facts.persistence_mode = self._opt("persistence mode", self.zeus.get_persistence_mode)
-
     def _limit_w(self) -> float | None:
-        """The enforced power limit (W; pynvml: Zeus reads only the management limit, which it falls back to)."""
+        """The enforced power limit (W; pynvml: Zeus reads only the management limit, the fallback)."""
         milliwatts = self._opt(
             "nvmlDeviceGetEnforcedPowerLimit", lambda: self._lib.nvmlDeviceGetEnforcedPowerLimit(self.handle)
         )
@@ -242,10 +223,11 @@ class NvidiaGpu:
         return int(call(self._lib, "energy counter", self.zeus.get_total_energy_consumption, self.facts.label))
 
     def power_w(self) -> float:
-        """Power now, W: the instant field through Zeus, else ``nvmlDeviceGetPowerUsage`` (mW)."""
+        """Power now, W: the instant field through Zeus, else ``nvmlDeviceGetPowerUsage`` (both mW)."""
         if self._instant:
-            return float(call(self._lib, "instant power", self.zeus.get_instant_power_usage, self.facts.label)) / 1e3
-        mw = call(self._lib, "nvmlDeviceGetPowerUsage", lambda: self._lib.nvmlDeviceGetPowerUsage(self.handle))
+            mw = call(self._lib, "instant power", self.zeus.get_instant_power_usage, self.facts.label)
+        else:
+            mw = call(self._lib, "nvmlDeviceGetPowerUsage", lambda: self._lib.nvmlDeviceGetPowerUsage(self.handle))
         return float(mw) / 1000.0
 
     def state(self) -> dict[str, Any]:
@@ -260,151 +242,103 @@ class NvidiaGpu:
         out["temperature_c"] = self._opt("temperature", self.zeus.get_gpu_temperature)
         out["power_limit_w"] = self._limit_w()
         out["reasons"] = None
-        # the event-reasons call exists from driver 535 / pynvml 12.535; older ones know only the throttle name
         for function in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
-            if callable(getattr(lib, function, None)):
+            if out["reasons"] is None:  # the first exists from driver 535 / pynvml 12.535; older: the throttle name
                 out["reasons"] = self._opt(function, lambda f=function: getattr(lib, f)(handle))
-                if out["reasons"] is not None:
-                    break
         out["reason_names"] = clocks_event_reason_names(out["reasons"]) if out["reasons"] is not None else None
-        violation: dict[str, int] = {}
-        for key, policy in (("power", "NVML_PERF_POLICY_POWER"), ("thermal", "NVML_PERF_POLICY_THERMAL")):
-            got = self._opt(
-                "nvmlDeviceGetViolationStatus",
-                lambda p=policy: lib.nvmlDeviceGetViolationStatus(handle, getattr(lib, p)),
-            )
-            if got is not None:
-                violation[key] = int(got.violationTime)
-        out["violation_ns"] = violation or None
+        violation = {
+            key: self._opt("violations", lambda p=policy: lib.nvmlDeviceGetViolationStatus(handle, getattr(lib, p)))
+            for key, policy in (("power", "NVML_PERF_POLICY_POWER"), ("thermal", "NVML_PERF_POLICY_THERMAL"))
+        }
+        out["violation_ns"] = {k: int(v.violationTime) for k, v in violation.items() if v is not None} or None
         return out
 
     def processes(self) -> list[tuple[int, int | None]]:
         """Compute processes (``nvmlDeviceGetComputeRunningProcesses``): host pid, used memory in bytes or None."""
-        found = call(
-            self._lib,
-            "nvmlDeviceGetComputeRunningProcesses",
-            lambda: self._lib.nvmlDeviceGetComputeRunningProcesses(self.handle),
-            self.facts.label,
-        )
-        out: list[tuple[int, int | None]] = []
-        for proc in found:
-            memory = getattr(proc, "usedGpuMemory", None)
-            out.append((int(proc.pid), int(memory) if isinstance(memory, int) and memory >= 0 else None))
-        return out
+        lib, handle = self._lib, self.handle
+        found = call(lib, "compute processes", lambda: lib.nvmlDeviceGetComputeRunningProcesses(handle))
+        pairs = [(int(p.pid), getattr(p, "usedGpuMemory", None)) for p in found]
+        return [(pid, m if isinstance(m, int) and m >= 0 else None) for pid, m in pairs]
 
     def close(self) -> None:
         """Nothing to release per GPU: ``Opened.close`` shuts NVML down."""
 
-    # --- control (issue 26): the power limit and locked clocks, through Zeus's setters ------------------------------
+    # --- control (issue 26): the power limit and locked clocks, through Zeus's setters (mW, MHz) ----------------------
+
+    def _zeus_call(self, what: str, function: Callable[[], Any]) -> Any:
+        return call(self._lib, what, function, self.facts.label)
 
     def controller(self) -> Any:
-        """The Zeus GPU that sets: ``ZeusdNVIDIAGPU`` (the Zeus daemon sets, no root needed) where ``ZEUSD_SOCK_PATH``
-        or ``ZEUSD_HOST_PORT`` names a daemon, else ``self.zeus`` (NVML directly: root). Built once. Raises
+        """The Zeus GPU that sets, built once: ``ZeusdNVIDIAGPU`` (the Zeus daemon sets, no root needed) where
+        ``ZEUSD_SOCK_PATH`` or ``ZEUSD_HOST_PORT`` names one, else ``self.zeus`` (NVML directly: root). Raises
         DeviceError(kind="permission") when the daemon does not grant GPU control."""
         if getattr(self, "_controller", None) is None:
-            from zeus.utils.zeusd import ZeusdConfig
+            from zeus.device.gpu.nvidia import ZeusdNVIDIAGPU
+            from zeus.utils.zeusd import ZeusdClient, ZeusdConfig
 
-            config = ZeusdConfig.from_env()
-            if config is None:
-                self.zeus._disable_sys_admin_warning = True  # the kit's preflight says what to do instead
-                self._controller = self.zeus
-            else:
-                self._controller = _zeusd_gpu(self.facts, config)
+            config, self._controller = ZeusdConfig.from_env(), self.zeus
+            if config is not None:
+                try:
+                    self._controller = ZeusdNVIDIAGPU(self.facts.index, ZeusdClient(config))
+                except Exception as exc:
+                    raise DeviceError(
+                        f"{self.facts.label}: the Zeus daemon named by ZEUSD_SOCK_PATH/ZEUSD_HOST_PORT does not grant "
+                        f"GPU control: {type(exc).__name__}: {exc}",
+                        kind="permission",
+                        device=self.facts.label,
+                        call="ZeusdNVIDIAGPU",
+                    ) from exc
+            self._controller._disable_sys_admin_warning = True  # the kit's preflight says what to do instead
         return self._controller
 
     def power_management_limit_w(self) -> float:
-        """The power management limit now (W; Zeus ``get_power_management_limit``, mW): what ``nvidia-smi -pl``
-        sets, and what the kit restores after a cell."""
-        mw = call(self._lib, "power management limit", self.zeus.get_power_management_limit, self.facts.label)
-        return float(mw) / 1000.0
+        """The power management limit now (W): what ``nvidia-smi -pl`` sets, and the kit restores after a cell."""
+        return float(self._zeus_call("power management limit", self.zeus.get_power_management_limit)) / 1000.0
 
     def power_limit_constraints_w(self) -> tuple[float, float]:
-        """The power limits this board allows, (min, max) W (NVML ``nvmlDeviceGetPowerManagementLimitConstraints``
-        through Zeus, mW; nvidia-smi -q: "Min Power Limit", "Max Power Limit")."""
-        low, high = call(
-            self._lib, "power limit constraints", self.zeus.get_power_management_limit_constraints, self.facts.label
-        )
+        """The power limits this board allows, (min, max) W (nvidia-smi -q: "Min/Max Power Limit")."""
+        low, high = self._zeus_call("power limit constraints", self.zeus.get_power_management_limit_constraints)
         return float(low) / 1000.0, float(high) / 1000.0
 
     def set_power_limit_w(self, power_limit_w: float) -> None:
-        """Set the power management limit (W, sent as mW) through Zeus ``set_power_management_limit`` (the daemon's
-        where one is configured). Raises DeviceError (``permission``: not root and no daemon)."""
-        milliwatts = round(power_limit_w * 1000)
-        ctl = self.controller()
-        call(self._lib, "set power limit", lambda: ctl.set_power_management_limit(milliwatts), self.facts.label)
+        """Set the power management limit (W). Raises DeviceError (``permission``: not root and no daemon)."""
+        ctl, milliwatts = self.controller(), round(power_limit_w * 1000)
+        self._zeus_call("set power limit", lambda: ctl.set_power_management_limit(milliwatts))
 
     def probe_control(self) -> None:
         """Whether this process may set the power limit and clocks, changing nothing: through a daemon, its
-        capabilities (checked when ``controller`` builds it); directly, NVML's own answer to writing the limit in
-        force back (``nvmlDeviceSetPowerManagementLimit`` with the current value: NO_PERMISSION without root); on a
-        board without a settable limit, whether the process has CAP_SYS_ADMIN. Raises DeviceError."""
+        capabilities (checked by ``controller``); directly, NVML's answer to writing the limit in force back
+        (NO_PERMISSION without root); on a board without a settable limit, CAP_SYS_ADMIN. Raises DeviceError."""
         if self.controller() is not self.zeus:
             return
         lib, handle, label = self._lib, self.handle, self.facts.label
         try:
-            now_mw = call(lib, "power management limit", self.zeus.get_power_management_limit, label)
-            call(
-                lib, "nvmlDeviceSetPowerManagementLimit", lambda: lib.nvmlDeviceSetPowerManagementLimit(handle, now_mw)
-            )
+            now_mw = self._zeus_call("power management limit", self.zeus.get_power_management_limit)
+            self._zeus_call("set power limit", lambda: lib.nvmlDeviceSetPowerManagementLimit(handle, now_mw))
         except DeviceError as exc:
-            if exc.kind != "unsupported":
-                raise
             from zeus.device.common import has_sys_admin
 
+            if exc.kind != "unsupported":
+                raise
             if not has_sys_admin():
-                raise DeviceError(
-                    f"{label}: this process lacks CAP_SYS_ADMIN, which setting clocks needs",
-                    kind="permission",
-                    device=label,
-                    call="has_sys_admin",
-                ) from exc
+                message = f"{label}: this process lacks CAP_SYS_ADMIN, which setting clocks needs"
+                raise DeviceError(message, kind="permission", device=label, call="has_sys_admin") from exc
 
     def supported_graphics_clocks_mhz(self) -> list[int]:
-        """Graphics clocks (MHz) the board supports at its highest memory clock (Zeus
-        ``get_supported_memory_clocks`` and ``get_supported_graphics_clocks``), ascending."""
-        label = self.facts.label
-        memory = call(self._lib, "supported memory clocks", self.zeus.get_supported_memory_clocks, label)
-        top = max(int(m) for m in memory)
-        clocks = call(
-            self._lib, "supported graphics clocks", lambda: self.zeus.get_supported_graphics_clocks(top), label
-        )
+        """Graphics clocks (MHz) the board supports at its highest memory clock, ascending."""
+        top = max(int(m) for m in self._zeus_call("supported memory clocks", self.zeus.get_supported_memory_clocks))
+        clocks = self._zeus_call("supported graphics clocks", lambda: self.zeus.get_supported_graphics_clocks(top))
         return sorted(int(c) for c in clocks)
 
     def lock_gpu_clocks_mhz(self, min_clock_mhz: int, max_clock_mhz: int) -> None:
-        """Lock the graphics clock to [min, max] MHz (Zeus ``set_gpu_locked_clocks``; nvidia-smi -lgc)."""
+        """Lock the graphics clock to [min, max] MHz (nvidia-smi -lgc)."""
         ctl = self.controller()
-        call(
-            self._lib,
-            "set locked clocks",
-            lambda: ctl.set_gpu_locked_clocks(int(min_clock_mhz), int(max_clock_mhz)),
-            self.facts.label,
-        )
+        self._zeus_call("set locked clocks", lambda: ctl.set_gpu_locked_clocks(int(min_clock_mhz), int(max_clock_mhz)))
 
     def reset_gpu_locked_clocks(self) -> None:
-        """Unlock the graphics clock (Zeus ``reset_gpu_locked_clocks``; nvidia-smi -rgc). NVML has no call that reads
-        a lock in force, so a lock set before cannot be put back, only removed."""
-        ctl = self.controller()
-        call(self._lib, "reset locked clocks", ctl.reset_gpu_locked_clocks, self.facts.label)
-
-
-def _zeusd_gpu(facts: DeviceFacts, config: Any) -> Any:
-    """A ``ZeusdNVIDIAGPU`` for ``facts.index``: the Zeus daemon sets the GPU's limits. Raises DeviceError
-    (``permission``) when the daemon cannot be reached or does not grant GPU control."""
-    from zeus.device.gpu.nvidia import ZeusdNVIDIAGPU
-    from zeus.utils.zeusd import ZeusdClient
-
-    try:
-        gpu = ZeusdNVIDIAGPU(facts.index, ZeusdClient(config))
-    except Exception as exc:
-        raise DeviceError(
-            f"{facts.label}: the Zeus daemon named by ZEUSD_SOCK_PATH/ZEUSD_HOST_PORT does not grant GPU control: "
-            f"{type(exc).__name__}: {exc}",
-            kind="permission",
-            device=facts.label,
-            call="ZeusdNVIDIAGPU",
-        ) from exc
-    gpu._disable_sys_admin_warning = True
-    return gpu
+        """Unlock the graphics clock (nvidia-smi -rgc). NVML cannot read a lock in force: one set before is removed,
+        not put back."""
+        self._zeus_call("reset locked clocks", self.controller().reset_gpu_locked_clocks)
 
 
 def _inventory(lib: Any, count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -429,24 +363,25 @@ def _inventory(lib: Any, count: int) -> tuple[list[dict[str, Any]], list[dict[st
 def map_cuda_devices(inventory: list[dict[str, Any]], env: Any = None) -> list[tuple[int, int, str]]:
     """(NVML index, CUDA index, how matched) of each GPU CUDA makes visible to this process.
 
-    CUDA enumerates the GPUs it can open ordered by ``CUDA_DEVICE_ORDER`` (``PCI_BUS_ID``: by PCI bus id;
-    the default ``FASTEST_FIRST``: fastest first, which the kit can only match on identical models, then by PCI bus
-    id), then applies ``CUDA_VISIBLE_DEVICES`` (integers index that enumeration, stopping at the first invalid one;
-    UUIDs and unique UUID prefixes match a GPU). NVML numbers GPUs by PCI bus id (NVML's documentation: the two
-    numberings may differ). ``MIG-`` entries are refused. Raises DeviceError.
+    CUDA enumerates the GPUs ordered by ``CUDA_DEVICE_ORDER`` (``PCI_BUS_ID``; the default ``FASTEST_FIRST``, which
+    the kit can only match on identical models, then by PCI bus id), then applies ``CUDA_VISIBLE_DEVICES`` (integers
+    index that enumeration, stopping at the first invalid one; UUIDs and unique UUID prefixes match a GPU). NVML
+    numbers GPUs by PCI bus id (NVML's documentation: the two may differ). ``MIG-`` entries are refused (DeviceError).
     """
     env = os.environ if env is None else env
-    order = env.get("CUDA_DEVICE_ORDER", "FASTEST_FIRST")
     by_pci = sorted(inventory, key=lambda g: (g["pci_bus_id"] is None, g["pci_bus_id"] or "", g["index"]))
-    how = "pci-bus-id" if order == "PCI_BUS_ID" else "pci-bus-id (FASTEST_FIRST assumed equal to PCI order)"
+    how = "pci-bus-id"
+    if env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+        how += " (FASTEST_FIRST assumed equal to PCI order)"
     value = env.get("CUDA_VISIBLE_DEVICES")
-    parts = [p.strip() for p in (value or "").split(",") if p.strip()] if value is not None else None
-    if parts is None:
+    if value is None:
         return [(g["index"], k, how) for k, g in enumerate(by_pci)]
+    parts = [p.strip() for p in value.split(",") if p.strip()]
     if any(p.upper().startswith("MIG-") for p in parts):
         raise DeviceError(
-            f"CUDA_VISIBLE_DEVICES={value!r} selects MIG instances: NVML reports no energy per MIG instance (its "
-            "counter covers the whole physical GPU, other tenants included); run on whole GPUs",
+            f"CUDA_VISIBLE_DEVICES={value!r} selects MIG instances: NVML gives no energy per MIG instance (its counter "
+            "covers the whole GPU, every instance's tenants included), so the run is refused, --force or not. "
+            + _MIG_FIX.format(index="N"),
             kind="mig",
         )
     out: list[tuple[int, int, str]] = []
@@ -466,17 +401,27 @@ def map_cuda_devices(inventory: list[dict[str, Any]], env: Any = None) -> list[t
     return out
 
 
-def _refuse_mig(lib: Any, gpu: dict[str, Any], label: str) -> None:
-    """Raise DeviceError(kind="mig") when NVML says MIG mode is on: NVML gives no energy per MIG instance."""
+_MIG_FIX = (
+    "Disable MIG mode as an administrator (sudo nvidia-smi -i {index} -mig 0, then reset the GPU: sudo nvidia-smi -i "
+    "{index} -r, or reboot), or run on a whole GPU without MIG mode (CUDA_VISIBLE_DEVICES=<its index or UUID>)"
+)
+
+
+def _refuse_mig(lib: Any, gpu: dict[str, Any]) -> None:
+    """Raise DeviceError(kind="mig") naming the GPU when NVML says MIG mode is on: NVML gives no energy per MIG
+    instance, so a run on one is refused before any energy is spent, with or without --force."""
     try:
         current, _pending = lib.nvmlDeviceGetMigMode(gpu["handle"])
     except Exception:  # NotSupported on GPUs without MIG; anything else is no MIG either
         return
     if current == getattr(lib, "NVML_DEVICE_MIG_ENABLE", 1):
+        label = f"GPU {gpu['index']}"
+        with contextlib.suppress(Exception):
+            label += f" ({_text(lib.nvmlDeviceGetName(gpu['handle']))})"
         raise DeviceError(
-            f"{label} is in MIG mode: NVML reports no energy per MIG instance (the counter covers the whole GPU, "
-            f"other instances' tenants included), so this run is refused before any energy is spent. Run on a GPU "
-            f"without MIG, or disable it (sudo nvidia-smi -i {gpu['index']} -mig 0, then reset the GPU)",
+            f"{label} is in MIG mode: NVML gives no energy per MIG instance (its counter covers the whole GPU, every "
+            "instance's tenants included), so a run on it is refused before any energy is spent, --force or not. "
+            + _MIG_FIX.format(index=gpu["index"]),
             kind="mig",
             device=label,
             call="nvmlDeviceGetMigMode",
@@ -486,21 +431,15 @@ def _refuse_mig(lib: Any, gpu: dict[str, Any], label: str) -> None:
 def open_devices(indices: list[int] | None = None, *, library: Any = None, env: Any = None) -> Opened:
     """Open the GPUs the run uses: ``indices`` (NVML's) or, when None, those CUDA makes visible (mapped by
     ``map_cuda_devices``). NVML stays initialized until ``opened.close()``. A GPU the process may not open is
-    skipped and recorded unless it is one the run uses. Raises DeviceUnavailableError (no NVML, no GPU visible)
-    and DeviceError (a GPU the run uses cannot be read, or is in MIG mode)."""
-    lib = load_library(library)
-    call(lib, "nvmlInit", lib.nvmlInit)
+    skipped and recorded unless the run uses it. Raises DeviceUnavailableError (no NVML, no GPU visible) and
+    DeviceError (a GPU the run uses cannot be read, or is in MIG mode)."""
+    lib, driver, inventory, skipped = _start(library)
+    count = len(inventory) + len(skipped)
     try:
-        count = int(call(lib, "nvmlDeviceGetCount", lib.nvmlDeviceGetCount))
-        driver = None
-        with contextlib.suppress(Exception):
-            driver = _text(lib.nvmlSystemGetDriverVersion())
-        inventory, skipped = _inventory(lib, count)
         if indices is None:
             chosen = map_cuda_devices(inventory, env)
         else:
-            bad = [i for i in indices if not 0 <= i < count]
-            if bad or len(set(indices)) != len(indices):
+            if any(not 0 <= i < count for i in indices) or len(set(indices)) != len(indices):
                 raise DeviceError(f"NVML GPU indices {indices} invalid: NVML has {count} GPU(s) (0..{count - 1})")
             chosen = [(i, None, "nvml-index (given)") for i in indices]
         if not chosen:
@@ -513,15 +452,12 @@ def open_devices(indices: list[int] | None = None, *, library: Any = None, env: 
         by_index = {g["index"]: g for g in inventory}
         devices = []
         for index, cuda_index, matched_by in chosen:
-            label = f"GPU {index}"
             if index not in by_index:
                 reason = next(s["reason"] for s in skipped if s["index"] == index)
-                raise DeviceError(f"{label}, which this run uses, cannot be opened: {reason}", device=label)
+                raise DeviceError(f"GPU {index}, which this run uses, cannot be opened: {reason}")
             gpu = by_index[index]
-            _refuse_mig(lib, gpu, label)
-            facts = DeviceFacts(
-                "nvidia", index, "?", gpu["uuid"], gpu["pci_bus_id"], cuda_index=cuda_index, matched_by=matched_by
-            )
+            _refuse_mig(lib, gpu)
+            facts = DeviceFacts("nvidia", index, "?", gpu["uuid"], gpu["pci_bus_id"], cuda_index, matched_by)
             devices.append(NvidiaGpu(lib, index, facts))
     except BaseException:
         with contextlib.suppress(Exception):

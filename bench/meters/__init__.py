@@ -1,10 +1,8 @@
-"""Energy meters behind one protocol (see ``base.py``) and the ``MeterSet`` the runner opens windows with.
+"""Energy meters behind one protocol (``base.py``) and the ``MeterSet`` the runner opens windows with.
 
-Imports stay lazy: ``import bench.meters`` loads neither codecarbon nor pynvml; each meter module imports its
-library when first used.
-
-Adding a meter: write ``bench/meters/<name>.py`` with a class following ``base.Meter`` (optionally a
-``describe() -> dict``), then choose it for its components in ``build_meter_set``.
+Imports stay lazy: ``import bench.meters`` loads neither codecarbon nor a device library. Adding a meter: a class
+following ``base.Meter`` (optionally ``describe() -> dict``) in ``bench/meters/<name>.py``, chosen in
+``build_meter_set``.
 """
 
 from __future__ import annotations
@@ -21,29 +19,15 @@ from bench.meters.base import COMPONENTS, ComponentEnergy, Meter, Reading, Stopw
 #: Environment variable naming the powercap tree RAPL is read from (default ``/sys/class/powercap``).
 RAPL_ROOT_ENV = "BENCH_RAPL_ROOT"
 
-__all__ = [
-    "COMPONENTS",
-    "ComponentEnergy",
-    "Meter",
-    "MeterSet",
-    "Reading",
-    "WindowReading",
-    "build_meter_set",
-]
+__all__ = ["COMPONENTS", "ComponentEnergy", "Meter", "MeterSet", "Reading", "WindowReading", "build_meter_set"]
 
 
 @dataclass(frozen=True)
 class WindowReading:
-    """One metered window: its duration, the chosen energy per component (always gpu, cpu, ram), side readings.
-
-    ``components`` holds the primary numbers (one meter per component); ``side`` holds full readings of meters run
-    alongside for comparison (CodeCarbon in paper-faithful mode), keyed by meter name. ``observed`` holds what the
-    set's observers recorded over the window (``others``: ``bench.meters.others``), keyed by observer name.
-    ``component_duration_s`` is, per component, the window of the meter that measured it: each meter's window
-    encloses the set's (started before, stopped after), so a power derived from a component's energy divides by its
-    own meter's window, not the set's. ``series`` is the window's power over time (``bench.meters.series``; None
-    where the set records none), as ``bench.results.PowerSeries`` stores it.
-    """
+    """One metered window: its duration (s), the primary energy per component (always gpu, cpu, ram), the side
+    meters' readings by name, the observers' records by name (``others``), each component's own meter window
+    (``component_duration_s``: it encloses the set's), the power series (``bench.meters.series``; None: none) and,
+    over several nodes, each node's reading (``nodes``: ``bench.meters.multinode``)."""
 
     duration_s: float
     components: dict[str, ComponentEnergy]
@@ -51,60 +35,39 @@ class WindowReading:
     component_duration_s: dict[str, float] = field(default_factory=dict)
     observed: dict[str, dict[str, Any]] = field(default_factory=dict)
     series: dict[str, Any] | None = None
+    nodes: dict[str, Any] = field(default_factory=dict)
 
     def power_w(self, component: str) -> float | None:
-        """Mean power of ``component`` over its meter's own window (None where its energy is unavailable)."""
+        """Mean power (W) of ``component`` over its meter's own window (None where its energy is unavailable)."""
         energy = self.components[component].energy_j
-        if energy is None:
-            return None
         duration_s = self.component_duration_s.get(component) or self.duration_s
-        return energy / duration_s if duration_s > 0 else None
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain-JSON form."""
-        return {
-            "duration_s": self.duration_s,
-            "components": {c: e.to_dict() for c, e in self.components.items()},
-            "side": {
-                name: {
-                    "meter": r.meter,
-                    "duration_s": r.duration_s,
-                    "components": {c: e.to_dict() for c, e in r.components.items()},
-                }
-                for name, r in self.side.items()
-            },
-        }
+        return energy / duration_s if energy is not None and duration_s > 0 else None
 
 
-def _meter_describe(meter: Meter) -> dict[str, object]:
-    describe = getattr(meter, "describe", None)
-    if callable(describe):
-        try:
-            return dict(describe())
-        except Exception as exc:  # describing must never break a run
-            return {"describe_error": f"{type(exc).__name__}: {exc}"}
-    return {}
+def _meter_describe(meter: Any) -> dict[str, object]:
+    try:
+        return dict(meter.describe()) if callable(getattr(meter, "describe", None)) else {}
+    except Exception as exc:  # describing must never break a run
+        return {"describe_error": f"{type(exc).__name__}: {exc}"}
 
 
 def _failed_reading(meter: Meter, duration_s: float, reason: str) -> Reading:
-    return Reading(
-        meter=meter.name,
-        duration_s=duration_s,
-        components={c: ComponentEnergy(None, "unavailable", reason=reason) for c in meter.components()},
-    )
+    components = {c: ComponentEnergy(None, "unavailable", reason=reason) for c in meter.components()}
+    return Reading(meter=meter.name, duration_s=duration_s, components=components)
+
+
+def _unavailable(reason: str) -> ComponentEnergy:
+    return ComponentEnergy(None, "unavailable", reason=reason)
 
 
 class MeterSet:
-    """Primary meters (the kit's numbers) plus side-by-side meters (for comparison), opened and closed together.
+    """Primary meters (the kit's numbers) and side meters (for comparison), opened and closed together.
 
-    Per component the first primary meter covering it wins; a component no primary meter covers is reported as
-    ``unavailable`` with the reason from ``unavailable`` (e.g. the NVML probe's message). Side meters start first
-    and stop last so the primary windows are as tight as possible around the work; a side meter that fails yields a
-    reading of nulls with the reason instead of aborting the window. A primary meter that fails to start aborts the
-    window (MeterError); one that fails at stop yields nulls with the reason for its components.
-
-    ``series_hz``: record each component's power over time in every window (``bench.meters.series``: one thread
-    reading the owners' counters at this rate, plus the samples of sampling meters); None records none.
+    Per component the first primary meter covering it wins; one no primary meter covers is ``unavailable`` with its
+    reason from ``unavailable``. Side meters start first and stop last, so the primary windows are tight; a side
+    meter that fails gives nulls with the reason. A primary meter that fails to start aborts the window
+    (MeterError); one that fails at stop gives nulls with the reason. ``series_hz``: record each component's power
+    over time at this rate (``bench.meters.series``); None records none.
     """
 
     def __init__(
@@ -117,23 +80,18 @@ class MeterSet:
         notes: dict[str, str] | None = None,
         series_hz: float | None = None,
     ) -> None:
-        self.primary = list(primary)
-        self.side = list(side or [])
+        self.primary, self.side = list(primary), list(side or [])
         names = [m.name for m in self.primary + self.side]
         if len(set(names)) != len(names):
             raise MeterError(f"meter names must be unique in a MeterSet, got {names}")
         self._unavailable = dict(unavailable or {})
         self._side_unavailable = dict(side_unavailable or {})
         self.notes = dict(notes or {})
-        self._owner: dict[str, Meter] = {}
-        for component in COMPONENTS:
-            for meter in self.primary:
-                if component in meter.components():
-                    self._owner[component] = meter
-                    break
+        owners = {c: next((m for m in self.primary if c in m.components()), None) for c in COMPONENTS}
+        self._owner: dict[str, Meter] = {c: m for c, m in owners.items() if m is not None}
         self.observers: list[Any] = []
         self._started: list[Meter] = []
-        self._side_errors: dict[str, str] = {}
+        self._errors: dict[str, str] = {}  # side meters and observers that failed to start
         self._stopwatch = Stopwatch()
         self._open = False
         self._recorder: Any = None
@@ -142,26 +100,25 @@ class MeterSet:
 
             self._recorder = PowerRecorder(self._owner, hz=series_hz)
 
+    def _floor(self) -> tuple[float, str | None]:
+        floors = [(float(getattr(m, "min_window_s", 0.0) or 0.0), m.name) for m in self.primary]
+        floor_s, name = max(floors, default=(0.0, None))
+        return floor_s, name if floor_s > 0 else None
+
     @property
     def min_window_s(self) -> float:
-        """The shortest window the primary meters' numbers are trusted for (0.0 when none declares a floor).
-
-        A meter declares its floor with a ``min_window_s`` attribute (NVML: the counter's 100 ms update period must
-        be at most 1% of the window, so 10 s). The runner lengthens every window to at least this, whatever the
-        profile or a command-line override says, so no meter is ever read below its resolution.
-        """
-        return max((float(getattr(m, "min_window_s", 0.0) or 0.0) for m in self.primary), default=0.0)
+        """The shortest window (s) the primary meters' numbers are trusted for: the largest ``min_window_s`` a meter
+        declares (NVML: 10 s, so its 100 ms counter update is at most 1%); the runner lengthens every window to it."""
+        return self._floor()[0]
 
     def min_window_by(self) -> str | None:
         """Name of the primary meter that sets ``min_window_s`` (None when no meter declares one)."""
-        floors = [(float(getattr(m, "min_window_s", 0.0) or 0.0), m.name) for m in self.primary]
-        best = max(floors, default=(0.0, None))
-        return best[1] if best[0] > 0 else None
+        return self._floor()[1]
 
     def observe(self, observer: Any) -> None:
-        """Open ``observer`` (``start()``, ``stop() -> dict``, ``close()``, a ``name``) around every window: started
-        before every meter and stopped after them, so its window encloses theirs. It measures no energy; its record
-        comes back in ``WindowReading.observed[observer.name]``, and one that fails yields ``{"error": ...}``."""
+        """Open ``observer`` (``start()``, ``stop() -> dict``, ``close()``, ``name``) around every window, outside
+        the meters; its record comes back in ``WindowReading.observed[observer.name]`` (``{"error": ...}`` if it
+        failed). It measures no energy."""
         self.observers.append(observer)
 
     def owner(self, component: str) -> Meter | None:
@@ -178,49 +135,34 @@ class MeterSet:
         for component in COMPONENTS:
             meter = self._owner.get(component)
             if meter is None:
-                components[component] = {
-                    "meter": None,
-                    "method": "unavailable",
-                    "reason": self.unavailable_reason(component),
-                }
+                reason = self.unavailable_reason(component)
+                components[component] = {"meter": None, "method": "unavailable", "reason": reason}
             else:
-                components[component] = {
-                    "meter": meter.name,
-                    "method": getattr(meter, "method", None) or "reported per window",
-                    "detail": _meter_describe(meter),
-                }
+                method = getattr(meter, "method", None) or "reported per window"
+                components[component] = {"meter": meter.name, "method": method, "detail": _meter_describe(meter)}
         side: dict[str, dict[str, object]] = {
             m.name: {"enabled": True, "components": list(m.components()), "detail": _meter_describe(m)}
             for m in self.side
         }
-        for name, reason in self._side_unavailable.items():
-            side[name] = {"enabled": False, "reason": reason}
-        return {
-            "components": components,
-            "side": side,
-            "notes": dict(self.notes),
-            "min_window_s": self.min_window_s,
-            "min_window_by": self.min_window_by(),
-            **({"power_series": self._series_describe()} if self._recorder is not None else {}),
-        }
+        side.update({name: {"enabled": False, "reason": why} for name, why in self._side_unavailable.items()})
+        out = {"components": components, "side": side, "notes": dict(self.notes)}
+        out.update(min_window_s=self.min_window_s, min_window_by=self.min_window_by())
+        if self._recorder is not None:
+            from bench.meters.series import ENCODING, MAX_POINTS
 
-    def _series_describe(self) -> dict[str, Any]:
-        from bench.meters.series import ENCODING, MAX_POINTS
-
-        return {"hz": self._recorder.hz, "max_points": MAX_POINTS, "encoding": ENCODING}
+            out["power_series"] = {"hz": self._recorder.hz, "max_points": MAX_POINTS, "encoding": ENCODING}
+        return out
 
     def start(self) -> None:
-        """Open a window: side meters first, then primary meters (so primary windows are tight)."""
+        """Open a window: observers, the series' thread, side meters, then primary meters (tight around the work)."""
         if self._open:
             raise MeterError("MeterSet.start() called twice without stop()")
-        self._started = []
-        self._side_errors = {}
-        self._observer_errors: dict[str, str] = {}
+        self._started, self._errors = [], {}
         for observer in self.observers:
             try:
                 observer.start()
             except Exception as exc:  # observing must never abort a window
-                self._observer_errors[observer.name] = f"{type(exc).__name__}: {exc}"
+                self._errors[observer.name] = f"{type(exc).__name__}: {exc}"
         if self._recorder is not None:
             self._recorder.arm()  # its thread starts here, outside the primary meters' windows
         for meter in self.side:
@@ -228,7 +170,7 @@ class MeterSet:
                 meter.start()
                 self._started.append(meter)
             except Exception as exc:
-                self._side_errors[meter.name] = f"{meter.name} failed to start: {type(exc).__name__}: {exc}"
+                self._errors[meter.name] = f"{meter.name} failed to start: {type(exc).__name__}: {exc}"
         for meter in self.primary:
             try:
                 meter.start()
@@ -240,9 +182,9 @@ class MeterSet:
             self._started.append(meter)
         self._stopwatch.start()
         if self._recorder is not None:
-            # Inside the set's window, not between it and the meters': the first read's time (and the last's, in
-            # stop) is then counted in the window's duration as in its energy, never as a skew between the two.
-            self._recorder.start()  # never raises: a failed read ends the series with its reason
+            # Inside the set's window: the first read's time (and the last's, in stop) counts in its duration as in
+            # its energy, never as a skew between the two. Never raises: a failed read ends the series.
+            self._recorder.start()
         self._open = True
 
     def _abort(self) -> None:
@@ -255,51 +197,40 @@ class MeterSet:
             self._recorder.close()
 
     def stop(self) -> WindowReading:
-        """Close the window: primary meters first (reverse start order), then side meters."""
+        """Close the window: primary meters first (reverse start order), then side meters, then observers."""
         if not self._open:
             raise MeterError("MeterSet.stop() called without start()")
         if self._recorder is not None:
             self._recorder.stop()  # the last counter reads, while the meters are still open
         duration_s = self._stopwatch.elapsed_s()
         self._open = False
-        readings: dict[str, Reading] = {}
-        for meter in reversed(self.primary):
-            readings[meter.name] = self._stop_one(meter, duration_s)
-        side: dict[str, Reading] = {}
-        for meter in reversed(self.side):
-            if meter.name in self._side_errors:
-                side[meter.name] = _failed_reading(meter, 0.0, self._side_errors[meter.name])
-            else:
-                side[meter.name] = self._stop_one(meter, duration_s)
-        side = {m.name: side[m.name] for m in self.side}  # report in declaration order
+        readings = {m.name: self._stop_one(m, duration_s) for m in reversed(self.primary)}
+        side = {m.name: self._stop_one(m, duration_s) for m in reversed(self.side)}
         self._started = []
         observed: dict[str, dict[str, Any]] = {}
         for observer in reversed(self.observers):
-            error = getattr(self, "_observer_errors", {}).get(observer.name)
-            if error is None:
-                try:
+            try:
+                if observer.name not in self._errors:
                     observed[observer.name] = dict(observer.stop())
                     continue
-                except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-            observed[observer.name] = {"error": error}
-
+            except Exception as exc:
+                self._errors[observer.name] = f"{type(exc).__name__}: {exc}"
+            observed[observer.name] = {"error": self._errors[observer.name]}
         components: dict[str, ComponentEnergy] = {}
         component_duration_s: dict[str, float] = {}
         for component in COMPONENTS:
             meter = self._owner.get(component)
             if meter is None:
-                components[component] = ComponentEnergy(None, "unavailable", reason=self.unavailable_reason(component))
+                components[component] = _unavailable(self.unavailable_reason(component))
                 continue
-            energy = readings[meter.name].components.get(component)
-            if energy is None:  # a meter that claimed the component but did not report it: say so, never zero
-                energy = ComponentEnergy(None, "unavailable", reason=f"meter {meter.name} returned no {component}")
-            components[component] = energy
+            # a meter that claimed the component but did not report it: say so, never zero
+            missing = _unavailable(f"meter {meter.name} returned no {component}")
+            components[component] = readings[meter.name].components.get(component) or missing
             component_duration_s[component] = readings[meter.name].duration_s
         return WindowReading(
             duration_s=duration_s,
             components=components,
-            side=side,
+            side={m.name: side[m.name] for m in self.side},  # in declaration order
             component_duration_s=component_duration_s,
             observed=observed,
             series=self._series(duration_s),
@@ -310,13 +241,13 @@ class MeterSet:
         if self._recorder is None:
             return None
         series = self._recorder.series(duration_s)
-        for component in COMPONENTS:
-            if component not in self._owner:
-                series["missing"][component] = f"not measured: {self.unavailable_reason(component)}"
+        for component in (c for c in COMPONENTS if c not in self._owner):
+            series["missing"][component] = f"not measured: {self.unavailable_reason(component)}"
         return series
 
-    @staticmethod
-    def _stop_one(meter: Meter, duration_s: float) -> Reading:
+    def _stop_one(self, meter: Meter, duration_s: float) -> Reading:
+        if meter.name in self._errors:  # a side meter that failed to start
+            return _failed_reading(meter, 0.0, self._errors[meter.name])
         try:
             return meter.stop()
         except Exception as exc:
@@ -328,12 +259,6 @@ class MeterSet:
             with contextlib.suppress(Exception):
                 meter.close()
         self._open = False
-
-    def __enter__(self) -> MeterSet:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def build_meter_set(
@@ -349,33 +274,25 @@ def build_meter_set(
     gpu_sample_hz: float = 20.0,
     nvml: Any = None,
     libraries: dict[str, Any] | None = None,
-    soc: Any = None,
     gpu_cross_check: bool = False,
-    series_hz: float | None = None,
     series: bool = True,
 ) -> MeterSet:
     """The best meters this machine offers.
 
-    ``rapl_root``: the powercap tree RAPL is read from; None takes the environment variable ``BENCH_RAPL_ROOT`` when
-    set (a container with the host's tree mounted elsewhere, e.g. ``/host-rapl``), else ``/sys/class/powercap``.
-
-    A SoC (Apple Silicon, Jetson: ``bench.meters.soc``, ``soc`` injects Zeus's object) meters the components it
-    reports. cpu: RAPL packages when readable, else the TDP x utilization estimate. ram: RAPL DRAM when exposed, else
-    0.375 W/GB x installed RAM. gpu: ``bench.meters.gpu.GpuMeter`` (energy counter, power sampling where missing) of
-    the first vendor of ``bench.devices.VENDORS`` whose library works, over ``gpu_indices`` (None: the GPUs the
-    framework makes visible) unless ``use_gpu`` is False; otherwise unavailable with each vendor's reason.
-    ``use_gpu``: True for cuda profiles, False for cpu profiles (their runs use no GPU), None to meter GPUs whenever
-    a vendor's library works (``bench env``). ``libraries`` injects vendor library modules by vendor (tests' fakes;
-    ``nvml`` is ``libraries["nvidia"]``). ``codecarbon=True`` adds CodeCarbon as a side meter when it is importable;
-    otherwise describe() says why. ``gpu_cross_check=True`` adds the vendor's power sampled at 10 Hz over the same
-    GPUs and windows (side meter ``nvml-sampling``/``amdsmi-sampling``), or says why not.
-    ``series_hz``: how often the power series reads the counters (None: ``bench.meters.series.SERIES_HZ``);
-    ``series=False`` records none (to measure what recording costs: ``benchmarks/measurement_overhead.py``).
+    A SoC (Apple Silicon, Jetson: ``bench.meters.soc``) meters what it reports. cpu: RAPL packages under
+    ``rapl_root`` (None: ``$BENCH_RAPL_ROOT``, else ``/sys/class/powercap``) when readable, else TDP (``cpu_tdp_w``)
+    x utilization. ram: RAPL DRAM, else 0.375 W/GB x ``ram_gb``. gpu: ``bench.meters.gpu.GpuMeter`` of the first
+    vendor of ``bench.devices.VENDORS`` whose library works, over ``gpu_indices`` (None: those the framework makes
+    visible), power sampled at ``gpu_sample_hz`` where a GPU has no counter; unless ``use_gpu`` is False (a CPU
+    profile; None: whenever a library works). ``libraries``: vendor library modules by vendor (tests' fakes;
+    ``nvml``: the NVIDIA one). Side meters: CodeCarbon (``codecarbon``) and the vendor's power at 10 Hz over the same
+    GPUs (``gpu_cross_check``), each where it can run, else ``describe()`` says why. ``series``: record the power
+    over time (``bench.meters.series``; False to measure its cost: ``benchmarks/measurement_overhead.py``).
     """
     primary, notes = _cpu_and_ram_meters(rapl_root, cpu_tdp_w, ram_gb)
     unavailable: dict[str, str] = {}
     libraries = {**({"nvidia": nvml} if nvml is not None else {}), **(libraries or {})}
-    soc_meter = _soc_meter(soc, notes)
+    soc_meter = _soc_meter(notes)
     if soc_meter is not None:  # first: it owns what it reports; meters left with nothing to own are dropped
         owned = set(soc_meter.components())
         primary = [soc_meter, *(m for m in primary if set(m.components()) - owned)]
@@ -383,17 +300,21 @@ def build_meter_set(
     if soc_meter is None or "gpu" not in soc_meter.components():
         gpu_meter = _gpu_meter(use_gpu, gpu_indices, gpu_sample_hz, libraries, unavailable, notes)
     if gpu_meter is not None:
-        if getattr(gpu_meter, "scope", "gpu") == "module":
+        if gpu_meter.scope == "module":
             primary = _module_scope(primary, unavailable, notes)
-        # Last in the list: started last and stopped first, so the GPU window is the tightest around the work.
-        primary.append(gpu_meter)
-
+        primary.append(gpu_meter)  # last: started last and stopped first, the tightest window around the work
     side: list[Meter] = []
     side_unavailable: dict[str, str] = {}
     if gpu_cross_check:
-        _add_gpu_side_meter(primary, side, side_unavailable, unavailable, libraries)
+        _add_gpu_side_meter(gpu_meter, side, side_unavailable, unavailable, libraries)
     if codecarbon:
-        _add_codecarbon(side, side_unavailable, country_iso_code, codecarbon_measure_power_secs)
+        from bench.meters.codecarbon import CodeCarbonMeter, codecarbon_available
+
+        ok, why = codecarbon_available()
+        if ok:
+            side.append(CodeCarbonMeter(country_iso_code, codecarbon_measure_power_secs))
+        else:
+            side_unavailable["codecarbon"] = why
     from bench.meters.series import SERIES_HZ
 
     return MeterSet(
@@ -402,17 +323,14 @@ def build_meter_set(
         unavailable=unavailable,
         side_unavailable=side_unavailable,
         notes=notes,
-        series_hz=(SERIES_HZ if series_hz is None else series_hz) if series else None,
+        series_hz=SERIES_HZ if series else None,
     )
 
 
 def _cpu_and_ram_meters(
     rapl_root: str | Path | None, cpu_tdp_w: float | None, ram_gb: float | None
 ) -> tuple[list[Meter], dict[str, str]]:
-    """The CPU and RAM meters (RAPL where readable, else the estimates) and the notes saying which and why.
-
-    ``rapl_root`` None: ``$BENCH_RAPL_ROOT`` when set (noted), else ``/sys/class/powercap``. ``cpu_tdp_w`` (W) and
-    ``ram_gb`` (GB) feed the estimates; None lets them detect their own."""
+    """The CPU and RAM meters (RAPL where readable, else the estimates) and the notes saying which and why."""
     from bench.meters.estimate import CpuEstimateMeter, RamEstimateMeter
     from bench.meters.rapl import DEFAULT_POWERCAP_ROOT, RaplMeter
 
@@ -425,10 +343,8 @@ def _cpu_and_ram_meters(
     rapl_ok, rapl_reason = RaplMeter.probe(rapl_root)
     rapl: RaplMeter | None = None
     if rapl_ok:
-        try:
+        with contextlib.suppress(MeterError):  # raced: unreadable between probe and open; fall back as any unusable
             rapl = RaplMeter(rapl_root)
-        except MeterError:  # raced: became unreadable between probe and open; fall back like any unusable RAPL
-            rapl = None
     if rapl is not None:
         meters.append(rapl)
         notes["rapl"] = rapl_reason
@@ -452,12 +368,12 @@ def _module_scope(primary: list[Meter], unavailable: dict[str, str], notes: dict
     return kept
 
 
-def _soc_meter(soc: Any, notes: dict[str, str]) -> Meter | None:
+def _soc_meter(notes: dict[str, str]) -> Meter | None:
     """The SoC meter where Zeus finds Apple Silicon or a Jetson (noted), else None."""
     from bench.meters.soc import SocMeter
 
     try:
-        meter = SocMeter(soc)
+        meter = SocMeter()
     except MeterError:
         return None
     notes["soc"] = f"{meter.method} ({meter.kind}) for {', '.join(meter.components())}"
@@ -471,22 +387,20 @@ def _gpu_meter(
     libraries: dict[str, Any],
     unavailable: dict[str, str],
     notes: dict[str, str],
-) -> Meter | None:
-    """The GPU meter of the first vendor whose library works, over ``gpu_indices`` (``gpu_sample_hz`` Hz power
-    sampling where a GPU has no energy counter), noted in ``notes["gpu"]``; or None with the reason in
-    ``unavailable["gpu"]`` (a CPU profile, no vendor library, no GPU)."""
-    from bench.devices import VENDORS, vendor_module
+) -> Any:
+    """The GPU meter of the first vendor whose library works, noted in ``notes["gpu"]``; or None with the reason in
+    ``unavailable["gpu"]`` (a CPU profile, no vendor library, no GPU). A GPU run on a MIG instance raises."""
+    from bench.devices import probe_all
 
-    found = {v: vendor_module(v).probe(libraries.get(v)) for v in VENDORS}
+    found = probe_all(libraries)
     vendor = next((v for v, (ok, _) in found.items() if ok), None)
-    why_not = "; ".join(f"{v}: {why}" for v, (_, why) in found.items())
     if use_gpu is False:
         unavailable["gpu"] = "the profile runs on the CPU (device = 'cpu'), so no GPU is metered" + (
             f"; {found[vendor][1]}" if vendor else ""
         )
         return None
     if vendor is None:
-        unavailable["gpu"] = why_not
+        unavailable["gpu"] = "; ".join(f"{v}: {why}" for v, (_, why) in found.items())
         return None
     from bench.meters.gpu import GpuMeter
 
@@ -494,7 +408,7 @@ def _gpu_meter(
         gpu_meter = GpuMeter(gpu_indices, sample_hz=gpu_sample_hz, vendor=vendor, library=libraries.get(vendor))
     except MeterError as exc:  # e.g. no GPU visible under CUDA_VISIBLE_DEVICES, a GPU without power readings
         if use_gpu and getattr(exc, "kind", None) == "mig":
-            raise  # a GPU run on a MIG instance is refused before any energy is spent, never run unmetered
+            raise  # refused before any energy is spent, never run unmetered
         unavailable["gpu"] = str(exc)
         return None
     notes["gpu"] = f"{gpu_meter.method} on GPU(s) {gpu_meter.indices} ({found[vendor][1]})"
@@ -503,31 +417,12 @@ def _gpu_meter(
     return gpu_meter
 
 
-def _add_codecarbon(
-    side: list[Meter], side_unavailable: dict[str, str], country_iso_code: str, measure_power_secs: float
-) -> None:
-    """CodeCarbon as a side meter when it is importable (``measure_power_secs`` s between its readings), else why
-    not in ``side_unavailable["codecarbon"]``."""
-    from bench.meters.codecarbon import CodeCarbonMeter, codecarbon_available
-
-    ok, why = codecarbon_available()
-    if ok:
-        side.append(CodeCarbonMeter(country_iso_code=country_iso_code, measure_power_secs=measure_power_secs))
-    else:
-        side_unavailable["codecarbon"] = why
-
-
 def _add_gpu_side_meter(
-    primary: list[Meter],
-    side: list[Meter],
-    side_unavailable: dict[str, str],
-    unavailable: dict[str, str],
-    libraries: dict[str, Any],
+    gpu_meter: Any, side: list[Meter], side_unavailable: dict[str, str], unavailable: dict[str, str], libraries: Any
 ) -> None:
     """The vendor's power sampled at 10 Hz over the primary GPU meter's GPUs, or why not."""
-    from bench.meters.gpu import LIBRARY_NAMES, GpuMeter, GpuSamplingMeter
+    from bench.meters.gpu import LIBRARY_NAMES, GpuSamplingMeter
 
-    gpu_meter = next((m for m in primary if isinstance(m, GpuMeter)), None)
     if gpu_meter is None:
         side_unavailable["gpu-sampling"] = f"no GPU is metered: {unavailable.get('gpu', 'no GPU meter')}"
         return

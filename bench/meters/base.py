@@ -1,10 +1,6 @@
-"""The meter protocol: a meter opens a window with ``start()`` and closes it with ``stop()``, returning the energy
-per component (gpu, cpu, ram) with the method that produced each number.
-
-Semantics (DESIGN.md, "Measurement semantics"):
-- a component that a meter does not cover is simply absent from its reading;
-- a component it covers but cannot measure is present with ``energy_j=None`` and a ``reason`` — never a silent zero;
-- ``method`` is one of the labels in ``METHODS`` so every number says how it was obtained.
+"""The meter protocol: ``start()`` opens a window, ``stop()`` closes it with the energy per component (gpu, cpu, ram),
+each with the method that produced it (one of ``METHODS``). A component a meter does not cover is absent from its
+reading; one it covers but cannot measure has ``energy_j=None`` and a ``reason``: never a silent zero.
 """
 
 from __future__ import annotations
@@ -36,11 +32,8 @@ METHODS = (
 
 @dataclass(frozen=True)
 class ComponentEnergy:
-    """Energy of one component over one window.
-
-    ``energy_j`` is None when the component could not be measured; then ``reason`` says why.
-    ``detail`` carries method-specific facts (e.g. RAPL domains read, TDP assumed, mean utilization).
-    """
+    """Energy (J) of one component over one window; None with a ``reason`` where it could not be measured.
+    ``detail``: the method's facts (RAPL domains read, TDP assumed, mean utilization, ...)."""
 
     energy_j: float | None
     method: str
@@ -77,19 +70,15 @@ class Meter(Protocol):
 
     def components(self) -> tuple[str, ...]:
         """The components this meter reports (a subset of COMPONENTS)."""
-        ...
 
     def start(self) -> None:
         """Open a window. Raises MeterError if the meter cannot read at all."""
-        ...
 
     def stop(self) -> Reading:
         """Close the window opened by ``start`` and return its reading."""
-        ...
 
     def close(self) -> None:
         """Release resources (threads, library handles). Idempotent."""
-        ...
 
 
 class Stopwatch:

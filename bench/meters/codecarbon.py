@@ -1,19 +1,12 @@
-"""CodeCarbon side by side with the kit's own meters ("paper-faithful mode": the paper measured with CodeCarbon).
+"""CodeCarbon beside the kit's own meters (the paper measured with it): one ``OfflineEmissionsTracker`` per window,
+machine scope as in the paper, no files, no API, no network, a quiet console; imported in ``start()`` only.
 
-One ``OfflineEmissionsTracker`` per window, machine scope by default as in the paper: no files, no API, no network
-(offline tracker, explicit country, no Electricity Maps token), quiet console. codecarbon is imported only inside
-``start()``, so ``import bench.meters`` never pays for it.
-
-Labels: CodeCarbon mixes real counters and its own estimates depending on the machine, so each component says which:
-``measured:codecarbon`` where it read hardware counters (RAPL / Windows EMI / Intel Power Gadget for the CPU, NVML or
-AMD SMI for GPUs, powermetrics on Apple silicon, the PMIC on a Raspberry Pi) and ``estimated:codecarbon`` where it
-fell back to its TDP x load model (``cpu_load`` / ``constant`` CPU modes) or its RAM model. Its RAM is always an
-estimate on PCs: CodeCarbon 3.x uses a per-DIMM heuristic (5 W per guessed x86 DIMM), not the paper-era flat 0.375 W/GB.
-
-Cost: the first window in a process pays CodeCarbon's hardware detection (about 1.4 s on a 2-core VM; cached by
-CodeCarbon per process afterwards); later windows cost a few milliseconds for start + stop. The detection runs
-before CodeCarbon's own window opens, and the MeterSet starts side meters before the primary ones, so neither window
-includes it.
+Labels: CodeCarbon mixes counters and its own estimates, so each component says which: ``measured:codecarbon`` where
+it read hardware counters (RAPL, Windows EMI, Intel Power Gadget, NVML or AMD SMI, powermetrics on Apple silicon, a
+Raspberry Pi's PMIC), ``estimated:codecarbon`` where it fell back to its TDP x load model or its RAM model (always on
+PCs: CodeCarbon 3.x guesses 5 W per x86 DIMM, not the paper-era 0.375 W/GB). Cost: the first window in a process pays
+its hardware detection (about 1.4 s on a 2-core VM), before its own window and the primary meters' open; later
+windows a few ms.
 """
 
 from __future__ import annotations
@@ -37,15 +30,14 @@ _MEASURED_CPU_MODES = {"intel_rapl", "windows_emi", "intel_power_gadget", "apple
 
 def codecarbon_available() -> tuple[bool, str]:
     """Whether codecarbon can be imported (checked without importing it) and its version or the install hint."""
+    from importlib.metadata import version
+
     try:
-        spec = importlib.util.find_spec("codecarbon")
+        if importlib.util.find_spec("codecarbon") is None:
+            return False, _INSTALL_HINT
     except (ImportError, ValueError):
-        spec = None
-    if spec is None:
         return False, _INSTALL_HINT
     try:
-        from importlib.metadata import version
-
         return True, f"codecarbon {version('codecarbon')}"
     except Exception:
         return True, "codecarbon (version unknown)"
@@ -73,16 +65,14 @@ class CodeCarbonMeter:
 
     name = "codecarbon"
 
-    def __init__(
-        self, country_iso_code: str = "DEU", measure_power_secs: float = 15.0, tracking_mode: str = "machine"
-    ) -> None:
-        if tracking_mode not in ("machine", "process"):
-            raise MeterError(f"codecarbon tracking_mode must be 'machine' or 'process', got {tracking_mode!r}")
+    #: Machine scope, as the paper measured.
+    tracking_mode = "machine"
+
+    def __init__(self, country_iso_code: str = "DEU", measure_power_secs: float = 15.0) -> None:
         if measure_power_secs <= 0:
             raise MeterError(f"codecarbon measure_power_secs must be positive, got {measure_power_secs}")
         self.country_iso_code = country_iso_code
         self.measure_power_secs = float(measure_power_secs)
-        self.tracking_mode = tracking_mode
         self._tracker: Any = None
         self._capture: _Capture | None = None
         self._last_methods: dict[str, str] | None = None
@@ -94,15 +84,14 @@ class CodeCarbonMeter:
     def describe(self) -> dict[str, object]:
         """Configuration, and the per-component methods CodeCarbon chose in the last window (once known)."""
         ok, version = codecarbon_available()
+        methods = "decided by CodeCarbon at the first window (measured:codecarbon where it reads counters)"
         return {
             "available": ok,
             "version": version,
             "country_iso_code": self.country_iso_code,
             "measure_power_secs": self.measure_power_secs,
             "tracking_mode": self.tracking_mode,
-            "methods": dict(self._last_methods)
-            if self._last_methods
-            else "decided by CodeCarbon at the first window (measured:codecarbon where it reads counters)",
+            "methods": dict(self._last_methods) if self._last_methods else methods,
         }
 
     # --- logging: quiet console, but keep what CodeCarbon says -------------------------------------------------

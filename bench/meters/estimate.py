@@ -1,10 +1,7 @@
-"""Labelled estimates for machines without energy counters (no RAPL, e.g. most VMs and containers).
-
-- ``CpuEstimateMeter``: energy = TDP x system-wide CPU utilization x duration (``estimated:tdp-utilization``).
-- ``RamEstimateMeter``: energy = 0.375 W per GB of machine RAM x duration (``estimated:ram-0.375W/GB``), the flat
-  rule CodeCarbon 2.x used and the paper's numbers therefore contain (CodeCarbon 3.x switched to a per-DIMM model).
-
-Both are estimates by construction and say so in their method label; they are never reported as measurements.
+"""Labelled estimates for machines without energy counters (no RAPL: most VMs and containers), never reported as
+measurements: ``CpuEstimateMeter`` (TDP x system-wide CPU utilization x duration, ``estimated:tdp-utilization``) and
+``RamEstimateMeter`` (0.375 W per GB of RAM x duration, ``estimated:ram-0.375W/GB``: the flat rule of CodeCarbon 2.x,
+which the paper's numbers contain; CodeCarbon 3.x switched to a per-DIMM model).
 """
 
 from __future__ import annotations
@@ -23,12 +20,9 @@ from typing import Any
 from bench.errors import MeterError
 from bench.meters.base import ComponentEnergy, Reading, Stopwatch
 
-#: Fallback CPU power when neither a profile nor CodeCarbon's table gives a TDP: 4 W per logical CPU. This is the
-#: per-thread constant CodeCarbon 3.x itself falls back to for CPUs it does not know (DEFAULT_POWER_PER_CORE), and it
-#: scales with what the OS shows us: a 2-vCPU cloud slice gets 8 W rather than a whole 64-core package's 200+ W,
-#: while a desktop with 16 threads gets 64 W, close to typical desktop TDPs.
+#: CPU power when neither a profile nor CodeCarbon's table gives a TDP: 4 W per logical CPU, CodeCarbon 3.x's own
+#: fallback (DEFAULT_POWER_PER_CORE); it scales with what the OS shows (a 2-vCPU slice 8 W, 16 threads 64 W).
 DEFAULT_W_PER_LOGICAL_CPU = 4.0
-
 #: The paper's RAM rule: CodeCarbon's flat 3 W per 8 GB = 0.375 W per GB of machine RAM.
 DEFAULT_RAM_W_PER_GB = 0.375
 
@@ -36,36 +30,31 @@ DEFAULT_RAM_W_PER_GB = 0.375
 # --- CPU model and TDP lookup -----------------------------------------------------------------------------------
 
 
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def cpu_model_name() -> str:
     """The CPU's marketing name from /proc/cpuinfo ("model name"), else what ``platform`` knows, else "unknown"."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+    found = re.search(r"^model name\s*:\s*(.*)$", _cpuinfo(), flags=re.MULTILINE | re.IGNORECASE)
+    return found.group(1).strip() if found else platform.processor() or platform.machine() or "unknown"
 
 
 def _cpu_packages() -> int:
     """Number of physical CPU packages (sockets) from sysfs topology; 1 when it cannot be read."""
-    ids: set[str] = set()
-    base = Path("/sys/devices/system/cpu")
     try:
-        for f in base.glob("cpu[0-9]*/topology/physical_package_id"):
-            ids.add(f.read_text().strip())
+        files = Path("/sys/devices/system/cpu").glob("cpu[0-9]*/topology/physical_package_id")
+        return max(1, len({f.read_text().strip() for f in files}))
     except OSError:
-        pass
-    return max(1, len(ids))
+        return 1
 
 
 def _is_virtualized() -> bool:
     """True when /proc/cpuinfo shows the ``hypervisor`` flag: a table TDP is then the whole host chip's, not ours."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return bool(re.search(r"^flags\s*:.*\bhypervisor\b", text, flags=re.MULTILINE))
+    return bool(re.search(r"^flags\s*:.*\bhypervisor\b", _cpuinfo(), flags=re.MULTILINE))
 
 
 def codecarbon_cpu_table_path() -> Path | None:
@@ -74,11 +63,8 @@ def codecarbon_cpu_table_path() -> Path | None:
         spec = importlib.util.find_spec("codecarbon")
     except (ImportError, ValueError):
         return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "data" / "hardware" / "cpu_power.csv"
-        if candidate.is_file():
+    for location in (spec and spec.submodule_search_locations) or []:
+        if (candidate := Path(location) / "data" / "hardware" / "cpu_power.csv").is_file():
             return candidate
     return None
 
@@ -109,12 +95,16 @@ def _tokens(name: str) -> frozenset[str]:
     return frozenset(t for t in re.split(r"[^0-9a-z]+", name.lower()) if t)
 
 
+def _unique_tdp(rows: list[tuple[str, float]]) -> tuple[str, float] | None:
+    return rows[0] if rows and len({w for _, w in rows}) == 1 else None
+
+
 def match_cpu_tdp(model: str, table: tuple[tuple[str, float], ...]) -> tuple[str, float] | None:
     """Find ``model`` in a (name, TDP W) table, as CodeCarbon does: exact (case-insensitive), then token subset.
 
-    Token rule (CodeCarbon's token_set_ratio == 100): a table name whose tokens are all in the model's (prefer the
-    most specific such name), else a unique table name containing all of the model's tokens. Ambiguity (several
-    equally good names with different TDPs) returns None rather than a guess: "AMD EPYC" alone names no chip.
+    Token rule (CodeCarbon's token_set_ratio == 100): the most specific table name (with a digit) whose tokens are
+    all in the model's, else a table name containing all of the model's tokens. Equally good names with different
+    TDPs give None rather than a guess: "AMD EPYC" alone names no chip.
     """
     wanted = _normalize_model(model)
     by_lower = {n.lower(): (n, w) for n, w in table}
@@ -124,20 +114,12 @@ def match_cpu_tdp(model: str, table: tuple[tuple[str, float], ...]) -> tuple[str
     model_tokens = _tokens(wanted)
     if not model_tokens:
         return None
-    # A table name inside the model's name: the most specific (most tokens) wins. Only names with a digit count,
-    # so a bare vendor/family word can never match.
     inside = [(n, w) for n, w in table if any(c.isdigit() for c in n) and _tokens(n) and _tokens(n) <= model_tokens]
     if inside:
         best_len = max(len(_tokens(n)) for n, _ in inside)
-        best = [(n, w) for n, w in inside if len(_tokens(n)) == best_len]
-        if len({w for _, w in best}) == 1:
-            return best[0]
-        return None
-    # The model's name inside a table name (the model string is abbreviated): only when unambiguous.
-    if any(c.isdigit() for c in wanted):
-        containing = [(n, w) for n, w in table if model_tokens <= _tokens(n)]
-        if containing and len({w for _, w in containing}) == 1:
-            return containing[0]
+        return _unique_tdp([(n, w) for n, w in inside if len(_tokens(n)) == best_len])
+    if any(c.isdigit() for c in wanted):  # the model's name abbreviated inside a table name
+        return _unique_tdp([(n, w) for n, w in table if model_tokens <= _tokens(n)])
     return None
 
 
@@ -152,7 +134,8 @@ class TdpResolution:
 
 
 def resolve_cpu_tdp(tdp_w: float | None = None, cpu_model: str | None = None) -> TdpResolution:
-    """Resolve the machine's total CPU TDP in watts: explicit value, else CodeCarbon's table x sockets, else default."""
+    """The machine's total CPU TDP (W): ``tdp_w``, else CodeCarbon's table x sockets, else the default. MeterError
+    for a TDP not above 0."""
     model = cpu_model if cpu_model is not None else cpu_model_name()
     packages = _cpu_packages()
     if tdp_w is not None:
@@ -160,61 +143,97 @@ def resolve_cpu_tdp(tdp_w: float | None = None, cpu_model: str | None = None) ->
             raise MeterError(f"cpu TDP must be positive, got {tdp_w} W (profile field cpu_tdp_w)")
         return TdpResolution(float(tdp_w), "profile", model, packages)
     table_path = codecarbon_cpu_table_path()
-    if table_path is not None:
-        try:
-            match = match_cpu_tdp(model, _load_cpu_table(table_path))
-        except OSError:
-            match = None
-        if match is not None:
-            # The table is per chip; a multi-socket machine has one per package.
-            return TdpResolution(match[1] * packages, f"codecarbon-cpu-table:{match[0]}", model, packages)
-    logical = os.cpu_count() or 1
-    return TdpResolution(DEFAULT_W_PER_LOGICAL_CPU * logical, "default", model, packages)
+    try:
+        match = match_cpu_tdp(model, _load_cpu_table(table_path)) if table_path else None
+    except OSError:
+        match = None
+    if match is not None:  # the table is per chip: a multi-socket machine has one per package
+        return TdpResolution(match[1] * packages, f"codecarbon-cpu-table:{match[0]}", model, packages)
+    return TdpResolution(DEFAULT_W_PER_LOGICAL_CPU * (os.cpu_count() or 1), "default", model, packages)
 
 
-# --- CPU utilization --------------------------------------------------------------------------------------------
+# --- CPU utilization and the meters --------------------------------------------------------------------------------
 
 
-def _total_s(times: Any) -> float:
-    # On Linux guest/guest_nice are already included in user/nice; adding them would count them twice.
-    return float(sum(times)) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
-
-
-def _busy_s(times: Any) -> float:
-    # iowait is idle time spent waiting on I/O: the cores are not computing.
-    return _total_s(times) - times.idle - getattr(times, "iowait", 0.0)
+def busy_cpu_s(times: Any) -> float:
+    """Busy CPU time (s) in a ``psutil.cpu_times()`` record: every field but idle and iowait (time waiting on I/O:
+    the cores are not computing), guest time once (Linux counts it inside user and nice too)."""
+    total = sum(float(getattr(times, f)) for f in getattr(times, "_fields", ()))
+    total -= float(getattr(times, "guest", 0.0)) + float(getattr(times, "guest_nice", 0.0))
+    return total - float(getattr(times, "idle", 0.0)) - float(getattr(times, "iowait", 0.0))
 
 
 def busy_fraction(before: Any, after: Any) -> float:
     """System-wide busy fraction (0..1) over all logical CPUs between two ``psutil.cpu_times()`` snapshots."""
-    total = _total_s(after) - _total_s(before)
-    if total <= 0:
-        return 0.0
-    return min(max((_busy_s(after) - _busy_s(before)) / total, 0.0), 1.0)
+    busy = busy_cpu_s(after) - busy_cpu_s(before)
+    total = busy + after.idle - before.idle + getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0)
+    return min(max(busy / total, 0.0), 1.0) if total > 0 else 0.0
 
 
-class CpuEstimateMeter:
-    """CPU energy estimated as TDP x mean system-wide utilization x window duration.
+class _Estimate:
+    """Power x time over a window, one component: ``_power_w(start_mark, now_mark)`` and ``_mark()`` say which.
+    ``energy_so_far_j`` (J, for the power series) and ``stop`` read the same; MeterError outside a window."""
 
-    ``tdp_w`` is the machine's total CPU TDP (all sockets); None resolves it (CodeCarbon table, else default).
-    Utilization comes from ``psutil.cpu_times()`` at start and stop: no sampling thread, exact mean over the window.
-    """
+    name: str
+    method: str
+    component: str
 
-    name = "cpu-estimate"
-    method = "estimated:tdp-utilization"
+    def __init__(self) -> None:
+        self._stopwatch = Stopwatch()
+        self._start: Any = None
+
+    def components(self) -> tuple[str, ...]:
+        """The one component."""
+        return (self.component,)
+
+    def _mark(self) -> Any:
+        return True
+
+    def _power_w(self, start: Any, now: Any) -> tuple[float, dict[str, object]]:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, object]:
+        """The assumptions behind the estimate (for results and the CLI)."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Open a window."""
+        self._start = self._mark()
+        self._stopwatch.start()
+
+    def energy_so_far_j(self) -> dict[str, float]:
+        """The estimate for the window so far (J), for the power series."""
+        if self._start is None:
+            raise MeterError(f"{type(self).__name__}.energy_so_far_j() called outside a window")
+        power_w, _ = self._power_w(self._start, self._mark())
+        return {self.component: power_w * self._stopwatch.elapsed_s()}
+
+    def stop(self) -> Reading:
+        """Close the window: energy = power x duration."""
+        if self._start is None:
+            raise MeterError(f"{type(self).__name__}.stop() called without start()")
+        now, duration_s = self._mark(), self._stopwatch.elapsed_s()
+        (power_w, detail), self._start = self._power_w(self._start, now), None
+        energy = ComponentEnergy(power_w * duration_s, self.method, detail={**self.describe(), **detail})
+        return Reading(meter=self.name, duration_s=duration_s, components={self.component: energy})
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class CpuEstimateMeter(_Estimate):
+    """CPU energy: TDP x mean system-wide utilization (``psutil.cpu_times()`` at both edges: exact mean, no thread) x
+    duration. ``tdp_w``: the machine's total CPU TDP (all sockets); None resolves it (``resolve_cpu_tdp``)."""
+
+    name, method, component = "cpu-estimate", "estimated:tdp-utilization", "cpu"
     #: CPU times count in clock ticks (10 ms on Linux): the power-series bin floor follows from it.
     counter_period_s = 0.01
 
     def __init__(self, tdp_w: float | None = None) -> None:
+        super().__init__()
         self.tdp = resolve_cpu_tdp(tdp_w)
         self._logical_cpus = os.cpu_count() or 1
         self._virtualized = _is_virtualized()
-        self._before: Any = None
-        self._stopwatch = Stopwatch()
-
-    def components(self) -> tuple[str, ...]:
-        """``("cpu",)``."""
-        return ("cpu",)
 
     def describe(self) -> dict[str, object]:
         """The assumptions behind the estimate (for results and the CLI)."""
@@ -227,94 +246,42 @@ class CpuEstimateMeter:
             "virtualized": self._virtualized,
         }
 
-    def start(self) -> None:
-        """Open a window: snapshot the system CPU times."""
+    def _mark(self) -> Any:
         import psutil
 
-        self._before = psutil.cpu_times()
-        self._stopwatch.start()
+        return psutil.cpu_times()
 
-    def energy_so_far_j(self) -> dict[str, float]:
-        """The estimate for the window so far (J): TDP x busy fraction since ``start`` x elapsed time, with the CPU
-        times read now, so at ``stop`` it equals the window's energy; for the power series (``bench.meters.series``).
-        Raises MeterError outside a window."""
-        import psutil
-
-        before = self._before
-        if before is None:
-            raise MeterError("CpuEstimateMeter.energy_so_far_j() called outside a window")
-        return {"cpu": self.tdp.tdp_w * busy_fraction(before, psutil.cpu_times()) * self._stopwatch.elapsed_s()}
-
-    def stop(self) -> Reading:
-        """Close the window: energy = TDP x busy fraction x duration."""
-        import psutil
-
-        if self._before is None:
-            raise MeterError("CpuEstimateMeter.stop() called without start()")
-        after = psutil.cpu_times()
-        duration_s = self._stopwatch.elapsed_s()
-        utilization = busy_fraction(self._before, after)
-        self._before = None
-        detail = {**self.describe(), "mean_utilization": utilization, "power_w": self.tdp.tdp_w * utilization}
-        energy = ComponentEnergy(self.tdp.tdp_w * utilization * duration_s, self.method, detail=detail)
-        return Reading(meter=self.name, duration_s=duration_s, components={"cpu": energy})
-
-    def close(self) -> None:
-        """Nothing to release."""
+    def _power_w(self, start: Any, now: Any) -> tuple[float, dict[str, object]]:
+        utilization = busy_fraction(start, now)
+        power_w = self.tdp.tdp_w * utilization
+        return power_w, {"mean_utilization": utilization, "power_w": power_w}
 
 
-class RamEstimateMeter:
-    """RAM energy estimated as ``w_per_gb`` x installed RAM (GB, 1e9 bytes) x window duration (the paper's rule)."""
+class RamEstimateMeter(_Estimate):
+    """RAM energy: ``w_per_gb`` x installed RAM (GB, 1e9 bytes; None: this machine's) x duration (the paper's rule)."""
 
-    name = "ram-estimate"
-    method = "estimated:ram-0.375W/GB"
+    name, method, component = "ram-estimate", "estimated:ram-0.375W/GB", "ram"
     #: A constant has no time resolution: its power series is one bin over the whole window (``bench.meters.series``).
     counter_period_s = math.inf
 
     def __init__(self, total_gb: float | None = None, w_per_gb: float = DEFAULT_RAM_W_PER_GB) -> None:
+        super().__init__()
         if total_gb is None:
             import psutil
 
             total_gb = psutil.virtual_memory().total / 1e9
         if total_gb <= 0 or w_per_gb <= 0:
             raise MeterError(f"RAM estimate needs positive total_gb and w_per_gb, got {total_gb} GB, {w_per_gb} W/GB")
-        self.total_gb = float(total_gb)
-        self.w_per_gb = float(w_per_gb)
-        self._stopwatch = Stopwatch()
-        self._running = False
+        self.total_gb, self.w_per_gb = float(total_gb), float(w_per_gb)
 
     @property
     def power_w(self) -> float:
-        """Constant RAM power assumed, in watts."""
+        """Constant RAM power assumed, W."""
         return self.total_gb * self.w_per_gb
-
-    def components(self) -> tuple[str, ...]:
-        """``("ram",)``."""
-        return ("ram",)
 
     def describe(self) -> dict[str, object]:
         """The assumptions behind the estimate."""
         return {"total_gb": self.total_gb, "w_per_gb": self.w_per_gb, "power_w": self.power_w}
 
-    def start(self) -> None:
-        """Open a window."""
-        self._stopwatch.start()
-        self._running = True
-
-    def energy_so_far_j(self) -> dict[str, float]:
-        """Power x time since ``start`` (J), for the power series; raises MeterError outside a window."""
-        if not self._running:
-            raise MeterError("RamEstimateMeter.energy_so_far_j() called outside a window")
-        return {"ram": self.power_w * self._stopwatch.elapsed_s()}
-
-    def stop(self) -> Reading:
-        """Close the window: energy = power x duration."""
-        if not self._running:
-            raise MeterError("RamEstimateMeter.stop() called without start()")
-        self._running = False
-        duration_s = self._stopwatch.elapsed_s()
-        energy = ComponentEnergy(self.power_w * duration_s, self.method, detail=self.describe())
-        return Reading(meter=self.name, duration_s=duration_s, components={"ram": energy})
-
-    def close(self) -> None:
-        """Nothing to release."""
+    def _power_w(self, start: Any, now: Any) -> tuple[float, dict[str, object]]:
+        return self.power_w, {}

@@ -1,37 +1,30 @@
-"""Meters on every node of a multi-node run, as the paper aggregated them: energy summed over the nodes, duration
-the maximum.
-
-``NodesMeterSet`` is a ``MeterSet`` look-alike over one local meter set and one handle per other node, so the
-aggregation is tested without Ray. Ray is imported only by ``connect_ray_nodes``, which puts a meter actor on every
-other node of a running Ray cluster (``bench slurm`` starts one in a multi-node task: ``bench.hpc.multinode``).
+"""Meters on every node of a multi-node run, aggregated as the paper did: energy summed over nodes, duration the
+maximum. ``NodesMeterSet``: a ``MeterSet`` look-alike over the local set and a handle per other node (tested without
+Ray); ``connect_ray_nodes`` puts a meter actor on every other node of a running Ray cluster (``bench slurm`` starts
+one: ``bench.hpc.multinode``) and is the one that imports Ray.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import SimpleNamespace
+from typing import Any
 
 from bench.errors import MeterError
+from bench.meters import WindowReading
 from bench.meters.base import COMPONENTS, ComponentEnergy, Reading
 
-#: The meter actor asks Ray for no GPU (it must not take one from vLLM). Whether Ray then overrides
-#: CUDA_VISIBLE_DEVICES in a zero-GPU worker has changed across Ray versions (set empty, the NVML meter would read "no
-#: GPU to meter" and the node's GPUs would go unmetered). Measured with Ray 2.60 on a node started with
-#: CUDA_VISIBLE_DEVICES=1,3 and --num-gpus 2 (tests/integration/test_ray_multinode.py): the actor saw "1,3" with and
-#: without this flag. The flag keeps the variable as the node's ``ray start`` (its Slurm step) had it, either way.
+#: The meter actor asks Ray for no GPU (it must not take one from vLLM); whether Ray then empties CUDA_VISIBLE_DEVICES
+#: in it (its GPUs unmetered) has changed across versions (Ray 2.60 kept "1,3" either way:
+#: tests/integration/test_ray_multinode.py). This keeps it as the node's ``ray start`` (its Slurm step) had it.
 METER_ACTOR_RUNTIME_ENV: dict[str, Any] = {"env_vars": {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}}
 
 
 def node_gpu_indices(environ: Mapping[str, str]) -> list[int] | None:
-    """The GPUs to meter on a remote node: None (CUDA_VISIBLE_DEVICES decides) unless it is empty or unset there.
-
-    A meter actor inherits the environment of the node's ``ray start`` step; when that has no CUDA_VISIBLE_DEVICES
-    (or an empty one, Ray's way of hiding GPUs), the GPUs Slurm gave the step or the job on that node
-    (SLURM_STEP_GPUS, else SLURM_JOB_GPUS: NVML indices) are used; with neither, None, and the meter reports what it
-    sees (no GPU: the reason is recorded, never a zero).
-    """
+    """The GPUs to meter on a remote node: None (CUDA_VISIBLE_DEVICES decides) where it is set and not empty, else
+    those Slurm gave the step or the job there (SLURM_STEP_GPUS, else SLURM_JOB_GPUS: NVML indices), else None (the
+    meter reports what it sees: no GPU is a reason, never a zero)."""
     if environ.get("CUDA_VISIBLE_DEVICES", "").strip():
         return None
     for key in ("SLURM_STEP_GPUS", "SLURM_JOB_GPUS"):
@@ -39,54 +32,6 @@ def node_gpu_indices(environ: Mapping[str, str]) -> list[int] | None:
         if parts and all(p.isdigit() for p in parts):
             return [int(p) for p in parts]
     return None
-
-
-class NodeMeter(Protocol):
-    """One node's meters, local or remote: start a window, stop it, return its reading."""
-
-    def start(self) -> None: ...
-
-    def stop(self) -> Any: ...
-
-
-@dataclass(frozen=True)
-class MultiNodeReading:
-    """A window over several nodes: the summed/maximum numbers (as ``WindowReading``) plus each node's reading."""
-
-    duration_s: float
-    components: dict[str, ComponentEnergy]
-    side: dict[str, Reading] = field(default_factory=dict)
-    nodes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def component_duration_s(self) -> dict[str, float]:
-        """Per component, the span the summed power integrates to the summed energy over: the power-weighted mean
-        of the node windows (each node opens a little before and closes a little after the one that leads). Net
-        energy subtracts idle over it, so a constant draw on every node nets to zero."""
-        spans: dict[str, float] = {}
-        for component, energy in self.components.items():
-            power = self.power_w(component) if energy.energy_j is not None else None
-            if power:
-                spans[component] = float(energy.energy_j) / power  # type: ignore[arg-type]
-        return spans
-
-    def power_w(self, component: str) -> float | None:
-        """Mean power of ``component`` over all nodes: the sum of each node's power over its own window (None
-        where the summed energy is unavailable, as a node that did not measure it)."""
-        if self.components[component].energy_j is None:
-            return None
-        total = 0.0
-        for reading in self.nodes.values():
-            own = getattr(reading, "power_w", None)
-            if callable(own):
-                power = own(component)
-            else:  # a bare reading: its energy over its window
-                energy = reading.components[component].energy_j
-                power = energy / reading.duration_s if energy is not None and reading.duration_s > 0 else None
-            if power is None:
-                return None
-            total += power
-        return total
 
 
 def _sum_component(component: str, per_node: dict[str, ComponentEnergy]) -> ComponentEnergy:
@@ -115,38 +60,41 @@ def _sum_component(component: str, per_node: dict[str, ComponentEnergy]) -> Comp
     return ComponentEnergy(sum(ce.energy_j or 0.0 for ce in per_node.values()), method, None, detail)
 
 
-def aggregate_nodes(readings: dict[str, Any]) -> MultiNodeReading:
-    """The paper's multi-node aggregation: energy summed over every node's meters, duration the maximum."""
+def _sum_all(per_node: dict[str, Any]) -> dict[str, ComponentEnergy]:
+    """Each component that every node's reading reports, summed over the nodes (``_sum_component``)."""
+    return {
+        c: _sum_component(c, {host: r.components[c] for host, r in per_node.items()})
+        for c in COMPONENTS
+        if all(c in r.components for r in per_node.values())
+    }
+
+
+def aggregate_nodes(readings: dict[str, Any]) -> WindowReading:
+    """The paper's multi-node aggregation: energy summed over every node's meters, duration the maximum, each node's
+    reading in ``nodes``. A component's ``component_duration_s`` is the span the summed power (each node's over its
+    own window) integrates to the summed energy over: the power-weighted mean of the node windows, so subtracting
+    idle power over it nets a constant draw on every node to zero."""
     if not readings:
         raise MeterError("no node readings to aggregate")
-    components = {
-        c: _sum_component(c, {host: r.components[c] for host, r in readings.items() if c in r.components})
-        for c in COMPONENTS
-    }
-    side_names = sorted({name for r in readings.values() for name in getattr(r, "side", {})})
     side: dict[str, Reading] = {}
-    for name in side_names:
+    for name in sorted({name for r in readings.values() for name in getattr(r, "side", {})}):
         per_node = {host: r.side[name] for host, r in readings.items() if name in r.side}
-        if len(per_node) != len(readings):
-            continue  # a side meter (CodeCarbon) that did not run everywhere has no comparable total
-        comps = {
-            c: _sum_component(c, {h: sr.components[c] for h, sr in per_node.items() if c in sr.components})
-            for c in COMPONENTS
-            if all(c in sr.components for sr in per_node.values())
-        }
-        first = next(iter(per_node.values()))
-        side[name] = Reading(
-            meter=first.meter, duration_s=max(sr.duration_s for sr in per_node.values()), components=comps
-        )
-    return MultiNodeReading(
-        duration_s=max(r.duration_s for r in readings.values()), components=components, side=side, nodes=dict(readings)
-    )
+        if len(per_node) == len(readings):  # a side meter that did not run everywhere has no comparable total
+            duration_s = max(sr.duration_s for sr in per_node.values())
+            side[name] = Reading(next(iter(per_node.values())).meter, duration_s, _sum_all(per_node))
+    components, spans = _sum_all(readings), {}
+    for component, energy in components.items():
+        powers = [reading.power_w(component) for reading in readings.values()]
+        if energy.energy_j is not None and None not in powers and sum(powers) > 0:  # type: ignore[arg-type]
+            spans[component] = energy.energy_j / sum(powers)  # type: ignore[arg-type]
+    duration_s = max(r.duration_s for r in readings.values())
+    return WindowReading(duration_s, components, side, component_duration_s=spans, nodes=dict(readings))
 
 
 class NodesMeterSet:
     """The local meter set plus one handle per other node, opened and closed together; readings aggregated."""
 
-    def __init__(self, local: Any, local_host: str, remotes: dict[str, NodeMeter]) -> None:
+    def __init__(self, local: Any, local_host: str, remotes: dict[str, Any]) -> None:
         if local_host in remotes:
             # Readings are keyed by node: two under one name would silently drop one node's energy from the sum.
             raise MeterError(f"two nodes named {local_host!r}: name each node uniquely (see node_names)")
@@ -173,7 +121,7 @@ class NodesMeterSet:
             remote.start()
         self.local.start()
 
-    def stop(self) -> MultiNodeReading:
+    def stop(self) -> WindowReading:
         """Close every node's window and aggregate."""
         readings = {self.local_host: self.local.stop()}
         for host, remote in self.remotes.items():
@@ -233,25 +181,17 @@ def connect_ray_nodes(local: Any, meter_kwargs: dict[str, Any], *, expected_node
         def stop(self) -> Any:
             return self.meters.stop()
 
-    class _Handle:
-        def __init__(self, actor: Any) -> None:
-            self.actor = actor
-
-        def start(self) -> None:
-            ray.get(self.actor.start.remote())
-
-        def stop(self) -> Any:
-            return ray.get(self.actor.stop.remote())
-
     me = next((n for n in ray.nodes() if n["NodeID"] == here), {"NodeID": here})
     names = node_names([{"NodeManagerHostname": socket.gethostname(), **me}, *others])
-    remotes: dict[str, NodeMeter] = {}
+    remotes: dict[str, Any] = {}
     for node, name in zip(others, names[1:], strict=True):
         strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
         actor = _RemoteMeters.options(scheduling_strategy=strategy, runtime_env=METER_ACTOR_RUNTIME_ENV).remote(
             meter_kwargs
         )
-        remotes[name] = _Handle(actor)
+        remotes[name] = SimpleNamespace(  # what NodesMeterSet calls, each a blocking call to the actor
+            actor=actor, start=lambda a=actor: ray.get(a.start.remote()), stop=lambda a=actor: ray.get(a.stop.remote())
+        )
     return NodesMeterSet(local, names[0], remotes)
 
 

@@ -1,33 +1,22 @@
 """What else ran on the machine during a window: CPU time outside the run's process tree, processes on its GPUs.
 
-Not an energy meter (it measures no component): the ``MeterSet`` opens it around every window and idle baseline
-beside the meters (``MeterSet.observe``) and hands its record back in ``WindowReading.observed["others"]``, which the
-runner stores as ``Cell.others`` / ``IdleBaseline.others`` (``bench.results.OtherLoad``). Machine-scope energy (RAPL
-packages, CodeCarbon, the NVML board counter) counts what other processes draw, so a window they shared is flagged by
-``bench.validation`` (threshold: the profile's ``measurement.max_other_cpu_share``).
+Not an energy meter: the ``MeterSet`` opens it around every window and idle baseline (``MeterSet.observe``) and hands
+its record back in ``WindowReading.observed["others"]``, stored as ``Cell.others`` / ``IdleBaseline.others``
+(``bench.results.OtherLoad``). Machine-scope energy (RAPL packages, CodeCarbon, a GPU's board counter) counts what
+others draw, so ``bench.validation`` flags a window they shared (the profile's ``measurement.max_other_cpu_share``).
 
-CPU: ``psutil.cpu_times()`` (Linux: /proc/stat, every CPU summed) gives the machine's busy CPU time as psutil's own
-``cpu_percent`` counts it (all fields except idle and iowait; guest time is already inside user and nice). The run's
-own CPU time is its process's user + system time, its reaped children's (``children_user``/``children_system``), and
-every live descendant's (with its reaped children). The share of others is
-``(busy(end) - busy(start) - (own(end) - own(start))) / (wall_s x logical CPUs)``.
+CPU: the share of others is ``(busy(end) - busy(start) - (own(end) - own(start))) / (wall_s x logical CPUs)``, busy
+from ``psutil.cpu_times()`` (``bench.meters.estimate.busy_cpu_s``), own the user + system time of the run's process,
+its reaped children and every live descendant. Both count in clock ticks (``SC_CLK_TCK``: 10 ms);
+``resolution_share`` is the quantization bound (a tick per CPU and two per own process, over wall x CPUs), and a
+window under ``MIN_JUDGED_S`` is stored but not judged (``judged`` False, with a note).
 
-Resolution: the kernel counts both in clock ticks (``SC_CLK_TCK``, 100 per second: 10 ms), and per-CPU busy time is
-attributed by sampling at each tick. ``resolution_share`` is the quantization bound (one tick per CPU counter and two
-per own process, over wall x CPUs); sampling adds noise of the same order over a few ticks. A window shorter than
-``MIN_JUDGED_S`` (100 ticks) is stored but not judged (``judged`` False, with a note), so the kit never flags a
-0.2 s test window for the noise of its counters.
-
-GPUs: the compute processes of each metered GPU (``Accelerator.processes``; NVIDIA:
-``nvmlDeviceGetComputeRunningProcesses``) at the window's start and end, with the memory each process holds. A pid
-in the run's own tree is ``own``; a pid not visible in this PID namespace (NVML reports host pids, a container sees
-its own) cannot be attributed by pid and is stored with ``own`` None. Such pids are counted instead: more of them on
-a GPU, at one edge, than the run's own CUDA contexts there not already seen by pid (``own_contexts_per_gpu``: the
-backend says how many workers it started, ``cuda_contexts_per_gpu``; 1 by default) means another tenant, recorded in
-``gpu_other_tenants`` and flagged by ``bench.validation``; equal counts stay unflagged. A failure leaves
-``gpu_processes`` None with ``gpu_note``; it never breaks a window.
-
-psutil and the device layer (``bench.devices``) are imported when an observer is built, not with this module.
+GPUs: the compute processes of each metered GPU (the GPU meter's open devices) at both edges. A pid of the run's
+tree is ``own``; one not visible in this PID namespace (NVML reports host pids; a container sees its own) is stored
+with ``own`` None and counted: more of them on a GPU, at one edge, than the run's own CUDA contexts there not seen by
+pid (``own_contexts_per_gpu``, from the backend's ``cuda_contexts_per_gpu``; 1 by default) is another tenant
+(``gpu_other_tenants``, flagged); equal counts stay unflagged. A failure leaves ``gpu_processes`` None with
+``gpu_note``; it never breaks a window. psutil is imported when an observer is built.
 """
 
 from __future__ import annotations
@@ -38,12 +27,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-#: The shortest window whose share of others is judged: 100 clock ticks of /proc/stat, so one tick of quantization
-#: per counter is about 1% of the window (``resolution_share`` says the exact bound for each window).
+from bench.meters.estimate import busy_cpu_s
+
+#: The shortest window whose share of others is judged (s): 100 clock ticks, one tick about 1% of it.
 MIN_JUDGED_S = 1.0
 #: PIDs NVML returns when the driver and the binding disagree on the process struct (0, and 0xFFFFFFFF: NVML's "not
 #: available"): never attributed to anyone, never flagged.
 GARBLED_PIDS = frozenset({0, 0xFFFFFFFF})
+
+__all__ = ["GARBLED_PIDS", "MIN_JUDGED_S", "OthersObserver", "busy_cpu_s", "clock_tick_s"]
 
 
 def clock_tick_s() -> float:
@@ -55,33 +47,20 @@ def clock_tick_s() -> float:
     return 1.0 / ticks if ticks and ticks > 0 else 0.01
 
 
-def busy_cpu_s(times: Any) -> float:
-    """Busy CPU time (s) in a ``psutil.cpu_times()`` record: every field but idle and iowait, guest time once."""
-    fields = getattr(times, "_fields", ())
-    total = sum(float(getattr(times, f)) for f in fields)
-    for counted_twice in ("guest", "guest_nice"):  # Linux counts guest time inside user and nice too
-        total -= float(getattr(times, counted_twice, 0.0))
-    return total - float(getattr(times, "idle", 0.0)) - float(getattr(times, "iowait", 0.0))
-
-
 class OthersObserver:
     """Observes one window at a time: ``start()``, ``stop() -> dict`` (the fields of ``bench.results.OtherLoad``).
 
-    ``gpu_indices``: the vendor's indices of the metered GPUs (None or empty: no GPU is looked at). ``vendor``: a key
-    of ``bench.devices.VENDORS``; ``library`` (or ``nvml``): its library module (tests' fakes). ``pid``: the run's
-    process (default this one). ``psutil_module`` and ``clock`` are for tests. Never raises from ``start``/``stop``:
-    what it cannot read is None with a note.
+    ``devices``: the metered GPUs, open (``GpuMeter.devices``; None or empty: no GPU is looked at; their meter
+    closes them). ``pid``: the run's process (default this one). ``psutil_module`` and ``clock`` are for tests. Never
+    raises from ``start``/``stop``: what it cannot read is None with a note.
     """
 
     name = "others"
 
     def __init__(
         self,
-        gpu_indices: list[int] | None = None,
+        devices: list[Any] | None = None,
         *,
-        nvml: Any = None,
-        library: Any = None,
-        vendor: str = "nvidia",
         pid: int | None = None,
         psutil_module: Any = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -95,45 +74,25 @@ class OthersObserver:
         self._clock = clock
         self.logical_cpus = int(psutil_module.cpu_count(logical=True) or 1)
         self.tick_s = clock_tick_s()
-        self.gpu_indices = list(gpu_indices or [])
-        self._opened: Any = None
-        self._gpu_note: str | None = None
+        self.devices = list(devices or [])
         #: CUDA contexts the run's own process tree holds on each metered GPU (set per window from the backend)
         self.own_contexts_per_gpu = 1
-        if self.gpu_indices:
-            self._open_devices(vendor, library if library is not None else nvml)
         self._start: tuple[float, float | None, float | None, int] | None = None
         self._window_note: str | None = None
         self._gpu_start: list[dict[str, Any]] | None = None
 
     # --- GPUs -------------------------------------------------------------------------------------------------
 
-    def _open_devices(self, vendor: str, library: Any) -> None:
-        from bench.devices import vendor_module
-
-        try:
-            self._opened = vendor_module(vendor).open_devices(self.gpu_indices, library=library)
-        except Exception as exc:
-            self._gpu_note = f"the metered GPUs could not be opened for the process list: {type(exc).__name__}: {exc}"
-
     def _gpu_processes(self, at: str, own: set[int]) -> list[dict[str, Any]] | None:
-        if self._opened is None:
+        if not self.devices:
             return None
         found: list[dict[str, Any]] = []
         try:
-            for device in self._opened.devices:
+            for device in self.devices:
                 for pid, memory in device.processes():
                     name, mine = self._attribute(pid, own)
-                    found.append(
-                        {
-                            "gpu_index": device.facts.index,
-                            "pid": pid,
-                            "used_memory_bytes": memory,
-                            "name": name,
-                            "own": mine,
-                            "at": at,
-                        }
-                    )
+                    record = {"gpu_index": device.facts.index, "pid": pid, "used_memory_bytes": memory, "name": name}
+                    found.append({**record, "own": mine, "at": at})
         except Exception as exc:
             self._window_note = f"listing the GPUs' compute processes failed: {type(exc).__name__}: {exc}"
             return None
@@ -222,9 +181,9 @@ class OthersObserver:
                     f"(share resolution about {record['resolution_share']:.0%}); judged from {MIN_JUDGED_S:g} s"
                 )
         record["note"] = "; ".join(notes) or None
-        if self.gpu_indices:
+        if self.devices:
             start = self._gpu_start
-            gpu_notes = [n for n in (self._gpu_note, self._window_note) if n]
+            gpu_notes = [self._window_note] if self._window_note else []
             if start is not None and gpu_end is not None:
                 record["gpu_processes"] = start + gpu_end
                 record["gpu_other_tenants"] = self._tenants(start + gpu_end) or None
@@ -252,7 +211,4 @@ class OthersObserver:
         return out
 
     def close(self) -> None:
-        """Release the GPUs' library (idempotent)."""
-        if self._opened is not None:
-            self._opened.close()
-            self._opened = None
+        """Nothing to release: the GPU meter closes the devices."""

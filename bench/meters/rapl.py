@@ -55,12 +55,13 @@ def _read_int(path: Path) -> int:
 
 @dataclass(frozen=True)
 class RaplZone:
-    """One powercap zone that the meter counts."""
+    """One powercap zone the meter counts: its directory name (``intel-rapl:0:2``), its ``name`` file (``dram``),
+    path, component (``cpu`` or ``ram``) and wrap range (uJ; None where unreadable)."""
 
-    zone: str  # directory name, e.g. "intel-rapl:0" or "intel-rapl:0:2"
-    name: str  # content of its ``name`` file, e.g. "package-0", "dram"
+    zone: str
+    name: str
     path: Path
-    component: str  # "cpu" or "ram"
+    component: str
     max_energy_range_uj: int | None
 
     @property
@@ -68,74 +69,49 @@ class RaplZone:
         return self.path / "energy_uj"
 
 
-@dataclass(frozen=True)
-class _Scan:
-    counted: tuple[RaplZone, ...]
-    ignored: tuple[tuple[str, str], ...]  # (zone, name) seen but deliberately not counted
-
-
 def _zone_dirs(root: Path) -> dict[str, Path]:
     """All ``intel-rapl:*`` zone directories, flat or nested one level inside their package, keyed by zone name.
-
-    ``root`` may be the class directory (/sys/class/powercap), the control type (.../powercap/intel-rapl) or the
-    directory above it (/sys/devices/virtual/powercap): the ``intel-rapl`` control directory is looked into.
-    """
+    ``root``: the class directory (/sys/class/powercap), the control type (.../powercap/intel-rapl) or the one above
+    it (/sys/devices/virtual/powercap), whose ``intel-rapl`` directory is looked into."""
     found: dict[str, Path] = {}
     try:
         entries = sorted(root.iterdir())
+        if (root / "intel-rapl").is_dir() and not any(_ZONE_RE.match(e.name) for e in entries):
+            entries = sorted((root / "intel-rapl").iterdir())
     except OSError:
         return found
-    control = root / "intel-rapl"
-    if control.is_dir() and not any(_ZONE_RE.match(e.name) for e in entries):
-        try:
-            entries = sorted(control.iterdir())
-        except OSError:
-            return found
     for entry in entries:
         if _ZONE_RE.match(entry.name) and entry.is_dir():
             found.setdefault(entry.name, entry)
-            # Nested layout (/sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/intel-rapl:0:0).
-            try:
-                subs = sorted(entry.iterdir())
+            try:  # nested layout (/sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/intel-rapl:0:0)
+                found.update({s.name: s for s in sorted(entry.iterdir()) if _ZONE_RE.match(s.name) and s.is_dir()})
             except OSError:
                 continue
-            for sub in subs:
-                if _ZONE_RE.match(sub.name) and sub.is_dir():
-                    found.setdefault(sub.name, sub)
     return found
 
 
-def _zone_sort_key(zone: str) -> tuple[int, int]:
-    m = _ZONE_RE.match(zone)
-    assert m is not None
-    return int(m.group(1)), int(m.group(2)) if m.group(2) is not None else -1
-
-
-def _scan(root: Path) -> _Scan:
+def _scan(root: Path) -> tuple[list[RaplZone], list[tuple[str, str]]]:
+    """The zones counted (packages: cpu, DRAM: ram) and those seen but not counted (zone, name): core and uncore
+    are inside the package, psys covers the whole platform."""
     counted: list[RaplZone] = []
     ignored: list[tuple[str, str]] = []
     dirs = _zone_dirs(root)
-    for zone in sorted(dirs, key=_zone_sort_key):
-        path = dirs[zone]
+    for zone in sorted(dirs, key=lambda z: [int(n) for n in z.split(":")[1:]]):  # intel-rapl:0 < intel-rapl:0:0
         try:
-            name = _read_text(path / "name").lower()
+            name = _read_text(dirs[zone] / "name").lower()
         except (OSError, UnicodeDecodeError):
             name = "?"
-        is_top = _ZONE_RE.match(zone).group(2) is None  # type: ignore[union-attr]
-        if is_top and name.startswith("package"):
-            component = "cpu"
-        elif name.startswith("dram"):
-            component = "ram"
-        else:
-            # core/uncore are inside the package; psys covers the whole platform (package + more).
+        is_top = zone.count(":") == 1
+        component = "cpu" if is_top and name.startswith("package") else "ram" if name.startswith("dram") else None
+        if component is None:
             ignored.append((zone, name))
             continue
         try:
-            max_range: int | None = _read_int(path / "max_energy_range_uj")
+            max_range: int | None = _read_int(dirs[zone] / "max_energy_range_uj")
         except (OSError, ValueError):
             max_range = None
-        counted.append(RaplZone(zone, name, path, component, max_range))
-    return _Scan(tuple(counted), tuple(ignored))
+        counted.append(RaplZone(zone, name, dirs[zone], component, max_range))
+    return counted, ignored
 
 
 def _describe_unreadable(path: Path, exc: BaseException) -> str:
@@ -145,25 +121,24 @@ def _describe_unreadable(path: Path, exc: BaseException) -> str:
     return f"RAPL counter {path} cannot be read ({type(exc).__name__}: {exc})"
 
 
-def _probe(root: Path) -> tuple[bool, str, _Scan | None]:
+def _probe(root: Path) -> tuple[str | None, list[RaplZone], list[tuple[str, str]]]:
+    """Why RAPL under ``root`` is not usable (None: it is), the zones counted and those ignored."""
     if not root.is_dir():
-        return (
-            False,
+        why = (
             f"no powercap directory at {root}: RAPL energy counters are not exposed here (not Linux, a VM or cloud "
-            "instance without RAPL, or the powercap tree not mounted into the container)",
-            None,
+            "instance without RAPL, or the powercap tree not mounted into the container)"
         )
-    scan = _scan(root)
-    if not any(z.component == "cpu" for z in scan.counted):
-        seen = ", ".join(f"{z} ({n})" for z, n in scan.ignored) or "no intel-rapl:* zones"
-        return False, f"no RAPL package zone under {root} (found: {seen})", None
-    for zone in scan.counted:
+        return why, [], []
+    counted, ignored = _scan(root)
+    if not any(z.component == "cpu" for z in counted):
+        seen = ", ".join(f"{z} ({n})" for z, n in ignored) or "no intel-rapl:* zones"
+        return f"no RAPL package zone under {root} (found: {seen})", counted, ignored
+    for zone in counted:
         try:
             _read_int(zone.energy_path)
         except (OSError, ValueError, UnicodeDecodeError) as exc:
-            return False, _describe_unreadable(zone.energy_path, exc), None
-    names = ", ".join(f"{z.name} ({z.zone})" for z in scan.counted)
-    return True, f"RAPL readable under {root}: {names}", scan
+            return _describe_unreadable(zone.energy_path, exc), counted, ignored
+    return None, counted, ignored
 
 
 class RaplMeter:
@@ -181,11 +156,9 @@ class RaplMeter:
 
     def __init__(self, root: str | Path = DEFAULT_POWERCAP_ROOT, *, poll_s: float | None = 10.0) -> None:
         self.root = Path(root)
-        ok, message, scan = _probe(self.root)
-        if not ok or scan is None:
-            raise MeterError(message)
-        self._zones = scan.counted
-        self._ignored = scan.ignored
+        why, self._zones, self._ignored = _probe(self.root)
+        if why is not None:
+            raise MeterError(why)
         self._poll_s = poll_s
         self._lock = threading.Lock()
         self._last_uj: dict[str, int] = {}
@@ -199,8 +172,8 @@ class RaplMeter:
     @staticmethod
     def probe(root: str | Path = DEFAULT_POWERCAP_ROOT) -> tuple[bool, str]:
         """Whether RAPL under ``root`` is usable, and a one-line reason (how to fix it when it is not)."""
-        ok, message, _ = _probe(Path(root))
-        return ok, message
+        why, counted, _ = _probe(Path(root))
+        return why is None, why or f"RAPL readable under {root}: " + ", ".join(f"{z.name} ({z.zone})" for z in counted)
 
     def components(self) -> tuple[str, ...]:
         """``("cpu",)``, plus ``"ram"`` when a DRAM zone exists."""
@@ -291,19 +264,14 @@ class RaplMeter:
         for component in self.components():
             zones = [z for z in self._zones if z.component == component]
             energy_uj = sum(self._acc_uj[z.zone] for z in zones)
+            domains = [
+                {"zone": z.zone, "name": z.name, "path": str(z.path), "energy_j": self._acc_uj[z.zone] / 1e6,
+                 "max_energy_range_uj": z.max_energy_range_uj, "wraps": self._wraps[z.zone]}
+                for z in zones
+            ]  # fmt: skip
             detail: dict[str, object] = {
                 "root": str(self.root),
-                "domains": [
-                    {
-                        "zone": z.zone,
-                        "name": z.name,
-                        "path": str(z.path),
-                        "energy_j": self._acc_uj[z.zone] / 1e6,
-                        "max_energy_range_uj": z.max_energy_range_uj,
-                        "wraps": self._wraps[z.zone],
-                    }
-                    for z in zones
-                ],
+                "domains": domains,
                 "wraps": sum(self._wraps[z.zone] for z in zones),
                 "ignored": [{"zone": zz, "name": n} for zz, n in self._ignored],
                 "poll_s": self._poll_s,
@@ -311,13 +279,8 @@ class RaplMeter:
             # Real hardware always draws power and the counters tick about every millisecond, so a counter that
             # stands still over a noticeable window is broken (e.g. a hypervisor exposing a dead RAPL).
             if energy_uj == 0 and duration_s >= 0.1:
-                components[component] = ComponentEnergy(
-                    None,
-                    "unavailable",
-                    reason=f"RAPL {component} counters did not advance over {duration_s:.2f} s "
-                    "(virtualized or disabled RAPL?)",
-                    detail=detail,
-                )
+                why = f"RAPL {component} counters did not advance over {duration_s:.2f} s (RAPL virtualized or off?)"
+                components[component] = ComponentEnergy(None, "unavailable", reason=why, detail=detail)
             else:
                 components[component] = ComponentEnergy(energy_uj / 1e6, "measured:rapl", detail=detail)
         return Reading(meter=self.name, duration_s=duration_s, components=components)

@@ -1,41 +1,22 @@
-"""Power over time within a metered window (issue 16, item 5): one background thread, a compact series per component.
+"""Power over time within a metered window: one background thread, a compact series per component.
 
-Where the series come from, per component (the primary meter that owns it):
+Per component (its primary meter): **counters** (RAPL, NVML's energy counter, the estimates' running integrals): the
+meter's ``energy_so_far_j()`` (J, thread-safe) read every ``1 / hz`` s (``SERIES_HZ``) for all meters together;
+**samples** (GPU power sampled where there is no counter): the meter's own ``power_samples()`` after the window,
+integrated by the trapezoidal rule. A meter with neither has no series, with the reason.
 
-- **counters** (RAPL ``energy_uj``, NVML ``nvmlDeviceGetTotalEnergyConsumption``, and the estimates' running
-  integrals): the meter's ``energy_so_far_j()`` is read every ``1 / hz`` seconds (``SERIES_HZ``, 10 Hz: the issue asks
-  for 1 Hz or faster) by one thread, ``bench-power-series``, for all meters together; the differences of the cumulative
-  joules over time are the watts;
-- **samples** (NVML power sampled at 20 Hz on GPUs without the energy counter): the meter's own samples
-  (``power_samples()`` after the window), integrated by the trapezoidal rule into the same cumulative form.
-
-Encoding (``bench.results.PowerSeries``, ``encoding = "mean-power-bins-v1"``): the window ``[0, window_s]`` (seconds
-since the meter set opened it) is cut into ``n`` equal bins of ``interval_s``; ``watts[k]`` is the mean power over
-``[t0_s + k * interval_s, t0_s + (k + 1) * interval_s]``, from the cumulative energy interpolated linearly at the bin
-edges, rounded to 3 significant digits. So ``sum(watts) * interval_s`` is the energy of the window (to the rounding),
-and a downsampled series keeps the energy of what it merges. ``n`` is at most ``MAX_POINTS`` (600) and the bins are no
-finer than the source allows: the read period for counters, but at least ``COUNTER_BINS`` (10) counter updates (NVML's
-counter moves every ~100 ms, so its bins are >= 1 s: one update is then at most 10% of a bin), and the sample period
-for samples; a constant (the RAM estimate) is one bin. Size in ``results.json`` (written with one value per line):
-a 2 s cpu-profile cell adds about 0.9 kB (CPU estimate in 20 bins, RAM estimate in 1; measured here), 1.1 kB with
-RAPL (cpu and dram in 20 bins each); a component at the 600-bin cap about 8.5 kB, so a long GPU cell with RAPL
-about 25 kB.
-
-Overhead: one thread wakes ``hz`` times a second and reads each counter once (a sysfs file per RAPL zone, one NVML
-call per GPU, ``/proc/stat`` for the CPU estimate). A tick took 0.07 to 0.16 ms of one core on our 2-core CI machine
-(the CPU and RAM estimates and two GPUs of the fake NVML; ``tests/unit/test_power_series.py::test_tick_cost_is_small``
-checks the estimates' tick stays under 2 ms), about 0.1% of one core at 10 Hz. Each tick also takes the GIL from the
-inference thread for that long; on a machine loaded far beyond its cores the handoff can cost more.
-``benchmarks/measurement_overhead.py`` measures the meter set with and without the series (``kit``,
-``kit-no-series``); at a load of 9 on 2 cores its rounds did not resolve the difference. The first and last reads
-fall inside the meter set's window, so their time counts in its duration as in its energy. Meters know nothing about
-backends or series: they only expose ``energy_so_far_j`` (thread-safe) and, where they sample, ``power_samples``. A
-meter without either has no series, with the reason.
+Encoding (``bench.results.PowerSeries``, ``ENCODING``): ``[0, window_s]`` (s since the meter set opened the window)
+cut into ``n`` equal bins of ``interval_s``; ``watts[k]`` is the mean power over bin ``k`` from the cumulative energy
+interpolated linearly at the edges, to ``DIGITS`` significant digits, so ``sum(watts) * interval_s`` is the window's
+energy. ``n`` is at most ``MAX_POINTS``, and bins are no finer than the source: the read period, at least
+``COUNTER_BINS`` counter updates (NVML: >= 1 s), the sample period; a constant is one bin. Sizes and overhead:
+docs/concepts/measurement.md, "Power over time".
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -60,14 +41,8 @@ def round_sig(value: float, digits: int = DIGITS) -> float:
 
 def cumulative_from_samples(samples: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     """Power samples ``(t_s, W)`` as cumulative energy ``(t_s, J)`` by the trapezoidal rule (starting at 0 J)."""
-    out: list[tuple[float, float]] = []
-    total = 0.0
-    for i, (t, p) in enumerate(samples):
-        if i:
-            t_prev, p_prev = samples[i - 1]
-            total += (p + p_prev) / 2.0 * (t - t_prev)
-        out.append((t, total))
-    return out
+    steps = ((pa + pb) / 2.0 * (tb - ta) for (ta, pa), (tb, pb) in itertools.pairwise(samples))
+    return list(zip((t for t, _ in samples), itertools.accumulate(steps, initial=0.0), strict=False))
 
 
 def encode(
@@ -129,7 +104,8 @@ class PowerRecorder:
         self.hz = float(hz)
         self.max_points = int(max_points)
         self._clock = clock
-        self._counting = [m for m in _unique(self.owners.values()) if callable(getattr(m, "energy_so_far_j", None))]
+        owners = dict.fromkeys(self.owners.values())  # each meter once, in order
+        self._counting = [m for m in owners if callable(getattr(m, "energy_so_far_j", None))]
         self._reads: dict[str, list[tuple[float, float]]] = {}
         self._error: str | None = None
         self._t0 = 0.0
@@ -148,6 +124,15 @@ class PowerRecorder:
                     if self.owners.get(component) is meter:
                         self._reads.setdefault(component, []).append((t, float(joules)))
 
+    def _read_or_end(self) -> bool:
+        """One read; False, the series ended with its reason, where it failed (a description never fails a window)."""
+        try:
+            self._read()
+            return True
+        except Exception as exc:
+            self._error = f"{type(exc).__name__}: {exc}"
+            return False
+
     def _loop(self) -> None:
         self._go.wait()
         if self._stop_event.is_set():
@@ -155,10 +140,7 @@ class PowerRecorder:
         period_s = 1.0 / self.hz
         next_t = self._t0 + period_s
         while not self._stop_event.wait(max(next_t - self._clock(), 0.0)):
-            try:
-                self._read()
-            except Exception as exc:  # a series is a description: its failure must not fail the window
-                self._error = f"{type(exc).__name__}: {exc}"
+            if not self._read_or_end():
                 return
             next_t += period_s
             now = self._clock()
@@ -182,23 +164,16 @@ class PowerRecorder:
         if self._thread is None:
             self.arm()
         self._t0 = self._clock()
-        if self._counting:
-            try:
-                self._read()
-            except Exception as exc:
-                self._error = f"{type(exc).__name__}: {exc}"
-                self._join()
-                return
+        if self._counting and not self._read_or_end():
+            self._join()
+            return
         self._go.set()
 
     def stop(self) -> None:
         """Stop the thread and take the last reading (the window's end), while the meters are still open."""
         self._join()
         if self._counting and self._error is None:
-            try:
-                self._read()
-            except Exception as exc:
-                self._error = f"{type(exc).__name__}: {exc}"
+            self._read_or_end()
 
     def _join(self) -> None:
         if self._thread is not None:
@@ -266,11 +241,3 @@ class PowerRecorder:
     def close(self) -> None:
         """Stop the thread if a window is still open. Idempotent."""
         self._join()
-
-
-def _unique(meters: Any) -> list[Any]:
-    out: list[Any] = []
-    for meter in meters:
-        if all(meter is not m for m in out):
-            out.append(meter)
-    return out

@@ -1,14 +1,11 @@
 """A system-on-chip's energy through Zeus (``zeus.device.soc.get_soc``): Apple Silicon (the ``zeus-apple-silicon``
-extra: IOReport energy counters, mJ) and NVIDIA Jetson (the INA3221 power rails, polled by Zeus about every 100 ms in
-a child process and integrated to mJ). Counters are cumulative; a window is the difference of two readings.
+extra: IOReport counters, mJ; ``measured:apple-ioreport``) and NVIDIA Jetson (the INA3221 rails, polled by Zeus about
+every 100 ms and integrated to mJ; ``measured:jetson-ina3221``). A window is the difference of two cumulative readings.
 
-What the SoC reports, mapped to the kit's components (``MAPS``): Apple: cpu = ``cpu_total_mj`` (every cluster),
-gpu = ``gpu_mj`` + ``gpu_sram_mj``, ram = ``dram_mj``; the Neural Engine (``ane_mj``) is no kit component, so it is
-recorded in ``detail["extra_j"]["ane"]`` and said so in the detail's note, never dropped. Jetson: the CPU and GPU
-rails; the board's input rail (``total_energy_mj``: SoC, memory, IO together) goes to the detail, and RAM keeps its
-estimate (no DRAM rail). A component the SoC does not report at open is not claimed (the kit's other meters keep it,
-with their reason); one that stops reporting mid-run is unavailable with the reason, never zero.
-Labels: ``measured:apple-ioreport``, ``measured:jetson-ina3221``.
+``MAPS`` maps what the SoC reports to the kit's components. What is no kit component (Apple's Neural Engine, Jetson's
+board input rail) is recorded in ``detail["extra_j"]``, never dropped; Jetson's RAM keeps its estimate (no DRAM rail).
+A component not reported at open is not claimed (other meters keep it); one that stops reporting is unavailable with
+the reason, never zero.
 """
 
 from __future__ import annotations
@@ -65,12 +62,8 @@ class SocMeter:
 
     def describe(self) -> dict[str, object]:
         """What the SoC gives and how it maps to the kit's components."""
-        return {
-            "soc": self.kind,
-            "method": self.method,
-            "components": {c: self._fields[c] for c in self._claimed},
-            "extra": self._extra,
-        }
+        components = {c: self._fields[c] for c in self._claimed}
+        return {"soc": self.kind, "method": self.method, "components": components, "extra": self._extra}
 
     def start(self) -> None:
         """Open a window: the counters now."""

@@ -1,11 +1,7 @@
-"""A metered window around repeated work, and what it records: the shared core of a cell's inference window
-(``bench.run.cell``) and the calibration job's reference workload (``bench.calibration``).
-
-The work runs whole, again and again inside one window, until the window lasts ``min_window_s`` (or ``max_loops``),
-synchronized at both edges; energies are then divided by the loop count (``per_pass``), gross and net of idle power,
-and what else ran on the machine is taken from the meter set's ``others`` observer (``other_load``). Here, apart from
-the run path, so that the calibration's reader (``bench.calibration.machine_index``, used by reports and the
-leaderboard) and its job share it without importing ``bench.run``.
+"""A metered window around repeated work (the loop rule), shared by a cell's inference window (``bench.run.cell``)
+and the calibration job (``bench.calibration``, whose reader reports and the leaderboard use: hence here, outside the
+run path): the work runs whole until the window lasts ``min_window_s`` (or ``max_loops``), synchronized at both
+edges; energies per pass, gross and net of idle power (``per_pass``); the others observer's record (``other_load``).
 """
 
 from __future__ import annotations
@@ -33,16 +29,10 @@ def measure_window(
     backend.synchronize()
     meter_set.start()
     started = time.perf_counter()
-    loops = 0
-    predictions: list[int] = []
-    first: list[int] | None = None
-    while True:
-        predictions = backend.predict(texts)
-        loops += 1
-        if first is None:
-            first = predictions
-        if time.perf_counter() - started >= min_window_s or loops >= max_loops:
-            break
+    first, loops = backend.predict(texts), 1
+    predictions = first
+    while time.perf_counter() - started < min_window_s and loops < max_loops:
+        predictions, loops = backend.predict(texts), loops + 1
     backend.synchronize()
     reading = meter_set.stop()
     if first != predictions:

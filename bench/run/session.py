@@ -138,9 +138,7 @@ def observe_others(meter_set: Any) -> None:
     are left alone: their cells and baselines then carry no ``others`` record."""
     if not hasattr(meter_set, "observe"):
         return
-    gpu_meter = meter_set.owner("gpu")
-    indices = list(getattr(gpu_meter, "indices", []) or [])
-    meter_set.observe(OthersObserver(indices, vendor=getattr(gpu_meter, "vendor", "nvidia")))
+    meter_set.observe(OthersObserver(getattr(meter_set.owner("gpu"), "devices", None)))
 
 
 def host_placement_gpus(spec: Any, profile: HardwareProfile, *, gpus: int | None, nodes: int) -> int | None:

@@ -7,10 +7,25 @@ field the board lacks), the same exceptions (``AmdSmiLibraryException(err_code)`
 (``AMDSMI_STATUS_*`` of ``amdsmi_wrapper``). ``tests/unit/test_devices_amd.py`` checks the names against the
 installed package's source (its import needs libamd_smi.so, absent here).
 
-Units as amdsmi reports them: ``amdsmi_get_energy_count`` returns ``energy_accumulator`` (ticks) and
-``counter_resolution`` (uJ per tick, a C float: 15.259 on MI200/MI300), so the energy is their product in uJ;
-``amdsmi_get_power_info`` returns whole watts; ``amdsmi_get_power_cap_info`` microwatts; memory in bytes; clocks in
-MHz; temperature as Zeus 0.16 reads it (millidegrees C). Calls before ``amdsmi_init`` raise NOT_INIT.
+Units and values as amdsmi reports them, each checked against its source:
+
+- ``amdsmi_get_energy_count``: ``energy_accumulator`` (ticks), ``counter_resolution`` (uJ per tick, a C float) and
+  ``timestamp`` (amdsmi 7.0.2 ``amdsmi_interface.py``); the energy is their product in uJ. The resolution is 15.3 on
+  every ASIC, MI300X included: ROCm/amdsmi ``rocm_smi/src/rocm_smi.cc``, ``kEnergyCounterResolution = 15.3F``
+  ("hard-coded for now since all ASICs have same resolution"), and the rocm-smi output in ROCm/amdsmi#38 (65628 ticks
+  = 1004108.41 uJ). (The kernel's gpu_metrics unit is 2^-16 J = 15.259 uJ; the library reports 15.3, so the fake does.)
+- ``amdsmi_get_power_info``: ``socket_power``, ``current_socket_power`` (MI300+), ``average_socket_power`` (MI200 and
+  earlier) in whole W, "N/A" where the field is 0xFFFF (amdsmi 7.0.2 source; ``amdsmi_power_info_t`` in the ROCm 7.0
+  AMD SMI reference); ``power_limit`` in uW although that reference says W (ROCm/amdsmi#174: the hwmon ``power1_cap``
+  it reads is in uW, and the amd-smi CLI converts it from micro).
+- ``amdsmi_get_power_cap_info``: uW (``amdsmi_power_cap_info_t``: "Units uW"). MI300X's cap is 750 W (rocm-smi's
+  PwrCap in ROCm/legacy-rocm-build#5231); the minimum of its range (0 W here) is not checked against a board.
+- ``amdsmi_get_gpu_memory_total``: bytes; MI300X: 196,592 MiB (rocminfo's pool of 201,310,208 KB in
+  ROCm/legacy-rocm-build#4414).
+- ``amdsmi_get_temp_metric``: degrees C. ``amdsmi.h`` says millidegrees, but ``src/amd_smi/amd_smi.cc`` divides
+  rocm-smi's millidegrees by 1000 (``*temperature /= 1000``); Zeus 0.16's ``get_gpu_temperature`` divides again, so
+  the kit reads it through amdsmi itself.
+- clocks in MHz. Calls before ``amdsmi_init`` raise NOT_INIT.
 """
 
 from __future__ import annotations
@@ -111,9 +126,9 @@ class FakeAmdGpu:
     current_power: bool = True
     average_power: bool = False
     energy_counter: bool = True
-    counter_resolution_uj: float = 15.259  # C float; ctypes gives 15.258999824523926
+    counter_resolution_uj: float = 15.3  # C float; ctypes gives 15.300000190734863
     counter_scale: float = 1.0
-    temperature_mc: int = 45_000
+    temperature_c: int = 45
     gfx_clock_mhz: int = 2100
     mem_clock_mhz: int = 1300
     processes: list[tuple[int, int]] = field(default_factory=list)  # (pid, VRAM bytes)
@@ -209,7 +224,7 @@ class FakeAmdsmi(types.ModuleType):
         return self._gpu("amdsmi_get_gpu_memory_total", processor_handle).vram_bytes
 
     def amdsmi_get_power_info(self, processor_handle: Any) -> dict[str, Any]:
-        """Watts, whole numbers; "N/A" where the board reports 0xFFFF."""
+        """Watts, whole numbers (``power_limit``: uW); "N/A" where the board reports 0xFFFF."""
         gpu = self._gpu("amdsmi_get_power_info", processor_handle)
         watts = round(gpu.power_w)
         return {
@@ -219,7 +234,7 @@ class FakeAmdsmi(types.ModuleType):
             "gfx_voltage": NA,
             "soc_voltage": NA,
             "mem_voltage": NA,
-            "power_limit": gpu.power_cap_w,
+            "power_limit": gpu.power_cap_w * 10**6,  # uW, ROCm/amdsmi#174
         }
 
     def amdsmi_get_power_cap_info(self, processor_handle: Any) -> dict[str, int]:
@@ -248,7 +263,7 @@ class FakeAmdsmi(types.ModuleType):
         }
 
     def amdsmi_get_temp_metric(self, processor_handle: Any, sensor_type: Any, metric: Any) -> int:
-        return self._gpu("amdsmi_get_temp_metric", processor_handle).temperature_mc
+        return self._gpu("amdsmi_get_temp_metric", processor_handle).temperature_c
 
     def amdsmi_get_clock_info(self, processor_handle: Any, clock_type: AmdSmiClkType) -> dict[str, Any]:
         gpu = self._gpu("amdsmi_get_clock_info", processor_handle)

@@ -20,7 +20,7 @@ What it simulates:
   (``FakeGpu.clocks_event_reasons``, pynvml's ``nvmlClocksEventReason*`` bits), both settable during a test.
 
 Install it where code does ``import pynvml``: ``monkeypatch.setitem(sys.modules, "pynvml", fake)``; or pass it to
-``GpuMeter(nvml=fake)``.
+``GpuMeter(library=fake)``.
 """
 
 from __future__ import annotations

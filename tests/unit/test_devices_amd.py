@@ -71,11 +71,12 @@ def test_mi300x_counter_in_its_units_through_zeus() -> None:
     raw = fake.amdsmi_get_energy_count(device.handle)
     energy_mj = device.energy_mj()
     elapsed_s = time.monotonic() - started
-    assert raw["counter_resolution"] == pytest.approx(15.259, abs=1e-5) and raw["counter_resolution"] != 15.259
+    assert raw["counter_resolution"] == pytest.approx(15.3, abs=1e-5) and raw["counter_resolution"] != 15.3  # C float
     # the counter runs on between the two reads: at most 400 W x the time between them (plus one tick's rounding)
     gap_mj = energy_mj - math.floor(raw["energy_accumulator"] * raw["counter_resolution"] / 1e3)
     assert -1 <= gap_mj <= 400 * elapsed_s * 1e3 + 1
     assert device.power_w() == 400.0 and device.facts.memory_gb == 206.14 and device.facts.power_limit_w == 750.0
+    assert device.state()["temperature_c"] == 45  # amdsmi's degrees C, not Zeus 0.16's (which divides by 1000 again)
     meter.start()
     time.sleep(0.3)
     reading = meter.stop()
@@ -129,7 +130,7 @@ def test_errors_name_the_device_and_what_to_do() -> None:
 
 def test_processes_on_an_amd_gpu_are_observed() -> None:
     fake = FakeAmdsmi([FakeAmdGpu(processes=[(4242, 8 * 2**30)])])
-    observer = OthersObserver([0], library=fake, vendor="amd")
+    observer = OthersObserver(amd.open_devices([0], library=fake).devices)
     observer.start()
     record = observer.stop()
     observer.close()

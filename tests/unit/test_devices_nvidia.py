@@ -59,7 +59,7 @@ def test_the_fake_passes_zeuss_official_binding_check(monkeypatch: pytest.Monkey
 def test_h100_samples_the_instant_field_not_the_1s_average() -> None:
     """Power item: on H100 nvmlDeviceGetPowerUsage averages over 1 s; the instant field follows a step at once."""
     fake = FakePynvml([h100(power_w=100.0, energy_counter=False)])
-    meter = GpuMeter(nvml=fake, sample_hz=100.0, min_window_s=0.0)
+    meter = GpuMeter(library=fake, sample_hz=100.0, min_window_s=0.0)
     (device,) = meter.devices
     assert device.facts.power_source.startswith("NVML_FI_DEV_POWER_INSTANT")
     fake.set_power(0, 600.0)
@@ -72,7 +72,7 @@ def test_h100_samples_the_instant_field_not_the_1s_average() -> None:
 
 def test_boards_without_the_instant_field_sample_the_plain_call_and_say_so() -> None:
     fake = FakePynvml([FakeGpu(instant_power_field=False, energy_counter=False, power_w=80.0)])
-    meter = GpuMeter(nvml=fake, min_window_s=0.0)
+    meter = GpuMeter(library=fake, min_window_s=0.0)
     assert meter.describe()["gpus"][0]["power_source"].startswith("nvmlDeviceGetPowerUsage")
     meter.close()
 
@@ -96,7 +96,7 @@ def test_four_gpus_one_unopenable_and_unused_is_skipped_and_recorded(monkeypatch
     """Access item: GPU 3 is hidden by the cgroup (NO_PERMISSION); the run uses 0-2, which are metered."""
     gpus = [*fake_gpus(3, power_w=100.0), FakeGpu(no_access=True)]
     fake = FakePynvml(gpus)
-    meter = GpuMeter(nvml=fake, min_window_s=0.0)
+    meter = GpuMeter(library=fake, min_window_s=0.0)
     assert meter.indices == [0, 1, 2]
     (skipped,) = meter.describe()["skipped_gpus"]
     assert skipped["index"] == 3 and "NoPermission" in skipped["reason"]
@@ -105,7 +105,7 @@ def test_four_gpus_one_unopenable_and_unused_is_skipped_and_recorded(monkeypatch
     assert reading.components["gpu"].detail["skipped_gpus"] == [skipped]
     meter.close()
     with pytest.raises(DeviceError, match="GPU 3, which this run uses, cannot be opened"):
-        GpuMeter([3], nvml=fake)
+        GpuMeter([3], library=fake)
     assert fake.init_count == 0
 
 
@@ -120,7 +120,7 @@ def test_a_stuck_or_implausible_counter_falls_back_to_sampling_at_open(
     monkeypatch.setattr(gpu_module, "COUNTER_PROBE_S", 0.6)
     gpu.power_w = 100.0
     gpu.trace = PowerTrace.constant(100.0)
-    meter = GpuMeter(nvml=FakePynvml([gpu]), min_window_s=0.0)
+    meter = GpuMeter(library=FakePynvml([gpu]), min_window_s=0.0)
     assert meter.method == "measured:nvml-power-sampling"
     reason = meter.describe()["gpus"][0]["counter_fallback_reason"]
     assert why in reason and "power sampled" in reason
@@ -134,9 +134,10 @@ def test_a_stuck_or_implausible_counter_falls_back_to_sampling_at_open(
 def test_mig_mode_refuses_the_run_before_energy_is_spent(tmp_path: Path) -> None:
     """MIG item: asked of NVML, not guessed from CUDA_VISIBLE_DEVICES."""
     fake = FakePynvml([FakeGpu(name="NVIDIA A100-SXM4-80GB", mig_mode=1)])
-    with pytest.raises(DeviceError, match=r"GPU 0 is in MIG mode.*refused.*nvidia-smi -i 0 -mig 0") as err:
+    refused = r"GPU 0 \(NVIDIA A100-SXM4-80GB\) is in MIG mode.*refused.*--force or not.*nvidia-smi -i 0 -mig 0"
+    with pytest.raises(DeviceError, match=refused) as err:
         build_meter_set(rapl_root=tmp_path, ram_gb=8.0, use_gpu=True, nvml=fake)
-    assert err.value.kind == "mig"
+    assert err.value.kind == "mig" and "pass --force" not in str(err.value) and "whole GPU" in str(err.value)
     assert fake.init_count == 0
     assert "GPU 0 in MIG mode (runs on it are refused)" in probe_all({"nvidia": fake})["nvidia"][1]
 
@@ -144,7 +145,7 @@ def test_mig_mode_refuses_the_run_before_energy_is_spent(tmp_path: Path) -> None
 def test_garbled_pids_are_never_attributed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Containers item: a driver/binding mismatch garbles pids (0, 4294967295)."""
     fake = FakePynvml([FakeGpu(processes=[(0, None), (4294967295, 1 << 30)])])
-    observer = OthersObserver([0], nvml=fake)
+    observer = OthersObserver(nvidia_module.open_devices([0], library=fake).devices)
     observer.start()
     record = observer.stop()
     observer.close()
@@ -156,7 +157,7 @@ def test_garbled_pids_are_never_attributed(monkeypatch: pytest.MonkeyPatch) -> N
 def test_throttling_inside_the_window_is_seen_through_violation_counters() -> None:
     """Throttling item: clocks-event reasons clear at both edges, 0.5 s of power capping in between."""
     fake = FakePynvml([FakeGpu(power_w=300.0)])
-    meter = GpuMeter(nvml=fake, min_window_s=0.0)
+    meter = GpuMeter(library=fake, min_window_s=0.0)
     meter.start()
     fake.gpus[0].violation_ns[0] += 500_000_000  # NVML_PERF_POLICY_POWER, ns
     time.sleep(0.2)
@@ -176,7 +177,7 @@ def test_reason_bits_0x200_and_0x400_are_named_and_judged() -> None:
 
 def test_temperature_through_temperature_v_and_persistence_recorded() -> None:
     fake = FakePynvml([FakeGpu(temperature_c=61, persistence_mode=0)])
-    meter = GpuMeter(nvml=fake, min_window_s=0.0)
+    meter = GpuMeter(library=fake, min_window_s=0.0)
     meter.start()
     (record,) = meter.stop().components["gpu"].detail["gpus"]  # type: ignore[misc]
     assert record["temperature_c_end"] == 61 and record["persistence_mode"] is False

@@ -6,7 +6,7 @@ import pytest
 
 from bench.config import load_profile
 from bench.environment import GpuInfo, MachineInfo, _visible_indices, check_profile, detect_machine, enforce_profile
-from bench.errors import HardwareMismatchError
+from bench.errors import HardwareMismatchError, MeterError
 
 
 def machine(gpus: list[GpuInfo] | None = None, ram_gb: float = 24.0) -> MachineInfo:
@@ -43,6 +43,17 @@ def test_a100_on_a_machine_without_gpus_names_both() -> None:
 def test_force_returns_the_mismatch_to_record() -> None:
     problems = enforce_profile(load_profile("a100"), machine(), force=True)
     assert problems and "a100" in problems[0]
+
+
+def test_a_gpu_in_mig_mode_is_refused_with_or_without_force() -> None:
+    """NVML gives no energy per MIG instance: no --force advice, the GPU named and what to do instead."""
+    why = "GPU 0 (NVIDIA A100-SXM4-80GB) is in MIG mode: ... --force or not. Disable MIG mode ... (sudo nvidia-smi"
+    mig = MachineInfo("h", "Linux", "3.11", "cpu", 2, 64.0, nvml_status=why, gpu_refusal=why)
+    for force in (False, True):
+        with pytest.raises(MeterError) as err:
+            enforce_profile(load_profile("a100"), mig, force=force)
+        assert str(err.value) == why and "pass --force" not in str(err.value)
+    assert enforce_profile(load_profile("cpu"), mig, force=False) == []  # a CPU run uses no GPU
 
 
 def test_wrong_gpu_model_and_count() -> None:

@@ -25,7 +25,7 @@ def test_reason_bits_have_names_and_unknown_bits_are_kept() -> None:
 def test_the_meter_records_the_gpus_state_at_both_edges() -> None:
     fake = FakePynvml([FakeGpu(name="NVIDIA H100 80GB HBM3", power_limit_w=700.0, temperature_c=41)])
     fake.gpus[0].clocks_event_reasons = nvmlClocksEventReasonGpuIdle
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     meter.start()
     gpu = fake.gpus[0]
     gpu.temperature_c, gpu.sm_clock_mhz, gpu.power_limit_w = 97, 1290, 600.0  # hot, slowed, capped lower
@@ -47,7 +47,7 @@ def test_the_meter_records_the_gpus_state_at_both_edges() -> None:
 
 def test_unsupported_telemetry_is_none_and_not_judged() -> None:
     fake = FakePynvml([FakeGpu(temperature_c=None, clocks_event_reasons=None)])
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     meter.start()
     reading = meter.stop()
     meter.close()

@@ -96,6 +96,4 @@ def test_missing_codecarbon_gives_install_hint(monkeypatch: pytest.MonkeyPatch) 
 
 def test_bad_arguments() -> None:
     with pytest.raises(MeterError):
-        CodeCarbonMeter(tracking_mode="process-tree")
-    with pytest.raises(MeterError):
         CodeCarbonMeter(measure_power_secs=0)

@@ -119,7 +119,7 @@ def test_trapezoid_is_exact_on_linear_pieces_sampled_at_the_knots() -> None:
 
 def test_trapezoid_on_an_inference_like_trace_sampled_at_20_hz_is_within_the_step_bound() -> None:
     # Idle 65 W, a 0.6 s ramp to 420 W, 3 s of load with a dip, a fall back to idle: the shape of a batch of LLM
-    # requests on an A100 (synthetic: no real GPU was available to record one; GpuMeter.samples() records real ones).
+    # requests on an A100 (synthetic: no real GPU was available to record one; power_samples() records real ones).
     trace = PowerTrace(
         [(0.0, 65.0), (1.0, 65.0), (1.6, 420.0), (3.0, 410.0), (3.05, 250.0), (3.1, 415.0), (4.6, 400.0), (4.6, 70.0)]
     )
@@ -140,7 +140,7 @@ def test_trapezoid_on_an_inference_like_trace_sampled_at_20_hz_is_within_the_ste
 
 def test_counter_is_exact_over_the_span_it_read() -> None:
     fake = FakePynvml([FakeGpu(power_w=200.0)])
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     energy_j, detail = window(meter, 0.3)
     (t0, _), (t1, _) = fake.gpus[0].counter_reads[-2:]
     assert energy_j == pytest.approx(fake.true_energy_j(0, t0, t1), abs=0.002)  # two 1 mJ floors
@@ -152,7 +152,7 @@ def test_counter_is_exact_over_the_span_it_read() -> None:
 
 def test_counter_quantization_is_one_update_period_at_most() -> None:
     fake = FakePynvml([FakeGpu(power_w=200.0, counter_period_s=0.1)])
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     energy_j, detail = window(meter, 0.55)
     span_s = detail["gpus"][0]["duration_s"]
     # What a 100 ms counter costs: up to one update (200 W x 0.1 s = 20 J) per window, hence the 10 s minimum.
@@ -163,21 +163,21 @@ def test_counter_quantization_is_one_update_period_at_most() -> None:
 
 def test_sampling_constant_200_w_for_1_s_gives_200_j() -> None:
     fake = FakePynvml([FakeGpu(power_w=200.0, energy_counter=False)])
-    meter = GpuMeter(nvml=fake, sample_hz=20.0)
+    meter = GpuMeter(library=fake, sample_hz=20.0)
     energy_j, detail = window(meter, 1.0)
     record = detail["gpus"][0]
     assert record["method"] == POWER_SAMPLING_METHOD and meter.method == POWER_SAMPLING_METHOD
     assert energy_j == pytest.approx(200.0 * record["duration_s"], rel=1e-6)  # constant: trapezoid exact
     assert 1.0 <= record["duration_s"] < 1.2 and energy_j == pytest.approx(200.0, rel=0.2)
     assert record["sample_hz"] >= 10.0 and record["samples"] >= 11  # the >= 10 Hz promise, edges included
-    samples = meter.samples()[0]
+    samples = meter.power_samples()["gpu"][0]
     assert samples[0][0] == pytest.approx(0.0, abs=0.01) and samples[-1][0] >= 1.0
     meter.close()
 
 
 def test_sampling_a_ramp_is_exact_and_a_step_within_its_bound() -> None:
     fake = FakePynvml([FakeGpu(energy_counter=False, power_average_s=0.0)])  # instantaneous power: no lag
-    meter = GpuMeter(nvml=fake, sample_hz=20.0)
+    meter = GpuMeter(library=fake, sample_hz=20.0)
     # One linear piece that outlasts the window however late a loaded machine stops it: trapezoids are exact on a
     # line, so only mW rounding remains (a knot inside the window would make the result depend on sample timing).
     fake.replay(0, [(0.0, 100.0), (30.0, 700.0)])
@@ -200,7 +200,7 @@ def test_sampling_a_ramp_is_exact_and_a_step_within_its_bound() -> None:
 
 def test_mixed_gpus_sum_with_per_gpu_methods_and_the_weaker_label() -> None:
     fake = FakePynvml([FakeGpu(power_w=250.0), FakeGpu(power_w=150.0, energy_counter=False)])
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     energy_j, detail = window(meter, 0.4)
     methods = [g["method"] for g in detail["gpus"]]
     assert methods == [ENERGY_COUNTER_METHOD, POWER_SAMPLING_METHOD] and meter.method == POWER_SAMPLING_METHOD
@@ -209,20 +209,9 @@ def test_mixed_gpus_sum_with_per_gpu_methods_and_the_weaker_label() -> None:
     meter.close()
 
 
-def test_cross_check_records_sampled_energy_beside_the_counter() -> None:
-    fake = FakePynvml([FakeGpu(power_w=300.0)])
-    meter = GpuMeter(nvml=fake, cross_check=True)
-    energy_j, detail = window(meter, 0.4)
-    record = detail["gpus"][0]
-    assert record["method"] == ENERGY_COUNTER_METHOD
-    assert record["sampled_power_w"] == pytest.approx(record["power_w"], rel=1e-3)
-    assert record["sampled_energy_j"] == pytest.approx(energy_j, rel=0.05)
-    meter.close()
-
-
 def test_per_gpu_context_is_recorded() -> None:
     fake = FakePynvml([FakeGpu(name="NVIDIA H100 80GB HBM3", power_limit_w=700.0, sm_clock_mhz=1980)])
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     fake.gpus[0].sm_clock_mhz = 1755  # clocks change during the window (thermal or power capping)
     _, detail = window(meter, 0.05)
     record = detail["gpus"][0]
@@ -236,7 +225,7 @@ def test_per_gpu_context_is_recorded() -> None:
 
 def test_unsupported_limit_and_clocks_are_none_not_errors() -> None:
     fake = FakePynvml([FakeGpu(power_limit_w=None, sm_clock_mhz=None, mem_clock_mhz=None)])
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     _, detail = window(meter, 0.05)
     record = detail["gpus"][0]
     assert record["power_limit_w"] is None and record["sm_clock_mhz_start"] is None
@@ -264,12 +253,12 @@ def test_cuda_index_is_mapped_to_nvml_index_by_pci_bus_id(monkeypatch: pytest.Mo
     fake = FakePynvml(gpus)
     monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     (record,) = meter.describe()["gpus"]
     assert (record["index"], record["cuda_index"], record["matched_by"]) == (1, 0, "pci-bus-id")
     meter.close()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpus[0].uuid)
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     assert [(g["index"], g["matched_by"]) for g in meter.describe()["gpus"]] == [(0, "uuid")]
     meter.close()
 
@@ -277,12 +266,12 @@ def test_cuda_index_is_mapped_to_nvml_index_by_pci_bus_id(monkeypatch: pytest.Mo
 def test_uuid_visible_devices_resolve_by_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakePynvml(fake_gpus(3))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", f"{fake.gpus[2].uuid[:12]},{fake.gpus[0].uuid}")
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     assert meter.indices == [2, 0]
     meter.close()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-1234")
     with pytest.raises(DeviceError, match="MIG"):
-        GpuMeter(nvml=fake)
+        GpuMeter(library=fake)
     assert fake.init_count == 0
 
 
@@ -290,11 +279,11 @@ def test_no_visible_gpu_is_unavailable_and_bad_indices_are_refused(monkeypatch: 
     fake = FakePynvml(fake_gpus(2))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     with pytest.raises(DeviceUnavailableError, match="none is visible"):
-        GpuMeter(nvml=fake)
+        GpuMeter(library=fake)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     with pytest.raises(MeterError, match=r"indices \[0, 5\] invalid"):
-        GpuMeter([0, 5], nvml=fake)
-    assert GpuMeter([1], nvml=fake).indices == [1]
+        GpuMeter([0, 5], library=fake)
+    assert GpuMeter([1], library=fake).indices == [1]
 
 
 # --- errors -------------------------------------------------------------------------------------------------------
@@ -312,7 +301,7 @@ def test_no_visible_gpu_is_unavailable_and_bad_indices_are_refused(monkeypatch: 
 def test_init_failures_are_typed_unavailable_with_a_hint(code: str, hint: str) -> None:
     fake = FakePynvml(fake_gpus(1), init_error=ERROR_CODES[code])
     with pytest.raises(DeviceUnavailableError, match=hint) as err:
-        GpuMeter(nvml=fake)
+        GpuMeter(library=fake)
     assert isinstance(err.value, MeterError) and err.value.code == ERROR_CODES[code]
     ok, why = nvml_probe(fake)
     assert not ok and "nvmlInit failed" in why
@@ -326,7 +315,7 @@ def test_missing_library_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_gpu_lost_mid_window_names_the_gpu_and_the_call() -> None:
     fake = FakePynvml(fake_gpus(2))
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     meter.start()
     fake.gpus[1].errors["nvmlDeviceGetTotalEnergyConsumption"] = ERROR_CODES["NVML_ERROR_GPU_IS_LOST"]
     with pytest.raises(DeviceError, match=r"GPU 1 \(NVIDIA A100.*GPU is lost.*Xid") as err:
@@ -339,7 +328,7 @@ def test_gpu_lost_mid_window_names_the_gpu_and_the_call() -> None:
 
 def test_sampler_thread_error_surfaces_at_stop() -> None:
     fake = FakePynvml([FakeGpu(energy_counter=False)])
-    meter = GpuMeter(nvml=fake, sample_hz=50.0)
+    meter = GpuMeter(library=fake, sample_hz=50.0)
     meter.start()
     fake.gpus[0].errors["nvmlDeviceGetFieldValues"] = ERROR_CODES["NVML_ERROR_NO_PERMISSION"]
     time.sleep(0.1)
@@ -353,7 +342,7 @@ def test_sampler_thread_error_surfaces_at_stop() -> None:
 def test_gpu_without_counter_or_power_cannot_be_metered() -> None:
     fake = FakePynvml([FakeGpu(energy_counter=False, power_reading=False)])
     with pytest.raises(DeviceError, match="neither an energy counter nor its power draw"):
-        GpuMeter(nvml=fake)
+        GpuMeter(library=fake)
     assert fake.init_count == 0  # the failed constructor shut NVML down again
 
 
@@ -361,14 +350,14 @@ def test_old_driver_without_the_counter_function_falls_back_to_sampling() -> Non
     gpu = FakeGpu(
         power_w=90.0, errors={"nvmlDeviceGetTotalEnergyConsumption": ERROR_CODES["NVML_ERROR_FUNCTION_NOT_FOUND"]}
     )
-    meter = GpuMeter(nvml=FakePynvml([gpu]))
+    meter = GpuMeter(library=FakePynvml([gpu]))
     assert meter.method == POWER_SAMPLING_METHOD
     meter.close()
 
 
 def test_counter_going_backwards_or_standing_still_is_an_error() -> None:
     fake = FakePynvml([FakeGpu(power_w=100.0)])
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     meter.start()
     fake.gpus[0].counter_base_mj -= 10**6  # driver reload: the counter restarts lower
     with pytest.raises(DeviceError, match="went backwards"):
@@ -383,7 +372,7 @@ def test_counter_going_backwards_or_standing_still_is_an_error() -> None:
 
 def test_protocol_misuse_and_idempotent_close() -> None:
     fake = FakePynvml(fake_gpus(1))
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     with pytest.raises(MeterError, match="without start"):
         meter.stop()
     meter.start()
@@ -395,7 +384,7 @@ def test_protocol_misuse_and_idempotent_close() -> None:
     with pytest.raises(MeterError, match="closed"):
         meter.start()
     with pytest.raises(MeterError, match="sample_hz"):
-        GpuMeter(nvml=fake, sample_hz=5.0)
+        GpuMeter(library=fake, sample_hz=5.0)
 
 
 def test_errors_are_typed_meter_errors() -> None:
@@ -407,7 +396,7 @@ def test_errors_are_typed_meter_errors() -> None:
 
 
 def test_meter_set_takes_the_gpu_floor_as_window_minimum() -> None:
-    meter = GpuMeter(nvml=FakePynvml(fake_gpus(1)), min_window_s=12.0)
+    meter = GpuMeter(library=FakePynvml(fake_gpus(1)), min_window_s=12.0)
     ms = MeterSet([meter])
     assert ms.min_window_s == 12.0 and ms.min_window_by() == "nvml"
     assert ms.describe()["min_window_s"] == 12.0
@@ -484,7 +473,7 @@ def test_not_ready_at_init_is_retried_then_works(quick_backoff: list[float]) -> 
     fake = FakePynvml(fake_gpus(1, power_w=90.0))
     fake.errors["nvmlInit"] = ERROR_CODES["NVML_ERROR_NOT_READY"]
     fake.errors_left["nvmlInit"] = 2
-    meter = GpuMeter(nvml=fake)
+    meter = GpuMeter(library=fake)
     assert meter.method == ENERGY_COUNTER_METHOD and quick_backoff == [0.01, 0.02]
     meter.close()
 
@@ -493,7 +482,7 @@ def test_not_ready_at_init_that_persists_says_what_it_means(quick_backoff: list[
     fake = FakePynvml(fake_gpus(1))
     fake.errors["nvmlInit"] = ERROR_CODES["NVML_ERROR_NOT_READY"]
     with pytest.raises(DeviceUnavailableError, match="not ready yet: the driver is still initializing") as err:
-        GpuMeter(nvml=fake)
+        GpuMeter(library=fake)
     assert err.value.code == 27 and quick_backoff == [0.01, 0.02, 0.04]
     ok, why = nvml_probe(fake)
     assert not ok and "not ready yet" in why
@@ -505,7 +494,7 @@ def test_not_ready_at_init_that_persists_says_what_it_means(quick_backoff: list[
 
 def test_counter_not_ready_falls_back_to_sampling_with_the_reason(quick_backoff: list[float]) -> None:
     gpu = FakeGpu(power_w=90.0, errors={"nvmlDeviceGetTotalEnergyConsumption": ERROR_CODES["NVML_ERROR_NOT_READY"]})
-    meter = GpuMeter(nvml=FakePynvml([gpu]), sample_hz=50.0)
+    meter = GpuMeter(library=FakePynvml([gpu]), sample_hz=50.0)
     assert meter.method == POWER_SAMPLING_METHOD
     described = meter.describe()["gpus"][0]
     assert "not ready yet" in described["counter_fallback_reason"]
@@ -523,7 +512,7 @@ def test_counter_not_ready_for_a_moment_keeps_the_counter(quick_backoff: list[fl
         errors={"nvmlDeviceGetTotalEnergyConsumption": ERROR_CODES["NVML_ERROR_NOT_READY"]},
         errors_left={"nvmlDeviceGetTotalEnergyConsumption": 1},
     )
-    meter = GpuMeter(nvml=FakePynvml([gpu]))
+    meter = GpuMeter(library=FakePynvml([gpu]))
     assert meter.method == ENERGY_COUNTER_METHOD and quick_backoff == [0.01]
     assert "counter_fallback_reason" not in meter.describe()["gpus"][0]
     meter.close()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bench.devices import nvidia
 from bench.meters import MeterSet
 from bench.meters.base import ComponentEnergy, Reading
 from bench.meters.others import MIN_JUDGED_S, OthersObserver, busy_cpu_s, clock_tick_s
@@ -115,11 +116,13 @@ def test_processes_on_the_metered_gpus_are_attributed() -> None:
     nvml = FakePynvml(fake_gpus(2))
     nvml.gpus[0].processes = [(10, 2 * 2**30), (4242, 512 * 2**20)]  # the run, and another visible process
     nvml.gpus[1].processes = [(99999, None)]  # a pid this namespace does not see (a container's view)
-    observer = OthersObserver([0, 1], nvml=nvml, pid=10, psutil_module=ps, clock=clock)
+    opened = nvidia.open_devices([0, 1], library=nvml)
+    observer = OthersObserver(opened.devices, pid=10, psutil_module=ps, clock=clock)
     observer.start()
     clock.t = 1.5
     record = OtherLoad.model_validate(observer.stop())
     observer.close()
+    opened.close()
     assert nvml.init_count == 0
     seen = {(p.gpu_index, p.pid, p.at): (p.own, p.name, p.used_memory_bytes) for p in record.gpu_processes or []}
     assert seen[(0, 10, "start")] == (True, "python", 2 * 2**30)
@@ -142,7 +145,7 @@ def test_inside_a_container_counts_tell_another_tenant(
     ps, clock = FakePsutil(), Clock()
     nvml = FakePynvml(fake_gpus(1))
     nvml.gpus[0].processes = [(300_000 + k, 2**30) for k in range(hidden)] + [(0, None)]  # + a garbled pid
-    observer = OthersObserver([0], nvml=nvml, pid=10, psutil_module=ps, clock=clock)
+    observer = OthersObserver(nvidia.open_devices([0], library=nvml).devices, pid=10, psutil_module=ps, clock=clock)
     observer.own_contexts_per_gpu = own_contexts
     observer.start()
     clock.t = 1.5
@@ -181,7 +184,7 @@ def test_measure_window_tells_the_observer_the_backends_contexts() -> None:
 def test_nvml_failing_leaves_the_gpu_list_unknown_with_the_reason() -> None:
     nvml = FakePynvml(fake_gpus(1))
     nvml.gpus[0].errors["nvmlDeviceGetComputeRunningProcesses"] = nvml.NVML_ERROR_NO_PERMISSION
-    observer = OthersObserver([0], nvml=nvml, pid=10, psutil_module=FakePsutil(), clock=Clock())
+    observer = OthersObserver(nvidia.open_devices([0], library=nvml).devices, pid=10, psutil_module=FakePsutil())
     observer.start()
     record = OtherLoad.model_validate(observer.stop())
     observer.close()

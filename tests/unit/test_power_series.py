@@ -125,7 +125,7 @@ def test_rapl_series_survives_a_counter_wrap(tmp_path: Path, monkeypatch: pytest
 
 def test_nvml_counter_series_bins_span_ten_counter_updates() -> None:
     fake = FakePynvml([FakeGpu(power_w=60.0, counter_period_s=0.1)])
-    meter_set = MeterSet([GpuMeter(nvml=fake, min_window_s=0.0)], series_hz=10.0)
+    meter_set = MeterSet([GpuMeter(library=fake, min_window_s=0.0)], series_hz=10.0)
     reading = window(meter_set, 2.2, during=lambda: fake.set_power(0, 200.0))
     gpu = reading.series["components"]["gpu"]
     assert gpu["method"] == "measured:nvml-energy-counter" and gpu["source"] == "counter"
@@ -137,7 +137,7 @@ def test_nvml_counter_series_bins_span_ten_counter_updates() -> None:
 
 def test_nvml_sampled_series_is_the_meters_own_samples() -> None:
     fake = FakePynvml([FakeGpu(power_w=50.0, energy_counter=False), FakeGpu(power_w=70.0, energy_counter=False)])
-    meter = GpuMeter(nvml=fake, sample_hz=20.0, min_window_s=0.0)
+    meter = GpuMeter(library=fake, sample_hz=20.0, min_window_s=0.0)
     meter_set = MeterSet([meter], series_hz=10.0)
     reading = window(meter_set, 0.8, during=lambda: fake.set_power(0, 150.0))
     gpu = reading.series["components"]["gpu"]
