@@ -273,8 +273,9 @@ def profiles_page() -> str:
             "# Profile keys\n\n",
             "A hardware profile is one TOML file in `hardware_profiles/` (`schema_version` "
             f"{PROFILE_SCHEMA_VERSION}; files of the earlier schemas still read); every key the kit reads, from the "
-            "models that load it (unknown keys are an error). `bench profiles show NAME` prints one resolved, `bench profiles validate` checks them all; "
-            "the [hardware profiles guide](../getting-started/other-hardware.md) says which ship.\n",
+            "models that load it (unknown keys are an error). `bench profiles show NAME` prints one resolved, "
+            "`bench profiles validate` checks them all; the [hardware profiles guide]"
+            "(../getting-started/other-hardware.md) says which ship.\n",
             _model_tables(schema, bench.config, "(top level)", _toml_path),
         ]
     )
