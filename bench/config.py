@@ -28,8 +28,30 @@ from bench import SOURCE_ROOT
 from bench.catalog.models import base_model_name  # light, and it does not import bench.config: no cycle
 from bench.errors import ConfigError, did_you_mean
 
-#: Schema 2 (hardware.gpu_models, gpu_count_min, gpu_memory_variants_gb) reads schema 1 too.
-PROFILE_SCHEMA_VERSION = 2
+#: Schema 3 (hardware.device "rocm" and "mps") reads schemas 1 and 2 too; schema 2 brought hardware.gpu_models,
+#: gpu_count_min and gpu_memory_variants_gb.
+PROFILE_SCHEMA_VERSION = 3
+
+#: Where a profile's backends run (``[hardware] device``): ``cpu``; ``cuda``, NVIDIA GPUs (PyTorch's CUDA build,
+#: vLLM's CUDA build); ``rocm``, AMD GPUs (PyTorch's ROCm build, whose device is still called ``cuda`` and which sets
+#: ``torch.version.hip``; vLLM's ROCm build); ``mps``, Apple Silicon's GPU (PyTorch's ``mps`` device through Metal;
+#: no vLLM, the HF pipeline serves the LLMs).
+Device = Literal["cpu", "cuda", "rocm", "mps"]
+
+#: The devices of discrete GPUs: counted, matched by model and memory against the profile, placed on by their memory
+#: (``bench.catalog.placement``), metered by the device layer (``bench.devices``: NVML, AMD SMI).
+GPU_DEVICES: tuple[str, ...] = ("cuda", "rocm")
+
+#: The profile schema a device first appears in: an older profile naming it is refused (it would not read in the kit
+#: the older schema belongs to).
+DEVICE_SINCE_SCHEMA: dict[str, int] = {"cpu": 1, "cuda": 1, "rocm": 3, "mps": 3}
+
+
+def torch_device(device: str) -> str:
+    """PyTorch's name for a profile's ``device`` (or a backend's, e.g. ``rocm:1``): ``rocm`` is ``cuda`` (PyTorch's
+    ROCm build keeps the CUDA device name on HIP), the others are their own names."""
+    kind, sep, index = device.partition(":")
+    return f"cuda{sep}{index}" if kind == "rocm" else device
 
 #: Where profiles live: $BENCH_PROFILES_DIR, else ``hardware_profiles/`` of the source checkout.
 DEFAULT_PROFILES_DIR = SOURCE_ROOT / "hardware_profiles"
@@ -89,7 +111,11 @@ class HardwareSpec(_Strict):
     (``bench.environment.check_profile``); a run records the count and memory it found
     (``bench.environment.resolve_profile``)."""
 
-    device: Literal["cpu", "cuda"]
+    device: Device = Field(
+        description="where the backends run: cpu; cuda (NVIDIA); rocm (AMD: PyTorch's ROCm build, on its cuda device, "
+        "and vLLM's ROCm build; schema 3); mps (Apple Silicon's GPU through Metal, PyTorch's mps device; no vLLM, the "
+        "LLMs run in the HF pipeline; schema 3)"
+    )
     gpu_models: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list,
         description="GPU models this profile accepts, each matched against the device name as NVML reports it by "
@@ -158,8 +184,13 @@ class HardwareSpec(_Strict):
 
     @model_validator(mode="after")
     def _cuda_needs_gpus(self) -> HardwareSpec:
-        if self.device == "cuda" and (self.gpu_count < 1 or not (self.gpu_models or self.gpu_model_pattern)):
-            raise ValueError("device = 'cuda' needs gpu_count >= 1 and gpu_models (e.g. gpu_models = ['H100'])")
+        if self.device in GPU_DEVICES and (self.gpu_count < 1 or not (self.gpu_models or self.gpu_model_pattern)):
+            example = "MI300X" if self.device == "rocm" else "H100"
+            raise ValueError(
+                f"device = {self.device!r} needs gpu_count >= 1 and gpu_models (e.g. gpu_models = [{example!r}])"
+            )
+        if self.device == "mps" and self.gpu_count > 1:
+            raise ValueError("device = 'mps' is the one GPU of an Apple Silicon chip: gpu_count is 0 or 1")
         if self.gpu_models and self.gpu_model_pattern:
             raise ValueError("give gpu_models or gpu_model_pattern (schema 1), not both")
         if self.device == "cpu" and (self.gpu_count or self.gpu_models or self.gpu_count_min):
@@ -169,6 +200,17 @@ class HardwareSpec(_Strict):
         if self.gpu_memory_variants_gb and not self.gpu_memory_gb:
             raise ValueError("gpu_memory_variants_gb needs gpu_memory_gb (the size the profile plans for)")
         return self
+
+    @property
+    def on_gpus(self) -> bool:
+        """Whether the profile runs on discrete GPUs (``GPU_DEVICES``: cuda, rocm), counted, placed and metered by
+        the device layer; an Apple GPU (mps) is part of its chip, metered with it (``bench.meters.soc``)."""
+        return self.device in GPU_DEVICES
+
+    @property
+    def torch_device(self) -> str:
+        """PyTorch's name for this profile's device (``torch_device``: rocm runs on PyTorch's ``cuda``)."""
+        return torch_device(self.device)
 
     @property
     def min_gpus(self) -> int:
@@ -276,7 +318,7 @@ _LATER_MEASUREMENT_DEFAULTS: dict[str, object] = {
 
 #: ``[llm] max_batch_size`` when a profile does not set it, by device: what a GPU's memory holds for an 8B model's
 #: short prompts (the serving suites' largest batch), and what two CPU cores finish in minutes.
-DEFAULT_MAX_BATCH_SIZE: dict[str, int] = {"cuda": 256, "cpu": 64}
+DEFAULT_MAX_BATCH_SIZE: dict[str, int] = {"cuda": 256, "rocm": 256, "mps": 64, "cpu": 64}
 
 
 class LlmSpec(_Strict):
@@ -293,7 +335,8 @@ class LlmSpec(_Strict):
         default=None,
         description="the largest batch size (texts per engine call; vLLM: sequences scheduled together) this profile "
         "allows: a larger batch_size, in [llm], a suite entry or --batch-size, is refused before any model loads; "
-        f"None: {DEFAULT_MAX_BATCH_SIZE['cuda']} on a GPU profile, {DEFAULT_MAX_BATCH_SIZE['cpu']} on a CPU one. "
+        f"None: {DEFAULT_MAX_BATCH_SIZE['cuda']} on a cuda or rocm profile, {DEFAULT_MAX_BATCH_SIZE['cpu']} on a "
+        "cpu or mps one (an Apple laptop's GPU shares its memory with everything else). "
         "A limit, not a setting of the numbers: left out of the settings hash (bench.run.plan.UNHASHED_LLM_KEYS)",
     )
     max_new_tokens: Annotated[int, Field(ge=1)] = 64
@@ -397,7 +440,11 @@ class DataFileSpec(_Strict):
 class HardwareProfile(_Strict):
     """One machine class (a TOML file in hardware_profiles/)."""
 
-    schema_version: Literal[1, 2] = PROFILE_SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3] = Field(
+        default=PROFILE_SCHEMA_VERSION,
+        description="3: devices rocm and mps; 2: gpu_models, gpu_count_min, gpu_memory_variants_gb; 1: "
+        "gpu_model_pattern. A file of an earlier schema still reads, as that schema wrote it",
+    )
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     description: str
     hardware: HardwareSpec
@@ -432,6 +479,23 @@ class HardwareProfile(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _device_of_its_schema(self) -> HardwareProfile:
+        """A device newer than the profile's ``schema_version`` is refused (``DEVICE_SINCE_SCHEMA``), and so is vLLM on
+        Apple's GPU: vLLM has no Metal build, the HF pipeline runs the LLMs on mps."""
+        device, since = self.hardware.device, DEVICE_SINCE_SCHEMA[self.hardware.device]
+        if self.schema_version < since:
+            raise ValueError(
+                f"device = {device!r} is a schema-{since} device: set schema_version = {PROFILE_SCHEMA_VERSION} "
+                f"(this profile says {self.schema_version})"
+            )
+        if device == "mps" and self.llm.backend == "vllm":
+            raise ValueError(
+                "[llm] backend = 'vllm' cannot run on device = 'mps': vLLM has no build for Apple's GPU (Metal). "
+                "Use backend = 'hf_pipeline', which runs the LLMs on mps"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _batch_size_within_limit(self) -> HardwareProfile:
         if self.llm.batch_size > self.max_batch_size:
             raise ValueError(
@@ -452,7 +516,10 @@ class HardwareProfile(_Strict):
                 config = split_serving(model)[1]
                 keys = [k for k in ("power_limit_w", "gpu_clock_mhz") if k in config]
                 if keys and self.hardware.device != "cuda":
-                    raise ValueError(f"suite {suite_name!r}: {model} sets {keys[0]}, which needs device = 'cuda'")
+                    raise ValueError(
+                        f"suite {suite_name!r}: {model} sets {keys[0]}, which needs device = 'cuda' (the kit sets "
+                        "power limits and clocks through NVML only)"
+                    )
                 limit_w, max_w = config.get("power_limit_w"), self.hardware.gpu_max_power_w
                 if limit_w is not None and max_w is not None and limit_w > max_w:
                     raise ValueError(

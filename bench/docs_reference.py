@@ -272,9 +272,10 @@ def profiles_page() -> str:
             _HEADER.format(command=REGENERATE, source="the pydantic models of `bench.config`"),
             "# Profile keys\n\n",
             "A hardware profile is one TOML file in `hardware_profiles/` (`schema_version` "
-            f"{PROFILE_SCHEMA_VERSION}); every key the kit reads, from the models that load it (unknown keys are "
-            "an error). `bench profiles show NAME` prints one resolved, `bench profiles validate` checks them all; "
-            "the [hardware profiles guide](../getting-started/other-hardware.md) says which ship.\n",
+            f"{PROFILE_SCHEMA_VERSION}; files of the earlier schemas still read); every key the kit reads, from the "
+            "models that load it (unknown keys are an error). `bench profiles show NAME` prints one resolved, "
+            "`bench profiles validate` checks them all; the [hardware profiles guide]"
+            "(../getting-started/other-hardware.md) says which ship.\n",
             _model_tables(schema, bench.config, "(top level)", _toml_path),
         ]
     )
