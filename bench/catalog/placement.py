@@ -167,22 +167,23 @@ def paper_llm_fits(profile: HardwareProfile, *, max_nodes: int | None = None) ->
 
 
 def placement_problems(profile: HardwareProfile) -> list[str]:
-    """What ``bench profiles validate`` says of a profile's placements beyond its schema (empty: consistent): a suite
-    model that cannot be placed on the profile's node (``placement_for`` within ``[slurm] max_nodes``), an LLM of
-    the paper's that fits but is neither in a suite nor excluded, and an exclusion of a model that fits (a stale
-    reason). The sizes are the catalog's (``gpus_needed``), the machine the profile's as written."""
-    from bench.catalog.models import get_model_spec
+    """What ``bench profiles validate`` says of a GPU profile's placements beyond its schema (empty: consistent): a
+    suite model that cannot be placed on the profile's node (``placement_for`` within ``[slurm] max_nodes``), an LLM
+    of the paper's that fits but is neither in a suite nor excluded, an exclusion of a model that fits (a stale
+    reason), and a model that does not fit without one. The sizes are the catalog's (``gpus_needed``), the machine
+    the profile's as written. Nothing on a CPU or mps profile (no model is placed there)."""
+    from bench.catalog.models import base_model_name, get_model_spec
 
     problems: list[str] = []
+    if not profile.hardware.on_gpus:  # the CPU, or Apple's GPU sharing the chip's memory: nothing is placed
+        return problems
     for suite_name, suite in profile.suites.items():
         for model in suite.models:
             try:
                 placement_for(get_model_spec(model), profile)
             except ConfigError as exc:
                 problems.append(f"suite {suite_name!r}: {model}: {exc}")
-    if profile.hardware.device == "cpu":
-        return problems
-    listed = {m.split("@")[0].split("[")[0] for suite in profile.suites.values() for m in suite.models}
+    listed = {base_model_name(m) for suite in profile.suites.values() for m in suite.models}
     for fit in paper_llm_fits(profile):
         if fit.fits and fit.model in profile.excluded_models:
             problems.append(
