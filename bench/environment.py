@@ -180,7 +180,7 @@ def check_profile(profile: HardwareProfile, machine: MachineInfo) -> list[str]:
     those it finds)."""
     hw = profile.hardware
     problems: list[str] = []
-    if hw.device == "cuda":
+    if hw.on_gpus:
         matching = matching_gpus(profile, machine)
         seen = ", ".join(sorted({g.name for g in machine.gpus})) or f"no GPU ({machine.nvml_status})"
         wanted = f"{hw.min_gpus} GPU(s)" if hw.min_gpus == hw.gpu_count else f"at least {hw.min_gpus} GPU(s)"
@@ -203,6 +203,11 @@ def check_profile(profile: HardwareProfile, machine: MachineInfo) -> list[str]:
                 f"{min(gpu_memory_gib(g) for g in small):.1f} GiB. Make a profile of this machine with "
                 "`bench profiles init`, or add its size to [hardware] gpu_memory_variants_gb"
             )
+    if hw.device == "mps" and not machine.os.startswith("Darwin"):
+        problems.append(
+            f"profile {profile.name!r} runs on Apple's GPU (device 'mps'), which only macOS on Apple Silicon has; "
+            f"this machine runs {machine.os} ({machine.cpu_model}). Pick this machine's profile (--profile auto)"
+        )
     if hw.min_ram_gb and machine.ram_gb < hw.min_ram_gb:
         problems.append(
             f"profile {profile.name!r} expects at least {hw.min_ram_gb:g} GB RAM, "
@@ -222,7 +227,7 @@ def resolve_profile(profile: HardwareProfile, machine: MachineInfo, *, count: bo
     rounded down to 0.1), so that placements, the results' profile and their validation use
     the machine's facts. Unchanged for a CPU profile and for a machine that does not match (a forced run)."""
     hw = profile.hardware
-    if hw.device != "cuda" or check_profile(profile, machine):
+    if not hw.on_gpus or check_profile(profile, machine):
         return profile
     matching = matching_gpus(profile, machine)
     sizes = [memory_size_of(profile, g) for g in matching]

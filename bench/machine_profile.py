@@ -58,7 +58,9 @@ def find_profile(machine: MachineInfo, directory: Path | None = None) -> Hardwar
         hw = profile.hardware
         if hw.device == "cpu" and (machine.gpus or (name != "cpu" and not name.startswith(LOCAL_PREFIX))):
             continue  # a GPU machine gets a GPU profile; a special CPU profile (cpu-vllm) is asked for by name
-        closeness = max((len(gpu_name_words(m)) for m in hw.gpu_models), default=1) if hw.device == "cuda" else 0
+        # GPU profiles by how closely they name the GPU; an Apple profile (mps, matched by the OS) before cpu
+        closeness = max((len(gpu_name_words(m)) for m in hw.gpu_models), default=1) if hw.on_gpus else 0
+        closeness = 1 if hw.device == "mps" else closeness
         candidates.append((closeness, name, profile))
     if not candidates:
         return None

@@ -41,7 +41,7 @@ def placement_for(spec: Any, profile: HardwareProfile, *, max_nodes: int | None 
 
     hw = profile.hardware
     allowed = profile.slurm.max_nodes if max_nodes is None else max_nodes
-    if hw.device == "cpu":
+    if not hw.on_gpus:  # the CPU, or an Apple GPU (mps) sharing the chip's memory: nothing to place on
         return Placement(1, 0)
     if spec.kind != "llm":
         return Placement(1, 1)
@@ -127,7 +127,7 @@ def model_fit(spec: Any, profile: HardwareProfile, *, max_nodes: int | None = No
     GPUs), the GPUs that takes, and what the machine has, e.g. "needs ~141 GB of bfloat16 weights, ~162 GB with the
     KV cache (x1.15): 2 GPUs of 80 GB; this machine has 1 x 80 GB"."""
     hw = profile.hardware
-    if hw.device == "cuda" and not hw.gpu_memory_gb and spec.kind == "llm" and "params_b" in spec.params:
+    if hw.on_gpus and not hw.gpu_memory_gb and spec.kind == "llm" and "params_b" in spec.params:
         return Fit(
             spec.name,
             None,
@@ -137,7 +137,7 @@ def model_fit(spec: Any, profile: HardwareProfile, *, max_nodes: int | None = No
         return Fit(spec.name, placement_for(spec, profile, max_nodes=max_nodes))
     except ConfigError as exc:
         params = spec.params
-        if spec.kind != "llm" or "params_b" not in params or hw.device != "cuda" or not hw.gpu_memory_gb:
+        if spec.kind != "llm" or "params_b" not in params or not hw.on_gpus or not hw.gpu_memory_gb:
             return Fit(spec.name, None, str(exc))
         from bench.catalog.models import gpus_needed
 
@@ -161,7 +161,7 @@ def paper_llm_fits(profile: HardwareProfile, *, max_nodes: int | None = None) ->
     the catalog's order; empty for a CPU profile (nothing is placed on GPUs there)."""
     from bench.catalog.models import list_models
 
-    if profile.hardware.device != "cuda":
+    if not profile.hardware.on_gpus:
         return []
     return [model_fit(spec, profile, max_nodes=max_nodes) for spec in list_models("llm") if spec.paper_label]
 
@@ -201,7 +201,9 @@ def fits_summary(profile: HardwareProfile, fits: list[Fit]) -> list[str]:
     """What a run's header, ``bench env`` and ``bench validate`` say of ``fits``: the machine in one line, then the
     models that fit and one line per model that does not, with its reason."""
     hw = profile.hardware
-    if hw.device != "cuda":
+    if hw.device == "mps":
+        return [f"profile {profile.name!r} runs on Apple's GPU (mps), which shares the chip's memory: no model is placed"]
+    if not hw.on_gpus:
         return [f"profile {profile.name!r} runs on the CPU: no model is placed on a GPU"]
     lines = [
         f"machine of profile {profile.name!r}: {hw.gpu_count} GPU(s) of {hw.models_text()}, {hw.gpu_memory_gb:g} GB "
