@@ -53,6 +53,7 @@ def torch_device(device: str) -> str:
     kind, sep, index = device.partition(":")
     return f"cuda{sep}{index}" if kind == "rocm" else device
 
+
 #: Where profiles live: $BENCH_PROFILES_DIR, else ``hardware_profiles/`` of the source checkout.
 DEFAULT_PROFILES_DIR = SOURCE_ROOT / "hardware_profiles"
 
