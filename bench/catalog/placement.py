@@ -202,9 +202,7 @@ def fits_summary(profile: HardwareProfile, fits: list[Fit]) -> list[str]:
     models that fit and one line per model that does not, with its reason."""
     hw = profile.hardware
     if hw.device == "mps":
-        return [
-            f"profile {profile.name!r} runs on Apple's GPU (mps), which shares the chip's memory: no model is placed"
-        ]
+        return [f"profile {profile.name!r} runs on Apple's GPU (mps), sharing the chip's memory: nothing is placed"]
     if not hw.on_gpus:
         return [f"profile {profile.name!r} runs on the CPU: no model is placed on a GPU"]
     lines = [

@@ -210,6 +210,9 @@ def test_an_amd_node_matches_its_rocm_profile(
 
 @NEEDS_DEVICES
 def test_a_smoke_run_on_an_mi300x_node_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fakes.fake_torch_devices import fake_hip  # branch devices': torch as PyTorch's ROCm build reports it
+
+    fake_hip(monkeypatch)
     install_amd(monkeypatch, mi300x_node())
     profile, _ = auto_profile(detect_machine())
     doc = smoke_run(tmp_path, profile)
@@ -291,6 +294,9 @@ def test_a_mac_matches_apple_m_and_linux_does_not(monkeypatch: pytest.MonkeyPatc
 def test_a_smoke_run_on_a_mac_validates_with_the_soc_s_components(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tests.fakes.fake_torch_devices import fake_mps  # branch devices': torch reports Apple's GPU
+
+    fake_mps(monkeypatch)
     install_apple(monkeypatch)
     profile, _ = auto_profile(detect_machine())
     assert profile.name == "apple-m"
@@ -299,3 +305,4 @@ def test_a_smoke_run_on_a_mac_validates_with_the_soc_s_components(
     for component in ("cpu", "gpu", "ram"):
         assert energy[component].method == "measured:apple-ioreport", component
     assert energy["gpu"].detail["extra_j"]["ane"] > 0  # the Neural Engine: recorded, no kit component
+    assert doc.environment["sessions"][0]["accelerator"]["mps_available"] is True  # type: ignore[attr-defined]
