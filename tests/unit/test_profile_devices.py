@@ -89,7 +89,13 @@ def test_an_mps_profile_serves_llms_with_the_hf_pipeline(tmp_path: Path) -> None
 
 
 def test_vllm_on_mps_is_refused_naming_the_hf_pipeline(tmp_path: Path) -> None:
-    text = _profile_text("l4", device='device = "mps"', gpu_models="gpu_models = []", gpu_count="gpu_count = 1")
+    text = _profile_text(
+        "l4",
+        device='device = "mps"',
+        gpu_models="gpu_models = []",
+        gpu_count="gpu_count = 1",
+        batch_size="batch_size = 64",
+    )
     with pytest.raises(ConfigError, match=r"backend = 'vllm' cannot run on device = 'mps'.*hf_pipeline"):
         _load(tmp_path, text)
     assert _load(tmp_path, text.replace('backend = "vllm"', 'backend = "hf_pipeline"')).hardware.device == "mps"
