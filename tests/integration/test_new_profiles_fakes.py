@@ -189,6 +189,8 @@ def lumi_g_node() -> list[FakeAmdGpu]:
 
 
 def install_amd(monkeypatch: pytest.MonkeyPatch, gpus: list[FakeAmdGpu]) -> None:
+    import zeus.device.gpu.amd  # noqa: F401  (Zeus imports pynvml when first imported: before it is hidden below)
+
     monkeypatch.setitem(sys.modules, "pynvml", None)  # no NVIDIA library: the registry's next vendor meters
     monkeypatch.setitem(sys.modules, "amdsmi", FakeAmdsmi(gpus))
     monkeypatch.setenv("BENCH_RAPL_ROOT", "/nonexistent-rapl")
@@ -196,7 +198,7 @@ def install_amd(monkeypatch: pytest.MonkeyPatch, gpus: list[FakeAmdGpu]) -> None
 
 @pytest.mark.parametrize(("node", "expected", "memory_gb"), [(mi300x_node, "mi300x", 192), (lumi_g_node, "mi250x", 64)])
 def test_an_amd_node_matches_its_rocm_profile(
-    node: object, expected: str, memory_gb: int, monkeypatch: pytest.MonkeyPatch
+    node: object, expected: str, memory_gb: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     install_amd(monkeypatch, node())  # type: ignore[operator]
     found = detect_machine()
@@ -206,6 +208,13 @@ def test_an_amd_node_matches_its_rocm_profile(
     assert profile.hardware.device == "rocm" and profile.hardware.gpu_memory_gb == memory_gb
     other = "mi250x" if expected == "mi300x" else "mi300x"
     assert check_profile(load_profile(other), found)  # an MI300X is no MI250X and the other way round
+    capsys.readouterr()
+    assert main(["env", "--profile", expected]) == 0
+    env = json.loads(capsys.readouterr().out)
+    assert env["profile"] == expected and env["profile_mismatch"] == []
+    fits = {f["model"]: f["placement"] for f in env["paper_llms"]}
+    assert len(fits) == 11 and all(fits.values()), "a node of 8 holds every paper LLM"
+    assert fits["qwen-72b"] == ("1x1" if expected == "mi300x" else "1x4")
 
 
 @NEEDS_DEVICES
@@ -268,6 +277,7 @@ def fake_apple_silicon(mw: dict[str, int]) -> types.ModuleType:
 def install_apple(monkeypatch: pytest.MonkeyPatch) -> None:
     """A MacBook as the kit sees it: macOS (Darwin), no NVIDIA or AMD library, Zeus's real AppleSilicon SoC over the
     fake extra (CPU 4 W, GPU 9 W + 0.5 W SRAM, DRAM 1.5 W, Neural Engine 0.7 W)."""
+    import zeus.device.gpu.amd  # noqa: F401  (Zeus imports pynvml when first imported: before it is hidden below)
     import zeus.device.soc as soc
     import zeus.device.soc.apple as zeus_apple
 
@@ -281,13 +291,25 @@ def install_apple(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(platform, "release", lambda: "24.6.0")
 
 
-def test_a_mac_matches_apple_m_and_linux_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_mac_matches_apple_m_and_linux_does_not(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert check_profile(load_profile("apple-m"), detect_machine())  # this Linux box is no Mac
+    if DEVICES_RUN_SIDE:  # branch devices' check of PyTorch's mps, and its fake of it
+        from tests.fakes.fake_torch_devices import fake_mps
+
+        fake_mps(monkeypatch)
     install_apple(monkeypatch)
     found = detect_machine()
     assert found.os.startswith("Darwin") and found.gpus == []
     profile = find_profile(found)
     assert profile is not None and profile.name == "apple-m"
+    capsys.readouterr()
+    assert main(["env", "--profile", "apple-m"]) == 0
+    env = json.loads(capsys.readouterr().out)
+    assert env["profile"] == "apple-m" and env["profile_mismatch"] == [] and env["paper_llms"] == []
+    components = env["meters"]["components"]
+    assert all(components[c]["meter"] == "soc" for c in ("cpu", "gpu", "ram")), components
 
 
 @NEEDS_DEVICES
