@@ -169,9 +169,10 @@ def paper_llm_fits(profile: HardwareProfile, *, max_nodes: int | None = None) ->
 def placement_problems(profile: HardwareProfile) -> list[str]:
     """What ``bench profiles validate`` says of a GPU profile's placements beyond its schema (empty: consistent): a
     suite model that cannot be placed on the profile's node (``placement_for`` within ``[slurm] max_nodes``), an LLM
-    of the paper's that fits but is neither in a suite nor excluded, an exclusion of a model that fits (a stale
-    reason), and a model that does not fit without one. The sizes are the catalog's (``gpus_needed``), the machine
-    the profile's as written. Nothing on a CPU or mps profile (no model is placed there)."""
+    of the paper's that fits but is neither in the ``paper`` suite nor excluded, or does not fit and is not excluded
+    (both where the profile has a ``paper`` suite), and an exclusion of a model that fits (a stale reason). The
+    sizes are the catalog's (``gpus_needed``), the machine the profile's as written. Nothing on a CPU or mps profile
+    (no model is placed there)."""
     from bench.catalog.models import base_model_name, get_model_spec
 
     problems: list[str] = []
@@ -183,16 +184,19 @@ def placement_problems(profile: HardwareProfile) -> list[str]:
                 placement_for(get_model_spec(model), profile)
             except ConfigError as exc:
                 problems.append(f"suite {suite_name!r}: {model}: {exc}")
-    listed = {base_model_name(m) for suite in profile.suites.values() for m in suite.models}
+    paper = profile.suites.get("paper")  # the paper's grid: "every LLM that fits" where a profile has one
+    listed = {base_model_name(m) for m in paper.models} if paper is not None else None
     for fit in paper_llm_fits(profile):
         if fit.fits and fit.model in profile.excluded_models:
             problems.append(
                 f"[excluded_models] {fit.model}: it fits ({fit.line()}) on {profile.hardware.gpu_count} x "
                 f"{profile.hardware.gpu_memory_gb:g} GB per node: remove the exclusion"
             )
-        if fit.fits and fit.model not in listed and fit.model not in profile.excluded_models:
-            problems.append(f"{fit.model} fits but no suite lists it and [excluded_models] does not say why")
-        if not fit.fits and fit.model not in profile.excluded_models:
+        if listed is None or fit.model in profile.excluded_models:
+            continue
+        if fit.fits and fit.model not in listed:
+            problems.append(f"{fit.model} fits, but the paper suite leaves it out and [excluded_models] says not why")
+        if not fit.fits:
             problems.append(f"{fit.model} does not fit ({fit.reason}); add it to [excluded_models] with the reason")
     return problems
 

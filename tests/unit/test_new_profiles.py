@@ -193,6 +193,14 @@ def test_validate_names_a_stale_exclusion_and_an_unplaceable_suite_model() -> No
     assert any(p.startswith("llama-3.1-70b does not fit") for p in problems)
 
 
+def test_a_profile_without_a_paper_suite_is_not_asked_about_the_paper_s_llms() -> None:
+    """A user's copy that keeps only the traditional suites claims nothing about the LLMs: validate says nothing."""
+    h200 = load_profile("h200")
+    one = h200.model_copy(update={"hardware": h200.hardware.model_copy(update={"gpu_count": 1})})
+    kept = {k: v for k, v in one.suites.items() if k in ("default", "offline")}
+    assert placement_problems(one.model_copy(update={"suites": kept})) == []
+
+
 def test_profiles_list_shows_them_and_validate_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["profiles", "list"]) == 0
     listed = capsys.readouterr().out
