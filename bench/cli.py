@@ -395,7 +395,7 @@ def _fit_lines(doc: Any) -> list[str]:
     from bench.validation import Expectations
 
     profile = Expectations.from_document(doc).profile
-    if profile is None or profile.hardware.device != "cuda":
+    if profile is None or not profile.hardware.on_gpus:
         return []
     sessions = doc.environment.get("sessions") or [{}]
     fit = sessions[-1].get("fit") if isinstance(sessions[-1], dict) else None
@@ -494,7 +494,14 @@ def cmd_env(args: argparse.Namespace) -> int:
     profile (``auto``: which one), and which of the paper's LLMs fit its GPUs and why the others do not."""
     from bench.catalog.placement import paper_llm_fits
     from bench.devices import probe_all
-    from bench.environment import check_profile, detect_machine, resolve_profile, software_manifest
+    from bench.environment import (
+        accelerator_facts,
+        accelerator_problems,
+        check_profile,
+        detect_machine,
+        resolve_profile,
+        software_manifest,
+    )
     from bench.errors import MeterError
     from bench.meters import build_meter_set
     from bench.run.options import load_profile_or_auto
@@ -505,12 +512,13 @@ def cmd_env(args: argparse.Namespace) -> int:
         meters = build_meter_set(
             cpu_tdp_w=profile.hardware.cpu_tdp_w,
             codecarbon=profile.measurement.codecarbon,
-            use_gpu=profile.hardware.device == "cuda",
+            use_gpu=profile.hardware.on_gpus,
         )
         described: dict[str, object] = meters.describe()
         meters.close()
     except MeterError as exc:  # e.g. a GPU in MIG mode: a run would be refused; say so instead of failing
         described = {"refused": str(exc)}
+    accelerator = accelerator_facts(profile.hardware.device)  # PyTorch's build and what it sees of the device
     info = {
         "machine": machine.to_dict(),
         "software": software_manifest(),
@@ -518,9 +526,10 @@ def cmd_env(args: argparse.Namespace) -> int:
         "devices": {vendor: {"ok": ok, "why": why} for vendor, (ok, why) in probe_all().items()},
         "meters": described,
         "profile": profile.name,
-        "profile_mismatch": check_profile(profile, machine),
+        "accelerator": accelerator,
+        "profile_mismatch": check_profile(profile, machine) + accelerator_problems(accelerator),
         "gpus_as_run": {"gpu_count": profile.hardware.gpu_count, "gpu_memory_gb": profile.hardware.gpu_memory_gb}
-        if profile.hardware.device == "cuda"
+        if profile.hardware.on_gpus
         else None,
         "paper_llms": [fit.to_dict() for fit in paper_llm_fits(profile, max_nodes=1)],
     }

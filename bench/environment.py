@@ -216,6 +216,77 @@ def check_profile(profile: HardwareProfile, machine: MachineInfo) -> list[str]:
     return problems
 
 
+def accelerator_facts(device: str) -> dict[str, Any]:
+    """What the run's device is as PyTorch sees it, for the run's environment: the profile's ``device`` (cpu, cuda,
+    rocm, mps), PyTorch's name for it (``torch_device``: rocm runs on ``cuda``), PyTorch's version and build
+    (``torch.version.cuda``; ``torch.version.hip``, set by the ROCm build), whether it sees a CUDA/HIP GPU, and whether
+    Apple's ``mps`` is built and available (``torch.backends.mps``). PyTorch is imported for a device other than cpu
+    (the run needs it there); on cpu its facts are read only when something imported it already. A missing PyTorch
+    is ``torch: None``; never raises."""
+    import sys
+
+    from bench.config import torch_device
+
+    facts: dict[str, Any] = {"device": device, "torch_device": torch_device(device)}
+    torch = sys.modules.get("torch")
+    if torch is None and device != "cpu":
+        try:
+            import torch  # type: ignore[no-redef]
+        except ImportError:
+            torch = None
+    if torch is None:
+        facts["torch"] = None
+        return facts
+    version = getattr(torch, "version", None)
+    mps = getattr(getattr(torch, "backends", None), "mps", None)
+
+    def read(call: Any) -> Any:
+        try:
+            return call()
+        except Exception as exc:  # a broken driver: recorded, not raised
+            return f"{type(exc).__name__}: {exc}"
+
+    facts.update(
+        torch=getattr(torch, "__version__", None),
+        torch_cuda=getattr(version, "cuda", None),
+        torch_hip=getattr(version, "hip", None),
+        cuda_available=read(torch.cuda.is_available) if hasattr(torch, "cuda") else False,
+        mps_built=read(mps.is_built) if mps is not None and hasattr(mps, "is_built") else False,
+        mps_available=read(mps.is_available) if mps is not None else False,
+    )
+    return facts
+
+
+def accelerator_problems(facts: dict[str, Any]) -> list[str]:
+    """How the PyTorch of ``facts`` (``accelerator_facts``) cannot run the profile's device: a ROCm profile on a
+    CUDA build (``torch.version.cuda`` set, ``torch.version.hip`` not) or the reverse, an mps profile where
+    ``torch.backends.mps.is_available()`` is false. A CPU build on a GPU profile is not one (the fake-GPU runs and the
+    traditional models run there; a model that needs the GPU fails on its own), nor is a missing PyTorch."""
+    device, problems = facts.get("device"), []
+    if facts.get("torch") is None:
+        return problems
+    hip, cuda = facts.get("torch_hip"), facts.get("torch_cuda")
+    if device == "rocm" and cuda and not hip:
+        problems.append(
+            f"profile device 'rocm' runs on PyTorch's ROCm build; this PyTorch ({facts['torch']}) is a CUDA build "
+            f"(torch.version.cuda = {cuda}, torch.version.hip = None): run in the ROCm image (Dockerfile.rocm) or "
+            "install PyTorch for ROCm (pip install torch --index-url https://download.pytorch.org/whl/rocm<version>)"
+        )
+    if device == "cuda" and hip:
+        problems.append(
+            f"profile device 'cuda' is NVIDIA's; this PyTorch ({facts['torch']}) is a ROCm build (torch.version.hip "
+            f"= {hip}): use a profile with device = 'rocm' for AMD GPUs (--profile auto, or `bench profiles init`)"
+        )
+    if device == "mps" and facts.get("mps_available") is not True:
+        built = facts.get("mps_built")
+        problems.append(
+            f"profile device 'mps' is Apple's GPU, and this PyTorch ({facts['torch']}) cannot use it "
+            f"(torch.backends.mps.is_available() is false, is_built() {built}): run on an Apple Silicon Mac, macOS "
+            "12.3 or newer, with an arm64 Python, on the host (containers on macOS have no GPU)"
+        )
+    return problems
+
+
 #: ``MEMORY_VARIANT_SHARE`` as a percentage, for messages.
 MEMORY_SHARE_PERCENT = 90
 
@@ -248,9 +319,12 @@ def resolve_profile(profile: HardwareProfile, machine: MachineInfo, *, count: bo
     return type(profile).model_validate({**profile.model_dump(mode="json"), "hardware": hardware.model_dump()})
 
 
-def enforce_profile(profile: HardwareProfile, machine: MachineInfo, *, force: bool) -> list[str]:
-    """Raise HardwareMismatchError on a mismatch unless ``force``; return the (forced) mismatches to record."""
-    problems = check_profile(profile, machine)
+def enforce_profile(
+    profile: HardwareProfile, machine: MachineInfo, *, force: bool, extra: list[str] | None = None
+) -> list[str]:
+    """Raise HardwareMismatchError on a mismatch unless ``force``; return the (forced) mismatches to record.
+    ``extra``: more mismatches found by the caller (``accelerator_problems``: PyTorch's build against the device)."""
+    problems = check_profile(profile, machine) + list(extra or [])
     if problems and not force:
         raise HardwareMismatchError(
             "this machine does not match the hardware profile:\n  - "

@@ -15,7 +15,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench.config import DEFAULT_PROFILES_DIR, HardwareProfile, list_profiles, load_profile, profiles_dir
+from bench.config import (
+    DEFAULT_PROFILES_DIR,
+    PROFILE_SCHEMA_VERSION,
+    HardwareProfile,
+    list_profiles,
+    load_profile,
+    profiles_dir,
+)
 from bench.environment import MachineInfo, check_profile, gpu_memory_gib, resolve_profile
 from bench.errors import ConfigError
 
@@ -25,6 +32,18 @@ CUDA_TEMPLATE = "l4"
 #: GPUs without bfloat16 (compute capability below 8.0: Volta, Turing, Pascal), matched by whole words of the NVML
 #: name: a profile made for one serves in float16 (NVIDIA's compute capability table: developer.nvidia.com/cuda-gpus).
 NO_BF16_GPUS: tuple[str, ...] = ("V100", "V100S", "T4", "P100", "P40", "P4", "K80", "M60", "TITAN V", "TITAN RTX")
+
+#: Words of a GPU name (AMD SMI's market name, e.g. "AMD Instinct MI300X") that make it an AMD GPU: its profile runs on
+#: device ``rocm`` in the ROCm image.
+AMD_GPU_WORDS = ("AMD", "INSTINCT", "RADEON")
+
+
+def is_amd_gpu(name: str) -> bool:
+    """Whether the GPU called ``name`` is AMD's (``AMD_GPU_WORDS``, whole words)."""
+    from bench.config import gpu_name_words
+
+    return any(word in AMD_GPU_WORDS for word in gpu_name_words(name))
+
 
 #: The prefix of a profile made from the machine (``local-l40s``): never the name of a shipped profile.
 LOCAL_PREFIX = "local-"
@@ -94,8 +113,9 @@ def profile_from_machine(machine: MachineInfo, *, name: str | None = None) -> Ha
     memory_gb = math.floor(min(gpu_memory_gib(g) for g in gpus) * 10) / 10
     limits = [g.power_limit_w for g in gpus if g.power_limit_w]
     template = load_profile(CUDA_TEMPLATE, DEFAULT_PROFILES_DIR).model_dump(mode="json")
+    device = "rocm" if is_amd_gpu(models[0]) else "cuda"
     hardware = {
-        "device": "cuda",
+        "device": device,
         "gpu_models": models,
         "gpu_count": len(gpus),
         "gpu_count_min": 1,
@@ -107,10 +127,15 @@ def profile_from_machine(machine: MachineInfo, *, name: str | None = None) -> Ha
     dtype = "float16" if any(gpu_model_matches(m, models[0]) for m in NO_BF16_GPUS) else "bfloat16"
     draft = {
         **template,
+        **({"schema_version": PROFILE_SCHEMA_VERSION} if device == "rocm" else {}),  # rocm came with schema 3
         "name": name,
         "description": f"This machine: {len(gpus)} x {models[0]}, {memory_gb:g} GiB each (made by bench profiles init)",
         "hardware": hardware,
-        "container": {**template["container"], "image": f"bench:cuda-{name}"},
+        "container": {
+            **template["container"],
+            **({"dockerfile": "Dockerfile.rocm", "build_args": {}} if device == "rocm" else {}),
+            "image": f"bench:{device}-{name}",
+        },
         "llm": {**template["llm"], "dtype": dtype},
         "suites": {k: v for k, v in template["suites"].items() if k in ("default", "offline")},
         "excluded_models": {},

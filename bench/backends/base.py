@@ -44,16 +44,34 @@ class Backend(Protocol):
         ...
 
 
-def cuda_synchronize(device: str) -> None:
-    """Block until the queued CUDA work of ``device`` (``cuda``, ``cuda:1``) is done; a no-op on the CPU, and where
-    CUDA was never initialized in this process (nothing can be queued, and ``torch.cuda.synchronize`` would raise
-    on a machine without CUDA, e.g. a forced GPU profile). Never imports torch itself."""
-    if not device.startswith("cuda") or "torch" not in sys.modules:
+def device_synchronize(device: str) -> None:
+    """Block until the work queued on ``device`` is done, as both edges of a metered window need: on ``cuda``,
+    ``cuda:1`` (NVIDIA, and AMD through PyTorch's ROCm build, whose device is called ``cuda`` too)
+    ``torch.cuda.synchronize``; on ``mps`` (Apple's GPU) ``torch.mps.synchronize``. A no-op on the CPU, and where
+    the device was never used in this process (nothing can be queued, and the call would raise on a machine without
+    it, e.g. a forced GPU profile). Never imports torch itself."""
+    if "torch" not in sys.modules:
         return
     import torch
 
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize(device)
+    if device.startswith("cuda"):
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize(device)
+    elif device.startswith("mps") and torch.backends.mps.is_available():
+        torch.mps.synchronize()
+
+
+def device_empty_cache(device: str) -> None:
+    """Give the memory PyTorch's allocator caches on ``device`` back (``torch.cuda.empty_cache``,
+    ``torch.mps.empty_cache``) when a model is closed; a no-op on the CPU and where torch was never imported."""
+    if "torch" not in sys.modules:
+        return
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    elif device.startswith("mps") and torch.backends.mps.is_available():
+        torch.mps.empty_cache()
 
 
 def library_versions(*modules: str) -> dict[str, str | None]:

@@ -27,9 +27,10 @@ class FinetuneHeadBackend(FinetunedBackend):
     """Encoder + classification head, fine-tuned end to end.
 
     ``embedder``: catalog name (``None``: the paper's; profiles override it); it must be a sentence-transformer whose
-    folder holds the transformer's ``config.json`` and weights. ``device``: ``"cpu"``, ``"cuda"``. ``seed``: head
-    initialisation, shuffling and dropout. ``epochs``, ``batch_size``, ``learning_rate``, ``warmup_ratio``,
-    ``weight_decay``, ``max_length`` (tokens; longer texts are cut): the training settings, recorded in ``info()``.
+    folder holds the transformer's ``config.json`` and weights. ``device``: ``"cpu"``, ``"cuda"``, ``"mps"``.
+    ``seed``: head initialisation, shuffling and dropout. ``epochs``, ``batch_size``, ``learning_rate``,
+    ``warmup_ratio``, ``weight_decay``, ``max_length`` (tokens; longer texts are cut): the training settings, recorded
+    in ``info()``.
     Raises ConfigError for an unknown embedder or a non-positive setting.
     """
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bench.backends.base import cuda_synchronize, library_versions
+from bench.backends.base import device_synchronize, library_versions
 from bench.catalog.embedders import PAPER_EMBEDDER, get_embedder_spec, resolve_embedder_path
 from bench.errors import ConfigError, DataError
 
@@ -128,8 +128,8 @@ class FinetunedBackend:
     package), ``fit``, ``predict``, and optionally ``_after_load(folder)`` and ``_planned_training``.
 
     ``embedder``: catalog name (``None``: the paper's; profiles override it); raises ConfigError for an unknown one
-    at construction, so a typo fails before any cell runs. ``device``: ``"cpu"``, ``"cuda"``. ``seed``: the training
-    seed.
+    at construction, so a typo fails before any cell runs. ``device``: ``"cpu"``, ``"cuda"``, ``"mps"``. ``seed``: the
+    training seed.
     """
 
     MODEL: ClassVar[str] = ""
@@ -181,8 +181,8 @@ class FinetunedBackend:
         return None
 
     def synchronize(self) -> None:
-        """Wait for queued CUDA work; a no-op on the CPU."""
-        cuda_synchronize(self.device)
+        """Wait for work queued on the GPU (cuda, mps); a no-op on the CPU."""
+        device_synchronize(self.device)
 
     def close(self) -> None:
         """Drop the trained model (what ``load`` read stays)."""

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.backends.base import cuda_synchronize
+from bench.backends.base import device_empty_cache, device_synchronize
 from bench.backends.finetuned import quiet_training
 from bench.catalog.resolve import resolve_user_model
 from bench.errors import ConfigError
@@ -187,7 +187,7 @@ class HFClassifierBackend:
 
     def synchronize(self) -> None:
         """Wait for queued GPU work (no-op on CPU)."""
-        cuda_synchronize(self.device)
+        device_synchronize(self.device)
 
     def info(self) -> dict[str, Any]:
         """What ran: the model's pin, its labels and how they map, library versions, device, batch size."""
@@ -214,7 +214,4 @@ class HFClassifierBackend:
     def close(self) -> None:
         """Drop the pipeline (and free GPU memory)."""
         self._pipe = None
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
+        device_empty_cache(self.device)

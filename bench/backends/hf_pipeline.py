@@ -31,6 +31,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from bench.backends.base import device_empty_cache
 from bench.backends.finetuned import quiet_training
 from bench.backends.zero_shot import PREQUANTIZED, Generation, ZeroShotBackend, best_label
 from bench.errors import ConfigError
@@ -393,10 +394,7 @@ class HFPipelineBackend(ZeroShotBackend):
         """Drop the pipeline (and free GPU memory)."""
         self._pipe = None
         self._tokenizer = None
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
+        device_empty_cache(self.device)
 
 
 def _output_cache(output: Any) -> Any:

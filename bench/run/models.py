@@ -27,7 +27,7 @@ def load_model(
     ``label_map``: a classifier's labels -> the data's label names (``--label-map``), for ``clf:`` models."""
     from bench.backends import create_backend
 
-    overrides: dict[str, Any] = {"device": profile.hardware.device, "seed": seed}
+    overrides: dict[str, Any] = {"device": profile.hardware.torch_device, "seed": seed}
     if spec.kind == "classifier":
         overrides["label_map"] = dict(label_map or {})
     if "embedder" in spec.params:
@@ -73,7 +73,7 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
     llm = profile.llm
     model = str(spec.params["model"])
     gpus, pipeline = 1, 1
-    if profile.hardware.device == "cuda":
+    if profile.hardware.on_gpus:
         placement = placement_for(spec, profile, max_nodes=nodes)
         gpus, pipeline = placement.gpus_per_node, placement.nodes
     overrides: dict[str, Any] = {
@@ -159,7 +159,7 @@ def check_context(spec: Any, profile: HardwareProfile, datasets: dict[str, Any],
 
     try:
         served, overrides = llm_setup(without_device_settings(spec), profile, nodes=nodes)
-        backend = create_backend(served, device=profile.hardware.device, seed=0, **overrides)
+        backend = create_backend(served, device=profile.hardware.torch_device, seed=0, **overrides)
         backend.load_tokenizer()
     except (BenchError, OSError, ValueError, ImportError):  # such a model fails its cells at load, saying why
         return []
@@ -271,10 +271,10 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
     check_batch_size_limit(spec.params.get("batch_size", llm.batch_size), profile, where=where)
     if quantization == "fp8":
         gpu = " | ".join(profile.hardware.gpu_models) or profile.hardware.gpu_model_pattern or ""
-        if profile.hardware.device != "cuda" or llm.backend != "vllm":
+        if not profile.hardware.on_gpus or llm.backend != "vllm":
             raise ConfigError(
                 f"{where}: quantization=fp8 needs vLLM on a GPU with FP8 support; here the allowed values are "
-                + ("none" if profile.hardware.device == "cuda" else "none | int8")
+                + ("none | int8" if device == "cpu" else "none")
             )
         if not has_fp8(profile.hardware):
             raise ConfigError(

@@ -489,11 +489,17 @@ def latest_complete(runs: list[tuple[Path, ResultDocument]], profile: str, suite
     return max(done)[1] if done else None
 
 
-def session_record(machine: Any, software: dict[str, Any]) -> dict[str, Any]:
-    """This session's environment, started now; under Slurm also its job, array task, nodes and the GPUs it got."""
+def session_record(
+    machine: Any, software: dict[str, Any], accelerator: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """This session's environment, started now: the machine, the software, the device the backends run on as PyTorch
+    sees it (``accelerator``: ``bench.environment.accelerator_facts``); under Slurm also its job, array task, nodes
+    and the GPUs it got."""
     from bench.environment import slurm_environment
 
     record: dict[str, Any] = {"started_at": now_iso(), "machine": machine.to_dict(), "software": software}
+    if accelerator is not None:
+        record["accelerator"] = dict(accelerator)
     slurm = slurm_environment()
     if slurm is not None:
         record["slurm"] = slurm

@@ -122,6 +122,11 @@ def preflight(models: dict[str, Any], devices: list[Any], *, device_kind: str, n
         return []
     name, settings = next(iter(wanted.items()))
     key = next(iter(settings))
+    if device_kind == "rocm":
+        raise ConfigError(
+            f"model {name!r}: {key}={settings[key]} is set through NVML, on NVIDIA GPUs; this profile runs on AMD GPUs "
+            f"(device 'rocm'), whose power limits and clocks the kit does not set. Drop [{key}=...] from the model"
+        )
     if device_kind != "cuda":
         raise ConfigError(
             f"model {name!r}: {key}={settings[key]} sets a GPU; this profile runs on {device_kind!r}, without GPUs. "

@@ -44,14 +44,17 @@ class Checks:
     ``resolved_profile``: the profile as this machine runs it (``bench.environment.resolve_profile``: the GPU count
     and memory found), None when not checked; ``left_out``: the suite's models that do not fit this machine, as
     ``bench.catalog.placement.Fit`` records (each with its reason; the run goes on without them);
-    ``notes``: warnings for the results (smaller splits, leaked test texts, unverified model lock entries, prompts
-    ``--truncate`` cuts); ``datasets``: the data sets loaded and split, by name (empty when inputs were not checked).
+    ``accelerator``: the run's device as PyTorch sees it (``bench.environment.accelerator_facts``: device kind,
+    ``torch.version.cuda``/``hip``, mps availability), None when not checked; ``notes``: warnings for the results
+    (smaller splits, leaked test texts, unverified model lock entries, prompts ``--truncate`` cuts); ``datasets``:
+    the data sets loaded and split, by name (empty when inputs were not checked).
     """
 
     machine: Any = None
     mismatches: tuple[str, ...] = ()
     resolved_profile: HardwareProfile | None = None
     left_out: tuple[Any, ...] = ()
+    accelerator: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
     datasets: Mapping[str, planning.PreparedDataset] = field(default_factory=lambda: MappingProxyType({}))
     inputs_checked: bool = False
@@ -180,7 +183,13 @@ def _machine_checks(request: RunRequest) -> dict[str, Any]:
 
     Raises ConfigError for ``--gpus``/``--nodes`` the profile's nodes cannot give, HardwareMismatchError for the
     wrong machine without ``--force``."""
-    from bench.environment import detect_machine, enforce_profile, resolve_profile
+    from bench.environment import (
+        accelerator_facts,
+        accelerator_problems,
+        detect_machine,
+        enforce_profile,
+        resolve_profile,
+    )
 
     profile = request.profile
     gpu_count = profile.hardware.gpu_count
@@ -191,7 +200,9 @@ def _machine_checks(request: RunRequest) -> dict[str, Any]:
     if request.nodes < 1:
         raise ConfigError(f"--nodes {request.nodes}: must be >= 1")
     found = detect_machine()
-    mismatches = enforce_profile(allocated(profile, request.gpus), found, force=request.force)
+    accelerator = accelerator_facts(profile.hardware.device)
+    extra = accelerator_problems(accelerator)
+    mismatches = enforce_profile(allocated(profile, request.gpus), found, force=request.force, extra=extra)
     host_run = request.gpus is None and request.nodes == 1
     resolved = resolve_profile(profile, found, count=host_run)
     planned, here = profile.hardware.gpu_memory_gb, resolved.hardware.gpu_memory_gb
@@ -203,7 +214,12 @@ def _machine_checks(request: RunRequest) -> dict[str, Any]:
             f"([hardware] gpu_memory_gb = {here:g}; `bench profiles init` on a compute node writes one), or pass "
             "--force"
         )
-    return {"machine": found, "mismatches": tuple(mismatches), "resolved_profile": resolved}
+    return {
+        "machine": found,
+        "mismatches": tuple(mismatches),
+        "resolved_profile": resolved,
+        "accelerator": MappingProxyType(accelerator),
+    }
 
 
 def allocated(profile: HardwareProfile, gpus: int | None) -> HardwareProfile:
@@ -223,7 +239,7 @@ def _fitting_suite(request: RunRequest, suite: SuiteSpec) -> tuple[SuiteSpec, li
     from bench.catalog.placement import model_fit
 
     profile = request.profile
-    if profile.hardware.device != "cuda":
+    if not profile.hardware.on_gpus:
         return suite, []
     fits = [model_fit(get_model_spec(name), profile, max_nodes=request.nodes) for name in suite.models]
     left_out = [f for f in fits if not f.fits]

@@ -43,7 +43,7 @@ class Session:
             codecarbon=settings["codecarbon"],
             country_iso_code=settings["country_iso_code"],
             codecarbon_measure_power_secs=settings["codecarbon_measure_power_s"],
-            use_gpu=profile.hardware.device == "cuda",
+            use_gpu=profile.hardware.on_gpus,
         )
         self.meter_set: Any = build_meter_set(**self.meter_kwargs)
         observe_others(self.meter_set)
@@ -151,7 +151,7 @@ def host_placement_gpus(spec: Any, profile: HardwareProfile, *, gpus: int | None
     and make the paper's GPU-count sweep meaningless. A Slurm task (``--gpus``) sees only its allocation already, and
     a traditional model keeps the whole-node metering the profile describes.
     """
-    if spec.kind != "llm" or gpus is not None or nodes > 1 or profile.hardware.device != "cuda":
+    if spec.kind != "llm" or gpus is not None or nodes > 1 or not profile.hardware.on_gpus:
         return None
     from bench.catalog.placement import placement_for
 

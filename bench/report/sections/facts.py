@@ -239,6 +239,19 @@ def warnings(doc: Any) -> list[Notice]:
     return out
 
 
+def accelerator_text(facts: dict[str, Any]) -> str:
+    """A session's ``accelerator`` (``bench.environment.accelerator_facts``) in one line: "rocm: PyTorch 2.9.1 on its
+    cuda device, HIP 7.0.51831"."""
+    device = str(facts.get("device") or "?")
+    if not facts.get("torch"):
+        return f"{device} (PyTorch not imported)" if device == "cpu" else f"{device} (no PyTorch)"
+    parts = [f"{device}: PyTorch {facts['torch']} on its {facts.get('torch_device', device)} device"]
+    parts += [f"{name} {facts[key]}" for key, name in (("torch_hip", "HIP"), ("torch_cuda", "CUDA")) if facts.get(key)]
+    if device == "mps":
+        parts.append("mps available" if facts.get("mps_available") is True else "mps not available")
+    return ", ".join(parts)
+
+
 def manifest(doc: Any) -> dict[str, list[tuple[str, str]]]:
     """Machine, run and software, and library facts of a run: (label, value) pairs under those three keys."""
     m, s = environment_machine(doc), environment_software(doc)
@@ -264,6 +277,9 @@ def manifest(doc: Any) -> dict[str, list[tuple[str, str]]]:
         ("RAPL", str(m.get("rapl_status") or "—")),
     ]
     sessions = (get(doc, "environment") or {}).get("sessions") or []
+    recorded = [x["accelerator"] for x in sessions if isinstance(x, dict) and x.get("accelerator")]
+    if recorded:  # runs since profile schema 3 record the device as PyTorch saw it
+        machine.insert(4, ("device", accelerator_text(recorded[-1])))
     if len(sessions) > 1:
         machine.append(("sessions", f"{len(sessions)} (the run was resumed)"))
     profile = get(doc, "profile") or {}
