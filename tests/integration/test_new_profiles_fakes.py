@@ -7,7 +7,8 @@ Memory as the vendors' tools report it (bytes; nvidia-smi and amd-smi print MiB)
 parts, none measured by us: H200 143,771 MiB; B200 183,359 MiB; GH200 (96 GB HBM3, "NVIDIA GH200 480GB") 97,280 MiB
 and the 144 GB part ("NVIDIA GH200 144G HBM3e") 146,831 MiB; MI300X 196,592 MiB (amd-smi); an MI250X GCD 65,520 MiB
 (HIP: 68,702,699,520 bytes). Power limits are the datasheets' maxima. The AMD and Apple runs need the run side of
-branch ``devices`` (the GPU meter and the models on rocm and mps); until it is merged they are skipped, saying so.
+branch ``devices`` (the GPU meter and the models on rocm and mps, and its fakes of PyTorch's hip and mps); without
+it they are skipped, saying so. The LUMI-G run is an expected failure: see its marker.
 """
 
 from __future__ import annotations
