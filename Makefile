@@ -103,7 +103,7 @@ test: setup ## run the test suite (offline)
 lint: setup ## ruff: lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/hadolint Dockerfile.cpu Dockerfile.cuda
+	$(BIN)/hadolint Dockerfile.cpu Dockerfile.cuda Dockerfile.rocm
 
 # The documentation site: mkdocs.yml and docs/, built offline into DOCS_DIR (not site/, where `bench leaderboard
 # export` writes by default). --strict: a broken link, a missing page or anchor, any warning fails the build.
@@ -149,7 +149,7 @@ gpu-check: ## one GPU: NVML counter vs 10 Hz sampling over idle/traditional/embe
 gpu-check-wheels: ## download the wheels gpu-check needs on a stock CUDA PyTorch machine (cp312) into WHEELS
 	bash benchmarks/gpu_check_wheels.sh $(or $(WHEELS),gpu-check-wheels)
 
-image-check: setup ## podman-build Dockerfile.cpu (run a tiny suite inside, validate it), its cpu-vllm variant (SmolLM2 via vLLM) and Dockerfile.cuda (no CUDA layers)
+image-check: setup ## podman-build Dockerfile.cpu (run a tiny suite inside, validate it), its cpu-vllm variant (SmolLM2 via vLLM), Dockerfile.cuda (no CUDA layers) and Dockerfile.rocm (no ROCm layers)
 	bash .ci/image-check.sh
 
 clean: ## remove the venv and caches (keeps reports/)

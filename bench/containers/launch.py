@@ -43,6 +43,9 @@ def choose_where(mode: str, profile: HardwareProfile) -> Where:
     if os.environ.get("BENCH_IMAGE_ID"):
         # Already inside the kit's image (a launcher set this): never nest a container.
         return Where(None, f"already inside image {os.environ.get('BENCH_IMAGE', '?')}")
+    if mode == "auto" and profile.hardware.device == "mps":
+        # Containers on macOS run in a Linux VM without Metal: Apple's GPU is reachable from the host only.
+        return Where(None, "profile runs on Apple's GPU (mps), which containers on macOS cannot use")
     found = detect_engine()
     if isinstance(found, NoEngine):
         if mode == "container":
@@ -54,8 +57,30 @@ def choose_where(mode: str, profile: HardwareProfile) -> Where:
     return Where(found, f"{found.describe()} answers")
 
 
-def preflight_gpu(engine: Engine, profile: HardwareProfile) -> None:
-    """A GPU profile needs NVIDIA's container runtime; say so before any build or pull starts."""
+#: The device files AMD GPUs reach a container through (ROCm's container docs: the kernel fusion driver and the
+#: render nodes), given as ``--device``; no runtime is needed.
+AMD_DEVICE_FILES = ("/dev/kfd", "/dev/dri")
+
+
+def preflight_gpu(engine: Engine, profile: HardwareProfile, dev: Path = Path("/dev")) -> None:
+    """A GPU profile needs its GPUs in the container: NVIDIA's container runtime for cuda, the AMD driver's device
+    files (``AMD_DEVICE_FILES``) on this host for rocm; say so before any build or pull starts. An Apple GPU (mps)
+    does not reach containers on macOS at all: its profiles run on the host."""
+    hw = profile.hardware
+    if hw.device == "mps":
+        raise ContainerError(
+            f"profile {profile.name!r} runs on Apple's GPU (mps), which no container on macOS can use (Docker and "
+            "Podman run Linux VMs without Metal): run on the host with --engine host (`make setup` and `bench run`)"
+        )
+    if hw.device == "rocm":
+        missing = [name for name in AMD_DEVICE_FILES if not (dev / Path(name).name).exists()]
+        if missing:
+            raise ContainerError(
+                f"profile {profile.name!r} needs {hw.gpu_count} AMD GPU(s) in the container, but this host has no "
+                f"{' or '.join(missing)} (the amdgpu driver of ROCm is not loaded). Install ROCm's driver, or run on "
+                "the host with --engine host"
+            )
+        return
     if profile.hardware.gpu_count and engine.nvidia is None:
         raise ContainerError(
             f"profile {profile.name!r} needs {profile.hardware.gpu_count} NVIDIA GPU(s) in the container, but "
@@ -79,6 +104,8 @@ class ContainerRun:
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     gpus: bool = False
+    #: AMD GPUs: given as device files (``AMD_DEVICE_FILES``) and the video group instead of NVIDIA's device request
+    amd: bool = False
     user: str | None = None
     #: /dev/shm size for a CPU profile serving LLMs with vLLM (its engine core and worker exchange through a
     #: shared-memory ring of about 160 MiB; the engines' default /dev/shm is 64 MB). GPU runs share the host's IPC.
@@ -102,7 +129,12 @@ class ContainerRun:
         }
         if self.user:
             kwargs["user"] = self.user
-        if self.gpus:
+        if self.gpus and self.amd:
+            # As ROCm documents `docker run --device /dev/kfd --device /dev/dri --group-add video`: every GPU.
+            kwargs["devices"] = [f"{name}:{name}:rwm" for name in AMD_DEVICE_FILES]
+            kwargs["group_add"] = ["video"]
+            kwargs["ipc_mode"] = "host"
+        elif self.gpus:
             # Every GPU (count=-1), as `docker run --gpus all`; vLLM's workers share tensors through /dev/shm.
             kwargs["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
             kwargs["ipc_mode"] = "host"
@@ -181,6 +213,7 @@ def container_run(
         volumes=volumes,
         environment=environment,
         gpus=bool(profile.hardware.gpu_count),
+        amd=profile.hardware.device == "rocm",
         user=user,
         shm_size=VLLM_CPU_SHM_SIZE if profile.llm.backend == "vllm" and not profile.hardware.gpu_count else None,
     )
