@@ -438,14 +438,22 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     paths = [Path(n) if n.endswith(".toml") else profiles_dir() / f"{n}.toml" for n in args.names] or sorted(
         profiles_dir().glob("*.toml")
     )
+    from bench.catalog.placement import placement_problems
+
     bad = 0
     for path in paths:
         try:
-            load_profile_file(path)
-            print(f"OK {path}")
+            problems = placement_problems(load_profile_file(path))
         except ConfigError as exc:
             print(f"INVALID {exc}")
             bad += 1
+            continue
+        if problems:  # the placements of its suites against its own node and the catalog's model sizes
+            lines = "".join(f"\n  - {problem}" for problem in problems)
+            print(f"INVALID {path}: placements ({len(problems)} problem(s)):{lines}")
+            bad += 1
+        else:
+            print(f"OK {path}")
     return 1 if bad else 0
 
 

@@ -99,6 +99,14 @@ class DatasheetPeak(_Strict):
     source: str = Field(min_length=1, description="the datasheet: title, version, URL, and which column")
 
 
+#: Number formats a GPU's matrix (tensor) units may list in ``[hardware] precisions``: IEEE and brain floats, TF32,
+#: the 8-, 6- and 4-bit floats (FP8 E4M3/E5M2, OCP or AMD's FNUZ variant; FP6; FP4) and 8-bit integers.
+Precision = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8"]
+
+#: ``[llm] dtype`` -> the precision it computes in (``auto``: the checkpoint's own, not checked).
+DTYPE_PRECISION: dict[str, str] = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+
+
 class HardwareSpec(_Strict):
     """What hardware the profile expects. Compared against the detected machine at run start
     (``bench.environment.check_profile``); a run records the count and memory it found
@@ -145,6 +153,13 @@ class HardwareSpec(_Strict):
     )
     datasheet: DatasheetPeak | None = Field(
         default=None, description="GPU profiles: the datasheet's peak FLOP/s and power, cited (bench.arithmetic)"
+    )
+    precisions: list[Precision] = Field(
+        default_factory=list,
+        description="the number formats the GPU's matrix units compute in, as its datasheet lists them (e.g. ['fp64', "
+        "'tf32', 'bf16', 'fp16', 'fp8', 'int8']); when given, quantization=fp8 needs 'fp8' here and [llm] dtype its "
+        "16/32-bit format (checked when the profile loads), else the kit's table of GPU names decides "
+        "(bench.run.models.FP8_GPUS). Reference data: not hashed",
     )
 
     @model_validator(mode="before")
@@ -237,6 +252,7 @@ _LATER_HARDWARE_DEFAULTS: dict[str, object] = {
     "gpu_model_pattern": None,
     "gpu_count_min": None,
     "gpu_memory_variants_gb": [],
+    "precisions": [],
 }
 
 
@@ -511,6 +527,33 @@ class HardwareProfile(_Strict):
                         f"suite {suite_name!r}: {model} asks for power_limit_w={limit_w}, above the board's maximum "
                         f"gpu_max_power_w = {max_w:g} W"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _precisions_cover_the_serving(self) -> HardwareProfile:
+        """Where ``[hardware] precisions`` lists the GPU's formats: the ``[llm]`` dtype and each suite entry's
+        ``dtype`` must be among them, and ``quantization=fp8`` needs ``fp8`` (an MI250X or an A100 has no FP8 units).
+        Not listed: nothing is checked here (the run checks FP8 by GPU name, ``bench.run.models.has_fp8``)."""
+        from bench.catalog.models import split_serving
+
+        listed = set(self.hardware.precisions)
+        if not listed:
+            return self
+        wanted = [("[llm] dtype", self.llm.dtype)]
+        for suite_name, suite in self.suites.items():
+            for model in suite.models:
+                config = split_serving(model)[1]
+                where = f"suite {suite_name!r}: {model}"
+                wanted.append((where, str(config.get("dtype", "auto"))))
+                if config.get("quantization") == "fp8":
+                    wanted.append((where, "fp8"))
+        for where, value in wanted:
+            precision = DTYPE_PRECISION.get(value, value if value == "fp8" else None)
+            if precision is not None and precision not in listed:
+                raise ValueError(
+                    f"{where} computes in {precision}, which [hardware] precisions does not list "
+                    f"({', '.join(self.hardware.precisions)}): the GPU has no {precision} units"
+                )
         return self
 
     @property

@@ -166,6 +166,41 @@ def paper_llm_fits(profile: HardwareProfile, *, max_nodes: int | None = None) ->
     return [model_fit(spec, profile, max_nodes=max_nodes) for spec in list_models("llm") if spec.paper_label]
 
 
+def placement_problems(profile: HardwareProfile) -> list[str]:
+    """What ``bench profiles validate`` says of a GPU profile's placements beyond its schema (empty: consistent): a
+    suite model that cannot be placed on the profile's node (``placement_for`` within ``[slurm] max_nodes``), an LLM
+    of the paper's that fits but is neither in the ``paper`` suite nor excluded, or does not fit and is not excluded
+    (both where the profile has a ``paper`` suite), and an exclusion of a model that fits (a stale reason). The
+    sizes are the catalog's (``gpus_needed``), the machine the profile's as written. Nothing on a CPU or mps profile
+    (no model is placed there)."""
+    from bench.catalog.models import base_model_name, get_model_spec
+
+    problems: list[str] = []
+    if not profile.hardware.on_gpus:  # the CPU, or Apple's GPU sharing the chip's memory: nothing is placed
+        return problems
+    for suite_name, suite in profile.suites.items():
+        for model in suite.models:
+            try:
+                placement_for(get_model_spec(model), profile)
+            except ConfigError as exc:
+                problems.append(f"suite {suite_name!r}: {model}: {exc}")
+    paper = profile.suites.get("paper")  # the paper's grid: "every LLM that fits" where a profile has one
+    listed = {base_model_name(m) for m in paper.models} if paper is not None else None
+    for fit in paper_llm_fits(profile):
+        if fit.fits and fit.model in profile.excluded_models:
+            problems.append(
+                f"[excluded_models] {fit.model}: it fits ({fit.line()}) on {profile.hardware.gpu_count} x "
+                f"{profile.hardware.gpu_memory_gb:g} GB per node: remove the exclusion"
+            )
+        if listed is None or fit.model in profile.excluded_models:
+            continue
+        if fit.fits and fit.model not in listed:
+            problems.append(f"{fit.model} fits, but the paper suite leaves it out and [excluded_models] says not why")
+        if not fit.fits:
+            problems.append(f"{fit.model} does not fit ({fit.reason}); add it to [excluded_models] with the reason")
+    return problems
+
+
 def fits_summary(profile: HardwareProfile, fits: list[Fit]) -> list[str]:
     """What a run's header, ``bench env`` and ``bench validate`` say of ``fits``: the machine in one line, then the
     models that fit and one line per model that does not, with its reason."""

@@ -233,9 +233,12 @@ FP8_GPUS: tuple[str, ...] = ("H100", "H200", "GH200", "L4", "L40", "L40S", "B200
 
 
 def has_fp8(hardware: Any) -> bool:
-    """Whether a profile's GPU model (``HardwareSpec``) is one of ``FP8_GPUS``."""
+    """Whether a profile's GPU computes in FP8: ``fp8`` in its ``[hardware] precisions`` where the profile lists them
+    (an AMD MI300X does, an MI250X does not), else its GPU model is one of ``FP8_GPUS``."""
     from bench.config import gpu_model_matches
 
+    if getattr(hardware, "precisions", None):
+        return "fp8" in hardware.precisions
     if hardware.gpu_models:
         return any(gpu_model_matches(fp8, model) for model in hardware.gpu_models for fp8 in FP8_GPUS)
     pattern = (hardware.gpu_model_pattern or "").lower()
@@ -276,8 +279,8 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
         if not has_fp8(profile.hardware):
             raise ConfigError(
                 f"{where}: quantization=fp8 needs FP8 tensor cores (compute capability 8.9 or newer: "
-                f"{', '.join(FP8_GPUS)}); this profile's GPU ({gpu or 'unnamed'}) has none, so the allowed value is "
-                "none"
+                f"{', '.join(FP8_GPUS)}; or 'fp8' in the profile's [hardware] precisions); this profile's GPU "
+                f"({gpu or 'unnamed'}) has none, so the allowed value is none"
             )
     if quantization in PREQUANTIZED:
         if llm.backend != "vllm":

@@ -268,9 +268,9 @@ UNHASHED_LLM_KEYS = frozenset({"max_batch_size"})
 #: memory size a run found are hashed (``gpu_count``, ``gpu_memory_gb``: ``bench.environment.resolve_profile``), and so
 #: runs of schema-1 profiles still resume under their schema-2 successors. ``schema_version`` (top level) likewise.
 #: ``datasheet`` is reference data (a GPU's peak FLOP/s and power, cited), read by the report's reference ratio only;
-#: adding or correcting it must not stop a stored run resuming.
+#: adding or correcting it must not stop a stored run resuming; so is ``precisions`` (the formats the datasheet lists).
 UNHASHED_HARDWARE_KEYS = frozenset(
-    {"gpu_models", "gpu_model_pattern", "gpu_count_min", "gpu_memory_variants_gb", "datasheet"}
+    {"gpu_models", "gpu_model_pattern", "gpu_count_min", "gpu_memory_variants_gb", "datasheet", "precisions"}
 )
 
 

@@ -26,7 +26,7 @@ def bench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
 def test_profiles_list_show_validate() -> None:
     listed = bench("profiles", "list")
     assert listed.returncode == 0
-    for name in ("cpu", "h100", "a30", "v100", "a100", "l4"):
+    for name in ("cpu", "h100", "a30", "v100", "a100", "l4", "h200", "b200", "gh200", "mi300x", "mi250x", "apple-m"):
         assert name in listed.stdout
     shown = bench("profiles", "show", "h100")
     assert shown.returncode == 0 and json.loads(shown.stdout)["hardware"]["gpu_count"] == 4

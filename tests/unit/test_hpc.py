@@ -263,7 +263,9 @@ def test_nodes_meter_set_opens_every_node_and_aggregates() -> None:
     assert nodes.min_window_s == 10.0 and nodes.describe()["nodes"] == ["head", "worker"]
 
 
-@pytest.mark.parametrize("name", ["cpu", "h100", "a100", "a30", "v100", "l4"])
+@pytest.mark.parametrize(
+    "name", ["cpu", "h100", "a100", "a30", "v100", "l4", "h200", "b200", "gh200", "mi300x", "mi250x", "apple-m"]
+)
 def test_every_model_of_every_shipped_suite_has_a_placement(name: str) -> None:
     profile = load_profile(name)
     for suite in profile.suites.values():

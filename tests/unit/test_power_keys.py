@@ -40,8 +40,11 @@ def test_device_keys_parse_on_any_model_and_name_canonically() -> None:
 
 def test_every_gpu_profile_has_a_power_suite_of_four_limits_from_the_datasheet_maximum() -> None:
     gpu_profiles = [n for n in list_profiles() if load_profile(n).hardware.device == "cuda"]
-    assert set(gpu_profiles) == {"a100", "a30", "h100", "l4", "v100"}
-    for name in gpu_profiles:
+    assert set(gpu_profiles) == {"a100", "a30", "b200", "gh200", "h100", "h200", "l4", "v100"}
+    # GH200's datasheet gives the module's power range (CPU + GPU + memory), not what NVML's limit caps: no suite
+    assert "power" not in load_profile("gh200").suites
+    assert "No power suite" in (profiles_dir() / "gh200.toml").read_text()
+    for name in (n for n in gpu_profiles if n != "gh200"):
         profile = load_profile_file(profiles_dir() / f"{name}.toml")  # what `bench profiles validate` loads
         suite = profile.suite("power")
         limits = [split_serving(m)[1]["power_limit_w"] for m in suite.models]

@@ -212,7 +212,7 @@ def test_hf_backend_runs_bfloat16_and_dynamic_int8(tmp_path_factory: pytest.Temp
         HFPipelineBackend(str(tiny), quantization="int4")
 
 
-@pytest.mark.parametrize("name", ["cpu", "h100", "l4", "a100", "a30", "v100"])
+@pytest.mark.parametrize("name", ["cpu", "h100", "l4", "a100", "a30", "v100", "h200", "b200", "gh200"])
 def test_every_profile_has_a_serving_suite_it_can_serve(name: str) -> None:
     profile = load_profile(name)
     suite = profile.suites["serving"]
@@ -232,4 +232,4 @@ def test_every_profile_has_a_serving_suite_it_can_serve(name: str) -> None:
         assert modes == {"sequential", "batched", "scoring"}
         assert {c.get("batch_size") for c in configs if c.get("serving") == "batched"} == {8, 64, 256}
         has_fp8 = any(c.get("quantization") == "fp8" for c in configs)
-        assert has_fp8 == (name in ("h100", "l4"))
+        assert has_fp8 == (name in ("h100", "l4", "h200", "b200", "gh200"))
