@@ -16,7 +16,8 @@ still caught: ``check_document`` recomputes every check.
 - implausible readings (``cell_validity``, run on every cell by the runner, which stores the reasons in
   ``Cell.validity``, and again here on every file): the window at least as long as its minimum (and that minimum not
   below the run's setting or the meters' floor); the average power of every device above zero when measured and below
-  a bound for that device (GPU: 1.1 x its power limit); no measured component at exactly 0 J; as many GPUs metered as
+  a bound for that device (GPU: 1.1 x its power limit; an MI250X GCD ``counted_in`` its module's reading has none
+  of its own, and that reading must be there); no measured component at exactly 0 J; as many GPUs metered as
   the profile (or the cell's allocation) asked for, and a cell's allocation (``cell.gpus``) equal to its model's
   placement; the same power bounds for every idle baseline;
 - power series (``series_energy_problems``, in ``check_document`` only): each component's stored power over time
@@ -187,6 +188,35 @@ def _gpu_records(detail: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [g for g in gpus if isinstance(g, dict)] if isinstance(gpus, list) else []
 
 
+def _metered(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The GPU records that carry a reading: not those ``counted_in`` another's (an MI250X's second GCD)."""
+    return [r for r in records if r.get("counted_in") is None]
+
+
+def _counted_problems(records: list[dict[str, Any]]) -> list[str]:
+    """A record ``counted_in`` another must have no energy of its own, and that other (same node) must be a metered
+    record of its module (``scope`` ``gcd-pair``) that no other record is counted in; else it would hide a GPU that
+    was not read."""
+    out: list[str] = []
+    claimed: set[tuple[Any, Any]] = set()
+    for r in (r for r in records if r.get("counted_in") is not None):
+        into, node = r["counted_in"], r.get("node")
+        partner = [p for p in _metered(records) if p.get("index") == into and p.get("node") == node]
+        if (
+            r.get("energy_j") is not None
+            or not partner
+            or partner[0].get("scope") != "gcd-pair"
+            or (node, into) in claimed
+        ):
+            out.append(
+                f"energy.gpu: GPU {r.get('index')} ({r.get('name', '?')}) is recorded as counted in GPU {into}, but "
+                "that GPU's metered record, of scope gcd-pair, is not there (or it has energy of its own, or another "
+                "GPU is counted in it)"
+            )
+        claimed.add((node, into))
+    return out
+
+
 def power_problems(
     component: str, power_w: float, method: str, detail: Mapping[str, Any], expect: Expectations
 ) -> list[str]:
@@ -197,6 +227,8 @@ def power_problems(
         problems.append(f"energy.{component}: average power {power_w:.3f} W is not above zero (meter not counting?)")
     if component == "gpu":
         records = _gpu_records(detail)
+        problems += _counted_problems(records)
+        records = _metered(records)
         limits: list[float] = []
         for record in records:
             index = record.get("index")
@@ -435,7 +467,7 @@ def cell_validity(cell: Cell, expect: Expectations) -> list[str]:
                 power_problems(component, value.energy_j / cell.duration_s, value.method, value.detail, expect)
             )
         if component == "gpu":
-            records = _gpu_records(value.detail)
+            records = _metered(_gpu_records(value.detail))
             reasons.extend(limit_problems(cell.model, records))  # the power limit the model asks for, in force
             parts = [_float_or_none(r.get("energy_j")) for r in records]
             if records and all(p is not None for p in parts):

@@ -9,6 +9,11 @@ may not), UUID, BDF, VRAM (bytes), clocks (MHz), the hotspot temperature (C: Zeu
 1000 again) and the processes on the GPU. Persistence mode, clocks-event reasons and violation counters do not exist
 here (None). The counter is judged when the meter opens (``bench.meters.gpu``): amdsmi's is wrong on some boards
 (ROCm/amdsmi#38).
+
+MI250/MI250X (``dual_die_partners``): each module is two GCDs, two GPUs to HIP and amdsmi; the module's power and
+energy, both dies together, are reported on the even GCD and the odd one reads nothing. The even GCD's reading is
+labelled ``scope = "gcd-pair"``; an odd GCD whose partner the run also uses is recorded as ``counted_in`` it, never
+read; one used alone is read through its partner (the module, the other die's draw included), and says so.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ COUNTER_METHOD = "measured:amdsmi-energy-counter"
 SAMPLING_METHOD = "measured:amdsmi-power-sampling"
 #: amdsmi status codes (``amdsmi_wrapper.AMDSMI_STATUS_*``) -> what the meter may do about them, and a hint
 _KINDS = {2: "unsupported", 10: "permission", 34: "unavailable", 45: "unavailable", 51: "unavailable"}
+#: amdsmi_get_power_info's power fields (whole W, "N/A" where the board lacks one)
+_POWER_FIELDS = ("socket_power", "current_socket_power", "average_socket_power")
 _HINTS = {
     2: "this GPU or driver does not support the query",
     10: "this process may not open this GPU (cgroups, Slurm, or a container started without /dev/kfd and /dev/dri)",
@@ -80,35 +87,60 @@ def _inventory(lib: Any) -> list[dict[str, Any]]:
     ]
 
 
+def dual_die_partners(lib: Any, by_hip: dict[int, dict[str, Any]]) -> dict[int, int]:
+    """MI250/MI250X GCD pairs: odd HIP index -> its even partner, which reports the module's power and energy for
+    both dies. Zeus's rule (``zeus.device.gpu.amd.AMDGPUs``, 0.16, which sets ``_is_dual_die_odd_chiplet``): "MI250"
+    in the name, an odd HIP index, no power of its own (0 W or "N/A": rocm-smi's "N/A (Secondary die)",
+    ROCm/rocm_smi_lib#160), the partner at HIP index - 1. Never raises (a GPU that cannot be asked is no pair)."""
+
+    def asks(h: int, what: str) -> Any:
+        return getattr(lib, f"amdsmi_get_{what}")(by_hip[h]["handle"])
+
+    out: dict[int, int] = {}
+    for h in (h for h in by_hip if h % 2 and h - 1 in by_hip):
+        with contextlib.suppress(Exception):
+            names = [str(asks(g, "gpu_asic_info")["market_name"]) for g in (h - 1, h)]
+            power = asks(h, "power_info")
+            silent = not any(isinstance(power.get(k), int) and power[k] > 0 for k in _POWER_FIELDS)
+            if silent and all("MI250" in n for n in names):
+                out[h] = h - 1
+    return out
+
+
 def probe(amdsmi: Any = None) -> tuple[bool, str]:
-    """Whether AMD GPUs can be metered here and why not. Never raises."""
+    """Whether AMD GPUs can be metered here and why not, and the MI250/MI250X GCD pairs found. Never raises."""
     lib = None
     try:
         lib = load_library(amdsmi)
         call(lib, "amdsmi_init", lambda: lib.amdsmi_init(lib.AmdSmiInitFlags.INIT_AMD_GPUS))
-        count = len(_inventory(lib))
+        inventory = _inventory(lib)
+        count, pairs = len(inventory), dual_die_partners(lib, {g["hip"]: g for g in inventory})
     except Exception as exc:
         return False, f"amdsmi unavailable: {exc}"
     finally:
         with contextlib.suppress(Exception):
             lib.amdsmi_shut_down()  # type: ignore[union-attr]
-    return (True, f"amdsmi: {count} GPU(s)") if count else (False, "amdsmi works but sees no AMD GPU")
+    hips = ", ".join(f"{even}+{odd}" for odd, even in sorted(pairs.items()))
+    extra = f"; MI250/MI250X GCD pairs (HIP) {hips}: each module's power on its even GCD, both dies" if pairs else ""
+    return (True, f"amdsmi: {count} GPU(s){extra}") if count else (False, "amdsmi works but sees no AMD GPU")
 
 
 class AmdGpu:
-    """One AMD GPU, opened through Zeus (``AMDGPU(hip_index)``)."""
+    """One AMD GPU, opened through Zeus (``AMDGPU(hip_index)``). ``read_hip``: the GPU whose power and energy (and
+    power cap) stand for this one's (an MI250X GCD's even partner: the module's); its own handle for the rest."""
 
     counter_method = COUNTER_METHOD
     sampling_method = SAMPLING_METHOD
 
-    def __init__(self, lib: Any, hip_index: int, facts: DeviceFacts) -> None:
+    def __init__(self, lib: Any, hip_index: int, facts: DeviceFacts, read_hip: int | None = None) -> None:
         import zeus.device.gpu.amd as zeus_amd
 
         self._lib, self.facts, label = lib, facts, facts.label
-        self.zeus = call(lib, "AMDGPU", lambda: zeus_amd.AMDGPU(hip_index), label)
-        self.handle = self.zeus.handle
+        read = hip_index if read_hip is None else read_hip
+        self.zeus = call(lib, "AMDGPU", lambda: zeus_amd.AMDGPU(read), label)
+        self.handle = zeus_amd._hip_to_amdsmi_handle()[hip_index]
         facts.name = str(call(lib, "amdsmi_get_gpu_asic_info", self.zeus.get_name, label))
-        power = call(lib, "amdsmi_get_power_info", lambda: lib.amdsmi_get_power_info(self.handle), label)
+        power = call(lib, "amdsmi_get_power_info", lambda: lib.amdsmi_get_power_info(self.zeus.handle), label)
         # Zeus's own check (AMDGPUs): "N/A" where the board lacks the field; MI300X reports only the current power
         self.zeus._supports_instant_power_usage = isinstance(power["current_socket_power"], int)
         self.zeus._supports_average_power_usage = isinstance(power["average_socket_power"], int)
@@ -134,12 +166,17 @@ class AmdGpu:
 
     def energy_mj(self) -> int:
         """Energy counter, mJ since driver load (Zeus: accumulator x resolution uJ / 1000)."""
-        return int(call(self._lib, "energy counter", self.zeus.get_total_energy_consumption, self.facts.label))
+        return int(self._read("energy counter", self.zeus.get_total_energy_consumption))
 
     def power_w(self) -> float:
         """Power now, W (whole watts, as amdsmi reports them)."""
         read = self.zeus.get_instant_power_usage if self._instant else self.zeus.get_average_power_usage
-        return float(call(self._lib, "power", read, self.facts.label)) / 1e3
+        return float(self._read("power", read)) / 1e3
+
+    def _read(self, what: str, function: Callable[[], Any]) -> Any:
+        if self.facts.counted_in is not None:  # never a silent zero for the second GCD of an MI250X module
+            raise DeviceError(f"{self.facts.label} is counted in GPU {self.facts.counted_in}'s reading, not read alone")
+        return call(self._lib, what, function, self.facts.label)
 
     def state(self) -> dict[str, Any]:
         """Edge telemetry: ``sm`` (GFX) and ``mem`` clocks (MHz), ``temperature_c`` (hotspot), ``power_limit_w``."""
@@ -202,12 +239,36 @@ def open_devices(indices: list[int] | None = None, *, library: Any = None, env: 
         driver = None
         with contextlib.suppress(Exception):
             driver = lib.amdsmi_get_gpu_driver_info(inventory[0]["handle"])["driver_version"]
-        devices = [
-            AmdGpu(lib, hip, DeviceFacts("amd", index, "?", cuda_index=cuda, matched_by=how))
-            for index, hip, cuda, how in chosen
-        ]
+        devices = _open_chosen(lib, chosen, by_hip)
     except BaseException:
         with contextlib.suppress(Exception):
             lib.amdsmi_shut_down()
         raise
     return Opened(devices, [], driver, release=lib.amdsmi_shut_down)
+
+
+def _open_chosen(lib: Any, chosen: list[tuple[int, int, int | None, str]], by_hip: dict[int, Any]) -> list[AmdGpu]:
+    """The chosen GPUs opened, an MI250/MI250X GCD labelled with what its module's reading covers (``scope``
+    ``gcd-pair``; ``counted_in`` for a second GCD whose partner the run uses too)."""
+    partners, used = dual_die_partners(lib, by_hip), {hip for _, hip, _, _ in chosen}
+    devices = []
+    for index, hip, cuda, how in chosen:
+        facts = DeviceFacts("amd", index, "?", cuda_index=cuda, matched_by=how)
+        even = partners.get(hip)  # set on the second GCD of a module
+        alone = even is not None and even not in used
+        devices.append(AmdGpu(lib, hip, facts, read_hip=even if alone else None))
+        if even is not None and not alone:
+            facts.counted_in = by_hip[even]["index"]
+            note = f"counted in GPU {facts.counted_in}'s reading, not read alone"
+        elif alone:
+            note = f"read on its first GCD (HIP {even}), with that GCD's draw (not in this run)"
+        elif hip % 2 == 0 and "MI250" in facts.name:
+            both = partners.get(hip + 1) == hip and hip + 1 in used
+            other = f"GPU {by_hip[hip + 1]['index']} counted here" if both else None
+            note = other or "with the other GCD's draw (not in this run)"
+        else:
+            continue
+        first = hip - hip % 2
+        facts.scope = "gcd-pair"
+        facts.scope_note = f"MI250/MI250X module of HIP GCDs {first}+{first + 1}, both dies: {note}"
+    return devices

@@ -40,8 +40,11 @@ class DeviceUnavailableError(DeviceError):
 class DeviceFacts:
     """What does not change while a device is open. ``index``: the vendor library's; ``cuda_index``: the run's
     framework's (None where it does not use the device); ``matched_by``: how the two were matched (``uuid``,
-    ``pci-bus-id``, ...). ``scope``: what power and energy cover: ``gpu`` (the board) or ``module`` (a Grace
-    Hopper/Blackwell superchip: GPU, CPU and memory). ``power_limit_w``: enforced; ``power_limit_range_w``: settable."""
+    ``pci-bus-id``, ...). ``scope``: what power and energy cover: ``gpu`` (the board), ``module`` (a Grace
+    Hopper/Blackwell superchip: GPU, CPU and memory) or ``gcd-pair`` (an MI250/MI250X module: both GCDs);
+    ``scope_note`` says which devices that is. ``counted_in``: the index of the device whose reading includes this
+    one's (an MI250X's second GCD), which is then never read itself. ``power_limit_w``: enforced;
+    ``power_limit_range_w``: settable."""
 
     vendor: str
     index: int
@@ -51,6 +54,8 @@ class DeviceFacts:
     cuda_index: int | None = None
     matched_by: str | None = None
     scope: str = "gpu"
+    scope_note: str | None = None
+    counted_in: int | None = None
     memory_gb: float | None = None
     power_limit_w: float | None = None
     power_limit_range_w: tuple[float, float] | None = None

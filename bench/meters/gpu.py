@@ -10,8 +10,10 @@ Per GPU, chosen when the meter opens, labelled with the vendor's methods (NVIDIA
   board has it) at ``sample_hz``, integrated by the trapezoidal rule, with a sample taken at each window edge.
 
 ``gpu`` is the sum over the GPUs the run uses; ``detail["gpus"]`` has a record per GPU: identity and how its CUDA
-index was matched, scope (``module`` on Grace Hopper), limits, energy, method, the state at both edges and the time
-held back by power or heat inside the window (``throttled_power_s``/``throttled_thermal_s``, violation counters).
+index was matched, scope (``module`` on Grace Hopper, ``gcd-pair`` on an MI250X module: both GCDs), limits, energy,
+method, the state at both edges and the time held back by power or heat inside the window
+(``throttled_power_s``/``throttled_thermal_s``, violation counters). A GPU counted in another's reading (an MI250X's
+second GCD beside its first) is recorded ``counted_in`` it, with no energy of its own, and never read.
 Errors: ``DeviceUnavailableError`` (no library, no GPU), ``DeviceError`` naming the GPU, the call and what to do.
 """
 
@@ -130,7 +132,8 @@ class GpuMeter:
         self._opened = vendor_module(vendor).open_devices(indices, library=library)
         self.driver: str | None = self._opened.driver
         self.skipped = list(self._opened.skipped)
-        self._gpus = [_Gpu(d) for d in self._opened.devices]
+        self._gpus = [_Gpu(d) for d in self._opened.devices if d.facts.counted_in is None]
+        self._counted = [d for d in self._opened.devices if d.facts.counted_in is not None]  # in another's reading
         try:
             self._choose_methods(COUNTER_PROBE_S if counter_probe_s is None else counter_probe_s)
         except BaseException:
@@ -215,13 +218,13 @@ class GpuMeter:
 
     @property
     def indices(self) -> list[int]:
-        """The vendor library's indices of the GPUs this meter reads."""
-        return [g.index for g in self._gpus]
+        """The vendor library's indices of the GPUs this meter covers (those counted in another's reading too)."""
+        return [d.facts.index for d in self.devices]
 
     @property
     def devices(self) -> list[Any]:
-        """The open devices (``bench.devices.base.Accelerator``)."""
-        return [g.device for g in self._gpus]
+        """The open devices (``bench.devices.base.Accelerator``), those counted in another's reading too."""
+        return list(self._opened.devices)
 
     @property
     def method(self) -> str:
@@ -230,8 +233,10 @@ class GpuMeter:
 
     @property
     def scope(self) -> str:
-        """``module`` when any GPU reports module power (Grace Hopper/Blackwell: GPU, CPU and memory), else ``gpu``."""
-        return "module" if any(g.device.facts.scope == "module" for g in self._gpus) else "gpu"
+        """``module`` when any GPU reports module power (Grace Hopper/Blackwell: GPU, CPU and memory), else
+        ``gcd-pair`` when any reads an MI250X module (both GCDs), else ``gpu``."""
+        scopes = {g.device.facts.scope for g in self._gpus}
+        return next((s for s in ("module", "gcd-pair") if s in scopes), "gpu")
 
     def components(self) -> tuple[str, ...]:
         """``("gpu",)``."""
@@ -258,7 +263,7 @@ class GpuMeter:
     def describe(self) -> dict[str, object]:
         """The GPUs read, how, those skipped, and the facts a reviewer needs to trust the numbers."""
         return {
-            **self._detail([self._facts(g) for g in self._gpus]),
+            **self._detail([self._facts(g) for g in self._gpus] + [self._counted_record(d) for d in self._counted]),
             "skipped_gpus": self.skipped,
             "sample_hz": self.sample_hz,
             "min_window_s": self.min_window_s,
@@ -275,7 +280,7 @@ class GpuMeter:
         self._stop_event.clear()
         self._sampler_error = None
         self._samples = {g.index: [] for g in self._gpus if not g.has_counter}
-        self._state_start = {g.index: g.device.state() for g in self._gpus}
+        self._state_start = {d.facts.index: d.state() for d in self.devices}
         if self._samples:
             # started before the edge readings; its first tick is one period away, so the edge sample comes first
             self._thread = threading.Thread(target=self._sample_loop, name="bench-gpu-sampler", daemon=True)
@@ -312,23 +317,29 @@ class GpuMeter:
         self._last_samples = {i: [(t - self._t_start, p) for t, p in s] for i, s in self._samples.items()}
         records = [self._gpu_record(g, end_mj.get(g.index)) for g in self._gpus]
         total_j = sum(float(r["energy_j"]) for r in records)
+        records += [self._edges(d, self._counted_record(d)) for d in self._counted]
         gpu = ComponentEnergy(total_j, self.method, detail=self._detail(records))
         return Reading(meter=self.name, duration_s=t_stop - self._t_start, components={"gpu": gpu})
 
-    def _edges(self, gpu: _Gpu, record: dict[str, Any]) -> None:
+    def _counted_record(self, device: Any) -> dict[str, Any]:
+        """A device counted in another's reading: its facts, no energy of its own (not a 0 W reading)."""
+        return {**self._facts(_Gpu(device)), "method": None, "energy_j": None, "power_w": None}
+
+    def _edges(self, device: Any, record: dict[str, Any]) -> dict[str, Any]:
         """The state at both edges into ``record``, and the time held back inside the window (violation counters)."""
-        start, end = self._state_start.get(gpu.index, {}), gpu.device.state()
+        start, end = self._state_start.get(device.facts.index, {}), device.state()
         for edge, state in (("start", start), ("end", end)):
             record.update({f"{name}_{edge}": state.get(key) for key, name in _EDGE_FIELDS.items()})
         v0, v1 = start.get("violation_ns") or {}, end.get("violation_ns") or {}
         for kind in ("power", "thermal"):
             ok = kind in v0 and kind in v1 and v1[kind] >= v0[kind]
             record[f"throttled_{kind}_s"] = (v1[kind] - v0[kind]) / 1e9 if ok else None
+        return record
 
     def _gpu_record(self, gpu: _Gpu, end: tuple[float, int] | None) -> dict[str, Any]:
         """Energy, average power and context of one GPU over the window just closed."""
         record: dict[str, Any] = {**self._facts(gpu), "driver": self.driver}
-        self._edges(gpu, record)
+        self._edges(gpu.device, record)
         label = gpu.device.facts.label
         if gpu.has_counter:
             assert end is not None

@@ -8,7 +8,7 @@ parts, none measured by us: H200 143,771 MiB; B200 183,359 MiB; GH200 (96 GB HBM
 and the 144 GB part ("NVIDIA GH200 144G HBM3e") 146,831 MiB; MI300X 196,592 MiB (amd-smi); an MI250X GCD 65,520 MiB
 (HIP: 68,702,699,520 bytes). Power limits are the datasheets' maxima. The AMD and Apple runs need the run side of
 branch ``devices`` (the GPU meter and the models on rocm and mps, and its fakes of PyTorch's hip and mps); without
-it they are skipped, saying so. The LUMI-G run is an expected failure: see its marker.
+it they are skipped, saying so. On the LUMI-G node each MI250X module is metered once, on its first GCD.
 """
 
 from __future__ import annotations
@@ -216,6 +216,8 @@ def test_an_amd_node_matches_its_rocm_profile(
     fits = {f["model"]: f["placement"] for f in env["paper_llms"]}
     assert len(fits) == 11 and all(fits.values()), "a node of 8 holds every paper LLM"
     assert fits["qwen-72b"] == ("1x1" if expected == "mi300x" else "1x4")
+    pairs = "MI250/MI250X GCD pairs (HIP) 0+1, 2+3, 4+5, 6+7" in env["devices"]["amd"]["why"]
+    assert pairs is (expected == "mi250x"), env["devices"]["amd"]
 
 
 @NEEDS_DEVICES
@@ -231,16 +233,16 @@ def test_a_smoke_run_on_an_mi300x_node_validates(tmp_path: Path, monkeypatch: py
 
 
 @NEEDS_DEVICES
-@pytest.mark.xfail(
-    strict=True,
-    reason="the device layer does not yet know MI250X's dual-die reporting: the second GCD of each module reads 0 W "
-    "(its energy is in the first GCD's), which validation flags as 'average power 0 W is not above zero'. Needs a "
-    "change in bench/devices/amd.py (as Zeus's AMDGPUs marks the odd chiplets), not in the profile",
-)
 def test_a_smoke_run_on_a_lumi_g_node_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each module metered once on its first GCD (scope gcd-pair), the second recorded as counted in it: 8 GCDs
+    seen as the profile asks, the energy 4 modules'."""
     install_amd(monkeypatch, lumi_g_node())
     profile, _ = auto_profile(detect_machine())
-    smoke_run(tmp_path, profile)
+    doc = smoke_run(tmp_path, profile)
+    gpu = doc.cells[0].energy["gpu"]  # type: ignore[attr-defined]
+    assert gpu.method == "measured:amdsmi-energy-counter" and gpu.detail["scope"] == "gcd-pair"
+    assert [r["counted_in"] for r in gpu.detail["gpus"]].count(None) == 4 and gpu.detail["gpu_count"] == 8
+    assert doc.cells[0].energy["cpu"].energy_j is not None  # type: ignore[attr-defined]  # no CPU in an MI250X's scope
 
 
 # --- Apple: device mps, the SoC through Zeus's get_soc -------------------------------------------------------------

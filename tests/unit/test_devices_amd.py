@@ -14,6 +14,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from bench.devices import DeviceError, amd, probe_all
 from bench.meters import gpu as gpu_module
 from bench.meters.gpu import GpuMeter
 from bench.meters.others import OthersObserver
+from bench.validation import Expectations, power_problems
 from tests.fakes import fake_amdsmi
 from tests.fakes.fake_amdsmi import FakeAmdGpu, FakeAmdsmi
 
@@ -135,3 +137,64 @@ def test_processes_on_an_amd_gpu_are_observed() -> None:
     record = observer.stop()
     observer.close()
     assert {(p["pid"], p["used_memory_bytes"]) for p in record["gpu_processes"]} == {(4242, 8 * 2**30)}
+
+
+# --- MI250/MI250X: two GCDs per module, the module's power and energy on the first (even HIP index) ---------------
+
+
+def mi250x(modules: int) -> FakeAmdsmi:
+    """``modules`` MI250X as amdsmi lists them: two GCDs each, 200 W on the first (both dies), 0 W on the second."""
+    gcds = [FakeAmdGpu(name="AMD Instinct MI250X/MI250", power_w=0 if i % 2 else 200, power_cap_w=560)
+            for i in range(2 * modules)]  # fmt: skip
+    return FakeAmdsmi(gcds)
+
+
+def window(meter: GpuMeter) -> tuple[Any, dict[int, dict[str, Any]], float]:
+    meter.start()
+    time.sleep(0.3)
+    reading = meter.stop()
+    gpu = reading.components["gpu"]
+    meter.close()
+    return gpu, {r["index"]: r for r in gpu.detail["gpus"]}, gpu.energy_j / reading.duration_s
+
+
+def test_both_gcds_of_an_mi250x_module_are_metered_once_on_the_first() -> None:
+    meter = GpuMeter(vendor="amd", library=mi250x(2), min_window_s=0.0)
+    assert meter.indices == [0, 1, 2, 3] and len(meter.devices) == 4 and meter.scope == "gcd-pair"
+    with pytest.raises(DeviceError, match="counted in GPU 0's reading"):
+        meter.devices[1].energy_mj()  # never a silent 0 from the second GCD
+    gpu, records, power_w = window(meter)
+    assert [records[i]["counted_in"] for i in range(4)] == [None, 0, None, 2]
+    assert {r["scope"] for r in records.values()} == {"gcd-pair"} and gpu.detail["gpu_count"] == 4
+    assert records[0]["power_w"] == pytest.approx(200.0, rel=0.05) and "GPU 1 counted here" in records[0]["scope_note"]
+    assert records[1]["energy_j"] is None and records[1]["power_w"] is None and records[1]["temperature_c_end"] == 45
+    assert power_w == pytest.approx(400.0, rel=0.05)  # two modules, not four GCDs
+    assert power_problems("gpu", power_w, gpu.method, gpu.detail, Expectations()) == []
+
+
+def test_the_second_gcd_alone_reads_its_module_through_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HIP_VISIBLE_DEVICES", "1")
+    gpu, records, power_w = window(GpuMeter(vendor="amd", library=mi250x(1), min_window_s=0.0))
+    (record,) = records.values()
+    assert (record["index"], record["cuda_index"], record["scope"], record["counted_in"]) == (1, 0, "gcd-pair", None)
+    assert "read on its first GCD (HIP 0)" in record["scope_note"] and "not in this run" in record["scope_note"]
+    assert power_w == pytest.approx(200.0, rel=0.05) and record["power_limit_w"] == 560.0  # the module's
+    assert power_problems("gpu", power_w, gpu.method, gpu.detail, Expectations()) == []
+
+
+def test_the_first_gcd_alone_says_its_reading_covers_both_dies(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HIP_VISIBLE_DEVICES", "0")
+    _, records, power_w = window(GpuMeter(vendor="amd", library=mi250x(1), min_window_s=0.0))
+    (record,) = records.values()
+    assert (record["index"], record["scope"], record["counted_in"]) == (0, "gcd-pair", None)
+    assert "both dies: with the other GCD's draw (not in this run)" in record["scope_note"]
+    assert power_w == pytest.approx(200.0, rel=0.05)
+
+
+def test_probe_names_the_gcd_pairs_and_other_gpus_at_0_w_are_no_pair() -> None:
+    ok, why = amd.probe(mi250x(2))
+    assert ok and why.startswith("amdsmi: 4 GPU(s); MI250/MI250X GCD pairs (HIP) 0+1, 2+3:")
+    opened = amd.open_devices(library=FakeAmdsmi([FakeAmdGpu(), FakeAmdGpu(power_w=0)]))  # two MI300X, one idle
+    assert [(d.facts.scope, d.facts.counted_in) for d in opened.devices] == [("gpu", None), ("gpu", None)]
+    opened.close()
+    assert amd.probe(FakeAmdsmi([FakeAmdGpu()])) == (True, "amdsmi: 1 GPU(s)")

@@ -148,6 +148,29 @@ def test_measured_zero_and_nonpositive_gpu_power() -> None:
     )
 
 
+def test_an_mi250x_gcd_counted_in_its_module_passes_and_an_ordinary_zero_does_not() -> None:
+    """The second GCD of an MI250X module has no reading of its own (``counted_in`` the first, scope gcd-pair): it
+    counts as a GPU and passes; a record claiming so without that partner, and an ordinary GPU at 0 W, do not."""
+    pair = gpu_cell(0, powers_w=[300.0, 0.0])
+    first, second = pair.energy["gpu"].detail["gpus"]
+    first["scope"] = "gcd-pair"
+    second.update(counted_in=0, scope="gcd-pair", method=None, energy_j=None, power_w=None)
+    pair.energy["gpu"].energy_j = 300.0 * PASS_S
+    assert reasons(pair, cuda_doc()) == []  # two GPUs seen, as the profile asks; the sum is the module's
+    first["scope"] = "gpu"  # no module reading to be counted in
+    assert reasons(pair, cuda_doc()) == [
+        "energy.gpu: GPU 1 (NVIDIA A100-SXM4-80GB) is recorded as counted in GPU 0, but that GPU's metered record, "
+        "of scope gcd-pair, is not there (or it has energy of its own, or another GPU is counted in it)"
+    ]
+    first["scope"] = "gcd-pair"
+    pair.energy["gpu"].detail["gpus"].append({**second, "index": 2})  # a third GPU claiming the same module
+    assert any("GPU 2 (NVIDIA A100-SXM4-80GB) is recorded as counted in GPU 0" in r for r in reasons(pair, cuda_doc()))
+    ordinary = gpu_cell(0, powers_w=[300.0, 0.0])  # no counted_in: its 0 W is still invalid
+    assert "energy.gpu: GPU 1 (NVIDIA A100-SXM4-80GB) average power 0.000 W is not above zero" in reasons(
+        ordinary, cuda_doc()
+    )
+
+
 def test_cpu_and_ram_bounds() -> None:
     estimate = EnergyValue(energy_j=60.0 * PASS_S, method="estimated:tdp-utilization", detail={"tdp_w": 45.0})
     c = cell(0, energy={**energy(), "cpu": estimate})
