@@ -21,7 +21,7 @@ sequential serving under another name.
 ``reuse_prefix`` (default on): as llama-cpp-python's own ``Llama.generate`` does, the KV cache of the longest prefix a
 request shares with the previous one (the paper's system message and instruction, identical for every text) is kept
 and only the rest decoded; off, every text's prompt is decoded whole. Either way token counts are the prompt's full
-length (``usage()``'s ``input_tokens``, as the other backends count); ``prefix_cached_tokens`` says how many of
+length (``usage()``'s ``input_tokens``, as the other backends count); ``cached_tokens`` says how many of
 them were read from the cache instead of computed.
 
 Recorded (``info``): the GGUF file's pin and quantization type (``general.file_type``), threads, context size,
@@ -318,9 +318,10 @@ class LlamaCppBackend(ZeroShotBackend):
         return super().predict(texts)
 
     def usage(self) -> dict[str, int]:
-        """Requests and token counts of the last pass, and ``prefix_cached_tokens``: of the ``input_tokens``, those
-        read from the KV cache of an earlier request instead of decoded (0 with ``reuse_prefix`` off)."""
-        return {**super().usage(), "prefix_cached_tokens": self._cached_tokens}
+        """Requests and token counts of the last pass, and ``cached_tokens``: of the ``input_tokens``, those read from
+        the KV cache of an earlier request instead of decoded (0 with ``reuse_prefix`` off), the key the other
+        backends and the cell's arithmetic (``bench.arithmetic.arithmetic_record``) read."""
+        return {**super().usage(), "cached_tokens": self._cached_tokens}
 
     def _start(self, ids: list[int]) -> int:
         """Keep the KV cache of the longest prefix ``ids`` shares with what the context holds (at most all but its

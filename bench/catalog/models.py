@@ -305,7 +305,8 @@ def split_placement(name: str) -> tuple[str, tuple[int, int] | None]:
 
 #: Models of the user's own, named on the command line: ``clf:`` a fine-tuned sequence classifier (transformers'
 #: text-classification pipeline), ``hf:`` a zero-shot LLM (the profile's LLM backend, the kit's prompt). Each takes
-#: ``ORG/NAME[@REV]`` (a Hugging Face Hub id, offline from the cache) or a local folder.
+#: ``ORG/NAME[@REV]`` (a Hugging Face Hub id, offline from the cache) or a local folder; ``hf:`` also a local ``.gguf``
+#: file, which llama.cpp runs (the llamacpp backend, label scoring unless ``[serving=sequential]``).
 USER_MODEL_PREFIXES: tuple[str, ...] = ("clf:", "hf:")
 CLASSIFIER_BACKEND = "bench.backends.hf_classifier:HFClassifierBackend"
 _HUB_ID = re.compile(r"^(?P<id>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<rev>[\w./-]+))?$")
@@ -352,6 +353,9 @@ def user_model_spec(name: str) -> ModelSpec:
     if prefix == "clf":
         note = "a fine-tuned sequence classifier of the user's, through transformers' text-classification pipeline"
         return ModelSpec(name, "", "classifier", CLASSIFIER_BACKEND, params, note)
+    if local and ref.endswith(".gguf"):  # a GGUF file: llama.cpp runs it as it is (the llamacpp extra)
+        note = "a GGUF LLM of the user's, run by llama.cpp (the llamacpp extra) with the kit's prompt"
+        return ModelSpec(name, "", "llm", ENTRY_BACKENDS["llamacpp"], {**params, "serving": "scoring"}, note)
     note = "a zero-shot LLM of the user's, with the kit's prompt"
     return ModelSpec(name, "", "llm", LLM_BACKENDS["hf_pipeline"], params, note)
 

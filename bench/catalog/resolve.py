@@ -263,6 +263,25 @@ def store_folder(store: Path, hub_id: str, revision: str) -> Path:
     return store / hub_id.replace("/", "--") / revision
 
 
+def local_model_folder(model: str, *, option: str = "clf") -> Path | None:
+    """The folder a user model (``--model {option}:{model}``) names, or None where ``model`` is a Hub id: a path
+    (``/``, ``.``, ``~``) or an existing folder. Cheap (no hashing, no tokenizer): run before any energy is spent.
+    Raises ConfigError for a path that is no folder (a missing one, a single file such as a ``.gguf``) or a folder
+    without ``config.json``."""
+    local = Path(model).expanduser()
+    if not (model.startswith(("/", ".", "~")) or local.is_dir()):
+        return None
+    if not local.is_dir():
+        what = "a file, not a folder" if local.is_file() else "no such folder"
+        raise ConfigError(
+            f"--model {option}:{model}: {what} ({local.absolute()}); give a transformers model folder (config.json, "
+            "weights, tokenizer files)" + ("; a GGUF file runs through llama.cpp" if model.endswith(".gguf") else "")
+        )
+    if not (local / "config.json").is_file():
+        raise ConfigError(f"--model {option}:{model}: {local} has no config.json; give a transformers model folder")
+    return local
+
+
 def resolve_user_model(model: str, revision: str | None, *, option: str = "clf") -> tuple[Path, dict[str, Any]]:
     """Where a user model lies on this machine, and its pin.
 
@@ -272,12 +291,8 @@ def resolve_user_model(model: str, revision: str | None, *, option: str = "clf")
     for its tokenizer (``check_classifier_folder``) before anything runs on it. Raises ConfigError for a missing
     folder, a classifier whose tokenizer is missing or does not fit its embedding, or a Hub model that is not in the
     cache, saying how to pin (``@REV``) and fetch it."""
-    local = Path(model).expanduser()
-    if model.startswith(("/", ".", "~")) or local.is_dir():
-        if not local.is_dir():
-            raise ConfigError(f"--model {option}:{model}: no such folder ({local.absolute()})")
-        if not (local / "config.json").is_file():
-            raise ConfigError(f"--model {option}:{model}: {local} has no config.json; give a transformers model folder")
+    local = local_model_folder(model, option=option)
+    if local is not None:
         if option == "clf":
             check_classifier_folder(local, model=f"{option}:{model}")
         return local.resolve(), {

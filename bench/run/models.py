@@ -107,7 +107,7 @@ def llm_revision(spec: Any) -> str | None:
 
     model = str(spec.params["model"])
     if is_user_model(spec.name):  # hf:ORG/NAME[@REV] or hf:/folder: its own revision, or the cached snapshot's
-        if Path(model).is_dir():
+        if Path(model).is_dir() or model.endswith(".gguf"):  # a folder or a GGUF file: pinned by its sha256
             return spec.params.get("revision")
         from bench.catalog.resolve import resolve_user_model
 
@@ -155,8 +155,18 @@ def check_context(spec: Any, profile: HardwareProfile, datasets: dict[str, Any],
     Raises ConfigError naming the over-long texts (row in the data, tokens) when ``truncate`` is off.
     """
     from bench.backends import create_backend
+    from bench.catalog.models import is_user_model
+    from bench.catalog.resolve import local_model_folder
     from bench.errors import BenchError, ConfigError
 
+    if is_user_model(spec.name):  # a missing or wrong folder or file: refused here, before the grid spends energy
+        model = str(spec.params["model"])
+        if model.endswith(".gguf"):
+            from bench.catalog.resolve import check_gguf_file
+
+            check_gguf_file(Path(model).expanduser(), model=spec.name)
+        else:
+            local_model_folder(model, option=spec.name.split(":", 1)[0])
     try:
         served, overrides = llm_setup(without_device_settings(spec), profile, nodes=nodes)
         backend = create_backend(served, device=profile.hardware.torch_device, seed=0, **overrides)

@@ -190,7 +190,7 @@ def test_scoring_sums_the_answer_logprobs_as_a_full_decode_from_scratch_does(sco
     usage = scorer.usage()
     assert usage["requests"] == 3 and usage["output_tokens"] == 0
     assert usage["input_tokens"] > 3 * 150  # the system prompt alone is long
-    assert 0 < usage["prefix_cached_tokens"] < usage["input_tokens"]  # the shared beginning read from the cache
+    assert 0 < usage["cached_tokens"] < usage["input_tokens"]  # the shared beginning read from the cache
 
 
 def test_prefix_reuse_changes_what_is_computed_not_the_labels(scorer) -> None:
@@ -199,7 +199,7 @@ def test_prefix_reuse_changes_what_is_computed_not_the_labels(scorer) -> None:
     scorer.reuse_prefix = False
     try:
         assert scorer.predict(TEXTS) == reused
-        assert scorer.usage()["prefix_cached_tokens"] == 0
+        assert scorer.usage()["cached_tokens"] == 0
         for a, b in zip(scores, scorer.label_logprobs, strict=True):
             assert a == pytest.approx(b, abs=0.05)
     finally:
