@@ -472,7 +472,8 @@ def _profiles_init(args: argparse.Namespace) -> int:
     if matching is not None:
         print(f"this machine matches profile {matching.name!r} already: `bench run --profile {matching.name}` runs it")
     output = Path(args.output) if args.output else None
-    name = args.name or (output.stem if output is not None and output.suffix == ".toml" else None)
+    from_output = output.stem if output is not None and output.suffix == ".toml" else None
+    name = args.name if args.name is not None else from_output  # --name "" is refused, not taken as no name
     profile = profile_from_machine(machine, name=name)
     if output is None:
         path = profiles_dir() / f"{profile.name}.toml"

@@ -88,6 +88,10 @@ def gpu_model_matches(model: str, name: str) -> bool:
     return any(words[i : i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1))
 
 
+#: FLOP/s per GPU a datasheet peak may state (``DatasheetPeak``): 0.1 TFLOP/s to 100 PFLOP/s.
+PEAK_FLOP_PER_S_RANGE = (1e11, 1e17)
+
+
 class DatasheetPeak(_Strict):
     """A GPU's peak dense matrix throughput and power from its datasheet, per GPU, with the source cited: the
     ``datasheet`` reference of ``bench.arithmetic`` (J per FLOP at peak = ``power_w / peak_flop_per_s``). Reference
@@ -97,6 +101,19 @@ class DatasheetPeak(_Strict):
     dtype: str = Field(description="the arithmetic the peak is for, e.g. bfloat16 (Tensor Cores)")
     power_w: Annotated[float, Field(gt=0)] = Field(description="the power the peak is given at (max TDP), W per GPU")
     source: str = Field(min_length=1, description="the datasheet: title, version, URL, and which column")
+
+    @field_validator("peak_flop_per_s")
+    @classmethod
+    def _plausible_peak(cls, value: float) -> float:
+        """A peak typed in TFLOP/s (``989.5``) or with a wrong exponent would make every reference ratio wrong by
+        orders of magnitude: accepted are 1e11..1e17 FLOP/s per GPU (0.1 TFLOP/s to 100 PFLOP/s, around every
+        accelerator's datasheet: an H100 SXM's dense BF16 is 989.5e12)."""
+        if not PEAK_FLOP_PER_S_RANGE[0] <= value <= PEAK_FLOP_PER_S_RANGE[1]:
+            raise ValueError(
+                f"peak_flop_per_s = {value:g} is not a GPU's peak in FLOP/s (expected {PEAK_FLOP_PER_S_RANGE[0]:g} to "
+                f"{PEAK_FLOP_PER_S_RANGE[1]:g}); write it in FLOP/s, e.g. 989.5e12 for 989.5 TFLOP/s"
+            )
+        return value
 
 
 #: Number formats a GPU's matrix (tensor) units may list in ``[hardware] precisions``: IEEE and brain floats, TF32,
@@ -189,6 +206,11 @@ class HardwareSpec(_Strict):
             example = "MI300X" if self.device == "rocm" else "H100"
             raise ValueError(
                 f"device = {self.device!r} needs gpu_count >= 1 and gpu_models (e.g. gpu_models = [{example!r}])"
+            )
+        if self.device in GPU_DEVICES and not self.gpu_memory_gb:
+            raise ValueError(
+                f"device = {self.device!r} needs gpu_memory_gb > 0: the memory of one GPU in GB, as its datasheet "
+                "states (it places the models: which fit, on how many GPUs)"
             )
         if self.device == "mps" and self.gpu_count > 1:
             raise ValueError("device = 'mps' is the one GPU of an Apple Silicon chip: gpu_count is 0 or 1")

@@ -62,6 +62,8 @@ OPTIONAL_MODULES: dict[str, OptionalModule] = {
     ),
     "pynvml": OptionalModule("gpu", "nvidia-ml-py"),  # named, not imported: bench/devices/nvidia.py imports it
     "zeus": OptionalModule("gpu", "zeus"),
+    # named, not imported: Zeus's get_soc() imports it on a Mac (bench/meters/soc.py)
+    "zeus_apple_silicon": OptionalModule("apple", "zeus-apple-silicon", "(macOS on Apple Silicon only)"),
     "vllm": OptionalModule("gpu", "vllm"),
     "ray": OptionalModule("multinode", "ray"),
     "docker": OptionalModule("container", "docker"),

@@ -95,6 +95,11 @@ def profile_from_machine(machine: MachineInfo, *, name: str | None = None) -> Ha
     from bench.catalog.models import list_models
     from bench.catalog.placement import model_fit
 
+    if name is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        raise ConfigError(
+            f"--name {name!r}: a profile name is lower-case letters, digits, '-' and '_', beginning with a letter or "
+            f"digit (it is also the file name), e.g. {local_name(machine)}"
+        )
     name = name or local_name(machine)
     if name in _shipped():
         raise ConfigError(f"profile name {name!r} is a shipped profile's; choose another (e.g. {local_name(machine)})")

@@ -46,6 +46,8 @@ class Session:
             use_gpu=profile.hardware.on_gpus,
         )
         self.meter_set: Any = build_meter_set(**self.meter_kwargs)
+        if profile.hardware.device == "mps":
+            refuse_unmetered_soc(self.meter_set)
         observe_others(self.meter_set)
         self._placed: dict[int, Any] = {}  # GPU count -> meter set over that many GPUs (host runs of placements)
         try:
@@ -175,3 +177,21 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def refuse_unmetered_soc(meter_set: Any) -> None:
+    """An mps run needs the SoC meter (``bench.meters.soc``: Zeus's ``get_soc()`` with ``zeus-apple-silicon``) to
+    meter the chip's GPU; without it the GPU's energy would be missing from every cell. Raises MeterError, closing
+    the meter set, before any energy is spent."""
+    from bench.errors import MeterError
+
+    gpu = meter_set.describe()["components"].get("gpu") or {}
+    if gpu.get("method", "unavailable") != "unavailable":
+        return
+    meter_set.close()
+    raise MeterError(
+        "the profile runs on Apple's GPU (device = 'mps') but nothing meters it: Zeus's get_soc() found no Apple "
+        "Silicon reader here, so the GPU's energy would be missing from every cell. Install Zeus's Apple Silicon "
+        "reader (pip install -e '.[apple]', i.e. zeus-apple-silicon, on the Mac itself, not in a container), check "
+        "with `bench env`, and run again"
+    )

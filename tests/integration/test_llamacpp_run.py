@@ -73,7 +73,8 @@ def test_a_gguf_file_of_ones_own_runs_through_llama_cpp_and_a_wrong_file_is_refu
     assert doc.models[cell.model]["info"]["serving"] == "scoring"
     not_gguf, refused = tmp_path / "weights.gguf", tmp_path / "refused"
     not_gguf.write_bytes(b"PK\x03\x04 a zip, not GGUF")
-    for model, says in ((f"hf:{not_gguf}", "is not a GGUF file"), (f"hf:{tmp_path / 'no-such-model'}", "no such folder")):
+    missing = tmp_path / "no-such-model"
+    for model, says in ((f"hf:{not_gguf}", "is not a GGUF file"), (f"hf:{missing}", "no such folder")):
         capsys.readouterr()
         assert main([*base, "--model", model, "--reports-dir", str(refused)]) != 0
         assert says in capsys.readouterr().err

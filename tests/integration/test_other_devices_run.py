@@ -76,6 +76,16 @@ def _validated(outcome: object) -> object:
 def test_an_apple_laptop_runs_the_embedder_and_the_hf_pipeline_on_mps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import zeus.device.soc as soc
+    import zeus.device.soc.apple as zeus_apple
+
+    from tests.integration.test_new_profiles_fakes import fake_apple_silicon
+
+    # the chip's energy through Zeus's get_soc() over a fake zeus-apple-silicon (without it an mps run is refused)
+    mw = {"cpu_total_mj": 4000, "gpu_mj": 9000, "gpu_sram_mj": 500, "dram_mj": 1500, "ane_mj": 700}
+    monkeypatch.setattr(zeus_apple, "zeus_apple_silicon", fake_apple_silicon(mw))
+    monkeypatch.setattr(soc, "apple_silicon_is_available", lambda: True)
+    monkeypatch.setattr(soc, "_soc", None)
     calls = fake_mps(monkeypatch)
     on_cpu(monkeypatch)
     detect = bench.environment.detect_machine
@@ -150,3 +160,24 @@ def test_a_rocm_profile_under_a_cuda_pytorch_is_refused_before_any_energy(
     with pytest.raises(HardwareMismatchError, match=r"ROCm build.*CUDA build.*Dockerfile\.rocm"):
         run(_request(mi300x_node, tmp_path, ["linear-bow"], "offline"))
     assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+
+
+def test_an_mps_run_without_the_soc_meter_is_refused_before_any_energy_is_spent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No zeus-apple-silicon: the chip's GPU would go unmetered (energy of the CPU estimate and RAM only, the GPU's
+    work missing), so the run stops before its idle baseline, naming the extra to install; nothing is written."""
+    import zeus.device.soc as soc
+
+    from bench.errors import MeterError
+
+    fake_mps(monkeypatch)
+    on_cpu(monkeypatch)
+    monkeypatch.setattr(soc, "apple_silicon_is_available", lambda: False)
+    monkeypatch.setattr(soc, "_soc", None)
+    detect = bench.environment.detect_machine
+    monkeypatch.setattr(bench.environment, "detect_machine", lambda: dataclasses.replace(detect(), os="Darwin 24.1.0"))
+    path = _profile_file(tmp_path, "laptop", "cpu", "mps", {})
+    with pytest.raises(MeterError, match=r"nothing meters it.*\.\[apple\]"):
+        run(_request(path, tmp_path, ["linear-bow"], "default"))
+    assert not list(tmp_path.rglob("results.json"))

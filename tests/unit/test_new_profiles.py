@@ -228,3 +228,33 @@ def test_a_cpu_machine_is_no_rocm_or_apple_machine() -> None:
 def test_an_unknown_profile_still_names_the_new_ones() -> None:
     with pytest.raises(ConfigError, match="h200"):
         load_profile("h20")
+
+
+def _edited(name: str, **hardware: object) -> dict:
+    data = load_profile(name).model_dump(mode="json")
+    for key, value in hardware.items():
+        if key == "peak_flop_per_s":
+            data["hardware"]["datasheet"][key] = value
+        else:
+            data["hardware"][key] = value
+    return data
+
+
+def test_a_datasheet_peak_typed_in_tflops_or_a_gpu_profile_without_memory_is_refused_saying_what_to_write() -> None:
+    """A peak of 1307.4 (TFLOP/s written as FLOP/s) would make every reference ratio wrong by 1e12; a GPU profile
+    with gpu_memory_gb = 0 could place no model (it raised a bare ValueError in `bench profiles validate`)."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"peak_flop_per_s = 1307.4 is not a GPU's peak in FLOP/s.*989.5e12"):
+        HardwareProfile.model_validate(_edited("mi300x", peak_flop_per_s=1307.4))
+    with pytest.raises(ValidationError, match="needs gpu_memory_gb > 0"):
+        HardwareProfile.model_validate(_edited("mi300x", gpu_memory_gb=0, gpu_memory_variants_gb=[]))
+    assert HardwareProfile.model_validate(_edited("b200", peak_flop_per_s=2.25e15)).hardware.datasheet is not None
+
+
+@pytest.mark.parametrize("bad", ["My Profile", "UPPER", "../evil", ""])
+def test_profiles_init_refuses_a_name_that_is_no_profile_name(bad: str) -> None:
+    from bench.machine_profile import profile_from_machine
+
+    with pytest.raises(ConfigError, match="a profile name is lower-case letters"):
+        profile_from_machine(_machine("NVIDIA H100 80GB HBM3", 79.6, 1), name=bad)

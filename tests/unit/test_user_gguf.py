@@ -25,7 +25,7 @@ def test_a_path_that_is_no_model_folder_is_refused_naming_it(tmp_path: Path) -> 
     (tmp_path / "f.bin").write_bytes(b"x")
     with pytest.raises(ConfigError, match="a file, not a folder"):
         local_model_folder(str(tmp_path / "f.bin"), option="hf")
-    with pytest.raises(ConfigError, match="no config.json"):
+    with pytest.raises(ConfigError, match=r"no config\.json"):
         local_model_folder(str(tmp_path), option="hf")
     (tmp_path / "config.json").write_text("{}")
     assert local_model_folder(str(tmp_path), option="clf") == tmp_path
