@@ -98,6 +98,9 @@ def load_local_file(
     else:
         _check_known_labels(origin, name, label_column, labels, label_names)
     details = {k: v for k, v in table.details.items() if k != "column_types"}
+    stripped = _stripped_labels(table, label_column)
+    if stripped:  # recorded, and the run warns (bench.run.plan): "pos " and "pos" read as one class
+        details["labels_stripped"] = stripped
     if label_values is not None:
         details["label_values"] = label_values
     index = {label: i for i, label in enumerate(label_names)}
@@ -174,6 +177,17 @@ def _labels(origin: str, table: Table, label_column: str) -> list[str]:
             f"{listing([table.where(i) for i in missing])}. Fill or remove these rows."
         )
     return raw_labels  # type: ignore[return-value]
+
+
+def _stripped_labels(table: Table, label_column: str) -> dict[str, str]:
+    """Label cells that ``_as_label`` read without their surrounding spaces: their text (``repr``) -> the label they
+    became (``{"'pos '": "pos"}``); empty when every label was written as it is read."""
+    out: dict[str, str] = {}
+    for row in table.rows:
+        value = row.get(label_column)
+        if isinstance(value, str) and value != value.strip() and value.strip():
+            out.setdefault(repr(value), _as_label(value) or "")
+    return out
 
 
 def _own_label_set(

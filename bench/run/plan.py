@@ -371,6 +371,14 @@ def prepare_datasets(
                 f"data set {name!r} has {n_items} rows, fewer than the default split of {asked[0]} train + "
                 f"{asked[1]} test texts: used {n_train} train + {n_test} test instead (--n-train/--n-test to choose)"
             )
+        stripped = data.pin.get("labels_stripped") or {}
+        if stripped:
+            listed = ", ".join(f"{raw} as {label!r}" for raw, label in sorted(stripped.items())[:5])
+            notes.append(
+                f"data set {name!r}: {len(stripped)} label value(s) had spaces around them, read without "
+                f"({listed}{', ...' if len(stripped) > 5 else ''}): rows written so are one class with the rows "
+                "without the spaces. Check the file if spaces were meant to tell classes apart"
+            )
         try:
             splits = make_splits(
                 n_items, data.labels, n_train=n_train, n_test=n_test, repetitions=suite.repetitions, seed=suite.seed

@@ -315,3 +315,22 @@ def test_an_llm_on_bare_label_ids_is_told_to_name_them(tmp_path: Path) -> None:
     assert "labels are bare ids (0, 1)" in note and "--label-names 0=NAME,1=NAME" in note
     record.label_names = ["negative", "positive"]
     assert check_context(get_model_spec(f"hf:{folder}"), load_profile("cpu"), {"mine": prepared}) == []
+
+
+def test_labels_written_with_spaces_are_one_class_with_those_without_and_the_run_says_so(tmp_path: Path) -> None:
+    """``"pos "`` and ``"pos"``: read as one class (stray spaces are almost never a class of their own), recorded in
+    the data set's pin and warned about in the results, so that a file meaning them apart is noticed."""
+    data = tmp_path / "spaced.csv"
+    with data.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["review", "stars"])
+        for i in range(40):
+            words, label = (POS, ("pos", "pos ")[i % 4 == 0]) if i % 2 == 0 else (NEG, "neg")
+            writer.writerow([f"{words[i % 6]} {words[(i // 6) % 6]} movie number {i}", label])
+    outcome = run(adhoc(tmp_path, datasets=[str(data)], models=["linear-bow"], text_column="review",
+                        label_column="stars", repetitions=1))  # fmt: skip
+    doc = load_results(outcome.results_path)
+    record = doc.datasets["spaced"]
+    assert record.label_names == ["neg", "pos"] and record.pin["labels_stripped"] == {"'pos '": "pos"}
+    assert any("'pos ' as 'pos'" in w and "one class" in w for w in doc.warnings), doc.warnings
+    assert check_document(doc) == []
