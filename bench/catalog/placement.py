@@ -173,10 +173,20 @@ def placement_problems(profile: HardwareProfile) -> list[str]:
     (both where the profile has a ``paper`` suite), and an exclusion of a model that fits (a stale reason). The
     sizes are the catalog's (``gpus_needed``), the machine the profile's as written. Nothing on a CPU or mps profile
     (no model is placed there)."""
+    from bench.catalog.datasets import get_dataset_spec
     from bench.catalog.models import base_model_name, get_model_spec
 
     problems: list[str] = []
-    if not profile.hardware.on_gpus:  # the CPU, or Apple's GPU sharing the chip's memory: nothing is placed
+    for suite_name, suite in profile.suites.items():  # names `bench run` would refuse, on every profile
+        for what, names, lookup in (("data set", suite.datasets, get_dataset_spec), ("model", suite.models, None)):
+            for name in names:
+                if lookup is not None and ("/" in name or "." in name):  # a file of one's own: read at run time
+                    continue
+                try:
+                    lookup(name) if lookup is not None else get_model_spec(name)
+                except ConfigError as exc:
+                    problems.append(f"suite {suite_name!r}: {what} {name}: {exc}")
+    if problems or not profile.hardware.on_gpus:  # the CPU, or Apple's GPU sharing the chip's memory: no placement
         return problems
     for suite_name, suite in profile.suites.items():
         for model in suite.models:

@@ -258,3 +258,17 @@ def test_profiles_init_refuses_a_name_that_is_no_profile_name(bad: str) -> None:
 
     with pytest.raises(ConfigError, match="a profile name is lower-case letters"):
         profile_from_machine(_machine("NVIDIA H100 80GB HBM3", 79.6, 1), name=bad)
+
+
+def test_profiles_validate_names_a_misspelled_data_set_or_model_of_any_profile(tmp_path) -> None:
+    """A CPU profile's suites too: `bench run` would refuse these names later, after the user believed the file OK."""
+    text = (profiles_dir() / "cpu.toml").read_text().replace('name = "cpu"', 'name = "typo"')
+    text = text.replace('"tomatoes-offline"', '"tomatoes-offlne"', 1).replace('"linear-bow"', '"linear-bwo"', 1)
+    path = tmp_path / "typo.toml"
+    path.write_text(text)
+    from bench.config import load_profile_file
+
+    problems = placement_problems(load_profile_file(path))
+    assert any("data set tomatoes-offlne" in p and "Did you mean: tomatoes-offline" in p for p in problems)
+    assert any("model linear-bwo" in p for p in problems), problems
+    assert placement_problems(load_profile("cpu")) == []
