@@ -207,11 +207,6 @@ class HardwareSpec(_Strict):
             raise ValueError(
                 f"device = {self.device!r} needs gpu_count >= 1 and gpu_models (e.g. gpu_models = [{example!r}])"
             )
-        if self.device in GPU_DEVICES and not self.gpu_memory_gb:
-            raise ValueError(
-                f"device = {self.device!r} needs gpu_memory_gb > 0: the memory of one GPU in GB, as its datasheet "
-                "states (it places the models: which fit, on how many GPUs)"
-            )
         if self.device == "mps" and self.gpu_count > 1:
             raise ValueError("device = 'mps' is the one GPU of an Apple Silicon chip: gpu_count is 0 or 1")
         if self.gpu_models and self.gpu_model_pattern:

@@ -188,6 +188,11 @@ def placement_problems(profile: HardwareProfile) -> list[str]:
                     problems.append(f"suite {suite_name!r}: {what} {name}: {exc}")
     if problems or not profile.hardware.on_gpus:  # the CPU, or Apple's GPU sharing the chip's memory: no placement
         return problems
+    if not profile.hardware.gpu_memory_gb:  # allowed (a schema-1 profile, gpu-check's), but nothing can be placed
+        return [
+            "hardware.gpu_memory_gb is 0 (not given): no model can be placed; set it to one GPU's memory in GB, as "
+            "its datasheet states"
+        ]
     for suite_name, suite in profile.suites.items():
         for model in suite.models:
             try:
