@@ -13,27 +13,9 @@ from typing import Any
 
 import pytest
 
-from bench.config import HardwareProfile, load_profile_file
+from tests.unit.test_rocm_mps import _profile  # the schema-3 profile files of the device tests
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _profile(tmp_path: Path, name: str, device: str, **hardware: str) -> HardwareProfile:
-    """``cpu.toml`` (device mps) or ``l4.toml`` (device rocm, 8 x MI300X) as profile ``name`` at schema 3."""
-    base = "cpu" if device == "mps" else "l4"
-    text = (REPO / "hardware_profiles" / f"{base}.toml").read_text(encoding="utf-8")
-    text = re.sub(r"^\[suites\.power\]\n.*?(?=^\[|\Z)", "", text, flags=re.M | re.S)
-    text = text.replace(f'name = "{base}"', f'name = "{name}"').replace("schema_version = 2", "schema_version = 3")
-    text = re.sub(r'^device = ".*"$', f'device = "{device}"', text, count=1, flags=re.M)
-    if device == "rocm":
-        hardware = {"gpu_models": '["MI300X"]', "gpu_count": "8", "gpu_memory_gb": "192", **hardware}
-        text = text.replace('dockerfile = "Dockerfile.cuda"', 'dockerfile = "Dockerfile.rocm"')
-        text = text.replace('image = "bench:cuda-l4"', f'image = "bench:rocm-{name}"')
-    for key, value in hardware.items():
-        text = re.sub(rf"^{key} = .*$", f"{key} = {value}", text, count=1, flags=re.M)
-    path = tmp_path / f"{name}.toml"
-    path.write_text(text, encoding="utf-8")
-    return load_profile_file(path)
 
 
 # --- containers -------------------------------------------------------------------------------------------------
