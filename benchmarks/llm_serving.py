@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -439,6 +440,9 @@ def run_engines(args: argparse.Namespace) -> None:
     from bench.run.plan import WARMUP_TEXTS
 
     logging.getLogger("codecarbon").setLevel(logging.ERROR)
+    # kill/SIGTERM ends through the `finally` below, which quits the vLLM worker: killed without it, the worker's
+    # engine processes lived on, loading the machine of the next measurement
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     profile = load_profile("cpu")
     texts, labels, label_names = _texts(args.n_texts)
     folder = str(smollm2_path()[0])  # converted here (main venv), so the vLLM venv only reads a folder
