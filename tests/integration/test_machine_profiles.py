@@ -26,6 +26,7 @@ from bench.results import load_results
 from bench.runner import RunRequest, run
 from bench.validation import check_document
 from tests.fakes.fake_pynvml import FakeGpu, FakePynvml
+from tests.integration.test_own_data import adhoc
 
 MIB = 2**20
 H100 = dict(name="NVIDIA H100 80GB HBM3", memory_total_bytes=81_559 * MIB, power_limit_w=700.0, power_w=70.0)
@@ -103,20 +104,8 @@ def test_a_run_on_the_machine_validates_and_says_which_llms_fit(
     gpus, expected, fitting, not_fitting = MACHINES[machine]
     profile, _ = auto_profile(detect_machine())
     data = write_reviews(tmp_path / "reviews.csv")
-    outcome = run(
-        RunRequest(
-            profile=profile,
-            suite_given=False,
-            datasets=[str(data)],
-            models=["linear-bow", "linear-tfidf"],
-            reports_dir=tmp_path / "reports",
-            repetitions=1,
-            min_window_s=0.2,
-            idle_baseline_s=0.1,
-            codecarbon=False,
-            progress=False,
-        )
-    )
+    models = ["linear-bow", "linear-tfidf"]
+    outcome = run(adhoc(tmp_path, profile=profile, datasets=[str(data)], models=models, repetitions=1))
     header = capsys.readouterr().err
     doc = load_results(outcome.results_path)
     assert doc.status == "complete" and check_document(doc) == []

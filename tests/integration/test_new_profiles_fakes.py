@@ -29,11 +29,12 @@ from bench.environment import check_profile, detect_machine
 from bench.machine_profile import auto_profile, find_profile
 from bench.meters import gpu as gpu_module
 from bench.results import load_results
-from bench.runner import RunRequest, run
+from bench.runner import run
 from bench.validation import check_document
 from tests.fakes.fake_amdsmi import FakeAmdGpu, FakeAmdsmi
 from tests.fakes.fake_pynvml import NVML_DEVICE_ARCH_HOPPER, FakeGpu, FakePynvml
 from tests.integration.test_machine_profiles import write_reviews
+from tests.integration.test_own_data import adhoc
 
 MIB = 2**20
 
@@ -101,17 +102,12 @@ def install_nvidia(monkeypatch: pytest.MonkeyPatch, machine: str) -> list[FakeGp
 def smoke_run(tmp_path: Path, profile: object) -> object:
     """linear-bow and linear-tfidf on a local CSV, one repetition, checked as `bench validate` checks it."""
     outcome = run(
-        RunRequest(
-            profile=profile,  # type: ignore[arg-type]
-            suite_given=False,
+        adhoc(
+            tmp_path,
+            profile=profile,
             datasets=[str(write_reviews(tmp_path / "reviews.csv"))],
             models=["linear-bow", "linear-tfidf"],
-            reports_dir=tmp_path / "reports",
             repetitions=1,
-            min_window_s=0.2,
-            idle_baseline_s=0.1,
-            codecarbon=False,
-            progress=False,
             max_other_cpu_share=1.0,  # the CI machine's neighbours may run beside it; the GPU side is what is checked
         )
     )
