@@ -33,7 +33,7 @@ from typing import Any
 
 from bench.backends.base import device_empty_cache
 from bench.backends.finetuned import quiet_training
-from bench.backends.zero_shot import PREQUANTIZED, Generation, ZeroShotBackend, best_label
+from bench.backends.zero_shot import GGUF_QUANTIZATIONS, PREQUANTIZED, Generation, ZeroShotBackend, best_label
 from bench.errors import ConfigError
 
 
@@ -91,6 +91,12 @@ class HFPipelineBackend(ZeroShotBackend):
             raise ConfigError(
                 f"model {self.model!r}: quantization={self.quantization} (a pre-quantized checkpoint) is run by the "
                 "vllm backend only, not by hf_pipeline; allowed here: none | int8 (CPU)"
+            )
+        if self.quantization in GGUF_QUANTIZATIONS:
+            raise ConfigError(
+                f"model {self.model!r}: quantization={self.quantization} is a GGUF type that llama.cpp converts a "
+                "GGUF file to (the llamacpp backend, e.g. smollm2-135m-gguf[quantization=q8_0]), not run by "
+                "hf_pipeline; allowed here: none | int8 (CPU)"
             )
         self._pipe: Any = None
         self._choices: list[list[int]] | None = None

@@ -24,6 +24,13 @@ and only the rest decoded; off, every text's prompt is decoded whole. Either way
 length (``usage()``'s ``input_tokens``, as the other backends count); ``cached_tokens`` says how many of
 them were read from the cache instead of computed.
 
+Weights (``quantization=q8_0``, ``dtype=float32|float16|bfloat16``; default: the file's own types): the file converted
+by llama.cpp's own quantizer once into the kit's cache (``bench.catalog.resolve.requantize_gguf``), recorded in the
+pin's ``converted`` (source and target type, the new file's sha256). A conversion adds no information to the weights
+(Q4_1 made Q8_0 is Q4_1's weights); it changes which matrix kernels llama.cpp runs: the package's Q4_1 file has no
+tiled kernel in llama.cpp (``ggml-cpu/llamafile/sgemm.cpp`` takes F32, BF16, F16, Q8_0, Q4_0, Q5_0, IQ4_NL), Q8_0
+has one.
+
 Recorded (``info``): the GGUF file's pin and quantization type (``general.file_type``), threads, context size,
 GPU offload (layers; whether the build has it: Metal, CUDA, ...; llama.cpp's system info), the binding's version.
 ``llama_cpp`` is imported in ``load`` only (``import bench`` stays light); without it ``load`` raises
@@ -39,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.backends import import_optional
-from bench.backends.zero_shot import Generation, ZeroShotBackend, best_label
+from bench.backends.zero_shot import GGUF_QUANTIZATIONS, Generation, ZeroShotBackend, best_label
 from bench.errors import ConfigError
 
 #: Context size (tokens, prompt and answer) when the caller gives none, capped at the model's trained context: the
@@ -48,6 +55,9 @@ DEFAULT_N_CTX = 4096
 
 #: llama.cpp's ``enum llama_ftype`` (``include/llama.h``, ``LLAMA_FTYPE_*``; GGUF ``general.file_type``): the type of
 #: most of the file's weights. Read from the installed binding where it has the constant; this table is the fallback.
+#: ``dtype`` values llama.cpp converts a GGUF file's weights to (``bench.catalog.resolve.GGUF_TARGETS``).
+GGUF_DTYPES = ("float32", "float16", "bfloat16")
+
 _FTYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 15: "Q4_K_M", 17: "Q5_K_M",
            18: "Q6_K", 32: "BF16"}  # fmt: skip
 
@@ -90,6 +100,25 @@ def log_softmax(logits: Any) -> Any:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def llamacpp_weights_problem(quantization: str, dtype: str) -> str | None:
+    """Why llama.cpp cannot run the weights these serving keys ask for, or None. ``quantization`` ``none`` (the
+    file's own types) or ``q8_0``, ``dtype`` ``auto`` (the file's own types) or ``float32|float16|bfloat16``: all but
+    the defaults convert the file (``bench.catalog.resolve.requantize_gguf``), so at most one of the two is set."""
+    if quantization not in ("none", *GGUF_QUANTIZATIONS):
+        return (
+            f"quantization={quantization} is not applied by llama.cpp; allowed: none (the GGUF file's own types, "
+            "recorded as gguf_type) | " + " | ".join(GGUF_QUANTIZATIONS) + " (the file converted by llama.cpp's "
+            "quantizer). Another quantization is another GGUF file"
+        )
+    if dtype not in ("auto", *GGUF_DTYPES):
+        return f"dtype={dtype} is not applied by llama.cpp; allowed: auto (the file's own types) | " + " | ".join(
+            GGUF_DTYPES
+        )
+    if quantization != "none" and dtype != "auto":
+        return f"quantization={quantization} and dtype={dtype} both set the GGUF file's weights' type: give one"
+    return None
+
+
 class _LlamaTokenizer:
     """llama.cpp's tokenizer behind the two calls ``ZeroShotBackend`` makes of a transformers tokenizer:
     ``tokenizer(text, add_special_tokens=False)["input_ids"]`` and ``decode(ids, skip_special_tokens=True)``.
@@ -112,9 +141,10 @@ class LlamaCppBackend(ZeroShotBackend):
     ``n_ctx`` (context size in tokens; default ``DEFAULT_N_CTX`` capped at the model's trained context),
     ``n_threads`` (default: the CPUs this process may use, ``os.sched_getaffinity``; llama-cpp-python's own default
     is half of them), ``n_gpu_layers`` (layers offloaded to a GPU; default 0 on a CPU device, all (-1) on
-    ``cuda``/``mps``, which needs a build with GPU offload), ``reuse_prefix`` (module docstring). ``dtype`` must be
-    ``auto`` and ``quantization`` ``none``: the weights compute in the types the GGUF file stores (recorded as
-    ``gguf_type``).
+    ``cuda``/``mps``, which needs a build with GPU offload), ``reuse_prefix`` (module docstring). ``dtype`` ``auto`` and
+    ``quantization`` ``none`` (the defaults) run the weights in the types the GGUF file stores (recorded as
+    ``gguf_type``); ``quantization=q8_0`` or ``dtype=float32|float16|bfloat16`` run the file converted to that type
+    by llama.cpp's quantizer (module docstring). Raises ConfigError for settings llama.cpp does not run.
     """
 
     name = "llamacpp"
@@ -139,17 +169,9 @@ class LlamaCppBackend(ZeroShotBackend):
                 "one sequence at a time, so a batch would be sequential serving under another name); allowed: "
                 "sequential | scoring"
             )
-        if self.quantization != "none":
-            raise ConfigError(
-                f"model {self.model!r}: quantization={self.quantization} is not applied by the llamacpp backend: a "
-                "GGUF file is quantized already (its type is recorded); allowed: none. Pick another GGUF file for "
-                "another quantization"
-            )
-        if self.dtype not in ("auto",):
-            raise ConfigError(
-                f"model {self.model!r}: dtype={self.dtype} is not applied by the llamacpp backend: llama.cpp computes "
-                "in the types the GGUF file stores (recorded as gguf_type); allowed: auto"
-            )
+        problem = llamacpp_weights_problem(self.quantization, self.dtype)
+        if problem:
+            raise ConfigError(f"model {self.model!r}: {problem}")
         if n_ctx is not None and n_ctx < 16:
             raise ConfigError(f"n_ctx={n_ctx}: must be >= 16 tokens")
         if n_threads is not None and n_threads < 1:
@@ -278,6 +300,14 @@ class LlamaCppBackend(ZeroShotBackend):
         self.load_tokenizer()
         llama_cpp = import_optional("llama_cpp", "the llamacpp backend")
         n_ctx = self.context_window()
+        target = self.quantization if self.quantization != "none" else self.dtype
+        if target != "auto":  # converted once into the cache (module docstring); the same vocabulary
+            from bench.catalog.resolve import requantize_gguf
+
+            self._gguf_path, self._pin = requantize_gguf(
+                self._gguf_path, self._pin, target, source_type=self.gguf_type()
+            )
+            self._model_path = str(self._gguf_path)
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(self._gguf_path),

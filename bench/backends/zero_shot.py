@@ -21,7 +21,9 @@ from bench.errors import ConfigError
 from bench.prompts import build_messages, parse_answer, prompt_info
 
 SERVING_MODES = ("sequential", "batched", "scoring")
-QUANTIZATIONS = ("none", "int8", "fp8", "awq", "gptq")
+QUANTIZATIONS = ("none", "int8", "fp8", "awq", "gptq", "q8_0")
+#: GGUF types llama.cpp converts a GGUF file to (``bench.catalog.resolve.GGUF_TARGETS``): the llamacpp backend only.
+GGUF_QUANTIZATIONS = ("q8_0",)
 #: Quantizations that are a property of the checkpoint (its config.json's ``quantization_config.quant_method``), not
 #: something a backend does to float weights: vLLM runs them, the HF pipeline backend does not.
 PREQUANTIZED = ("awq", "gptq")

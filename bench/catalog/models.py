@@ -366,8 +366,9 @@ SERVING_MODES: tuple[str, ...] = ("sequential", "batched", "scoring")
 SERVING_DTYPES: tuple[str, ...] = ("auto", "bfloat16", "float16", "float32")
 #: ``int8``: PyTorch dynamic int8 quantization of the Linear layers (HF pipeline on a CPU); ``fp8``: vLLM's online
 #: FP8 weight quantization (GPUs with FP8 support); ``awq``/``gptq``: a checkpoint quantized so (its config.json's
-#: ``quantization_config``), on vLLM; ``none``: the weights as stored.
-SERVING_QUANTIZATIONS: tuple[str, ...] = ("none", "int8", "fp8", "awq", "gptq")
+#: ``quantization_config``), on vLLM; ``q8_0``: a GGUF file converted to Q8_0 by llama.cpp's quantizer (the llamacpp
+#: backend); ``none``: the weights as stored.
+SERVING_QUANTIZATIONS: tuple[str, ...] = ("none", "int8", "fp8", "awq", "gptq", "q8_0")
 #: Device settings (issue 26), taken by any model on a GPU run, not by LLMs only: ``power_limit_w``, the GPUs' power
 #: management limit in watts (NVML ``nvmlDeviceSetPowerManagementLimit``; nvidia-smi -pl), and ``gpu_clock_mhz``, the
 #: graphics clock locked at that many MHz (``nvmlDeviceSetGpuLockedClocks`` min = max; nvidia-smi -lgc). Set on every

@@ -14,6 +14,7 @@ imported inside the functions that need them.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.metadata
 import importlib.util
 import json
@@ -179,6 +180,64 @@ def resolve_gguf(model: str, revision: str | None = None, gguf_file: str | None 
         "path": str(path),
         "blob": path.resolve().name,
     }
+
+
+#: What the llamacpp backend's serving keys (``quantization=q8_0``, ``dtype=float32|float16|bfloat16``) ask a GGUF
+#: file's weights to be: llama.cpp's quantizer's type (``include/llama.h``, ``enum llama_ftype``) and the GGUF type
+#: name (as ``general.file_type`` reads).
+GGUF_TARGETS: dict[str, tuple[str, str]] = {
+    "q8_0": ("LLAMA_FTYPE_MOSTLY_Q8_0", "Q8_0"),
+    "float32": ("LLAMA_FTYPE_ALL_F32", "F32"),
+    "float16": ("LLAMA_FTYPE_MOSTLY_F16", "F16"),
+    "bfloat16": ("LLAMA_FTYPE_MOSTLY_BF16", "BF16"),
+}
+
+
+def requantize_gguf(path: Path, pin: dict[str, Any], target: str, *, source_type: str | None) -> tuple[Path, dict]:
+    """The GGUF file at ``path`` with its weights converted to ``target`` (a key of ``GGUF_TARGETS``) by llama.cpp's
+    own quantizer (``llama_model_quantize``, ``allow_requantize``: a quantized file is de-quantized to float32, then
+    quantized), written once into the kit's cache (``$BENCH_CACHE/gguf``, named by the source file's hash and the
+    target) and reused after; and the pin, the source's with ``converted`` added (source type, target type, the
+    binding's version, the new file's sha256).
+
+    The converted file holds no more information than its source: a Q4_1 file made Q8_0 keeps Q4_1's weights (to
+    within Q8_0's rounding) and changes which of llama.cpp's matrix kernels run. A file already of the target type
+    is returned as it is. Raises ConfigError when llama.cpp cannot write it; MissingExtraError without the
+    ``llamacpp`` extra."""
+    ftype_name, type_name = GGUF_TARGETS[target]
+    if source_type == type_name:
+        return path, pin
+    try:
+        import llama_cpp
+    except ImportError:
+        from bench.extras import missing_module_error
+
+        raise missing_module_error("llama_cpp", needed_by=f"converting {path.name} to {type_name}") from None
+    digest = pin.get("gguf_sha256") or pin.get("blob") or file_sha256(path)
+    out = cache_dir() / "gguf" / f"{path.stem}-{digest[:12]}.{type_name}.gguf"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = getattr(llama_cpp, ftype_name)
+        params.allow_requantize = True
+        params.nthread = len(os.sched_getaffinity(0))
+        partial = out.with_suffix(f".partial-{os.getpid()}")
+        code = llama_cpp.llama_model_quantize(str(path).encode(), str(partial).encode(), ctypes.byref(params))
+        if code != 0 or not partial.is_file():
+            partial.unlink(missing_ok=True)
+            raise ConfigError(
+                f"llama.cpp could not convert {path} to {type_name} (llama_model_quantize returned {code}); "
+                f"run the file as it is ({source_type or 'its own type'}: leave quantization and dtype out)"
+            )
+        partial.replace(out)
+    converted = {
+        "from_type": source_type,
+        "to_type": type_name,
+        "by": "llama_model_quantize (allow_requantize)",
+        "llama_cpp_python": importlib.metadata.version("llama_cpp_python"),
+        "gguf_sha256": file_sha256(out),
+    }
+    return out, {**pin, "converted": converted}
 
 
 #: Set by ``bench run --model-store DIR`` (inside a container: the read-only mount): Hub LLMs load from there.

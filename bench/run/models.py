@@ -88,7 +88,7 @@ def llm_setup(spec: Any, profile: HardwareProfile, *, nodes: int = 1) -> tuple[A
     }
     own_backend = spec.backend in ENTRY_BACKENDS.values()  # a GGUF entry: llama.cpp whatever the profile says
     if own_backend:
-        overrides["dtype"] = "auto"  # llama.cpp computes in the file's types; an entry's own dtype is refused
+        overrides["dtype"] = "auto"  # the file's own types, not the profile's; an entry's own dtype converts the file
     # A model entry's own serving configuration (`smollm2-135m[serving=batched,batch_size=4]`) wins over the profile.
     # Device keys (power_limit_w, gpu_clock_mhz) are set on the GPUs by bench.run.power, not given to a backend.
     overrides.update({key: spec.params[key] for key in SERVING_KEYS if key in spec.params and key not in DEVICE})
@@ -263,11 +263,12 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
     (PyTorch dynamic quantization is an HF-on-CPU method; vLLM takes fp8 or a pre-quantized checkpoint) or on a GPU,
     ``int8`` with a dtype other than float32/auto (dynamic quantization replaces float32 Linear layers), and
     ``awq``/``gptq`` outside vLLM or on a model whose config.json does not say it is quantized so
-    (``check_prequantized_checkpoint``). Settings left to the profile are checked against the profile's ``[llm]``.
+    (``check_prequantized_checkpoint``), ``q8_0`` outside llama.cpp. Settings left to the profile are checked
+    against the profile's ``[llm]``.
     Labels that tokenize to nothing under ``scoring`` are refused by ``check_context`` (it loads the tokenizer)."""
     if spec.kind != "llm":
         return
-    from bench.backends.zero_shot import PREQUANTIZED
+    from bench.backends.zero_shot import GGUF_QUANTIZATIONS, PREQUANTIZED
     from bench.catalog.models import ENTRY_BACKENDS
 
     if spec.backend == ENTRY_BACKENDS["llamacpp"]:
@@ -299,6 +300,12 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
                 "does; here the allowed values are none" + (" | int8" if profile.hardware.device == "cpu" else "")
             )
         check_prequantized_checkpoint(spec, profile, quantization)
+    if quantization in GGUF_QUANTIZATIONS:
+        raise ConfigError(
+            f"{where}: quantization={quantization} is a GGUF type that llama.cpp converts a GGUF file to: run it on a "
+            f"GGUF entry (e.g. smollm2-135m-gguf[quantization={quantization}]); here the allowed values are none"
+            + (" | int8" if llm.backend == "hf_pipeline" and device == "cpu" else "")
+        )
     if quantization == "int8":
         if llm.backend != "hf_pipeline" or profile.hardware.device != "cpu":
             raise ConfigError(
@@ -317,8 +324,9 @@ def check_llamacpp(spec: Any, profile: HardwareProfile) -> None:
     """Before any energy is spent: an entry served by llama.cpp (``ENTRY_BACKENDS["llamacpp"]``) has its extra
     installed, a GGUF file where it says (``bench.catalog.resolve.resolve_gguf``: the package's, a local file, or a
     Hub file at its locked revision in the cache), and a configuration llama.cpp runs: serving ``sequential`` or
-    ``scoring`` (``batched`` would be sequential under another name), ``quantization`` none and ``dtype`` auto (the
-    file's own types run), a batch size within the profile's limit. Raises MissingExtraError naming the
+    ``scoring`` (``batched`` would be sequential under another name), weights llama.cpp runs
+    (``llamacpp_weights_problem``: the file's own types, or converted to q8_0 or a float type), a batch size within
+    the profile's limit. Raises MissingExtraError naming the
     ``llamacpp`` extra, or ConfigError naming the entry, the value or file and what is allowed."""
     import importlib.util
 
@@ -334,13 +342,11 @@ def check_llamacpp(spec: Any, profile: HardwareProfile) -> None:
             f"{where}: serving=batched is not run by llama.cpp (llama_cpp.Llama decodes one sequence at a time); "
             f"allowed: sequential | scoring, e.g. {spec.name.split('[')[0]}[serving=scoring]"
         )
-    for key, allowed in (("quantization", "none"), ("dtype", "auto")):
-        value = spec.params.get(key, allowed)
-        if value != allowed:
-            raise ConfigError(
-                f"{where}: {key}={value} is not applied by llama.cpp, which runs the GGUF file's own types "
-                f"(recorded per cell as gguf_type); allowed: {allowed}. Another quantization is another GGUF file"
-            )
+    from bench.backends.llamacpp_backend import llamacpp_weights_problem
+
+    problem = llamacpp_weights_problem(spec.params.get("quantization", "none"), spec.params.get("dtype", "auto"))
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     if importlib.util.find_spec("llama_cpp") is None:
         raise missing_module_error("llama_cpp", needed_by=f"model {spec.name!r} (the llamacpp backend)")
     revision = None if str(spec.params["model"]).startswith("package:") else llm_revision(spec)

