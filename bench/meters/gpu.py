@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import Any
 
 from bench.devices import DeviceError, vendor_module
 from bench.errors import MeterError
-from bench.meters.base import ComponentEnergy, Reading
+from bench.meters.base import ComponentEnergy, Reading, Ticker
 
 #: How often NVML refreshes the energy counter on current NVIDIA GPUs (Volta through Hopper), s.
 COUNTER_UPDATE_PERIOD_S = 0.1
@@ -120,9 +119,8 @@ class GpuMeter:
             raise MeterError(f"GPU min_window_s must not be negative, got {self.min_window_s}")
         self._clock = clock
         self._running = False
-        self._thread: threading.Thread | None = None
-        self._stop_event = threading.Event()
-        self._sampler_error: BaseException | None = None
+        # the edge samples are taken by start() and stop() themselves, the sampler's first tick one period later
+        self._sampler = Ticker(self._sample_once, 1.0 / self.sample_hz, "bench-gpu-sampler", clock)
         self._samples: dict[int, list[tuple[float, float]]] = {}
         self._last_samples: dict[int, list[tuple[float, float]]] = {}
         self._start_mj: dict[int, tuple[float, int]] = {}
@@ -194,26 +192,6 @@ class GpuMeter:
                 times[gpu.index] = t
         return times
 
-    def _sample_loop(self) -> None:
-        period_s = 1.0 / self.sample_hz
-        next_t = self._clock() + period_s  # the edge samples are taken by start() and stop() themselves
-        while not self._stop_event.wait(max(next_t - self._clock(), 0.0)):
-            try:
-                self._sample_once()
-            except BaseException as exc:  # stop() reports it; a dying thread must not lose it
-                self._sampler_error = exc
-                return
-            next_t += period_s
-            now = self._clock()
-            if next_t < now:  # fell behind (a slow call, GIL contention): skip missed ticks instead of bursting
-                next_t = now + period_s
-
-    def _join_sampler(self) -> None:
-        if self._thread is not None:
-            self._stop_event.set()
-            self._thread.join()
-            self._thread = None
-
     # --- the meter protocol ---------------------------------------------------------------------------------------
 
     @property
@@ -277,20 +255,16 @@ class GpuMeter:
             raise MeterError("GpuMeter.start() called twice without stop()")
         if self._opened.release is None:
             raise MeterError("GpuMeter is closed")
-        self._stop_event.clear()
-        self._sampler_error = None
         self._samples = {g.index: [] for g in self._gpus if not g.has_counter}
         self._state_start = {d.facts.index: d.state() for d in self.devices}
-        if self._samples:
-            # started before the edge readings; its first tick is one period away, so the edge sample comes first
-            self._thread = threading.Thread(target=self._sample_loop, name="bench-gpu-sampler", daemon=True)
-            self._thread.start()
+        if self._samples:  # started before the edge readings; its first tick is one period away
+            self._sampler.start()
         try:
             self._t_start = self._clock()
             self._start_mj = {g.index: (self._clock(), g.device.energy_mj()) for g in self._gpus if g.has_counter}
             self._edge_start = self._sample_once()
         except BaseException:
-            self._join_sampler()
+            self._sampler.stop()
             raise
         self._running = True
 
@@ -304,9 +278,9 @@ class GpuMeter:
             t_stop = self._clock()
             edge_end = self._sample_once()
         finally:
-            self._join_sampler()
-        if self._sampler_error is not None:
-            error, self._sampler_error = self._sampler_error, None
+            self._sampler.stop()
+        if (error := self._sampler.error) is not None:
+            self._sampler.error = None
             if isinstance(error, MeterError):
                 raise error
             raise DeviceError(f"GPU power sampler failed: {type(error).__name__}: {error}") from error
@@ -382,7 +356,7 @@ class GpuMeter:
 
     def close(self) -> None:
         """Stop the sampler and release the devices and their library. Idempotent."""
-        self._join_sampler()
+        self._sampler.stop()
         self._running = False
         self._opened.close()
 

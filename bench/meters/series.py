@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bench.meters.base import Ticker
+
 #: How often the counters are read (Hz). The issue asks for 1 Hz or faster; 10 Hz resolves a 2 s cpu window.
 SERIES_HZ = 10.0
 #: Most bins per component per cell: a 1-hour LLM window keeps 6 s bins (600 numbers).
@@ -109,9 +111,7 @@ class PowerRecorder:
         self._reads: dict[str, list[tuple[float, float]]] = {}
         self._error: str | None = None
         self._t0 = 0.0
-        self._stop_event = threading.Event()
-        self._go = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker(self._read_or_end, 1.0 / self.hz, "bench-power-series", clock)
         self._lock = threading.Lock()
 
     def _read(self) -> None:
@@ -133,54 +133,26 @@ class PowerRecorder:
             self._error = f"{type(exc).__name__}: {exc}"
             return False
 
-    def _loop(self) -> None:
-        self._go.wait()
-        if self._stop_event.is_set():
-            return
-        period_s = 1.0 / self.hz
-        next_t = self._t0 + period_s
-        while not self._stop_event.wait(max(next_t - self._clock(), 0.0)):
-            if not self._read_or_end():
-                return
-            next_t += period_s
-            now = self._clock()
-            if next_t < now:  # fell behind (GIL, a slow read): skip the missed ticks rather than burst
-                next_t = now + period_s
-
     def arm(self) -> None:
         """Start the thread, waiting for ``start`` (call before the meters open)."""
-        self._join()
-        self._reads = {}
-        self._error = None
-        self._stop_event.clear()
-        self._go.clear()
+        self._ticker.stop()
+        self._reads, self._error = {}, None
         if self._counting:
-            self._thread = threading.Thread(target=self._loop, name="bench-power-series", daemon=True)
-            self._thread.start()
+            self._ticker.arm()
 
     def start(self) -> None:
-        """Time 0 of the window and the first reading; the thread reads from here on (``arm`` first, else it is
-        armed here)."""
-        if self._thread is None:
-            self.arm()
+        """Time 0 of the window and the first reading; the thread (``arm`` first) reads from here on."""
         self._t0 = self._clock()
         if self._counting and not self._read_or_end():
-            self._join()
+            self._ticker.stop()
             return
-        self._go.set()
+        self._ticker.go(self._t0)
 
     def stop(self) -> None:
         """Stop the thread and take the last reading (the window's end), while the meters are still open."""
-        self._join()
+        self._ticker.stop()
         if self._counting and self._error is None:
             self._read_or_end()
-
-    def _join(self) -> None:
-        if self._thread is not None:
-            self._stop_event.set()
-            self._go.set()
-            self._thread.join()
-            self._thread = None
 
     def series(self, window_s: float) -> dict[str, Any]:
         """The window's series as ``bench.results.PowerSeries`` stores it: per component the encoded watts, with
@@ -240,4 +212,4 @@ class PowerRecorder:
 
     def close(self) -> None:
         """Stop the thread if a window is still open. Idempotent."""
-        self._join()
+        self._ticker.stop()
