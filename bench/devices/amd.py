@@ -193,10 +193,10 @@ class AmdGpu(Accelerator):
         return [(int(p["pid"]), int(p["mem"]) if isinstance(p.get("mem"), int) else None) for p in found]
 
 
-def _visible_hip(env: Any, hips: list[int]) -> list[int]:
+def _visible_hip(hips: list[int]) -> list[int]:
     """HIP indices this process sees, in its device order: HIP_VISIBLE_DEVICES, else CUDA_VISIBLE_DEVICES (as ROCm
     PyTorch honours it), integers only; else every GPU by HIP index."""
-    value = env.get("HIP_VISIBLE_DEVICES", env.get("CUDA_VISIBLE_DEVICES"))
+    value = os.environ.get("HIP_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES"))
     if value is None:
         return sorted(hips)
     out: list[int] = []
@@ -207,7 +207,7 @@ def _visible_hip(env: Any, hips: list[int]) -> list[int]:
     return out
 
 
-def open_devices(indices: list[int] | None = None, *, library: Any = None, env: Any = None) -> Opened:
+def open_devices(indices: list[int] | None = None, *, library: Any = None) -> Opened:
     """Open the GPUs the run uses: ``indices`` (amd-smi's) or, when None, those HIP makes visible. amdsmi stays
     initialized until ``opened.close()``. Raises DeviceUnavailableError and DeviceError."""
     lib = load_library(library)
@@ -216,10 +216,7 @@ def open_devices(indices: list[int] | None = None, *, library: Any = None, env: 
         inventory = _inventory(lib)
         by_hip = {g["hip"]: g for g in inventory}
         if indices is None:
-            chosen = [
-                (by_hip[h]["index"], h, k, "hip-id")
-                for k, h in enumerate(_visible_hip(env or os.environ, list(by_hip)))
-            ]
+            chosen = [(by_hip[h]["index"], h, k, "hip-id") for k, h in enumerate(_visible_hip(list(by_hip)))]
         else:
             if any(not 0 <= i < len(inventory) for i in indices):
                 raise DeviceError(f"amd-smi GPU indices {indices} invalid: amdsmi lists {len(inventory)} GPU(s)")

@@ -342,7 +342,7 @@ def _inventory(lib: Any, count: int) -> tuple[list[dict[str, Any]], list[dict[st
     return found, skipped
 
 
-def map_cuda_devices(inventory: list[dict[str, Any]], env: Any = None) -> list[tuple[int, int, str]]:
+def map_cuda_devices(inventory: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
     """(NVML index, CUDA index, how matched) of each GPU CUDA makes visible to this process.
 
     CUDA enumerates the GPUs ordered by ``CUDA_DEVICE_ORDER`` (``PCI_BUS_ID``; the default ``FASTEST_FIRST``, which
@@ -350,12 +350,11 @@ def map_cuda_devices(inventory: list[dict[str, Any]], env: Any = None) -> list[t
     index that enumeration, stopping at the first invalid one; UUIDs and unique UUID prefixes match a GPU). NVML
     numbers GPUs by PCI bus id (NVML's documentation: the two may differ). ``MIG-`` entries are refused (DeviceError).
     """
-    env = os.environ if env is None else env
     by_pci = sorted(inventory, key=lambda g: (g["pci_bus_id"] is None, g["pci_bus_id"] or "", g["index"]))
     how = "pci-bus-id"
-    if env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+    if os.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
         how += " (FASTEST_FIRST assumed equal to PCI order)"
-    value = env.get("CUDA_VISIBLE_DEVICES")
+    value = os.environ.get("CUDA_VISIBLE_DEVICES")
     if value is None:
         return [(g["index"], k, how) for k, g in enumerate(by_pci)]
     parts = [p.strip() for p in value.split(",") if p.strip()]
@@ -410,7 +409,7 @@ def _refuse_mig(lib: Any, gpu: dict[str, Any]) -> None:
         )
 
 
-def open_devices(indices: list[int] | None = None, *, library: Any = None, env: Any = None) -> Opened:
+def open_devices(indices: list[int] | None = None, *, library: Any = None) -> Opened:
     """Open the GPUs the run uses: ``indices`` (NVML's) or, when None, those CUDA makes visible (mapped by
     ``map_cuda_devices``). NVML stays initialized until ``opened.close()``. A GPU the process may not open is
     skipped and recorded unless the run uses it. Raises DeviceUnavailableError (no NVML, no GPU visible) and
@@ -419,7 +418,7 @@ def open_devices(indices: list[int] | None = None, *, library: Any = None, env: 
     count = len(inventory) + len(skipped)
     with released_on_error(lib.nvmlShutdown):
         if indices is None:
-            chosen = map_cuda_devices(inventory, env)
+            chosen = map_cuda_devices(inventory)
         else:
             if any(not 0 <= i < count for i in indices) or len(set(indices)) != len(indices):
                 raise DeviceError(f"NVML GPU indices {indices} invalid: NVML has {count} GPU(s) (0..{count - 1})")
@@ -427,7 +426,7 @@ def open_devices(indices: list[int] | None = None, *, library: Any = None, env: 
         if not chosen:
             raise DeviceUnavailableError(
                 f"NVML sees {count} GPU(s) but none is visible to this process (CUDA_VISIBLE_DEVICES="
-                f"{(os.environ if env is None else env).get('CUDA_VISIBLE_DEVICES')!r}"
+                f"{os.environ.get('CUDA_VISIBLE_DEVICES')!r}"
                 + (f"; {len(skipped)} may not be opened: {skipped[0]['reason']}" if skipped else "")
                 + ")"
             )

@@ -50,10 +50,6 @@ class ComponentEnergy:
         if self.energy_j is not None and self.energy_j < 0:
             raise ValueError(f"negative energy {self.energy_j} J for method {self.method}")
 
-    def to_dict(self) -> dict[str, object]:
-        """Plain-JSON form, as stored in results."""
-        return {"energy_j": self.energy_j, "method": self.method, "reason": self.reason, "detail": dict(self.detail)}
-
 
 @dataclass(frozen=True)
 class Reading:

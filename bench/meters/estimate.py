@@ -192,10 +192,6 @@ class _Estimate:
     def _power_w(self, start: Any, now: Any) -> tuple[float, dict[str, object]]:
         raise NotImplementedError
 
-    def describe(self) -> dict[str, object]:
-        """The assumptions behind the estimate (for results and the CLI)."""
-        raise NotImplementedError
-
     def start(self) -> None:
         """Open a window."""
         self._start = self._mark()

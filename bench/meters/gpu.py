@@ -23,7 +23,7 @@ import dataclasses
 import itertools
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +109,6 @@ class GpuMeter:
         library: Any = None,
         min_window_s: float | None = None,
         counter_probe_s: float | None = None,
-        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not MIN_SAMPLE_HZ <= sample_hz <= MAX_SAMPLE_HZ:
             raise MeterError(f"GPU sample_hz must be {MIN_SAMPLE_HZ:g} to {MAX_SAMPLE_HZ:g} Hz, got {sample_hz:g}")
@@ -117,10 +116,10 @@ class GpuMeter:
         self.min_window_s = float(DEFAULT_MIN_WINDOW_S if min_window_s is None else min_window_s)
         if self.min_window_s < 0:
             raise MeterError(f"GPU min_window_s must not be negative, got {self.min_window_s}")
-        self._clock = clock
+        self._clock = time.perf_counter
         self._running = False
         # the edge samples are taken by start() and stop() themselves, the sampler's first tick one period later
-        self._sampler = Ticker(self._sample_once, 1.0 / self.sample_hz, "bench-gpu-sampler", clock)
+        self._sampler = Ticker(self._sample_once, 1.0 / self.sample_hz, "bench-gpu-sampler")
         self._samples: dict[int, list[tuple[float, float]]] = {}
         self._last_samples: dict[int, list[tuple[float, float]]] = {}
         self._start_mj: dict[int, tuple[float, int]] = {}

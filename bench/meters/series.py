@@ -19,7 +19,7 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bench.meters.base import Ticker
@@ -47,15 +47,10 @@ def cumulative_from_samples(samples: Sequence[tuple[float, float]]) -> list[tupl
     return list(zip((t for t, _ in samples), itertools.accumulate(steps, initial=0.0), strict=False))
 
 
-def encode(
-    curves: Sequence[Sequence[tuple[float, float]]],
-    window_s: float,
-    min_interval_s: float,
-    max_points: int = MAX_POINTS,
-) -> dict[str, Any]:
+def encode(curves: Sequence[Sequence[tuple[float, float]]], window_s: float, min_interval_s: float) -> dict[str, Any]:
     """Mean power per bin of the sum of cumulative-energy ``curves`` (each ``(t_s, J)``, times increasing) over
     ``[0, window_s]``: ``{"t0_s", "interval_s", "watts"}`` (see the module's encoding). Bins are at least
-    ``min_interval_s`` wide and at most ``max_points`` many. Raises ValueError without a curve of two points or with
+    ``min_interval_s`` wide and at most ``MAX_POINTS`` many. Raises ValueError without a curve of two points or with
     ``window_s <= 0``."""
     import numpy as np
 
@@ -64,8 +59,8 @@ def encode(
     usable = [c for c in curves if len(c) >= 2]
     if not usable:
         raise ValueError("a power series needs at least two readings of its source")
-    n = int(window_s / min_interval_s) if min_interval_s > 0 else max_points
-    n = min(max(n, 1), max_points)
+    n = int(window_s / min_interval_s) if min_interval_s > 0 else MAX_POINTS
+    n = min(max(n, 1), MAX_POINTS)
     interval_s = window_s / n
     edges = np.linspace(0.0, window_s, n + 1)
     energy = np.zeros(n + 1)
@@ -82,36 +77,26 @@ class PowerRecorder:
     """Reads the counters of the meters that own each component, in one background thread, during a window.
 
     ``owners``: component -> the primary meter reporting it (``MeterSet.owner``). ``hz``: reads per second
-    (``SERIES_HZ``). ``clock``: the time source (``time.perf_counter``, the meters' too, so NVML samples and counter
-    reads share one time axis). Use: ``arm()`` before the meters open (the thread starts and waits:
+    (``SERIES_HZ``). Times are ``time.perf_counter``'s, the meters' clock too, so NVML samples and counter reads
+    share one time axis. Use: ``arm()`` before the meters open (the thread starts and waits:
     starting a thread takes up to milliseconds on a busy machine, which must not fall inside the meters' windows),
     ``start()`` once they are open (time 0 and the first read), ``stop()`` before they close (the last read),
     ``series(window_s)`` after they closed (it adds the samples of sampling meters). Reading never fails a window: an
     error ends the series with its reason.
     """
 
-    def __init__(
-        self,
-        owners: Mapping[str, Any],
-        *,
-        hz: float = SERIES_HZ,
-        max_points: int = MAX_POINTS,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> None:
+    def __init__(self, owners: Mapping[str, Any], *, hz: float = SERIES_HZ) -> None:
         if not 1.0 <= hz <= 1000.0:
             raise ValueError(f"power series rate must be 1 to 1000 Hz (the issue asks for at least 1 Hz), got {hz}")
-        if max_points < 1:
-            raise ValueError(f"max_points must be at least 1, got {max_points}")
         self.owners = {c: m for c, m in owners.items() if m is not None}
         self.hz = float(hz)
-        self.max_points = int(max_points)
-        self._clock = clock
+        self._clock = time.perf_counter
         owners = dict.fromkeys(self.owners.values())  # each meter once, in order
         self._counting = [m for m in owners if callable(getattr(m, "energy_so_far_j", None))]
         self._reads: dict[str, list[tuple[float, float]]] = {}
         self._error: str | None = None
         self._t0 = 0.0
-        self._ticker = Ticker(self._read_or_end, 1.0 / self.hz, "bench-power-series", clock)
+        self._ticker = Ticker(self._read_or_end, 1.0 / self.hz, "bench-power-series")
         self._lock = threading.Lock()
 
     def _read(self) -> None:
@@ -160,7 +145,6 @@ class PowerRecorder:
         components: dict[str, Any] = {}
         missing: dict[str, str] = {}
         for component, meter in self.owners.items():
-            method = getattr(meter, "method", None) or "?"
             curves: list[list[tuple[float, float]]] = []
             sources: list[str] = []
             floor_s = 0.0
@@ -192,23 +176,14 @@ class PowerRecorder:
                 )
                 continue
             try:
-                encoded = encode(curves, window_s, floor_s, self.max_points)
+                encoded = encode(curves, window_s, floor_s)
             except ValueError as exc:
                 missing[component] = str(exc)
                 continue
-            components[component] = {
-                "method": method,
-                "source": "+".join(sources),
-                **encoded,
-                "reads": len(reads) if reads else None,
-            }
-        return {
-            "encoding": ENCODING,
-            "window_s": round_sig(window_s, 9),
-            "hz": self.hz,
-            "components": components,
-            "missing": missing,
-        }
+            method, source = getattr(meter, "method", None) or "?", "+".join(sources)
+            components[component] = {"method": method, "source": source, **encoded, "reads": len(reads) or None}
+        out = {"encoding": ENCODING, "window_s": round_sig(window_s, 9), "hz": self.hz}
+        return {**out, "components": components, "missing": missing}
 
     def close(self) -> None:
         """Stop the thread if a window is still open. Idempotent."""
