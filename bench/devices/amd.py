@@ -10,10 +10,8 @@ may not), UUID, BDF, VRAM (bytes), clocks (MHz), the hotspot temperature (C: Zeu
 here (None). The counter is judged when the meter opens (``bench.meters.gpu``): amdsmi's is wrong on some boards
 (ROCm/amdsmi#38).
 
-MI250/MI250X (``dual_die_partners``): each module is two GCDs, two GPUs to HIP and amdsmi; the module's power and
-energy, both dies together, are reported on the even GCD and the odd one reads nothing. The even GCD's reading is
-labelled ``scope = "gcd-pair"``; an odd GCD whose partner the run also uses is recorded as ``counted_in`` it, never
-read; one used alone is read through its partner (the module, the other die's draw included), and says so.
+MI250/MI250X: each module is two GCDs (two GPUs to HIP and amdsmi), whose power and energy both dies' together are
+reported on the even GCD (``dual_die_partners``); how a run's GCDs are then labelled: ``_open_chosen``.
 """
 
 from __future__ import annotations
@@ -232,7 +230,8 @@ def open_devices(indices: list[int] | None = None, *, library: Any = None) -> Op
 
 def _open_chosen(lib: Any, chosen: list[tuple[int, int, int | None, str]], by_hip: dict[int, Any]) -> list[AmdGpu]:
     """The chosen GPUs opened, an MI250/MI250X GCD labelled with what its module's reading covers (``scope``
-    ``gcd-pair``; ``counted_in`` for a second GCD whose partner the run uses too)."""
+    ``gcd-pair``): a second GCD whose partner the run uses too is ``counted_in`` it, never read; one used alone is
+    read through its partner (the other die's draw included), and says so."""
     partners, used = dual_die_partners(lib, by_hip), {hip for _, hip, _, _ in chosen}
     devices = []
     for index, hip, cuda, how in chosen:
