@@ -116,7 +116,6 @@ class GpuMeter:
         self.min_window_s = float(DEFAULT_MIN_WINDOW_S if min_window_s is None else min_window_s)
         if self.min_window_s < 0:
             raise MeterError(f"GPU min_window_s must not be negative, got {self.min_window_s}")
-        self._clock = time.perf_counter
         self._running = False
         # the edge samples are taken by start() and stop() themselves, the sampler's first tick one period later
         self._sampler = Ticker(self._sample_once, 1.0 / self.sample_hz, "bench-gpu-sampler")
@@ -142,7 +141,7 @@ class GpuMeter:
         first: dict[int, tuple[float, int, float]] = {}
         for gpu in self._gpus:
             try:
-                first[gpu.index] = (self._clock(), gpu.device.energy_mj(), gpu.device.power_w())
+                first[gpu.index] = (time.perf_counter(), gpu.device.energy_mj(), gpu.device.power_w())
             except DeviceError as exc:
                 if exc.kind not in ("unsupported", "not_ready"):
                     raise
@@ -150,12 +149,12 @@ class GpuMeter:
                 if exc.kind == "not_ready":
                     gpu.counter_fallback_reason = f"{exc}; falling back to power sampling at {self.sample_hz:g} Hz"
                 self._check_power(gpu)
-        if first and (pause_s := probe_s - (self._clock() - min(t for t, _, _ in first.values()))) > 0:
+        if first and (pause_s := probe_s - (time.perf_counter() - min(t for t, _, _ in first.values()))) > 0:
             time.sleep(pause_s)
         for gpu in (g for g in self._gpus if g.index in first):
             t0, e0, p0 = first[gpu.index]
             e1, p1 = gpu.device.energy_mj(), gpu.device.power_w()
-            problem = counter_problem((e1 - e0) / 1000.0, (p0 + p1) / 2.0, self._clock() - t0)
+            problem = counter_problem((e1 - e0) / 1000.0, (p0 + p1) / 2.0, time.perf_counter() - t0)
             if problem:
                 gpu.has_counter = False
                 gpu.counter_fallback_reason = (
@@ -184,9 +183,9 @@ class GpuMeter:
         times: dict[int, float] = {}
         for gpu in self._gpus:
             if not gpu.has_counter:
-                before = self._clock()
+                before = time.perf_counter()
                 power_w = gpu.device.power_w()
-                t = (before + self._clock()) / 2.0  # the call's midpoint halves the timestamp's error
+                t = (before + time.perf_counter()) / 2.0  # the call's midpoint halves the timestamp's error
                 self._samples[gpu.index].append((t, power_w))  # atomic: the sampler thread appends too
                 times[gpu.index] = t
         return times
@@ -259,8 +258,8 @@ class GpuMeter:
         if self._samples:  # started before the edge readings; its first tick is one period away
             self._sampler.start()
         try:
-            self._t_start = self._clock()
-            self._start_mj = {g.index: (self._clock(), g.device.energy_mj()) for g in self._gpus if g.has_counter}
+            self._t_start = time.perf_counter()
+            self._start_mj = {g.index: (time.perf_counter(), g.device.energy_mj()) for g in self._gpus if g.has_counter}
             self._edge_start = self._sample_once()
         except BaseException:
             self._sampler.stop()
@@ -273,8 +272,8 @@ class GpuMeter:
             raise MeterError("GpuMeter.stop() called without start()")
         self._running = False
         try:
-            end_mj = {g.index: (self._clock(), g.device.energy_mj()) for g in self._gpus if g.has_counter}
-            t_stop = self._clock()
+            end_mj = {g.index: (time.perf_counter(), g.device.energy_mj()) for g in self._gpus if g.has_counter}
+            t_stop = time.perf_counter()
             edge_end = self._sample_once()
         finally:
             self._sampler.stop()
