@@ -10,10 +10,8 @@ may not), UUID, BDF, VRAM (bytes), clocks (MHz), the hotspot temperature (C: Zeu
 here (None). The counter is judged when the meter opens (``bench.meters.gpu``): amdsmi's is wrong on some boards
 (ROCm/amdsmi#38).
 
-MI250/MI250X (``dual_die_partners``): each module is two GCDs, two GPUs to HIP and amdsmi; the module's power and
-energy, both dies together, are reported on the even GCD and the odd one reads nothing. The even GCD's reading is
-labelled ``scope = "gcd-pair"``; an odd GCD whose partner the run also uses is recorded as ``counted_in`` it, never
-read; one used alone is read through its partner (the module, the other die's draw included), and says so.
+MI250/MI250X: each module is two GCDs (two GPUs to HIP and amdsmi), whose power and energy both dies' together are
+reported on the even GCD (``dual_die_partners``); how a run's GCDs are then labelled: ``_open_chosen``.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bench.devices.base import DeviceError, DeviceFacts, DeviceUnavailableError, Opened
+from bench.devices.base import Accelerator, DeviceError, DeviceFacts, DeviceUnavailableError, Opened, released_on_error
 
 COUNTER_METHOD = "measured:amdsmi-energy-counter"
 SAMPLING_METHOD = "measured:amdsmi-power-sampling"
@@ -125,12 +123,11 @@ def probe(amdsmi: Any = None) -> tuple[bool, str]:
     return (True, f"amdsmi: {count} GPU(s){extra}") if count else (False, "amdsmi works but sees no AMD GPU")
 
 
-class AmdGpu:
+class AmdGpu(Accelerator):
     """One AMD GPU, opened through Zeus (``AMDGPU(hip_index)``). ``read_hip``: the GPU whose power and energy (and
     power cap) stand for this one's (an MI250X GCD's even partner: the module's); its own handle for the rest."""
 
-    counter_method = COUNTER_METHOD
-    sampling_method = SAMPLING_METHOD
+    counter_method, sampling_method, call = COUNTER_METHOD, SAMPLING_METHOD, staticmethod(call)
 
     def __init__(self, lib: Any, hip_index: int, facts: DeviceFacts, read_hip: int | None = None) -> None:
         import zeus.device.gpu.amd as zeus_amd
@@ -154,12 +151,6 @@ class AmdGpu:
         limits = self._opt("power cap range", self.zeus.get_power_management_limit_constraints)
         facts.power_limit_range_w = (limits[0] / 1e3, limits[1] / 1e3) if limits else None
 
-    def _opt(self, what: str, function: Callable[[], Any]) -> Any:
-        try:
-            return call(self._lib, what, function, self.facts.label)
-        except DeviceError:
-            return None
-
     def _limit_w(self) -> float | None:
         milliwatts = self._opt("power cap", self.zeus.get_power_management_limit)
         return milliwatts / 1e3 if milliwatts is not None else None
@@ -176,7 +167,7 @@ class AmdGpu:
     def _read(self, what: str, function: Callable[[], Any]) -> Any:
         if self.facts.counted_in is not None:  # never a silent zero for the second GCD of an MI250X module
             raise DeviceError(f"{self.facts.label} is counted in GPU {self.facts.counted_in}'s reading, not read alone")
-        return call(self._lib, what, function, self.facts.label)
+        return self._call(what, function)
 
     def state(self) -> dict[str, Any]:
         """Edge telemetry: ``sm`` (GFX) and ``mem`` clocks (MHz), ``temperature_c`` (hotspot), ``power_limit_w``."""
@@ -199,14 +190,11 @@ class AmdGpu:
         found = call(self._lib, "process list", lambda: self._lib.amdsmi_get_gpu_process_list(self.handle))
         return [(int(p["pid"]), int(p["mem"]) if isinstance(p.get("mem"), int) else None) for p in found]
 
-    def close(self) -> None:
-        """Nothing per GPU: ``Opened.close`` shuts amdsmi down."""
 
-
-def _visible_hip(env: Any, hips: list[int]) -> list[int]:
+def _visible_hip(hips: list[int]) -> list[int]:
     """HIP indices this process sees, in its device order: HIP_VISIBLE_DEVICES, else CUDA_VISIBLE_DEVICES (as ROCm
     PyTorch honours it), integers only; else every GPU by HIP index."""
-    value = env.get("HIP_VISIBLE_DEVICES", env.get("CUDA_VISIBLE_DEVICES"))
+    value = os.environ.get("HIP_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES"))
     if value is None:
         return sorted(hips)
     out: list[int] = []
@@ -217,19 +205,16 @@ def _visible_hip(env: Any, hips: list[int]) -> list[int]:
     return out
 
 
-def open_devices(indices: list[int] | None = None, *, library: Any = None, env: Any = None) -> Opened:
+def open_devices(indices: list[int] | None = None, *, library: Any = None) -> Opened:
     """Open the GPUs the run uses: ``indices`` (amd-smi's) or, when None, those HIP makes visible. amdsmi stays
     initialized until ``opened.close()``. Raises DeviceUnavailableError and DeviceError."""
     lib = load_library(library)
     call(lib, "amdsmi_init", lambda: lib.amdsmi_init(lib.AmdSmiInitFlags.INIT_AMD_GPUS))
-    try:
+    with released_on_error(lib.amdsmi_shut_down):
         inventory = _inventory(lib)
         by_hip = {g["hip"]: g for g in inventory}
         if indices is None:
-            chosen = [
-                (by_hip[h]["index"], h, k, "hip-id")
-                for k, h in enumerate(_visible_hip(env or os.environ, list(by_hip)))
-            ]
+            chosen = [(by_hip[h]["index"], h, k, "hip-id") for k, h in enumerate(_visible_hip(list(by_hip)))]
         else:
             if any(not 0 <= i < len(inventory) for i in indices):
                 raise DeviceError(f"amd-smi GPU indices {indices} invalid: amdsmi lists {len(inventory)} GPU(s)")
@@ -240,16 +225,13 @@ def open_devices(indices: list[int] | None = None, *, library: Any = None, env: 
         with contextlib.suppress(Exception):
             driver = lib.amdsmi_get_gpu_driver_info(inventory[0]["handle"])["driver_version"]
         devices = _open_chosen(lib, chosen, by_hip)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            lib.amdsmi_shut_down()
-        raise
     return Opened(devices, [], driver, release=lib.amdsmi_shut_down)
 
 
 def _open_chosen(lib: Any, chosen: list[tuple[int, int, int | None, str]], by_hip: dict[int, Any]) -> list[AmdGpu]:
     """The chosen GPUs opened, an MI250/MI250X GCD labelled with what its module's reading covers (``scope``
-    ``gcd-pair``; ``counted_in`` for a second GCD whose partner the run uses too)."""
+    ``gcd-pair``): a second GCD whose partner the run uses too is ``counted_in`` it, never read; one used alone is
+    read through its partner (the other die's draw included), and says so."""
     partners, used = dual_die_partners(lib, by_hip), {hip for _, hip, _, _ in chosen}
     devices = []
     for index, hip, cuda, how in chosen:

@@ -9,9 +9,9 @@ driver here; ``permission``, ``lost``, ``mig``, ``other``: the window fails with
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from bench.errors import MeterError
 
@@ -67,13 +67,26 @@ class DeviceFacts:
         return f"GPU {self.index} ({self.name})"
 
 
-@runtime_checkable
-class Accelerator(Protocol):
-    """One open device. Reads are thread-safe (the meter's sampler and the power series call them)."""
+class Accelerator:
+    """One open device, the base class of each vendor's. Reads are thread-safe (the meter's sampler and the power
+    series call them). ``call``: the vendor's ``call(lib, what, function, label)``, turning its library's errors
+    into DeviceError."""
 
     facts: DeviceFacts
     counter_method: str  # method labels (``bench.meters.base.METHODS``) of its energy counter and power sampling
     sampling_method: str
+    _lib: Any
+    call: Callable[..., Any]
+
+    def _call(self, what: str, function: Callable[[], Any]) -> Any:
+        return self.call(self._lib, what, function, self.facts.label)
+
+    def _opt(self, what: str, function: Callable[[], Any]) -> Any:
+        """``function()`` or None where the device or driver does not support it (telemetry never fails a window)."""
+        try:
+            return self._call(what, function)
+        except (DeviceError, AttributeError):
+            return None
 
     def energy_mj(self) -> int:
         """The energy counter, mJ since the driver loaded. DeviceError(kind="unsupported") where none."""
@@ -89,7 +102,18 @@ class Accelerator(Protocol):
         """Compute processes on the device: (pid as the library reports it, used memory in bytes or None)."""
 
     def close(self) -> None:
-        """Release the device (idempotent)."""
+        """Nothing to release per device: ``Opened.close`` shuts the vendor's library down."""
+
+
+@contextlib.contextmanager
+def released_on_error(release: Callable[[], Any]) -> Iterator[None]:
+    """Run the block; if it raises, call ``release`` (e.g. ``nvmlShutdown``; its own errors ignored) and re-raise."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            release()
+        raise
 
 
 @dataclass

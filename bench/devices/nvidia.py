@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.devices.base import DeviceError, DeviceFacts, DeviceUnavailableError, Opened
+from bench.devices.base import Accelerator, DeviceError, DeviceFacts, DeviceUnavailableError, Opened, released_on_error
 
 COUNTER_METHOD = "measured:nvml-energy-counter"
 SAMPLING_METHOD = "measured:nvml-power-sampling"
@@ -139,16 +139,12 @@ def _start(library: Any) -> tuple[Any, str | None, list[dict[str, Any]], list[di
     ``pci_bus_id``) and those this process may not open (``index``, ``reason``). Shut down again if it fails."""
     lib = load_library(library)
     call(lib, "nvmlInit", lib.nvmlInit)
-    try:
+    with released_on_error(lib.nvmlShutdown):
         count = int(call(lib, "nvmlDeviceGetCount", lib.nvmlDeviceGetCount))
         driver = None
         with contextlib.suppress(Exception):
             driver = _text(lib.nvmlSystemGetDriverVersion())
         found, skipped = _inventory(lib, count)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            lib.nvmlShutdown()
-        raise
     return lib, driver, found, skipped
 
 
@@ -171,11 +167,10 @@ def probe(nvml: Any = None) -> tuple[bool, str]:
     return True, f"NVML {driver or 'driver ?'}: {len(found) + len(skipped)} device(s){notes}"
 
 
-class NvidiaGpu:
+class NvidiaGpu(Accelerator):
     """One NVIDIA GPU, opened through Zeus (``NVIDIAGPU(index)``, ``index`` NVML's)."""
 
-    counter_method = COUNTER_METHOD
-    sampling_method = SAMPLING_METHOD
+    counter_method, sampling_method, call = COUNTER_METHOD, SAMPLING_METHOD, staticmethod(call)
 
     def __init__(self, lib: Any, index: int, facts: DeviceFacts) -> None:
         import zeus.device.gpu.nvidia as zeus_nvidia
@@ -202,13 +197,6 @@ class NvidiaGpu:
         facts.power_limit_range_w = (limits[0] / 1000.0, limits[1] / 1000.0) if limits else None
         facts.persistence_mode = self._opt("persistence mode", self.zeus.get_persistence_mode)
 
-    def _opt(self, what: str, function: Callable[[], Any]) -> Any:
-        """``function()`` or None where the GPU or driver does not support it (telemetry never fails a window)."""
-        try:
-            return call(self._lib, what, function, self.facts.label)
-        except (DeviceError, AttributeError):
-            return None
-
     def _limit_w(self) -> float | None:
         """The enforced power limit (W; pynvml: Zeus reads only the management limit, the fallback)."""
         milliwatts = self._opt(
@@ -220,12 +208,12 @@ class NvidiaGpu:
 
     def energy_mj(self) -> int:
         """Energy counter, mJ since driver load (Zeus ``get_total_energy_consumption``)."""
-        return int(call(self._lib, "energy counter", self.zeus.get_total_energy_consumption, self.facts.label))
+        return int(self._call("energy counter", self.zeus.get_total_energy_consumption))
 
     def power_w(self) -> float:
         """Power now, W: the instant field through Zeus, else ``nvmlDeviceGetPowerUsage`` (both mW)."""
         if self._instant:
-            mw = call(self._lib, "instant power", self.zeus.get_instant_power_usage, self.facts.label)
+            mw = self._call("instant power", self.zeus.get_instant_power_usage)
         else:
             mw = call(self._lib, "nvmlDeviceGetPowerUsage", lambda: self._lib.nvmlDeviceGetPowerUsage(self.handle))
         return float(mw) / 1000.0
@@ -241,10 +229,10 @@ class NvidiaGpu:
         }
         out["temperature_c"] = self._opt("temperature", self.zeus.get_gpu_temperature)
         out["power_limit_w"] = self._limit_w()
-        out["reasons"] = None
-        for function in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
-            if out["reasons"] is None:  # the first exists from driver 535 / pynvml 12.535; older: the throttle name
-                out["reasons"] = self._opt(function, lambda f=function: getattr(lib, f)(handle))
+        # the first exists from driver 535 / pynvml 12.535; older: the throttle name
+        names = ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons")
+        read = (self._opt(f, lambda f=f: getattr(lib, f)(handle)) for f in names)
+        out["reasons"] = next((r for r in read if r is not None), None)
         out["reason_names"] = clocks_event_reason_names(out["reasons"]) if out["reasons"] is not None else None
         violation = {
             key: self._opt("violations", lambda p=policy: lib.nvmlDeviceGetViolationStatus(handle, getattr(lib, p)))
@@ -260,13 +248,7 @@ class NvidiaGpu:
         pairs = [(int(p.pid), getattr(p, "usedGpuMemory", None)) for p in found]
         return [(pid, m if isinstance(m, int) and m >= 0 else None) for pid, m in pairs]
 
-    def close(self) -> None:
-        """Nothing to release per GPU: ``Opened.close`` shuts NVML down."""
-
     # --- control (issue 26): the power limit and locked clocks, through Zeus's setters (mW, MHz) ----------------------
-
-    def _zeus_call(self, what: str, function: Callable[[], Any]) -> Any:
-        return call(self._lib, what, function, self.facts.label)
 
     def controller(self) -> Any:
         """The Zeus GPU that sets, built once: ``ZeusdNVIDIAGPU`` (the Zeus daemon sets, no root needed) where
@@ -293,17 +275,17 @@ class NvidiaGpu:
 
     def power_management_limit_w(self) -> float:
         """The power management limit now (W): what ``nvidia-smi -pl`` sets, and the kit restores after a cell."""
-        return float(self._zeus_call("power management limit", self.zeus.get_power_management_limit)) / 1000.0
+        return float(self._call("power management limit", self.zeus.get_power_management_limit)) / 1000.0
 
     def power_limit_constraints_w(self) -> tuple[float, float]:
         """The power limits this board allows, (min, max) W (nvidia-smi -q: "Min/Max Power Limit")."""
-        low, high = self._zeus_call("power limit constraints", self.zeus.get_power_management_limit_constraints)
+        low, high = self._call("power limit constraints", self.zeus.get_power_management_limit_constraints)
         return float(low) / 1000.0, float(high) / 1000.0
 
     def set_power_limit_w(self, power_limit_w: float) -> None:
         """Set the power management limit (W). Raises DeviceError (``permission``: not root and no daemon)."""
         ctl, milliwatts = self.controller(), round(power_limit_w * 1000)
-        self._zeus_call("set power limit", lambda: ctl.set_power_management_limit(milliwatts))
+        self._call("set power limit", lambda: ctl.set_power_management_limit(milliwatts))
 
     def probe_control(self) -> None:
         """Whether this process may set the power limit and clocks, changing nothing: through a daemon, its
@@ -313,8 +295,8 @@ class NvidiaGpu:
             return
         lib, handle, label = self._lib, self.handle, self.facts.label
         try:
-            now_mw = self._zeus_call("power management limit", self.zeus.get_power_management_limit)
-            self._zeus_call("set power limit", lambda: lib.nvmlDeviceSetPowerManagementLimit(handle, now_mw))
+            now_mw = self._call("power management limit", self.zeus.get_power_management_limit)
+            self._call("set power limit", lambda: lib.nvmlDeviceSetPowerManagementLimit(handle, now_mw))
         except DeviceError as exc:
             from zeus.device.common import has_sys_admin
 
@@ -326,19 +308,19 @@ class NvidiaGpu:
 
     def supported_graphics_clocks_mhz(self) -> list[int]:
         """Graphics clocks (MHz) the board supports at its highest memory clock, ascending."""
-        top = max(int(m) for m in self._zeus_call("supported memory clocks", self.zeus.get_supported_memory_clocks))
-        clocks = self._zeus_call("supported graphics clocks", lambda: self.zeus.get_supported_graphics_clocks(top))
+        top = max(int(m) for m in self._call("supported memory clocks", self.zeus.get_supported_memory_clocks))
+        clocks = self._call("supported graphics clocks", lambda: self.zeus.get_supported_graphics_clocks(top))
         return sorted(int(c) for c in clocks)
 
     def lock_gpu_clocks_mhz(self, min_clock_mhz: int, max_clock_mhz: int) -> None:
         """Lock the graphics clock to [min, max] MHz (nvidia-smi -lgc)."""
         ctl = self.controller()
-        self._zeus_call("set locked clocks", lambda: ctl.set_gpu_locked_clocks(int(min_clock_mhz), int(max_clock_mhz)))
+        self._call("set locked clocks", lambda: ctl.set_gpu_locked_clocks(int(min_clock_mhz), int(max_clock_mhz)))
 
     def reset_gpu_locked_clocks(self) -> None:
         """Unlock the graphics clock (nvidia-smi -rgc). NVML cannot read a lock in force: one set before is removed,
         not put back."""
-        self._zeus_call("reset locked clocks", self.controller().reset_gpu_locked_clocks)
+        self._call("reset locked clocks", self.controller().reset_gpu_locked_clocks)
 
 
 def _inventory(lib: Any, count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -360,7 +342,7 @@ def _inventory(lib: Any, count: int) -> tuple[list[dict[str, Any]], list[dict[st
     return found, skipped
 
 
-def map_cuda_devices(inventory: list[dict[str, Any]], env: Any = None) -> list[tuple[int, int, str]]:
+def map_cuda_devices(inventory: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
     """(NVML index, CUDA index, how matched) of each GPU CUDA makes visible to this process.
 
     CUDA enumerates the GPUs ordered by ``CUDA_DEVICE_ORDER`` (``PCI_BUS_ID``; the default ``FASTEST_FIRST``, which
@@ -368,12 +350,11 @@ def map_cuda_devices(inventory: list[dict[str, Any]], env: Any = None) -> list[t
     index that enumeration, stopping at the first invalid one; UUIDs and unique UUID prefixes match a GPU). NVML
     numbers GPUs by PCI bus id (NVML's documentation: the two may differ). ``MIG-`` entries are refused (DeviceError).
     """
-    env = os.environ if env is None else env
     by_pci = sorted(inventory, key=lambda g: (g["pci_bus_id"] is None, g["pci_bus_id"] or "", g["index"]))
     how = "pci-bus-id"
-    if env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+    if os.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
         how += " (FASTEST_FIRST assumed equal to PCI order)"
-    value = env.get("CUDA_VISIBLE_DEVICES")
+    value = os.environ.get("CUDA_VISIBLE_DEVICES")
     if value is None:
         return [(g["index"], k, how) for k, g in enumerate(by_pci)]
     parts = [p.strip() for p in value.split(",") if p.strip()]
@@ -428,16 +409,16 @@ def _refuse_mig(lib: Any, gpu: dict[str, Any]) -> None:
         )
 
 
-def open_devices(indices: list[int] | None = None, *, library: Any = None, env: Any = None) -> Opened:
+def open_devices(indices: list[int] | None = None, *, library: Any = None) -> Opened:
     """Open the GPUs the run uses: ``indices`` (NVML's) or, when None, those CUDA makes visible (mapped by
     ``map_cuda_devices``). NVML stays initialized until ``opened.close()``. A GPU the process may not open is
     skipped and recorded unless the run uses it. Raises DeviceUnavailableError (no NVML, no GPU visible) and
     DeviceError (a GPU the run uses cannot be read, or is in MIG mode)."""
     lib, driver, inventory, skipped = _start(library)
     count = len(inventory) + len(skipped)
-    try:
+    with released_on_error(lib.nvmlShutdown):
         if indices is None:
-            chosen = map_cuda_devices(inventory, env)
+            chosen = map_cuda_devices(inventory)
         else:
             if any(not 0 <= i < count for i in indices) or len(set(indices)) != len(indices):
                 raise DeviceError(f"NVML GPU indices {indices} invalid: NVML has {count} GPU(s) (0..{count - 1})")
@@ -445,7 +426,7 @@ def open_devices(indices: list[int] | None = None, *, library: Any = None, env: 
         if not chosen:
             raise DeviceUnavailableError(
                 f"NVML sees {count} GPU(s) but none is visible to this process (CUDA_VISIBLE_DEVICES="
-                f"{(os.environ if env is None else env).get('CUDA_VISIBLE_DEVICES')!r}"
+                f"{os.environ.get('CUDA_VISIBLE_DEVICES')!r}"
                 + (f"; {len(skipped)} may not be opened: {skipped[0]['reason']}" if skipped else "")
                 + ")"
             )
@@ -459,8 +440,4 @@ def open_devices(indices: list[int] | None = None, *, library: Any = None, env: 
             _refuse_mig(lib, gpu)
             facts = DeviceFacts("nvidia", index, "?", gpu["uuid"], gpu["pci_bus_id"], cuda_index, matched_by)
             devices.append(NvidiaGpu(lib, index, facts))
-    except BaseException:
-        with contextlib.suppress(Exception):
-            lib.nvmlShutdown()
-        raise
     return Opened(devices, skipped, driver, release=lib.nvmlShutdown)

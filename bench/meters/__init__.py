@@ -51,13 +51,12 @@ def _meter_describe(meter: Any) -> dict[str, object]:
         return {"describe_error": f"{type(exc).__name__}: {exc}"}
 
 
-def _failed_reading(meter: Meter, duration_s: float, reason: str) -> Reading:
-    components = {c: ComponentEnergy(None, "unavailable", reason=reason) for c in meter.components()}
-    return Reading(meter=meter.name, duration_s=duration_s, components=components)
-
-
 def _unavailable(reason: str) -> ComponentEnergy:
     return ComponentEnergy(None, "unavailable", reason=reason)
+
+
+def _failed_reading(meter: Meter, duration_s: float, reason: str) -> Reading:
+    return Reading(meter.name, duration_s, {c: _unavailable(reason) for c in meter.components()})
 
 
 class MeterSet:

@@ -5,7 +5,9 @@ reading; one it covers but cannot measure has ``energy_j=None`` and a ``reason``
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -47,10 +49,6 @@ class ComponentEnergy:
             raise ValueError("a component without energy must say why (reason)")
         if self.energy_j is not None and self.energy_j < 0:
             raise ValueError(f"negative energy {self.energy_j} J for method {self.method}")
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain-JSON form, as stored in results."""
-        return {"energy_j": self.energy_j, "method": self.method, "reason": self.reason, "detail": dict(self.detail)}
 
 
 @dataclass(frozen=True)
@@ -94,3 +92,57 @@ class Stopwatch:
         if self._t0 is None:
             raise RuntimeError("stopwatch not started")
         return time.perf_counter() - self._t0
+
+
+class Ticker:
+    """Calls ``tick()`` every ``period_s`` in a daemon thread named ``name`` until ``stop()`` (idempotent). ``arm()``
+    starts the thread waiting (starting one can take milliseconds, which must not fall inside a window); ``go(t0)``
+    sets time 0 (``clock``'s), the first tick coming at ``t0 + period_s``; ``start()`` does both, now. One that falls
+    behind (a slow tick, GIL contention) skips the missed ticks instead of bursting. A tick that returns False or
+    raises ends the thread; the exception is kept in ``error`` (a dying thread must not lose it)."""
+
+    def __init__(
+        self, tick: Callable[[], object], period_s: float, name: str, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self._tick, self.period_s, self.name, self._clock = tick, period_s, name, clock
+        self._stop, self._go = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = 0.0
+        self.error: BaseException | None = None
+
+    def arm(self) -> None:
+        self.stop()
+        self.error = None
+        self._stop.clear()
+        self._go.clear()
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def go(self, t0: float) -> None:
+        self._t0 = t0
+        self._go.set()
+
+    def start(self) -> None:
+        self.arm()
+        self.go(self._clock())
+
+    def _loop(self) -> None:
+        self._go.wait()
+        next_t = self._t0 + self.period_s
+        while not self._stop.wait(max(next_t - self._clock(), 0.0)):
+            try:
+                if self._tick() is False:
+                    return
+            except BaseException as exc:
+                self.error = exc
+                return
+            next_t += self.period_s
+            if next_t < (now := self._clock()):
+                next_t = now + self.period_s
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._go.set()
+            self._thread.join()
+            self._thread = None

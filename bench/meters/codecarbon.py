@@ -26,6 +26,8 @@ _INSTALL_HINT = "codecarbon is not installed: pip install codecarbon (or the kit
 
 #: CodeCarbon CPU modes that read hardware energy/power counters; every other mode is its TDP-based estimate.
 _MEASURED_CPU_MODES = {"intel_rapl", "windows_emi", "intel_power_gadget", "apple_powermetrics"}
+#: CodeCarbon's per-part chip classes -> the parts it reads (measured) and through what
+_CHIP_PARTS = {"AppleSiliconChip": (("cpu", "gpu"), "powermetrics"), "Raspberry": (("cpu", "ram"), "Raspberry Pi PMIC")}
 
 
 def codecarbon_available() -> tuple[bool, str]:
@@ -202,10 +204,8 @@ class CodeCarbonMeter:
         components: dict[str, ComponentEnergy] = {}
         for component in ("gpu", "cpu", "ram"):
             if component not in seen:
-                if component == "gpu":
-                    reason = f"CodeCarbon found no GPU (gpu_count={data.gpu_count})"
-                else:
-                    reason = f"CodeCarbon set up no {component} tracker"
+                no_gpu = f"CodeCarbon found no GPU (gpu_count={data.gpu_count})"
+                reason = no_gpu if component == "gpu" else f"CodeCarbon set up no {component} tracker"
                 components[component] = ComponentEnergy(None, "unavailable", reason=reason, detail=common)
                 continue
             measured, how = seen[component]
@@ -255,12 +255,8 @@ def _classify_hardware(hardware: list[Any]) -> dict[str, tuple[bool, str]]:
         elif kind == "RAM":
             forced = getattr(hw, "_force_ram_power", None)
             seen["ram"] = (False, f"forced {forced} W" if forced is not None else "RAM power model (per-DIMM estimate)")
-        elif kind == "AppleSiliconChip":
-            part = str(getattr(hw, "chip_part", "")).lower()
-            if part in ("cpu", "gpu"):
-                seen[part] = (True, f"{part} via powermetrics")
-        elif kind == "Raspberry":
-            part = str(getattr(hw, "chip_part", "")).lower()
-            if part in ("cpu", "ram"):
-                seen[part] = (True, f"{part} via Raspberry Pi PMIC")
+        elif kind in _CHIP_PARTS:  # one object per part of the chip
+            parts, via = _CHIP_PARTS[kind]
+            if (part := str(getattr(hw, "chip_part", "")).lower()) in parts:
+                seen[part] = (True, f"{part} via {via}")
     return seen

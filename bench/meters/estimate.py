@@ -6,6 +6,7 @@ which the paper's numbers contain; CodeCarbon 3.x switched to a per-DIMM model).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import math
@@ -31,10 +32,9 @@ DEFAULT_RAM_W_PER_GB = 0.375
 
 
 def _cpuinfo() -> str:
-    try:
+    with contextlib.suppress(OSError):
         return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
+    return ""
 
 
 def cpu_model_name() -> str:
@@ -45,11 +45,10 @@ def cpu_model_name() -> str:
 
 def _cpu_packages() -> int:
     """Number of physical CPU packages (sockets) from sysfs topology; 1 when it cannot be read."""
-    try:
+    with contextlib.suppress(OSError):
         files = Path("/sys/devices/system/cpu").glob("cpu[0-9]*/topology/physical_package_id")
         return max(1, len({f.read_text().strip() for f in files}))
-    except OSError:
-        return 1
+    return 1
 
 
 def _is_virtualized() -> bool:
@@ -190,10 +189,6 @@ class _Estimate:
         return True
 
     def _power_w(self, start: Any, now: Any) -> tuple[float, dict[str, object]]:
-        raise NotImplementedError
-
-    def describe(self) -> dict[str, object]:
-        """The assumptions behind the estimate (for results and the CLI)."""
         raise NotImplementedError
 
     def start(self) -> None:

@@ -22,15 +22,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bench.devices import DeviceError, vendor_module
 from bench.errors import MeterError
-from bench.meters.base import ComponentEnergy, Reading
+from bench.meters.base import ComponentEnergy, Reading, Ticker
 
 #: How often NVML refreshes the energy counter on current NVIDIA GPUs (Volta through Hopper), s.
 COUNTER_UPDATE_PERIOD_S = 0.1
@@ -110,7 +109,6 @@ class GpuMeter:
         library: Any = None,
         min_window_s: float | None = None,
         counter_probe_s: float | None = None,
-        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not MIN_SAMPLE_HZ <= sample_hz <= MAX_SAMPLE_HZ:
             raise MeterError(f"GPU sample_hz must be {MIN_SAMPLE_HZ:g} to {MAX_SAMPLE_HZ:g} Hz, got {sample_hz:g}")
@@ -118,11 +116,9 @@ class GpuMeter:
         self.min_window_s = float(DEFAULT_MIN_WINDOW_S if min_window_s is None else min_window_s)
         if self.min_window_s < 0:
             raise MeterError(f"GPU min_window_s must not be negative, got {self.min_window_s}")
-        self._clock = clock
         self._running = False
-        self._thread: threading.Thread | None = None
-        self._stop_event = threading.Event()
-        self._sampler_error: BaseException | None = None
+        # the edge samples are taken by start() and stop() themselves, the sampler's first tick one period later
+        self._sampler = Ticker(self._sample_once, 1.0 / self.sample_hz, "bench-gpu-sampler")
         self._samples: dict[int, list[tuple[float, float]]] = {}
         self._last_samples: dict[int, list[tuple[float, float]]] = {}
         self._start_mj: dict[int, tuple[float, int]] = {}
@@ -145,7 +141,7 @@ class GpuMeter:
         first: dict[int, tuple[float, int, float]] = {}
         for gpu in self._gpus:
             try:
-                first[gpu.index] = (self._clock(), gpu.device.energy_mj(), gpu.device.power_w())
+                first[gpu.index] = (time.perf_counter(), gpu.device.energy_mj(), gpu.device.power_w())
             except DeviceError as exc:
                 if exc.kind not in ("unsupported", "not_ready"):
                     raise
@@ -153,12 +149,12 @@ class GpuMeter:
                 if exc.kind == "not_ready":
                     gpu.counter_fallback_reason = f"{exc}; falling back to power sampling at {self.sample_hz:g} Hz"
                 self._check_power(gpu)
-        if first and (pause_s := probe_s - (self._clock() - min(t for t, _, _ in first.values()))) > 0:
+        if first and (pause_s := probe_s - (time.perf_counter() - min(t for t, _, _ in first.values()))) > 0:
             time.sleep(pause_s)
         for gpu in (g for g in self._gpus if g.index in first):
             t0, e0, p0 = first[gpu.index]
             e1, p1 = gpu.device.energy_mj(), gpu.device.power_w()
-            problem = counter_problem((e1 - e0) / 1000.0, (p0 + p1) / 2.0, self._clock() - t0)
+            problem = counter_problem((e1 - e0) / 1000.0, (p0 + p1) / 2.0, time.perf_counter() - t0)
             if problem:
                 gpu.has_counter = False
                 gpu.counter_fallback_reason = (
@@ -187,32 +183,12 @@ class GpuMeter:
         times: dict[int, float] = {}
         for gpu in self._gpus:
             if not gpu.has_counter:
-                before = self._clock()
+                before = time.perf_counter()
                 power_w = gpu.device.power_w()
-                t = (before + self._clock()) / 2.0  # the call's midpoint halves the timestamp's error
+                t = (before + time.perf_counter()) / 2.0  # the call's midpoint halves the timestamp's error
                 self._samples[gpu.index].append((t, power_w))  # atomic: the sampler thread appends too
                 times[gpu.index] = t
         return times
-
-    def _sample_loop(self) -> None:
-        period_s = 1.0 / self.sample_hz
-        next_t = self._clock() + period_s  # the edge samples are taken by start() and stop() themselves
-        while not self._stop_event.wait(max(next_t - self._clock(), 0.0)):
-            try:
-                self._sample_once()
-            except BaseException as exc:  # stop() reports it; a dying thread must not lose it
-                self._sampler_error = exc
-                return
-            next_t += period_s
-            now = self._clock()
-            if next_t < now:  # fell behind (a slow call, GIL contention): skip missed ticks instead of bursting
-                next_t = now + period_s
-
-    def _join_sampler(self) -> None:
-        if self._thread is not None:
-            self._stop_event.set()
-            self._thread.join()
-            self._thread = None
 
     # --- the meter protocol ---------------------------------------------------------------------------------------
 
@@ -277,20 +253,16 @@ class GpuMeter:
             raise MeterError("GpuMeter.start() called twice without stop()")
         if self._opened.release is None:
             raise MeterError("GpuMeter is closed")
-        self._stop_event.clear()
-        self._sampler_error = None
         self._samples = {g.index: [] for g in self._gpus if not g.has_counter}
         self._state_start = {d.facts.index: d.state() for d in self.devices}
-        if self._samples:
-            # started before the edge readings; its first tick is one period away, so the edge sample comes first
-            self._thread = threading.Thread(target=self._sample_loop, name="bench-gpu-sampler", daemon=True)
-            self._thread.start()
+        if self._samples:  # started before the edge readings; its first tick is one period away
+            self._sampler.start()
         try:
-            self._t_start = self._clock()
-            self._start_mj = {g.index: (self._clock(), g.device.energy_mj()) for g in self._gpus if g.has_counter}
+            self._t_start = time.perf_counter()
+            self._start_mj = {g.index: (time.perf_counter(), g.device.energy_mj()) for g in self._gpus if g.has_counter}
             self._edge_start = self._sample_once()
         except BaseException:
-            self._join_sampler()
+            self._sampler.stop()
             raise
         self._running = True
 
@@ -300,13 +272,13 @@ class GpuMeter:
             raise MeterError("GpuMeter.stop() called without start()")
         self._running = False
         try:
-            end_mj = {g.index: (self._clock(), g.device.energy_mj()) for g in self._gpus if g.has_counter}
-            t_stop = self._clock()
+            end_mj = {g.index: (time.perf_counter(), g.device.energy_mj()) for g in self._gpus if g.has_counter}
+            t_stop = time.perf_counter()
             edge_end = self._sample_once()
         finally:
-            self._join_sampler()
-        if self._sampler_error is not None:
-            error, self._sampler_error = self._sampler_error, None
+            self._sampler.stop()
+        if (error := self._sampler.error) is not None:
+            self._sampler.error = None
             if isinstance(error, MeterError):
                 raise error
             raise DeviceError(f"GPU power sampler failed: {type(error).__name__}: {error}") from error
@@ -382,7 +354,7 @@ class GpuMeter:
 
     def close(self) -> None:
         """Stop the sampler and release the devices and their library. Idempotent."""
-        self._join_sampler()
+        self._sampler.stop()
         self._running = False
         self._opened.close()
 

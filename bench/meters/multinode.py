@@ -42,15 +42,11 @@ def _sum_component(component: str, per_node: dict[str, ComponentEnergy]) -> Comp
         "aggregation": "sum over nodes",
         "nodes": {host: {"energy_j": ce.energy_j, "method": ce.method} for host, ce in per_node.items()},
     }
-    gpus = [
-        {**g, "node": host}
-        for host, ce in per_node.items()
-        for g in (ce.detail.get("gpus") or [])  # type: ignore[union-attr]
-        if isinstance(g, dict)
-    ]
+    nested = ((host, g) for host, ce in per_node.items() for g in ce.detail.get("gpus") or [])  # type: ignore
+    gpus = [{**g, "node": host} for host, g in nested if isinstance(g, dict)]
     if gpus:
         detail["gpus"] = gpus  # every GPU of every node, so the GPU count and per-GPU sum checks see them all
-    method = methods[0] if len(methods) == 1 else next((m for m in methods if m != "unavailable"), methods[0])
+    method = next((m for m in methods if m != "unavailable"), methods[0])  # a measured one over "unavailable"
     if len(methods) > 1:
         detail["methods"] = methods
     if missing:

@@ -109,10 +109,9 @@ class OthersObserver:
         return self._name(pid), False
 
     def _name(self, pid: int) -> str | None:
-        try:
+        with contextlib.suppress(Exception):
             return str(self._psutil.Process(pid).name())
-        except Exception:
-            return None
+        return None
 
     # --- CPU ----------------------------------------------------------------------------------------------------
 
@@ -133,10 +132,9 @@ class OthersObserver:
             return None, 1, {self._pid}
 
     def _busy(self) -> float | None:
-        try:
+        with contextlib.suppress(Exception):
             return busy_cpu_s(self._psutil.cpu_times())
-        except Exception:
-            return None
+        return None
 
     # --- window -------------------------------------------------------------------------------------------------
 
@@ -165,13 +163,12 @@ class OthersObserver:
             machine = float(busy1) - float(busy0)  # type: ignore[arg-type]
             own = float(own1) - float(own0)  # type: ignore[arg-type]
             capacity = wall_s * self.logical_cpus
-            processes = max(processes0, processes1)
-            record["machine_busy_cpu_s"] = machine
-            record["own_cpu_s"] = own
+            record.update(machine_busy_cpu_s=machine, own_cpu_s=own)
             # Kept within [0, 1]: the own tree's time (per process) and the machine's (per CPU) are counted in ticks
             # by different accounts, so on an idle machine their difference can fall a hair below zero (seen in CI:
             # -8.7e-13). The raw times stay in the record; ``resolution_share`` says how far to trust the share.
             record["other_cpu_share"] = min(1.0, max(0.0, (machine - own) / capacity))
+            processes = max(processes0, processes1)
             record["resolution_share"] = self.tick_s * (self.logical_cpus + 2 * processes) / capacity
             if wall_s >= MIN_JUDGED_S:
                 record["judged"] = True
@@ -182,12 +179,11 @@ class OthersObserver:
                 )
         record["note"] = "; ".join(notes) or None
         if self.devices:
-            start = self._gpu_start
             gpu_notes = [self._window_note] if self._window_note else []
-            if start is not None and gpu_end is not None:
-                record["gpu_processes"] = start + gpu_end
-                record["gpu_other_tenants"] = self._tenants(start + gpu_end) or None
-                unattributed = sorted({p["pid"] for p in start + gpu_end if p["own"] is None})
+            if self._gpu_start is not None and gpu_end is not None:
+                both = record["gpu_processes"] = self._gpu_start + gpu_end
+                record["gpu_other_tenants"] = self._tenants(both) or None
+                unattributed = sorted({p["pid"] for p in both if p["own"] is None})
                 if unattributed:
                     gpu_notes.append(
                         f"pid(s) {unattributed} on the GPUs are not visible in this PID namespace (a container?): "

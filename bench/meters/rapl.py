@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import MeterError
-from bench.meters.base import ComponentEnergy, Reading, Stopwatch
+from bench.meters.base import ComponentEnergy, Reading, Stopwatch, Ticker
 
 DEFAULT_POWERCAP_ROOT = "/sys/class/powercap"
 
@@ -166,8 +166,8 @@ class RaplMeter:
         self._wraps: dict[str, int] = {}
         self._stopwatch = Stopwatch()
         self._running = False
-        self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
+        # a failed read ends the poller: stop() reads again and raises with the same message
+        self._poller = Ticker(self._accumulate, poll_s or 0.0, "bench-rapl-poll")
 
     @staticmethod
     def probe(root: str | Path = DEFAULT_POWERCAP_ROOT) -> tuple[bool, str]:
@@ -221,15 +221,6 @@ class RaplMeter:
                 c: sum(self._acc_uj[z.zone] for z in self._zones if z.component == c) / 1e6 for c in self.components()
             }
 
-    def _poll_loop(self) -> None:
-        assert self._poll_s is not None
-        while not self._stop_event.wait(self._poll_s):
-            try:
-                self._accumulate()
-            except MeterError:
-                # stop() reads again and raises with the same message; a dying thread must not hide it.
-                return
-
     def start(self) -> None:
         """Open a window: read every counter (and start the poller)."""
         if self._running:
@@ -242,21 +233,13 @@ class RaplMeter:
         self._stopwatch.start()
         self._running = True
         if self._poll_s is not None and self._poll_s > 0:
-            self._stop_event.clear()
-            self._thread = threading.Thread(target=self._poll_loop, name="bench-rapl-poll", daemon=True)
-            self._thread.start()
-
-    def _join_poller(self) -> None:
-        if self._thread is not None:
-            self._stop_event.set()
-            self._thread.join()
-            self._thread = None
+            self._poller.start()
 
     def stop(self) -> Reading:
         """Close the window and return the joules per component since ``start``."""
         if not self._running:
             raise MeterError("RaplMeter.stop() called without start()")
-        self._join_poller()
+        self._poller.stop()
         self._running = False
         self._accumulate()
         duration_s = self._stopwatch.elapsed_s()
@@ -287,5 +270,5 @@ class RaplMeter:
 
     def close(self) -> None:
         """Stop the poller if a window is still open. Idempotent."""
-        self._join_poller()
+        self._poller.stop()
         self._running = False

@@ -19,8 +19,10 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from bench.meters.base import Ticker
 
 #: How often the counters are read (Hz). The issue asks for 1 Hz or faster; 10 Hz resolves a 2 s cpu window.
 SERIES_HZ = 10.0
@@ -45,15 +47,10 @@ def cumulative_from_samples(samples: Sequence[tuple[float, float]]) -> list[tupl
     return list(zip((t for t, _ in samples), itertools.accumulate(steps, initial=0.0), strict=False))
 
 
-def encode(
-    curves: Sequence[Sequence[tuple[float, float]]],
-    window_s: float,
-    min_interval_s: float,
-    max_points: int = MAX_POINTS,
-) -> dict[str, Any]:
+def encode(curves: Sequence[Sequence[tuple[float, float]]], window_s: float, min_interval_s: float) -> dict[str, Any]:
     """Mean power per bin of the sum of cumulative-energy ``curves`` (each ``(t_s, J)``, times increasing) over
     ``[0, window_s]``: ``{"t0_s", "interval_s", "watts"}`` (see the module's encoding). Bins are at least
-    ``min_interval_s`` wide and at most ``max_points`` many. Raises ValueError without a curve of two points or with
+    ``min_interval_s`` wide and at most ``MAX_POINTS`` many. Raises ValueError without a curve of two points or with
     ``window_s <= 0``."""
     import numpy as np
 
@@ -62,8 +59,8 @@ def encode(
     usable = [c for c in curves if len(c) >= 2]
     if not usable:
         raise ValueError("a power series needs at least two readings of its source")
-    n = int(window_s / min_interval_s) if min_interval_s > 0 else max_points
-    n = min(max(n, 1), max_points)
+    n = int(window_s / min_interval_s) if min_interval_s > 0 else MAX_POINTS
+    n = min(max(n, 1), MAX_POINTS)
     interval_s = window_s / n
     edges = np.linspace(0.0, window_s, n + 1)
     energy = np.zeros(n + 1)
@@ -80,38 +77,26 @@ class PowerRecorder:
     """Reads the counters of the meters that own each component, in one background thread, during a window.
 
     ``owners``: component -> the primary meter reporting it (``MeterSet.owner``). ``hz``: reads per second
-    (``SERIES_HZ``). ``clock``: the time source (``time.perf_counter``, the meters' too, so NVML samples and counter
-    reads share one time axis). Use: ``arm()`` before the meters open (the thread starts and waits:
+    (``SERIES_HZ``). Times are ``time.perf_counter``'s, the meters' clock too, so NVML samples and counter reads
+    share one time axis. Use: ``arm()`` before the meters open (the thread starts and waits:
     starting a thread takes up to milliseconds on a busy machine, which must not fall inside the meters' windows),
     ``start()`` once they are open (time 0 and the first read), ``stop()`` before they close (the last read),
     ``series(window_s)`` after they closed (it adds the samples of sampling meters). Reading never fails a window: an
     error ends the series with its reason.
     """
 
-    def __init__(
-        self,
-        owners: Mapping[str, Any],
-        *,
-        hz: float = SERIES_HZ,
-        max_points: int = MAX_POINTS,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> None:
+    def __init__(self, owners: Mapping[str, Any], *, hz: float = SERIES_HZ) -> None:
         if not 1.0 <= hz <= 1000.0:
             raise ValueError(f"power series rate must be 1 to 1000 Hz (the issue asks for at least 1 Hz), got {hz}")
-        if max_points < 1:
-            raise ValueError(f"max_points must be at least 1, got {max_points}")
         self.owners = {c: m for c, m in owners.items() if m is not None}
         self.hz = float(hz)
-        self.max_points = int(max_points)
-        self._clock = clock
+        self._clock = time.perf_counter
         owners = dict.fromkeys(self.owners.values())  # each meter once, in order
         self._counting = [m for m in owners if callable(getattr(m, "energy_so_far_j", None))]
         self._reads: dict[str, list[tuple[float, float]]] = {}
         self._error: str | None = None
         self._t0 = 0.0
-        self._stop_event = threading.Event()
-        self._go = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker(self._read_or_end, 1.0 / self.hz, "bench-power-series")
         self._lock = threading.Lock()
 
     def _read(self) -> None:
@@ -133,54 +118,26 @@ class PowerRecorder:
             self._error = f"{type(exc).__name__}: {exc}"
             return False
 
-    def _loop(self) -> None:
-        self._go.wait()
-        if self._stop_event.is_set():
-            return
-        period_s = 1.0 / self.hz
-        next_t = self._t0 + period_s
-        while not self._stop_event.wait(max(next_t - self._clock(), 0.0)):
-            if not self._read_or_end():
-                return
-            next_t += period_s
-            now = self._clock()
-            if next_t < now:  # fell behind (GIL, a slow read): skip the missed ticks rather than burst
-                next_t = now + period_s
-
     def arm(self) -> None:
         """Start the thread, waiting for ``start`` (call before the meters open)."""
-        self._join()
-        self._reads = {}
-        self._error = None
-        self._stop_event.clear()
-        self._go.clear()
+        self._ticker.stop()
+        self._reads, self._error = {}, None
         if self._counting:
-            self._thread = threading.Thread(target=self._loop, name="bench-power-series", daemon=True)
-            self._thread.start()
+            self._ticker.arm()
 
     def start(self) -> None:
-        """Time 0 of the window and the first reading; the thread reads from here on (``arm`` first, else it is
-        armed here)."""
-        if self._thread is None:
-            self.arm()
+        """Time 0 of the window and the first reading; the thread (``arm`` first) reads from here on."""
         self._t0 = self._clock()
         if self._counting and not self._read_or_end():
-            self._join()
+            self._ticker.stop()
             return
-        self._go.set()
+        self._ticker.go(self._t0)
 
     def stop(self) -> None:
         """Stop the thread and take the last reading (the window's end), while the meters are still open."""
-        self._join()
+        self._ticker.stop()
         if self._counting and self._error is None:
             self._read_or_end()
-
-    def _join(self) -> None:
-        if self._thread is not None:
-            self._stop_event.set()
-            self._go.set()
-            self._thread.join()
-            self._thread = None
 
     def series(self, window_s: float) -> dict[str, Any]:
         """The window's series as ``bench.results.PowerSeries`` stores it: per component the encoded watts, with
@@ -188,7 +145,6 @@ class PowerRecorder:
         components: dict[str, Any] = {}
         missing: dict[str, str] = {}
         for component, meter in self.owners.items():
-            method = getattr(meter, "method", None) or "?"
             curves: list[list[tuple[float, float]]] = []
             sources: list[str] = []
             floor_s = 0.0
@@ -220,24 +176,15 @@ class PowerRecorder:
                 )
                 continue
             try:
-                encoded = encode(curves, window_s, floor_s, self.max_points)
+                encoded = encode(curves, window_s, floor_s)
             except ValueError as exc:
                 missing[component] = str(exc)
                 continue
-            components[component] = {
-                "method": method,
-                "source": "+".join(sources),
-                **encoded,
-                "reads": len(reads) if reads else None,
-            }
-        return {
-            "encoding": ENCODING,
-            "window_s": round_sig(window_s, 9),
-            "hz": self.hz,
-            "components": components,
-            "missing": missing,
-        }
+            method, source = getattr(meter, "method", None) or "?", "+".join(sources)
+            components[component] = {"method": method, "source": source, **encoded, "reads": len(reads) or None}
+        out = {"encoding": ENCODING, "window_s": round_sig(window_s, 9), "hz": self.hz}
+        return {**out, "components": components, "missing": missing}
 
     def close(self) -> None:
         """Stop the thread if a window is still open. Idempotent."""
-        self._join()
+        self._ticker.stop()

@@ -31,21 +31,19 @@ MAPS: dict[str, tuple[str, dict[str, tuple[str, ...]], dict[str, str]]] = {
 }
 
 
-def open_soc() -> Any:
-    """Zeus's SoC object. Raises DeviceUnavailableError (no Apple Silicon or Jetson, Zeus or the extra missing)."""
-    try:
-        from zeus.device.soc import get_soc
-
-        return get_soc()
-    except Exception as exc:  # ImportError, ZeusSoCInitError
-        raise DeviceUnavailableError(f"no SoC energy here (Zeus: {type(exc).__name__}: {exc})") from exc
-
-
 class SocMeter:
-    """The components a SoC reports (``MAPS``), from Zeus's cumulative counters. ``soc``: a Zeus ``SoC``."""
+    """The components a SoC reports (``MAPS``), from Zeus's cumulative counters. ``soc``: a Zeus ``SoC`` (None:
+    ``get_soc()``'s). Raises DeviceUnavailableError (no Apple Silicon or Jetson, Zeus or the extra missing)."""
 
     def __init__(self, soc: Any = None) -> None:
-        self._soc = open_soc() if soc is None else soc
+        if soc is None:
+            try:
+                from zeus.device.soc import get_soc
+
+                soc = get_soc()
+            except Exception as exc:  # ImportError, ZeusSoCInitError
+                raise DeviceUnavailableError(f"no SoC energy here (Zeus: {type(exc).__name__}: {exc})") from exc
+        self._soc = soc
         first = self._soc.get_total_energy_consumption()
         kind = type(first).__name__
         if kind not in MAPS:

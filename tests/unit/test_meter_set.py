@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import types
@@ -110,7 +111,7 @@ def test_side_readings_kept_apart_and_serializable() -> None:
     window = ms.stop()
     assert window.side["codecarbon"].components["cpu"].energy_j == 3.0
     assert window.components["cpu"].energy_j == 1.0  # side numbers never replace primary ones
-    gpu = json.loads(json.dumps(window.components["gpu"].to_dict()))
+    gpu = json.loads(json.dumps(dataclasses.asdict(window.components["gpu"])))
     assert gpu == {"energy_j": None, "method": "unavailable", "reason": "no GPU", "detail": {}}
     assert window.side["codecarbon"].components["ram"].energy_j == 4.0
 
