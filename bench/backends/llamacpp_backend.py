@@ -148,6 +148,7 @@ class LlamaCppBackend(ZeroShotBackend):
     """
 
     name = "llamacpp"
+    no_length_sort = "llama.cpp serves one text per engine call"
 
     def __init__(
         self,

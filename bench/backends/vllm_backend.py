@@ -117,6 +117,7 @@ class VllmBackend(ZeroShotBackend):
     """
 
     name = "vllm"
+    no_length_sort = "vLLM schedules the requests of a pass into batches itself"
 
     def __init__(
         self,

@@ -143,6 +143,8 @@ class ZeroShotBackend:
     """Base of the LLM backends (not registered itself). Subclasses set ``name`` and implement ``_generate``."""
 
     name = "zero-shot"
+    #: why this backend cannot batch texts by length (``length_sorted``), or None where it can
+    no_length_sort: str | None = None
 
     def __init__(
         self,
@@ -163,6 +165,7 @@ class ZeroShotBackend:
         truncate: bool = False,
         quantization: str = "none",
         prefix_cache: bool | None = None,
+        length_sorted: bool = False,
         active_params_b: float | None = None,
         active_params_source: str | None = None,
     ) -> None:
@@ -170,6 +173,12 @@ class ZeroShotBackend:
             raise ConfigError(f"serving={serving!r}: expected one of {', '.join(SERVING_MODES)}")
         if quantization not in QUANTIZATIONS:
             raise ConfigError(f"quantization={quantization!r}: expected one of {', '.join(QUANTIZATIONS)}")
+        if length_sorted and (serving == "sequential" or self.no_length_sort):
+            raise ConfigError(
+                f"model {model!r}: length_sorted=true orders a pass's texts into batches by token count, but "
+                + (self.no_length_sort or "sequential serving has no batches")
+                + "; it is run by the hf_pipeline backend with serving=batched|scoring (allowed here: false)"
+            )
         if min(max_new_tokens, batch_size, gpus, pipeline_parallel_size) < 1:
             raise ConfigError("max_new_tokens, batch_size, gpus and pipeline_parallel_size must be >= 1")
         self.model = model
@@ -190,6 +199,8 @@ class ZeroShotBackend:
         #: the ``prefix_cache`` serving key: True reuses the prompt's shared beginning (``text_prefix_ids``) for every
         #: text, False computes every prompt whole; None: the backend's default (HF: False; vLLM: the engine's own)
         self.prefix_cache = prefix_cache
+        #: the ``length_sorted`` serving key: batches of texts of about one token count (``predict``)
+        self.length_sorted = length_sorted
         #: mixture-of-experts models: the catalog's billions of parameters per token and where that number is from
         self.active_params_b = active_params_b
         self.active_params_source = active_params_source
@@ -257,6 +268,15 @@ class ZeroShotBackend:
         if not self.label_names:
             raise RuntimeError("fit() must be called before predict(): the label set is unknown")
         texts, self._truncations = self._fit_to_context(texts)
+        if self.length_sorted:  # batches of like token counts, answers put back in the texts' order
+            order = sorted(range(len(texts)), key=lambda i: len(self._tokenizer(texts[i])["input_ids"]))
+            predictions = self._predict_in_order([texts[i] for i in order])
+            back = sorted(range(len(order)), key=order.__getitem__)
+            self.last_answers = [self.last_answers[k] for k in back]
+            return [predictions[k] for k in back]
+        return self._predict_in_order(texts)
+
+    def _predict_in_order(self, texts: Sequence[str]) -> list[int]:
         conversations = [build_messages(text, self.label_names, self.language) for text in texts]
         self._start_pass()
         if self.serving == "scoring":
@@ -470,6 +490,7 @@ class ZeroShotBackend:
             "context_window": self.context_window(),
             "quantization": self.quantization,
             "prefix_cache": self.prefix_cache,
+            "length_sorted": self.length_sorted,
             "active_params_b": self.active_params_b,
             "active_params_source": self.active_params_source,
             "n_params": self.n_params,

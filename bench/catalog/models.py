@@ -379,12 +379,18 @@ DEVICE_SERVING_KEYS: tuple[str, ...] = ("power_limit_w", "gpu_clock_mhz")
 #: (``enable_prefix_caching``); ``false``: every prompt computed whole (the paper's way; the HF backend's default).
 #: Written lower case in a canonical name (``smollm2-135m[serving=scoring,prefix_cache=true]``).
 SERVING_BOOLEANS: tuple[str, ...] = ("true", "false")
-SERVING_KEYS: tuple[str, ...] = ("serving", "batch_size", "dtype", "quantization", "prefix_cache", *DEVICE_SERVING_KEYS)
+#: ``length_sorted``: ``true``: a pass's texts are put into batches in the order of their token counts (each batch's
+#: rows then pad to nearly the same length), the answers returned in the texts' order (HF pipeline, ``batched`` and
+#: ``scoring``); ``false`` (the default): batches in the texts' order, the paper's way.
+BOOLEAN_SERVING_KEYS: tuple[str, ...] = ("prefix_cache", "length_sorted")
+SERVING_KEYS: tuple[str, ...] = (
+    "serving", "batch_size", "dtype", "quantization", *BOOLEAN_SERVING_KEYS, *DEVICE_SERVING_KEYS,
+)  # fmt: skip
 _SERVING_CHOICES: dict[str, tuple[str, ...]] = {
     "serving": SERVING_MODES,
     "dtype": SERVING_DTYPES,
     "quantization": SERVING_QUANTIZATIONS,
-    "prefix_cache": SERVING_BOOLEANS,
+    **dict.fromkeys(BOOLEAN_SERVING_KEYS, SERVING_BOOLEANS),
 }
 _SERVING_SUFFIX = re.compile(r"^(?P<base>.+)\[(?P<body>[^\[\]]*)\]$")
 
@@ -396,8 +402,8 @@ def _serving_allowed(key: str) -> str:
 
 
 def check_serving_value(key: str, value: Any, *, where: str) -> Any:
-    """One serving setting, checked: ``batch_size`` as an int >= 1, ``prefix_cache`` as a bool (``true``/``false``,
-    any case, or a bool), the others one of their allowed strings.
+    """One serving setting, checked: ``batch_size`` as an int >= 1, ``prefix_cache`` and ``length_sorted`` as bools
+    (``true``/``false``, any case, or a bool), the others one of their allowed strings.
 
     ``where`` names the entry or option in the message. Raises ConfigError naming the key, the value and what is
     allowed."""
@@ -414,7 +420,7 @@ def check_serving_value(key: str, value: Any, *, where: str) -> Any:
         if number < 1:
             raise ConfigError(f"{where}: {key}={value!r}: must be {_serving_allowed(key)}")
         return number
-    if key == "prefix_cache":
+    if key in BOOLEAN_SERVING_KEYS:
         word = str(value).lower()
         if word not in SERVING_BOOLEANS:
             raise ConfigError(f"{where}: {key}={value!r}: allowed values are {_serving_allowed(key)}")
@@ -497,6 +503,8 @@ def serving_label(name: str) -> str:
     for k in (k for k in SERVING_KEYS if k in config):
         if k == "prefix_cache":
             parts.append("prefix reused" if config[k] else "no prefix reuse")
+        elif k == "length_sorted":
+            parts.append("length-sorted" if config[k] else "text order")
         else:
             parts.append(short[k].format(config[k]))
     return base + "[" + ",".join(parts) + "]"

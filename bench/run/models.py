@@ -263,7 +263,8 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
     (PyTorch dynamic quantization is an HF-on-CPU method; vLLM takes fp8 or a pre-quantized checkpoint) or on a GPU,
     ``int8`` with a dtype other than float32/auto (dynamic quantization replaces float32 Linear layers), and
     ``awq``/``gptq`` outside vLLM or on a model whose config.json does not say it is quantized so
-    (``check_prequantized_checkpoint``), ``q8_0`` outside llama.cpp. Settings left to the profile are checked
+    (``check_prequantized_checkpoint``), ``q8_0`` outside llama.cpp, ``length_sorted`` outside the HF pipeline's
+    batched and scoring serving. Settings left to the profile are checked
     against the profile's ``[llm]``.
     Labels that tokenize to nothing under ``scoring`` are refused by ``check_context`` (it loads the tokenizer)."""
     if spec.kind != "llm":
@@ -271,7 +272,16 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
     from bench.backends.zero_shot import GGUF_QUANTIZATIONS, PREQUANTIZED
     from bench.catalog.models import ENTRY_BACKENDS
 
-    if spec.backend == ENTRY_BACKENDS["llamacpp"]:
+    own = spec.backend == ENTRY_BACKENDS["llamacpp"]
+    backend, serving = ("llamacpp", "scoring") if own else (profile.llm.backend, profile.llm.serving)
+    serving = spec.params.get("serving", serving)
+    if spec.params.get("length_sorted") and (backend != "hf_pipeline" or serving == "sequential"):
+        raise ConfigError(
+            f"model {spec.name!r} on profile {profile.name!r}: length_sorted=true orders a pass's texts into batches "
+            f"by token count, run by the hf_pipeline backend with serving=batched|scoring; here ({backend}, "
+            f"serving={serving}) the allowed value is false"
+        )
+    if own:
         check_llamacpp(spec, profile)
         return
     llm = profile.llm

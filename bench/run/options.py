@@ -559,6 +559,14 @@ RUN_OPTIONS: list[RunOption] = [
         choices=tuple(SERVING_BOOLEANS),
         container=True,
     ),
+    RunOption(
+        "--length-sorted",
+        "true: each pass's texts batched in the order of their token counts, so a batch's rows pad to nearly the "
+        "same length (HF pipeline, batched and scoring serving); false: batches in the texts' order (the default)",
+        field="serving.length_sorted",
+        choices=tuple(SERVING_BOOLEANS),
+        container=True,
+    ),
 ]
 
 
