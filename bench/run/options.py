@@ -545,7 +545,7 @@ RUN_OPTIONS: list[RunOption] = [
     RunOption(
         "--quantization",
         "int8: PyTorch dynamic int8 (HF pipeline, CPU); fp8: vLLM on a GPU with FP8 support; awq, gptq: a "
-        "checkpoint quantized so (vLLM; its config.json is checked)",
+        "checkpoint quantized so (vLLM; its config.json is checked); q8_0: a GGUF file converted to Q8_0 by llama.cpp",
         field="serving.quantization",
         choices=tuple(SERVING_QUANTIZATIONS),
         container=True,
