@@ -15,8 +15,9 @@ Serving (``ZeroShotBackend``): ``sequential``, one greedy generation per text (`
 (``label_grammar``, ``llama_cpp.LlamaGrammar``). ``scoring``: every label's answer (label and end marker) scored
 after the text's prompt by the summed log-probabilities of its tokens (``zero_shot.SCORING_RULE``, ``best_label``),
 from the logits llama.cpp returns for each position it decodes: the prompt once per text, each label's answer tokens
-after it. ``batched`` is refused: ``llama_cpp.Llama`` decodes one sequence at a time, so a "batch" would be
-sequential serving under another name.
+after it, one text per engine call. ``batched``: ``batch_size`` texts per engine call decoded together, one llama.cpp
+sequence each over one KV cache (``n_seq_max``, ``kv_unified``), greedy, under the grammar when ``constrained``
+(``_generate_batch``, as llama.cpp's ``examples/batched``).
 
 ``reuse_prefix`` (default on): as llama-cpp-python's own ``Llama.generate`` does, the KV cache of the longest prefix a
 request shares with the previous one (the paper's system message and instruction, identical for every text) is kept
@@ -162,14 +163,8 @@ class LlamaCppBackend(ZeroShotBackend):
         reuse_prefix: bool = True,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("serving", "scoring")  # the base class's default, batched, is not run here
+        kwargs.setdefault("serving", "scoring")  # the catalog entry's default, not the base class's batched
         super().__init__(model, revision, **kwargs)
-        if self.serving == "batched":
-            raise ConfigError(
-                f"model {self.model!r}: serving=batched is not run by the llamacpp backend (llama_cpp.Llama decodes "
-                "one sequence at a time, so a batch would be sequential serving under another name); allowed: "
-                "sequential | scoring"
-            )
         problem = llamacpp_weights_problem(self.quantization, self.dtype)
         if problem:
             raise ConfigError(f"model {self.model!r}: {problem}")
@@ -325,6 +320,8 @@ class LlamaCppBackend(ZeroShotBackend):
             raise ConfigError(f"model {self.model!r}: llama.cpp cannot load {self._gguf_path} ({exc})") from None
         self._vocab.close()  # the full model has the same vocabulary
         self._vocab = None
+        if self.serving == "batched" and self.batch_size > 1:
+            self._multi_sequence_context(llama_cpp)
         self._set_template(self._llm)
         if self.label_names:
             self.fit([], [], self.label_names, language=self.language)
@@ -390,13 +387,65 @@ class LlamaCppBackend(ZeroShotBackend):
         return np.concatenate(rows) if every else rows[-1]
 
     def _batches(self, conversations: list[list[dict[str, str]]]) -> list[list[list[dict[str, str]]]]:
-        """One text per engine call: llama.cpp decodes one sequence at a time, so each call's time is one text's
-        latency (``serving_stats``), whatever ``batch_size`` says."""
-        return [[c] for c in conversations]
+        """``batched``: ``batch_size`` texts per engine call, decoded as that many sequences (``_generate_batch``).
+        ``scoring``: one text per call (``_score`` decodes one sequence at a time), so each call's time is one
+        text's latency (``serving_stats``), whatever ``batch_size`` says."""
+        return super()._batches(conversations) if self.serving == "batched" else [[c] for c in conversations]
+
+    def _calls_batch_size(self) -> int:
+        return self.batch_size if self.serving == "batched" else 1
 
     def serving_stats(self) -> dict[str, Any]:
-        """As ``ZeroShotBackend.serving_stats``, with ``batch_size`` 1: each call carried one text."""
-        return {**super().serving_stats(), "batch_size": 1}
+        """As ``ZeroShotBackend.serving_stats``, with the texts one engine call carried at most as ``batch_size``."""
+        return {**super().serving_stats(), "batch_size": self._calls_batch_size()}
+
+    def _multi_sequence_context(self, llama_cpp: Any) -> None:
+        """For ``batched``: llama.cpp's context again, with ``batch_size`` sequences over one KV cache of ``n_ctx``
+        tokens (``n_seq_max``, ``kv_unified``, as llama.cpp's ``examples/batched`` sets them); ``llama_cpp.Llama``
+        makes a context of one sequence. Raises ConfigError for more sequences than llama.cpp takes."""
+        from llama_cpp import _internals
+
+        most = int(llama_cpp.llama_max_parallel_sequences())
+        if self.batch_size > most:
+            raise ConfigError(
+                f"model {self.model!r}: batch_size={self.batch_size} sequences; llama.cpp decodes at most {most} at "
+                "once (llama_max_parallel_sequences); give a smaller batch_size"
+            )
+        llm = self._llm
+        llm.context_params.n_seq_max = self.batch_size
+        llm.context_params.kv_unified = True  # one cache of n_ctx cells shared by the sequences, the prefix once
+        llm.context_params.n_batch = llm.n_ctx()  # a call's logits all kept: every row of a group in one decode
+        llm._ctx.close()
+        llm._ctx = _internals.LlamaContext(model=llm._model, params=llm.context_params, verbose=False)
+        self._own_ctx = llm._ctx
+
+    def _decode_rows(self, rows: list[tuple[int, Sequence[int], int]]) -> list[int]:
+        """Decode ``rows`` of (sequence id, tokens, position of the first) in one ``llama_decode`` call, with logits
+        for each row's last token only; returns, per row, the index of that token in the call (for
+        ``llama_get_logits_ith``: a sampler reads them there), valid until the next decode. The rows' tokens must fit
+        the context's ``n_batch`` (``_multi_sequence_context`` sets it to ``n_ctx``; ``_generate_batch`` groups texts
+        to fit); RuntimeError otherwise."""
+        from llama_cpp import _internals
+
+        llm = self._llm
+        total = sum(len(tokens) for _, tokens, _ in rows)
+        size = int(llm.context_params.n_batch)
+        if total > size:
+            raise RuntimeError(f"{total} tokens in one llama.cpp decode; the context takes {size} (n_batch)")
+        batch = _internals.LlamaBatch(n_tokens=max(total, 1), embd=0, n_seq_max=1, verbose=False)
+        try:
+            where, b, i = [], batch.batch, 0
+            for seq, tokens, first in rows:
+                for k, token in enumerate(tokens):
+                    b.token[i], b.pos[i], b.seq_id[i][0], b.n_seq_id[i] = token, first + k, seq, 1
+                    b.logits[i] = k == len(tokens) - 1
+                    i += 1
+                where.append(i - 1)
+            b.n_tokens = i
+            llm._ctx.decode(batch)
+            return where
+        finally:
+            batch.close()
 
     def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
         """``scoring``: per text, its scoring prompt (chat prompt and category marker) decoded once (after the prefix
@@ -433,6 +482,8 @@ class LlamaCppBackend(ZeroShotBackend):
         """Greedy generation (``Llama.generate``, temperature 0, no repetition penalty), under the label grammar when
         ``constrained``, until an end-of-generation token or ``max_new_tokens``; the end token counts as generated
         (as the HF backend counts EOS) but is not part of the text."""
+        if self.serving == "batched" and len(conversations) > 1:
+            return self._generate_batch(conversations)
         import llama_cpp
 
         llm = self._llm
@@ -454,6 +505,74 @@ class LlamaCppBackend(ZeroShotBackend):
             out.append(Generation(text=text, input_tokens=len(prompt), output_tokens=len(generated)))
         return out
 
+    def _generate_batch(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
+        """``batched``: the texts' greedy answers decoded together, one sequence each, as llama.cpp's
+        ``examples/batched`` does: the prompts' shared beginning (``reuse_prefix``) decoded once into sequence 0 and
+        copied to the others (``kv_cache_seq_cp``: in the one KV cache the cells are shared, not copied), every
+        prompt's rest in one decode, then one token per unfinished sequence per decode, each chosen by its own
+        sampler (greedy, under the label grammar when ``constrained``) until an end-of-generation token or
+        ``max_new_tokens``. Texts whose prompts and answers together would not fit the ``n_ctx`` cells are decoded in
+        more than one group. The answers equal sequential serving's up to the floating-point order of a batch."""
+        import llama_cpp
+        from llama_cpp import _internals
+
+        llm = self._llm
+        prompts = [self._prompt_ids(c) for c in conversations]
+        groups: list[list[int]] = [[]]
+        for i in range(len(prompts)):  # each group's prompts and answers fit the cache (the prefix counted in each)
+            if groups[-1] and sum(len(prompts[j]) + self.max_new_tokens for j in [*groups[-1], i]) > llm.n_ctx():
+                groups.append([])
+            groups[-1].append(i)
+        out: dict[int, Generation] = {}
+        for group in groups:
+            shared = 0
+            if self.reuse_prefix and len(group) > 1:
+                first, rest = prompts[group[0]], [prompts[j] for j in group[1:]]
+                limit = min(len(p) for p in [first, *rest]) - 1
+                while shared < limit and all(p[shared] == first[shared] for p in rest):
+                    shared += 1
+            llm._ctx.kv_cache_clear()  # every sequence (the binding's seq_rm takes -1 as 0)
+            llm.n_tokens = 0
+            if shared:
+                self._decode_rows([(0, prompts[group[0]][:shared], 0)])
+                for seq in range(1, len(group)):
+                    llm._ctx.kv_cache_seq_cp(0, seq, 0, shared)
+                self._cached_tokens += shared * (len(group) - 1)
+            samplers = []
+            for _ in group:
+                sampler = _internals.LlamaSampler()
+                if self._grammar is not None:
+                    sampler.add_grammar(llm._model, self._grammar)
+                sampler.add_greedy()
+                samplers.append(sampler)
+            try:
+                where = self._decode_rows([(seq, prompts[j][shared:], shared) for seq, j in enumerate(group)])
+                position = [len(prompts[j]) for j in group]
+                generated: list[list[int]] = [[] for _ in group]
+                ended = [False] * len(group)
+                active = list(range(len(group)))
+                while active:
+                    for seq in active:
+                        token = samplers[seq].sample(llm._ctx, where[seq])  # llama_sampler_sample accepts it too
+                        generated[seq].append(int(token))
+                        ended[seq] = bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, token))
+                    active = [q for q in active if not ended[q] and len(generated[q]) < self.max_new_tokens]
+                    if active:
+                        step = self._decode_rows([(q, [generated[q][-1]], position[q]) for q in active])
+                        for q, index in zip(active, step, strict=True):
+                            where[q] = index
+                            position[q] += 1
+            finally:
+                for sampler in samplers:
+                    sampler.close()
+            for seq, j in enumerate(group):
+                text_ids = generated[seq][:-1] if ended[seq] else generated[seq]
+                text = llm.detokenize(text_ids).decode("utf-8", errors="replace")
+                out[j] = Generation(text=text, input_tokens=len(prompts[j]), output_tokens=len(generated[seq]))
+        llm._ctx.kv_cache_clear()
+        llm.n_tokens = 0
+        return [out[j] for j in range(len(prompts))]
+
     def info(self) -> dict[str, Any]:
         """Base provenance plus the GGUF pin and type, threads, context size, GPU offload and llama.cpp's build."""
         import importlib.metadata
@@ -463,7 +582,7 @@ class LlamaCppBackend(ZeroShotBackend):
         system = llama_cpp.llama_print_system_info()
         return {
             **super().info(),
-            "batch_size": 1,  # one sequence per engine call (_batches)
+            "batch_size": self._calls_batch_size(),  # texts per engine call (_batches)
             "pin": self._pin,
             "gguf_type": self.gguf_type(),
             "gguf_architecture": self.metadata().get("general.architecture"),
@@ -482,6 +601,9 @@ class LlamaCppBackend(ZeroShotBackend):
 
     def close(self) -> None:
         """Free the model and its context. Idempotent."""
+        if getattr(self, "_own_ctx", None) is not None:
+            self._own_ctx.close()  # the multi-sequence context (_multi_sequence_context), not in Llama's own stack
+            self._own_ctx = None
         for llm in (self._llm, self._vocab):
             if llm is not None:
                 llm.close()

@@ -333,8 +333,7 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
 def check_llamacpp(spec: Any, profile: HardwareProfile) -> None:
     """Before any energy is spent: an entry served by llama.cpp (``ENTRY_BACKENDS["llamacpp"]``) has its extra
     installed, a GGUF file where it says (``bench.catalog.resolve.resolve_gguf``: the package's, a local file, or a
-    Hub file at its locked revision in the cache), and a configuration llama.cpp runs: serving ``sequential`` or
-    ``scoring`` (``batched`` would be sequential under another name), weights llama.cpp runs
+    Hub file at its locked revision in the cache), and a configuration llama.cpp runs: weights llama.cpp runs
     (``llamacpp_weights_problem``: the file's own types, or converted to q8_0 or a float type), a batch size within
     the profile's limit. Raises MissingExtraError naming the
     ``llamacpp`` extra, or ConfigError naming the entry, the value or file and what is allowed."""
@@ -346,12 +345,6 @@ def check_llamacpp(spec: Any, profile: HardwareProfile) -> None:
     device = profile.hardware.device
     where = f"model {spec.name!r} on profile {profile.name!r} (llamacpp backend, device {device})"
     check_batch_size_limit(spec.params.get("batch_size", profile.llm.batch_size), profile, where=where)
-    serving = spec.params.get("serving", profile.llm.serving)
-    if serving == "batched":
-        raise ConfigError(
-            f"{where}: serving=batched is not run by llama.cpp (llama_cpp.Llama decodes one sequence at a time); "
-            f"allowed: sequential | scoring, e.g. {spec.name.split('[')[0]}[serving=scoring]"
-        )
     from bench.backends.llamacpp_backend import llamacpp_weights_problem
 
     problem = llamacpp_weights_problem(spec.params.get("quantization", "none"), spec.params.get("dtype", "auto"))

