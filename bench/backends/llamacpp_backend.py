@@ -120,6 +120,21 @@ def llamacpp_weights_problem(quantization: str, dtype: str) -> str | None:
     return None
 
 
+def batched_sequences_problem(batch_size: int) -> str | None:
+    """Why llama.cpp cannot decode ``batch_size`` texts together (``serving=batched``: one sequence each and one for
+    the shared prefix), or None: more sequences than ``llama_max_parallel_sequences``."""
+    import llama_cpp
+
+    most = int(llama_cpp.llama_max_parallel_sequences())
+    if batch_size + 1 > most:
+        return (
+            f"batch_size={batch_size}: batched serving decodes one llama.cpp sequence per text and one for the shared "
+            f"prefix, and llama.cpp decodes at most {most} at once (llama_max_parallel_sequences); give a "
+            f"batch_size of at most {most - 1}"
+        )
+    return None
+
+
 class _LlamaTokenizer:
     """llama.cpp's tokenizer behind the two calls ``ZeroShotBackend`` makes of a transformers tokenizer:
     ``tokenizer(text, add_special_tokens=False)["input_ids"]`` and ``decode(ids, skip_special_tokens=True)``.
@@ -149,7 +164,7 @@ class LlamaCppBackend(ZeroShotBackend):
     """
 
     name = "llamacpp"
-    no_length_sort = "llama.cpp serves one text per engine call"
+    no_length_sort = "llama.cpp pads nothing (in scoring one text per engine call, in batched one sequence per text)"
 
     def __init__(
         self,
@@ -184,6 +199,7 @@ class LlamaCppBackend(ZeroShotBackend):
         self._formatter: Any = None
         self._grammar: Any = None
         self._cached_tokens = 0  # prompt tokens of the last pass read from the KV cache instead of decoded
+        self._held_prefix: list[int] = []  # ``batched``: the tokens the prefix's own sequence holds
         #: ``scoring``: per text of the last pass, each label's summed answer log-probability (natural log)
         self.label_logprobs: list[list[float]] = []
 
@@ -400,19 +416,17 @@ class LlamaCppBackend(ZeroShotBackend):
         return {**super().serving_stats(), "batch_size": self._calls_batch_size()}
 
     def _multi_sequence_context(self, llama_cpp: Any) -> None:
-        """For ``batched``: llama.cpp's context again, with ``batch_size`` sequences over one KV cache of ``n_ctx``
-        tokens (``n_seq_max``, ``kv_unified``, as llama.cpp's ``examples/batched`` sets them); ``llama_cpp.Llama``
-        makes a context of one sequence. Raises ConfigError for more sequences than llama.cpp takes."""
+        """For ``batched``: llama.cpp's context again, with ``batch_size`` sequences (and one that holds the shared
+        prefix) over one KV cache of ``n_ctx`` tokens (``n_seq_max``, ``kv_unified``, as llama.cpp's
+        ``examples/batched`` sets them); ``llama_cpp.Llama`` makes a context of one sequence. Raises ConfigError for
+        more sequences than llama.cpp takes (``batched_sequences_problem``)."""
         from llama_cpp import _internals
 
-        most = int(llama_cpp.llama_max_parallel_sequences())
-        if self.batch_size > most:
-            raise ConfigError(
-                f"model {self.model!r}: batch_size={self.batch_size} sequences; llama.cpp decodes at most {most} at "
-                "once (llama_max_parallel_sequences); give a smaller batch_size"
-            )
+        problem = batched_sequences_problem(self.batch_size)
+        if problem:
+            raise ConfigError(f"model {self.model!r}: {problem}")
         llm = self._llm
-        llm.context_params.n_seq_max = self.batch_size
+        llm.context_params.n_seq_max = self.batch_size + 1  # one per text, and the held prefix's (_generate_batch)
         llm.context_params.kv_unified = True  # one cache of n_ctx cells shared by the sequences, the prefix once
         llm.context_params.n_batch = llm.n_ctx()  # a call's logits all kept: every row of a group in one decode
         llm._ctx.close()
@@ -507,15 +521,13 @@ class LlamaCppBackend(ZeroShotBackend):
 
     def _generate_batch(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
         """``batched``: the texts' greedy answers decoded together, one sequence each, as llama.cpp's
-        ``examples/batched`` does: the prompts' shared beginning (``reuse_prefix``) decoded once into sequence 0 and
-        copied to the others (``kv_cache_seq_cp``: in the one KV cache the cells are shared, not copied), every
+        ``examples/batched`` does: the prompts' shared beginning (``reuse_prefix``) held in a sequence of its own
+        (decoded once, and again only when a group's prompts begin otherwise) and copied to each text's sequence
+        (``kv_cache_seq_cp``: in the one KV cache the cells are shared, not copied), every
         prompt's rest in one decode, then one token per unfinished sequence per decode, each chosen by its own
         sampler (greedy, under the label grammar when ``constrained``) until an end-of-generation token or
         ``max_new_tokens``. Texts whose prompts and answers together would not fit the ``n_ctx`` cells are decoded in
         more than one group. The answers equal sequential serving's up to the floating-point order of a batch."""
-        import llama_cpp
-        from llama_cpp import _internals
-
         llm = self._llm
         prompts = [self._prompt_ids(c) for c in conversations]
         groups: list[list[int]] = [[]]
@@ -524,54 +536,73 @@ class LlamaCppBackend(ZeroShotBackend):
                 groups.append([])
             groups[-1].append(i)
         out: dict[int, Generation] = {}
-        for group in groups:
-            shared = 0
-            if self.reuse_prefix and len(group) > 1:
-                first, rest = prompts[group[0]], [prompts[j] for j in group[1:]]
-                limit = min(len(p) for p in [first, *rest]) - 1
-                while shared < limit and all(p[shared] == first[shared] for p in rest):
-                    shared += 1
-            llm._ctx.kv_cache_clear()  # every sequence (the binding's seq_rm takes -1 as 0)
+        held = self.batch_size  # the sequence that holds the shared prefix between groups and passes
+        try:
+            for group in groups:
+                self._generate_group(group, prompts, held, out)
+        except BaseException:
+            llm._ctx.kv_cache_clear()  # every sequence (the binding's seq_rm takes -1 as 0), the held prefix too
+            self._held_prefix = []
             llm.n_tokens = 0
-            if shared:
-                self._decode_rows([(0, prompts[group[0]][:shared], 0)])
-                for seq in range(1, len(group)):
-                    llm._ctx.kv_cache_seq_cp(0, seq, 0, shared)
-                self._cached_tokens += shared * (len(group) - 1)
-            samplers = []
-            for _ in group:
-                sampler = _internals.LlamaSampler()
-                if self._grammar is not None:
-                    sampler.add_grammar(llm._model, self._grammar)
-                sampler.add_greedy()
-                samplers.append(sampler)
-            try:
-                where = self._decode_rows([(seq, prompts[j][shared:], shared) for seq, j in enumerate(group)])
-                position = [len(prompts[j]) for j in group]
-                generated: list[list[int]] = [[] for _ in group]
-                ended = [False] * len(group)
-                active = list(range(len(group)))
-                while active:
-                    for seq in active:
-                        token = samplers[seq].sample(llm._ctx, where[seq])  # llama_sampler_sample accepts it too
-                        generated[seq].append(int(token))
-                        ended[seq] = bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, token))
-                    active = [q for q in active if not ended[q] and len(generated[q]) < self.max_new_tokens]
-                    if active:
-                        step = self._decode_rows([(q, [generated[q][-1]], position[q]) for q in active])
-                        for q, index in zip(active, step, strict=True):
-                            where[q] = index
-                            position[q] += 1
-            finally:
-                for sampler in samplers:
-                    sampler.close()
-            for seq, j in enumerate(group):
-                text_ids = generated[seq][:-1] if ended[seq] else generated[seq]
-                text = llm.detokenize(text_ids).decode("utf-8", errors="replace")
-                out[j] = Generation(text=text, input_tokens=len(prompts[j]), output_tokens=len(generated[seq]))
-        llm._ctx.kv_cache_clear()
-        llm.n_tokens = 0
+            raise
         return [out[j] for j in range(len(prompts))]
+
+    def _generate_group(self, group: list[int], prompts: list[list[int]], held: int, out: dict) -> None:
+        """One group of ``_generate_batch``: its sequences cleared, the shared prefix copied from the held sequence
+        (decoded there first when it is not what the sequence holds), the rests decoded, then greedy steps."""
+        import llama_cpp
+        from llama_cpp import _internals
+
+        llm = self._llm
+        llm.n_tokens = 0
+        for seq in range(len(group)):
+            llm._ctx.kv_cache_seq_rm(seq, 0, -1)
+        shared = computed = 0
+        first = prompts[group[0]]
+        if self.reuse_prefix:
+            others = [prompts[j] for j in group[1:]] or [self._held_prefix]
+            limit = min(len(p) for p in [first, *others]) - 1 if group[1:] else min(len(first) - 1, len(others[0]))
+            while shared < limit and all(p[shared] == first[shared] for p in others):
+                shared += 1
+            if self._held_prefix[:shared] != first[:shared] or len(self._held_prefix) < shared:
+                llm._ctx.kv_cache_seq_rm(held, 0, -1)
+                self._decode_rows([(held, first[:shared], 0)])
+                self._held_prefix, computed = first[:shared], shared
+            for seq in range(len(group) if shared else 0):
+                llm._ctx.kv_cache_seq_cp(held, seq, 0, shared)
+            self._cached_tokens += shared * len(group) - computed
+        samplers = []
+        for _ in group:
+            sampler = _internals.LlamaSampler()
+            if self._grammar is not None:
+                sampler.add_grammar(llm._model, self._grammar)
+            sampler.add_greedy()
+            samplers.append(sampler)
+        try:
+            where = self._decode_rows([(seq, prompts[j][shared:], shared) for seq, j in enumerate(group)])
+            position = [len(prompts[j]) for j in group]
+            generated: list[list[int]] = [[] for _ in group]
+            ended = [False] * len(group)
+            active = list(range(len(group)))
+            while active:
+                for seq in active:
+                    token = samplers[seq].sample(llm._ctx, where[seq])  # llama_sampler_sample accepts it too
+                    generated[seq].append(int(token))
+                    ended[seq] = bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, token))
+                active = [q for q in active if not ended[q] and len(generated[q]) < self.max_new_tokens]
+                if active:
+                    step = self._decode_rows([(q, [generated[q][-1]], position[q]) for q in active])
+                    for q, index in zip(active, step, strict=True):
+                        where[q] = index
+                        position[q] += 1
+        finally:
+            for sampler in samplers:
+                sampler.close()
+        for seq, j in enumerate(group):
+            llm._ctx.kv_cache_seq_rm(seq, 0, -1)  # the held prefix stays for the next group
+            text_ids = generated[seq][:-1] if ended[seq] else generated[seq]
+            text = llm.detokenize(text_ids).decode("utf-8", errors="replace")
+            out[j] = Generation(text=text, input_tokens=len(prompts[j]), output_tokens=len(generated[seq]))
 
     def info(self) -> dict[str, Any]:
         """Base provenance plus the GGUF pin and type, threads, context size, GPU offload and llama.cpp's build."""

