@@ -135,6 +135,14 @@ def batched_sequences_problem(batch_size: int) -> str | None:
     return None
 
 
+def gguf_target(quantization: str, dtype: str) -> str | None:
+    """The type these serving keys convert a GGUF file to (a key of ``bench.catalog.resolve.GGUF_TARGETS``), or None
+    for the file's own types: ``quantization`` where not ``none``, else ``dtype`` where not ``auto``."""
+    if quantization != "none":
+        return quantization
+    return None if dtype == "auto" else dtype
+
+
 class _LlamaTokenizer:
     """llama.cpp's tokenizer behind the two calls ``ZeroShotBackend`` makes of a transformers tokenizer:
     ``tokenizer(text, add_special_tokens=False)["input_ids"]`` and ``decode(ids, skip_special_tokens=True)``.
@@ -312,8 +320,8 @@ class LlamaCppBackend(ZeroShotBackend):
         self.load_tokenizer()
         llama_cpp = import_optional("llama_cpp", "the llamacpp backend")
         n_ctx = self.context_window()
-        target = self.quantization if self.quantization != "none" else self.dtype
-        if target != "auto":  # converted once into the cache (module docstring); the same vocabulary
+        target = gguf_target(self.quantization, self.dtype)
+        if target:  # converted once into the cache (module docstring); the same vocabulary
             from bench.catalog.resolve import requantize_gguf
 
             self._gguf_path, self._pin = requantize_gguf(
@@ -432,6 +440,7 @@ class LlamaCppBackend(ZeroShotBackend):
         llm._ctx.close()
         llm._ctx = _internals.LlamaContext(model=llm._model, params=llm.context_params, verbose=False)
         self._own_ctx = llm._ctx
+        self._held_prefix = []  # a new, empty cache
 
     def _decode_rows(self, rows: list[tuple[int, Sequence[int], int]]) -> list[int]:
         """Decode ``rows`` of (sequence id, tokens, position of the first) in one ``llama_decode`` call, with logits
@@ -635,6 +644,7 @@ class LlamaCppBackend(ZeroShotBackend):
         if getattr(self, "_own_ctx", None) is not None:
             self._own_ctx.close()  # the multi-sequence context (_multi_sequence_context), not in Llama's own stack
             self._own_ctx = None
+        self._held_prefix = []
         for llm in (self._llm, self._vocab):
             if llm is not None:
                 llm.close()

@@ -345,7 +345,7 @@ def check_llamacpp(spec: Any, profile: HardwareProfile) -> None:
     device = profile.hardware.device
     where = f"model {spec.name!r} on profile {profile.name!r} (llamacpp backend, device {device})"
     check_batch_size_limit(spec.params.get("batch_size", profile.llm.batch_size), profile, where=where)
-    from bench.backends.llamacpp_backend import llamacpp_weights_problem
+    from bench.backends.llamacpp_backend import gguf_target, llamacpp_weights_problem
 
     problem = llamacpp_weights_problem(spec.params.get("quantization", "none"), spec.params.get("dtype", "auto"))
     if problem:
@@ -360,9 +360,8 @@ def check_llamacpp(spec: Any, profile: HardwareProfile) -> None:
             raise ConfigError(f"{where}: {problem}")
     revision = None if str(spec.params["model"]).startswith("package:") else llm_revision(spec)
     path, pin = resolve_gguf(str(spec.params["model"]), revision, spec.params.get("gguf_file"))
-    target = spec.params.get("quantization", "none")
-    target = target if target != "none" else spec.params.get("dtype", "auto")
-    if target != "auto":  # converted at load: the cache must take the file (bench.catalog.resolve.requantize_gguf)
+    target = gguf_target(spec.params.get("quantization", "none"), spec.params.get("dtype", "auto"))
+    if target:  # converted at load: the cache must take the file (bench.catalog.resolve.requantize_gguf)
         from bench.catalog.resolve import check_gguf_cache_writable, converted_gguf_path
 
         out = converted_gguf_path(path, pin, target)
