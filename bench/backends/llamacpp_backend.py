@@ -440,6 +440,8 @@ class LlamaCppBackend(ZeroShotBackend):
         llm._ctx.close()
         llm._ctx = _internals.LlamaContext(model=llm._model, params=llm.context_params, verbose=False)
         self._own_ctx = llm._ctx
+        # one llama_batch for every decode of _decode_rows (allocated once, not per generated token)
+        self._rows_batch = _internals.LlamaBatch(n_tokens=llm.n_ctx(), embd=0, n_seq_max=1, verbose=False)
         self._held_prefix = []  # a new, empty cache
 
     def _decode_rows(self, rows: list[tuple[int, Sequence[int], int]]) -> list[int]:
@@ -448,27 +450,21 @@ class LlamaCppBackend(ZeroShotBackend):
         ``llama_get_logits_ith``: a sampler reads them there), valid until the next decode. The rows' tokens must fit
         the context's ``n_batch`` (``_multi_sequence_context`` sets it to ``n_ctx``; ``_generate_batch`` groups texts
         to fit); RuntimeError otherwise."""
-        from llama_cpp import _internals
-
         llm = self._llm
         total = sum(len(tokens) for _, tokens, _ in rows)
         size = int(llm.context_params.n_batch)
         if total > size:
             raise RuntimeError(f"{total} tokens in one llama.cpp decode; the context takes {size} (n_batch)")
-        batch = _internals.LlamaBatch(n_tokens=max(total, 1), embd=0, n_seq_max=1, verbose=False)
-        try:
-            where, b, i = [], batch.batch, 0
-            for seq, tokens, first in rows:
-                for k, token in enumerate(tokens):
-                    b.token[i], b.pos[i], b.seq_id[i][0], b.n_seq_id[i] = token, first + k, seq, 1
-                    b.logits[i] = k == len(tokens) - 1
-                    i += 1
-                where.append(i - 1)
-            b.n_tokens = i
-            llm._ctx.decode(batch)
-            return where
-        finally:
-            batch.close()
+        where, b, i = [], self._rows_batch.batch, 0
+        for seq, tokens, first in rows:
+            for k, token in enumerate(tokens):
+                b.token[i], b.pos[i], b.seq_id[i][0], b.n_seq_id[i] = token, first + k, seq, 1
+                b.logits[i] = k == len(tokens) - 1
+                i += 1
+            where.append(i - 1)
+        b.n_tokens = i
+        llm._ctx.decode(self._rows_batch)
+        return where
 
     def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
         """``scoring``: per text, its scoring prompt (chat prompt and category marker) decoded once (after the prefix
@@ -643,7 +639,8 @@ class LlamaCppBackend(ZeroShotBackend):
         """Free the model and its context. Idempotent."""
         if getattr(self, "_own_ctx", None) is not None:
             self._own_ctx.close()  # the multi-sequence context (_multi_sequence_context), not in Llama's own stack
-            self._own_ctx = None
+            self._rows_batch.close()
+            self._own_ctx = self._rows_batch = None
         self._held_prefix = []
         for llm in (self._llm, self._vocab):
             if llm is not None:
