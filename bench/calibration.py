@@ -17,7 +17,7 @@ Two references, one per kind of device the models use (``reference_for``):
   it launched.
 
 Each is repeated inside one metered window until it lasts ``min_window_s``, exactly as a cell's inference is
-(``bench.meters.window.measure_window``), after ``WARMUP_UNITS`` units outside it (threads and cuBLAS handles created,
+(``bench.window.measure_window``), after ``WARMUP_UNITS`` units outside it (threads and cuBLAS handles created,
 pages touched). The record (``bench.results.Calibration``) keeps the loop count, the window, gross energy per
 component with its method, and what else ran (``others``); the index is gross J per unit (all measured or estimated
 components, as the cells' gross energy) and s per unit. A device with no reference (``mps``), a CUDA profile where
@@ -175,8 +175,8 @@ def calibrate(
     that cannot be built or a failing window is recorded with its error as the reason (no index)."""
     from bench.analysis import total_energy_j
     from bench.fsutil import now_iso
-    from bench.meters.window import measure_window, other_load, per_pass
     from bench.results import Calibration
+    from bench.window import measure_window, other_load, per_pass
 
     known = reference_for(device)
     if workload is None and known is None:

@@ -18,7 +18,6 @@ from typing import Any
 from bench.analysis import accuracy, macro_f1, total_energy_j
 from bench.arithmetic import arithmetic_record
 from bench.fsutil import now_iso
-from bench.meters.window import measure_window, other_load, per_pass
 from bench.results import (
     Cell,
     CellError,
@@ -31,6 +30,7 @@ from bench.results import (
 )
 from bench.run.plan import WARMUP_TEXTS, PreparedDataset
 from bench.validation import Expectations, cell_flags, cell_validity
+from bench.window import measure_window, other_load, per_pass
 
 #: How many raw LLM answers per cell are kept in the results (to see what the parser saw), not all 200.
 ANSWER_SAMPLE = 5

@@ -333,6 +333,12 @@ LAYERS = [
     ("bench.catalog", "bench.run", "the catalog is read by the run path, not the other way round"),
     ("bench.data", "bench.backends", "data loading knows no model"),
     ("bench.data", "bench.run", "data loading is read by the run path, not the other way round"),
+    ("bench.meters", "bench.backends", "meters and backends know nothing of each other (bench.window joins them)"),
+    ("bench.meters", "bench.results", "a meter returns readings; the run stores them in the results schema"),
+    ("bench.devices", "bench.backends", "a device reads hardware, whatever runs on it"),
+    ("bench.devices", "bench.results", "a device returns readings; the run stores them in the results schema"),
+    ("bench.backends", "bench.meters", "a backend runs the model, unaware of how its energy is metered"),
+    ("bench.backends", "bench.devices", "a backend runs the model; the device layer is the meters'"),
 ]
 
 

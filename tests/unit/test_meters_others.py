@@ -163,7 +163,7 @@ def test_inside_a_container_counts_tell_another_tenant(
 
 
 def test_measure_window_tells_the_observer_the_backends_contexts() -> None:
-    from bench.meters.window import measure_window
+    from bench.window import measure_window
 
     class Backend:
         cuda_contexts_per_gpu = 4  # vLLM, tensor parallel over 4 GPUs... per GPU one worker, plus the parent's

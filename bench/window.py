@@ -1,7 +1,9 @@
 """A metered window around repeated work (the loop rule), shared by a cell's inference window (``bench.run.cell``)
-and the calibration job (``bench.calibration``, whose reader reports and the leaderboard use: hence here, outside the
-run path): the work runs whole until the window lasts ``min_window_s`` (or ``max_loops``), synchronized at both
-edges; energies per pass, gross and net of idle power (``per_pass``); the others observer's record (``other_load``).
+and the calibration job (``bench.calibration``, whose reader reports and the leaderboard use: hence outside the run
+path). The one place where a backend meets the meters (they know nothing of each other: ``tests/unit/
+test_architecture.py``): the work runs whole until the window lasts ``min_window_s`` (or ``max_loops``), synchronized
+at both edges; energies per pass, gross and net of idle power (``per_pass``); the others observer's record
+(``other_load``).
 """
 
 from __future__ import annotations
