@@ -15,9 +15,10 @@ Serving (``ZeroShotBackend``): ``sequential``, one greedy generation per text (`
 (``label_grammar``, ``llama_cpp.LlamaGrammar``). ``scoring``: every label's answer (label and end marker) scored
 after the text's prompt by the summed log-probabilities of its tokens (``zero_shot.SCORING_RULE``, ``best_label``),
 from the logits llama.cpp returns for each position it decodes: the prompt once per text, each label's answer tokens
-after it, one text per engine call. ``batched``: ``batch_size`` texts per engine call decoded together, one llama.cpp
-sequence each over one KV cache (``n_seq_max``, ``kv_unified``), greedy, under the grammar when ``constrained``
-(``_generate_batch``, as llama.cpp's ``examples/batched``).
+after it. ``batched``: greedy generation, under the grammar when ``constrained`` (``_generate_batch``, as llama.cpp's
+``examples/batched``). In both, ``batch_size`` texts per engine call are decoded together, one llama.cpp sequence each
+over one KV cache (``n_seq_max``, ``kv_unified``, flash attention as llama.cpp's own default sets it: auto); with
+``batch_size`` 1 one text at a time in llama.cpp's own context of one sequence.
 
 ``reuse_prefix`` (default on): as llama-cpp-python's own ``Llama.generate`` does, the KV cache of the longest prefix a
 request shares with the previous one (the paper's system message and instruction, identical for every text) is kept
