@@ -13,7 +13,10 @@ Two references for J per FLOP, each a ratio of the cell's gross energy per pass 
 - ``calibration_j_per_flop``: the session's calibration GEMM (``bench.calibration``) on the same device, gross J per
   reference unit / FLOP per unit, averaged over the run's sessions of its first reference (as ``machine_index``);
 - ``datasheet_j_per_flop``: on GPU profiles, the datasheet's peak (``[hardware.datasheet]`` of the profile: power in
-  W / peak FLOP/s), with its cited source; None where the profile cites none.
+  W / peak FLOP/s), with its cited source; None where the profile cites none. The column is the one of the run's GPUs
+  (``run_gpu_names``: the NVML names its sessions recorded): a ``variants`` entry of the datasheet (another form
+  factor, an H100 PCIe card beside the SXM module) whose words the name holds, else the profile's own figures; no
+  value, and a label saying why, where the run's GPUs select different columns.
 
 A reference ratio, not a bound: attention over the context is left out of the FLOP count (so long prompts cost more
 than it says), and int8, 4-bit or FP8 arithmetic can cost less per operation than the calibration's float32 (CPU) or
@@ -22,8 +25,8 @@ float16 (GPU) GEMM, so a ratio below 1 is possible and means no more than that. 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 #: The method label of the stored arithmetic and of every ratio derived from it.
 METHOD = "derived:2*params*tokens"
@@ -73,7 +76,14 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
     return obj.get(key, default) if isinstance(obj, Mapping) else getattr(obj, key, default)
 
 
-def calibration_j_per_flop(doc: Any) -> tuple[float, str] | None:
+class Reference(NamedTuple):
+    """A J-per-FLOP reference: its value (None where none applies; the label then says why) and a label naming it."""
+
+    j_per_flop: float | None
+    label: str
+
+
+def calibration_j_per_flop(doc: Any) -> Reference | None:
     """(gross J per FLOP, a label naming the reference) of a run's calibration jobs: each session's ``j_per_unit /
     unit_flop``, averaged over the sessions of the first reference with an index; None without one."""
     records = [c for c in _get(doc, "calibration") or [] if _get(c, "j_per_unit") is not None]
@@ -81,20 +91,89 @@ def calibration_j_per_flop(doc: Any) -> tuple[float, str] | None:
         return None
     reference = _get(records[0], "reference")
     values = [_get(c, "j_per_unit") / _get(c, "unit_flop") for c in records if _get(c, "reference") == reference]
-    return sum(values) / len(values), f"calibration {reference} ({len(values)} session(s))"
+    return Reference(sum(values) / len(values), f"calibration {reference} ({len(values)} session(s))")
 
 
-def datasheet_j_per_flop(profile: Any) -> tuple[float, str] | None:
-    """(J per FLOP at the datasheet's peak: power in W / peak FLOP/s, a label with its source) of a profile's
-    ``[hardware.datasheet]``; None where the profile has none (CPU profiles, GPUs no source was cited for)."""
-    sheet = _get(_get(profile, "hardware") or {}, "datasheet")
-    if not sheet:
-        return None
-    flop_s, power_w = _get(sheet, "peak_flop_per_s"), _get(sheet, "power_w")
+def run_gpu_names(doc: Any) -> list[str]:
+    """The NVML names of the GPUs a run recorded, each once, in the order found: every session's machine
+    (``environment.sessions[].machine.gpus``: a resumed or merged run has several) and the document's
+    (``environment.machine.gpus``); empty where none was recorded (a CPU run, a machine NVML could not read)."""
+    environment = _get(doc, "environment") or {}
+    machines = [_get(s, "machine") for s in _get(environment, "sessions") or []] + [_get(environment, "machine")]
+    names: list[str] = []
+    for machine in machines:
+        for gpu in (_get(machine, "gpus") or []) if machine else []:
+            name = _get(gpu, "name")
+            if isinstance(name, str) and name and name not in names:
+                names.append(name)
+    return names
+
+
+def _peak_reference(entry: Any, head: str, *, cite: bool) -> Reference | None:
+    """J per FLOP of one datasheet column (``power_w / peak_flop_per_s``) labelled ``head``, its figures and (``cite``)
+    its source; None where a figure is missing."""
+    flop_s, power_w = _get(entry, "peak_flop_per_s"), _get(entry, "power_w")
     if not flop_s or not power_w:
         return None
-    dtype = _get(sheet, "dtype") or "?"
-    return power_w / flop_s, f"datasheet peak, {dtype} dense, {flop_s / 1e12:g} TFLOP/s at {power_w:g} W per GPU"
+    label = f"{head}, {_get(entry, 'dtype') or '?'} dense, {flop_s / 1e12:g} TFLOP/s at {power_w:g} W per GPU"
+    source = _get(entry, "source")
+    return Reference(power_w / flop_s, f"{label} ({source})" if cite and source else label)
+
+
+def datasheet_j_per_flop(profile: Any, gpu_names: Iterable[str] = ()) -> Reference | None:
+    """(J per FLOP at the datasheet's peak: power in W / peak FLOP/s, a label naming the column and its source) of a
+    profile's ``[hardware.datasheet]`` for a run whose GPUs NVML named ``gpu_names`` (``run_gpu_names``); None where
+    the profile has no datasheet (CPU profiles, GPUs no source was cited for).
+
+    The column: without names (a CPU run, results that recorded none), the profile's own figures, as before. With
+    names, those of the profile's models (``[hardware] gpu_models``; a machine's other GPUs were not the run's) each
+    select the variant (``datasheet.variants``, another form factor) whose ``name_words`` the name holds as whole
+    words, else the profile's own figures (the default). All of them must select the same column: GPUs that select
+    different ones, a name two variants match, or GPUs none of which is of the profile's models give a Reference
+    with no value and a label saying why, never a guessed column."""
+    hardware = _get(profile, "hardware") or {}
+    sheet = _get(hardware, "datasheet")
+    if not sheet:
+        return None
+    names = list(dict.fromkeys(n for n in gpu_names if n))
+    if not names:
+        return _peak_reference(sheet, "datasheet peak", cite=False)
+    from bench.config import accepts_gpu_name, gpu_model_matches
+
+    models = list(_get(hardware, "gpu_models") or [])
+    pattern = _get(hardware, "gpu_model_pattern")
+    theirs = [n for n in names if accepts_gpu_name(models, pattern, n)]
+    if not theirs:
+        accepted = " | ".join(models) if models else f"/{pattern}/"
+        return Reference(
+            None,
+            f"datasheet peak: none, the run's GPUs ({', '.join(names)}) are not of the profile's models ({accepted}), "
+            "whose datasheet it cites",
+        )
+    variants = list(_get(sheet, "variants") or [])
+    chosen: dict[str, Any] = {}
+    for name in theirs:
+        hits = [v for v in variants if any(gpu_model_matches(w, name) for w in _get(v, "name_words") or [])]
+        if len(hits) > 1:
+            both = ", ".join(str(_get(v, "name")) for v in hits)
+            return Reference(None, f"datasheet peak: none, {name} matches more than one datasheet variant ({both})")
+        chosen[name] = hits[0] if hits else None
+    if len({id(v) for v in chosen.values()}) > 1:
+        which = "; ".join(f"{n}: {_get(v, 'name') if v is not None else 'the default'}" for n, v in chosen.items())
+        return Reference(
+            None,
+            f"datasheet peak: none, the run's GPUs select different datasheet columns ({which}); no one peak applies "
+            "to them all",
+        )
+    variant, named = chosen[theirs[0]], ", ".join(theirs)
+    if variant is None:
+        return _peak_reference(sheet, f"datasheet peak, the profile's default (no variant for {named})", cite=True)
+    return _peak_reference(variant, f"datasheet peak, {_get(variant, 'name')} variant (for {named})", cite=True)
+
+
+def datasheet_reference(doc: Any) -> Reference | None:
+    """``datasheet_j_per_flop`` of a run document: its profile's datasheet for the GPUs it recorded."""
+    return datasheet_j_per_flop(_get(doc, "profile"), run_gpu_names(doc))
 
 
 def reference_ratio(energy_j: float | None, flop: float | None, j_per_flop: float | None) -> float | None:
@@ -127,7 +206,7 @@ def cell_ratios(doc: Any, cells: list[Any]) -> dict[str, float | None]:
     flop = sum(p[1] for p in pairs)
     texts = sum(p[2] for p in pairs)
     calibration = calibration_j_per_flop(doc)
-    datasheet = datasheet_j_per_flop(_get(doc, "profile"))
+    datasheet = datasheet_reference(doc)
     return {
         "flop_per_text": flop / texts if texts else None,
         "x_calibration": reference_ratio(energy, flop, calibration[0] if calibration else None),

@@ -88,14 +88,23 @@ def gpu_model_matches(model: str, name: str) -> bool:
     return any(words[i : i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1))
 
 
+def accepts_gpu_name(gpu_models: list[str], gpu_model_pattern: str | None, name: str) -> bool:
+    """Whether a GPU NVML calls ``name`` is of the models a profile's ``[hardware]`` accepts: ``gpu_models`` by whole
+    words (``gpu_model_matches``), else the schema-1 ``gpu_model_pattern`` searched as a regular expression; False
+    where neither is given (``HardwareSpec.accepts_gpu``; ``bench.arithmetic`` on a stored profile's JSON form)."""
+    if gpu_models:
+        return any(gpu_model_matches(model, name) for model in gpu_models)
+    if gpu_model_pattern:
+        return re.search(gpu_model_pattern, name, re.IGNORECASE) is not None
+    return False
+
+
 #: FLOP/s per GPU a datasheet peak may state (``DatasheetPeak``): 0.1 TFLOP/s to 100 PFLOP/s.
 PEAK_FLOP_PER_S_RANGE = (1e11, 1e17)
 
 
-class DatasheetPeak(_Strict):
-    """A GPU's peak dense matrix throughput and power from its datasheet, per GPU, with the source cited: the
-    ``datasheet`` reference of ``bench.arithmetic`` (J per FLOP at peak = ``power_w / peak_flop_per_s``). Reference
-    data, not a setting of the numbers: left out of the settings hash (``bench.run.plan.hashed_profile``)."""
+class _PeakFigures(_Strict):
+    """The figures of one datasheet column: peak, its arithmetic, the power it is given at, and the source."""
 
     peak_flop_per_s: Annotated[float, Field(gt=0)] = Field(description="dense (no sparsity) peak, FLOP/s per GPU")
     dtype: str = Field(description="the arithmetic the peak is for, e.g. bfloat16 (Tensor Cores)")
@@ -114,6 +123,68 @@ class DatasheetPeak(_Strict):
                 f"{PEAK_FLOP_PER_S_RANGE[1]:g}); write it in FLOP/s, e.g. 989.5e12 for 989.5 TFLOP/s"
             )
         return value
+
+
+class DatasheetVariant(_PeakFigures):
+    """Another column of the datasheet: a form factor of the profile's GPU model with its own peak and power (an H100
+    PCIe card beside the H100 SXM module), chosen for a run whose GPUs' NVML name matches ``name_words``
+    (``bench.arithmetic.datasheet_j_per_flop``)."""
+
+    name: str = Field(min_length=1, description="the variant as its datasheet column names it, e.g. 'H100 PCIe'")
+    name_words: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = Field(
+        description="the NVML names it applies to: each entry one or more whole words of the name, in order and next "
+        "to each other, case-insensitive (as gpu_models, bench.config.gpu_model_matches): 'PCIe' matches 'NVIDIA H100 "
+        "PCIe', '80GB PCIe' matches 'NVIDIA A100 80GB PCIe' but not 'NVIDIA A100-PCIE-40GB'"
+    )
+
+    @field_validator("name_words")
+    @classmethod
+    def _words_of_a_name(cls, value: list[str]) -> list[str]:
+        """Each entry must hold a word (``gpu_name_words``): one of separators only ('-', ' ') would match no name."""
+        for entry in value:
+            if not gpu_name_words(entry):
+                raise ValueError(f"name_words entry {entry!r} holds no word of a GPU name (e.g. 'PCIe', 'NVL')")
+        return value
+
+
+class DatasheetPeak(_PeakFigures):
+    """A GPU's peak dense matrix throughput and power from its datasheet, per GPU, with the source cited: the
+    ``datasheet`` reference of ``bench.arithmetic`` (J per FLOP at peak = ``power_w / peak_flop_per_s``). Its own
+    figures are the default; ``variants`` are the datasheet's other form factors, each chosen by the NVML name of the
+    GPUs a run found. Reference data, not a setting of the numbers: left out of the settings hash
+    (``bench.run.plan.hashed_profile``)."""
+
+    variants: list[DatasheetVariant] = Field(
+        default_factory=list,
+        description="other form factors of the model ([[hardware.datasheet.variants]]), each with the whole words of "
+        "the NVML names it applies to and its own figures and source; a run whose GPUs match none uses the figures "
+        "above, one whose GPUs select different entries none (bench.arithmetic.datasheet_j_per_flop)",
+    )
+
+    @model_validator(mode="after")
+    def _variants_distinct(self) -> DatasheetPeak:
+        """Variant names are unique, and no NVML words are given to two variants (which of them would apply?)."""
+        names = [v.name for v in self.variants]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"datasheet variants named more than once: {twice}")
+        owner: dict[tuple[str, ...], str] = {}
+        for variant in self.variants:
+            for entry in variant.name_words:
+                words = gpu_name_words(entry)
+                if words in owner and owner[words] != variant.name:
+                    raise ValueError(
+                        f"name_words {entry!r} is given to variants {owner[words]!r} and {variant.name!r}: a GPU name "
+                        "must select one of them"
+                    )
+                owner[words] = variant.name
+        return self
+
+    @model_serializer(mode="wrap")
+    def _variants_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """``variants`` (added after runs were stored) is dumped only when the profile has some, so a results file of
+        a profile without them keeps the form it had."""
+        return _without_later_defaults(handler(self), {"variants": []})
 
 
 #: Number formats a GPU's matrix (tensor) units may list in ``[hardware] precisions``: IEEE and brain floats, TF32,
@@ -169,7 +240,9 @@ class HardwareSpec(_Strict):
         default=None, description="Rated CPU power for the estimate when RAPL is not readable; looked up if absent."
     )
     datasheet: DatasheetPeak | None = Field(
-        default=None, description="GPU profiles: the datasheet's peak FLOP/s and power, cited (bench.arithmetic)"
+        default=None,
+        description="GPU profiles: the datasheet's peak FLOP/s and power, cited, and its other form factors as "
+        "variants chosen by the NVML name of the GPUs a run found (bench.arithmetic)",
     )
     precisions: list[Precision] = Field(
         default_factory=list,
@@ -243,12 +316,8 @@ class HardwareSpec(_Strict):
 
     def accepts_gpu(self, name: str) -> bool:
         """Whether a GPU NVML calls ``name`` is of this profile's model (``gpu_models`` by whole words, or the
-        schema-1 ``gpu_model_pattern`` searched as a regular expression)."""
-        if self.gpu_models:
-            return any(gpu_model_matches(model, name) for model in self.gpu_models)
-        if self.gpu_model_pattern:
-            return re.search(self.gpu_model_pattern, name, re.IGNORECASE) is not None
-        return False
+        schema-1 ``gpu_model_pattern`` searched as a regular expression: ``accepts_gpu_name``)."""
+        return accepts_gpu_name(self.gpu_models, self.gpu_model_pattern, name)
 
     def models_text(self) -> str:
         """The accepted models for a message: "H100" or "H100 | H100 NVL" (or /pattern/ for schema 1)."""

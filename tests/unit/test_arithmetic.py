@@ -10,6 +10,7 @@ import pytest
 
 from bench.arithmetic import (
     METHOD,
+    Reference,
     arithmetic_record,
     calibration_j_per_flop,
     datasheet_j_per_flop,
@@ -143,8 +144,9 @@ def test_the_datasheet_is_left_out_of_the_settings_hash() -> None:
     assert "datasheet" not in load_profile("cpu").model_dump(mode="json")["hardware"]  # unset: not even null
 
 
-def _llm_document() -> ResultDocument:
-    """A CPU run with one LLM (2 repetitions, 4 texts each) whose arithmetic is known, and one traditional model."""
+def _llm_document(**overrides: object) -> ResultDocument:
+    """A CPU run with one LLM (2 repetitions, 4 texts each) whose arithmetic is known, and one traditional model
+    (``overrides``: more fields of the document, e.g. a GPU profile and the GPUs the run found)."""
     from bench.results import Arithmetic
 
     model = "smollm2-135m[serving=scoring,prefix_cache=true]"
@@ -170,6 +172,7 @@ def _llm_document() -> ResultDocument:
         suite={"datasets": ["toy"], "models": ["linear-bow", model], "repetitions": 2},
         models={"linear-bow": {"paper_label": "Linear BoW"}, model: {"kind": "llm"}},
         calibration=[_calibration(UNIT_FLOP * 1e-10)],  # 1e-10 J per FLOP
+        **overrides,
     )
 
 
@@ -204,3 +207,217 @@ def test_compare_shows_the_ratio_per_run() -> None:
 
     page = render_compare([_llm_document(), document(calibration=[_calibration(1.0)])])
     assert "energy / calibration J per FLOP" in page and "0.0556" in page and "not a bound" in page
+
+
+# --- the datasheet's column for the run's GPUs (form-factor variants) ------------------------------------------------
+
+
+def _gpu_run(profile: str, *names: str, **overrides: object) -> ResultDocument:
+    """``_llm_document`` on GPU profile ``profile`` whose run found GPUs NVML named ``names`` (one session)."""
+    from bench.config import load_profile
+
+    machine = {"hostname": "node", "gpus": [{"index": i, "name": n, "memory_gb": 80.0} for i, n in enumerate(names)]}
+    return _llm_document(
+        profile=load_profile(profile).model_dump(mode="json"),
+        environment={"machine": machine, "sessions": [{"machine": machine}]},
+        **overrides,
+    )
+
+
+def test_an_h100_pcie_run_gets_the_pcie_column_and_says_so() -> None:
+    """One H100 PCIe card (350 W, 756 TFLOP/s dense BF16) must not be measured against the SXM module's 700 W at
+    989.5 TFLOP/s: that reference costs 1.53x the J per FLOP, and the ratio would read 35% low."""
+    from bench.analysis import model_rows
+    from bench.arithmetic import datasheet_reference
+    from bench.report import render_report
+
+    doc = _gpu_run("h100", "NVIDIA H100 PCIe")
+    ref = datasheet_reference(doc)
+    assert ref is not None and ref.j_per_flop == pytest.approx(350 / 756e12)
+    assert "H100 PCIe variant (for NVIDIA H100 PCIe)" in ref.label and "756 TFLOP/s at 350 W" in ref.label
+    assert "whitepaper" in ref.label  # the variant's source
+    llm = {r.model: r for r in model_rows(doc)}["smollm2-135m[serving=scoring,prefix_cache=true]"]
+    # 1.5 J per pass over 2.7e11 FLOP at 350 / 756e12 J per FLOP (0.125 J): 12 times
+    assert llm.x_datasheet == pytest.approx(12.0)
+    page = render_report(doc)
+    assert "energy / datasheet peak J per FLOP" in page and "H100 PCIe variant" in page and ">12.0<" in page
+
+
+def test_an_sxm_name_gets_the_default_column_named_as_the_default() -> None:
+    from bench.analysis import model_rows
+    from bench.arithmetic import datasheet_reference
+
+    doc = _gpu_run("h100", "NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3")
+    ref = datasheet_reference(doc)
+    assert ref is not None and ref.j_per_flop == pytest.approx(700 / 989.5e12)
+    assert "the profile's default (no variant for NVIDIA H100 80GB HBM3)" in ref.label
+    assert "H100 SXM" in ref.label  # the default's source names its column
+    llm = {r.model: r for r in model_rows(doc)}["smollm2-135m[serving=scoring,prefix_cache=true]"]
+    assert llm.x_datasheet == pytest.approx(1.5 / (2.7e11 * 700 / 989.5e12))
+
+
+def test_gpus_of_different_form_factors_get_no_datasheet_and_the_reason() -> None:
+    from bench.analysis import model_rows
+    from bench.arithmetic import datasheet_reference
+    from bench.report import render_report
+
+    doc = _gpu_run("h100", "NVIDIA H100 PCIe", "NVIDIA H100 80GB HBM3")
+    ref = datasheet_reference(doc)
+    assert ref is not None and ref.j_per_flop is None
+    assert "datasheet peak: none" in ref.label and "select different datasheet columns" in ref.label
+    assert "NVIDIA H100 PCIe: H100 PCIe" in ref.label and "NVIDIA H100 80GB HBM3: the default" in ref.label
+    llm = {r.model: r for r in model_rows(doc)}["smollm2-135m[serving=scoring,prefix_cache=true]"]
+    assert llm.x_datasheet is None and llm.x_calibration is not None
+    page = render_report(doc)
+    assert "energy / datasheet peak J per FLOP" not in page  # no column of numbers that apply to none of them
+    assert "select different datasheet columns" in page  # the note says why
+
+
+def test_the_other_variants_and_the_cases_that_get_none() -> None:
+    from bench.config import load_profile
+
+    def ref(profile: str, *names: str) -> Reference:
+        return datasheet_j_per_flop(load_profile(profile).model_dump(mode="json"), names)
+
+    nvl = ref("h100", "NVIDIA H100 NVL")
+    assert nvl.j_per_flop == pytest.approx(400 / 835.5e12) and "H100 NVL variant" in nvl.label
+    h200_nvl = ref("h200", "NVIDIA H200 NVL")
+    assert h200_nvl.j_per_flop == pytest.approx(600 / 835.5e12) and "H200 NVL variant" in h200_nvl.label
+    assert ref("h200", "NVIDIA H200").j_per_flop == pytest.approx(700 / 989.5e12)
+    a100_pcie = ref("a100", "NVIDIA A100 80GB PCIe")
+    assert a100_pcie.j_per_flop == pytest.approx(300 / 312e12) and "A100 80GB PCIe variant" in a100_pcie.label
+    # names that select the same column are one column: SXM4 modules of 40 and 80 GB (the same figures)
+    assert ref("a100", "NVIDIA A100-SXM4-80GB", "NVIDIA A100-SXM4-40GB").j_per_flop == pytest.approx(400 / 312e12)
+    # a machine's other GPU (not of the profile's models) was not the run's: left out
+    assert ref("h100", "NVIDIA H100 PCIe", "NVIDIA T400 4GB").j_per_flop == pytest.approx(350 / 756e12)
+    # a forced run on GPUs of another model: that model's datasheet is not cited here
+    other = ref("h100", "NVIDIA A100-SXM4-80GB")
+    assert other.j_per_flop is None and "not of the profile's models (H100)" in other.label
+    # no names (a CPU run, results that recorded none): the default with today's label
+    today = "datasheet peak, bfloat16 dense, 989.5 TFLOP/s at 700 W per GPU"
+    assert tuple(ref("h100")) == (pytest.approx(700 / 989.5e12), today)
+
+
+def test_a_name_two_variants_match_gets_none() -> None:
+    from bench.config import load_profile
+
+    profile = load_profile("a100").model_dump(mode="json")
+    variant = dict(profile["hardware"]["datasheet"]["variants"][0], name="any PCIe", name_words=["PCIe"])
+    profile["hardware"]["datasheet"]["variants"].append(variant)
+    ref = datasheet_j_per_flop(profile, ["NVIDIA A100 80GB PCIe"])
+    assert ref.j_per_flop is None and "matches more than one datasheet variant (A100 80GB PCIe, any PCIe)" in ref.label
+
+
+def test_the_run_s_gpu_names_come_from_every_session() -> None:
+    from bench.arithmetic import run_gpu_names
+
+    first = {"gpus": [{"name": "NVIDIA H100 PCIe"}, {"name": "NVIDIA H100 PCIe"}]}
+    resumed = {"gpus": [{"name": "NVIDIA H100 NVL"}]}
+    doc = document(environment={"machine": first, "sessions": [{"machine": first}, {"machine": resumed}]})
+    assert run_gpu_names(doc) == ["NVIDIA H100 PCIe", "NVIDIA H100 NVL"]
+    assert run_gpu_names(document()) == []  # a CPU run's machine: no GPUs
+    assert run_gpu_names({"environment": {"machine": None}}) == []
+
+
+def _profile_with_variant(tmp_path: Path, **variant: object) -> Path:
+    """The shipped a100 profile as a file in ``tmp_path`` whose first datasheet variant has ``variant``'s values."""
+    import tomllib
+
+    import tomli_w
+
+    from bench.config import DEFAULT_PROFILES_DIR
+
+    data = tomllib.loads((DEFAULT_PROFILES_DIR / "a100.toml").read_text(encoding="utf-8"))
+    data["hardware"]["datasheet"]["variants"][0].update(variant)
+    path = tmp_path / "a100.toml"
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("variant", "field", "says"),
+    [
+        ({"peak_flop_per_s": 312}, "peak_flop_per_s", "peak_flop_per_s = 312 is not a GPU's peak in FLOP/s"),
+        ({"power_w": -300}, "power_w", "greater than 0 (got -300)"),
+        ({"source": ""}, "source", "at least 1 character"),
+        ({"name_words": []}, "name_words", "at least 1 item"),
+        ({"name_words": ["-"]}, "name_words", "name_words entry '-' holds no word of a GPU name"),
+        ({"colour": "green"}, "colour", "unknown key"),
+    ],
+)
+def test_a_bad_variant_is_refused_naming_the_file_the_field_and_the_value(
+    tmp_path: Path, variant: dict, field: str, says: str
+) -> None:
+    from bench.config import load_profile_file
+    from bench.errors import ConfigError
+
+    path = _profile_with_variant(tmp_path, **variant)
+    with pytest.raises(ConfigError) as caught:
+        load_profile_file(path)
+    message = str(caught.value)
+    assert str(path) in message and f"hardware.datasheet.variants.0.{field}" in message and says in message
+
+
+def test_variants_that_share_words_or_a_name_are_refused(tmp_path: Path) -> None:
+    import tomllib
+
+    import tomli_w
+
+    from bench.config import DEFAULT_PROFILES_DIR, load_profile_file
+    from bench.errors import ConfigError
+
+    data = tomllib.loads((DEFAULT_PROFILES_DIR / "h100.toml").read_text(encoding="utf-8"))
+    data["hardware"]["datasheet"]["variants"][1]["name_words"] = ["pcie"]  # the H100 PCIe's words, in other case
+    path = tmp_path / "h100.toml"
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=r"(?s)h100.toml.*hardware.datasheet: .*name_words 'pcie' is given to variants"
+    ):
+        load_profile_file(path)
+    data["hardware"]["datasheet"]["variants"][1].update(name="H100 PCIe", name_words=["NVL"])
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"datasheet variants named more than once: \['H100 PCIe'\]"):
+        load_profile_file(path)
+
+
+def test_variants_leave_the_settings_hash_and_old_forms_as_they_were() -> None:
+    """Variants are datasheet data: not hashed (a stored run of the profile resumes); a profile without them dumps
+    as before (no ``variants`` key in its results), and a stored profile of before reads."""
+    from bench.config import HardwareProfile, load_profile
+    from bench.run.plan import hashed_profile, settings_sha256
+
+    h100 = load_profile("h100").model_dump(mode="json")
+    assert len(h100["hardware"]["datasheet"]["variants"]) == 2
+    before = json_copy(h100)
+    del before["hardware"]["datasheet"]["variants"]
+    assert hashed_profile(h100) == hashed_profile(before)
+    assert settings_sha256(h100, {"x": 1}) == settings_sha256(before, {"x": 1})
+    old = HardwareProfile.model_validate(before)  # a results document's profile from before variants
+    assert old.hardware.datasheet is not None and old.hardware.datasheet.variants == []
+    assert "variants" not in old.model_dump(mode="json")["hardware"]["datasheet"]
+    assert "variants" not in load_profile("b200").model_dump(mode="json")["hardware"]["datasheet"]
+
+
+def json_copy(data: dict) -> dict:
+    import json
+
+    return json.loads(json.dumps(data))
+
+
+def test_every_shipped_variant_is_a_column_of_its_profile_s_gpu() -> None:
+    """A variant's power is within the board maximum the profile cites, its arithmetic the default's, and its words
+    select an NVML name of the form factor it names, one the profile accepts (else it could never apply)."""
+    from bench.config import gpu_model_matches, list_profiles, load_profile
+
+    nvml = {"H100 PCIe": "NVIDIA H100 PCIe", "H100 NVL": "NVIDIA H100 NVL", "H200 NVL": "NVIDIA H200 NVL"}
+    nvml["A100 80GB PCIe"] = "NVIDIA A100 80GB PCIe"
+    shipped = {}
+    for profile in list_profiles():
+        hw = load_profile(profile).hardware
+        for variant in hw.datasheet.variants if hw.datasheet else []:
+            assert hw.gpu_max_power_w is not None and variant.power_w <= hw.gpu_max_power_w
+            assert variant.dtype == hw.datasheet.dtype and variant.source
+            name = nvml[variant.name]
+            assert hw.accepts_gpu(name) and any(gpu_model_matches(w, name) for w in variant.name_words)
+            shipped[variant.name] = profile
+    assert shipped == {"H100 PCIe": "h100", "H100 NVL": "h100", "H200 NVL": "h200", "A100 80GB PCIe": "a100"}

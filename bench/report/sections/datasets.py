@@ -76,16 +76,14 @@ def dataset_views(doc: Any, all_rows: list[ModelRow]) -> list[DatasetView]:
 
 def limit_references(doc: Any) -> dict[str, str]:
     """The J-per-FLOP references of a run (``bench.arithmetic``), by key (``calibration``, ``datasheet``): a label
-    with the value, for column titles and the note; empty where the run has none."""
-    from bench.arithmetic import calibration_j_per_flop, datasheet_j_per_flop
+    with the value, for column titles and the note (a reference that applies to none of the run's GPUs: its label,
+    which says why); empty where the run has none."""
+    from bench.arithmetic import calibration_j_per_flop, datasheet_reference
 
     out = {}
-    for key, ref in (
-        ("calibration", calibration_j_per_flop(doc)),
-        ("datasheet", datasheet_j_per_flop(get(doc, "profile"))),
-    ):
+    for key, ref in (("calibration", calibration_j_per_flop(doc)), ("datasheet", datasheet_reference(doc))):
         if ref is not None:
-            out[key] = f"{ref[1]}: {ref[0]:.3g} J per FLOP"
+            out[key] = ref.label if ref.j_per_flop is None else f"{ref.label}: {ref.j_per_flop:.3g} J per FLOP"
     return out
 
 
