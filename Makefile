@@ -77,7 +77,7 @@ setup-gpu: ## create .venv-gpu: vLLM, CUDA PyTorch and the gpu extra, for a mach
 	$(GPU_VENV)/bin/python -c "import torch; assert torch.cuda.is_available(), 'PyTorch sees no CUDA GPU'; \
 		print('== CUDA PyTorch', torch.__version__, 'on', torch.cuda.get_device_name(0))"
 	touch $(GPU_VENV)/.bench-installed $(GPU_VENV)/.bench-run-installed
-	$(GPU_VENV)/bin/bench env | head -40
+	$(GPU_VENV)/bin/bench env
 
 chromium: ## install Debian's chromium for the report's browser test (needs root and apt; CI does this)
 	@if command -v chromium >/dev/null 2>&1; then echo "== chromium present: $$(command -v chromium)"; \

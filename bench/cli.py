@@ -492,8 +492,10 @@ def _profiles_init(args: argparse.Namespace) -> int:
 
 def cmd_env(args: argparse.Namespace) -> int:
     """Show what the kit detects on this machine, per device vendor what it found and why not, whether it matches a
-    profile (``auto``: which one), and which of the paper's LLMs fit its GPUs and why the others do not."""
-    from bench.catalog.placement import paper_llm_fits
+    profile (``auto``: which one), how each component will be metered, and which of the paper's LLMs fit its GPUs and
+    why the others do not: a short summary (``bench.env_summary``), or with ``--json`` the whole document."""
+    from bench.catalog.placement import fits_summary, paper_llm_fits
+    from bench.config import load_profile
     from bench.devices import probe_all
     from bench.environment import (
         accelerator_facts,
@@ -504,11 +506,14 @@ def cmd_env(args: argparse.Namespace) -> int:
         software_manifest,
     )
     from bench.errors import MeterError
+    from bench.machine_profile import auto_profile
     from bench.meters import build_meter_set
-    from bench.run.options import load_profile_or_auto
 
     machine = detect_machine()
-    profile = resolve_profile(load_profile_or_auto(args.profile), machine)
+    # as `--profile auto` everywhere (bench.run.options.load_profile_or_auto), on the machine detected once, keeping
+    # how it chose
+    chosen, how = auto_profile(machine) if args.profile == "auto" else (load_profile(args.profile), None)
+    profile = resolve_profile(chosen, machine)
     try:
         meters = build_meter_set(
             cpu_tdp_w=profile.hardware.cpu_tdp_w,
@@ -520,6 +525,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     except MeterError as exc:  # e.g. a GPU in MIG mode: a run would be refused; say so instead of failing
         described = {"refused": str(exc)}
     accelerator = accelerator_facts(profile.hardware.device)  # PyTorch's build and what it sees of the device
+    fits = paper_llm_fits(profile, max_nodes=1)
     info = {
         "machine": machine.to_dict(),
         "software": software_manifest(),
@@ -532,9 +538,18 @@ def cmd_env(args: argparse.Namespace) -> int:
         "gpus_as_run": {"gpu_count": profile.hardware.gpu_count, "gpu_memory_gb": profile.hardware.gpu_memory_gb}
         if profile.hardware.on_gpus
         else None,
-        "paper_llms": [fit.to_dict() for fit in paper_llm_fits(profile, max_nodes=1)],
+        "paper_llms": [fit.to_dict() for fit in fits],
     }
-    print(json.dumps(info, indent=2, default=str))
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    from bench.env_summary import render_summary
+
+    matching = None
+    if info["profile_mismatch"] and args.profile != "auto":  # what this machine matches instead, if another
+        other, other_how = auto_profile(machine)
+        matching = other_how if other.name != profile.name else None
+    print(render_summary(info, fits_lines=fits_summary(profile, fits), how=how, matching=matching), end="")
     return 0
 
 
@@ -660,9 +675,16 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="replace an existing file")
     init.set_defaults(func=cmd_profiles, names=[])
 
-    p = sub.add_parser("env", help="show the detected machine, meters, the match with a profile, the LLMs that fit")
+    p = sub.add_parser(
+        "env", help="summarize the detected machine, meters, the match with a profile, the LLMs that fit"
+    )
     p.add_argument(
         "--profile", default="auto", help="profile name or TOML path; auto (default): the one this machine matches"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print every detail as one JSON document (for scripts) instead of the summary",
     )
     p.set_defaults(func=cmd_env)
 

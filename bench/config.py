@@ -249,7 +249,7 @@ class HardwareSpec(_Strict):
         description="the number formats the GPU's matrix units compute in, as its datasheet lists them (e.g. ['fp64', "
         "'tf32', 'bf16', 'fp16', 'fp8', 'int8']); when given, quantization=fp8 needs 'fp8' here and [llm] dtype its "
         "16/32-bit format (checked when the profile loads), else the kit's table of GPU names decides "
-        "(bench.run.models.FP8_GPUS). Reference data: not hashed",
+        "(bench.run.models.FP8_GPUS; AMD_FP8_GPUS on rocm). Reference data: not hashed",
     )
 
     @model_validator(mode="before")

@@ -8,7 +8,9 @@ following ``base.Meter`` (optionally ``describe() -> dict``) in ``bench/meters/<
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,26 @@ class WindowReading:
         energy = self.components[component].energy_j
         duration_s = self.component_duration_s.get(component) or self.duration_s
         return energy / duration_s if energy is not None and duration_s > 0 else None
+
+
+@contextlib.contextmanager
+def _no_garbage_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while the primary meters open or close (then restored as found).
+
+    Each primary meter integrates from its own start to its own stop, and those enclose the set's window (the loop's
+    duration): the stored energy per pass is the meter's, divided by the window's duration where a power is judged.
+    A full collection lands wherever allocations cross its threshold: in these edges it stretched a meter's span past
+    the window by its whole pause (0.4-0.5 s measured on a loaded 2-core machine with PyTorch in the process), so a
+    0.2 s window's CPU estimate read 2-3x its TDP and the cell was invalid; its gross energy per pass was inflated
+    alike. Held off here, a collection due runs inside the window (counted in its duration and in every meter's span
+    alike) or after the last meter stopped."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _meter_describe(meter: Any) -> dict[str, object]:
@@ -170,16 +192,17 @@ class MeterSet:
                 self._started.append(meter)
             except Exception as exc:
                 self._errors[meter.name] = f"{meter.name} failed to start: {type(exc).__name__}: {exc}"
-        for meter in self.primary:
-            try:
-                meter.start()
-            except Exception as exc:
-                self._abort()
-                if isinstance(exc, MeterError):
-                    raise
-                raise MeterError(f"meter {meter.name} failed to start: {type(exc).__name__}: {exc}") from exc
-            self._started.append(meter)
-        self._stopwatch.start()
+        with _no_garbage_collection():  # between the primary meters' edges and the set's: see the function
+            for meter in self.primary:
+                try:
+                    meter.start()
+                except Exception as exc:
+                    self._abort()
+                    if isinstance(exc, MeterError):
+                        raise
+                    raise MeterError(f"meter {meter.name} failed to start: {type(exc).__name__}: {exc}") from exc
+                self._started.append(meter)
+            self._stopwatch.start()
         if self._recorder is not None:
             # Inside the set's window: the first read's time (and the last's, in stop) counts in its duration as in
             # its energy, never as a skew between the two. Never raises: a failed read ends the series.
@@ -201,9 +224,10 @@ class MeterSet:
             raise MeterError("MeterSet.stop() called without start()")
         if self._recorder is not None:
             self._recorder.stop()  # the last counter reads, while the meters are still open
-        duration_s = self._stopwatch.elapsed_s()
-        self._open = False
-        readings = {m.name: self._stop_one(m, duration_s) for m in reversed(self.primary)}
+        with _no_garbage_collection():
+            duration_s = self._stopwatch.elapsed_s()
+            self._open = False
+            readings = {m.name: self._stop_one(m, duration_s) for m in reversed(self.primary)}
         side = {m.name: self._stop_one(m, duration_s) for m in reversed(self.side)}
         self._started = []
         observed: dict[str, dict[str, Any]] = {}

@@ -240,19 +240,53 @@ def check_user_model_pins(stored_models: dict[str, Any], specs: dict[str, Any]) 
 #: by whole words against a profile's ``gpu_models`` (``bench.config.gpu_model_matches``; a schema-1
 #: ``gpu_model_pattern`` as a substring). NVIDIA's compute capability table: developer.nvidia.com/cuda-gpus.
 FP8_GPUS: tuple[str, ...] = ("H100", "H200", "GH200", "L4", "L40", "L40S", "B200")
+#: AMD Instinct GPUs with FP8 matrix units, matched as ``FP8_GPUS`` on a ``rocm`` profile: CDNA 3 (the MI300 series:
+#: MI300X, MI300A, MI325X) and CDNA 4 (MI350X, MI355X); an MI250X (CDNA 2) has none. AMD's Instinct datasheets
+#: (amd.com/en/products/accelerators/instinct.html) list FP8 for these only.
+AMD_FP8_GPUS: tuple[str, ...] = ("MI300X", "MI300A", "MI325X", "MI350X", "MI355X")
+
+
+def fp8_gpu_names(device: str) -> tuple[str, ...]:
+    """The GPU names with FP8 units on a profile of ``device``: AMD's on ``rocm``, else NVIDIA's."""
+    return AMD_FP8_GPUS if device == "rocm" else FP8_GPUS
 
 
 def has_fp8(hardware: Any) -> bool:
     """Whether a profile's GPU computes in FP8: ``fp8`` in its ``[hardware] precisions`` where the profile lists them
-    (an AMD MI300X does, an MI250X does not), else its GPU model is one of ``FP8_GPUS``."""
+    (an AMD MI300X does, an MI250X does not), else its GPU model is one of ``fp8_gpu_names`` for its device."""
     from bench.config import gpu_model_matches
 
     if getattr(hardware, "precisions", None):
         return "fp8" in hardware.precisions
+    names = fp8_gpu_names(getattr(hardware, "device", "cuda"))
     if hardware.gpu_models:
-        return any(gpu_model_matches(fp8, model) for model in hardware.gpu_models for fp8 in FP8_GPUS)
+        return any(gpu_model_matches(fp8, model) for model in hardware.gpu_models for fp8 in names)
     pattern = (hardware.gpu_model_pattern or "").lower()
-    return any(name.lower() in pattern for name in FP8_GPUS)
+    return any(name.lower() in pattern for name in names)
+
+
+def fp8_refusal(profile: HardwareProfile) -> str:
+    """Why ``profile``'s GPU cannot run ``quantization=fp8`` (``has_fp8`` is false), in its vendor's terms: NVIDIA's
+    compute capability on ``cuda``, AMD's FP8 parts (CDNA 3 and newer) on ``rocm``; each with the profile's
+    ``[hardware] precisions``, which decide where they are listed."""
+    hw = profile.hardware
+    gpu = " | ".join(hw.gpu_models) or hw.gpu_model_pattern or "unnamed"
+    if hw.precisions:
+        listed = f"the profile's [hardware] precisions ({', '.join(hw.precisions)}) list no fp8"
+    else:
+        listed = "the profile lists no [hardware] precisions, so its GPU's name decides"
+    if hw.device == "rocm":
+        return (
+            "quantization=fp8 needs FP8 matrix units, which AMD Instinct GPUs have from CDNA 3 on (the MI300 series "
+            f"and newer: {', '.join(AMD_FP8_GPUS)}; an MI250X, CDNA 2, has none) and which a profile states with "
+            f"'fp8' in [hardware] precisions; {listed}, and this profile's GPU ({gpu}) has none, so the allowed value "
+            "is none"
+        )
+    return (
+        f"quantization=fp8 needs FP8 tensor cores (compute capability 8.9 or newer: {', '.join(FP8_GPUS)}; or "
+        f"'fp8' in the profile's [hardware] precisions); {listed}, and this profile's GPU ({gpu}) has none, so the "
+        "allowed value is none"
+    )
 
 
 def check_serving(spec: Any, profile: HardwareProfile) -> None:
@@ -291,18 +325,13 @@ def check_serving(spec: Any, profile: HardwareProfile) -> None:
     where = f"model {spec.name!r} on profile {profile.name!r} (LLM backend {llm.backend}, device {device})"
     check_batch_size_limit(spec.params.get("batch_size", llm.batch_size), profile, where=where)
     if quantization == "fp8":
-        gpu = " | ".join(profile.hardware.gpu_models) or profile.hardware.gpu_model_pattern or ""
         if not profile.hardware.on_gpus or llm.backend != "vllm":
             raise ConfigError(
                 f"{where}: quantization=fp8 needs vLLM on a GPU with FP8 support; here the allowed values are "
                 + ("none | int8" if device == "cpu" else "none")
             )
         if not has_fp8(profile.hardware):
-            raise ConfigError(
-                f"{where}: quantization=fp8 needs FP8 tensor cores (compute capability 8.9 or newer: "
-                f"{', '.join(FP8_GPUS)}; or 'fp8' in the profile's [hardware] precisions); this profile's GPU "
-                f"({gpu or 'unnamed'}) has none, so the allowed value is none"
-            )
+            raise ConfigError(f"{where}: {fp8_refusal(profile)}")
     if quantization in PREQUANTIZED:
         if llm.backend != "vllm":
             raise ConfigError(

@@ -71,12 +71,27 @@ def test_validate_good_tampered_truncated(tmp_path: Path) -> None:
 
 
 def test_env_reports_machine_and_meters() -> None:
-    result = bench("env")
+    result = bench("env", "--json")
     assert result.returncode == 0
     info = json.loads(result.stdout)
+    assert set(info) == {"machine", "software", "devices", "meters", "profile", "accelerator", "profile_mismatch",
+                         "gpus_as_run", "paper_llms"}  # fmt: skip
     assert info["machine"]["logical_cpus"] >= 1
     assert set(info["meters"]["components"]) == {"gpu", "cpu", "ram"}
     assert info["profile_mismatch"] == []
+
+    # the default: a short summary of the same document, wrapped to the terminal ($COLUMNS)
+    summary = subprocess.run(
+        [*BENCH, "env"], capture_output=True, text=True, env={**ENV, "COLUMNS": "100"}, timeout=300
+    )
+    assert summary.returncode == 0, summary.stderr
+    lines = summary.stdout.splitlines()
+    assert len(lines) < 40 and lines[0].startswith("bench env: ")
+    assert f"profile      {info['profile']}, chosen by --profile auto: " in summary.stdout
+    assert all(f"{vendor + ' GPUs':<12} " in summary.stdout for vendor in info["devices"])
+    for component, entry in info["meters"]["components"].items():
+        line = next(line for line in lines if line.startswith(f"  {component} "))
+        assert (entry["method"] if entry["method"] != "unavailable" else "unavailable: ") in line
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

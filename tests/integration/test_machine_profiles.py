@@ -132,7 +132,7 @@ def test_a_run_on_the_machine_validates_and_says_which_llms_fit(
     if not_fitting:
         assert f"does not fit: {not_fitting}: needs ~" in said
 
-    assert main(["env"]) == 0
+    assert main(["env", "--json"]) == 0
     env = json.loads(capsys.readouterr().out)
     assert env["profile"] == expected and env["profile_mismatch"] == []
     assert env["gpus_as_run"]["gpu_count"] == len(gpus)

@@ -133,7 +133,7 @@ def test_an_nvidia_machine_matches_its_profile_and_bench_env_says_what_fits(
     for other in ("h100", "h200", "b200", "gh200"):  # an H200 is no H100, a GH200 no H100 or H200, ...
         assert (check_profile(load_profile(other), found) == []) is (other == expected), other
     capsys.readouterr()
-    assert main(["env", "--profile", expected]) == 0
+    assert main(["env", "--profile", expected, "--json"]) == 0
     env = json.loads(capsys.readouterr().out)
     assert env["profile"] == expected and env["profile_mismatch"] == []
     assert env["gpus_as_run"] == {"gpu_count": len(gpus), "gpu_memory_gb": memory_gb}
@@ -143,6 +143,22 @@ def test_an_nvidia_machine_matches_its_profile_and_bench_env_says_what_fits(
         assert fits[not_fitting]["placement"] is None and "GB of bfloat16 weights" in fits[not_fitting]["reason"]
     else:
         assert all(f["placement"] for f in fits.values()), "a full node holds every paper LLM"
+
+    monkeypatch.setenv("COLUMNS", "100")  # the summary's width (it wraps to the terminal's)
+    assert main(["env", "--profile", expected]) == 0  # the summary: the profile, the GPUs found, how each is metered
+    summary = capsys.readouterr().out
+    said = " ".join(summary.split())  # the summary's wrapping undone
+    assert f"profile      {expected}: matches this machine" in summary
+    assert f"nvidia GPUs  found: NVML 550.54.15: {len(gpus)} device(s)" in summary
+    assert f"  gpu        measured:nvml-energy-counter: {len(gpus)} x {gpus[0].name}" in summary
+    if "gh200" in machine:  # module scope: the Grace CPU and memory are in the gpu component
+        assert "module scope (the Grace CPU and memory are counted here)" in said
+        assert "  cpu        unavailable: included in the GPU's module-scope reading" in summary
+    else:
+        assert "  cpu        estimated:tdp-utilization: " in summary
+    assert f"{fitting} (1x1)" in said
+    if not_fitting:
+        assert f"does not fit: {not_fitting}: needs ~" in said
 
 
 @pytest.mark.parametrize("machine", sorted(NVIDIA_MACHINES))
@@ -206,7 +222,7 @@ def test_an_amd_node_matches_its_rocm_profile(
     other = "mi250x" if expected == "mi300x" else "mi300x"
     assert check_profile(load_profile(other), found)  # an MI300X is no MI250X and the other way round
     capsys.readouterr()
-    assert main(["env", "--profile", expected]) == 0
+    assert main(["env", "--profile", expected, "--json"]) == 0
     env = json.loads(capsys.readouterr().out)
     assert env["profile"] == expected and env["profile_mismatch"] == []
     fits = {f["model"]: f["placement"] for f in env["paper_llms"]}
@@ -214,6 +230,15 @@ def test_an_amd_node_matches_its_rocm_profile(
     assert fits["qwen-72b"] == ("1x1" if expected == "mi300x" else "1x4")
     pairs = "MI250/MI250X GCD pairs (HIP) 0+1, 2+3, 4+5, 6+7" in env["devices"]["amd"]["why"]
     assert pairs is (expected == "mi250x"), env["devices"]["amd"]
+
+    monkeypatch.setenv("COLUMNS", "100")  # the summary's width (it wraps to the terminal's)
+    assert main(["env", "--profile", expected]) == 0  # the summary says the same
+    summary = capsys.readouterr().out
+    assert f"profile      {expected}: matches this machine" in summary
+    assert "amd GPUs     found: amdsmi: 8 GPU(s)" in summary and "nvidia GPUs  not usable: " in summary
+    assert ("MI250/MI250X GCD pairs (HIP) 0+1, 2+3, 4+5, 6+7" in " ".join(summary.split())) is (expected == "mi250x")
+    assert "  gpu        measured:amdsmi-energy-counter: 8 x AMD Instinct MI" in summary
+    assert "  device     rocm (PyTorch's cuda); " in summary
 
 
 @NEEDS_DEVICES
@@ -304,7 +329,7 @@ def test_a_mac_matches_apple_m_and_linux_does_not(
     profile = find_profile(found)
     assert profile is not None and profile.name == "apple-m"
     capsys.readouterr()
-    assert main(["env", "--profile", "apple-m"]) == 0
+    assert main(["env", "--profile", "apple-m", "--json"]) == 0
     env = json.loads(capsys.readouterr().out)
     assert env["profile"] == "apple-m" and env["profile_mismatch"] == [] and env["paper_llms"] == []
     components = env["meters"]["components"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.catalog.models import get_model_spec, serving_label, split_serving, with_serving
-from bench.config import load_profile
+from bench.config import HardwareProfile, load_profile
 from bench.errors import ConfigError
 from bench.run.models import check_serving, llm_setup
 from bench.run.plan import settings_sha256
@@ -157,6 +157,41 @@ def test_what_a_profile_cannot_serve_is_refused_before_the_run(profile: str, nam
     with pytest.raises(ConfigError, match=message) as info:
         check_serving(get_model_spec(name), load_profile(profile))
     assert repr(get_model_spec(name).name) in str(info.value)
+
+
+def test_fp8_is_refused_in_the_terms_of_the_profile_s_device() -> None:
+    """NVIDIA's compute capability means nothing on a rocm profile: there the refusal names AMD's FP8 parts (CDNA 3
+    and newer) and the profile's [hardware] precisions; without precisions listed, the GPU's name decides by the
+    device's own table (a local MI300X profile runs fp8, an MI250X one does not)."""
+    fp8 = get_model_spec("llama-3.1-8b[quantization=fp8]")
+
+    def refusal(profile: HardwareProfile) -> str:
+        with pytest.raises(ConfigError) as info:
+            check_serving(fp8, profile)
+        return str(info.value)
+
+    nvidia = refusal(load_profile("a100"))
+    assert "FP8 tensor cores (compute capability 8.9 or newer: H100, " in nvidia and "MI300" not in nvidia
+    assert "lists no [hardware] precisions" in nvidia and "GPU (A100) has none" in nvidia
+
+    mi250x = load_profile("mi250x")
+    assert mi250x.hardware.device == "rocm" and mi250x.llm.backend == "vllm"
+    amd = refusal(mi250x)
+    assert "compute capability" not in amd and "tensor cores" not in amd and "H100" not in amd
+    assert "from CDNA 3 on (the MI300 series and newer: MI300X, MI300A, MI325X, MI350X, MI355X" in amd
+    assert "an MI250X, CDNA 2, has none" in amd and "'fp8' in [hardware] precisions" in amd
+    assert "[hardware] precisions (fp64, fp32, bf16, fp16, int8) list no fp8" in amd
+    assert "this profile's GPU (MI250X) has none, so the allowed value is none" in amd
+
+    check_serving(fp8, load_profile("mi300x"))  # 'fp8' in its precisions
+
+    def unlisted(name: str) -> HardwareProfile:
+        profile = load_profile(name)
+        return profile.model_copy(update={"hardware": profile.hardware.model_copy(update={"precisions": []})})
+
+    check_serving(fp8, unlisted("mi300x"))  # by name, from AMD's table
+    assert "lists no [hardware] precisions, so its GPU's name decides" in refusal(unlisted("mi250x"))
+    assert "MI300 series" in refusal(unlisted("mi250x"))
 
 
 def test_what_a_profile_can_serve_passes() -> None:
