@@ -441,11 +441,16 @@ class LlamaCppBackend(ZeroShotBackend):
         llm.context_params.n_seq_max = self.batch_size + 1  # one per text, and the held prefix's (_generate_batch)
         llm.context_params.kv_unified = True  # one cache of n_ctx cells shared by the sequences, the prefix once
         llm.context_params.n_batch = llm.n_ctx()  # a call's logits all kept: every row of a group in one decode
-        # llama.cpp's own default (auto: its FLASH_ATTN_EXT kernel where the device has one), not the binding's
-        # (disabled): without it every token's attention runs over every sequence's cells of the one cache, masked
-        # but computed; measured on 48 texts, batch 16, 2 CPUs: 2.77 texts/s without, 4.84 with (Q8_0), 4.86 one
-        # text at a time (benchmarks/llm_serving.py --engines has the metered figures)
-        llm.context_params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+        # Flash attention, as llama.cpp's own default (auto) runs it and the binding's (disabled) does not: without it
+        # every token's attention runs over every sequence's cells of the one cache, masked but computed; measured on
+        # 48 texts, batch 16, 2 CPUs: 2.77 texts/s without, 4.84 with (Q8_0), 4.86 one text at a time
+        # (benchmarks/llm_serving.py --engines has the metered figures). On a CPU auto means enabled (ggml-cpu has
+        # the kernel for every head size): set so, the record says what ran; with layers offloaded llama.cpp decides
+        # per device (recorded as auto).
+        offloaded = int(llm.model_params.n_gpu_layers) != 0
+        llm.context_params.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if offloaded else llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        )
         llm._ctx.close()
         llm._ctx = _internals.LlamaContext(model=llm._model, params=llm.context_params, verbose=False)
         self._own_ctx = llm._ctx
@@ -610,7 +615,11 @@ class LlamaCppBackend(ZeroShotBackend):
         """A group's sequences (0 to its size - 1) cleared, and the beginning its prompts share (``reuse_prefix``)
         copied into each from the sequence that holds it between groups and passes (number ``batch_size``; decoded
         there first when it is not what that sequence holds; ``kv_cache_seq_cp``: in the one KV cache the cells are
-        shared, not copied). Returns the shared length (0 with ``reuse_prefix`` off); counts ``_cached_tokens``."""
+        shared, not copied). Shared: the group's prompts' common beginning; a text alone, its common beginning with
+        what is held, or, nothing held, its whole prompt but the last token (for the next text, as one sequence's
+        reuse keeps it). The held sequence keeps exactly the shared part: cells past it changed another sequence's
+        logits by up to 0.55 (a newcomer review measured it; trimmed, 0), and would crowd the cache a long text
+        needs. Returns the shared length (0 with ``reuse_prefix`` off); counts ``_cached_tokens``."""
         llm, held = self._llm, self.batch_size
         llm.n_tokens = 0
         for seq in range(len(group)):
@@ -619,11 +628,17 @@ class LlamaCppBackend(ZeroShotBackend):
             return 0
         shared = computed = 0
         first = prompts[group[0]]
-        others = [prompts[j] for j in group[1:]] or [self._held_prefix]
-        limit = min(len(p) for p in [first, *others]) - 1 if group[1:] else min(len(first) - 1, len(others[0]))
+        others = [prompts[j] for j in group[1:]] or ([self._held_prefix] if self._held_prefix else [])
+        limit = min(len(prompts[j]) for j in group) - 1  # every text's last token decoded in its own sequence
+        if not group[1:] and self._held_prefix:
+            limit = min(limit, len(self._held_prefix))
         while shared < limit and all(p[shared] == first[shared] for p in others):
             shared += 1
-        if self._held_prefix[:shared] != first[:shared] or len(self._held_prefix) < shared:
+        if self._held_prefix[:shared] == first[:shared] and len(self._held_prefix) >= shared:
+            if len(self._held_prefix) > shared:
+                llm._ctx.kv_cache_seq_rm(held, shared, -1)
+                self._held_prefix = self._held_prefix[:shared]
+        else:
             llm._ctx.kv_cache_seq_rm(held, 0, -1)
             self._decode_rows([(held, first[:shared], 0)])
             self._held_prefix, computed = first[:shared], shared

