@@ -139,6 +139,29 @@ def test_a_gpu_in_mig_mode_is_said_with_its_fix_once(
     assert "  refused    a run on this profile's GPUs is refused: see 'no GPU' above" in summary
 
 
+@pytest.mark.parametrize("columns", [60, 40])
+def test_a_narrow_terminal_gets_lines_of_its_width(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], columns: int
+) -> None:
+    """`COLUMNS=60 bench env` wraps at 60 (a 60-column terminal does not re-wrap it, the hanging indent holds); the
+    floor is 40, and the words are the same as at 100."""
+    from bench.env_summary import MIN_WIDTH, terminal_width
+
+    wide, _ = env(capsys, "--profile", "cpu")
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert terminal_width() == columns
+    narrow, _ = env(capsys, "--profile", "cpu")
+    lines = narrow.splitlines()
+    long_paths = [line for line in lines if len(line) > columns]  # only a word longer than the text column may be
+    assert all(len(line.split()) <= 2 for line in long_paths), long_paths
+    assert any(columns - 10 < len(line) <= columns for line in lines)
+    continued = [line for line in lines[1:] if line.startswith(" " * 13) and line.strip()]
+    assert continued and all(not line[13].isspace() for line in continued)  # the hanging indent, 13 columns
+    assert flat(narrow).replace("- ", "-") == flat(wide).replace("- ", "-")
+    monkeypatch.setenv("COLUMNS", "20")
+    assert terminal_width() == MIN_WIDTH == 40
+
+
 def test_wrapping_keeps_every_word_of_a_long_reason() -> None:
     """Long reasons are wrapped under their label, never cut: paths, commands and the fix at their end stay whole."""
     why = (
