@@ -144,8 +144,10 @@ def _component_text(component: str, entry: Mapping[str, Any], notes: Mapping[str
 def _meter_lines(meters: Mapping[str, Any], field: Field) -> list[str]:
     """Each component's method label or why it is unavailable, then the side meters (CodeCarbon) and their state."""
     lines = field("", "energy per component (method label, or why unavailable)", flush=True)
-    if "refused" in meters:  # e.g. a GPU in MIG mode: a run would be refused before any energy is spent
-        return lines + field("  refused", f"a run on this profile's GPUs is refused: {meters['refused']}")
+    if "refused" in meters:  # a GPU in MIG mode, an Apple GPU nothing meters: refused before any energy is spent
+        return lines + field(
+            "  refused", f"a run on this profile is refused (as `bench run` would): {meters['refused']}"
+        )
     notes = meters.get("notes") or {}
     for component, entry in (meters.get("components") or {}).items():
         lines += field(f"  {component}", _component_text(component, entry, notes))
