@@ -507,7 +507,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     )
     from bench.errors import MeterError
     from bench.machine_profile import auto_profile
-    from bench.meters import build_meter_set
+    from bench.meters import build_meter_set, unmetered_soc_refusal
 
     machine = detect_machine()
     # as `--profile auto` everywhere (bench.run.options.load_profile_or_auto), on the machine detected once, keeping
@@ -519,9 +519,13 @@ def cmd_env(args: argparse.Namespace) -> int:
             cpu_tdp_w=profile.hardware.cpu_tdp_w,
             codecarbon=profile.measurement.codecarbon,
             use_gpu=profile.hardware.on_gpus,
+            device=profile.hardware.device,
         )
         described: dict[str, object] = meters.describe()
         meters.close()
+        refused = unmetered_soc_refusal(described, profile.hardware.device)  # as `bench run` refuses it
+        if refused:
+            described["refused"] = refused
     except MeterError as exc:  # e.g. a GPU in MIG mode: a run would be refused; say so instead of failing
         described = {"refused": str(exc)}
     accelerator = accelerator_facts(profile.hardware.device)  # PyTorch's build and what it sees of the device

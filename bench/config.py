@@ -102,6 +102,13 @@ def accepts_gpu_name(gpu_models: list[str], gpu_model_pattern: str | None, name:
 #: FLOP/s per GPU a datasheet peak may state (``DatasheetPeak``): 0.1 TFLOP/s to 100 PFLOP/s.
 PEAK_FLOP_PER_S_RANGE = (1e11, 1e17)
 
+#: W per GPU a datasheet's power may state (``DatasheetPeak``, its variants): 10 W to 5,000 W. Around every
+#: accelerator a profile cites (the shipped ones: an L4's 72 W board to a GH200 or B200 module's 1,000 W, the
+#: superchip module's power being CPU + GPU + memory) with room on both sides; and narrower than a factor of 1,000,
+#: so a figure typed in kW (0.35 for 350 W) or in mW (350000) is outside it whatever the GPU: any value in the range
+#: divided by 1,000 is below 10, multiplied by 1,000 above 5,000.
+POWER_W_RANGE = (10.0, 5000.0)
+
 
 class _PeakFigures(_Strict):
     """The figures of one datasheet column: peak, its arithmetic, the power it is given at, and the source."""
@@ -121,6 +128,20 @@ class _PeakFigures(_Strict):
             raise ValueError(
                 f"peak_flop_per_s = {value:g} is not a GPU's peak in FLOP/s (expected {PEAK_FLOP_PER_S_RANGE[0]:g} to "
                 f"{PEAK_FLOP_PER_S_RANGE[1]:g}); write it in FLOP/s, e.g. 989.5e12 for 989.5 TFLOP/s"
+            )
+        return value
+
+    @field_validator("power_w")
+    @classmethod
+    def _plausible_power(cls, value: float) -> float:
+        """A power typed in kW (``0.35``) or mW (``350000``) would make the datasheet reference, and every report's
+        ``x_datasheet``, 1,000 times off: accepted are ``POWER_W_RANGE`` W per GPU (10 to 5,000 W)."""
+        low, high = POWER_W_RANGE
+        if not low <= value <= high:
+            slip = "kW" if value < low else "mW"
+            raise ValueError(
+                f"power_w = {value:g} is not a GPU's datasheet power in W (expected {low:g} to {high:g} W per GPU); "
+                f"written in {slip}? write it in W, e.g. 350 for a 350 W (0.35 kW, 350000 mW) board"
             )
         return value
 
@@ -163,21 +184,30 @@ class DatasheetPeak(_PeakFigures):
 
     @model_validator(mode="after")
     def _variants_distinct(self) -> DatasheetPeak:
-        """Variant names are unique, and no NVML words are given to two variants (which of them would apply?)."""
+        """Variant names are unique, and no two variants' ``name_words`` are such that every NVML name one of them
+        matches the other matches too (which of them would apply? ``bench.arithmetic.datasheet_j_per_flop`` would give
+        no value at report time).
+
+        The rule follows the matching (``gpu_model_matches``: an entry's words appear, whole, in order and next to
+        each other, in the name): two entries overlap when one's words appear so in the other's ("PCIe" in "H100
+        PCIe", equal words in any case). Entries that neither holds ("PCIe" and "NVL", "80GB PCIe" and "PCIe 40GB")
+        select different names; a name holding both would still be refused at report time, with its reason."""
         names = [v.name for v in self.variants]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"datasheet variants named more than once: {twice}")
-        owner: dict[tuple[str, ...], str] = {}
-        for variant in self.variants:
-            for entry in variant.name_words:
-                words = gpu_name_words(entry)
-                if words in owner and owner[words] != variant.name:
-                    raise ValueError(
-                        f"name_words {entry!r} is given to variants {owner[words]!r} and {variant.name!r}: a GPU name "
-                        "must select one of them"
-                    )
-                owner[words] = variant.name
+        for i, first in enumerate(self.variants):
+            for second in self.variants[i + 1 :]:
+                for a in first.name_words:
+                    for b in second.name_words:
+                        if gpu_model_matches(a, b) or gpu_model_matches(b, a):
+                            short, long = (a, b) if len(gpu_name_words(a)) <= len(gpu_name_words(b)) else (b, a)
+                            raise ValueError(
+                                f"name_words {a!r} of variant {first.name!r} and {b!r} of variant {second.name!r} "
+                                f"overlap: every GPU name holding {long!r} also holds {short!r} as whole words, so it "
+                                "would match both variants and select neither; give them words that no one name holds "
+                                "both of (e.g. '80GB PCIe' and 'PCIe 40GB', not 'PCIe' and 'H100 PCIe')"
+                            )
         return self
 
     @model_serializer(mode="wrap")
@@ -290,6 +320,33 @@ class HardwareSpec(_Strict):
             raise ValueError(f"gpu_count_min = {self.gpu_count_min} is above gpu_count = {self.gpu_count}")
         if self.gpu_memory_variants_gb and not self.gpu_memory_gb:
             raise ValueError("gpu_memory_variants_gb needs gpu_memory_gb (the size the profile plans for)")
+        return self
+
+    @model_validator(mode="after")
+    def _datasheet_within_the_board_maximum(self) -> HardwareSpec:
+        """The datasheet's power (its default and each variant's) must not exceed ``gpu_max_power_w`` where both are
+        given. Both describe the profile's own GPU models (a variant is another form factor of them, an NVL or PCIe
+        card below the SXM module's maximum), and ``gpu_max_power_w`` is the board's maximum the profile cites (the
+        bound of a suite's power_limit_w, and of the GPU power a run's validation accepts): a datasheet column above
+        it means one of the two figures is wrong (a unit or digit slip, a column of another model), and either would
+        make numbers wrong silently (x_datasheet; valid GPU readings flagged, or wrong ones passed). So it is refused,
+        naming both; equal is fine (the default column is usually the board's maximum)."""
+        sheet, max_w = self.datasheet, self.gpu_max_power_w
+        if sheet is None or not max_w:
+            return self
+        columns = [("hardware.datasheet.power_w", "the datasheet's", sheet.power_w)]
+        columns += [
+            (f"hardware.datasheet.variants.{i}.power_w", f"variant {v.name!r}'s", v.power_w)
+            for i, v in enumerate(sheet.variants)
+        ]
+        for where, whose, power_w in columns:
+            if power_w > max_w:
+                raise ValueError(
+                    f"{where} = {power_w:g} W ({whose} power) is above the profile's own gpu_max_power_w = {max_w:g} "
+                    "W, the board's maximum: a datasheet column of this profile's GPUs cannot draw more than the board "
+                    "allows; correct whichever figure is wrong (both come from the datasheet; gpu_max_power_w is the "
+                    "largest form factor's maximum, a lower power limit is set per suite with power_limit_w)"
+                )
         return self
 
     @property

@@ -12,17 +12,21 @@ import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any
 
-#: ``field(label, text)``: the lines of one labelled field, wrapped to the summary's width.
-Field = Callable[[str, str | list[str]], list[str]]
+#: ``field(label, text)``: the lines of one labelled field, wrapped to the summary's width (``flush=True``: a heading,
+#: from the first column).
+Field = Callable[..., list[str]]
 
 #: Width of the label column (``machine``, ``nvidia GPUs``, ``  cpu``, ...), the text starting one space after it.
 LABEL_W = 12
-#: The terminal widths the summary wraps to: its own, within these bounds (not a terminal: ``DEFAULT_WIDTH``).
-MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 72, 120, 100
+#: The terminal widths the summary wraps to: its own, within these bounds (not a terminal: ``DEFAULT_WIDTH``). The
+#: floor is the label column (13) and 27 characters of text: a narrower terminal (a phone's, a split pane) still gets
+#: lines it does not re-wrap, down to 40; below that the text column would hold a word or two, and such a terminal
+#: re-wraps lines of 40 (the hanging indent then breaks, the words stay whole).
+MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 40, 120, 100
 
 
 def terminal_width() -> int:
-    """Characters per line to wrap to: the terminal's (``$COLUMNS`` or the tty), at least 72 and at most 120."""
+    """Characters per line to wrap to: the terminal's (``$COLUMNS`` or the tty), at least 40 and at most 120."""
     columns = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
     return max(MIN_WIDTH, min(MAX_WIDTH, columns))
 
@@ -139,9 +143,11 @@ def _component_text(component: str, entry: Mapping[str, Any], notes: Mapping[str
 
 def _meter_lines(meters: Mapping[str, Any], field: Field) -> list[str]:
     """Each component's method label or why it is unavailable, then the side meters (CodeCarbon) and their state."""
-    lines = ["energy per component (method label, or why unavailable)"]
-    if "refused" in meters:  # e.g. a GPU in MIG mode: a run would be refused before any energy is spent
-        return lines + field("  refused", f"a run on this profile's GPUs is refused: {meters['refused']}")
+    lines = field("", "energy per component (method label, or why unavailable)", flush=True)
+    if "refused" in meters:  # a GPU in MIG mode, an Apple GPU nothing meters: refused before any energy is spent
+        return lines + field(
+            "  refused", f"a run on this profile is refused (as `bench run` would): {meters['refused']}"
+        )
     notes = meters.get("notes") or {}
     for component, entry in (meters.get("components") or {}).items():
         lines += field(f"  {component}", _component_text(component, entry, notes))
@@ -183,8 +189,10 @@ def render_summary(
     width = width or terminal_width()
     said: dict[str, str] = {}  # long reason -> the label of the line that said it in full
 
-    def field(label: str, text: str | list[str], *, cite: bool = True) -> list[str]:
+    def field(label: str, text: str | list[str], *, cite: bool = True, flush: bool = False) -> list[str]:
         paragraphs = [text] if isinstance(text, str) else text
+        if flush:  # a heading: from the first column, wrapped there too
+            return [line for p in paragraphs for line in textwrap.wrap(p, width=width, break_long_words=False)]
         return _field(label, [_cited(t, said) if cite else t for t in paragraphs], width)
 
     def source(label: str, prefix: str, reason: str) -> list[str]:
@@ -194,7 +202,7 @@ def render_summary(
         return field(label, prefix + reason, cite=False)
 
     machine = info.get("machine") or {}
-    lines = ["bench env: what the kit sees here (every detail: bench env --json)", ""]
+    lines = [*field("", "bench env: what the kit sees here (every detail: bench env --json)", flush=True), ""]
     lines += field("machine", _machine_line(machine))
     devices = info.get("devices") or {}
     for vendor, probe in devices.items():  # library missing, no device, no permission; found: MIG, GCD pairs

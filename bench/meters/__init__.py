@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,6 +299,7 @@ def build_meter_set(
     libraries: dict[str, Any] | None = None,
     gpu_cross_check: bool = False,
     series: bool = True,
+    device: str | None = None,
 ) -> MeterSet:
     """The best meters this machine offers.
 
@@ -311,17 +312,24 @@ def build_meter_set(
     ``nvml``: the NVIDIA one). Side meters: CodeCarbon (``codecarbon``) and the vendor's power at 10 Hz over the same
     GPUs (``gpu_cross_check``), each where it can run, else ``describe()`` says why. ``series``: record the power
     over time (``bench.meters.series``; False to measure its cost: ``benchmarks/measurement_overhead.py``).
+    ``device``: the profile's ``[hardware] device``, for the reason a GPU is not metered (an mps profile's GPU is
+    metered by the SoC meter alone, a cpu profile's is none).
     """
     primary, notes = _cpu_and_ram_meters(rapl_root, cpu_tdp_w, ram_gb)
     unavailable: dict[str, str] = {}
     libraries = {**({"nvidia": nvml} if nvml is not None else {}), **(libraries or {})}
-    soc_meter = _soc_meter(notes)
+    soc_meter, soc_why = _soc_meter(notes)
     if soc_meter is not None:  # first: it owns what it reports; meters left with nothing to own are dropped
         owned = set(soc_meter.components())
         primary = [soc_meter, *(m for m in primary if set(m.components()) - owned)]
     gpu_meter = None
     if soc_meter is None or "gpu" not in soc_meter.components():
         gpu_meter = _gpu_meter(use_gpu, gpu_indices, gpu_sample_hz, libraries, unavailable, notes)
+        if device == "mps" and gpu_meter is None:  # an Apple GPU is metered with its chip, by nothing else
+            unavailable["gpu"] = (
+                "an mps profile's GPU is metered only through Zeus's Apple Silicon counters (the SoC meter, "
+                f"bench.meters.soc); none here: {soc_why}"
+            )
     if gpu_meter is not None:
         if gpu_meter.scope == "module":
             primary = _module_scope(primary, unavailable, notes)
@@ -347,6 +355,21 @@ def build_meter_set(
         side_unavailable=side_unavailable,
         notes=notes,
         series_hz=SERIES_HZ if series else None,
+    )
+
+
+def unmetered_soc_refusal(described: Mapping[str, Any], device: str) -> str | None:
+    """Why a run on a profile of ``device`` is refused with the meters ``described`` (``MeterSet.describe()``), or
+    None: an mps profile's GPU is metered by the SoC meter alone, and without it the GPU's energy would be missing
+    from every cell (``bench.run.session.refuse_unmetered_soc``; ``bench env`` says the same)."""
+    gpu = (described.get("components") or {}).get("gpu") or {}
+    if device != "mps" or gpu.get("method", "unavailable") != "unavailable":
+        return None
+    return (
+        f"the profile runs on Apple's GPU (device = 'mps') but nothing meters it: {gpu.get('reason') or 'no SoC meter'}"
+        "; so the GPU's energy would be missing "
+        "from every cell. Install Zeus's Apple Silicon reader (pip install -e '.[apple]', i.e. zeus-apple-silicon, on "
+        "the Mac itself, not in a container), check with `bench env`, and run again"
     )
 
 
@@ -391,16 +414,16 @@ def _module_scope(primary: list[Meter], unavailable: dict[str, str], notes: dict
     return kept
 
 
-def _soc_meter(notes: dict[str, str]) -> Meter | None:
-    """The SoC meter where Zeus finds Apple Silicon or a Jetson (noted), else None."""
+def _soc_meter(notes: dict[str, str]) -> tuple[Meter | None, str]:
+    """The SoC meter where Zeus finds Apple Silicon or a Jetson (noted), else None and why not."""
     from bench.meters.soc import SocMeter
 
     try:
         meter = SocMeter()
-    except MeterError:
-        return None
+    except MeterError as exc:
+        return None, str(exc)
     notes["soc"] = f"{meter.method} ({meter.kind}) for {', '.join(meter.components())}"
-    return meter
+    return meter, ""
 
 
 def _gpu_meter(

@@ -203,7 +203,8 @@ def _suite(key: str) -> Callable[[ResultDocument], Any]:
 
 _SUITE_HELP = (
     "suite of the profile (default: default; with a --dataset file or a clf:/hf: --model and no --suite, an ad-hoc "
-    "suite of what you name)"
+    "suite of what you name; adhoc: that suite of catalog names too, e.g. --suite adhoc --dataset tomatoes-offline "
+    "--model smollm2-135m-gguf)"
 )
 
 #: Every option of ``bench run``, in the order ``bench run --help`` lists them.
@@ -522,7 +523,8 @@ RUN_OPTIONS: list[RunOption] = [
     RunOption(
         "--serving",
         "how the run's LLMs are served: sequential (one request at a time, the paper's), batched, or scoring "
-        "(label likelihood, no generation; HF pipeline and vLLM); each configuration is a row of its own",
+        "(label likelihood, no generation; HF pipeline, vLLM and llama.cpp, whose default it is); each "
+        "configuration is a row of its own",
         field="serving.serving",
         choices=tuple(SERVING_MODES),
         container=True,

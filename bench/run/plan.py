@@ -82,9 +82,20 @@ def build_suite(request: RunRequest, suite: SuiteSpec, *, adhoc: bool, datasets:
             for name in chosen:
                 get_model_spec(name)  # a bad serving configuration is named now
             if unknown:
+                holding = [
+                    name
+                    for name, other in request.profile.suites.items()
+                    if name != request.suite_name
+                    and all(split_serving(x)[0] in {split_serving(m)[0] for m in other.models} for x in unknown)
+                ]
+                there = f"; suite {' or '.join(map(repr, holding))} has it (--suite {holding[0]})" if holding else ""
+                data = ", ".join(suite.datasets) or "FILE"
                 raise ConfigError(
                     f"--model {', '.join(unknown)}: not in suite {request.suite_name!r} of profile "
-                    f"{request.profile.name!r} (it has: {', '.join(suite.models)}); a model of your own is "
+                    f"{request.profile.name!r} (it has: {', '.join(suite.models)}){there}. To run it outside a suite, "
+                    f"name its data too, in an ad-hoc suite: bench run --suite adhoc --dataset {suite.datasets[0]} "
+                    f"--model {unknown[0]} (--dataset: a data set of the catalog, e.g. {data}, or a file such as "
+                    "reviews.csv, which makes the suite ad hoc by itself); a model of your own is "
                     "clf:ORG/NAME[@REV], clf:/a/folder, hf:ORG/NAME[@REV] or hf:/a/folder"
                 )
             if "model_repetitions" not in updates:  # neither --repetitions nor a stored run's grid

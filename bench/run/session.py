@@ -44,6 +44,7 @@ class Session:
             country_iso_code=settings["country_iso_code"],
             codecarbon_measure_power_secs=settings["codecarbon_measure_power_s"],
             use_gpu=profile.hardware.on_gpus,
+            device=profile.hardware.device,
         )
         self.meter_set: Any = build_meter_set(**self.meter_kwargs)
         if profile.hardware.device == "mps":
@@ -182,16 +183,12 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def refuse_unmetered_soc(meter_set: Any) -> None:
     """An mps run needs the SoC meter (``bench.meters.soc``: Zeus's ``get_soc()`` with ``zeus-apple-silicon``) to
     meter the chip's GPU; without it the GPU's energy would be missing from every cell. Raises MeterError, closing
-    the meter set, before any energy is spent."""
+    the meter set, before any energy is spent (``bench.meters.unmetered_soc_refusal``, which `bench env` shows)."""
     from bench.errors import MeterError
+    from bench.meters import unmetered_soc_refusal
 
-    gpu = meter_set.describe()["components"].get("gpu") or {}
-    if gpu.get("method", "unavailable") != "unavailable":
+    why = unmetered_soc_refusal(meter_set.describe(), "mps")
+    if why is None:
         return
     meter_set.close()
-    raise MeterError(
-        "the profile runs on Apple's GPU (device = 'mps') but nothing meters it: Zeus's get_soc() found no Apple "
-        "Silicon reader here, so the GPU's energy would be missing from every cell. Install Zeus's Apple Silicon "
-        "reader (pip install -e '.[apple]', i.e. zeus-apple-silicon, on the Mac itself, not in a container), check "
-        "with `bench env`, and run again"
-    )
+    raise MeterError(why)

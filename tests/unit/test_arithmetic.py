@@ -339,6 +339,8 @@ def _profile_with_variant(tmp_path: Path, **variant: object) -> Path:
     [
         ({"peak_flop_per_s": 312}, "peak_flop_per_s", "peak_flop_per_s = 312 is not a GPU's peak in FLOP/s"),
         ({"power_w": -300}, "power_w", "greater than 0 (got -300)"),
+        ({"power_w": 0.3}, "power_w", "power_w = 0.3 is not a GPU's datasheet power in W (expected 10 to 5000 W"),
+        ({"power_w": 300000}, "power_w", "power_w = 300000 is not a GPU's datasheet power in W"),
         ({"source": ""}, "source", "at least 1 character"),
         ({"name_words": []}, "name_words", "at least 1 item"),
         ({"name_words": ["-"]}, "name_words", "name_words entry '-' holds no word of a GPU name"),
@@ -358,6 +360,97 @@ def test_a_bad_variant_is_refused_naming_the_file_the_field_and_the_value(
     assert str(path) in message and f"hardware.datasheet.variants.0.{field}" in message and says in message
 
 
+@pytest.mark.parametrize(("power_w", "slip"), [(0.35, "written in kW?"), (350000, "written in mW?")])
+def test_a_power_slip_of_a_thousand_is_refused_naming_the_unit(tmp_path: Path, power_w: float, slip: str) -> None:
+    """power_w in kW or mW (a variant's or the datasheet's own) would put x_datasheet 1,000x off: refused at load,
+    naming the file, the field's path, the value and the unit it was likely written in."""
+    import tomllib
+
+    import tomli_w
+
+    from bench.config import DEFAULT_PROFILES_DIR, load_profile_file
+    from bench.errors import ConfigError
+
+    for where in ("variant", "default"):
+        data = tomllib.loads((DEFAULT_PROFILES_DIR / "h100.toml").read_text(encoding="utf-8"))
+        sheet = data["hardware"]["datasheet"]
+        (sheet["variants"][1] if where == "variant" else sheet)["power_w"] = power_w
+        path = tmp_path / "h100.toml"
+        path.write_text(tomli_w.dumps(data), encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            load_profile_file(path)
+        message = str(caught.value)
+        field = "hardware.datasheet.variants.1.power_w" if where == "variant" else "hardware.datasheet.power_w"
+        assert str(path) in message and f"{field}: " in message, message
+        assert f"power_w = {power_w:g} is not a GPU's datasheet power in W" in message and slip in message
+        assert "write it in W, e.g. 350" in message
+
+
+def test_a_datasheet_power_above_the_profile_s_board_maximum_is_refused(tmp_path: Path) -> None:
+    """A column above [hardware] gpu_max_power_w (the board's maximum the profile cites) contradicts it: refused,
+    naming both figures; a variant below it (an NVL or PCIe card) and a default equal to it load."""
+    from bench.config import load_profile_file
+    from bench.errors import ConfigError
+
+    path = _profile_with_variant(tmp_path, power_w=450)  # a100: gpu_max_power_w = 400
+    with pytest.raises(ConfigError) as caught:
+        load_profile_file(path)
+    message = str(caught.value)
+    assert str(path) in message and "hardware.datasheet.variants.0.power_w = 450 W" in message
+    assert "variant 'A100 80GB PCIe''s power" in message and "gpu_max_power_w = 400 W" in message
+    hw = load_profile_file(_profile_with_variant(tmp_path, power_w=300)).hardware
+    assert hw.datasheet is not None and hw.datasheet.power_w == hw.gpu_max_power_w == 400
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "short", "long"),
+    [
+        (["PCIe"], ["H100 PCIe", "NVL"], "PCIe", "H100 PCIe"),  # the review's example: one's words in the other's
+        (["NVL"], ["nvl"], "NVL", "nvl"),  # the same words, in another case
+        (["H100 NVL"], ["NVIDIA H100-NVL"], "H100 NVL", "NVIDIA H100-NVL"),  # separators are not words
+    ],
+)
+def test_variants_whose_words_overlap_are_refused_naming_both(
+    tmp_path: Path, first: list[str], second: list[str], short: str, long: str
+) -> None:
+    """Two variants one NVML name could both match would give no datasheet value at report time: refused at load,
+    naming both variants and the words; words neither of which holds the other load."""
+    import tomllib
+
+    import tomli_w
+
+    from bench.config import DEFAULT_PROFILES_DIR, load_profile_file
+    from bench.errors import ConfigError
+
+    data = tomllib.loads((DEFAULT_PROFILES_DIR / "h100.toml").read_text(encoding="utf-8"))
+    data["hardware"]["datasheet"]["variants"][0]["name_words"] = first
+    data["hardware"]["datasheet"]["variants"][1]["name_words"] = second
+    path = tmp_path / "h100.toml"
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_profile_file(path)
+    message = " ".join(str(caught.value).split())
+    assert str(path) in message and "hardware.datasheet: " in message
+    assert "of variant 'H100 PCIe'" in message and "of variant 'H100 NVL'" in message
+    assert f"every GPU name holding {long!r} also holds {short!r} as whole words" in message
+    data["hardware"]["datasheet"]["variants"][0]["name_words"] = ["H100 PCIe"]
+    data["hardware"]["datasheet"]["variants"][1]["name_words"] = ["NVL", "H100-NVL"]  # its own entries may overlap
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    assert len(load_profile_file(path).hardware.datasheet.variants) == 2
+
+
+def test_the_a100_pcie_names_select_their_own_column_or_the_default() -> None:
+    """Whole-word matching of the NVML names: "NVIDIA A100 80GB PCIe" holds "80GB PCIe"; "NVIDIA A100-PCIE-40GB" is
+    the words NVIDIA A100 PCIE 40GB, which do not hold "80GB PCIe" (in that order): the 40 GB PCIe card, for which
+    no column is cited, takes the profile's default, never the 80 GB card's."""
+    from bench.config import load_profile
+
+    profile = load_profile("a100").model_dump(mode="json")
+    assert "A100 80GB PCIe variant" in datasheet_j_per_flop(profile, ["NVIDIA A100 80GB PCIe"]).label
+    assert "the profile's default" in datasheet_j_per_flop(profile, ["NVIDIA A100-PCIE-40GB"]).label
+    assert "the profile's default" in datasheet_j_per_flop(profile, ["NVIDIA A100-SXM4-40GB"]).label
+
+
 def test_variants_that_share_words_or_a_name_are_refused(tmp_path: Path) -> None:
     import tomllib
 
@@ -371,7 +464,7 @@ def test_variants_that_share_words_or_a_name_are_refused(tmp_path: Path) -> None
     path = tmp_path / "h100.toml"
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
     with pytest.raises(
-        ConfigError, match=r"(?s)h100.toml.*hardware.datasheet: .*name_words 'pcie' is given to variants"
+        ConfigError, match=r"(?s)h100.toml.*hardware.datasheet: .*name_words 'PCIe' of variant 'H100 PCIe' and 'pcie'"
     ):
         load_profile_file(path)
     data["hardware"]["datasheet"]["variants"][1].update(name="H100 PCIe", name_words=["NVL"])

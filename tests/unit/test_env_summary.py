@@ -136,7 +136,63 @@ def test_a_gpu_in_mig_mode_is_said_with_its_fix_once(
     assert "nvidia GPUs  found: NVML" in summary and "GPU 0 in MIG mode (runs on it are refused)" in summary
     assert flat(summary).count("sudo nvidia-smi -i 0 -mig 0") == 1, summary  # the fix, in full, once
     assert "  no GPU     GPU 0 (NVIDIA A100-SXM4-80GB) is in MIG mode" in summary
-    assert "  refused    a run on this profile's GPUs is refused: see 'no GPU' above" in summary
+    assert "  refused    a run on this profile is refused (as `bench run` would): see 'no GPU' above" in summary
+
+
+def test_an_mps_profile_without_its_meter_says_the_run_is_refused_and_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`bench env --profile apple-m` off a Mac: the GPU's reason is the profile's (Apple's GPU, metered only by the
+    SoC meter, none here), not a CPU profile's; and the summary says a run is refused, as `bench run` refuses it
+    (bench.run.session.refuse_unmetered_soc), instead of listing CPU and RAM estimates as if it would run."""
+    from bench.errors import MeterError
+    from bench.meters import build_meter_set
+    from bench.run.session import refuse_unmetered_soc
+
+    summary, doc = env(capsys, "--profile", "apple-m")
+    gpu = doc["meters"]["components"]["gpu"]
+    assert gpu["method"] == "unavailable" and "device = 'cpu'" not in gpu["reason"]
+    assert gpu["reason"].startswith("an mps profile's GPU is metered only through Zeus's Apple Silicon counters")
+    assert "none here: no SoC energy here" in gpu["reason"]
+    with pytest.raises(MeterError) as caught:  # what `bench run --profile apple-m` says here
+        refuse_unmetered_soc(build_meter_set(use_gpu=False, device="mps"))
+    assert doc["meters"]["refused"] == str(caught.value)
+    assert "nothing meters it" in str(caught.value) and ".[apple]" in str(caught.value)
+    text = flat(summary)
+    assert "refused a run on this profile is refused (as `bench run` would): the profile runs on Apple's GPU" in text
+    assert "pip install -e '.[apple]'" in text
+    assert "estimated:tdp-utilization" not in summary and not any(
+        line.startswith(("  cpu ", "  ram ")) for line in summary.splitlines()
+    )
+
+
+def test_a_cpu_profile_s_gpu_reason_is_still_the_cpu_s(capsys: pytest.CaptureFixture[str]) -> None:
+    _, doc = env(capsys, "--profile", "cpu")
+    assert doc["meters"]["components"]["gpu"]["reason"].startswith("the profile runs on the CPU (device = 'cpu')")
+    assert "refused" not in doc["meters"]
+
+
+@pytest.mark.parametrize("columns", [60, 40])
+def test_a_narrow_terminal_gets_lines_of_its_width(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], columns: int
+) -> None:
+    """`COLUMNS=60 bench env` wraps at 60 (a 60-column terminal does not re-wrap it, the hanging indent holds); the
+    floor is 40, and the words are the same as at 100."""
+    from bench.env_summary import MIN_WIDTH, terminal_width
+
+    wide, _ = env(capsys, "--profile", "cpu")
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert terminal_width() == columns
+    narrow, _ = env(capsys, "--profile", "cpu")
+    lines = narrow.splitlines()
+    long_paths = [line for line in lines if len(line) > columns]  # only a word longer than the text column may be
+    assert all(len(line.split()) <= 2 for line in long_paths), long_paths
+    assert any(columns - 10 < len(line) <= columns for line in lines)
+    continued = [line for line in lines[1:] if line.startswith(" " * 13) and line.strip()]
+    assert continued and all(not line[13].isspace() for line in continued)  # the hanging indent, 13 columns
+    assert flat(narrow).replace("- ", "-") == flat(wide).replace("- ", "-")
+    monkeypatch.setenv("COLUMNS", "20")
+    assert terminal_width() == MIN_WIDTH == 40
 
 
 def test_wrapping_keeps_every_word_of_a_long_reason() -> None:

@@ -120,3 +120,26 @@ def test_the_header_says_the_repetitions_when_they_differ() -> None:
     assert replaced.repetitions_line() == (
         "repetitions: 2 for every model (--repetitions 2, over the suite's own per-model repetitions: setfit 1)"
     )
+
+
+def test_a_model_outside_the_suite_is_refused_naming_how_to_run_it() -> None:
+    """`bench run --model smollm2-135m-gguf` on the cpu profile: not in its default suite, and the message says the
+    command that runs it (an ad-hoc suite with its data named), and a suite that has the model where one does; that
+    command resolves to the ad-hoc suite of that data set and model."""
+    with pytest.raises(ConfigError) as caught:
+        effective_suite(RunRequest(profile=load_profile("cpu"), models=["smollm2-135m-gguf"]))
+    message = str(caught.value)
+    assert "--model smollm2-135m-gguf: not in suite 'default' of profile 'cpu'" in message
+    command = "bench run --suite adhoc --dataset tomatoes-offline --model smollm2-135m-gguf"
+    assert command in message and "reviews.csv" in message
+    adhoc = RunRequest(
+        profile=load_profile("cpu"),
+        suite_name="adhoc",
+        suite_given=True,
+        datasets=["tomatoes-offline"],
+        models=["smollm2-135m-gguf"],
+    )
+    suite = effective_suite(adhoc)
+    assert suite.models == ["smollm2-135m-gguf"] and suite.datasets == ["tomatoes-offline"]
+    with pytest.raises(ConfigError, match=r"suite 'default' or 'paper' or 'serving' has it \(--suite default\)"):
+        effective_suite(RunRequest(profile=load_profile("cpu"), suite_name="smoke", models=["smollm2-135m"]))
