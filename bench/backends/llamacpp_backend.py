@@ -532,8 +532,8 @@ class LlamaCppBackend(ZeroShotBackend):
         """``scoring`` with ``batch_size`` above 1: the call's texts decoded together, one sequence each over one KV
         cache, as ``_generate_batch`` decodes them (the shared prefix held in a sequence of its own and copied), every
         prompt's rest in one decode, then per label every text's remaining answer tokens in one decode (each sequence
-        cut back to its prompt first). The same sums as one text at a time, up to the floating-point order of a
-        batch."""
+        cut back to its prompt first). The sums of one text at a time up to the rounding of llama.cpp's flash-attention
+        kernel, which moves with the batch's make-up (docs/guides/serving.md: at most 0.97 on 100 texts)."""
         prompts = [self._scoring_prompt_ids(c) for c in conversations]
         answers = self._continuation_ids
         out: dict[int, int] = {}
