@@ -517,12 +517,12 @@ class LlamaCppBackend(ZeroShotBackend):
                     total += float(sum(logprobs[k, token] for k, token in enumerate(answer[1:])))
                     read += len(answer) - 1
                 totals.append(total)
-            predictions.append(self._best(totals, answers=self._continuation_ids))
+            predictions.append(self._best(totals))
         return predictions, read, 0
 
-    def _best(self, totals: list[float], answers: list[list[int]]) -> int:
+    def _best(self, totals: list[float]) -> int:
         """The label of the highest score, the scores kept in ``label_logprobs``; RuntimeError on a NaN score."""
-        for total, answer in zip(totals, answers, strict=True):
+        for total, answer in zip(totals, self._continuation_ids, strict=True):
             if math.isnan(total):
                 raise RuntimeError(f"llama.cpp returned no number for the answer {answer} (NaN logits)")
         self.label_logprobs.append(totals)
@@ -557,7 +557,7 @@ class LlamaCppBackend(ZeroShotBackend):
                 for seq, j in enumerate(group):
                     self._llm._ctx.kv_cache_seq_rm(seq, 0, -1)  # the held prefix stays for the next group
                     read += len(prompts[j]) + sum(len(a) - 1 for a in answers)
-                    out[j] = self._best(totals[seq], answers)
+                    out[j] = self._best(totals[seq])
         return [out[j] for j in range(len(prompts))], read, 0
 
     def _generate(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
