@@ -501,8 +501,9 @@ class LlamaCppBackend(ZeroShotBackend):
         if self._rows_batch is not None:
             return self._score_batch(conversations)
         predictions, read = [], 0
-        for conversation in conversations:
-            prompt = self._scoring_prompt_ids(conversation)
+        prompts = [self._scoring_prompt_ids(c) for c in conversations]
+        self._check_fits(prompts, max(len(a) for a in self._continuation_ids) - 1)
+        for prompt in prompts:
             kept = self._start(prompt)
             self._cached_tokens += kept
             head = log_softmax(self._decode(prompt[kept:], every=False)[-1])
@@ -591,13 +592,27 @@ class LlamaCppBackend(ZeroShotBackend):
 
     def _groups(self, prompts: list[list[int]], extra: int) -> list[list[int]]:
         """The texts (indices of ``prompts``) in groups whose prompts, and ``extra`` tokens after each, fit the
-        context's ``n_ctx`` cells together (a text alone may take them all)."""
+        context's ``n_ctx`` cells together (a text alone may take them all; ``_check_fits``)."""
+        self._check_fits(prompts, extra)
         groups: list[list[int]] = [[]]
         for i in range(len(prompts)):
             if groups[-1] and sum(len(prompts[j]) + extra for j in [*groups[-1], i]) > self._llm.n_ctx():
                 groups.append([])
             groups[-1].append(i)
         return groups
+
+    def _check_fits(self, prompts: list[list[int]], extra: int) -> None:
+        """ConfigError, before any decode, for a prompt that leaves fewer than ``extra`` of the ``n_ctx`` cells (the
+        answer's tokens): llama.cpp would fail midway ("failed to find a memory slot"). A run refuses such texts
+        before any energy (``prompt_budget``; ``truncate`` cuts them); this guards direct use."""
+        n_ctx = self._llm.n_ctx()
+        for i, prompt in enumerate(prompts):
+            if len(prompt) + extra > n_ctx:
+                raise ConfigError(
+                    f"model {self.model!r}: text {i} of this call has a prompt of {len(prompt)} tokens, and its answer "
+                    f"needs {extra} more, over the context's {n_ctx} (n_ctx): give a larger n_ctx or cut the text "
+                    "(truncate=True)"
+                )
 
     @contextlib.contextmanager
     def _cache_cleared_on_error(self) -> Iterator[None]:

